@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +29,8 @@ child_process::child_process(std::vector<std::string> argv, std::filesystem::pat
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
     ::setpgid(0, 0);
+    // Never outlive a crashed test. Note: this fires when the *thread* that forked exits.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     for (auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
@@ -38,12 +41,15 @@ child_process::child_process(std::vector<std::string> argv, std::filesystem::pat
   ::close(fd);
 }
 
-child_process::~child_process() {
+child_process::~child_process() { reap(); }
+
+void child_process::reap() {
   if (pid_ > 0 && !status_) {
     ::kill(pid_, SIGKILL);
     int st = 0;
     ::waitpid(pid_, &st, 0);
   }
+  pid_ = -1;
 }
 
 child_process::child_process(child_process&& other) noexcept
@@ -53,7 +59,7 @@ child_process::child_process(child_process&& other) noexcept
 
 child_process& child_process::operator=(child_process&& other) noexcept {
   if (this != &other) {
-    this->~child_process();
+    reap();
     pid_ = other.pid_;
     status_ = other.status_;
     log_file_ = std::move(other.log_file_);

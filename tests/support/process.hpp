@@ -30,6 +30,8 @@ class child_process {
   const std::filesystem::path& log_file() const noexcept { return log_file_; }
 
  private:
+  void reap();
+
   int pid_ = -1;
   std::optional<int> status_;
   std::filesystem::path log_file_;
