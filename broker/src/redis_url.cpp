@@ -22,13 +22,20 @@ url_error fail(std::string_view url, std::string_view why) {
 }  // namespace
 
 std::string redis_endpoint::redacted() const {
-  std::string auth;
-  if (!user.empty() || !password.empty()) auth = (user.empty() ? "" : user) + ":***@";
-  if (kind == transport::unix_socket) {
-    return "unix://" + auth + path + (db ? "?db=" + std::to_string(db) : "");
+  std::string out = kind == transport::unix_socket ? "unix://" : "redis://";
+  if (!user.empty() || !password.empty()) {
+    out.append(user).append(":***@");
   }
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return "redis://" + auth + h + ":" + std::to_string(port) + (db ? "/" + std::to_string(db) : "");
+  if (kind == transport::unix_socket) {
+    out.append(path);
+    if (db) out.append("?db=").append(std::to_string(db));
+    return out;
+  }
+  const bool v6 = host.find(':') != std::string::npos;
+  out.append(v6 ? "[" : "").append(host).append(v6 ? "]" : "");
+  out.append(":").append(std::to_string(port));
+  if (db) out.append("/").append(std::to_string(db));
+  return out;
 }
 
 boost::system::result<redis_endpoint, url_error> parse_redis_url(std::string_view text) {

@@ -137,4 +137,45 @@ std::vector<int> find_processes(const std::string& needle) {
   return pids;
 }
 
+namespace {
+
+// Fields of /proc/<pid>/stat: comm (in parentheses, may contain spaces), state, ppid.
+bool read_stat(int pid, std::string& comm, char& state, int& ppid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  auto open = line.find('(');
+  auto close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos) return false;
+  comm = line.substr(open + 1, close - open - 1);
+  std::istringstream rest(line.substr(close + 2));
+  rest >> state >> ppid;
+  return true;
+}
+
+}  // namespace
+
+std::vector<int> children_of(int parent, const std::string& comm) {
+  std::vector<int> pids;
+  for (auto& entry : std::filesystem::directory_iterator("/proc")) {
+    auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string c;
+    char state = 0;
+    int ppid = 0;
+    const int pid = std::stoi(name);
+    if (read_stat(pid, c, state, ppid) && ppid == parent && c == comm && state != 'Z') {
+      pids.push_back(pid);
+    }
+  }
+  return pids;
+}
+
+bool process_alive(int pid) {
+  std::string comm;
+  char state = 0;
+  int ppid = 0;
+  return read_stat(pid, comm, state, ppid) && state != 'Z';
+}
+
 }  // namespace bellhop::test

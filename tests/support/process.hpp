@@ -66,5 +66,9 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
 
 // Process ids of running processes whose command line contains `needle`.
 std::vector<int> find_processes(const std::string& needle);
+// Live (not zombie) children of `parent` whose command name is `comm` (e.g. "redis-server").
+std::vector<int> children_of(int parent, const std::string& comm);
+// Whether `pid` exists and is not a zombie.
+bool process_alive(int pid);
 
 }  // namespace bellhop::test

@@ -1,0 +1,132 @@
+#pragma once
+
+#include <boost/system/result.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// Configuration of one bellhop process: defaults <- JSON file <- BELLHOP_* environment <- flags.
+// Every key, its type, default and environment variable is listed in docs/configuration.md.
+
+namespace bellhop::gateway {
+
+struct adapter_key {
+  std::string name;
+  std::string key;
+  std::vector<std::string> properties;  // property ids, or "*" for all
+};
+
+struct ratelimit_policy {
+  std::string algorithm;  // fixed_window | sliding_window | gcra
+  std::int64_t limit = 0;
+  std::int64_t window_ms = 0;
+  std::int64_t burst = 0;  // gcra only
+};
+
+struct whatsapp_config {
+  std::string app_secret, verify_token, access_token, phone_number_id,
+      api_base_url = "https://graph.facebook.com/v21.0";
+};
+
+struct twilio_config {
+  std::string account_sid, auth_token, from, api_base_url = "https://api.twilio.com";
+};
+
+struct listen_address {
+  std::string host;  // without brackets for IPv6; "0.0.0.0" for ":port"
+  std::uint16_t port = 0;
+};
+
+struct config {
+  std::string listen = "0.0.0.0:8080";
+  std::string data_dir = "/var/lib/bellhop";
+  std::string public_url;  // optional; http(s)://..., stored without trailing '/'
+  int shutdown_timeout_ms = 10000;
+  struct http_t {
+    int threads = 0;  // 0 = number of cores
+    std::size_t max_body_bytes = 1048576;
+    int read_timeout_ms = 10000;
+    int idle_timeout_ms = 60000;
+    std::size_t max_connections = 10000;
+  } http;
+  struct redis_t {
+    std::string url = "embedded";  // "embedded" | redis://[user:pass@]host:port[/db] | unix:///path
+    std::string key_prefix;
+    int command_timeout_ms = 5000;
+    int connect_timeout_ms = 2000;
+    struct embedded_t {
+      int port = 6390;                      // 0 = no TCP listener, unix socket only
+      std::string durability = "everysec";  // or "always"
+      std::string maxmemory;                // "" (no limit) or e.g. "512mb"
+      std::string redis_server = "redis-server";
+    } embedded;
+  } redis;
+  struct log_t {
+    std::string level = "info";   // trace debug info warn error
+    std::string format = "text";  // or "json"
+  } log;
+  struct auth_t {
+    std::vector<adapter_key> adapter_keys;
+    std::string jwt_secret;
+    std::string admin_token;
+  } auth;
+  struct ratelimit_t {
+    std::map<std::string, ratelimit_policy> policies;
+    std::string inbound_api;  // name of a policy, or empty for none
+  } ratelimit;
+  struct channels_t {
+    std::optional<whatsapp_config> whatsapp;
+    std::optional<twilio_config> twilio;
+  } channels;
+
+  // Not configuration keys: what load_config saw.
+  std::string source_file;               // file actually loaded; empty if none
+  std::vector<std::string> unknown_env;  // BELLHOP_* variables that match no key (warned about)
+};
+
+struct config_overrides {  // from command-line flags
+  std::optional<std::string> config_file, listen, redis_url, data_dir;
+};
+
+inline constexpr std::string_view default_config_path = "/etc/bellhop/config.json";
+
+// Loads defaults <- file <- BELLHOP_* environment <- flags, then validates.
+// File: overrides.config_file, else env BELLHOP_CONFIG, else default_config_path if it exists,
+// else none. A file named explicitly (flag or BELLHOP_CONFIG) must exist.
+// `env` is the environment (main passes environment_map(environ)).
+// Errors are one line naming the source and the key, e.g.
+//   "config /etc/bellhop/config.json: 'http.max_body_bytes' must be a positive integer"
+//   "environment BELLHOP_HTTP_THREADS: must be an integer"
+//   "option --listen: ..."
+boost::system::result<config, std::string> load_config(
+    const config_overrides& overrides, const std::map<std::string, std::string>& env);
+// Same, with the fallback file path injectable (tests).
+boost::system::result<config, std::string> load_config(
+    const config_overrides& overrides, const std::map<std::string, std::string>& env,
+    const std::filesystem::path& default_file);
+
+std::map<std::string, std::string> environment_map(char** envp);
+
+// "host:port", "[::1]:8080", ":8080" (all interfaces, host "0.0.0.0"). Port 0..65535.
+boost::system::result<listen_address, std::string> parse_listen(std::string_view text);
+
+// Non-fatal problems worth a warn line at startup (no adapter keys, empty secrets, unknown
+// BELLHOP_* variables, ...). One sentence each.
+std::vector<std::string> config_warnings(const config& cfg);
+
+// A complete, valid, commented config file with fresh random secrets (auth.jwt_secret,
+// auth.admin_token, one adapter key "default-adapter" for all properties).
+// Throws std::runtime_error only if the system RNG fails.
+std::string generate_config_text(const std::string& data_dir, const std::string& listen);
+
+// Writes text to path with mode 0600; it is never readable by others, not even briefly.
+// Refuses to replace an existing file unless force (then replaced atomically by rename).
+boost::system::result<void, std::string> write_secret_file(const std::filesystem::path& path,
+                                                           const std::string& text, bool force);
+
+}  // namespace bellhop::gateway

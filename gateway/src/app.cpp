@@ -1,0 +1,235 @@
+#include "bellhop/gateway/app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "bellhop/broker/broker.hpp"
+#include "bellhop/broker/embedded_redis.hpp"
+#include "bellhop/gateway/http_server.hpp"
+#include "bellhop/gateway/json_response.hpp"
+#include "bellhop/gateway/metrics.hpp"
+#include "bellhop/gateway/router.hpp"
+#include "build_info.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+void fail_line(const std::string& message) { std::fprintf(stderr, "bellhop: %s\n", message.c_str()); }
+
+// The parts of a request a late response needs (version, keep-alive), detached from the
+// request itself, which belongs to the connection.
+request shell_of(const request& req) {
+  request shell;
+  shell.version(req.version());
+  shell.keep_alive(req.keep_alive());
+  return shell;
+}
+
+void add_redis_metrics(metrics_registry& metrics, const broker::broker& redis,
+                       const broker::embedded_redis* embedded) {
+  metrics.add_collector([&redis, embedded](std::string& out) {
+    const auto s = redis.stats();
+    auto one = [&out](std::string_view name, std::string_view help, metric_type type,
+                      double value) {
+      append_metric_header(out, name, help, type);
+      append_metric_sample(out, name, {}, value);
+    };
+    one("bellhop_redis_up", "Whether the Redis command connection is ready (1) or not (0).",
+        metric_type::gauge, s.up ? 1 : 0);
+    one("bellhop_redis_commands_total", "Commands written to Redis.", metric_type::counter,
+        static_cast<double>(s.commands));
+    one("bellhop_redis_errors_total",
+        "Redis commands that failed (error reply, timeout, connection lost).",
+        metric_type::counter, static_cast<double>(s.errors));
+    one("bellhop_redis_timeouts_total", "Redis commands that got no reply in time.",
+        metric_type::counter, static_cast<double>(s.timeouts));
+    one("bellhop_redis_reconnects_total", "Redis connections re-established after a loss.",
+        metric_type::counter, static_cast<double>(s.reconnects));
+    one("bellhop_redis_connection_failures_total",
+        "Redis connection attempts or connections that failed.", metric_type::counter,
+        static_cast<double>(s.connection_failures));
+    if (embedded) {
+      const auto e = embedded->stats();
+      one("bellhop_embedded_redis_running", "Whether the embedded redis-server is running.",
+          metric_type::gauge, e.running ? 1 : 0);
+      one("bellhop_embedded_redis_restarts_total",
+          "Times the embedded redis-server died and was restarted.", metric_type::counter,
+          static_cast<double>(e.restarts));
+    }
+  });
+}
+
+// What the routes need, filled in as startup proceeds: the port is bound before Redis is
+// started (a port in use fails fast), so early probes find no broker yet.
+struct services {
+  std::unique_ptr<broker::embedded_redis> embedded;
+  std::unique_ptr<broker::broker> redis;
+};
+
+std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& svc) {
+  auto routes = std::make_shared<router>();
+  routes->add(http::verb::get, "/livez", [](const request& req, responder res) {
+    res.send(json_response(req, http::status::ok, R"({"status":"ok"})"));
+  });
+  routes->add(http::verb::get, "/readyz", [&svc](const request& req, responder res) {
+    auto unavailable = [](const request& r, std::string_view message) {
+      auto out = json_error(r, http::status::service_unavailable, "redis_unavailable", message);
+      out.set(http::field::retry_after, "1");
+      return out;
+    };
+    if (!svc.redis) {
+      res.send(unavailable(req, "starting: Redis is not connected yet"));
+      return;
+    }
+    auto& redis = *svc.redis;
+    if (svc.embedded && !svc.embedded->stats().running) {
+      res.send(unavailable(req, "the embedded redis-server is not running; it is being restarted"));
+      return;
+    }
+    if (!redis.ready()) {
+      res.send(unavailable(req, "not connected to Redis at " +
+                                    redis.options().endpoint.redacted() + "; reconnecting"));
+      return;
+    }
+    // Connected is not enough (a frozen Redis keeps its socket): ask it.
+    redis.post({"PING"}, res.executor(),
+               [res, shell = shell_of(req), unavailable](boost::system::error_code ec,
+                                                         broker::reply) {
+                 if (ec) {
+                   res.send(unavailable(shell, "Redis did not answer PING: " + ec.message()));
+                   return;
+                 }
+                 res.send(json_response(shell, http::status::ok, R"({"status":"ready"})"));
+               });
+  });
+  routes->add(http::verb::get, "/metrics", [&metrics](const request& req, responder res) {
+    response out{http::status::ok, req.version()};
+    out.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    out.keep_alive(req.keep_alive());
+    out.body() = metrics.render();
+    out.prepare_payload();
+    res.send(std::move(out));
+  });
+  return routes;
+}
+
+}  // namespace
+
+int serve(const config& cfg) {
+  auto listen = parse_listen(cfg.listen);
+  if (!listen) {
+    fail_line(listen.error());
+    return exit_usage;
+  }
+  const std::size_t threads =
+      cfg.http.threads > 0 ? static_cast<std::size_t>(cfg.http.threads)
+                           : std::max(1u, std::thread::hardware_concurrency());
+
+  // Check the Redis URL, bind the port, then start Redis: a port in use fails fast without
+  // starting a redis-server for nothing.
+  services svc;
+  broker::redis_endpoint endpoint;
+  if (cfg.redis.url == "embedded") {
+    broker::embedded_redis_options eo;
+    eo.data_dir = cfg.data_dir;
+    eo.redis_server = cfg.redis.embedded.redis_server;
+    eo.port = static_cast<std::uint16_t>(cfg.redis.embedded.port);
+    eo.durability = cfg.redis.embedded.durability;
+    eo.maxmemory = cfg.redis.embedded.maxmemory;
+    svc.embedded = std::make_unique<broker::embedded_redis>(std::move(eo));
+  } else {
+    auto ep = broker::parse_redis_url(cfg.redis.url);
+    if (!ep) {
+      fail_line("config 'redis.url': " + ep.error().message);
+      return exit_usage;
+    }
+    endpoint = *ep;
+  }
+
+  asio::io_context ioc(static_cast<int>(threads));
+  metrics_registry metrics;
+  metrics.add_gauge("bellhop_build_info", "Build of this bellhop process.", {"version", "commit"})
+      .labels({build_info::version, build_info::commit})
+      .set(1);
+
+  http_options ho;
+  ho.host = listen->host;
+  ho.port = listen->port;
+  ho.max_body_bytes = cfg.http.max_body_bytes;
+  ho.read_timeout = std::chrono::milliseconds(cfg.http.read_timeout_ms);
+  ho.idle_timeout = std::chrono::milliseconds(cfg.http.idle_timeout_ms);
+  ho.max_connections = cfg.http.max_connections;
+  http_server server(ioc, ho, make_routes(metrics, svc), metrics);
+  if (auto started = server.start(); !started) {
+    fail_line(started.error());
+    return exit_failure;
+  }
+
+  if (svc.embedded) {
+    if (auto started = svc.embedded->start(); !started) {
+      fail_line(started.error());
+      return exit_failure;
+    }
+    endpoint = svc.embedded->endpoint();
+    spdlog::info("{}", svc.embedded->connect_hint());
+  }
+  broker::broker_options bo;
+  bo.endpoint = endpoint;
+  bo.command_timeout = std::chrono::milliseconds(cfg.redis.command_timeout_ms);
+  bo.connect_timeout = std::chrono::milliseconds(cfg.redis.connect_timeout_ms);
+  auto redis = std::make_unique<broker::broker>(bo);
+  redis->start();
+  add_redis_metrics(metrics, *redis, svc.embedded.get());
+  svc.redis = std::move(redis);  // before ioc.run(): no request reads svc concurrently yet
+  spdlog::info("bellhop {} ({}) listening on {}:{} with {} threads; Redis at {}{}",
+               build_info::version, build_info::commit, listen->host, server.port(), threads,
+               svc.embedded ? "embedded " : "", endpoint.redacted());
+
+  // Graceful stop: stop accepting, let in-flight requests finish (up to the timeout), then the
+  // broker and the embedded Redis.
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  asio::steady_timer deadline(ioc);
+  bool stopping = false;
+  std::function<void(boost::system::error_code, int)> on_signal =
+      [&](boost::system::error_code ec, int sig) {
+        if (ec) return;
+        if (stopping) {
+          spdlog::warn("second signal {}: stopping now", sig);
+          ioc.stop();
+          return;
+        }
+        stopping = true;
+        spdlog::info("signal {}: shutting down (finishing in-flight requests, up to {} ms)", sig,
+                     cfg.shutdown_timeout_ms);
+        server.shutdown([&] { ioc.stop(); });
+        deadline.expires_after(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
+        deadline.async_wait([&](boost::system::error_code wait_ec) {
+          if (wait_ec) return;
+          spdlog::warn("shutdown timeout: closing {} open connections",
+                       server.active_connections());
+          ioc.stop();
+        });
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
+  std::vector<std::thread> workers;
+  for (std::size_t i = 1; i < threads; ++i) workers.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& w : workers) w.join();
+
+  svc.redis->stop();
+  if (svc.embedded) svc.embedded->stop();
+  spdlog::info("bellhop stopped");
+  return exit_ok;
+}
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,952 @@
+#include "bellhop/gateway/config.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <limits>
+#include <set>
+#include <span>
+#include <stdexcept>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace bellhop::gateway {
+namespace {
+
+using status = boost::system::result<void, std::string>;
+
+status fail(std::string message) {
+  return status(boost::system::in_place_error, std::move(message));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field tables. Each configurable scalar is described once; the file parser, the environment
+// loader (variable names are derived from the paths) and the flags all work from these entries.
+
+using field_target =
+    std::variant<std::string*, int*, std::size_t*, std::int64_t*, std::vector<std::string>*>;
+
+enum class int_rule { any, non_negative, positive, port };
+
+// Returns what is wrong with a string value ("must be ..."), or "" if it is acceptable.
+using string_check = std::string (*)(std::string_view);
+
+template <class T>
+struct field {
+  std::string_view path;  // dotted path relative to T
+  field_target (*target)(T&);
+  int_rule rule = int_rule::any;
+  string_check check = nullptr;
+  bool required = false;  // must be present (records) / non-empty (optional config sections)
+};
+
+bool has_control_or_space(std::string_view v) {
+  return std::any_of(v.begin(), v.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
+}
+
+std::string one_of(std::string_view v, std::initializer_list<std::string_view> allowed) {
+  if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return "";
+  std::string message = "must be one of ";
+  for (auto it = allowed.begin(); it != allowed.end(); ++it) {
+    if (it != allowed.begin()) message += ", ";
+    message += *it;
+  }
+  return message;
+}
+
+std::string check_not_empty(std::string_view v) {
+  return v.empty() ? "must not be empty" : "";
+}
+
+std::string listen_problem(std::string_view text, listen_address* out);
+
+std::string check_listen(std::string_view v) {
+  std::string problem = listen_problem(v, nullptr);
+  return problem.empty() ? "" : "must be host:port, [ipv6]:port or :port (" + problem + ")";
+}
+
+bool is_http_url(std::string_view v) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (v.starts_with(scheme) && v.size() > scheme.size() && v[scheme.size()] != '/' &&
+        !has_control_or_space(v)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string check_http_url(std::string_view v) {
+  return is_http_url(v) ? "" : "must be an http:// or https:// URL";
+}
+
+std::string check_public_url(std::string_view v) {
+  return v.empty() ? "" : check_http_url(v);
+}
+
+std::string check_redis_url(std::string_view v) {
+  if (v == "embedded") return "";
+  for (std::string_view scheme : {"redis://", "unix://"}) {
+    if (v.starts_with(scheme) && v.size() > scheme.size() && !has_control_or_space(v)) return "";
+  }
+  return "must be \"embedded\", redis://[user:password@]host:port[/db] or unix:///path";
+}
+
+std::string check_key_prefix(std::string_view v) {
+  return has_control_or_space(v) ? "must not contain spaces or control characters" : "";
+}
+
+// Passed verbatim into the generated redis.conf, so only digits and a unit get through.
+std::string check_maxmemory(std::string_view v) {
+  if (v.empty()) return "";
+  auto digits_end = std::find_if(v.begin(), v.end(), [](char c) { return c < '0' || c > '9'; });
+  std::string unit(digits_end, v.end());
+  std::transform(unit.begin(), unit.end(), unit.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  bool ok =
+      digits_end != v.begin() && one_of(unit, {"", "b", "k", "kb", "m", "mb", "g", "gb"}).empty();
+  return ok ? "" : "must be empty (no limit) or a size such as 512mb";
+}
+
+std::string check_durability(std::string_view v) {
+  return one_of(v, {"everysec", "always"});
+}
+std::string check_level(std::string_view v) {
+  return one_of(v, {"trace", "debug", "info", "warn", "error"});
+}
+std::string check_format(std::string_view v) {
+  return one_of(v, {"text", "json"});
+}
+std::string check_algorithm(std::string_view v) {
+  return one_of(v, {"fixed_window", "sliding_window", "gcra"});
+}
+
+// Names end up in Redis keys (ratelimit:<policy>:<adapter>) and log lines.
+std::string check_name(std::string_view v) {
+  if (v.empty()) return "must not be empty";
+  bool ok = std::all_of(v.begin(), v.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+  });
+  return ok ? "" : "must contain only letters, digits, '-', '_' and '.'";
+}
+
+// Adapter keys travel as bearer tokens.
+std::string check_adapter_key(std::string_view v) {
+  if (v.size() < 16) return "must be at least 16 characters long";
+  bool ok = std::all_of(v.begin(), v.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+  return ok ? "" : "must contain only printable ASCII characters without spaces";
+}
+
+template <class T>
+T& engage(std::optional<T>& section) {
+  if (!section) section.emplace();
+  return *section;
+}
+
+// The key path is the member path, so keys cannot drift from the struct.
+#define BELLHOP_KEY(member) #member, [](config & c) -> field_target { return &c.member; }
+#define BELLHOP_CHANNEL_KEY(channel, member) \
+  "channels." #channel "." #member,          \
+      [](config& c) -> field_target { return &engage(c.channels.channel).member; }
+
+const field<config> config_fields[] = {
+    {BELLHOP_KEY(listen), int_rule::any, check_listen},
+    {BELLHOP_KEY(data_dir), int_rule::any, check_not_empty},
+    {BELLHOP_KEY(public_url), int_rule::any, check_public_url},
+    {BELLHOP_KEY(shutdown_timeout_ms), int_rule::positive},
+    {BELLHOP_KEY(http.threads), int_rule::non_negative},
+    {BELLHOP_KEY(http.max_body_bytes), int_rule::positive},
+    {BELLHOP_KEY(http.read_timeout_ms), int_rule::positive},
+    {BELLHOP_KEY(http.idle_timeout_ms), int_rule::positive},
+    {BELLHOP_KEY(http.max_connections), int_rule::positive},
+    {BELLHOP_KEY(redis.url), int_rule::any, check_redis_url},
+    {BELLHOP_KEY(redis.key_prefix), int_rule::any, check_key_prefix},
+    {BELLHOP_KEY(redis.command_timeout_ms), int_rule::positive},
+    {BELLHOP_KEY(redis.connect_timeout_ms), int_rule::positive},
+    {BELLHOP_KEY(redis.embedded.port), int_rule::port},
+    {BELLHOP_KEY(redis.embedded.durability), int_rule::any, check_durability},
+    {BELLHOP_KEY(redis.embedded.maxmemory), int_rule::any, check_maxmemory},
+    {BELLHOP_KEY(redis.embedded.redis_server), int_rule::any, check_not_empty},
+    {BELLHOP_KEY(log.level), int_rule::any, check_level},
+    {BELLHOP_KEY(log.format), int_rule::any, check_format},
+    {BELLHOP_KEY(auth.jwt_secret)},
+    {BELLHOP_KEY(auth.admin_token)},
+    {BELLHOP_KEY(ratelimit.inbound_api)},
+    {BELLHOP_CHANNEL_KEY(whatsapp, app_secret), int_rule::any, check_not_empty, true},
+    {BELLHOP_CHANNEL_KEY(whatsapp, verify_token), int_rule::any, check_not_empty, true},
+    {BELLHOP_CHANNEL_KEY(whatsapp, access_token), int_rule::any, check_not_empty, true},
+    {BELLHOP_CHANNEL_KEY(whatsapp, phone_number_id), int_rule::any, check_not_empty, true},
+    {BELLHOP_CHANNEL_KEY(whatsapp, api_base_url), int_rule::any, check_http_url},
+    {BELLHOP_CHANNEL_KEY(twilio, account_sid), int_rule::any, check_not_empty, true},
+    {BELLHOP_CHANNEL_KEY(twilio, auth_token), int_rule::any, check_not_empty, true},
+    {BELLHOP_CHANNEL_KEY(twilio, from), int_rule::any, check_not_empty, true},
+    {BELLHOP_CHANNEL_KEY(twilio, api_base_url), int_rule::any, check_http_url},
+};
+
+#undef BELLHOP_KEY
+#undef BELLHOP_CHANNEL_KEY
+
+// Sections that exist only when configured (by a file object or by any of their variables).
+struct optional_section {
+  std::string_view path;
+  bool (*active)(const config&);
+  void (*activate)(config&);
+};
+
+const optional_section optional_sections[] = {
+    {"channels.whatsapp", [](const config& c) { return c.channels.whatsapp.has_value(); },
+     [](config& c) { engage(c.channels.whatsapp); }},
+    {"channels.twilio", [](const config& c) { return c.channels.twilio.has_value(); },
+     [](config& c) { engage(c.channels.twilio); }},
+};
+
+const field<adapter_key> adapter_key_fields[] = {
+    {"name", [](adapter_key& k) -> field_target { return &k.name; }, int_rule::any, check_name,
+     true},
+    {"key", [](adapter_key& k) -> field_target { return &k.key; }, int_rule::any, check_adapter_key,
+     true},
+    {"properties", [](adapter_key& k) -> field_target { return &k.properties; }, int_rule::any,
+     nullptr, true},
+};
+
+const field<ratelimit_policy> policy_fields[] = {
+    {"algorithm", [](ratelimit_policy& p) -> field_target { return &p.algorithm; }, int_rule::any,
+     check_algorithm, true},
+    {"limit", [](ratelimit_policy& p) -> field_target { return &p.limit; }, int_rule::positive,
+     nullptr, true},
+    {"window_ms", [](ratelimit_policy& p) -> field_target { return &p.window_ms; },
+     int_rule::positive, nullptr, true},
+    {"burst", [](ratelimit_policy& p) -> field_target { return &p.burst; }, int_rule::non_negative},
+};
+
+constexpr std::string_view adapter_keys_path = "auth.adapter_keys";
+constexpr std::string_view policies_path = "ratelimit.policies";
+constexpr std::string_view env_prefix = "BELLHOP_";
+constexpr std::string_view config_env = "BELLHOP_CONFIG";
+
+std::string env_name(std::string_view path) {
+  std::string name(env_prefix);
+  for (char c : path) {
+    name += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return name;
+}
+
+const field<config>* find_field(std::string_view path) {
+  for (const auto& f : config_fields) {
+    if (f.path == path) return &f;
+  }
+  return nullptr;
+}
+
+bool is_under(std::string_view path, std::string_view section) {
+  return path.size() > section.size() && path.starts_with(section) && path[section.size()] == '.';
+}
+
+bool is_section(std::string_view path) {
+  if (is_under(adapter_keys_path, path) || is_under(policies_path, path)) return true;
+  return std::any_of(std::begin(config_fields), std::end(config_fields),
+                     [&](const auto& f) { return is_under(f.path, path); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assigning values.
+
+std::string rule_message(int_rule rule) {
+  switch (rule) {
+    case int_rule::non_negative:
+      return "must be a non-negative integer";
+    case int_rule::positive:
+      return "must be a positive integer";
+    case int_rule::port:
+      return "must be a port number (0-65535)";
+    case int_rule::any:
+      break;
+  }
+  return "must be an integer";
+}
+
+// Stores an integer that is already known to be one; checks the rule and the target's range.
+std::string assign_integer(field_target target, std::int64_t value, int_rule rule) {
+  bool ok = rule == int_rule::any || (rule == int_rule::non_negative && value >= 0) ||
+            (rule == int_rule::positive && value > 0) ||
+            (rule == int_rule::port && value >= 0 && value <= 65535);
+  if (!ok) return rule_message(rule);
+  return std::visit(
+      [&](auto* out) -> std::string {
+        using T = std::remove_pointer_t<decltype(out)>;
+        if constexpr (std::is_integral_v<T>) {
+          if (std::cmp_greater(value, std::numeric_limits<T>::max())) {
+            return "must be at most " + std::to_string(std::numeric_limits<T>::max());
+          }
+          if (std::cmp_less(value, std::numeric_limits<T>::min())) {
+            return "must be at least " + std::to_string(std::numeric_limits<T>::min());
+          }
+          *out = static_cast<T>(value);
+          return "";
+        } else {
+          return "must not be a number";  // unreachable: callers check the target type
+        }
+      },
+      target);
+}
+
+std::string assign_string(field_target target, std::string value, string_check check) {
+  if (value.find('\0') != std::string::npos) return "must not contain NUL characters";
+  if (check != nullptr) {
+    if (std::string problem = check(value); !problem.empty()) return problem;
+  }
+  *std::get<std::string*>(target) = std::move(value);
+  return "";
+}
+
+bool is_integer_target(const field_target& t) {
+  return !std::holds_alternative<std::string*>(t) &&
+         !std::holds_alternative<std::vector<std::string>*>(t);
+}
+
+// A value from the environment or a flag. Integers are parsed strictly: "12x", " 1", "+1" fail.
+std::string assign_text(std::string_view text, field_target target, int_rule rule,
+                        string_check check) {
+  if (std::holds_alternative<std::string*>(target)) {
+    return assign_string(target, std::string(text), check);
+  }
+  if (!is_integer_target(target)) return "cannot be set from text";
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc::result_out_of_range) return "is out of range";
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return "must be an integer";
+  }
+  return assign_integer(target, value, rule);
+}
+
+std::string_view json_type_name(const field_target& t) {
+  if (std::holds_alternative<std::string*>(t)) return "must be a string";
+  if (std::holds_alternative<std::vector<std::string>*>(t)) {
+    return "must be a non-empty array of strings";
+  }
+  return "must be an integer";
+}
+
+// Everything known about where values came from, so errors name the right source.
+struct origin {
+  std::string label;  // "config /x.json", "environment BELLHOP_X", "option --listen"
+  std::string key;    // the key this source stands for (variables, flags); empty for files
+};
+
+std::string describe(const origin& o, std::string_view key, std::string_view problem) {
+  if (!o.key.empty() && o.key == key) return o.label + ": " + std::string(problem);
+  return o.label + ": '" + std::string(key) + "' " + std::string(problem);
+}
+
+class loader {
+ public:
+  explicit loader(config& cfg) : cfg_(cfg) {}
+
+  status load_file(const std::string& path);
+  status load_env(const std::map<std::string, std::string>& env);
+  status apply_flag(std::string_view flag, std::string_view path, const std::string& value);
+  status validate();
+
+ private:
+  status walk_object(const rapidjson::Value& object, const std::string& prefix);
+  template <class T>
+  status walk_record(const rapidjson::Value& object, const std::string& prefix, T& out,
+                     std::span<const field<T>> fields);
+  status assign_json(const rapidjson::Value& v, field_target target, int_rule rule,
+                     string_check check, const std::string& path);
+  status load_adapter_keys(const rapidjson::Value& v);
+  status load_policies(const rapidjson::Value& v);
+  status file_error(const std::string& key, std::string_view problem) {
+    return fail(describe(file_origin_, key, problem));
+  }
+  const origin& origin_of(std::string path) const;
+
+  config& cfg_;
+  origin file_origin_{"config", ""};
+  std::map<std::string, origin> origins_;
+};
+
+status loader::assign_json(const rapidjson::Value& v, field_target target, int_rule rule,
+                           string_check check, const std::string& path) {
+  if (auto* list = std::get_if<std::vector<std::string>*>(&target)) {
+    if (!v.IsArray() || v.Empty()) return file_error(path, json_type_name(target));
+    std::vector<std::string> items;
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+      std::string item_path = path + "[" + std::to_string(i) + "]";
+      if (!v[i].IsString() || v[i].GetStringLength() == 0) {
+        return file_error(item_path, "must be a non-empty string");
+      }
+      items.emplace_back(v[i].GetString(), v[i].GetStringLength());
+      if (std::string problem = check != nullptr ? check(items.back()) : ""; !problem.empty()) {
+        return file_error(item_path, problem);
+      }
+    }
+    **list = std::move(items);
+    return {};
+  }
+  std::string problem;
+  if (std::holds_alternative<std::string*>(target)) {
+    if (!v.IsString()) return file_error(path, json_type_name(target));
+    problem = assign_string(target, std::string(v.GetString(), v.GetStringLength()), check);
+  } else if (v.IsInt64()) {
+    problem = assign_integer(target, v.GetInt64(), rule);
+  } else if (v.IsUint64()) {
+    problem = "is out of range";
+  } else {
+    problem = json_type_name(target);
+  }
+  if (!problem.empty()) return file_error(path, problem);
+  return {};
+}
+
+status loader::walk_object(const rapidjson::Value& object, const std::string& prefix) {
+  std::set<std::string_view> seen;
+  for (const auto& member : object.GetObject()) {
+    std::string_view name(member.name.GetString(), member.name.GetStringLength());
+    std::string path = prefix.empty() ? std::string(name) : prefix + "." + std::string(name);
+    if (name.find('.') != std::string_view::npos) {
+      return fail(file_origin_.label + ": key '" + path +
+                  "' contains '.': write nested objects instead");
+    }
+    if (!seen.insert(name).second) {
+      return fail(file_origin_.label + ": duplicate key '" + path + "'");
+    }
+    const rapidjson::Value& v = member.value;
+    if (const field<config>* f = find_field(path)) {
+      if (auto r = assign_json(v, f->target(cfg_), f->rule, f->check, path); !r) return r;
+      origins_[path] = file_origin_;
+    } else if (path == adapter_keys_path) {
+      if (auto r = load_adapter_keys(v); !r) return r;
+    } else if (path == policies_path) {
+      if (auto r = load_policies(v); !r) return r;
+    } else if (is_section(path)) {
+      if (!v.IsObject()) return file_error(path, "must be an object");
+      for (const auto& section : optional_sections) {
+        if (section.path == path) section.activate(cfg_);
+      }
+      origins_[path] = file_origin_;
+      if (auto r = walk_object(v, path); !r) return r;
+    } else {
+      return fail(file_origin_.label + ": unknown key '" + path + "'");
+    }
+  }
+  return {};
+}
+
+template <class T>
+status loader::walk_record(const rapidjson::Value& object, const std::string& prefix, T& out,
+                           std::span<const field<T>> fields) {
+  if (!object.IsObject()) return file_error(prefix, "must be an object");
+  std::set<std::string_view> seen;
+  for (const auto& member : object.GetObject()) {
+    std::string_view name(member.name.GetString(), member.name.GetStringLength());
+    std::string path = prefix + "." + std::string(name);
+    auto f =
+        std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.path == name; });
+    if (f == fields.end()) return fail(file_origin_.label + ": unknown key '" + path + "'");
+    if (!seen.insert(name).second) {
+      return fail(file_origin_.label + ": duplicate key '" + path + "'");
+    }
+    if (auto r = assign_json(member.value, f->target(out), f->rule, f->check, path); !r) return r;
+  }
+  for (const auto& f : fields) {
+    if (f.required && !seen.contains(f.path)) {
+      return file_error(prefix + "." + std::string(f.path), "is required");
+    }
+  }
+  return {};
+}
+
+status loader::load_adapter_keys(const rapidjson::Value& v) {
+  const std::string path(adapter_keys_path);
+  if (!v.IsArray()) return file_error(path, "must be an array of objects");
+  std::vector<adapter_key> keys;
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    std::string item = path + "[" + std::to_string(i) + "]";
+    adapter_key key;
+    if (auto r = walk_record<adapter_key>(v[i], item, key, adapter_key_fields); !r) return r;
+    for (std::size_t j = 0; j < keys.size(); ++j) {
+      std::string other = path + "[" + std::to_string(j) + "]";
+      if (keys[j].name == key.name) {
+        return file_error(item + ".name", "is already used by " + other);
+      }
+      // The key itself is a secret: never echo it.
+      if (keys[j].key == key.key) return file_error(item + ".key", "is the same as " + other);
+    }
+    keys.push_back(std::move(key));
+  }
+  cfg_.auth.adapter_keys = std::move(keys);
+  return {};
+}
+
+status loader::load_policies(const rapidjson::Value& v) {
+  const std::string path(policies_path);
+  if (!v.IsObject()) return file_error(path, "must be an object");
+  std::map<std::string, ratelimit_policy> policies;
+  for (const auto& member : v.GetObject()) {
+    std::string name(member.name.GetString(), member.name.GetStringLength());
+    std::string item = path + "." + name;
+    if (std::string problem = check_name(name); !problem.empty()) {
+      return file_error(item, "is not a valid policy name: it " + problem);
+    }
+    ratelimit_policy policy;
+    if (auto r = walk_record<ratelimit_policy>(member.value, item, policy, policy_fields); !r) {
+      return r;
+    }
+    if (!policies.emplace(name, policy).second) {
+      return fail(file_origin_.label + ": duplicate key '" + item + "'");
+    }
+  }
+  cfg_.ratelimit.policies = std::move(policies);
+  return {};
+}
+
+boost::system::result<std::string, std::string> read_file(const std::string& path) {
+  using r = boost::system::result<std::string, std::string>;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return r(boost::system::in_place_error, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return r(boost::system::in_place_error, "is a directory");
+  }
+  std::string text;
+  std::array<char, 65536> buf;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return r(boost::system::in_place_error, std::strerror(err));
+    }
+    if (n == 0) break;
+    text.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return r(boost::system::in_place_value, std::move(text));
+}
+
+status loader::load_file(const std::string& path) {
+  file_origin_ = origin{"config " + path, ""};
+  auto text = read_file(path);
+  if (!text) return fail(file_origin_.label + ": cannot read: " + text.error());
+  std::string& json = *text;
+  std::size_t skip = json.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // editors' UTF-8 BOM
+
+  rapidjson::Document doc;
+  constexpr unsigned flags = rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag |
+                             rapidjson::kParseValidateEncodingFlag;
+  doc.Parse<flags>(json.data() + skip, json.size() - skip);
+  if (doc.HasParseError()) {
+    std::size_t offset = std::min(skip + doc.GetErrorOffset(), json.size());
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; i < offset; ++i) {
+      if (json[i] == '\n') {
+        ++line;
+        column = 1;
+      } else if ((static_cast<unsigned char>(json[i]) & 0xC0) != 0x80 && i >= skip) {
+        ++column;  // count characters, not UTF-8 continuation bytes
+      }
+    }
+    return fail(file_origin_.label + ": line " + std::to_string(line) + ", column " +
+                std::to_string(column) +
+                ": invalid JSON: " + rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  if (!doc.IsObject()) return fail(file_origin_.label + ": the top level must be a JSON object");
+  cfg_.source_file = path;
+  return walk_object(doc, "");
+}
+
+status loader::load_env(const std::map<std::string, std::string>& env) {
+  std::set<std::string> known{std::string(config_env)};
+  for (const auto& f : config_fields) {
+    std::string name = env_name(f.path);
+    known.insert(name);
+    auto it = env.find(name);
+    if (it == env.end()) continue;
+    origin source{"environment " + name, std::string(f.path)};
+    std::string problem = assign_text(it->second, f.target(cfg_), f.rule, f.check);
+    if (!problem.empty()) return fail(describe(source, f.path, problem));
+    for (const auto& section : optional_sections) {
+      // The first variable that creates a section answers for it (e.g. missing siblings).
+      if (is_under(f.path, section.path)) origins_.try_emplace(std::string(section.path), source);
+    }
+    origins_[std::string(f.path)] = std::move(source);
+  }
+  for (const auto& [name, value] : env) {
+    if (name.starts_with(env_prefix) && !known.contains(name)) cfg_.unknown_env.push_back(name);
+  }
+  return {};
+}
+
+status loader::apply_flag(std::string_view flag, std::string_view path, const std::string& value) {
+  const field<config>* f = find_field(path);
+  origin source{"option " + std::string(flag), std::string(path)};
+  std::string problem = assign_text(value, f->target(cfg_), f->rule, f->check);
+  if (!problem.empty()) return fail(describe(source, path, problem));
+  origins_[std::string(path)] = std::move(source);
+  return {};
+}
+
+// The most specific known source of a key: the key itself, else its nearest section, else the
+// file.
+const origin& loader::origin_of(std::string path) const {
+  for (;;) {
+    if (auto it = origins_.find(path); it != origins_.end()) return it->second;
+    auto dot = path.rfind('.');
+    if (dot == std::string::npos) return file_origin_;
+    path.resize(dot);
+  }
+}
+
+// Checks that involve more than one key, after every source has been applied.
+status loader::validate() {
+  while (cfg_.public_url.ends_with('/')) cfg_.public_url.pop_back();
+
+  for (const auto& section : optional_sections) {
+    if (!section.active(cfg_)) continue;
+    for (const auto& f : config_fields) {
+      if (!f.required || !is_under(f.path, section.path)) continue;
+      if (std::get<std::string*>(f.target(cfg_))->empty()) {
+        return fail(describe(origin_of(std::string(f.path)), f.path,
+                             "is required when " + std::string(section.path) + " is configured"));
+      }
+    }
+  }
+
+  const std::string& inbound = cfg_.ratelimit.inbound_api;
+  if (!inbound.empty() && !cfg_.ratelimit.policies.contains(inbound)) {
+    return fail(
+        describe(origin_of("ratelimit.inbound_api"), "ratelimit.inbound_api",
+                 "names policy '" + inbound + "', which is not defined in ratelimit.policies"));
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the other entry points.
+
+std::string listen_problem(std::string_view text, listen_address* out) {
+  if (text.empty()) return "it is empty";
+  std::string host;
+  std::string_view port;
+  if (text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) return "missing ']' after the IPv6 address";
+    host = std::string(text.substr(1, close - 1));
+    std::string_view rest = text.substr(close + 1);
+    if (!rest.starts_with(':')) return "expected ':port' after ']'";
+    port = rest.substr(1);
+    std::string address = host.substr(0, host.find('%'));  // allow a zone: [fe80::1%eth0]
+    in6_addr parsed{};
+    if (::inet_pton(AF_INET6, address.c_str(), &parsed) != 1) {
+      return "'" + host + "' is not an IPv6 address";
+    }
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return "the port is missing";
+    host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string::npos) {
+      return "IPv6 addresses must be written in brackets, e.g. [::1]:8080";
+    }
+    bool valid_host = std::all_of(host.begin(), host.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '-' || c == '.';
+    });
+    if (!valid_host || host.size() > 253) return "'" + host + "' is not a valid host name";
+    if (host.empty()) host = "0.0.0.0";
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec == std::errc::invalid_argument || end != port.data() + port.size()) {
+    return "the port must be a number";  // also rejects "", "+1", " 1"
+  }
+  if (ec == std::errc::result_out_of_range || value > 65535) {
+    return "the port must be between 0 and 65535";
+  }
+  if (out != nullptr) *out = listen_address{std::move(host), static_cast<std::uint16_t>(value)};
+  return "";
+}
+
+std::string json_quote(std::string_view s) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// 32 random bytes, base64url without padding (43 characters).
+std::string random_secret() {
+  std::array<unsigned char, 32> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    throw std::runtime_error("cannot generate secrets: the system random generator failed");
+  }
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char b : bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += alphabet[(acc >> bits) & 0x3f];
+    }
+  }
+  if (bits > 0) out += alphabet[(acc << (6 - bits)) & 0x3f];
+  return out;
+}
+
+status write_all(int fd, const std::string& text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(std::strerror(errno));
+    done += static_cast<std::size_t>(n);
+  }
+  // umask may have taken bits away; the mode is exactly 0600 either way.
+  if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0 || ::fsync(fd) != 0) return fail(std::strerror(errno));
+  return {};
+}
+
+}  // namespace
+
+boost::system::result<config, std::string> load_config(
+    const config_overrides& overrides, const std::map<std::string, std::string>& env) {
+  return load_config(overrides, env, std::filesystem::path(default_config_path));
+}
+
+boost::system::result<config, std::string> load_config(
+    const config_overrides& overrides, const std::map<std::string, std::string>& env,
+    const std::filesystem::path& default_file) {
+  using result = boost::system::result<config, std::string>;
+  auto error = [](std::string message) {
+    return result(boost::system::in_place_error, std::move(message));
+  };
+
+  config cfg;
+  loader load(cfg);
+
+  std::optional<std::string> file;
+  if (overrides.config_file) {
+    if (overrides.config_file->empty()) return error("option --config: must not be empty");
+    file = *overrides.config_file;
+  } else if (auto it = env.find(std::string(config_env)); it != env.end() && !it->second.empty()) {
+    file = it->second;
+  } else {
+    std::error_code ec;
+    auto st = std::filesystem::status(default_file, ec);
+    if (st.type() != std::filesystem::file_type::not_found) {
+      if (ec) return error("config " + default_file.string() + ": cannot access: " + ec.message());
+      file = default_file.string();
+    }
+  }
+
+  if (file) {
+    if (auto r = load.load_file(*file); !r) return error(r.error());
+  }
+  if (auto r = load.load_env(env); !r) return error(r.error());
+  struct flag {
+    const std::optional<std::string>& value;
+    std::string_view name, path;
+  };
+  const flag flags[] = {{overrides.listen, "--listen", "listen"},
+                        {overrides.redis_url, "--redis", "redis.url"},
+                        {overrides.data_dir, "--data-dir", "data_dir"}};
+  for (const auto& f : flags) {
+    if (!f.value) continue;
+    if (auto r = load.apply_flag(f.name, f.path, *f.value); !r) return error(r.error());
+  }
+  if (auto r = load.validate(); !r) return error(r.error());
+  return cfg;
+}
+
+std::map<std::string, std::string> environment_map(char** envp) {
+  std::map<std::string, std::string> env;
+  for (char** p = envp; p != nullptr && *p != nullptr; ++p) {
+    std::string_view entry(*p);
+    auto eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(entry.substr(0, eq), entry.substr(eq + 1));  // first one wins, like getenv
+  }
+  return env;
+}
+
+boost::system::result<listen_address, std::string> parse_listen(std::string_view text) {
+  listen_address address;
+  std::string problem = listen_problem(text, &address);
+  if (!problem.empty()) {
+    return boost::system::result<listen_address, std::string>(
+        boost::system::in_place_error,
+        "invalid listen address '" + std::string(text) + "': " + problem);
+  }
+  return address;
+}
+
+std::vector<std::string> config_warnings(const config& cfg) {
+  std::vector<std::string> warnings;
+  for (const auto& name : cfg.unknown_env) {
+    warnings.push_back("unknown environment variable " + name + " is ignored");
+  }
+  if (cfg.auth.adapter_keys.empty()) {
+    warnings.push_back(
+        "auth.adapter_keys is empty: no channel adapter or AI engine can call the API");
+  }
+  if (cfg.auth.jwt_secret.empty()) {
+    warnings.push_back("auth.jwt_secret is empty: staff dashboards cannot sign in");
+  } else if (cfg.auth.jwt_secret.size() < 32) {
+    warnings.push_back("auth.jwt_secret is shorter than 32 characters: use a long random secret");
+  }
+  if (cfg.auth.admin_token.empty()) {
+    warnings.push_back("auth.admin_token is empty: admin requests are refused");
+  }
+  if (cfg.redis.url == "embedded" && cfg.redis.embedded.port == 0) {
+    warnings.push_back(
+        "redis.embedded.port is 0: the embedded Redis has no TCP listener, so an AI engine on "
+        "this host must use its unix socket");
+  }
+  if (cfg.public_url.empty() && (cfg.channels.whatsapp || cfg.channels.twilio)) {
+    warnings.push_back(
+        "public_url is empty but channels are configured: Twilio webhook signatures cannot be "
+        "verified and providers need it to reach the webhooks");
+  }
+  for (const auto& [name, policy] : cfg.ratelimit.policies) {
+    if (policy.burst != 0 && policy.algorithm != "gcra") {
+      warnings.push_back("ratelimit.policies." + name + ".burst is ignored: only gcra uses it");
+    }
+  }
+  return warnings;
+}
+
+std::string generate_config_text(const std::string& data_dir, const std::string& listen) {
+  const config d;  // defaults, so the text never drifts from the code
+  auto n = [](auto v) { return std::to_string(v); };
+  std::string t;
+  t += "// bellhop configuration, generated by `bellhop gen-config`.\n";
+  t += "// JSON with comments and trailing commas. BELLHOP_* environment variables and\n";
+  t += "// command-line flags override what is set here; docs/configuration.md lists every key.\n";
+  t += "// This file holds secrets: keep it readable by the bellhop user only (mode 0600).\n";
+  t += "{\n";
+  t += "  // HTTP API address: host:port, [ipv6]:port or :port (all interfaces).\n";
+  t += "  \"listen\": " + json_quote(listen) + ",\n";
+  t += "  // State: the embedded Redis' data, its generated password and socket.\n";
+  t += "  \"data_dir\": " + json_quote(data_dir) + ",\n";
+  t += "  // How providers reach this gateway, e.g. \"https://gateway.example-hotel.com\".\n";
+  t += "  // Needed for webhook signatures once channels are configured.\n";
+  t += "  \"public_url\": \"\",\n";
+  t += "  \"shutdown_timeout_ms\": " + n(d.shutdown_timeout_ms) + ",\n";
+  t += "  \"http\": {\n";
+  t += "    \"threads\": " + n(d.http.threads) + ",  // 0 = one per CPU core\n";
+  t += "    \"max_body_bytes\": " + n(d.http.max_body_bytes) + ",\n";
+  t += "    \"read_timeout_ms\": " + n(d.http.read_timeout_ms) + ",\n";
+  t += "    \"idle_timeout_ms\": " + n(d.http.idle_timeout_ms) + ",\n";
+  t += "    \"max_connections\": " + n(d.http.max_connections) + "\n";
+  t += "  },\n";
+  t += "  \"redis\": {\n";
+  t += "    // \"embedded\" runs a private redis-server in data_dir. For an external Redis:\n";
+  t += "    // \"redis://user:password@host:6379/0\" or \"unix:///run/redis/redis.sock\".\n";
+  t += "    \"url\": " + json_quote(d.redis.url) + ",\n";
+  t += "    \"key_prefix\": " + json_quote(d.redis.key_prefix) + ",\n";
+  t += "    \"command_timeout_ms\": " + n(d.redis.command_timeout_ms) + ",\n";
+  t += "    \"connect_timeout_ms\": " + n(d.redis.connect_timeout_ms) + ",\n";
+  t += "    \"embedded\": {\n";
+  t += "      // Loopback TCP port for AI engines on this host (0 = unix socket only).\n";
+  t += "      \"port\": " + n(d.redis.embedded.port) + ",\n";
+  t += "      // \"everysec\" may lose up to a second of writes on power loss; \"always\" none.\n";
+  t += "      \"durability\": " + json_quote(d.redis.embedded.durability) + ",\n";
+  t += "      \"maxmemory\": " + json_quote(d.redis.embedded.maxmemory) + ",  // e.g. \"512mb\"\n";
+  t += "      \"redis_server\": " + json_quote(d.redis.embedded.redis_server) + "\n";
+  t += "    }\n";
+  t += "  },\n";
+  t += "  \"log\": {\n";
+  t += "    \"level\": " + json_quote(d.log.level) + ",  // trace, debug, info, warn, error\n";
+  t += "    \"format\": " + json_quote(d.log.format) + "  // text or json\n";
+  t += "  },\n";
+  t += "  \"auth\": {\n";
+  t += "    // Bearer keys for channel adapters and AI engines; properties: ids or [\"*\"].\n";
+  t += "    \"adapter_keys\": [\n";
+  t += "      { \"name\": \"default-adapter\", \"key\": " + json_quote(random_secret()) +
+       ", \"properties\": [\"*\"] }\n";
+  t += "    ],\n";
+  t += "    // Signs staff dashboard tokens (HS256); changing it signs everyone out.\n";
+  t += "    \"jwt_secret\": " + json_quote(random_secret()) + ",\n";
+  t += "    \"admin_token\": " + json_quote(random_secret()) + "\n";
+  t += "  },\n";
+  t += "  \"ratelimit\": {\n";
+  t += "    // algorithm: fixed_window, sliding_window or gcra (gcra also takes \"burst\").\n";
+  t += "    \"policies\": {\n";
+  t +=
+      "      \"api\": { \"algorithm\": \"sliding_window\", \"limit\": 100, \"window_ms\": 1000 }\n";
+  t += "    },\n";
+  t += "    // Policy applied to POST /v1/messages/inbound per adapter key (\"\" = none).\n";
+  t += "    \"inbound_api\": \"api\"\n";
+  t += "  },\n";
+  t += "  \"channels\": {\n";
+  t += "    // Uncomment and fill in to enable a channel (and set public_url).\n";
+  t += "    // \"whatsapp\": { \"app_secret\": \"\", \"verify_token\": \"\", \"access_token\": "
+       "\"\",\n";
+  t += "    //               \"phone_number_id\": \"\" },\n";
+  t += "    // \"twilio\": { \"account_sid\": \"\", \"auth_token\": \"\", \"from\": \"+1...\" }\n";
+  t += "  }\n";
+  t += "}\n";
+  return t;
+}
+
+boost::system::result<void, std::string> write_secret_file(const std::filesystem::path& path,
+                                                           const std::string& text, bool force) {
+  const std::string name = path.string();
+  if (!force) {
+    // O_EXCL: never follow or reuse an existing file; mode 0600 from the first instant.
+    int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno == EEXIST) {
+      return fail(name + " already exists; refusing to overwrite it");
+    }
+    if (fd < 0) return fail("cannot create " + name + ": " + std::strerror(errno));
+    auto written = write_all(fd, text);
+    ::close(fd);
+    if (!written) {
+      ::unlink(name.c_str());
+      return fail("cannot write " + name + ": " + written.error());
+    }
+    return {};
+  }
+
+  // Replace atomically: a fresh 0600 file next to the target, renamed over it. Truncating the
+  // old file in place would keep its (possibly wider) mode.
+  std::string tmp = name + ".tmp-XXXXXX";
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // creates with O_EXCL and mode 0600
+  if (fd < 0) return fail("cannot create " + name + ": " + std::strerror(errno));
+  auto written = write_all(fd, text);
+  ::close(fd);
+  if (!written) {
+    ::unlink(tmp.c_str());
+    return fail("cannot write " + name + ": " + written.error());
+  }
+  if (::rename(tmp.c_str(), name.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return fail("cannot replace " + name + ": " + std::strerror(err));
+  }
+  return {};
+}
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,44 @@
+#include "bellhop/gateway/json_response.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace bellhop::gateway {
+namespace {
+
+void string_value(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+}  // namespace
+
+response json_error(const request& req, http::status status, std::string_view code,
+                    std::string_view message, std::string_view field) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("error");
+  w.StartObject();
+  w.Key("code");
+  string_value(w, code);
+  w.Key("message");
+  string_value(w, message);
+  if (!field.empty()) {
+    w.Key("field");
+    string_value(w, field);
+  }
+  w.EndObject();
+  w.EndObject();
+  return json_response(req, status, std::string(buf.GetString(), buf.GetSize()));
+}
+
+response json_response(const request& req, http::status status, std::string body) {
+  response res{status, req.version()};
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+
+#include "bellhop/gateway/http_server.hpp"
+#include "bellhop/gateway/router.hpp"
+#include "connection_tracker.hpp"
+#include "http_metrics.hpp"
+
+namespace bellhop::gateway {
+
+// What the listener and every connection of one server share. Connections hold it by
+// shared_ptr, so it outlives the http_server object if they do.
+struct server_shared {
+  server_shared(boost::asio::io_context& io, http_options options,
+                std::shared_ptr<const router> router_ptr, metrics_registry& registry)
+      : ioc(io),
+        opts(std::move(options)),
+        routes(std::move(router_ptr)),
+        metrics(registry),
+        tracker(io, metrics.connections_active) {}
+
+  boost::asio::io_context& ioc;
+  const http_options opts;
+  const std::shared_ptr<const router> routes;
+  http_metrics metrics;
+  connection_tracker tracker;
+};
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Runs Bellhop's whole test suite on a fresh Debian 12 machine: installs what the build and
+# the tests need (through install.sh, with sudo if not root and a package is missing),
+# then builds and tests two configurations:
+#   build/release  Release, tests and benchmarks built
+#   build/asan     RelWithDebInfo with AddressSanitizer + UndefinedBehaviorSanitizer
+# Exit status is non-zero if any build or test failed.
+# Functions below are called through phase "$@", which shellcheck cannot follow:
+# shellcheck disable=SC2317
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+umask 022
+
+usage() {
+  cat <<'EOF'
+Usage: ./test.sh [--quick] [--label unit|integration|e2e] [--no-deps]
+
+  --quick          Release configuration only (skip the ASan/UBSan build)
+  --label LABEL    run only the tests with this ctest label
+  --no-deps        do not check/install packages (offline machine that has them)
+  -h, --help       show this help
+
+Integration and e2e tests start their own redis-server and bellhop processes on free
+loopback ports; nothing else needs to be running.
+EOF
+}
+
+QUICK=0
+LABEL=""
+DEPS=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --label)
+      [[ $# -ge 2 ]] || { echo "test.sh: --label needs unit, integration or e2e" >&2; exit 2; }
+      LABEL=$2; shift ;;
+    --label=*) LABEL=${1#*=} ;;
+    --no-deps) DEPS=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "test.sh: unknown option: $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+case "$LABEL" in
+  ""|unit|integration|e2e) ;;
+  *) echo "test.sh: --label must be unit, integration or e2e (got '$LABEL')" >&2; exit 2 ;;
+esac
+
+step() { printf '==> %s\n' "$*"; }
+
+START=$SECONDS
+SUMMARY=()
+FAILED=0
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+
+# Runs one phase, prints its duration, records it; returns the command's status.
+phase() {
+  local name=$1 t0=$SECONDS rc=0
+  shift
+  step "$name"
+  "$@" || rc=$?
+  local dt=$((SECONDS - t0))
+  if [[ $rc -eq 0 ]]; then
+    step "$name: ok (${dt}s)"
+    SUMMARY+=("$name: ok (${dt}s)")
+  else
+    step "$name: FAILED with status $rc (${dt}s)"
+    SUMMARY+=("$name: FAILED (${dt}s)")
+    FAILED=1
+  fi
+  return "$rc"
+}
+
+build_jobs() {
+  local cpus
+  cpus=$(nproc 2>/dev/null || echo 1)
+  if [[ ${CI:-} == true ]] || (( cpus <= 2 )); then cpus=2; fi
+  echo "$cpus"
+}
+JOBS=$(build_jobs)
+
+# ctest's closing line "N% tests passed, F tests failed out of T" feeds the final summary.
+count_ctest() {
+  local log=$1 line total failed
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
+  [[ -n $line ]] || return 0
+  failed=$(sed -E 's/.* ([0-9]+) tests? failed out of.*/\1/' <<<"$line")
+  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+  TOTAL_FAILED=$((TOTAL_FAILED + failed))
+  TOTAL_PASSED=$((TOTAL_PASSED + total - failed))
+}
+
+run_ctest() {
+  local dir=$1 log=$1/test-output.log rc=0
+  local -a args=(--test-dir "$dir" --output-on-failure --no-tests=error -j2)
+  [[ -z $LABEL ]] || args+=(-L "^${LABEL}\$")
+  ctest "${args[@]}" 2>&1 | tee "$log" || rc=$?
+  count_ctest "$log"
+  return "$rc"
+}
+
+check_build_dir() {
+  local dir=$1
+  if [[ -e $dir && ! -w $dir ]]; then
+    echo "test.sh: $dir is not writable by $(id -un) (built by root?): sudo chown -R $(id -un) build" >&2
+    return 1
+  fi
+}
+
+configure_and_build() {
+  local dir=$1
+  shift
+  check_build_dir "$dir" || return 1
+  cmake -S . -B "$dir" -G Ninja "$@" || return 1
+  cmake --build "$dir" --parallel "$JOBS"
+}
+
+# Runs one configuration: configure+build, then tests (skipped if the build failed).
+run_config() {
+  local name=$1 dir=$2
+  shift 2
+  if phase "$name: configure and build ($dir, $JOBS jobs)" configure_and_build "$dir" "$@"; then
+    phase "$name: tests${LABEL:+ (label $LABEL)}" run_ctest "$dir" || true
+  else
+    SUMMARY+=("$name: tests not run (build failed)")
+  fi
+}
+
+if [[ $DEPS -eq 1 ]]; then
+  phase "packages (install.sh --deps-only --with-test-deps)" \
+    bash ./install.sh --deps-only --with-test-deps || { echo "test.sh: cannot continue without the packages" >&2; exit 1; }
+fi
+
+run_config release build/release -DCMAKE_BUILD_TYPE=Release -DBELLHOP_SANITIZE=OFF \
+  -DBELLHOP_BUILD_TESTS=ON -DBELLHOP_BUILD_BENCH=ON
+
+if [[ $QUICK -eq 0 ]]; then
+  # Set for the build too: gtest_discover_tests runs the instrumented test binaries.
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_config asan build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBELLHOP_SANITIZE=ON \
+    -DBELLHOP_BUILD_TESTS=ON -DBELLHOP_BUILD_BENCH=OFF
+fi
+
+echo
+step "Summary ($((SECONDS - START))s in total)"
+for line in "${SUMMARY[@]}"; do
+  printf '    %s\n' "$line"
+done
+if [[ $FAILED -eq 0 ]]; then
+  echo "test.sh: all phases passed"
+else
+  echo "test.sh: SOME PHASES FAILED"
+fi
+echo "total: ${TOTAL_PASSED} passed, ${TOTAL_FAILED} failed"
+exit "$FAILED"
