@@ -33,12 +33,12 @@ void http_metrics::record_request(std::string_view route, http::verb method, htt
 
 void http_metrics::count_request(std::string_view route, http::verb method, http::status status) {
   // Unknown methods collapse into one label value.
-  const std::string_view method_label =
-      method == http::verb::unknown ? std::string_view("OTHER")
-                                    : std::string_view(http::to_string(method));
+  const std::string_view method_label = method == http::verb::unknown
+                                            ? std::string_view("OTHER")
+                                            : std::string_view(http::to_string(method));
   char status_buf[8];
-  const auto r = std::to_chars(status_buf, status_buf + sizeof status_buf,
-                               static_cast<unsigned>(status));
+  const auto r =
+      std::to_chars(status_buf, status_buf + sizeof status_buf, static_cast<unsigned>(status));
   const std::string_view status_label(status_buf, static_cast<std::size_t>(r.ptr - status_buf));
   requests_.labels({route, method_label, status_label}).inc();
 }

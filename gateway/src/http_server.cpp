@@ -13,10 +13,9 @@ using tcp = asio::ip::tcp;
 http_server::http_server(asio::io_context& ioc, http_options opts,
                          std::shared_ptr<const router> routes, metrics_registry& metrics)
     : ioc_(ioc),
-      shared_(std::make_shared<server_shared>(ioc, std::move(opts),
-                                              routes ? std::move(routes)
-                                                     : std::make_shared<const router>(),
-                                              metrics)) {}
+      shared_(std::make_shared<server_shared>(
+          ioc, std::move(opts), routes ? std::move(routes) : std::make_shared<const router>(),
+          metrics)) {}
 
 http_server::~http_server() {
   if (listener_) listener_->stop(nullptr);
@@ -27,8 +26,9 @@ boost::system::result<void, std::string> http_server::start() {
   const auto fail = [&](const std::string& why) {
     const bool v6 = opts.host.find(':') != std::string::npos;
     return boost::system::result<void, std::string>(
-        boost::system::in_place_error, "cannot listen on " + (v6 ? "[" + opts.host + "]" : opts.host) +
-                                           ":" + std::to_string(opts.port) + ": " + why);
+        boost::system::in_place_error, "cannot listen on " +
+                                           (v6 ? "[" + opts.host + "]" : opts.host) + ":" +
+                                           std::to_string(opts.port) + ": " + why);
   };
   if (listener_) return fail("already listening");
 
@@ -57,6 +57,8 @@ void http_server::shutdown(std::function<void()> done) {
   }
 }
 
-std::size_t http_server::active_connections() const { return shared_->tracker.active(); }
+std::size_t http_server::active_connections() const {
+  return shared_->tracker.active();
+}
 
 }  // namespace bellhop::gateway

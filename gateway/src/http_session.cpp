@@ -1,5 +1,7 @@
 #include "http_session.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -8,7 +10,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <spdlog/spdlog.h>
 
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/gateway/responder.hpp"
@@ -142,18 +143,19 @@ void http_session::on_read_error(beast::error_code ec) {
     return;  // the stream closed the socket
   }
   if (ec == http::error::body_limit) {
-    return reject(http::status::payload_too_large, "payload_too_large",
-                  "request body exceeds " + std::to_string(shared_->opts.max_body_bytes) +
-                      " bytes");
+    return reject(
+        http::status::payload_too_large, "payload_too_large",
+        "request body exceeds " + std::to_string(shared_->opts.max_body_bytes) + " bytes");
   }
   if (ec == http::error::header_limit) {
-    return reject(http::status::request_header_fields_too_large, "headers_too_large",
-                  "request headers exceed " + std::to_string(shared_->opts.max_header_bytes) +
-                      " bytes");
+    return reject(
+        http::status::request_header_fields_too_large, "headers_too_large",
+        "request headers exceed " + std::to_string(shared_->opts.max_header_bytes) + " bytes");
   }
   if (is_parse_error(ec)) {
     spdlog::debug("http: malformed request from {}: {}", remote_, ec.message());
-    return reject(http::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message());
+    return reject(http::status::bad_request, "bad_request",
+                  "malformed HTTP request: " + ec.message());
   }
   // Peer went away mid-request, reset, or shutdown cancelled the read.
   spdlog::debug("http: read from {} ended: {}", remote_, ec.message());
@@ -231,9 +233,9 @@ void http_session::write(response res, bool keep_alive) {
   if (req_.method() == http::verb::head) res.body().clear();
   res_ = std::make_unique<response>(std::move(res));
   stream_.expires_after(shared_->opts.write_timeout);
-  http::async_write(stream_, *res_,
-                    beast::bind_front_handler(&http_session::on_write, shared_from_this(),
-                                              keep_alive));
+  http::async_write(
+      stream_, *res_,
+      beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
 }
 
 void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {

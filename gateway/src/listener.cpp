@@ -1,9 +1,10 @@
 #include "listener.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
-#include <spdlog/spdlog.h>
 
 #include "http_session.hpp"
 #include "overload_session.hpp"
@@ -34,7 +35,9 @@ boost::system::error_code listener::open(const tcp::endpoint& endpoint) {
   return ec;
 }
 
-std::uint16_t listener::port() const { return port_; }
+std::uint16_t listener::port() const {
+  return port_;
+}
 
 void listener::run() {
   asio::post(acceptor_.get_executor(),
@@ -42,20 +45,21 @@ void listener::run() {
 }
 
 void listener::stop(std::function<void()> done) {
-  asio::post(acceptor_.get_executor(), [self = shared_from_this(), done = std::move(done)]() mutable {
-    self->stopped_ = true;
-    boost::system::error_code ignored;
-    self->acceptor_.close(ignored);
-    self->retry_timer_.cancel();
-    // After the close, so that `done` also means no connection can arrive any more.
-    self->shared_->tracker.begin_shutdown(std::move(done));
-  });
+  asio::post(acceptor_.get_executor(),
+             [self = shared_from_this(), done = std::move(done)]() mutable {
+               self->stopped_ = true;
+               boost::system::error_code ignored;
+               self->acceptor_.close(ignored);
+               self->retry_timer_.cancel();
+               // After the close, so that `done` also means no connection can arrive any more.
+               self->shared_->tracker.begin_shutdown(std::move(done));
+             });
 }
 
 void listener::accept() {
   if (stopped_) return;
-  acceptor_.async_accept(asio::make_strand(ioc_),
-                         boost::beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+  acceptor_.async_accept(asio::make_strand(ioc_), boost::beast::bind_front_handler(
+                                                      &listener::on_accept, shared_from_this()));
 }
 
 void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {

@@ -11,8 +11,8 @@ bool valid_name(std::string_view name, bool allow_colon) {
   if (name.empty()) return false;
   for (std::size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                       (allow_colon && c == ':');
+    const bool alpha =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
     const bool digit = c >= '0' && c <= '9';
     if (!alpha && !(digit && i > 0)) return false;
   }
@@ -258,8 +258,8 @@ metrics_registry::metrics_registry() = default;
 metrics_registry::~metrics_registry() = default;
 
 template <class Family>
-Family& metrics_registry::add_family(std::string_view name, std::string_view help,
-                                     metric_type type, std::vector<std::string> label_names,
+Family& metrics_registry::add_family(std::string_view name, std::string_view help, metric_type type,
+                                     std::vector<std::string> label_names,
                                      std::vector<double> bounds) {
   if (!valid_name(name, true)) {
     throw std::invalid_argument("invalid metric name '" + std::string(name) + "'");
@@ -309,8 +309,8 @@ gauge_family& metrics_registry::add_gauge(std::string_view name, std::string_vie
 histogram_family& metrics_registry::add_histogram(std::string_view name, std::string_view help,
                                                   std::vector<std::string> label_names,
                                                   std::vector<double> buckets) {
-  return add_family<histogram_family>(name, help, metric_type::histogram,
-                                      std::move(label_names), std::move(buckets));
+  return add_family<histogram_family>(name, help, metric_type::histogram, std::move(label_names),
+                                      std::move(buckets));
 }
 
 void metrics_registry::add_collector(collector c) {

@@ -21,16 +21,15 @@ overload_session::overload_session(boost::asio::ip::tcp::socket&& socket,
 }
 
 void overload_session::run() {
-  boost::asio::dispatch(stream_.get_executor(),
-                        boost::beast::bind_front_handler(&overload_session::write,
-                                                         shared_from_this()));
+  boost::asio::dispatch(stream_.get_executor(), boost::beast::bind_front_handler(
+                                                    &overload_session::write, shared_from_this()));
 }
 
 void overload_session::write() {
   stream_.expires_after(write_timeout_);
-  http::async_write(stream_, res_,
-                    boost::beast::bind_front_handler(&overload_session::on_write,
-                                                     shared_from_this()));
+  http::async_write(
+      stream_, res_,
+      boost::beast::bind_front_handler(&overload_session::on_write, shared_from_this()));
 }
 
 void overload_session::on_write(boost::beast::error_code ec, std::size_t) {

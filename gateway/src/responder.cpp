@@ -39,9 +39,8 @@ class responder::state {
   // Only the one caller that flipped sent_ (or the destructor) gets here. Moving the completion
   // out releases what it holds (the connection) even while handler copies of the responder live.
   void deliver(response res) {
-    boost::asio::post(executor_, [complete = std::move(on_complete_), res = std::move(res)]() mutable {
-      complete(std::move(res));
-    });
+    boost::asio::post(executor_, [complete = std::move(on_complete_),
+                                  res = std::move(res)]() mutable { complete(std::move(res)); });
   }
 
   boost::asio::any_io_executor executor_;
@@ -55,9 +54,13 @@ responder::responder(boost::asio::any_io_executor executor, path_params params,
     : state_(std::make_shared<state>(std::move(executor), std::move(params),
                                      std::move(on_complete))) {}
 
-void responder::send(response res) const { state_->send(std::move(res)); }
+void responder::send(response res) const {
+  state_->send(std::move(res));
+}
 
-boost::asio::any_io_executor responder::executor() const { return state_->executor(); }
+boost::asio::any_io_executor responder::executor() const {
+  return state_->executor();
+}
 
 std::string_view responder::param(std::string_view name) const {
   for (const auto& [key, value] : state_->params()) {
@@ -66,6 +69,8 @@ std::string_view responder::param(std::string_view name) const {
   return {};
 }
 
-const path_params& responder::params() const { return state_->params(); }
+const path_params& responder::params() const {
+  return state_->params();
+}
 
 }  // namespace bellhop::gateway

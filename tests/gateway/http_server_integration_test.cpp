@@ -1,5 +1,3 @@
-#include "bellhop/gateway/http_server.hpp"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
@@ -25,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "bellhop/gateway/http_server.hpp"
 #include "bellhop/gateway/json_response.hpp"
 
 namespace bellhop::gateway {
@@ -55,7 +54,8 @@ class client {
   boost::system::error_code write(const request& req) {
     boost::system::error_code result;
     stream_.expires_after(client_timeout);
-    http::async_write(stream_, req, [&](boost::system::error_code ec, std::size_t) { result = ec; });
+    http::async_write(stream_, req,
+                      [&](boost::system::error_code ec, std::size_t) { result = ec; });
     run();
     return result;
   }
@@ -297,8 +297,9 @@ TEST_F(http_server_test, oversized_body_is_413_json_and_connection_closes) {
 TEST_F(http_server_test, expect_100_continue_gets_interim_response) {
   start();
   auto c = connect();
-  ASSERT_FALSE(c->write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                            "Expect: 100-continue\r\n\r\n"));
+  ASSERT_FALSE(
+      c->write_raw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                   "Expect: 100-continue\r\n\r\n"));
   http::response<http::empty_body> interim;
   ASSERT_FALSE(c->read(interim));
   EXPECT_EQ(interim.result(), http::status::continue_);

@@ -15,8 +15,8 @@ using ::testing::Not;
 
 TEST(metrics_registry, renders_counter_and_gauge_families) {
   metrics_registry reg;
-  auto& requests = reg.add_counter("bellhop_test_requests_total", "Requests seen.",
-                                   {"route", "status"});
+  auto& requests =
+      reg.add_counter("bellhop_test_requests_total", "Requests seen.", {"route", "status"});
   requests.labels({"/b", "200"}).inc(3);
   requests.labels({"/a", "404"}).inc();
   reg.add_gauge("bellhop_test_up", "1 when up.").labels({}).set(1);

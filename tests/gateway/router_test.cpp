@@ -159,8 +159,7 @@ TEST(json_response, error_body_escapes_and_omits_empty_field) {
   auto res = json_error(req, http::status::unprocessable_entity, "invalid", "bad \"text\"\n", "to");
   EXPECT_EQ(res.version(), 10u);
   EXPECT_FALSE(res.keep_alive());
-  EXPECT_EQ(res.body(),
-            R"({"error":{"code":"invalid","message":"bad \"text\"\n","field":"to"}})");
+  EXPECT_EQ(res.body(), R"({"error":{"code":"invalid","message":"bad \"text\"\n","field":"to"}})");
   EXPECT_EQ(res[http::field::content_length], std::to_string(res.body().size()));
 
   res = json_error(req, http::status::bad_request, "bad_request", "x");
