@@ -11,7 +11,7 @@ bench="$build/bench/broker_bench"
 command -v redis-benchmark >/dev/null || { echo "redis-benchmark not found (apt-get install redis-tools)" >&2; exit 1; }
 
 dir=$(mktemp -d)
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$((20000 + RANDOM % 30000))
 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
   --daemonize no >"$dir/redis.log" 2>&1 &
 redis_pid=$!
@@ -26,7 +26,7 @@ rb_rps=$(echo "$rb" | sed -E 's/.*: ([0-9.]+) requests per second.*/\1/')
 redis-cli -p "$port" DEL bench:broker >/dev/null
 
 echo "== bellhop broker: 8 caller threads, 64 in flight each, $requests LPUSH"
-out=$("$bench" --url "redis://127.0.0.1:$port" --threads 8 --window 64 --requests "$requests")
+out=$("$bench" --url "redis://127.0.0.1:$port" --threads 8 --window 64 --requests "$requests" | grep '^broker_bench')
 echo "$out"
 broker_rps=$(echo "$out" | sed -E 's/.* rps=([0-9.]+).*/\1/')
-/usr/bin/python3 -c "print(f'ratio broker/redis-benchmark = {float($broker_rps)/float($rb_rps):.2f}')"
+awk -v b="$broker_rps" -v r="$rb_rps" 'BEGIN { printf "ratio broker/redis-benchmark = %.2f\n", b / r }'

@@ -8,6 +8,8 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <charconv>
+#include <ctime>
 #include <boost/asio/post.hpp>
 #include <deque>
 #include <list>
@@ -23,7 +25,38 @@
 namespace bellhop::broker {
 namespace {
 
-using clock = std::chrono::steady_clock;
+// Deadlines only need to be right to a few milliseconds, and this clock costs a fraction of
+// steady_clock on the hot path (it reads the kernel's tick without touching the TSC).
+struct clock {
+  using duration = std::chrono::nanoseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
+  }
+};
+
+// RESP encoding of a command, written straight into a reused buffer (hiredis's own formatter
+// allocates and goes through a printf-like path for every argument).
+void append_resp(std::string& out, const command& cmd) {
+  char digits[24];
+  auto number = [&](char prefix, std::size_t n) {
+    out.push_back(prefix);
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+    out.append(digits, end);
+    out.append("\r\n", 2);
+  };
+  number('*', cmd.size());
+  for (const auto& arg : cmd) {
+    number('$', arg.size());
+    out.append(arg);
+    out.append("\r\n", 2);
+  }
+}
 using boost::system::error_code;
 
 std::string hex(const unsigned char* data, std::size_t n) {
@@ -90,6 +123,9 @@ class broker::impl {
     connect(*command_conn_);
     const auto every = static_cast<std::uint64_t>(sweep_interval_.count());
     uv_timer_start(&sweep_, &impl::on_sweep, every, every);
+    uv_check_init(&loop_, &check_);
+    check_.data = this;
+    uv_check_start(&check_, &impl::on_check);
     thread_ = std::thread([this] {
       uv_run(&loop_, UV_RUN_DEFAULT);
       uv_loop_close(&loop_);
@@ -120,7 +156,13 @@ class broker::impl {
         if (started_) uv_async_send(&wake_);
       }
     }
-    if (r) complete(*r, errc::shutting_down, {});
+    if (r && r->handler) {
+      // Refused on the caller's thread: no broker-thread batch to join.
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      boost::asio::post(r->ex, [h = std::move(r->handler)] {
+        h(make_error_code(errc::shutting_down), reply{});
+      });
+    }
   }
 
   void register_script(const script& s) {
@@ -216,10 +258,33 @@ class broker::impl {
       return;
     }
     if (!r.handler) return;
-    boost::asio::post(r.ex, [h = std::move(r.handler), ec, rep = std::move(rep)]() mutable {
-      h(ec, std::move(rep));
-    });
+    outbox_.push_back({std::move(r.ex), std::move(r.handler), ec, std::move(rep)});
   }
+
+  // Hands the completions of one loop iteration to their executors: one post per executor, not
+  // one per reply, so a read that brings back hundreds of pipelined replies wakes each caller's
+  // executor once. Replies for one executor keep their order.
+  void flush_outbox() {
+    if (outbox_.empty()) return;
+    for (auto& item : outbox_) {
+      auto group = std::find_if(groups_.begin(), groups_.end(),
+                                [&](auto& g) { return g.first == item.ex; });
+      if (group == groups_.end()) {
+        groups_.emplace_back(item.ex, std::vector<completion>{});
+        group = std::prev(groups_.end());
+      }
+      group->second.push_back(std::move(item));
+    }
+    outbox_.clear();
+    for (auto& [ex, items] : groups_) {
+      boost::asio::post(ex, [batch = std::move(items)]() mutable {
+        for (auto& c : batch) c.handler(c.ec, std::move(c.value));
+      });
+    }
+    groups_.clear();
+  }
+
+  static void on_check(uv_check_t* handle) { static_cast<impl*>(handle->data)->flush_outbox(); }
 
   bool stopping_flag() {
     std::lock_guard lock(mutex_);
@@ -399,15 +464,10 @@ class broker::impl {
       complete(*r, errc::not_connected, {});
       return;
     }
-    const auto argc = r->cmd.size();
-    argv_.resize(argc);
-    argvlen_.resize(argc);
-    for (std::size_t i = 0; i < argc; ++i) {
-      argv_[i] = r->cmd[i].data();
-      argvlen_[i] = r->cmd[i].size();
-    }
-    const int rc = redisAsyncCommandArgv(c.ctx, &impl::on_reply, nullptr, static_cast<int>(argc),
-                                         argv_.data(), argvlen_.data());
+    wire_.clear();
+    append_resp(wire_, r->cmd);
+    const int rc = redisAsyncFormattedCommand(c.ctx, &impl::on_reply, nullptr, wire_.data(),
+                                              wire_.size());
     if (rc != REDIS_OK) {
       complete(*r, errc::connection_lost, {});
       return;
@@ -702,6 +762,9 @@ class broker::impl {
     for (auto& r : blocking_backlog_) complete(*r, errc::shutting_down, {});
     blocking_backlog_.clear();
     channels_.clear();
+    flush_outbox();
+    uv_check_stop(&check_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
     uv_timer_stop(&sweep_);
     uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
@@ -713,6 +776,7 @@ class broker::impl {
   uv_loop_t loop_{};
   uv_async_t wake_{};
   uv_timer_t sweep_{};
+  uv_check_t check_{};  // runs after each poll phase: flushes the outbox
   std::thread thread_;
 
   std::mutex mutex_;  // guards the inbox, stopping_ and scripts_
@@ -733,6 +797,15 @@ class broker::impl {
   std::map<std::string, channel_state> channels_;
   std::set<std::string> unsubscribing_;  // UNSUBSCRIBE sent, reply not yet received
   std::unordered_map<subscription_id, std::string> subscription_channel_;
+  struct completion {
+    boost::asio::any_io_executor ex;
+    reply_handler handler;
+    error_code ec;
+    reply value;
+  };
+  std::vector<completion> outbox_;
+  std::vector<std::pair<boost::asio::any_io_executor, std::vector<completion>>> groups_;
+  std::string wire_;  // RESP of the command being sent, reused
   std::vector<const char*> argv_;
   std::vector<std::size_t> argvlen_;
 
