@@ -32,15 +32,7 @@ std::string shell_quote(const std::string& s) {
 }
 
 // Runs a shell command and returns its stdout and stderr, trailing newlines trimmed.
-std::string run(const std::string& cmd) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen((cmd + " 2>&1").c_str(), "r"), ::pclose);
-  if (!pipe) return {};
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (auto n = std::fread(buf.data(), 1, buf.size(), pipe.get())) out.append(buf.data(), n);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
+std::string run(const std::string& cmd) { return test::run_capture(cmd, true); }
 
 std::string cli_unix(const embedded_redis& redis, const std::string& args) {
   const auto ep = redis.endpoint();

@@ -64,6 +64,10 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
   return pred();
 }
 
+// Runs a shell command; returns its stdout (with stderr when `with_stderr`), trailing
+// newlines trimmed.
+std::string run_capture(const std::string& shell_command, bool with_stderr = false);
+
 // Process ids of running processes whose command line contains `needle`.
 std::vector<int> find_processes(const std::string& needle);
 // Live (not zombie) children of `parent` whose command name is `comm` (e.g. "redis-server").

@@ -70,14 +70,7 @@ std::string redis_server::url() const {
 std::string redis_server::cli(const std::string& args) const {
   std::string cmd = "redis-cli --no-auth-warning -s '" + socket_path() + "'";
   if (!password_.empty()) cmd += " -a '" + password_ + "'";
-  cmd += " " + args + " 2>/dev/null";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(cmd.c_str(), "r"), ::pclose);
-  if (!pipe) return {};
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (auto n = std::fread(buf.data(), 1, buf.size(), pipe.get())) out.append(buf.data(), n);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
+  return run_capture(cmd + " " + args);
 }
 
 }  // namespace bellhop::test
