@@ -15,6 +15,8 @@
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
 #include "build_info.hpp"
+#include "inbound_api.hpp"
+#include "services.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -23,15 +25,6 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 void fail_line(const std::string& message) { std::fprintf(stderr, "bellhop: %s\n", message.c_str()); }
-
-// The parts of a request a late response needs (version, keep-alive), detached from the
-// request itself, which belongs to the connection.
-request shell_of(const request& req) {
-  request shell;
-  shell.version(req.version());
-  shell.keep_alive(req.keep_alive());
-  return shell;
-}
 
 void add_redis_metrics(metrics_registry& metrics, const broker::broker& redis,
                        const broker::embedded_redis* embedded) {
@@ -67,15 +60,11 @@ void add_redis_metrics(metrics_registry& metrics, const broker::broker& redis,
   });
 }
 
-// What the routes need, filled in as startup proceeds: the port is bound before Redis is
-// started (a port in use fails fast), so early probes find no broker yet.
-struct services {
-  std::unique_ptr<broker::embedded_redis> embedded;
-  std::unique_ptr<broker::broker> redis;
-};
-
-std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& svc) {
+std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& svc,
+                                    const key_space& keys, const config& cfg,
+                                    const adapter_auth& auth) {
   auto routes = std::make_shared<router>();
+  add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
   routes->add(http::verb::get, "/livez", [](const request& req, responder res) {
     res.send(json_response(req, http::status::ok, R"({"status":"ok"})"));
   });
@@ -101,7 +90,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
     }
     // Connected is not enough (a frozen Redis keeps its socket): ask it.
     redis.post({"PING"}, res.executor(),
-               [res, shell = shell_of(req), unavailable](boost::system::error_code ec,
+               [res, shell = request_shell(req), unavailable](boost::system::error_code ec,
                                                          broker::reply) {
                  if (ec) {
                    res.send(unavailable(shell, "Redis did not answer PING: " + ec.message()));
@@ -167,7 +156,9 @@ int serve(const config& cfg) {
   ho.read_timeout = std::chrono::milliseconds(cfg.http.read_timeout_ms);
   ho.idle_timeout = std::chrono::milliseconds(cfg.http.idle_timeout_ms);
   ho.max_connections = cfg.http.max_connections;
-  http_server server(ioc, ho, make_routes(metrics, svc), metrics);
+  const key_space keys(cfg.redis.key_prefix);
+  const adapter_auth auth(cfg.auth.adapter_keys);
+  http_server server(ioc, ho, make_routes(metrics, svc, keys, cfg, auth), metrics);
   if (auto started = server.start(); !started) {
     fail_line(started.error());
     return exit_failure;

@@ -41,4 +41,11 @@ response json_response(const request& req, http::status status, std::string body
   return res;
 }
 
+request request_shell(const request& req) {
+  request shell;
+  shell.version(req.version());
+  shell.keep_alive(req.keep_alive());
+  return shell;
+}
+
 }  // namespace bellhop::gateway

@@ -66,6 +66,15 @@ struct config {
       std::string redis_server = "redis-server";
     } embedded;
   } redis;
+  struct inbound_t {
+    int dedup_ttl_s = 604800;           // providers retry for days: remember external ids 7 days
+    int message_ttl_s = 604800;         // message:<id> status records
+    int visibility_timeout_ms = 30000;  // consumer heartbeat lifetime before its messages return
+    int max_deliveries = 5;             // then inbound:messages:dead
+    int reaper_interval_ms = 1000;
+    int history_max = 10000;            // events kept per property for gapless resume
+    int max_text_bytes = 16384;
+  } inbound;
   struct log_t {
     std::string level = "info";   // trace debug info warn error
     std::string format = "text";  // or "json"

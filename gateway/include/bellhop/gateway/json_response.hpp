@@ -12,6 +12,10 @@ namespace bellhop::gateway {
 response json_error(const request& req, http::status status, std::string_view code,
                     std::string_view message, std::string_view field = {});
 
+// The parts of a request a late response needs (version, keep-alive), detached from the
+// request itself, which belongs to the connection: for handlers that answer asynchronously.
+request request_shell(const request& req);
+
 // A response whose body is already serialized JSON.
 response json_response(const request& req, http::status status, std::string body);
 

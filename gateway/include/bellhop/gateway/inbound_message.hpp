@@ -1,0 +1,48 @@
+#pragma once
+
+#include <boost/system/result.hpp>
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace bellhop::gateway {
+
+// Why a request body is refused: HTTP status, error code and the offending field, as the
+// error body of DESIGN.md reports them.
+struct validation_error {
+  int status = 422;
+  std::string code;
+  std::string message;
+  std::string field;
+};
+
+struct inbound_limits {
+  std::size_t max_text_bytes = 16384;
+  std::size_t max_depth = 16;        // nesting of arrays/objects in the whole body
+  std::size_t max_attachments = 10;
+  std::size_t max_metadata_bytes = 8192;
+};
+
+// A validated guest message, enriched and serialized once.
+struct inbound_message {
+  std::string id;
+  std::string property_id;
+  std::string channel;
+  std::string external_id;
+  std::string conversation_id;
+  std::string received_at;
+  std::string envelope;  // the JSON pushed to inbound:messages
+};
+
+// Channels a message may come from.
+bool is_known_channel(std::string_view channel);
+
+// Parses and validates the canonical inbound message (DESIGN.md) and builds the envelope that
+// goes to inbound:messages: the client's fields in canonical order plus id, conversation_id,
+// received_at and direction. Never throws on bad input.
+boost::system::result<inbound_message, validation_error> parse_inbound_message(
+    std::string_view body, const inbound_limits& limits,
+    std::chrono::system_clock::time_point now);
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <memory>
+
+#include "bellhop/broker/broker.hpp"
+#include "bellhop/gateway/config.hpp"
+#include "bellhop/gateway/keys.hpp"
+#include "bellhop/gateway/metrics.hpp"
+
+namespace bellhop::gateway {
+
+// Returns the messages of dead AI-engine consumers to the inbound queue (docs/ai-engine.md).
+//
+// Every reaper_interval_ms, each bellhop process tries to take the lease
+// inbound:messages:reaper; the holder SCANs for inbound:messages:processing:* lists and runs
+// reap_consumer.lua on each: if the consumer's heartbeat key is gone, its messages go back to
+// the front of the queue, or to inbound:messages:dead after max_deliveries failed deliveries
+// (then the message's status becomes "failed" and a message.status event is published).
+// Correctness does not depend on the lease (the script re-checks the heartbeat and empties the
+// list atomically, so two reapers never requeue a message twice); it only avoids double work.
+//
+// Gauges (queue depth, in flight, oldest age) are refreshed each tick in one pipelined round;
+// in_flight only by the lease holder, which is the process that scans.
+//
+// Runs on a strand of the given executor and never blocks it. Redis errors are counted
+// (bellhop_inbound_reaper_errors_total), logged at warn at most every 30 s, and retried next
+// tick. The broker and the metrics registry must outlive the executor's pending handlers.
+class inbound_reaper {
+ public:
+  inbound_reaper(boost::asio::any_io_executor ex, broker::broker& redis, const key_space& keys,
+                 const config::inbound_t& cfg, metrics_registry& metrics);
+  ~inbound_reaper();  // stop()s
+  inbound_reaper(const inbound_reaper&) = delete;
+  inbound_reaper& operator=(const inbound_reaper&) = delete;
+
+  // Starts ticking (the first tick runs at once). Thread-safe.
+  void start();
+  // No tick starts after this; replies still in flight are ignored. Releases the lease if held
+  // (best effort: otherwise it expires after 3 intervals). Thread-safe, never blocks, idempotent.
+  void stop();
+
+ private:
+  class impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,24 @@
+-- The atomic ingest of one guest message (POST /v1/messages/inbound and channel webhooks).
+-- Either all of it happens or none: dedup, queue, status record, event seq, history, publish.
+--
+-- KEYS[1] dedup:<channel>:<external_id>   KEYS[2] inbound:messages
+-- KEYS[3] message:<id>                    KEYS[4] property:<pid>:seq
+-- KEYS[5] property:<pid>:events (stream)
+-- ARGV[1] id            ARGV[2] envelope JSON     ARGV[3] dedup TTL (s)
+-- ARGV[4] message TTL (s)                         ARGV[5] pub/sub channel of the property
+-- ARGV[6] history length (approximate cap)        ARGV[7] event JSON after '{"seq":N,'
+-- ARGV[8..] field/value pairs of the message:<id> status record
+-- Returns {1, id, seq} when queued, {0, first_id} for a duplicate external id.
+local first = redis.call('GET', KEYS[1])
+if first then
+  return {0, first}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], unpack(ARGV, 8))
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+local seq = redis.call('INCR', KEYS[4])
+local event = '{"seq":' .. seq .. ',' .. ARGV[7]
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], seq .. '-0', 'event', event)
+redis.call('PUBLISH', ARGV[5], event)
+return {1, ARGV[1], seq}

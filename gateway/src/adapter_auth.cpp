@@ -1,0 +1,46 @@
+#include "bellhop/gateway/adapter_auth.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+
+namespace bellhop::gateway {
+namespace {
+
+std::array<unsigned char, 32> digest_of(std::string_view s) {
+  std::array<unsigned char, 32> d{};
+  ::SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d.data());
+  return d;
+}
+
+}  // namespace
+
+adapter_auth::adapter_auth(const std::vector<adapter_key>& keys) {
+  for (const auto& k : keys) entries_.push_back({digest_of(k.key), k});
+}
+
+const adapter_key* adapter_auth::authenticate(std::string_view header) const {
+  constexpr std::string_view scheme = "Bearer ";
+  if (header.size() <= scheme.size()) return nullptr;
+  // The scheme is case-insensitive (RFC 9110).
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) !=
+        std::tolower(static_cast<unsigned char>(scheme[i]))) {
+      return nullptr;
+    }
+  }
+  const auto presented = digest_of(header.substr(scheme.size()));
+  const adapter_key* match = nullptr;
+  for (const auto& e : entries_) {
+    if (CRYPTO_memcmp(e.digest.data(), presented.data(), presented.size()) == 0) match = &e.key;
+  }
+  return match;
+}
+
+bool adapter_auth::allows(const adapter_key& key, std::string_view property_id) {
+  return std::any_of(key.properties.begin(), key.properties.end(),
+                     [&](const std::string& p) { return p == "*" || p == property_id; });
+}
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,76 @@
+#include "ids.hpp"
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <array>
+#include <cstdint>
+#include <ctime>
+#include <random>
+
+namespace bellhop::gateway {
+namespace {
+
+constexpr char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+// Per-thread generator seeded from the OS: ids need uniqueness, not secrecy.
+std::uint64_t random64() {
+  thread_local std::mt19937_64 engine = [] {
+    std::array<unsigned char, 8> seed{};
+    std::uint64_t s = std::random_device{}();
+    if (RAND_bytes(seed.data(), static_cast<int>(seed.size())) == 1) {
+      for (auto b : seed) s = (s << 8) ^ b;
+    }
+    return std::mt19937_64(s);
+  }();
+  return engine();
+}
+
+}  // namespace
+
+std::string make_message_id(std::chrono::system_clock::time_point now) {
+  const auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+  // 128 bits: 48 of time, 80 of randomness; 26 base32 digits carry 130 bits (top 2 zero).
+  const std::uint64_t r1 = random64();
+  const std::uint64_t r2 = random64();
+  const unsigned __int128 value = (static_cast<unsigned __int128>(ms & 0xFFFFFFFFFFFFull) << 80) |
+                                  (static_cast<unsigned __int128>(r1 & 0xFFFFull) << 64) | r2;
+  std::string out(26, '0');
+  unsigned __int128 v = value;
+  for (int i = 25; i >= 0; --i) {
+    out[static_cast<std::size_t>(i)] = crockford[static_cast<unsigned>(v & 31)];
+    v >>= 5;
+  }
+  return out;
+}
+
+std::string make_conversation_id(std::string_view property_id, std::string_view channel,
+                                 std::string_view guest) {
+  std::string input;
+  input.reserve(property_id.size() + channel.size() + guest.size() + 2);
+  input.append(property_id).append(1, '\0').append(channel).append(1, '\0').append(guest);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  ::SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "c_";
+  for (int i = 0; i < 16; ++i) {
+    out.push_back(hex[digest[i] >> 4]);
+    out.push_back(hex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
+std::string format_timestamp(std::chrono::system_clock::time_point t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+  const std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[96];  // generous: the compiler cannot prove the fields' ranges
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms.count() % 1000));
+  return buf;
+}
+
+}  // namespace bellhop::gateway

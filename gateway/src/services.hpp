@@ -1,0 +1,18 @@
+#pragma once
+
+#include <memory>
+
+#include "bellhop/broker/broker.hpp"
+#include "bellhop/broker/embedded_redis.hpp"
+
+namespace bellhop::gateway {
+
+// What request handlers need, filled in as startup proceeds: the port is bound before Redis is
+// started (a port in use fails fast), so early requests find no broker yet and answer 503.
+// Set before the io_context runs; read-only afterwards.
+struct services {
+  std::unique_ptr<broker::embedded_redis> embedded;
+  std::unique_ptr<broker::broker> redis;
+};
+
+}  // namespace bellhop::gateway
