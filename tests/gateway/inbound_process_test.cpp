@@ -1,0 +1,289 @@
+// POST /v1/messages/inbound end to end: real bellhop processes, real redis-server, real sockets.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/redis_server.hpp"
+
+namespace bellhop::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string adapter_key = "inbound-test-key-0123456789";
+const std::string berlin_only_key = "berlin-only-key-0123456789";
+
+class InboundProcess : public ::testing::Test {
+ protected:
+  child_process start_bellhop(const std::string& redis_url) {
+    port_ = free_port();
+    const auto config = dir_.path() / "config.json";
+    std::ofstream(config) << R"({
+      "listen": "127.0.0.1:)" << port_ << R"(",
+      "data_dir": ")" << (dir_.path() / "data").string() << R"(",
+      "redis": {"url": ")" << redis_url << R"(", "command_timeout_ms": 1000},
+      "auth": {"adapter_keys": [
+        {"name": "all", "key": ")" << adapter_key << R"(", "properties": ["*"]},
+        {"name": "berlin", "key": ")" << berlin_only_key << R"(", "properties": ["hotel-berlin"]}
+      ]}
+    })";
+    child_process p({BELLHOP_BINARY, "serve", "--config", config.string()},
+                    dir_.path() / ("bellhop-" + std::to_string(++runs_) + ".log"));
+    EXPECT_TRUE(eventually([&] { return http_get(port_, "/readyz").status == 200; }, 20s))
+        << p.output();
+    return p;
+  }
+
+  static std::string message(const std::string& property, const std::string& external_id,
+                             const std::string& from, const std::string& text) {
+    return R"({"property_id":")" + property + R"(","channel":"whatsapp","external_id":")" +
+           external_id + R"(","from":")" + from + R"(","text":")" + text + "\"}";
+  }
+
+  static std::map<std::string, std::string> headers(const std::string& key = adapter_key) {
+    return {{"Authorization", "Bearer " + key}, {"Content-Type", "application/json"}};
+  }
+
+  // The queue from oldest to newest (bellhop LPUSHes, consumers take from the right).
+  std::vector<rapidjson::Document> queue(redis_server& redis) {
+    std::vector<rapidjson::Document> out;
+    auto raw = redis.cli("LRANGE inbound:messages 0 -1");
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    while (start < raw.size()) {
+      auto end = raw.find('\n', start);
+      if (end == std::string::npos) end = raw.size();
+      lines.push_back(raw.substr(start, end - start));
+      start = end + 1;
+    }
+    for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+      rapidjson::Document d;
+      d.Parse(it->c_str());
+      EXPECT_TRUE(d.IsObject()) << *it;
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  temp_dir dir_;
+  std::uint16_t port_ = 0;
+  int runs_ = 0;
+};
+
+TEST_F(InboundProcess, TenThousandFromSixteenClientsEachOnceInConversationOrder) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url());
+  constexpr int clients = 16, per_client = 625, conversations_per_client = 5;
+  std::atomic<int> accepted{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      http_connection conn(port_);
+      for (int i = 0; i < per_client; ++i) {
+        // Each client owns its conversations and sends each one's messages in order.
+        const int conversation = c * conversations_per_client + i % conversations_per_client;
+        auto r = conn.request("POST", "/v1/messages/inbound",
+                              message("hotel-" + std::to_string(conversation % 3),
+                                      "ext-" + std::to_string(c) + "-" + std::to_string(i),
+                                      "+49151" + std::to_string(conversation), std::to_string(i)),
+                              headers());
+        (r.status == 202 ? accepted : other)++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(accepted.load(), clients * per_client);
+  EXPECT_EQ(other.load(), 0);
+
+  auto q = queue(redis);
+  ASSERT_EQ(q.size(), static_cast<std::size_t>(clients * per_client));
+  std::set<std::string> ids, external_ids;
+  std::map<std::string, int> last_text;  // conversation -> last message number seen
+  for (auto& d : q) {
+    ids.insert(d["id"].GetString());
+    external_ids.insert(d["external_id"].GetString());
+    const std::string conversation = d["conversation_id"].GetString();
+    const int n = std::stoi(d["text"].GetString());
+    auto it = last_text.find(conversation);
+    if (it != last_text.end()) {
+      ASSERT_GT(n, it->second) << "conversation " << conversation << " out of order";
+    }
+    last_text[conversation] = n;
+  }
+  EXPECT_EQ(ids.size(), q.size()) << "ids must be unique";
+  EXPECT_EQ(external_ids.size(), q.size()) << "every message exactly once";
+  EXPECT_EQ(last_text.size(), static_cast<std::size_t>(clients * conversations_per_client));
+  // Each message has its status record and an event with a strictly increasing seq.
+  EXPECT_EQ(redis.cli("XLEN property:hotel-0:events"), redis.cli("GET property:hotel-0:seq"));
+}
+
+TEST_F(InboundProcess, SameExternalIdEightTimesConcurrentlyIsQueuedOnce) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url());
+  std::mutex m;
+  std::vector<std::pair<int, std::string>> answers;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      auto r = http_request(port_, "POST", "/v1/messages/inbound",
+                            message("hotel-berlin", "wamid.same", "+4915100", "hello"), headers());
+      std::lock_guard lock(m);
+      answers.emplace_back(r.status, r.body);
+    });
+  }
+  for (auto& t : threads) t.join();
+  int queued = 0, duplicates = 0;
+  std::set<std::string> ids;
+  for (auto& [status, body] : answers) {
+    rapidjson::Document d;
+    d.Parse(body.c_str());
+    ASSERT_TRUE(d.IsObject()) << body;
+    ids.insert(d["id"].GetString());
+    if (status == 202) {
+      queued++;
+      EXPECT_STREQ(d["status"].GetString(), "queued");
+    } else if (status == 200) {
+      duplicates++;
+      EXPECT_STREQ(d["status"].GetString(), "duplicate");
+    }
+  }
+  EXPECT_EQ(queued, 1);
+  EXPECT_EQ(duplicates, 7);
+  EXPECT_EQ(ids.size(), 1u) << "duplicates answer with the first message's id";
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "1");
+  EXPECT_EQ(redis.cli("XLEN property:hotel-berlin:events"), "1") << "no second event";
+  // The status record is readable with the key.
+  auto status = http_request(port_, "GET", "/v1/messages/" + *ids.begin(), "", headers());
+  EXPECT_EQ(status.status, 200);
+  EXPECT_NE(status.body.find("\"status\":\"queued\""), std::string::npos) << status.body;
+}
+
+TEST_F(InboundProcess, RedisDownMeans503NeverAcceptedThenResumes) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url());
+  ASSERT_EQ(http_request(port_, "POST", "/v1/messages/inbound",
+                         message("hotel-berlin", "before", "+1", "t"), headers())
+                .status,
+            202);
+  redis.stop();
+  for (int i = 0; i < 20; ++i) {
+    auto r = http_request(port_, "POST", "/v1/messages/inbound",
+                          message("hotel-berlin", "during-" + std::to_string(i), "+1", "t"),
+                          headers());
+    ASSERT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(r.headers["retry-after"], "1");
+    EXPECT_NE(r.body.find("\"code\":\"unavailable\""), std::string::npos) << r.body;
+  }
+  redis.start();
+  // Ingestion resumes without restarting bellhop (the test Redis has no persistence, so only
+  // the new message is there).
+  ASSERT_TRUE(eventually(
+      [&] {
+        return http_request(port_, "POST", "/v1/messages/inbound",
+                            message("hotel-berlin", "after", "+1", "t"), headers())
+                   .status == 202;
+      },
+      15s));
+  auto q = queue(redis);
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_STREQ(q[0]["external_id"].GetString(), "after");
+  EXPECT_TRUE(bellhop.running());
+}
+
+TEST_F(InboundProcess, KillNineUnderLoadLosesNoAcceptedMessage) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url());
+  std::mutex m;
+  std::set<std::string> accepted_ids;
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < 8; ++c) {
+    threads.emplace_back([&, c] {
+      http_connection conn(port_);
+      for (int i = 0; !stop; ++i) {
+        auto r = conn.request(
+            "POST", "/v1/messages/inbound",
+            message("hotel-berlin", "load-" + std::to_string(c) + "-" + std::to_string(i),
+                    "+49" + std::to_string(c), "m"),
+            headers());
+        sent++;
+        if (r.status == 202) {
+          rapidjson::Document d;
+          d.Parse(r.body.c_str());
+          std::lock_guard lock(m);
+          accepted_ids.insert(d["id"].GetString());
+        } else if (r.status == 0) {
+          return;  // bellhop is gone
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return sent.load() > 2000; }, 30s));
+  bellhop.signal(SIGKILL);
+  bellhop.wait(5s);
+  stop = true;
+  for (auto& t : threads) t.join();
+  ASSERT_GT(accepted_ids.size(), 1000u);
+  std::set<std::string> stored;
+  for (auto& d : queue(redis)) stored.insert(d["id"].GetString());
+  for (const auto& id : accepted_ids) {
+    ASSERT_TRUE(stored.contains(id)) << "answered 202 but not in Redis: " << id;
+  }
+}
+
+struct bad_request {
+  const char* name;
+  std::string body;
+  std::map<std::string, std::string> headers;
+  int status;
+  const char* code;
+};
+
+TEST_F(InboundProcess, BadInputsGetTheirStatusAndCodeAndQueueNothing) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url());
+  const auto ok = message("hotel-berlin", "e1", "+1", "t");
+  const std::vector<bad_request> table = {
+      {"malformed json", "{\"property_id\":", headers(), 400, "malformed_json"},
+      {"wrong type", R"({"property_id":"hotel-berlin","channel":"whatsapp","external_id":"e","from":5,"text":"t"})",
+       headers(), 422, "invalid_type"},
+      {"missing field", R"({"property_id":"hotel-berlin","channel":"whatsapp","from":"+1","text":"t"})",
+       headers(), 422, "missing_field"},
+      {"unknown channel", R"({"property_id":"hotel-berlin","channel":"pigeon","external_id":"e","from":"+1","text":"t"})",
+       headers(), 422, "unknown_channel"},
+      {"oversize body", message("hotel-berlin", "big", "+1", std::string(2 << 20, 'x')), headers(),
+       413, "payload_too_large"},
+      {"wrong content type", ok, {{"Authorization", "Bearer " + adapter_key}, {"Content-Type", "text/plain"}},
+       415, "unsupported_media_type"},
+      {"no key", ok, {{"Content-Type", "application/json"}}, 401, "unauthorized"},
+      {"bad key", ok, headers("not-a-configured-key-000"), 401, "unauthorized"},
+      {"key for another property", message("hotel-paris", "e2", "+1", "t"), headers(berlin_only_key),
+       403, "forbidden"},
+  };
+  for (const auto& c : table) {
+    auto r = http_request(port_, "POST", "/v1/messages/inbound", c.body, c.headers);
+    EXPECT_EQ(r.status, c.status) << c.name << ": " << r.body;
+    EXPECT_EQ(r.headers["content-type"], "application/json") << c.name;
+    EXPECT_NE(r.body.find(std::string("\"code\":\"") + c.code + "\""), std::string::npos)
+        << c.name << ": " << r.body;
+  }
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "0");
+  EXPECT_EQ(redis.cli("DBSIZE"), "0") << "a refused request must not touch Redis";
+  // And the server is still fine.
+  EXPECT_EQ(http_request(port_, "POST", "/v1/messages/inbound", ok, headers()).status, 202);
+  EXPECT_EQ(http_request(port_, "GET", "/v1/messages/unknown-id", "", headers()).status, 404);
+  EXPECT_EQ(http_request(port_, "GET", "/v1/messages/x", "", {}).status, 401);
+}
+
+}  // namespace
+}  // namespace bellhop::test
