@@ -29,8 +29,8 @@ BUILD_PKGS=(build-essential cmake ninja-build pkg-config git libhiredis-dev libu
 BOOST_VERSIONED_PKGS=(libboost1.81-dev libboost-system1.81-dev libboost-url1.81-dev)
 BOOST_DEFAULT_PKGS=(libboost-dev libboost-system-dev libboost-url-dev)
 RUNTIME_PKGS=(redis-server ca-certificates curl)
-TEST_PKGS=(redis-tools procps)
-BENCH_PKGS=(redis-tools wrk python3)
+TEST_PKGS=(redis-tools procps python3 python3-redis nodejs npm)
+BENCH_PKGS=(redis-tools wrk)
 
 # ---------------------------------------------------------------------------------------
 usage() {
@@ -45,8 +45,8 @@ Re-running it upgrades in place.
 
 Options:
   --deps-only          install the packages only (no build, no install)
-  --with-test-deps     also install what the test suite needs (redis-tools, procps)
-  --with-bench-deps    also install what the benchmarks need (wrk, redis-tools, python3)
+  --with-test-deps     also install what the test suite needs (redis-tools, procps, python3-redis, nodejs, npm)
+  --with-bench-deps    also install what the benchmarks need (wrk, redis-tools)
   --check              with --deps-only: list missing packages, install nothing (no root
                        needed); exit 1 if any is missing
   --no-start           install everything but do not (re)start the service / run in the
@@ -199,6 +199,12 @@ compute_missing() {
   MISSING=()
   local p
   while IFS= read -r p; do
+    # Node.js from another source (e.g. a vendor repository) ships npm inside its nodejs
+    # package and conflicts with Debian's npm: a working node/npm on PATH is good enough.
+    case $p in
+      nodejs) command -v node >/dev/null 2>&1 && continue ;;
+      npm) command -v npm >/dev/null 2>&1 && continue ;;
+    esac
     pkg_installed "$p" || MISSING+=("$p")
   done < <(wanted_packages)
 }
