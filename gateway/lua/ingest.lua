@@ -13,12 +13,22 @@ local first = redis.call('GET', KEYS[1])
 if first then
   return {0, first}
 end
+-- The step that can fail (XADD needs an id above the stream's last) goes first: Redis does not
+-- roll a script back, so nothing else may be written before it succeeds.
+local seq = redis.call('INCR', KEYS[4])
+local last = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  local top = tonumber(string.match(last[1][1], '^(%d+)'))
+  if top and top >= seq then
+    seq = top + 1
+    redis.call('SET', KEYS[4], seq)
+  end
+end
+local event = '{"seq":' .. string.format('%d', seq) .. ',' .. ARGV[7]
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], string.format('%d-0', seq), 'event', event)
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('LPUSH', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[3], unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[3], ARGV[4])
-local seq = redis.call('INCR', KEYS[4])
-local event = '{"seq":' .. seq .. ',' .. ARGV[7]
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], seq .. '-0', 'event', event)
 redis.call('PUBLISH', ARGV[5], event)
 return {1, ARGV[1], seq}

@@ -11,6 +11,7 @@
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/broker/embedded_redis.hpp"
 #include "bellhop/gateway/http_server.hpp"
+#include "bellhop/gateway/inbound_reaper.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
@@ -180,6 +181,8 @@ int serve(const config& cfg) {
   redis->start();
   add_redis_metrics(metrics, *redis, svc.embedded.get());
   svc.redis = std::move(redis);  // before ioc.run(): no request reads svc concurrently yet
+  inbound_reaper reaper(ioc.get_executor(), *svc.redis, keys, cfg.inbound, metrics);
+  reaper.start();
   spdlog::info("bellhop {} ({}) listening on {}:{} with {} threads; Redis at {}{}",
                build_info::version, build_info::commit, listen->host, server.port(), threads,
                svc.embedded ? "embedded " : "", endpoint.redacted());
@@ -198,6 +201,7 @@ int serve(const config& cfg) {
           return;
         }
         stopping = true;
+        reaper.stop();  // releases its lease while the broker still runs
         spdlog::info("signal {}: shutting down (finishing in-flight requests, up to {} ms)", sig,
                      cfg.shutdown_timeout_ms);
         server.shutdown([&] { ioc.stop(); });
@@ -217,6 +221,7 @@ int serve(const config& cfg) {
   ioc.run();
   for (auto& w : workers) w.join();
 
+  reaper.stop();
   svc.redis->stop();
   if (svc.embedded) svc.embedded->stop();
   spdlog::info("bellhop stopped");

@@ -1,0 +1,481 @@
+#include "bellhop/gateway/inbound_reaper.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ids.hpp"
+#include "lua_scripts.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using sys_clock = std::chrono::system_clock;
+
+constexpr auto warn_every = std::chrono::seconds(30);
+constexpr std::string_view scan_count = "1000";
+
+// MATCH pattern escaping: the key prefix is configuration and may hold glob characters.
+std::string glob_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string random_token() {
+  std::random_device rd;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 4; ++i) {
+    auto v = rd();
+    for (int j = 0; j < 8; ++j, v >>= 4) out.push_back(hex[v & 0xf]);
+  }
+  return out;
+}
+
+// Digits at s[pos, pos+n) as a number, or -1.
+int digits(std::string_view s, std::size_t pos, std::size_t n) {
+  if (pos + n > s.size()) return -1;
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+// RFC 3339 date-time: 2026-11-27T21:00:00.123Z, fraction optional, Z or ±hh:mm.
+std::optional<sys_clock::time_point> parse_timestamp(std::string_view s) {
+  using namespace std::chrono;
+  const int y = digits(s, 0, 4), mo = digits(s, 5, 2), d = digits(s, 8, 2);
+  const int h = digits(s, 11, 2), mi = digits(s, 14, 2), sec = digits(s, 17, 2);
+  if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || sec < 0 || s[4] != '-' || s[7] != '-' ||
+      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
+    return std::nullopt;
+  const year_month_day date{year{y}, month{static_cast<unsigned>(mo)},
+                            day{static_cast<unsigned>(d)}};
+  if (!date.ok() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  sys_clock::time_point t = sys_days{date} + hours{h} + minutes{mi} + seconds{sec};
+  std::size_t pos = 19;
+  if (pos < s.size() && s[pos] == '.') {
+    std::int64_t frac = 0, scale = 1;
+    ++pos;
+    const std::size_t start = pos;
+    for (; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos) {
+      if (scale < 1000000) {
+        frac = frac * 10 + (s[pos] - '0');
+        scale *= 10;
+      }
+    }
+    if (pos == start) return std::nullopt;
+    t += duration_cast<sys_clock::duration>(microseconds{frac * (1000000 / scale)});
+  }
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z') && pos + 1 == s.size()) return t;
+  if (pos + 6 == s.size() && (s[pos] == '+' || s[pos] == '-') && s[pos + 3] == ':') {
+    const int oh = digits(s, pos + 1, 2), om = digits(s, pos + 4, 2);
+    if (oh < 0 || om < 0) return std::nullopt;
+    const auto offset = hours{oh} + minutes{om};
+    return s[pos] == '+' ? t - offset : t + offset;
+  }
+  return std::nullopt;
+}
+
+// A string member of a JSON object, or empty.
+std::string_view string_member(const rapidjson::Value& object, const char* name) {
+  auto it = object.FindMember(name);
+  if (it == object.MemberEnd() || !it->value.IsString()) return {};
+  return {it->value.GetString(), it->value.GetStringLength()};
+}
+
+}  // namespace
+
+class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
+ public:
+  impl(asio::any_io_executor ex, broker::broker& redis, const key_space& keys,
+       const config::inbound_t& cfg, metrics_registry& metrics)
+      : strand_(asio::make_strand(ex)),
+        timer_(strand_),
+        redis_(redis),
+        keys_(keys),
+        cfg_(cfg),
+        interval_(std::max(1, cfg.reaper_interval_ms)),
+        token_(random_token()),
+        processing_prefix_(keys.inbound_processing("")),
+        processing_match_(glob_escape(processing_prefix_) + "*"),
+        lock_(broker::script::make("lock", std::string(lua::lock))),
+        reap_(broker::script::make("reap_consumer", std::string(lua::reap_consumer))),
+        publish_(broker::script::make("publish_event", std::string(lua::publish_event))),
+        set_status_(
+            broker::script::make("set_status_if_exists", std::string(lua::set_status_if_exists))),
+        depth_(metrics
+                   .add_gauge("bellhop_inbound_queue_depth",
+                              "Messages waiting in inbound:messages for an AI-engine consumer.")
+                   .labels({})),
+        in_flight_(metrics
+                       .add_gauge("bellhop_inbound_in_flight",
+                                  "Messages taken by consumers and not yet acknowledged "
+                                  "(measured by the process holding the reaper lease; 0 on "
+                                  "the others).")
+                       .labels({})),
+        oldest_age_(metrics
+                        .add_gauge("bellhop_inbound_oldest_age_seconds",
+                                   "Age (by received_at) of the next message consumers will "
+                                   "take from inbound:messages; 0 when the queue is empty.")
+                        .labels({})),
+        leader_gauge_(metrics
+                          .add_gauge("bellhop_inbound_reaper_leader",
+                                     "Whether this process holds the inbound reaper lease.")
+                          .labels({})),
+        redeliveries_(metrics
+                          .add_counter("bellhop_inbound_redeliveries_total",
+                                       "Messages of dead consumers returned to inbound:messages.")
+                          .labels({})),
+        dead_letters_(metrics
+                          .add_counter("bellhop_inbound_dead_letters_total",
+                                       "Messages moved to inbound:messages:dead after "
+                                       "max_deliveries failed deliveries.")
+                          .labels({})),
+        errors_(metrics
+                    .add_counter("bellhop_inbound_reaper_errors_total",
+                                 "Failed Redis operations of the inbound reaper (retried on the "
+                                 "next tick).")
+                    .labels({})),
+        runs_(metrics
+                  .add_counter("bellhop_inbound_reaper_runs_total",
+                               "Complete scans of consumer processing lists by this process.")
+                  .labels({})) {}
+
+  void start() {
+    asio::post(strand_, [self = shared_from_this()] {
+      if (self->stopped_ || self->started_) return;
+      self->started_ = true;
+      self->tick();
+    });
+  }
+
+  void stop() {
+    if (stopped_.exchange(true)) return;
+    // Posted from here, not from the strand: the io_context may not run any more.
+    if (leader_.load())
+      redis_.eval(lock_, {keys_.reaper_lock()}, {token_, "release"}, strand_,
+                  [](error_code, broker::reply) {});
+    asio::post(strand_, [self = shared_from_this()] { self->timer_.cancel(); });
+  }
+
+ private:
+  // One tick's work; lives as long as its commands are in flight.
+  struct pass {
+    bool leader = false;
+    std::set<std::string> lists;  // processing lists found by the scan (SCAN may repeat keys)
+    int pending = 0;
+    std::uint64_t in_flight = 0;
+    bool in_flight_known = true;
+    std::vector<std::string> dead_ids;  // for one summary log line
+  };
+  using pass_ptr = std::shared_ptr<pass>;
+
+  void tick() {
+    if (stopped_) return;
+    auto p = std::make_shared<pass>();
+    redis_.eval(lock_, {keys_.reaper_lock()},
+                {token_, "acquire", std::to_string(3 * interval_.count())}, strand_,
+                [self = shared_from_this(), p](error_code ec, broker::reply r) {
+                  if (self->stopped_) return;
+                  if (ec) {
+                    self->error("taking the reaper lease", ec, r);
+                    self->schedule();
+                    return;
+                  }
+                  p->leader = r.is_integer() && r.integer() == 1;
+                  if (p->leader != self->leader_.exchange(p->leader))
+                    spdlog::info("inbound reaper: {} the lease {}",
+                                 p->leader ? "this process holds" : "another process holds",
+                                 self->keys_.reaper_lock());
+                  self->leader_gauge_.set(p->leader ? 1 : 0);
+                  if (p->leader)
+                    self->scan(p, "0");
+                  else
+                    self->reap_and_measure(p);
+                });
+  }
+
+  void scan(const pass_ptr& p, std::string cursor) {
+    redis_.post(
+        {"SCAN", std::move(cursor), "MATCH", processing_match_, "COUNT", std::string(scan_count),
+         "TYPE", "list"},
+        strand_, [self = shared_from_this(), p](error_code ec, broker::reply r) {
+          if (self->stopped_) return;
+          const auto& e = r.elements();
+          if (ec || !r.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_array()) {
+            self->error("SCAN for processing lists", ec, r);
+            self->schedule();
+            return;
+          }
+          for (const auto& key : e[1].elements())
+            if (key.is_string() && key.str().size() > self->processing_prefix_.size())
+              p->lists.insert(key.str());
+          if (e[0].str() == "0")
+            self->reap_and_measure(p);
+          else
+            self->scan(p, e[0].str());
+        });
+  }
+
+  // One pipelined round: a reap script per processing list (leader only), then the gauges'
+  // reads, which Redis runs after the scripts, so they see the queue as reaped.
+  void reap_and_measure(const pass_ptr& p) {
+    auto self = shared_from_this();
+    if (p->leader) {
+      for (const auto& list : p->lists) {
+        const auto consumer = std::string_view(list).substr(processing_prefix_.size());
+        ++p->pending;
+        redis_.eval(reap_,
+                    {list, keys_.inbound_heartbeat(consumer), keys_.inbound(), keys_.inbound_dead(),
+                     keys_.inbound_deliveries()},
+                    {std::to_string(cfg_.max_deliveries), std::to_string(cfg_.message_ttl_s)},
+                    strand_, [self, p, list](error_code ec, broker::reply r) {
+                      if (self->stopped_) return;
+                      self->on_reaped(p, list, ec, r);
+                      self->done(p);
+                    });
+      }
+    }
+    ++p->pending;
+    redis_.post({"LLEN", keys_.inbound()}, strand_, [self, p](error_code ec, broker::reply r) {
+      if (self->stopped_) return;
+      if (ec || !r.is_integer())
+        self->error("LLEN of the inbound queue", ec, r);
+      else
+        self->depth_.set(static_cast<double>(r.integer()));
+      self->done(p);
+    });
+    ++p->pending;
+    redis_.post({"LINDEX", keys_.inbound(), "-1"}, strand_,
+                [self, p](error_code ec, broker::reply r) {
+                  if (self->stopped_) return;
+                  if (ec)
+                    self->error("LINDEX of the inbound queue", ec, r);
+                  else
+                    self->oldest_age_.set(age_seconds(r));
+                  self->done(p);
+                });
+    if (p->leader) {
+      for (const auto& list : p->lists) {
+        ++p->pending;
+        redis_.post({"LLEN", list}, strand_, [self, p](error_code ec, broker::reply r) {
+          if (self->stopped_) return;
+          if (ec || !r.is_integer()) {
+            self->error("LLEN of a processing list", ec, r);
+            p->in_flight_known = false;
+          } else {
+            p->in_flight += static_cast<std::uint64_t>(r.integer());
+          }
+          self->done(p);
+        });
+      }
+    }
+  }
+
+  static double age_seconds(const broker::reply& oldest) {
+    if (!oldest.is_string()) return 0;  // empty queue
+    rapidjson::Document doc;
+    doc.Parse(oldest.str().data(), oldest.str().size());
+    if (doc.HasParseError() || !doc.IsObject()) return 0;
+    auto received = parse_timestamp(string_member(doc, "received_at"));
+    if (!received) return 0;
+    const std::chrono::duration<double> age = sys_clock::now() - *received;
+    return std::max(0.0, age.count());
+  }
+
+  void on_reaped(const pass_ptr& p, const std::string& list, error_code ec,
+                 const broker::reply& r) {
+    const auto& e = r.elements();
+    if (ec || !r.is_array() || e.size() != 3 || !e[0].is_integer() || !e[1].is_array() ||
+        !e[2].is_array() || e[1].elements().size() != e[2].elements().size()) {
+      error("reaping " + list, ec, r);
+      return;
+    }
+    const auto requeued = e[0].integer();
+    if (requeued < 0) return;  // the consumer is alive
+    const auto& dead = e[1].elements();
+    if (requeued > 0) redeliveries_.inc(static_cast<std::uint64_t>(requeued));
+    if (requeued > 0 || !dead.empty())
+      spdlog::info(
+          "inbound reaper: consumer '{}' has no heartbeat; {} messages returned to {}, "
+          "{} moved to {}",
+          std::string_view(list).substr(processing_prefix_.size()), requeued, keys_.inbound(),
+          dead.size(), keys_.inbound_dead());
+    for (std::size_t i = 0; i < dead.size(); ++i)
+      dead_letter(p, dead[i].str(), e[2].elements()[i].integer());
+  }
+
+  // Marks a dead-lettered message failed and tells its property's dashboards.
+  void dead_letter(const pass_ptr& p, const std::string& element, std::int64_t deliveries) {
+    dead_letters_.inc();
+    rapidjson::Document doc;
+    doc.Parse(element.data(), element.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      p->dead_ids.push_back("(not a JSON object)");
+      return;
+    }
+    const auto id = string_member(doc, "id");
+    const auto property = string_member(doc, "property_id");
+    const auto conversation = string_member(doc, "conversation_id");
+    p->dead_ids.push_back(id.empty() ? "(no id)" : std::string(id));
+    auto self = shared_from_this();
+    if (!id.empty()) {
+      ++p->pending;
+      redis_.eval(set_status_, {keys_.message(id)}, {"failed"}, strand_,
+                  [self, p](error_code ec, broker::reply r) {
+                    if (self->stopped_) return;
+                    if (ec) self->error("setting a dead letter's status", ec, r);
+                    self->done(p);
+                  });
+    }
+    if (property.empty()) return;
+    rapidjson::StringBuffer out;
+    rapidjson::Writer<rapidjson::StringBuffer> w(out);
+    w.StartObject();
+    w.Key("property_id");
+    w.String(property.data(), static_cast<rapidjson::SizeType>(property.size()));
+    w.Key("event");
+    w.String("message.status");
+    w.Key("data");
+    w.StartObject();
+    w.Key("id");
+    if (id.empty())
+      w.Null();
+    else
+      w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+    w.Key("status");
+    w.String("failed");
+    w.Key("reason");
+    w.String("max_deliveries");
+    w.Key("deliveries");
+    w.Int64(deliveries);
+    w.Key("conversation_id");
+    if (conversation.empty())
+      w.Null();
+    else
+      w.String(conversation.data(), static_cast<rapidjson::SizeType>(conversation.size()));
+    w.EndObject();
+    w.Key("ts");
+    const auto ts = format_timestamp(sys_clock::now());
+    w.String(ts.data(), static_cast<rapidjson::SizeType>(ts.size()));
+    w.EndObject();
+    // publish_event.lua prepends '{"seq":N,'.
+    std::string rest(out.GetString() + 1, out.GetSize() - 1);
+    ++p->pending;
+    redis_.eval(
+        publish_, {keys_.property_seq(property), keys_.property_events(property)},
+        {keys_.property_channel(property), std::to_string(cfg_.history_max), std::move(rest)},
+        strand_, [self, p](error_code ec, broker::reply r) {
+          if (self->stopped_) return;
+          if (ec) self->error("publishing a message.status event", ec, r);
+          self->done(p);
+        });
+  }
+
+  void done(const pass_ptr& p) {
+    if (--p->pending > 0) return;
+    if (p->leader) {
+      if (p->in_flight_known) in_flight_.set(static_cast<double>(p->in_flight));
+      runs_.inc();
+    } else {
+      in_flight_.set(0);
+    }
+    if (!p->dead_ids.empty())
+      spdlog::warn(
+          "inbound reaper: {} messages failed {} deliveries and were moved to {} "
+          "(first: {})",
+          p->dead_ids.size(), cfg_.max_deliveries, keys_.inbound_dead(), p->dead_ids.front());
+    schedule();
+  }
+
+  void schedule() {
+    if (stopped_) return;
+    timer_.expires_after(interval_);
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->tick();
+    });
+  }
+
+  void error(std::string_view what, error_code ec, const broker::reply& r) {
+    errors_.inc();
+    const auto now = std::chrono::steady_clock::now();
+    if (warned_ && now - last_warn_ < warn_every) return;
+    warned_ = true;
+    last_warn_ = now;
+    const std::string detail = r.is_error() ? r.str()
+                               : ec         ? ec.message()
+                                            : "unexpected reply " + r.to_string();
+    spdlog::warn(
+        "inbound reaper: {} failed: {}; retrying every {} ms ({} errors so far, "
+        "logged at most every {} s)",
+        what, detail, interval_.count(), errors_.value(), warn_every.count());
+  }
+
+  asio::strand<asio::any_io_executor> strand_;
+  asio::steady_timer timer_;
+  broker::broker& redis_;
+  const key_space keys_;
+  const config::inbound_t cfg_;
+  const std::chrono::milliseconds interval_;
+  const std::string token_;  // our value of the lease key
+  const std::string processing_prefix_;
+  const std::string processing_match_;
+  const broker::script lock_, reap_, publish_, set_status_;
+  gauge& depth_;
+  gauge& in_flight_;
+  gauge& oldest_age_;
+  gauge& leader_gauge_;
+  counter& redeliveries_;
+  counter& dead_letters_;
+  counter& errors_;
+  counter& runs_;
+
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> leader_{false};
+  // Strand only:
+  bool started_ = false;
+  bool warned_ = false;
+  std::chrono::steady_clock::time_point last_warn_{};
+};
+
+inbound_reaper::inbound_reaper(asio::any_io_executor ex, broker::broker& redis,
+                               const key_space& keys, const config::inbound_t& cfg,
+                               metrics_registry& metrics)
+    : impl_(std::make_shared<impl>(std::move(ex), redis, keys, cfg, metrics)) {}
+
+inbound_reaper::~inbound_reaper() {
+  impl_->stop();
+}
+
+void inbound_reaper::start() {
+  impl_->start();
+}
+
+void inbound_reaper::stop() {
+  impl_->stop();
+}
+
+}  // namespace bellhop::gateway
