@@ -1,0 +1,102 @@
+#include "envelope.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace bellhop::demo {
+namespace {
+
+using writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void put(writer& w, const char* key, std::string_view value) {
+  w.Key(key);
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+// The channel becomes part of a Redis key (outbound:<channel>), so only plain names pass.
+bool valid_channel(std::string_view c) {
+  if (c.empty() || c.size() > 64) return false;
+  for (char ch : c) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+using parsed = boost::system::result<envelope, std::string>;
+
+// envelope is an aggregate, so a bare std::string would convert both ways: say which.
+parsed bad(std::string why) {
+  return parsed(boost::system::in_place_error, std::move(why));
+}
+
+}  // namespace
+
+boost::system::result<envelope, std::string> parse_envelope(std::string_view json) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
+  if (doc.HasParseError()) {
+    return bad("invalid JSON at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
+               rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  if (!doc.IsObject()) return bad("not a JSON object");
+
+  envelope e;
+  struct field {
+    const char* name;
+    std::string* out;
+  };
+  for (auto [name, out] :
+       {field{"id", &e.id}, field{"property_id", &e.property_id}, field{"channel", &e.channel},
+        field{"from", &e.from}, field{"conversation_id", &e.conversation_id}}) {
+    auto it = doc.FindMember(name);
+    if (it == doc.MemberEnd() || !it->value.IsString() || it->value.GetStringLength() == 0) {
+      return bad(std::string("\"") + name + "\" must be a non-empty string");
+    }
+    out->assign(it->value.GetString(), it->value.GetStringLength());
+  }
+  if (!valid_channel(e.channel)) return bad("\"channel\" is not a plain channel name");
+  if (auto it = doc.FindMember("text"); it != doc.MemberEnd()) {
+    if (it->value.IsString()) {
+      e.text.assign(it->value.GetString(), it->value.GetStringLength());
+    } else if (!it->value.IsNull()) {
+      return bad("\"text\" must be a string");
+    }
+  }
+  return e;
+}
+
+std::string make_reply(const envelope& in, std::string_view text) {
+  rapidjson::StringBuffer buf;
+  writer w(buf);
+  w.StartObject();
+  put(w, "property_id", in.property_id);
+  put(w, "channel", in.channel);
+  put(w, "to", in.from);
+  put(w, "text", text);
+  put(w, "conversation_id", in.conversation_id);
+  put(w, "reply_to", in.id);
+  w.Key("priority");
+  w.Int(5);
+  put(w, "idempotency_key", "reply:" + in.id);
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+std::string make_handoff(const envelope& in) {
+  rapidjson::StringBuffer buf;
+  writer w(buf);
+  w.StartObject();
+  put(w, "property_id", in.property_id);
+  put(w, "conversation_id", in.conversation_id);
+  put(w, "reply_to", in.id);
+  put(w, "reason", "needs_staff");
+  put(w, "text", in.text);
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+}  // namespace bellhop::demo

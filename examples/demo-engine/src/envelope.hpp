@@ -1,0 +1,31 @@
+#pragma once
+
+#include <boost/system/result.hpp>
+#include <string>
+#include <string_view>
+
+namespace bellhop::demo {
+
+// The fields of Bellhop's inbound envelope (the JSON on inbound:messages) that the demo engine
+// uses. Everything else in the envelope is ignored.
+struct envelope {
+  std::string id;
+  std::string property_id;
+  std::string channel;
+  std::string from;
+  std::string conversation_id;
+  std::string text;  // empty when the guest sent only attachments
+};
+
+// Parses and validates one element of inbound:messages. Elements come from Redis, so they are
+// untrusted: anything malformed is an error (with the reason), never a crash.
+boost::system::result<envelope, std::string> parse_envelope(std::string_view json);
+
+// The canonical outbound JSON answering `in` with `text` (LPUSHed onto outbound:<channel>).
+std::string make_reply(const envelope& in, std::string_view text);
+
+// The demo's own staff hand-off record (LPUSHed onto handoff:staff; not part of Bellhop's
+// contract): property, conversation, the message it is about and the guest's text.
+std::string make_handoff(const envelope& in);
+
+}  // namespace bellhop::demo
