@@ -520,7 +520,8 @@ class broker::impl {
       complete(*r, errc::redis_error, reply::make_error("NOSCRIPT and script body unknown"));
       return;
     }
-    spdlog::info("Redis script cache lost script {}; reloading", r->cmd[1].substr(0, 12));
+    // First use, SCRIPT FLUSH or a Redis restart: not worth more than a debug line.
+    spdlog::debug("Redis does not have script {} cached; loading it", r->cmd[1].substr(0, 12));
     auto load = std::make_unique<request>();
     load->cmd = {"SCRIPT", "LOAD", std::move(body)};
     load->deadline = r->deadline;

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# Ingest benchmark of POST /v1/messages/inbound against a fresh `bellhop serve` with its
+# embedded Redis, in a temporary data dir on free loopback ports.
+#   bench/run_ingest_bench.sh [path/to/bellhop]      (default build/release/gateway/bellhop)
+# ingest_bench is taken from the same build tree (<build>/bench/ingest_bench) unless
+# INGEST_BENCH=/path/to/ingest_bench is set.
+#
+# Runs: fixed offered rate (RATE, default 5000/s) for DURATION_S (default 10 s), then
+# saturation for DURATION_S; prints both result lines, a summary against the targets
+# (p99 < 5 ms at 5,000/s offered; saturation > 15,000/s), and checks that
+# LLEN inbound:messages equals the number of 202 answers.
+# Exit status: 0, or 1 if the LLEN check fails or something could not run; with STRICT=1 also 1
+# when a target is missed. Other knobs: RATE, DURATION_S, CONNECTIONS, TIMELINE_MS (> 0: print
+# ingest_bench_timeline lines, answers and worst latency per interval, to locate stalls). Loopback only; bellhop gets SIGTERM on every exit path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bellhop=${1:-build/release/gateway/bellhop}
+bench=${INGEST_BENCH:-$(dirname "$bellhop")/../bench/ingest_bench}
+rate=${RATE:-5000}
+duration=${DURATION_S:-10}
+connections=${CONNECTIONS:-32}
+[ -x "$bellhop" ] || { echo "missing $bellhop (build the bellhop target)" >&2; exit 1; }
+[ -x "$bench" ] || { echo "missing $bench (build the ingest_bench target, or set INGEST_BENCH)" >&2; exit 1; }
+for tool in curl redis-cli; do
+  command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }
+done
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/bellhop-ingest-bench.XXXXXX")
+data="$dir/data"
+mkdir -m 700 "$data"
+bellhop_pid=""
+children=""
+
+cleanup() {
+  local rc=$?
+  if [ -n "$bellhop_pid" ] && kill -0 "$bellhop_pid" 2>/dev/null; then
+    kill -TERM "$bellhop_pid" 2>/dev/null || true
+    for _ in $(seq 150); do kill -0 "$bellhop_pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$bellhop_pid" 2>/dev/null; then
+      echo "bellhop did not stop within 15 s of SIGTERM; killing it" >&2
+      kill -KILL "$bellhop_pid" 2>/dev/null || true
+    fi
+    wait "$bellhop_pid" 2>/dev/null || true
+  fi
+  # The embedded redis-server is bellhop's child; bellhop stops it, but not if it was killed.
+  for child in $children; do
+    kill -0 "$child" 2>/dev/null && kill -TERM "$child" 2>/dev/null || true
+  done
+  rm -rf "$dir"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 30000))
+    if port_free "$p" && [ "$p" != "${2:-}" ]; then echo "$p"; return 0; fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+secret() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }  # 48 hex characters
+key=$(secret)
+
+# Start bellhop; a port taken between the check and the bind makes it exit: retry on new ports.
+ready=""
+for attempt in 1 2 3 4 5; do
+  http_port=$(free_port)
+  redis_port=$(free_port "$http_port")
+  cat >"$dir/config.json" <<EOF
+{
+  "listen": "127.0.0.1:$http_port",
+  "data_dir": "$data",
+  "redis": { "url": "embedded", "embedded": { "port": $redis_port } },
+  "auth": { "adapter_keys": [ { "name": "ingest-bench", "key": "$key", "properties": ["*"] } ],
+            "jwt_secret": "$(secret)", "admin_token": "$(secret)" }
+}
+EOF
+  chmod 600 "$dir/config.json"
+  "$bellhop" serve --config "$dir/config.json" >"$dir/bellhop.log" 2>&1 &
+  bellhop_pid=$!
+  for _ in $(seq 300); do  # up to 30 s
+    if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$http_port/readyz" 2>/dev/null; then
+      ready=1
+      break
+    fi
+    kill -0 "$bellhop_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$ready" ] && break
+  if kill -0 "$bellhop_pid" 2>/dev/null; then
+    echo "bellhop did not become ready within 30 s; log:" >&2
+    cat "$dir/bellhop.log" >&2
+    exit 1
+  fi
+  wait "$bellhop_pid" 2>/dev/null || true
+  bellhop_pid=""
+  echo "bellhop exited during startup (attempt $attempt, ports $http_port/$redis_port):" >&2
+  tail -5 "$dir/bellhop.log" >&2
+done
+[ -n "$ready" ] || { echo "bellhop did not start" >&2; exit 1; }
+children=$(pgrep -P "$bellhop_pid" || true)
+url="http://127.0.0.1:$http_port"
+echo "== bellhop $("$bellhop" version 2>/dev/null | head -1) on $url (embedded Redis on $redis_port, data $data)"
+echo "== load before: $(uptime)"
+
+field() { echo "$1" | grep -E "^$2 " | head -1 | tr ' ' '\n' | sed -n "s/^$3=//p"; }
+
+# CPU time (clock ticks, user + system) of a process; 0 once it is gone.
+ticks() {
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  s=${s##*) }  # after "pid (comm) ": field 12 is utime, 13 stime
+  set -- $s
+  echo $(( ${12} + ${13} ))
+}
+hz=$(getconf CLK_TCK)
+# Machine-wide busy (user+nice+system+irq+softirq) and steal ticks, summed over all CPUs.
+machine() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat; }
+ncpu=$(nproc)
+redis_pid=$(echo "$children" | head -1)
+
+# Runs ingest_bench with "$@"; prints its output and the CPU it and the server side used.
+run() {
+  local b0 r0 b1 r1 m0 m1 t0 t1 out sent
+  b0=$(ticks "$bellhop_pid"); r0=$(ticks "${redis_pid:-0}"); m0=$(machine); t0=$(date +%s.%N)
+  if ! out=$( { TIMEFORMAT='%3U %3S'; time "$bench" --url "$url" --key "$key" \
+           --connections "$connections" --duration-s "$duration" \
+           ${TIMELINE_MS:+--timeline-ms "$TIMELINE_MS"} "$@" 2>"$dir/bench.err"; } \
+           2>"$dir/time" ); then
+    echo "ingest_bench failed:" >&2
+    cat "$dir/bench.err" >&2
+    return 1
+  fi
+  b1=$(ticks "$bellhop_pid"); r1=$(ticks "${redis_pid:-0}"); m1=$(machine); t1=$(date +%s.%N)
+  echo "$out"
+  sent=$(field "$out" ingest_bench_totals sent)
+  awk -v b=$((b1 - b0)) -v r=$((r1 - r0)) -v hz="$hz" -v n="${sent:-0}" \
+      -v t="$(tail -1 "$dir/time")" -v m0="$m0" -v m1="$m1" -v w="$t0 $t1" -v ncpu="$ncpu" 'BEGIN {
+    split(t, c, " "); g = c[1] + c[2]; b /= hz; r /= hz; if (n < 1) n = 1;
+    split(m0, x, " "); split(m1, y, " "); split(w, z, " ");
+    busy = (y[1] - x[1]) / hz; steal = (y[2] - x[2]) / hz; wall = z[2] - z[1];
+    printf "cpu_s bellhop=%.2f redis=%.2f ingest_bench=%.2f  us_per_request bellhop=%.1f redis=%.1f ingest_bench=%.1f\n",
+           b, r, g, b * 1e6 / n, r * 1e6 / n, g * 1e6 / n
+    other = busy - b - r - g; if (other < 0) other = 0
+    printf "machine: %d cpus x %.1f s wall; busy %.2f cpu_s, of which other processes %.2f, steal %.2f\n",
+           ncpu, wall, busy, other, steal }'
+}
+
+echo "== rate ${rate}/s for ${duration} s, $connections connections"
+rate_out=$(run --rate "$rate") || exit 1
+echo "$rate_out"
+echo "== load: $(uptime)"
+echo "== saturation for ${duration} s, $connections connections"
+sat_out=$(run --rate 0) || exit 1
+echo "$sat_out"
+echo "== load after: $(uptime)"
+
+rate_p99=$(field "$rate_out" ingest_bench p99_ms)
+rate_acc=$(field "$rate_out" ingest_bench accepted_per_s)
+sat_rps=$(field "$sat_out" ingest_bench accepted_per_s)
+sat_p99=$(field "$sat_out" ingest_bench p99_ms)
+issues=0
+for out in "$rate_out" "$sat_out"; do
+  e=$(field "$out" ingest_bench errors)
+  n=$(field "$out" ingest_bench non_202)
+  if [ "$e" != 0 ] || [ "$n" != 0 ]; then
+    issues=1
+    echo "note: errors=$e non_202=$n ($(field "$out" ingest_bench non_202_codes)," \
+      "kinds $(field "$out" ingest_bench_totals error_kinds))"
+  fi
+done
+
+echo "== summary"
+missed=0
+# The latency target only counts if the offered rate was really accepted, without failures.
+rate_bad=$(( $(field "$rate_out" ingest_bench errors) + $(field "$rate_out" ingest_bench non_202) ))
+if awk -v p="$rate_p99" -v a="$rate_acc" -v r="$rate" -v bad="$rate_bad" \
+     'BEGIN { exit !(p < 5 && a >= 0.98 * r && bad == 0) }'; then
+  verdict=PASS
+else
+  verdict=FAIL; missed=1
+fi
+printf '%s  p99 at %s/s offered = %s ms (target < 5 ms); accepted %s/s, %s errors/non-202\n' \
+  "$verdict" "$rate" "$rate_p99" "$rate_acc" "$rate_bad"
+if awk -v r="$sat_rps" 'BEGIN { exit !(r > 15000) }'; then verdict=PASS; else verdict=FAIL; missed=1; fi
+printf '%s  saturation = %s accepted/s (target > 15,000/s); p99 %s ms\n' "$verdict" "$sat_rps" "$sat_p99"
+
+# Every 202 must be in the queue (no consumer runs during the benchmark).
+s202=$(( $(field "$rate_out" ingest_bench_totals status_202) + $(field "$sat_out" ingest_bench_totals status_202) ))
+llen=$(redis-cli -s "$data/redis.sock" -a "$(cat "$data/redis.password")" --no-auth-warning \
+  LLEN inbound:messages)
+if [ "$llen" = "$s202" ]; then
+  echo "PASS  LLEN inbound:messages = $llen = 202 answers ($s202)"
+  llen_ok=1
+else
+  echo "FAIL  LLEN inbound:messages = $llen, but $s202 answers were 202" \
+    "(client-side timeouts can leave queued messages without a 202 seen)"
+  llen_ok=0
+fi
+warnings=$(grep -ciE '\b(warn|warning|error|critical)\b' "$dir/bellhop.log" || true)
+if [ "$warnings" != 0 ]; then
+  echo "note: bellhop logged $warnings warning/error lines:"
+  grep -iE '\b(warn|warning|error|critical)\b' "$dir/bellhop.log" | head -10
+fi
+
+[ "$llen_ok" = 1 ] || exit 1
+if [ "${STRICT:-0}" = 1 ] && { [ "$missed" = 1 ] || [ "$issues" = 1 ]; }; then exit 1; fi
+exit 0
