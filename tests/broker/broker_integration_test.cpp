@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "support/io_thread.hpp"
 #include "support/redis_server.hpp"
 
 namespace bellhop::broker {
@@ -25,23 +26,7 @@ struct result {
   reply value;
 };
 
-// An io_context on its own thread, standing in for the gateway's Asio threads.
-class io_thread {
- public:
-  io_thread() : guard_(asio::make_work_guard(ioc_)), thread_([this] { ioc_.run(); }) {}
-  ~io_thread() {
-    guard_.reset();
-    ioc_.stop();
-    thread_.join();
-  }
-  asio::any_io_executor executor() { return ioc_.get_executor(); }
-  asio::io_context& context() { return ioc_; }
-
- private:
-  asio::io_context ioc_;
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
-  std::thread thread_;
-};
+using test::io_thread;
 
 class BrokerTest : public ::testing::Test {
  protected:

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "bellhop/gateway/inbound_reaper.hpp"
+#include "support/io_thread.hpp"
 #include "support/redis_server.hpp"
 
 namespace bellhop::gateway {
@@ -23,28 +24,7 @@ using boost::system::error_code;
 using broker::reply;
 namespace asio = boost::asio;
 
-// An io_context on its own thread, standing in for the gateway's Asio threads.
-class io_thread {
- public:
-  io_thread() : guard_(asio::make_work_guard(ioc_)), thread_([this] { ioc_.run(); }) {}
-  ~io_thread() {
-    guard_.reset();
-    ioc_.stop();
-    thread_.join();
-  }
-  asio::any_io_executor executor() { return ioc_.get_executor(); }
-  // Returns once every handler queued before the call has run.
-  void drain() {
-    std::promise<void> p;
-    asio::post(ioc_, [&p] { p.set_value(); });
-    p.get_future().wait();
-  }
-
- private:
-  asio::io_context ioc_;
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
-  std::thread thread_;
-};
+using test::io_thread;
 
 std::string timestamp(std::chrono::system_clock::time_point t) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
