@@ -16,7 +16,9 @@ end
 -- The step that can fail (XADD needs an id above the stream's last) goes first: Redis does not
 -- roll a script back, so nothing else may be written before it succeeds.
 local seq = redis.call('INCR', KEYS[4])
-local last = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1)
+-- Only a fresh counter (seq 1: the key was lost) can be behind its stream; checking just then
+-- keeps XREVRANGE off the hot path.
+local last = seq == 1 and redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1) or {}
 if #last > 0 then
   local top = tonumber(string.match(last[1][1], '^(%d+)'))
   if top and top >= seq then

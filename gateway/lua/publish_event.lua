@@ -6,7 +6,9 @@
 local seq = redis.call('INCR', KEYS[1])
 -- The stream outliving its counter (a key deleted by hand) must not wedge the property:
 -- continue after the stream's last entry.
-local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+-- Only a fresh counter (seq 1: the key was lost) can be behind its stream; checking just then
+-- keeps XREVRANGE off the hot path.
+local last = seq == 1 and redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1) or {}
 if #last > 0 then
   local top = tonumber(string.match(last[1][1], '^(%d+)'))
   if top and top >= seq then

@@ -241,6 +241,24 @@ TEST_F(InboundProcess, KillNineUnderLoadLosesNoAcceptedMessage) {
   }
 }
 
+TEST_F(InboundProcess, LostSeqCounterContinuesAfterTheStreamInsteadOfWedging) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(http_request(port_, "POST", "/v1/messages/inbound",
+                           message("hotel-berlin", "s" + std::to_string(i), "+1", "t"), headers())
+                  .status,
+              202);
+  }
+  redis.cli("DEL property:hotel-berlin:seq");  // e.g. deleted by hand
+  auto r = http_request(port_, "POST", "/v1/messages/inbound",
+                        message("hotel-berlin", "after-loss", "+1", "t"), headers());
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(redis.cli("GET property:hotel-berlin:seq"), "4");
+  EXPECT_EQ(redis.cli("XLEN property:hotel-berlin:events"), "4");
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "4");
+}
+
 struct bad_request {
   const char* name;
   std::string body;
