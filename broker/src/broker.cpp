@@ -642,16 +642,11 @@ class broker::impl {
 
   void send_pubsub(connection& c, command cmd) {
     if (!c.ctx) return;
-    argv_.resize(cmd.size());
-    argvlen_.resize(cmd.size());
-    for (std::size_t i = 0; i < cmd.size(); ++i) {
-      argv_[i] = cmd[i].data();
-      argvlen_[i] = cmd[i].size();
-    }
+    wire_.clear();
+    append_resp(wire_, cmd);
     // hiredis 0.14 routes every message (and the UNSUBSCRIBE reply) of a channel to the callback
-    // registered with its SUBSCRIBE.
-    redisAsyncCommandArgv(c.ctx, &impl::on_pubsub, nullptr, static_cast<int>(cmd.size()),
-                          argv_.data(), argvlen_.data());
+    // registered with its SUBSCRIBE; it reads the channels from the encoded command.
+    redisAsyncFormattedCommand(c.ctx, &impl::on_pubsub, nullptr, wire_.data(), wire_.size());
     commands_.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -807,8 +802,6 @@ class broker::impl {
   std::vector<completion> outbox_;
   std::vector<std::pair<boost::asio::any_io_executor, std::vector<completion>>> groups_;
   std::string wire_;  // RESP of the command being sent, reused
-  std::vector<const char*> argv_;
-  std::vector<std::size_t> argvlen_;
 
   std::atomic<subscription_id> next_subscription_id_{0};
   std::atomic<connection_state> state_{connection_state::stopped};
