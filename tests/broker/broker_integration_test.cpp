@@ -30,15 +30,7 @@ using test::io_thread;
 
 class BrokerTest : public ::testing::Test {
  protected:
-  broker_options options(const redis_endpoint& ep) {
-    broker_options o;
-    o.endpoint = ep;
-    o.command_timeout = 2000ms;
-    o.connect_timeout = 1000ms;
-    o.backoff_initial = 20ms;
-    o.backoff_max = 200ms;
-    return o;
-  }
+  broker_options options(const redis_endpoint& ep) { return test::fast_broker_options(ep); }
 
   result exec(broker& b, command cmd) {
     std::promise<result> p;

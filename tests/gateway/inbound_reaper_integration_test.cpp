@@ -68,13 +68,7 @@ struct gateway_instance {
   }
 
   static broker::broker_options options(const broker::redis_endpoint& ep) {
-    broker::broker_options o;
-    o.endpoint = ep;
-    o.command_timeout = 2000ms;
-    o.connect_timeout = 1000ms;
-    o.backoff_initial = 20ms;
-    o.backoff_max = 200ms;
-    return o;
+    return test::fast_broker_options(ep);
   }
 
   // A sample of the /metrics exposition, or -1 if absent.

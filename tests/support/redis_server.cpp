@@ -73,4 +73,15 @@ std::string redis_server::cli(const std::string& args) const {
   return run_capture(cmd + " " + args);
 }
 
+broker::broker_options fast_broker_options(const broker::redis_endpoint& ep) {
+  using namespace std::chrono_literals;
+  broker::broker_options o;
+  o.endpoint = ep;
+  o.command_timeout = 2000ms;
+  o.connect_timeout = 1000ms;
+  o.backoff_initial = 20ms;
+  o.backoff_max = 200ms;
+  return o;
+}
+
 }  // namespace bellhop::test

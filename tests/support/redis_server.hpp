@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "bellhop/broker/broker.hpp"
 #include "bellhop/broker/redis_url.hpp"
 #include "support/process.hpp"
 
@@ -36,5 +37,8 @@ class redis_server {
   std::uint16_t port_;
   child_process process_;
 };
+
+// Broker options for tests: short timeouts and backoff so failures show quickly.
+broker::broker_options fast_broker_options(const broker::redis_endpoint& ep);
 
 }  // namespace bellhop::test
