@@ -38,6 +38,7 @@ const prefix = opts['key-prefix'];
 const inbound = `${prefix}inbound:messages`;
 const processing = `${inbound}:processing:${opts.consumer}`;
 const heartbeat = `${inbound}:heartbeat:${opts.consumer}`;
+const consumers = `${inbound}:consumers`; // the registry Bellhop's reaper reads
 let stopping = false;
 process.on('SIGTERM', () => { stopping = true; }); // finish the message in hand, then stop
 process.on('SIGINT', () => { stopping = true; });
@@ -55,10 +56,10 @@ function replyFor(msg) {
 }
 
 async function main() {
-  await redis.set(heartbeat, '1', 'PX', ttlMs); // before the first take
-  const beat = setInterval(() => {
-    redis.set(heartbeat, '1', 'PX', ttlMs).catch((e) => console.error(`heartbeat: ${e.message}`));
-  }, ttlMs / 3);
+  // The heartbeat key, then our name in the registry; before the first take, then every ttl/3.
+  const beat = () => redis.multi().set(heartbeat, '1', 'PX', ttlMs).sadd(consumers, opts.consumer).exec();
+  await beat();
+  const beating = setInterval(() => beat().catch((e) => console.error(`heartbeat: ${e.message}`)), ttlMs / 3);
   let taken = 0;
   while (!stopping && (count === 0 || taken < count)) {
     const element = await blocking.blmove(inbound, processing, 'RIGHT', 'LEFT', 5);
@@ -78,7 +79,7 @@ async function main() {
     tx.lrem(processing, 1, element);
     await tx.exec();
   }
-  clearInterval(beat);
+  clearInterval(beating);
   await redis.del(heartbeat); // tells Bellhop's reaper at once that anything left is orphaned
   await Promise.all([redis.quit(), blocking.quit()]);
 }

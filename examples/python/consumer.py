@@ -31,21 +31,26 @@ r = redis.Redis.from_url(args.redis)
 inbound = args.key_prefix + "inbound:messages"
 processing = f"{inbound}:processing:{args.consumer}"
 heartbeat = f"{inbound}:heartbeat:{args.consumer}"
+consumers = f"{inbound}:consumers"  # the registry Bellhop's reaper reads
 ttl_ms = args.visibility_timeout_ms
 stopped = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # runs the finally: below
 
 
-def beat():  # refresh the heartbeat every visibility_timeout/3 until we stop
+def beat():  # the heartbeat key, then our name in the registry
+    r.pipeline(transaction=True).set(heartbeat, 1, px=ttl_ms).sadd(consumers, args.consumer).execute()
+
+
+def keep_beating():  # every visibility_timeout/3 until we stop
     while not stopped.wait(ttl_ms / 3000):
         try:
-            r.set(heartbeat, 1, px=ttl_ms)
+            beat()
         except redis.RedisError as e:  # keep beating: the next attempt may work
             print(f"heartbeat not refreshed: {e}", file=sys.stderr)
 
 
-r.set(heartbeat, 1, px=ttl_ms)  # before the first take
-threading.Thread(target=beat, daemon=True).start()
+beat()  # before the first take
+threading.Thread(target=keep_beating, daemon=True).start()
 taken = 0
 try:
     while args.count == 0 or taken < args.count:

@@ -1,9 +1,12 @@
 -- Returns the messages of a dead consumer to the inbound queue (see docs/ai-engine.md).
 -- KEYS[1] inbound:messages:processing:<consumer>   KEYS[2] inbound:messages:heartbeat:<consumer>
 -- KEYS[3] inbound:messages   KEYS[4] inbound:messages:dead   KEYS[5] inbound:messages:deliveries
+-- KEYS[6] inbound:messages:consumers (the registry of consumer names)
 -- ARGV[1] max_deliveries   ARGV[2] lifetime of the deliveries hash in seconds (0 = none)
+-- ARGV[3] the consumer's name
 -- Returns {requeued, {dead elements}, {their delivery counts}}; requeued is -1 when the
--- consumer's heartbeat exists (it is alive, nothing was touched).
+-- consumer's heartbeat exists (it is alive, nothing was touched). A consumer without heartbeat
+-- leaves the registry: it SADDs itself again with its next heartbeat if it comes back.
 --
 -- Counting: the hash holds, per message id, how many deliveries failed. Finding a message in a
 -- dead consumer's processing list means one delivery failed; when that makes max_deliveries
@@ -11,6 +14,7 @@
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return {-1, {}, {}}
 end
+redis.call('SREM', KEYS[6], ARGV[3])
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 if #items == 0 then
   return {0, {}, {}}

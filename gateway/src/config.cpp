@@ -186,6 +186,7 @@ const field<config> config_fields[] = {
     {BELLHOP_KEY(inbound.visibility_timeout_ms), int_rule::positive},
     {BELLHOP_KEY(inbound.max_deliveries), int_rule::positive},
     {BELLHOP_KEY(inbound.reaper_interval_ms), int_rule::positive},
+    {BELLHOP_KEY(inbound.consumer_scan_interval_ms), int_rule::positive},
     {BELLHOP_KEY(inbound.history_max), int_rule::positive},
     {BELLHOP_KEY(inbound.max_text_bytes), int_rule::positive},
     {BELLHOP_KEY(log.level), int_rule::any, check_level},

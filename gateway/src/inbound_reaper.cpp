@@ -118,6 +118,7 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
         keys_(keys),
         cfg_(cfg),
         interval_(std::max(1, cfg.reaper_interval_ms)),
+        scan_interval_(std::max(1, cfg.consumer_scan_interval_ms)),
         token_(random_token()),
         processing_prefix_(keys.inbound_processing("")),
         processing_match_(glob_escape(processing_prefix_) + "*"),
@@ -161,7 +162,8 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
                     .labels({})),
         runs_(metrics
                   .add_counter("bellhop_inbound_reaper_runs_total",
-                               "Complete scans of consumer processing lists by this process.")
+                               "Complete reaper passes over the registered consumers by this "
+                               "process (as lease holder).")
                   .labels({})) {}
 
   void start() {
@@ -185,7 +187,8 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
   // One tick's work; lives as long as its commands are in flight.
   struct pass {
     bool leader = false;
-    std::set<std::string> lists;  // processing lists found by the scan (SCAN may repeat keys)
+    std::set<std::string> consumers;  // registered or found by the scan (SCAN may repeat keys)
+    std::set<std::string> scanned;    // consumers whose processing list the scan found
     int pending = 0;
     std::uint64_t in_flight = 0;
     bool in_flight_known = true;
@@ -206,18 +209,26 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
                     return;
                   }
                   p->leader = r.is_integer() && r.integer() == 1;
-                  if (p->leader != self->leader_.exchange(p->leader))
+                  if (p->leader != self->leader_.exchange(p->leader)) {
                     spdlog::info("inbound reaper: {} the lease {}",
                                  p->leader ? "this process holds" : "another process holds",
                                  self->keys_.reaper_lock());
+                    // A new lease holder scans at once: processing lists of consumers that
+                    // never registered may have waited for the previous holder's next scan.
+                    if (p->leader) self->next_scan_ = {};
+                  }
                   self->leader_gauge_.set(p->leader ? 1 : 0);
-                  if (p->leader)
+                  if (!p->leader)
+                    self->reap_and_measure(p);
+                  else if (std::chrono::steady_clock::now() >= self->next_scan_)
                     self->scan(p, "0");
                   else
-                    self->reap_and_measure(p);
+                    self->read_registry(p);
                 });
   }
 
+  // The safety net for consumers that do not SADD themselves to inbound:messages:consumers
+  // (older engines, bugs): a full SCAN for processing lists, every consumer_scan_interval_ms.
   void scan(const pass_ptr& p, std::string cursor) {
     redis_.post(
         {"SCAN", std::move(cursor), "MATCH", processing_match_, "COUNT", std::string(scan_count),
@@ -232,12 +243,55 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
           }
           for (const auto& key : e[1].elements())
             if (key.is_string() && key.str().size() > self->processing_prefix_.size())
-              p->lists.insert(key.str());
-          if (e[0].str() == "0")
-            self->reap_and_measure(p);
-          else
+              p->scanned.insert(key.str().substr(self->processing_prefix_.size()));
+          if (e[0].str() != "0") {
             self->scan(p, e[0].str());
+            return;
+          }
+          self->next_scan_ = std::chrono::steady_clock::now() + self->scan_interval_;
+          self->read_registry(p);
         });
+  }
+
+  // SMEMBERS of the registry; consumers the scan found outside it are added (and named once
+  // in the log), so from now on they are checked every tick like the others.
+  void read_registry(const pass_ptr& p) {
+    redis_.post({"SMEMBERS", keys_.inbound_consumers()}, strand_,
+                [self = shared_from_this(), p](error_code ec, broker::reply r) {
+                  if (self->stopped_) return;
+                  if (ec || !r.is_array()) {
+                    self->error("SMEMBERS of the consumer registry", ec, r);
+                    self->schedule();
+                    return;
+                  }
+                  for (const auto& name : r.elements())
+                    if (name.is_string() && !name.str().empty()) p->consumers.insert(name.str());
+                  self->register_unknown(p);
+                  self->reap_and_measure(p);
+                });
+  }
+
+  void register_unknown(const pass_ptr& p) {
+    std::vector<std::string> add{"SADD", keys_.inbound_consumers()};
+    for (const auto& name : p->scanned) {
+      if (p->consumers.contains(name)) continue;
+      p->consumers.insert(name);
+      add.push_back(name);
+      if (unregistered_warned_.size() < 1000 && unregistered_warned_.insert(name).second)
+        spdlog::warn(
+            "inbound reaper: consumer '{}' has a processing list but is not in {}; "
+            "added it (consumers should SADD their name there with every heartbeat, see "
+            "docs/ai-engine.md)",
+            name, keys_.inbound_consumers());
+    }
+    if (add.size() == 2) return;
+    ++p->pending;
+    redis_.post(std::move(add), strand_, [self = shared_from_this(), p](error_code ec,
+                                                                         broker::reply r) {
+      if (self->stopped_) return;
+      if (ec || r.is_error()) self->error("SADD to the consumer registry", ec, r);
+      self->done(p);
+    });
   }
 
   // One pipelined round: a reap script per processing list (leader only), then the gauges'
@@ -245,13 +299,14 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
   void reap_and_measure(const pass_ptr& p) {
     auto self = shared_from_this();
     if (p->leader) {
-      for (const auto& list : p->lists) {
-        const auto consumer = std::string_view(list).substr(processing_prefix_.size());
+      for (const auto& consumer : p->consumers) {
+        const auto list = keys_.inbound_processing(consumer);
         ++p->pending;
         redis_.eval(reap_,
                     {list, keys_.inbound_heartbeat(consumer), keys_.inbound(), keys_.inbound_dead(),
-                     keys_.inbound_deliveries()},
-                    {std::to_string(cfg_.max_deliveries), std::to_string(cfg_.message_ttl_s)},
+                     keys_.inbound_deliveries(), keys_.inbound_consumers()},
+                    {std::to_string(cfg_.max_deliveries), std::to_string(cfg_.message_ttl_s),
+                     consumer},
                     strand_, [self, p, list](error_code ec, broker::reply r) {
                       if (self->stopped_) return;
                       self->on_reaped(p, list, ec, r);
@@ -279,9 +334,9 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
                   self->done(p);
                 });
     if (p->leader) {
-      for (const auto& list : p->lists) {
+      for (const auto& consumer : p->consumers) {
         ++p->pending;
-        redis_.post({"LLEN", list}, strand_, [self, p](error_code ec, broker::reply r) {
+        redis_.post({"LLEN", keys_.inbound_processing(consumer)}, strand_, [self, p](error_code ec, broker::reply r) {
           if (self->stopped_) return;
           if (ec || !r.is_integer()) {
             self->error("LLEN of a processing list", ec, r);
@@ -440,6 +495,7 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
   const key_space keys_;
   const config::inbound_t cfg_;
   const std::chrono::milliseconds interval_;
+  const std::chrono::milliseconds scan_interval_;
   const std::string token_;  // our value of the lease key
   const std::string processing_prefix_;
   const std::string processing_match_;
@@ -458,6 +514,8 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
   // Strand only:
   bool started_ = false;
   bool warned_ = false;
+  std::chrono::steady_clock::time_point next_scan_{};  // {} = scan on the next leader tick
+  std::set<std::string> unregistered_warned_;          // consumers named in a warning already
   std::chrono::steady_clock::time_point last_warn_{};
 };
 

@@ -21,7 +21,10 @@ const std::string adapter_key = "consumer-crash-test-key-0123456789";
 // every take, BLMOVE 100 messages, never ack, keep the heartbeat alive.
 const std::string consumer_script = R"(
 cli() { redis-cli -s "$SOCK" "$@"; }
-beat() { cli SET "inbound:messages:heartbeat:$NAME" alive PX 1000 >/dev/null; }
+beat() {
+  cli SET "inbound:messages:heartbeat:$NAME" alive PX 1000 >/dev/null
+  cli SADD inbound:messages:consumers "$NAME" >/dev/null
+}
 n=0
 while [ "$n" -lt 100 ]; do
   beat
@@ -127,8 +130,8 @@ TEST_F(ConsumerCrash, KilledConsumersMessagesGoToTheNextConsumerNoneLost) {
   ASSERT_TRUE(eventually([&] { return first.output().find("took 100") != std::string::npos; }, 30s))
       << first.output();
   EXPECT_EQ(llen("inbound:messages:processing:first"), 100);
-  // While it heartbeats, the reaper sees its messages in flight and leaves them alone, scan
-  // after scan (10 scans at 200 ms = two visibility timeouts).
+  // While it heartbeats, the reaper sees its messages in flight and leaves them alone, pass
+  // after pass (10 passes at 200 ms = two visibility timeouts).
   ASSERT_TRUE(eventually([&] { return metric("bellhop_inbound_in_flight") == 100; }))
       << bellhop.output();
   const double runs = metric("bellhop_inbound_reaper_runs_total");

@@ -108,6 +108,9 @@ class ExamplesProcess : public ::testing::Test {
   }
   long long length(const std::string& key) { return std::stoll("0" + redis_.cli("LLEN " + key)); }
   bool exists(const std::string& key) { return redis_.cli("EXISTS " + key) == "1"; }
+  bool is_registered(const std::string& consumer) {
+    return redis_.cli("SISMEMBER inbound:messages:consumers " + consumer) == "1";
+  }
 
   child_process start_engine(const std::string& consumer, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {demo_engine,
@@ -163,7 +166,8 @@ class ExamplesProcess : public ::testing::Test {
     EXPECT_EQ(member(reply, "conversation_id"), "c_" + messages[1].first);
     EXPECT_EQ(member(reply, "idempotency_key"), "reply:" + messages[1].first);
     EXPECT_NE(member(reply, "text").find(messages[1].second), std::string::npos) << sms[0];
-    // Everything acked, nothing left, heartbeat gone.
+    // Everything acked, nothing left, heartbeat gone; it registered for the reaper.
+    EXPECT_TRUE(is_registered(consumer));
     EXPECT_EQ(length("inbound:messages"), 0);
     EXPECT_EQ(length("inbound:messages:processing:" + consumer), 0);
     EXPECT_FALSE(exists("inbound:messages:heartbeat:" + consumer));
@@ -209,6 +213,7 @@ TEST_F(ExamplesProcess, DemoEngineAnswersFaqHandsOffTheRestAcksAndStopsCleanly) 
   std::this_thread::sleep_for(2500ms);
   ASSERT_TRUE(engine.running()) << engine.output();
   EXPECT_TRUE(exists("inbound:messages:heartbeat:demo-1"));
+  EXPECT_TRUE(is_registered("demo-1")) << "heartbeats SADD the name to the reaper's registry";
 
   engine.signal(SIGTERM);
   EXPECT_EQ(engine.wait(15s), 0) << engine.output();

@@ -138,18 +138,34 @@ class InboundReaper : public ::testing::Test {
   bool exists(const std::string& key) { return run({"EXISTS", key}).integer() == 1; }
 
   // Moves n elements from `from` into the consumer's processing list the way BLMOVE does,
-  // atomically, so the reaper never sees a half-taken batch.
-  void take(const std::string& consumer, int n, const std::string& from = {}) {
+  // atomically, so the reaper never sees a half-taken batch. The consumer is in the registry,
+  // as its first heartbeat put it there (registered = false: an engine that never registers).
+  void take(const std::string& consumer, int n, const std::string& from = {},
+            bool registered = true) {
     run({"EVAL",
          "for i = 1, tonumber(ARGV[1]) do redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', "
-         "'LEFT') end",
-         "2", from.empty() ? keys_.inbound() : from, keys_.inbound_processing(consumer),
-         std::to_string(n)});
+         "'LEFT') end if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[3]) end",
+         "3", from.empty() ? keys_.inbound() : from, keys_.inbound_processing(consumer),
+         keys_.inbound_consumers(), std::to_string(n), registered ? "1" : "0", consumer});
   }
 
-  void heartbeat(const std::string& consumer) {
-    run({"SET", keys_.inbound_heartbeat(consumer), "alive", "PX",
-         std::to_string(cfg_.visibility_timeout_ms)});
+  // A heartbeat as docs/ai-engine.md prescribes it: the key, then the registry.
+  broker::command heartbeat_command(const std::string& consumer) const {
+    return {"EVAL",
+            "redis.call('SET', KEYS[1], 'alive', 'PX', ARGV[1]) "
+            "redis.call('SADD', KEYS[2], ARGV[2])",
+            "2",
+            keys_.inbound_heartbeat(consumer),
+            keys_.inbound_consumers(),
+            std::to_string(cfg_.visibility_timeout_ms),
+            consumer};
+  }
+  void heartbeat(const std::string& consumer) { run(heartbeat_command(consumer)); }
+
+  std::int64_t scan_calls() {
+    const auto info = run({"INFO", "commandstats"}).str();
+    const auto at = info.find("cmdstat_scan:calls=");
+    return at == std::string::npos ? 0 : std::stoll(info.substr(at + 19));
   }
 
   // Waits until `g` completes `n` more scans than it had when called.
@@ -166,9 +182,8 @@ class InboundReaper : public ::testing::Test {
       t_.heartbeat(name_);
       thread_ = std::thread([this] {
         while (!stop_) {
-          t_.client_.post({"SET", t_.keys_.inbound_heartbeat(name_), "alive", "PX",
-                           std::to_string(t_.cfg_.visibility_timeout_ms)},
-                          t_.io_.executor(), [](error_code, reply) {});
+          t_.client_.post(t_.heartbeat_command(name_), t_.io_.executor(),
+                          [](error_code, reply) {});
           std::this_thread::sleep_for(50ms);
         }
       });
@@ -395,6 +410,45 @@ TEST_F(InboundReaper, TwoReapersNeverRequeueAMessageTwice) {
   const auto deliveries = run({"HVALS", keys_.inbound_deliveries()}).elements();
   EXPECT_EQ(deliveries.size(), expected.size());
   for (const auto& v : deliveries) EXPECT_EQ(v.str(), "1");
+}
+
+TEST_F(InboundReaper, TicksReadTheRegistryAndDoNotScanTheKeyspace) {
+  ASSERT_TRUE(wait_runs(*gateway_, 2));  // the first tick as lease holder scans once
+  const auto scans = scan_calls();
+  for (int i = 0; i < 1000; ++i) run({"SET", "unrelated:" + std::to_string(i), "x"});
+  run({"LPUSH", keys_.inbound(), envelope(1), envelope(2)});
+  take("registered", 2);
+  ASSERT_TRUE(test::eventually([&] { return !exists(keys_.inbound_processing("registered")); }));
+  ASSERT_TRUE(wait_runs(*gateway_, 5));
+  EXPECT_EQ(scan_calls(), scans) << "consumer_scan_interval_ms is 60 s: no SCAN per tick";
+  EXPECT_EQ(llen(keys_.inbound()), 2);
+  EXPECT_EQ(run({"SCARD", keys_.inbound_consumers()}).integer(), 0)
+      << "a reaped consumer leaves the registry";
+}
+
+TEST_F(InboundReaper, ScanFindsConsumersThatNeverRegistered) {
+  // A reaper with a short scan interval replaces the fixture's (which scanned once at start).
+  gateway_->reaper->stop();
+  cfg_.consumer_scan_interval_ms = 300;
+  other_ = start_gateway();
+  ASSERT_TRUE(test::eventually(
+      [&] { return other_->metric("bellhop_inbound_reaper_leader") == 1; }));
+  run({"LPUSH", keys_.inbound(), envelope(1), envelope(2), envelope(3)});
+  take("old-engine", 3, {}, /*registered=*/false);
+  ASSERT_TRUE(test::eventually([&] { return !exists(keys_.inbound_processing("old-engine")); }));
+  EXPECT_EQ(llen(keys_.inbound()), 3);
+  EXPECT_EQ(other_->metric("bellhop_inbound_redeliveries_total"), 3);
+
+  // An unregistered engine that is alive is registered by the scan and left alone.
+  run({"SET", keys_.inbound_heartbeat("quiet"), "alive", "PX", "60000"});
+  take("quiet", 1, {}, /*registered=*/false);
+  ASSERT_TRUE(test::eventually(
+      [&] { return run({"SISMEMBER", keys_.inbound_consumers(), "quiet"}).integer() == 1; }));
+  EXPECT_EQ(llen(keys_.inbound_processing("quiet")), 1);
+  // From now on every tick checks it: once its heartbeat is gone it is reaped without a scan.
+  run({"DEL", keys_.inbound_heartbeat("quiet")});
+  ASSERT_TRUE(test::eventually([&] { return !exists(keys_.inbound_processing("quiet")); }));
+  EXPECT_EQ(llen(keys_.inbound()), 3);
 }
 
 TEST_F(InboundReaper, GaugesReportDepthInFlightAndOldestAge) {

@@ -40,6 +40,7 @@ engine::engine(boost::asio::any_io_executor ex, broker::broker& redis, faq rules
       inbound_(key("inbound:messages")),
       processing_(key("inbound:messages:processing:" + options_.consumer)),
       heartbeat_(key("inbound:messages:heartbeat:" + options_.consumer)),
+      consumers_(key("inbound:messages:consumers")),
       heartbeat_timer_(ex),
       retry_timer_(ex),
       backoff_(std::chrono::milliseconds(100), std::chrono::milliseconds(5000)) {}
@@ -58,11 +59,19 @@ void engine::stop() {
   retry_timer_.cancel();  // a pending retry runs now and sees stopping_
 }
 
+// The heartbeat key, then our name in the consumer registry (the reaper reads the registry
+// instead of scanning the keyspace). One connection keeps the two in this order.
+template <typename Handler>
+void engine::beat(Handler&& handler) {
+  const auto px = std::to_string(options_.visibility_timeout.count());
+  redis_.post({"SET", heartbeat_, "1", "PX", px}, ex_, [](error_code, broker::reply) {});
+  redis_.post({"SADD", consumers_, options_.consumer}, ex_, std::forward<Handler>(handler));
+}
+
 void engine::first_heartbeat() {
   if (stopping_) return shut_down();
-  const auto px = std::to_string(options_.visibility_timeout.count());
-  redis_.post({"SET", heartbeat_, "1", "PX", px}, ex_, [this](error_code ec, broker::reply r) {
-    if (ec) {
+  beat([this](error_code ec, broker::reply r) {
+    if (ec || r.is_error()) {
       spdlog::warn("cannot set the heartbeat {}: {}; retrying", heartbeat_, describe(ec, r));
       return retry([this] { first_heartbeat(); });
     }
@@ -76,8 +85,7 @@ void engine::schedule_heartbeat() {
   heartbeat_timer_.expires_after(options_.visibility_timeout / 3);
   heartbeat_timer_.async_wait([this](error_code ec) {
     if (ec || stopping_) return;  // never SET after stop(): the DEL must be the last word
-    const auto px = std::to_string(options_.visibility_timeout.count());
-    redis_.post({"SET", heartbeat_, "1", "PX", px}, ex_, [this](error_code ec, broker::reply r) {
+    beat([this](error_code ec, broker::reply r) {
       // A missed beat is not fatal; missing them for a whole visibility timeout lets the reaper
       // redeliver our in-flight message, and settle_script then declines to answer it twice.
       if (ec) spdlog::warn("heartbeat {} not refreshed: {}", heartbeat_, describe(ec, r));

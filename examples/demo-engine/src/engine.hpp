@@ -20,8 +20,9 @@ struct engine_options {
 };
 
 // One consumer of inbound:messages following Bellhop's consumer contract:
-//   heartbeat  SET <inbound>:heartbeat:<consumer> 1 PX <visibility timeout>, before the first
-//              take and every visibility_timeout/3 after it;
+//   heartbeat  SET <inbound>:heartbeat:<consumer> 1 PX <visibility timeout> and
+//              SADD <inbound>:consumers <consumer>, before the first take and every
+//              visibility_timeout/3 after it;
 //   take       BLMOVE <inbound> <inbound>:processing:<consumer> RIGHT LEFT <block>;
 //   settle     the reply (outbound:<channel>) or staff hand-off (handoff:staff) and the ack
 //              (LREM of the exact element) in one Lua script, see settle().
@@ -43,6 +44,8 @@ class engine {
 
  private:
   std::string key(std::string_view name) const { return options_.key_prefix + std::string(name); }
+  template <typename Handler>
+  void beat(Handler&& handler);
   void first_heartbeat();
   void schedule_heartbeat();
   void take();
@@ -56,7 +59,7 @@ class engine {
   broker::broker& redis_;
   faq faq_;
   engine_options options_;
-  std::string inbound_, processing_, heartbeat_;
+  std::string inbound_, processing_, heartbeat_, consumers_;
   boost::asio::steady_timer heartbeat_timer_;
   boost::asio::steady_timer retry_timer_;
   broker::backoff backoff_;

@@ -72,6 +72,8 @@ struct config {
     int visibility_timeout_ms = 30000;  // consumer heartbeat lifetime before its messages return
     int max_deliveries = 5;             // then inbound:messages:dead
     int reaper_interval_ms = 1000;
+    // Full SCAN for processing lists of consumers missing from inbound:messages:consumers.
+    int consumer_scan_interval_ms = 60000;
     int history_max = 10000;            // events kept per property for gapless resume
     int max_text_bytes = 16384;
   } inbound;

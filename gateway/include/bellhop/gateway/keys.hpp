@@ -21,6 +21,8 @@ class key_space {
   std::string inbound_heartbeat(std::string_view consumer) const {
     return k("inbound:messages:heartbeat:", consumer);
   }
+  // Set of consumer names: consumers SADD themselves with every heartbeat; the reaper reads it.
+  std::string inbound_consumers() const { return k("inbound:messages:consumers"); }
   std::string inbound_dead() const { return k("inbound:messages:dead"); }
   std::string inbound_deliveries() const { return k("inbound:messages:deliveries"); }
   std::string reaper_lock() const { return k("inbound:messages:reaper"); }
