@@ -10,7 +10,8 @@
 # (p99 < 5 ms at 5,000/s offered; saturation > 15,000/s), and checks that
 # LLEN inbound:messages equals the number of 202 answers.
 # Exit status: 0, or 1 if the LLEN check fails or something could not run; with STRICT=1 also 1
-# when a target is missed. Other knobs: RATE, DURATION_S, CONNECTIONS, TIMELINE_MS (> 0: print
+# when a target is missed. Other knobs: RATE, DURATION_S, CONNECTIONS (fixed rate, default 32),
+# SAT_CONNECTIONS (saturation, default 128), TIMELINE_MS (> 0: print
 # ingest_bench_timeline lines, answers and worst latency per interval, to locate stalls). Loopback only; bellhop gets SIGTERM on every exit path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,8 @@ bellhop=${1:-build/release/gateway/bellhop}
 bench=${INGEST_BENCH:-$(dirname "$bellhop")/../bench/ingest_bench}
 rate=${RATE:-5000}
 duration=${DURATION_S:-10}
-connections=${CONNECTIONS:-32}
+connections=${CONNECTIONS:-32}          # fixed-rate phase (open loop: enough to carry RATE)
+sat_connections=${SAT_CONNECTIONS:-128}  # saturation phase (closed loop: enough to saturate)
 [ -x "$bellhop" ] || { echo "missing $bellhop (build the bellhop target)" >&2; exit 1; }
 [ -x "$bench" ] || { echo "missing $bench (build the ingest_bench target, or set INGEST_BENCH)" >&2; exit 1; }
 for tool in curl redis-cli; do
@@ -131,7 +133,7 @@ run() {
   local b0 r0 b1 r1 m0 m1 t0 t1 out sent
   b0=$(ticks "$bellhop_pid"); r0=$(ticks "${redis_pid:-0}"); m0=$(machine); t0=$(date +%s.%N)
   if ! out=$( { TIMEFORMAT='%3U %3S'; time "$bench" --url "$url" --key "$key" \
-           --connections "$connections" --duration-s "$duration" \
+           --duration-s "$duration" \
            ${TIMELINE_MS:+--timeline-ms "$TIMELINE_MS"} "$@" 2>"$dir/bench.err"; } \
            2>"$dir/time" ); then
     echo "ingest_bench failed:" >&2
@@ -154,11 +156,11 @@ run() {
 }
 
 echo "== rate ${rate}/s for ${duration} s, $connections connections"
-rate_out=$(run --rate "$rate") || exit 1
+rate_out=$(run --rate "$rate" --connections "$connections") || exit 1
 echo "$rate_out"
 echo "== load: $(uptime)"
-echo "== saturation for ${duration} s, $connections connections"
-sat_out=$(run --rate 0) || exit 1
+echo "== saturation for ${duration} s, $sat_connections connections"
+sat_out=$(run --rate 0 --connections "$sat_connections") || exit 1
 echo "$sat_out"
 echo "== load after: $(uptime)"
 

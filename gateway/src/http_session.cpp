@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
@@ -105,9 +108,35 @@ void http_session::read_header() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(shared_->opts.max_header_bytes));
   parser_->body_limit(shared_->opts.max_body_bytes);
+  parser_->eager(true);  // parse body bytes that arrive with the header, too
+  if (parse_buffered()) return;
   stream_.expires_at(deadline_);
+  if (parser_->is_header_done()) return on_header({}, 0);
   http::async_read_header(stream_, buffer_, *parser_,
                           beast::bind_front_handler(&http_session::on_header, shared_from_this()));
+}
+
+// Most requests arrive whole in the first read: parse them from the buffer on the spot instead
+// of going through two more asynchronous reads (each a strand dispatch and a timer). Returns
+// true if the request was handled (complete or erroneous); false if more bytes are needed.
+bool http_session::parse_buffered() {
+  beast::error_code ec;
+  while (buffer_.size() > 0 && !parser_->is_done()) {
+    const auto used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more) {
+      ec = {};
+      break;
+    }
+    if (ec || used == 0) break;
+  }
+  if (ec) {
+    on_read_error(ec);
+    return true;
+  }
+  if (!parser_->is_done()) return false;
+  handle_request();
+  return true;
 }
 
 void http_session::on_header(beast::error_code ec, std::size_t) {
@@ -231,15 +260,34 @@ void http_session::write(response res, bool keep_alive) {
   }
   // A HEAD response carries the headers of the full response but no body.
   if (req_.method() == http::verb::head) res.body().clear();
-  res_ = std::make_unique<response>(std::move(res));
+  res_ = std::move(res);
+  // The status line and fields in one reused string, the body as it is: one gathered write.
+  // (Beast's serializer walks a buffers_cat_view per write, several times slower for small
+  // answers; prepare_payload has set Content-Length, so the body needs no framing.)
+  head_.clear();
+  head_.append(res_.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  char status[8];
+  const auto end = std::to_chars(status, status + sizeof status, res_.result_int()).ptr;
+  head_.append(status, end);
+  head_.push_back(' ');
+  head_.append(res_.reason());
+  head_.append("\r\n");
+  for (const auto& field : res_) {
+    head_.append(field.name_string());
+    head_.append(": ");
+    head_.append(field.value());
+    head_.append("\r\n");
+  }
+  head_.append("\r\n");
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(res_.body())};
   stream_.expires_after(shared_->opts.write_timeout);
-  http::async_write(
-      stream_, *res_,
+  asio::async_write(
+      stream_, buffers,
       beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
 }
 
 void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
-  res_.reset();
+  res_ = {};
   req_ = {};
   if (ec) {
     spdlog::debug("http: write to {} failed: {}", remote_, ec.message());

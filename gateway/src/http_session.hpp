@@ -42,6 +42,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void wait_for_request();
   void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
   void read_header();
+  bool parse_buffered();
   void on_header(boost::beast::error_code ec, std::size_t bytes);
   void read_body();
   void on_request(boost::beast::error_code ec, std::size_t bytes);
@@ -68,7 +69,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   request req_;  // kept until its response is written: handlers get it by reference
   std::string_view route_;
   clock::time_point started_;
-  std::unique_ptr<response> res_;  // being written
+  response res_;      // being written
+  std::string head_;  // its status line and fields, serialized; reused
 };
 
 }  // namespace bellhop::gateway

@@ -51,6 +51,10 @@ struct inbound_context {
   broker::script ingest = broker::script::make("ingest", std::string(lua::ingest));
   inbound_limits limits;
   counter_family& results;
+  // Cells of `results` looked up once (the family lookup takes a lock).
+  counter& queued = results.labels({"queued"});
+  counter& duplicate = results.labels({"duplicate"});
+  counter& unavailable = results.labels({"unavailable"});
 };
 
 void ingest(const std::shared_ptr<inbound_context>& ctx, const request& req, responder res) {
@@ -116,13 +120,13 @@ void ingest(const std::shared_ptr<inbound_context>& ctx, const request& req, res
           boost::system::error_code ec, broker::reply r) {
         // 202 only once Redis has answered: the message is in inbound:messages.
         if (ec || !r.is_array() || r.elements().size() < 2 || !r.elements()[0].is_integer()) {
-          ctx->results.labels({"unavailable"}).inc();
+          ctx->unavailable.inc();
           res.send(unavailable(shell, ec ? ec.message() : "unexpected reply from Redis"));
           return;
         }
         const bool queued = r.elements()[0].integer() == 1;
         const std::string& id = r.elements()[1].str();
-        ctx->results.labels({queued ? "queued" : "duplicate"}).inc();
+        (queued ? ctx->queued : ctx->duplicate).inc();
         if (queued) {
           res.send(json_response(shell, http::status::accepted,
                                  "{\"id\":" + json_string(id) +
