@@ -87,11 +87,12 @@ struct router::route_entry {
     return params;
   }
 
+  // HEAD runs the GET handler unless HEAD has one of its own; the session drops the body.
   const route_handler* handler_for(http::verb method) const {
     for (const auto& [verb, handler] : methods) {
       if (verb == method) return &handler;
     }
-    return nullptr;
+    return method == http::verb::head ? handler_for(http::verb::get) : nullptr;
   }
 };
 

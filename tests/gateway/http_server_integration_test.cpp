@@ -310,6 +310,64 @@ TEST_F(http_server_test, expect_100_continue_gets_interim_response) {
   EXPECT_EQ(res.body(), "hello");
 }
 
+TEST_F(http_server_test, pipelined_requests_in_one_write_are_answered_in_order) {
+  start();
+  auto c = connect();
+  ASSERT_FALSE(c->write_raw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"
+      "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nthree"));
+  for (const char* expected : {"one", R"({"echo":"get"})", "three"}) {
+    response res;
+    ASSERT_FALSE(c->read(res));
+    EXPECT_EQ(res.result(), http::status::ok);
+    EXPECT_EQ(res.body(), expected);
+    EXPECT_TRUE(res.keep_alive());
+  }
+}
+
+TEST_F(http_server_test, request_arriving_in_fragments_is_read_whole) {
+  start();
+  auto c = connect();
+  const std::string body(3000, 'b');
+  const std::string raw =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n" + body;
+  // Split inside the request line, inside the header, at the blank line and inside the body.
+  std::size_t at = 0;
+  for (std::size_t cut : {std::size_t{5}, std::size_t{30}, std::size_t{52}, std::size_t{800}, raw.size()}) {
+    ASSERT_FALSE(c->write_raw(std::string_view(raw).substr(at, cut - at)));
+    at = cut;
+    std::this_thread::sleep_for(20ms);
+  }
+  response res;
+  ASSERT_FALSE(c->read(res));
+  EXPECT_EQ(res.result(), http::status::ok);
+  EXPECT_EQ(res.body(), body);
+}
+
+TEST_F(http_server_test, head_has_the_headers_of_get_and_no_body_and_http10_closes) {
+  start();
+  auto c = connect();
+  ASSERT_FALSE(c->write_raw("HEAD /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
+  http::response_parser<http::empty_body> head;
+  head.skip(true);  // a HEAD answer: Content-Length describes the GET body
+  ASSERT_FALSE(c->read(head));
+  EXPECT_EQ(head.get().result(), http::status::ok);
+  EXPECT_EQ(head.get()[http::field::content_length], "14");
+  EXPECT_EQ(head.get()[http::field::server], "bellhop");
+  // The connection is still in step: the next answer is the next request's.
+  auto res = c->roundtrip(make_request(http::verb::get, "/echo"));
+  EXPECT_EQ(res.body(), R"({"echo":"get"})");
+
+  auto old = connect();
+  ASSERT_FALSE(old->write_raw("GET /echo HTTP/1.0\r\nHost: x\r\n\r\n"));
+  response res10;
+  ASSERT_FALSE(old->read(res10));
+  EXPECT_EQ(res10.version(), 10);
+  EXPECT_EQ(res10.body(), R"({"echo":"get"})");
+  EXPECT_TRUE(closed_by_peer(old->wait_closed()));
+}
+
 TEST_F(http_server_test, malformed_request_line_is_400_json_then_close) {
   start();
   auto c = connect();

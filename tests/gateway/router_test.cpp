@@ -70,6 +70,15 @@ TEST_F(router_test, exact_path_selects_handler_and_names_route) {
   EXPECT_TRUE(m.params.empty());
 }
 
+TEST_F(router_test, head_runs_the_get_handler_and_nothing_else) {
+  EXPECT_EQ(dispatch(http::verb::head, "/livez"), "livez");
+  EXPECT_EQ(dispatch(http::verb::head, "/v1/messages/abc"), "message");
+  // Like GET, which also finds /v1/messages/{id} for this path.
+  EXPECT_EQ(dispatch(http::verb::head, "/v1/messages/inbound"),
+            dispatch(http::verb::get, "/v1/messages/inbound"));
+  EXPECT_EQ(dispatch(http::verb::head, "/nowhere"), std::nullopt);
+}
+
 TEST_F(router_test, query_string_is_ignored_for_matching) {
   EXPECT_EQ(dispatch(http::verb::get, "/v1/webhooks/whatsapp?hub.mode=subscribe&x=/y"),
             "wa-verify");
