@@ -126,6 +126,9 @@ class broker::impl {
     uv_check_init(&loop_, &check_);
     check_.data = this;
     uv_check_start(&check_, &impl::on_check);
+    // Commands queued by timers (before the poll phase) are written before the loop blocks.
+    uv_prepare_init(&loop_, &prepare_);
+    uv_prepare_start(&prepare_, [](uv_prepare_t*) { flush_deferred_writes(); });
     thread_ = std::thread([this] {
       uv_run(&loop_, UV_RUN_DEFAULT);
       uv_loop_close(&loop_);
@@ -284,7 +287,12 @@ class broker::impl {
     groups_.clear();
   }
 
-  static void on_check(uv_check_t* handle) { static_cast<impl*>(handle->data)->flush_outbox(); }
+  // After each poll phase: first write what this round queued for Redis, then hand the round's
+  // replies to their executors.
+  static void on_check(uv_check_t* handle) {
+    flush_deferred_writes();
+    static_cast<impl*>(handle->data)->flush_outbox();
+  }
 
   bool stopping_flag() {
     std::lock_guard lock(mutex_);
@@ -761,6 +769,8 @@ class broker::impl {
     flush_outbox();
     uv_check_stop(&check_);
     uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
+    uv_prepare_stop(&prepare_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
     uv_timer_stop(&sweep_);
     uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
@@ -773,6 +783,7 @@ class broker::impl {
   uv_async_t wake_{};
   uv_timer_t sweep_{};
   uv_check_t check_{};  // runs after each poll phase: flushes the outbox
+  uv_prepare_t prepare_{};  // runs before each poll phase: writes what timers queued
   std::thread thread_;
 
   std::mutex mutex_;  // guards the inbox, stopping_ and scripts_

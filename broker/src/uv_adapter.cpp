@@ -1,6 +1,8 @@
 #include "uv_adapter.hpp"
 
+#include <algorithm>
 #include <new>
+#include <vector>
 
 namespace bellhop::broker {
 namespace {
@@ -8,8 +10,13 @@ namespace {
 struct uv_events {
   uv_poll_t handle;
   redisAsyncContext* context;
-  int events;
+  int events;             // what the poll handle watches
+  bool deferred = false;  // in `deferred_writes`, waiting for flush_deferred_writes()
+  bool flushing = false;  // inside flush_deferred_writes()
 };
+
+// Connected contexts with commands queued since the last flush (one loop thread each).
+thread_local std::vector<uv_events*> deferred_writes;
 
 void on_poll(uv_poll_t* handle, int status, int events) {
   auto* p = static_cast<uv_events*>(handle->data);
@@ -39,9 +46,21 @@ void del_read(void* privdata) {
   update(p, p->events & ~UV_READABLE);
 }
 
+// hiredis asks for a writable event after every command it queues. Watching for it would cost
+// two epoll_ctl calls and one more loop iteration per batch; instead the batch is written once
+// by flush_deferred_writes(). Only when that write is partial (socket buffer full), or while
+// connecting (hiredis detects the connection by writability), is the poll handle involved.
 void add_write(void* privdata) {
   auto* p = static_cast<uv_events*>(privdata);
-  update(p, p->events | UV_WRITABLE);
+  const bool connected = p->context && (p->context->c.flags & REDIS_CONNECTED);
+  if (p->flushing || !connected) {
+    update(p, p->events | UV_WRITABLE);
+    return;
+  }
+  if (!p->deferred) {
+    p->deferred = true;
+    deferred_writes.push_back(p);
+  }
 }
 
 void del_write(void* privdata) {
@@ -53,11 +72,29 @@ void on_close(uv_handle_t* handle) { delete static_cast<uv_events*>(handle->data
 
 void cleanup(void* privdata) {
   auto* p = static_cast<uv_events*>(privdata);
+  if (p->deferred) std::erase(deferred_writes, p);
   p->context = nullptr;  // the context is being freed; the handle closes asynchronously
   uv_close(reinterpret_cast<uv_handle_t*>(&p->handle), on_close);
 }
 
 }  // namespace
+
+void flush_deferred_writes() {
+  if (deferred_writes.empty()) return;
+  std::vector<uv_events*> batch;
+  batch.swap(deferred_writes);
+  for (auto* p : batch) {
+    p->deferred = false;
+    if (!p->context) continue;
+    p->flushing = true;
+    redisAsyncHandleWrite(p->context);  // may free the context on a write error: p lives on
+    p->flushing = false;                // until its handle's close callback
+  }
+  if (deferred_writes.empty()) {  // keep the capacity for the next round
+    batch.clear();
+    deferred_writes.swap(batch);
+  }
+}
 
 int attach_to_uv_loop(redisAsyncContext* ac, uv_loop_t* loop) {
   if (ac->ev.data != nullptr) return REDIS_ERR;
