@@ -863,7 +863,7 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "  \"public_url\": \"\",\n";
   t += "  \"shutdown_timeout_ms\": " + n(d.shutdown_timeout_ms) + ",\n";
   t += "  \"http\": {\n";
-  t += "    \"threads\": " + n(d.http.threads) + ",  // 0 = one per CPU core\n";
+  t += "    \"threads\": " + n(d.http.threads) + ",  // 0 = one per CPU core but one (at least 1)\n";
   t += "    \"max_body_bytes\": " + n(d.http.max_body_bytes) + ",\n";
   t += "    \"read_timeout_ms\": " + n(d.http.read_timeout_ms) + ",\n";
   t += "    \"idle_timeout_ms\": " + n(d.http.idle_timeout_ms) + ",\n";

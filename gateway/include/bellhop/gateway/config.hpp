@@ -48,7 +48,7 @@ struct config {
   std::string public_url;  // optional; http(s)://..., stored without trailing '/'
   int shutdown_timeout_ms = 10000;
   struct http_t {
-    int threads = 0;  // 0 = number of cores
+    int threads = 0;  // 0 = number of cores minus one (at least 1)
     std::size_t max_body_bytes = 1048576;
     int read_timeout_ms = 10000;
     int idle_timeout_ms = 60000;
