@@ -206,6 +206,31 @@ else
     "(client-side timeouts can leave queued messages without a 202 seen)"
   llen_ok=0
 fi
+# Reference in the same run, on the same machine and Redis: Redis alone running the same
+# ingest.lua (EVALSHA, pipelined -P 16, 50 clients) with an envelope of the generator's size,
+# on keys of its own. Bellhop's saturation over this rate is the share of Redis's own ceiling
+# that the whole HTTP path keeps; unlike absolute rates it varies little with machine load.
+if command -v redis-benchmark >/dev/null; then
+  envelope='{"id":"01KBREF0000000__rand_int__","property_id":"bench-1","channel":"whatsapp","external_id":"bench-ref-__rand_int__","from":"+491500000001","to":"+4930123456","guest_name":null,"text":"Hello, is a late checkout possible tomorrow? Request 00000001.","content_type":"text","attachments":[],"sent_at":null,"metadata":{},"conversation_id":"c_0123456789abcdef0123456789abcdef","received_at":"2026-11-27T21:00:00.123Z","direction":"inbound"}'
+  rest="\"property_id\":\"bench-1\",\"event\":\"message.created\",\"data\":$envelope,\"ts\":\"2026-11-27T21:00:00.123Z\"}"
+  rcli() { redis-cli -s "$data/redis.sock" -a "$(cat "$data/redis.password")" --no-auth-warning "$@"; }
+  sha=$(rcli SCRIPT LOAD "$(cat gateway/lua/ingest.lua)")
+  ref_rps=$(redis-benchmark -s "$data/redis.sock" -a "$(cat "$data/redis.password")" \
+      -n 200000 -P 16 -c 50 -r 1000000000 -q \
+      EVALSHA "$sha" 5 "refbench:dedup:__rand_int__" refbench:inbound "refbench:message:__rand_int__" \
+      refbench:seq refbench:events "01KBREF__rand_int__" "$envelope" 604800 604800 \
+      refbench:conversations 10000 "$rest" id "01KBREF__rand_int__" status queued \
+      direction inbound property_id bench-1 channel whatsapp \
+      conversation_id c_0123456789abcdef0123456789abcdef received_at 2026-11-27T21:00:00.123Z \
+      2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
+  if [ -n "$ref_rps" ]; then
+    awk -v b="$sat_rps" -v r="$ref_rps" 'BEGIN {
+      printf "ref   Redis alone, same ingest.lua, same run (redis-benchmark -P 16): %.0f/s; " \
+             "bellhop end to end at saturation: %.0f/s = %.2f of it\n", r, b, b / r }'
+  else
+    echo "note: the redis-benchmark reference did not run"
+  fi
+fi
 warnings=$(grep -ciE '\b(warn|warning|error|critical)\b' "$dir/bellhop.log" || true)
 if [ "$warnings" != 0 ]; then
   echo "note: bellhop logged $warnings warning/error lines:"
