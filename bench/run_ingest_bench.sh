@@ -217,11 +217,11 @@ if command -v redis-benchmark >/dev/null; then
   sha=$(rcli SCRIPT LOAD "$(cat gateway/lua/ingest.lua)")
   ref_rps=$(redis-benchmark -s "$data/redis.sock" -a "$(cat "$data/redis.password")" \
       -n 200000 -P 16 -c 50 -r 1000000000 -q \
-      EVALSHA "$sha" 5 "refbench:dedup:__rand_int__" refbench:inbound "refbench:message:__rand_int__" \
-      refbench:seq refbench:events "01KBREF__rand_int__" "$envelope" 604800 604800 \
-      refbench:conversations 10000 "$rest" id "01KBREF__rand_int__" status queued \
-      direction inbound property_id bench-1 channel whatsapp \
-      conversation_id c_0123456789abcdef0123456789abcdef received_at 2026-11-27T21:00:00.123Z \
+      EVALSHA "$sha" 8 "refbench:dedup:__rand_int__" refbench:inbound "refbench:message:__rand_int__" \
+      refbench:seq refbench:events refbench:conversation_index "refbench:conversation:__rand_int__" \
+      "refbench:conversation:__rand_int__:messages" "01KBREF__rand_int__" "$envelope" 604800 604800 \
+      refbench:conversations 10000 "$rest" bench-1 whatsapp c_0123456789abcdef0123456789abcdef \
+      2026-11-27T21:00:00.123Z 1795824000123 +491500000001 "" 2592000 50 \
       2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
   if [ -n "$ref_rps" ]; then
     awk -v b="$sat_rps" -v r="$ref_rps" 'BEGIN {

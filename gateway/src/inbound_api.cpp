@@ -93,9 +93,15 @@ void ingest(const std::shared_ptr<inbound_context>& ctx, const request& req, res
 
   const auto& k = ctx->keys;
   const auto& in = ctx->cfg.inbound;
-  std::vector<std::string> keys = {k.dedup(msg.channel, msg.external_id), k.inbound(),
-                                   k.message(msg.id), k.property_seq(msg.property_id),
-                                   k.property_events(msg.property_id)};
+  const auto& rt = ctx->cfg.realtime;
+  std::vector<std::string> keys = {k.dedup(msg.channel, msg.external_id),
+                                   k.inbound(),
+                                   k.message(msg.id),
+                                   k.property_seq(msg.property_id),
+                                   k.property_events(msg.property_id),
+                                   k.property_conversations_index(msg.property_id),
+                                   k.conversation(msg.conversation_id),
+                                   k.conversation_messages(msg.conversation_id)};
   // The event is serialized here, once; the script only prepends its seq.
   std::string event_rest = "\"property_id\":" + json_string(msg.property_id) +
                            ",\"event\":\"message.created\",\"data\":" + msg.envelope +
@@ -107,13 +113,15 @@ void ingest(const std::shared_ptr<inbound_context>& ctx, const request& req, res
                                    k.property_channel(msg.property_id),
                                    std::to_string(in.history_max),
                                    std::move(event_rest),
-                                   "id", msg.id,
-                                   "status", "queued",
-                                   "direction", "inbound",
-                                   "property_id", msg.property_id,
-                                   "channel", msg.channel,
-                                   "conversation_id", msg.conversation_id,
-                                   "received_at", msg.received_at};
+                                   msg.property_id,
+                                   msg.channel,
+                                   msg.conversation_id,
+                                   msg.received_at,
+                                   std::to_string(msg.received_ms),
+                                   std::move(msg.from),
+                                   std::move(msg.guest_name),
+                                   std::to_string(rt.conversation_ttl_s),
+                                   std::to_string(rt.recent_messages)};
   ctx->svc.redis->eval(
       ctx->ingest, std::move(keys), std::move(args), res.executor(),
       [ctx, res, shell = request_shell(req), conversation = msg.conversation_id](

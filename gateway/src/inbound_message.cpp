@@ -206,7 +206,11 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
   msg.channel = str("channel");
   msg.external_id = str("external_id");
   msg.conversation_id = make_conversation_id(msg.property_id, msg.channel, str("from"));
+  msg.from = str("from");
+  msg.guest_name = str("guest_name");
   msg.received_at = format_timestamp(now);
+  msg.received_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
 
   // The envelope: canonical order, absent optional fields as null, defaults filled in.
   rapidjson::StringBuffer out(nullptr, body.size() + 256);

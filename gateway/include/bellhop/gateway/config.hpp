@@ -77,6 +77,17 @@ struct config {
     int history_max = 10000;            // events kept per property for gapless resume
     int max_text_bytes = 16384;
   } inbound;
+  struct realtime_t {
+    int conversation_ttl_s = 2592000;  // conversation records, index entries, recent messages
+    int recent_messages = 50;          // kept per conversation
+    int history_max_age_s = 86400;     // `since` older than this is not replayed
+    int max_connections = 10000;       // dashboards per process
+    int send_queue_bytes = 1048576;    // unsent bytes per dashboard before it is closed as slow
+    int max_frame_bytes = 65536;       // largest frame a dashboard may send
+    int heartbeat_s = 30;              // told to clients; the server pings after this much quiet
+    int idle_timeout_s = 75;           // no frame (not even a pong) for this long: closed
+    int auth_timeout_ms = 10000;       // to send the auth frame when the URL had no token
+  } realtime;
   struct log_t {
     std::string level = "info";   // trace debug info warn error
     std::string format = "text";  // or "json"

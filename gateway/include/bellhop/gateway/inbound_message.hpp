@@ -3,6 +3,7 @@
 #include <boost/system/result.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -31,7 +32,10 @@ struct inbound_message {
   std::string channel;
   std::string external_id;
   std::string conversation_id;
+  std::string from;        // the guest's address
+  std::string guest_name;  // "" if not given
   std::string received_at;
+  std::int64_t received_ms = 0;  // received_at as epoch milliseconds
   std::string envelope;  // the JSON pushed to inbound:messages
 };
 

@@ -1,56 +1,9 @@
 #pragma once
 
-#include <string>
-#include <string_view>
+#include "bellhop/broker/key_space.hpp"
 
 namespace bellhop::gateway {
 
-// The Redis key names of the AI-engine contract (README, docs/ai-engine.md), with the
-// configured prefix. One place builds them so the names never drift apart.
-class key_space {
- public:
-  explicit key_space(std::string prefix = {}) : prefix_(std::move(prefix)) {}
-
-  const std::string& prefix() const noexcept { return prefix_; }
-
-  std::string inbound() const { return k("inbound:messages"); }
-  std::string inbound_processing(std::string_view consumer) const {
-    return k("inbound:messages:processing:", consumer);
-  }
-  std::string inbound_processing_pattern() const { return k("inbound:messages:processing:*"); }
-  std::string inbound_heartbeat(std::string_view consumer) const {
-    return k("inbound:messages:heartbeat:", consumer);
-  }
-  // Set of consumer names: consumers SADD themselves with every heartbeat; the reaper reads it.
-  std::string inbound_consumers() const { return k("inbound:messages:consumers"); }
-  std::string inbound_dead() const { return k("inbound:messages:dead"); }
-  std::string inbound_deliveries() const { return k("inbound:messages:deliveries"); }
-  std::string reaper_lock() const { return k("inbound:messages:reaper"); }
-  std::string outbound(std::string_view channel) const { return k("outbound:", channel); }
-  std::string dedup(std::string_view channel, std::string_view external_id) const {
-    return k("dedup:", channel, ":", external_id);
-  }
-  std::string message(std::string_view id) const { return k("message:", id); }
-  // Pub/sub channel of a property's dashboard events (not a key, but prefixed alike).
-  std::string property_channel(std::string_view property) const {
-    return k("property:", property, ":conversations");
-  }
-  std::string property_events(std::string_view property) const {
-    return k("property:", property, ":events");
-  }
-  std::string property_seq(std::string_view property) const {
-    return k("property:", property, ":seq");
-  }
-
- private:
-  template <typename... Parts>
-  std::string k(Parts... parts) const {
-    std::string out = prefix_;
-    (out.append(parts), ...);
-    return out;
-  }
-
-  std::string prefix_;
-};
+using broker::key_space;
 
 }  // namespace bellhop::gateway
