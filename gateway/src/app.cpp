@@ -15,9 +15,11 @@
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
+#include "bellhop/realtime/service.hpp"
 #include "build_info.hpp"
 #include "inbound_api.hpp"
 #include "services.hpp"
+#include "staff_replies.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -25,7 +27,9 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-void fail_line(const std::string& message) { std::fprintf(stderr, "bellhop: %s\n", message.c_str()); }
+void fail_line(const std::string& message) {
+  std::fprintf(stderr, "bellhop: %s\n", message.c_str());
+}
 
 void add_redis_metrics(metrics_registry& metrics, const broker::broker& redis,
                        const broker::embedded_redis* embedded) {
@@ -41,8 +45,8 @@ void add_redis_metrics(metrics_registry& metrics, const broker::broker& redis,
     one("bellhop_redis_commands_total", "Commands written to Redis.", metric_type::counter,
         static_cast<double>(s.commands));
     one("bellhop_redis_errors_total",
-        "Redis commands that failed (error reply, timeout, connection lost).",
-        metric_type::counter, static_cast<double>(s.errors));
+        "Redis commands that failed (error reply, timeout, connection lost).", metric_type::counter,
+        static_cast<double>(s.errors));
     one("bellhop_redis_timeouts_total", "Redis commands that got no reply in time.",
         metric_type::counter, static_cast<double>(s.timeouts));
     one("bellhop_redis_reconnects_total", "Redis connections re-established after a loss.",
@@ -61,11 +65,66 @@ void add_redis_metrics(metrics_registry& metrics, const broker::broker& redis,
   });
 }
 
+void add_realtime_metrics(metrics_registry& metrics, const realtime::service& dashboards) {
+  metrics.add_collector([&dashboards](std::string& out) {
+    const auto& s = dashboards.stats();
+    const auto& h = dashboards.hub_statistics();
+    auto one = [&out](std::string_view name, std::string_view help, metric_type type,
+                      const std::atomic<std::uint64_t>& value) {
+      append_metric_header(out, name, help, type);
+      append_metric_sample(out, name, {}, static_cast<double>(value.load()));
+    };
+    const auto counter = metric_type::counter;
+    one("bellhop_realtime_sessions", "Open dashboard WebSocket sessions.", metric_type::gauge,
+        s.sessions);
+    one("bellhop_realtime_sessions_accepted_total", "Dashboard WebSocket handshakes completed.",
+        counter, s.accepted);
+    one("bellhop_realtime_refused_total",
+        "Dashboards refused: missing, bad or expired token, or over max_connections.", counter,
+        s.refused);
+    one("bellhop_realtime_slow_closed_total",
+        "Dashboards closed because their send queue exceeded realtime.send_queue_bytes.", counter,
+        s.slow_closed);
+    one("bellhop_realtime_frames_received_total", "Frames received from dashboards.", counter,
+        s.frames_in);
+    one("bellhop_realtime_error_frames_total", "Error frames sent to dashboards.", counter,
+        s.errors_sent);
+    one("bellhop_realtime_replies_total", "Staff reply frames accepted for queueing.", counter,
+        s.replies);
+    one("bellhop_realtime_properties", "Properties with local dashboards (Redis SUBSCRIBEs).",
+        metric_type::gauge, h.properties);
+    one("bellhop_realtime_events_total", "Sequenced events received from Redis pub/sub.", counter,
+        h.events);
+    one("bellhop_realtime_deliveries_total", "Frames handed to dashboard sessions.", counter,
+        h.deliveries);
+    one("bellhop_realtime_gap_fills_total",
+        "Events read from history because pub/sub skipped them (e.g. across a reconnect).", counter,
+        h.gaps_filled);
+    one("bellhop_realtime_gaps_unrecoverable_total",
+        "Missed events that history no longer had (skipped).", counter, h.gaps_unrecoverable);
+    one("bellhop_realtime_replayed_total", "Events replayed from history for subscribe since.",
+        counter, h.replayed);
+    one("bellhop_realtime_not_recovered_total",
+        "Subscriptions answered recovered:false (history did not reach back).", counter,
+        h.not_recovered);
+    one("bellhop_realtime_redis_errors_total", "Failed Redis reads of the realtime hub.", counter,
+        h.redis_errors);
+  });
+}
+
 std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& svc,
                                     const key_space& keys, const config& cfg,
                                     const adapter_auth& auth) {
   auto routes = std::make_shared<router>();
   add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
+  // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
+  routes->add(http::verb::get, "/v1/realtime", [](const request& req, responder res) {
+    auto out = json_error(req, http::status::upgrade_required, "upgrade_required",
+                          "GET /v1/realtime is a WebSocket endpoint: send Upgrade: websocket");
+    out.set(http::field::upgrade, "websocket");
+    out.set(http::field::connection, "Upgrade");
+    res.send(std::move(out));
+  });
   routes->add(http::verb::get, "/livez", [](const request& req, responder res) {
     res.send(json_response(req, http::status::ok, R"({"status":"ok"})"));
   });
@@ -85,14 +144,14 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
       return;
     }
     if (!redis.ready()) {
-      res.send(unavailable(req, "not connected to Redis at " +
-                                    redis.options().endpoint.redacted() + "; reconnecting"));
+      res.send(unavailable(req, "not connected to Redis at " + redis.options().endpoint.redacted() +
+                                    "; reconnecting"));
       return;
     }
     // Connected is not enough (a frozen Redis keeps its socket): ask it.
     redis.post({"PING"}, res.executor(),
                [res, shell = request_shell(req), unavailable](boost::system::error_code ec,
-                                                         broker::reply) {
+                                                              broker::reply) {
                  if (ec) {
                    res.send(unavailable(shell, "Redis did not answer PING: " + ec.message()));
                    return;
@@ -124,9 +183,8 @@ int serve(const config& cfg) {
   // more messages/s than two in bench/run_ingest_bench.sh (fewer lock hand-offs, see
   // docs/configuration.md).
   const std::size_t threads =
-      cfg.http.threads > 0
-          ? static_cast<std::size_t>(cfg.http.threads)
-          : std::max(1u, std::max(1u, std::thread::hardware_concurrency()) - 1);
+      cfg.http.threads > 0 ? static_cast<std::size_t>(cfg.http.threads)
+                           : std::max(1u, std::max(1u, std::thread::hardware_concurrency()) - 1);
 
   // Check the Redis URL, bind the port, then start Redis: a port in use fails fast without
   // starting a redis-server for nothing.
@@ -188,6 +246,25 @@ int serve(const config& cfg) {
   svc.redis = std::move(redis);  // before ioc.run(): no request reads svc concurrently yet
   inbound_reaper reaper(ioc.get_executor(), *svc.redis, keys, cfg.inbound, metrics);
   reaper.start();
+
+  realtime::service_options ro;
+  ro.jwt_secret = cfg.auth.jwt_secret;
+  ro.max_connections = static_cast<std::size_t>(cfg.realtime.max_connections);
+  ro.send_queue_bytes = static_cast<std::size_t>(cfg.realtime.send_queue_bytes);
+  ro.max_frame_bytes = static_cast<std::size_t>(cfg.realtime.max_frame_bytes);
+  ro.heartbeat = std::chrono::seconds(cfg.realtime.heartbeat_s);
+  ro.idle_timeout = std::chrono::seconds(cfg.realtime.idle_timeout_s);
+  ro.auth_timeout = std::chrono::milliseconds(cfg.realtime.auth_timeout_ms);
+  ro.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
+  ro.hub.history_max_age = std::chrono::seconds(cfg.realtime.history_max_age_s);
+  realtime::service dashboards(ioc, *svc.redis, keys, ro,
+                               make_staff_reply_queuer(*svc.redis, keys, cfg, ioc.get_executor()));
+  server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req) {
+    dashboards.accept(std::move(stream), std::move(req));
+  });
+  add_realtime_metrics(metrics, dashboards);
+  if (cfg.auth.jwt_secret.empty())
+    spdlog::warn("auth.jwt_secret is empty: no staff dashboard can authenticate on /v1/realtime");
   spdlog::info("bellhop {} ({}) listening on {}:{} with {} threads; Redis at {}{}",
                build_info::version, build_info::commit, listen->host, server.port(), threads,
                svc.embedded ? "embedded " : "", endpoint.redacted());
@@ -197,28 +274,28 @@ int serve(const config& cfg) {
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   asio::steady_timer deadline(ioc);
   bool stopping = false;
-  std::function<void(boost::system::error_code, int)> on_signal =
-      [&](boost::system::error_code ec, int sig) {
-        if (ec) return;
-        if (stopping) {
-          spdlog::warn("second signal {}: stopping now", sig);
-          ioc.stop();
-          return;
-        }
-        stopping = true;
-        reaper.stop();  // releases its lease while the broker still runs
-        spdlog::info("signal {}: shutting down (finishing in-flight requests, up to {} ms)", sig,
-                     cfg.shutdown_timeout_ms);
-        server.shutdown([&] { ioc.stop(); });
-        deadline.expires_after(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
-        deadline.async_wait([&](boost::system::error_code wait_ec) {
-          if (wait_ec) return;
-          spdlog::warn("shutdown timeout: closing {} open connections",
-                       server.active_connections());
-          ioc.stop();
-        });
-        signals.async_wait(on_signal);
-      };
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
+                                                                      int sig) {
+    if (ec) return;
+    if (stopping) {
+      spdlog::warn("second signal {}: stopping now", sig);
+      ioc.stop();
+      return;
+    }
+    stopping = true;
+    reaper.stop();          // releases its lease while the broker still runs
+    dashboards.shutdown();  // 1001 going away
+    spdlog::info("signal {}: shutting down (finishing in-flight requests, up to {} ms)", sig,
+                 cfg.shutdown_timeout_ms);
+    server.shutdown([&] { ioc.stop(); });
+    deadline.expires_after(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
+    deadline.async_wait([&](boost::system::error_code wait_ec) {
+      if (wait_ec) return;
+      spdlog::warn("shutdown timeout: closing {} open connections", server.active_connections());
+      ioc.stop();
+    });
+    signals.async_wait(on_signal);
+  };
   signals.async_wait(on_signal);
 
   std::vector<std::thread> workers;

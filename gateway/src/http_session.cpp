@@ -4,15 +4,16 @@
 
 #include <array>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/write.hpp>
-#include <charconv>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <charconv>
 
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/gateway/responder.hpp"
@@ -217,6 +218,15 @@ void http_session::handle_request() {
   parser_.reset();
   started_ = clock::now();
 
+  if (shared_->upgrade && boost::beast::websocket::is_upgrade(req_) &&
+      req_.target().substr(0, req_.target().find('?')) == shared_->upgrade_path) {
+    // The connection now belongs to the WebSocket side; this session only ends.
+    shared_->metrics.count_request(shared_->upgrade_path, req_.method(),
+                                   http::status::switching_protocols);
+    phase_ = phase::closing;
+    shared_->upgrade(std::move(stream_), std::move(req_));
+    return;
+  }
   auto match = shared_->routes->match(req_.method(), req_.target());
   route_ = match.name;
   responder res(executor_, std::move(match.params),

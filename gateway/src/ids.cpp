@@ -1,11 +1,12 @@
 #include "ids.hpp"
 
+#include "bellhop/realtime/timestamp.hpp"
+
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <array>
 #include <cstdint>
-#include <ctime>
 #include <random>
 
 namespace bellhop::gateway {
@@ -62,15 +63,7 @@ std::string make_conversation_id(std::string_view property_id, std::string_view 
 }
 
 std::string format_timestamp(std::chrono::system_clock::time_point t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
-  const std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
-  std::tm tm{};
-  ::gmtime_r(&secs, &tm);
-  char buf[96];  // generous: the compiler cannot prove the fields' ranges
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms.count() % 1000));
-  return buf;
+  return realtime::format_rfc3339(t);
 }
 
 }  // namespace bellhop::gateway

@@ -1,14 +1,22 @@
-// The bellhop command: serve (default), check-config, gen-config, version.
+// The bellhop command: serve (default), check-config, gen-config, gen-token, version.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <vector>
 
 #include "bellhop/broker/redis_url.hpp"
 #include "bellhop/gateway/app.hpp"
 #include "bellhop/gateway/config.hpp"
 #include "bellhop/gateway/logging.hpp"
+#include "bellhop/realtime/staff_token.hpp"
 #include "build_info.hpp"
 
 extern char** environ;
@@ -55,6 +63,90 @@ int run_check_config(const config_overrides& overrides) {
   return exit_ok;
 }
 
+struct gen_token_options {
+  std::string subject;
+  std::vector<std::string> properties;
+  std::string ttl = "12h";
+};
+
+constexpr std::chrono::seconds max_token_ttl = std::chrono::days(30);
+
+// "90s", "30m", "8h", "7d": a positive whole number and one unit, at most max_token_ttl.
+std::optional<std::chrono::seconds> parse_ttl(std::string_view text) {
+  if (text.size() < 2) return std::nullopt;
+  std::int64_t unit = 0;
+  switch (text.back()) {
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    default:
+      return std::nullopt;
+  }
+  const auto digits = text.substr(0, text.size() - 1);
+  std::int64_t n = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (ec != std::errc() || end != digits.data() + digits.size() || n <= 0 ||
+      n > max_token_ttl.count() / unit) {
+    return std::nullopt;
+  }
+  return std::chrono::seconds(n * unit);
+}
+
+// Prints only the token on stdout: `bellhop gen-token ... > token.txt` or `$(...)` just work.
+int run_gen_token(const config_overrides& overrides, const gen_token_options& opts) {
+  namespace rt = bellhop::realtime;
+  const auto ttl = parse_ttl(opts.ttl);
+  if (!ttl) {
+    return fail(
+        "option --ttl: expected a whole number of s, m, h or d (90s, 30m, 8h, 7d), at most 30d",
+        exit_usage);
+  }
+  if (opts.subject.empty() || opts.subject.size() > rt::max_subject_bytes) {
+    return fail("option --sub: must be 1 to " + std::to_string(rt::max_subject_bytes) + " bytes",
+                exit_usage);
+  }
+  for (const auto& p : opts.properties) {
+    if (p.empty() || p.size() > rt::max_property_id_bytes) {
+      return fail("option --properties: each property id must be 1 to " +
+                      std::to_string(rt::max_property_id_bytes) + " bytes",
+                  exit_usage);
+    }
+    if (p == "*" && opts.properties.size() > 1) {
+      return fail("option --properties: '*' (all properties) cannot be combined with ids",
+                  exit_usage);
+    }
+  }
+  if (opts.properties.empty()) return fail("option --properties: is required", exit_usage);
+
+  auto cfg = load_config(overrides, environment_map(environ));
+  if (!cfg) return fail(cfg.error(), exit_failure);
+  if (cfg->auth.jwt_secret.empty()) {
+    return fail("auth.jwt_secret is empty (" +
+                    (cfg->source_file.empty() ? std::string("no config file loaded")
+                                              : "config " + cfg->source_file) +
+                    "): set it in the config file or BELLHOP_AUTH_JWT_SECRET to sign tokens",
+                exit_failure);
+  }
+  std::string token;
+  try {
+    token = rt::mint_staff_token(cfg->auth.jwt_secret, opts.subject, opts.properties,
+                                 std::chrono::system_clock::now(), *ttl);
+  } catch (const std::exception& e) {
+    return fail(e.what(), exit_failure);
+  }
+  std::printf("%s\n", token.c_str());
+  return std::fflush(stdout) == 0 ? exit_ok : exit_failure;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -76,6 +168,18 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--data-dir", gen_data_dir, "data_dir to put in the file");
   gen_cmd->add_option("--listen", gen_listen, "listen address to put in the file");
   gen_cmd->add_flag("--force", force, "replace an existing file");
+  gen_token_options token_opts;
+  auto* token_cmd = app.add_subcommand(
+      "gen-token", "print a staff dashboard token (JWT, HS256, signed with auth.jwt_secret)");
+  token_cmd->add_option("--sub", token_opts.subject, "who the token is for (\"sub\")")->required();
+  token_cmd
+      ->add_option("--properties", token_opts.properties,
+                   "comma-separated property ids, or '*' for all")
+      ->required()
+      ->delimiter(',');
+  token_cmd->add_option("--ttl", token_opts.ttl, "lifetime: 90s, 30m, 8h, 7d (at most 30d)")
+      ->capture_default_str();
+  add_config_flags(token_cmd, overrides);
   auto* version_cmd = app.add_subcommand("version", "print the version");
   // `bellhop --config x` without a subcommand means serve.
   add_config_flags(&app, overrides);
@@ -106,5 +210,6 @@ int main(int argc, char** argv) {
     return exit_ok;
   }
   if (*check_cmd) return run_check_config(overrides);
+  if (*token_cmd) return run_gen_token(overrides, token_opts);
   return run_serve(overrides);
 }

@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <memory>
+#include <string>
 
 #include "bellhop/gateway/http_server.hpp"
 #include "bellhop/gateway/router.hpp"
@@ -26,6 +27,9 @@ struct server_shared {
   const std::shared_ptr<const router> routes;
   http_metrics metrics;
   connection_tracker tracker;
+  // WebSocket upgrades for one path (set before the io_context runs, then only read).
+  std::string upgrade_path;
+  http_server::upgrade_handler upgrade;
 };
 
 }  // namespace bellhop::gateway

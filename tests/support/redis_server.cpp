@@ -10,7 +10,8 @@
 
 namespace bellhop::test {
 
-redis_server::redis_server(std::string password) : password_(std::move(password)), port_(free_port()) {
+redis_server::redis_server(std::string password, bool durable)
+    : password_(std::move(password)), durable_(durable), port_(free_port()) {
   start();
 }
 
@@ -22,7 +23,8 @@ void redis_server::start() {
   std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port_),
                                    "--bind", "127.0.0.1", "--unixsocket", socket_path(),
                                    "--unixsocketperm", "700", "--dir", dir_.path().string(),
-                                   "--save", "", "--appendonly", "no", "--daemonize", "no"};
+                                   "--save", "", "--appendonly", durable_ ? "yes" : "no",
+                                   "--appendfsync", "everysec", "--daemonize", "no"};
   if (!password_.empty()) {
     argv.push_back("--requirepass");
     argv.push_back(password_);

@@ -14,7 +14,8 @@ namespace bellhop::test {
 // optional password. Can be stopped, restarted on the same port, frozen with SIGSTOP.
 class redis_server {
  public:
-  explicit redis_server(std::string password = {});
+  // durable: AOF on (fsync every second), so data survives restart() after a second.
+  explicit redis_server(std::string password = {}, bool durable = false);
   ~redis_server();
 
   void start();    // starts and waits until it answers PING
@@ -34,6 +35,7 @@ class redis_server {
  private:
   temp_dir dir_;
   std::string password_;
+  bool durable_;
   std::uint16_t port_;
   child_process process_;
 };

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/system/result.hpp>
 #include <chrono>
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "bellhop/gateway/http_types.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
 
@@ -41,6 +43,12 @@ class http_server {
   ~http_server();
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
+
+  // A request for `path` (query ignored) that asks for a WebSocket upgrade is handed to
+  // `handler` with its connection; the HTTP server forgets the connection. Call before the
+  // io_context runs.
+  using upgrade_handler = std::function<void(boost::beast::tcp_stream, request)>;
+  void on_upgrade(std::string path, upgrade_handler handler);
 
   // Binds and starts accepting. The error is one line, e.g.
   // "cannot listen on 127.0.0.1:8080: Address already in use".

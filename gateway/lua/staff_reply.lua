@@ -1,0 +1,48 @@
+-- A staff member's reply from a dashboard (WebSocket `reply`), queued once per client_msg_id.
+-- Like ingest.lua, everything or nothing: idempotency record, outbound queue, status record,
+-- event seq, history, the conversation's index entry, record and recent messages, publish.
+--
+-- KEYS[1] idempotency:reply:<sub>:<client_msg_id>   KEYS[2] outbound:<channel>
+-- KEYS[3] message:<id>                    KEYS[4] property:<pid>:seq
+-- KEYS[5] property:<pid>:events           KEYS[6] property:<pid>:conversation_index
+-- KEYS[7] conversation:<cid>              KEYS[8] conversation:<cid>:messages
+-- ARGV[1] id               ARGV[2] outbound message JSON   ARGV[3] idempotency TTL (s)
+-- ARGV[4] message TTL (s)  ARGV[5] pub/sub channel         ARGV[6] history length cap
+-- ARGV[7] event JSON after '{"seq":N,'                     ARGV[8] property_id
+-- ARGV[9] channel          ARGV[10] conversation_id        ARGV[11] created_at (RFC 3339)
+-- ARGV[12] created_at (epoch ms)                           ARGV[13] sub (staff member)
+-- ARGV[14] conversation TTL (s)                            ARGV[15] recent messages kept
+-- Returns {1, id, seq} when queued, {0, first_id} when this client_msg_id was queued before.
+local first = redis.call('GET', KEYS[1])
+if first then
+  return {0, first}
+end
+-- Only the conversation's own record says where a reply goes; it must still exist.
+if redis.call('HGET', KEYS[7], 'property_id') ~= ARGV[8] then
+  return {-1, 'not_found'}
+end
+local seq = redis.call('INCR', KEYS[4])
+local last = seq == 1 and redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1) or {}
+if #last > 0 then
+  local top = tonumber(string.match(last[1][1], '^(%d+)'))
+  if top and top >= seq then
+    seq = top + 1
+    redis.call('SET', KEYS[4], seq)
+  end
+end
+local event = '{"seq":' .. string.format('%d', seq) .. ',' .. ARGV[7]
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], string.format('%d-0', seq), 'event', event)
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], 'id', ARGV[1], 'status', 'queued', 'direction', 'outbound',
+           'property_id', ARGV[8], 'channel', ARGV[9], 'conversation_id', ARGV[10],
+           'created_at', ARGV[11], 'sent_by', ARGV[13])
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+redis.call('ZADD', KEYS[6], ARGV[12], ARGV[10])
+redis.call('HSET', KEYS[7], 'last_message_at', ARGV[11], 'last_message_id', ARGV[1])
+redis.call('EXPIRE', KEYS[7], ARGV[14])
+redis.call('LPUSH', KEYS[8], ARGV[2])
+redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[15]) - 1)
+redis.call('EXPIRE', KEYS[8], ARGV[14])
+redis.call('PUBLISH', ARGV[5], event)
+return {1, ARGV[1], seq}

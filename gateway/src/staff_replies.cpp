@@ -1,0 +1,145 @@
+#include "staff_replies.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "ids.hpp"
+#include "lua_scripts.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+using boost::system::error_code;
+
+constexpr int idempotency_ttl_s = 86400;  // a resend a day later is a new message
+
+struct context {
+  broker::broker& redis;
+  boost::asio::any_io_executor ex;
+  const key_space keys;
+  const config::inbound_t inbound;
+  const config::realtime_t realtime;
+  const broker::script script = broker::script::make("staff_reply", std::string(lua::staff_reply));
+};
+
+void put(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key, std::string_view v) {
+  w.Key(key);
+  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
+
+realtime::reply_result failed(std::string code, std::string message) {
+  return {{}, std::move(code), std::move(message)};
+}
+
+void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
+           realtime::reply_callback done, const std::vector<broker::reply>& conversation) {
+  // HMGET property_id channel guest last_message_id
+  if (conversation.size() != 4 || !conversation[0].is_string() ||
+      conversation[0].str() != req.property_id || !conversation[1].is_string() ||
+      !conversation[2].is_string()) {
+    return done(failed("not_found", "no such conversation in this property"));
+  }
+  const std::string& channel = conversation[1].str();
+  const std::string& guest = conversation[2].str();
+  const std::string reply_to = conversation[3].is_string() ? conversation[3].str() : "";
+  const auto now = std::chrono::system_clock::now();
+  const auto id = make_message_id(now);
+  const auto created_at = format_timestamp(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+
+  // The canonical outbound message (DESIGN.md), plus who sent it and when.
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  w.StartObject();
+  put(w, "id", id);
+  put(w, "property_id", req.property_id);
+  put(w, "channel", channel);
+  put(w, "to", guest);
+  put(w, "text", req.text);
+  put(w, "conversation_id", req.conversation_id);
+  w.Key("reply_to");
+  if (reply_to.empty())
+    w.Null();
+  else
+    w.String(reply_to.data(), static_cast<rapidjson::SizeType>(reply_to.size()));
+  w.Key("priority");
+  w.Int(3);  // a person is waiting on both ends: high
+  put(w, "idempotency_key", "staff:" + req.subject + ":" + req.client_msg_id);
+  put(w, "sent_by", req.subject);
+  put(w, "created_at", created_at);
+  put(w, "direction", "outbound");
+  w.EndObject();
+  std::string message(out.GetString(), out.GetSize());
+
+  rapidjson::StringBuffer ev;
+  rapidjson::Writer<rapidjson::StringBuffer> e(ev);
+  e.StartObject();
+  put(e, "property_id", req.property_id);
+  put(e, "event", "message.created");
+  e.Key("data");
+  e.RawValue(message.data(), message.size(), rapidjson::kObjectType);
+  put(e, "ts", created_at);
+  e.EndObject();
+  std::string event_rest(ev.GetString() + 1, ev.GetSize() - 1);  // the script prepends the seq
+
+  const auto& k = ctx->keys;
+  std::vector<std::string> keys = {k.reply_idempotency(req.subject, req.client_msg_id),
+                                   k.outbound(channel),
+                                   k.message(id),
+                                   k.property_seq(req.property_id),
+                                   k.property_events(req.property_id),
+                                   k.property_conversations_index(req.property_id),
+                                   k.conversation(req.conversation_id),
+                                   k.conversation_messages(req.conversation_id)};
+  std::vector<std::string> args = {id,
+                                   std::move(message),
+                                   std::to_string(idempotency_ttl_s),
+                                   std::to_string(ctx->inbound.message_ttl_s),
+                                   k.property_channel(req.property_id),
+                                   std::to_string(ctx->inbound.history_max),
+                                   std::move(event_rest),
+                                   req.property_id,
+                                   channel,
+                                   req.conversation_id,
+                                   created_at,
+                                   std::to_string(ms.count()),
+                                   req.subject,
+                                   std::to_string(ctx->realtime.conversation_ttl_s),
+                                   std::to_string(ctx->realtime.recent_messages)};
+  ctx->redis.eval(
+      ctx->script, std::move(keys), std::move(args), ctx->ex,
+      [done = std::move(done)](error_code ec, broker::reply r) {
+        const auto& el = r.elements();
+        if (ec || !r.is_array() || el.size() < 2 || !el[0].is_integer() || !el[1].is_string())
+          return done(failed("unavailable",
+                             "the reply was not queued (Redis is "
+                             "unavailable); send it again"));
+        if (el[0].integer() < 0)
+          return done(failed("not_found", "no such conversation in this property"));
+        done({el[1].str(), {}, {}});  // queued now, or the first time
+      });
+}
+
+}  // namespace
+
+realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_space& keys,
+                                               const config& cfg, boost::asio::any_io_executor ex) {
+  auto ctx =
+      std::make_shared<context>(context{redis, std::move(ex), keys, cfg.inbound, cfg.realtime});
+  return [ctx](realtime::reply_request req, realtime::reply_callback done) {
+    const auto conversation_key = ctx->keys.conversation(req.conversation_id);
+    ctx->redis.post(
+        {"HMGET", conversation_key, "property_id", "channel", "guest", "last_message_id"}, ctx->ex,
+        [ctx, req = std::move(req), done = std::move(done)](error_code ec,
+                                                            broker::reply r) mutable {
+          if (ec || !r.is_array())
+            return done(failed("unavailable",
+                               "the reply was not queued (Redis is unavailable); send it again"));
+          queue(ctx, std::move(req), std::move(done), r.elements());
+        });
+  };
+}
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,19 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <memory>
+
+#include "bellhop/broker/broker.hpp"
+#include "bellhop/gateway/config.hpp"
+#include "bellhop/gateway/keys.hpp"
+#include "bellhop/realtime/service.hpp"
+
+namespace bellhop::gateway {
+
+// Queues staff replies from dashboards (the WebSocket `reply` frame) on outbound:<channel> of
+// the conversation, once per (sub, client_msg_id): staff_reply.lua, after reading the
+// conversation's record for its channel and guest address.
+realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_space& keys,
+                                               const config& cfg, boost::asio::any_io_executor ex);
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "bellhop/broker/broker.hpp"
+#include "bellhop/broker/key_space.hpp"
+#include "bellhop/realtime/hub.hpp"
+
+namespace bellhop::realtime {
+
+// A staff member's `reply` frame, validated and authorized; the gateway queues it.
+struct reply_request {
+  std::string subject;  // the token's sub
+  std::string session_id;
+  std::string property_id;
+  std::string conversation_id;
+  std::string text;
+  std::string client_msg_id;
+};
+// The queued message's id, or an error for the client (code as in the HTTP API, e.g.
+// "not_found", "unavailable").
+struct reply_result {
+  std::string id;
+  std::string error_code;
+  std::string error_message;
+};
+using reply_callback = std::function<void(reply_result)>;
+// Called on the session's strand; must call back exactly once (any thread).
+using reply_queuer = std::function<void(reply_request, reply_callback)>;
+
+struct service_options {
+  std::string jwt_secret;
+  std::size_t max_connections = 10000;
+  std::size_t send_queue_bytes = 1 << 20;
+  std::size_t max_frame_bytes = 64 << 10;
+  std::chrono::seconds heartbeat{30};
+  std::chrono::seconds idle_timeout{75};
+  std::chrono::milliseconds auth_timeout{10000};
+  std::size_t max_subscriptions = 200;  // properties per session
+  std::size_t max_text_bytes = 16384;   // of a reply
+  hub_options hub;
+};
+
+struct service_stats {
+  std::atomic<std::uint64_t> sessions{0};  // open, authenticated or not
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> refused{0};  // bad or missing token, over max_connections
+  std::atomic<std::uint64_t> slow_closed{0};
+  std::atomic<std::uint64_t> frames_in{0};
+  std::atomic<std::uint64_t> errors_sent{0};
+  std::atomic<std::uint64_t> replies{0};
+};
+
+// GET /v1/realtime: the staff dashboards' WebSocket endpoint (DESIGN.md, WebSocket protocol;
+// docs/realtime.md). Owns the hub and every session.
+class service {
+ public:
+  service(boost::asio::io_context& ioc, broker::broker& redis, broker::key_space keys,
+          service_options options, reply_queuer queue_reply);
+  ~service();
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
+
+  // Takes over a connection whose request is a WebSocket upgrade for /v1/realtime: answers
+  // 401/503 JSON without upgrading when the URL's token is bad or the limit is reached.
+  void accept(boost::beast::tcp_stream stream,
+              boost::beast::http::request<boost::beast::http::string_body> req);
+  // Closes every session with 1001 (going away). Thread-safe.
+  void shutdown();
+
+  const service_stats& stats() const noexcept;
+  const hub_stats& hub_statistics() const noexcept;
+
+  struct shared;
+
+ private:
+  std::shared_ptr<shared> shared_;
+};
+
+// Close codes besides the standard ones (docs/realtime.md).
+inline constexpr std::uint16_t close_unauthorized = 4401;   // no/bad/expired token
+inline constexpr std::uint16_t close_slow_consumer = 4008;  // send queue over its limit
+
+}  // namespace bellhop::realtime

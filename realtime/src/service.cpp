@@ -1,0 +1,649 @@
+#include "bellhop/realtime/service.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/url/parse.hpp>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/realtime/timestamp.hpp"
+
+namespace bellhop::realtime {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using error_code = boost::system::error_code;
+using sys_clock = std::chrono::system_clock;
+using writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+std::string random_hex(std::size_t bytes) {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  while (out.size() < 2 * bytes) {
+    auto v = engine();
+    for (int i = 0; i < 16 && out.size() < 2 * bytes; ++i, v >>= 4) out.push_back(digits[v & 0xf]);
+  }
+  return out;
+}
+
+void put(writer& w, const char* key, std::string_view value) {
+  w.Key(key);
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+std::string text_of(const rapidjson::StringBuffer& b) {
+  return {b.GetString(), b.GetSize()};
+}
+
+bool is_property_id(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+// Printable ASCII without quotes or backslashes: ids clients choose (client_msg_id).
+bool is_client_id(std::string_view s) {
+  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return c > 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+}
+
+bool is_conversation_id(std::string_view s) {
+  return s.size() == 34 && s.substr(0, 2) == "c_" &&
+         std::all_of(s.begin() + 2, s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+std::string_view member_string(const rapidjson::Value& o, const char* name) {
+  auto it = o.FindMember(name);
+  if (it == o.MemberEnd() || !it->value.IsString()) return {};
+  return {it->value.GetString(), it->value.GetStringLength()};
+}
+
+// The body of an HTTP answer that refuses an upgrade.
+std::string error_body(std::string_view code, std::string_view message) {
+  rapidjson::StringBuffer b;
+  writer w(b);
+  w.StartObject();
+  w.Key("error");
+  w.StartObject();
+  put(w, "code", code);
+  put(w, "message", message);
+  w.EndObject();
+  w.EndObject();
+  return text_of(b);
+}
+
+class ws_session;
+
+}  // namespace
+
+struct service::shared {
+  shared(asio::io_context& io, broker::broker& r, broker::key_space k, service_options o,
+         reply_queuer q)
+      : ioc(io),
+        redis(r),
+        keys(std::move(k)),
+        opts(std::move(o)),
+        queue_reply(std::move(q)),
+        events(io.get_executor(), r, keys, opts.hub) {}
+
+  asio::io_context& ioc;
+  broker::broker& redis;
+  const broker::key_space keys;
+  const service_options opts;
+  const reply_queuer queue_reply;
+  hub events;
+  service_stats stats;
+
+  std::mutex mutex;
+  std::unordered_map<std::string, std::weak_ptr<ws_session>> sessions;
+  bool stopping = false;
+};
+
+namespace {
+
+constexpr std::size_t kernel_send_buffer = 64 * 1024;
+
+class ws_session : public subscriber, public std::enable_shared_from_this<ws_session> {
+ public:
+  ws_session(beast::tcp_stream&& stream, std::shared_ptr<service::shared> sh, std::string id,
+             std::optional<staff_claims> claims)
+      : ws_(std::move(stream)),
+        strand_(ws_.get_executor()),
+        shared_(std::move(sh)),
+        id_(std::move(id)),
+        claims_(std::move(claims)),
+        auth_timer_(strand_),
+        expiry_timer_(strand_),
+        close_timer_(strand_) {}
+
+  ~ws_session() override {
+    --shared_->stats.sessions;
+    std::lock_guard lock(shared_->mutex);
+    shared_->sessions.erase(id_);
+  }
+
+  void start(http::request<http::string_body> req) {
+    const auto& o = shared_->opts;
+    beast::get_lowest_layer(ws_).expires_never();  // the websocket timeouts take over
+    // A fixed kernel send buffer: without it Linux grows it up to megabytes for a dashboard
+    // that does not read, on top of send_queue_bytes, and the limit would mean little.
+    error_code ignored;
+    beast::get_lowest_layer(ws_).socket().set_option(
+        asio::socket_base::send_buffer_size(static_cast<int>(kernel_send_buffer)), ignored);
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::seconds(10);
+    t.idle_timeout = o.idle_timeout;
+    t.keep_alive_pings = true;  // a ping after idle_timeout/2 of silence
+    ws_.set_option(t);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "bellhop"); }));
+    ws_.read_message_max(o.max_frame_bytes);
+    ws_.async_accept(req, [self = shared_from_this()](error_code ec) { self->on_accept(ec); });
+  }
+
+  // ---- subscriber (called on the hub's strand) ----------------------------------------
+
+  void deliver(frame f) override {
+    if (slow_.load(std::memory_order_relaxed)) return;
+    const auto size = f->size();
+    if (queued_.fetch_add(size, std::memory_order_relaxed) + size >
+        shared_->opts.send_queue_bytes) {
+      queued_.fetch_sub(size, std::memory_order_relaxed);
+      if (!slow_.exchange(true))
+        asio::post(strand_, [self = shared_from_this()] { self->close_slow(); });
+      return;
+    }
+    asio::post(strand_, [self = shared_from_this(), f = std::move(f)]() mutable {
+      self->enqueue(std::move(f));
+    });
+  }
+  std::size_t queued_bytes() const override { return queued_.load(std::memory_order_relaxed); }
+  const std::string& session_id() const override { return id_; }
+
+  // Shutdown: 1001 going away.
+  void go_away() {
+    asio::post(strand_, [self = shared_from_this()] {
+      self->close(websocket::close_code::going_away, "server shutting down");
+    });
+  }
+
+ private:
+  void on_accept(error_code ec) {
+    if (ec) {
+      spdlog::debug("realtime: handshake failed: {}", ec.message());
+      return;
+    }
+    ++shared_->stats.accepted;
+    if (claims_) {
+      authenticated();
+    } else {
+      auth_timer_.expires_after(shared_->opts.auth_timeout);
+      auth_timer_.async_wait([self = shared_from_this()](error_code e) {
+        if (e || self->claims_) return;
+        self->send_error("unauthorized", "no auth frame within the auth timeout", "auth");
+        self->close(close_unauthorized, "unauthorized");
+      });
+    }
+    read();
+  }
+
+  void authenticated() {
+    auth_timer_.cancel();
+    rapidjson::StringBuffer b;
+    writer w(b);
+    w.StartObject();
+    put(w, "type", "welcome");
+    put(w, "session_id", id_);
+    w.Key("heartbeat_s");
+    w.Int64(shared_->opts.heartbeat.count());
+    put(w, "sub", claims_->subject);
+    put(w, "expires_at", format_rfc3339(claims_->expires));
+    w.EndObject();
+    send(text_of(b));
+    expiry_timer_.expires_after(std::max(
+        std::chrono::steady_clock::duration::zero(),
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(claims_->expires -
+                                                                        sys_clock::now())));
+    expiry_timer_.async_wait([self = shared_from_this()](error_code e) {
+      if (e) return;
+      self->send_error("token_expired", "the token expired; reconnect with a new one", "auth");
+      self->close(close_unauthorized, "token expired");
+    });
+  }
+
+  // ---- reading ------------------------------------------------------------------------
+
+  void read() {
+    ws_.async_read(buffer_,
+                   [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(error_code ec) {
+    if (ec) {
+      if (ec != websocket::error::closed && ec != asio::error::operation_aborted)
+        spdlog::debug("realtime: session {} read ended: {}", id_, ec.message());
+      if (ec == websocket::error::message_too_big) ++shared_->stats.errors_sent;
+      ended();
+      return;
+    }
+    ++shared_->stats.frames_in;
+    if (!ws_.got_text()) {
+      buffer_.consume(buffer_.size());
+      send_error("bad_request", "frames must be JSON text", "");
+      close(websocket::close_code::unknown_data, "binary frames are not supported");
+      return;
+    }
+    const auto data = buffer_.cdata();
+    handle(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buffer_.consume(buffer_.size());
+    if (!closing_) read();
+  }
+
+  void handle(std::string_view text) {
+    char pool[4096];
+    rapidjson::MemoryPoolAllocator<> allocator(pool, sizeof pool);
+    rapidjson::Document doc(&allocator);
+    // Iterative parsing: a deeply nested frame cannot exhaust the stack.
+    doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(text.data(),
+                                                                                      text.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      send_error("bad_request",
+                 doc.HasParseError() ? std::string("invalid JSON: ") +
+                                           rapidjson::GetParseError_En(doc.GetParseError())
+                                     : "a frame must be a JSON object",
+                 "");
+      return;
+    }
+    const auto type = member_string(doc, "type");
+    if (!claims_) {
+      if (type != "auth") {
+        send_error("unauthorized", "the first frame must be {\"type\":\"auth\",\"token\":...}",
+                   type);
+        close(close_unauthorized, "unauthorized");
+        return;
+      }
+      auto claims = verify_staff_token(member_string(doc, "token"), shared_->opts.jwt_secret,
+                                       sys_clock::now());
+      if (!claims) {
+        ++shared_->stats.refused;
+        send_error("unauthorized", std::string(describe(claims.error())), "auth");
+        close(close_unauthorized, "unauthorized");
+        return;
+      }
+      claims_ = std::move(*claims);
+      authenticated();
+      return;
+    }
+    if (type == "subscribe") return on_subscribe(doc);
+    if (type == "unsubscribe") return on_unsubscribe(doc);
+    if (type == "reply") return on_reply(doc);
+    if (type == "typing") return on_typing(doc);
+    if (type == "ping") return send(R"({"type":"pong"})");
+    if (type == "auth") return on_refresh(doc);
+    send_error("unknown_type",
+               "type must be one of subscribe, unsubscribe, reply, typing, ping, auth", type);
+  }
+
+  // A token close to expiry is replaced in-band by a newer one for the same staff member.
+  void on_refresh(const rapidjson::Document& doc) {
+    auto claims =
+        verify_staff_token(member_string(doc, "token"), shared_->opts.jwt_secret, sys_clock::now());
+    if (!claims) return send_error("unauthorized", std::string(describe(claims.error())), "auth");
+    if (claims->subject != claims_->subject)
+      return send_error("unauthorized", "a refreshed token must be for the same sub", "auth");
+    // Subscriptions the new token no longer covers end now.
+    for (auto it = properties_.begin(); it != properties_.end();) {
+      if (claims->allows(*it)) {
+        ++it;
+        continue;
+      }
+      shared_->events.unsubscribe(this, *it);
+      it = properties_.erase(it);
+    }
+    claims_ = std::move(*claims);
+    expiry_timer_.cancel();
+    authenticated();
+  }
+
+  bool property_allowed(const rapidjson::Value& doc, std::string_view ref, std::string& out) {
+    const auto property = member_string(doc, "property_id");
+    if (!is_property_id(property)) {
+      send_error("invalid_field", "property_id must be 1-64 letters, digits, '-', '_' or '.'", ref);
+      return false;
+    }
+    if (!claims_->allows(property)) {
+      send_error("forbidden", "the token does not cover property '" + std::string(property) + "'",
+                 ref);
+      return false;
+    }
+    out = property;
+    return true;
+  }
+
+  void on_subscribe(const rapidjson::Document& doc) {
+    std::string property;
+    if (!property_allowed(doc, "subscribe", property)) return;
+    std::optional<std::uint64_t> since;
+    if (auto it = doc.FindMember("since"); it != doc.MemberEnd() && !it->value.IsNull()) {
+      if (!it->value.IsUint64())
+        return send_error("invalid_field", "since must be a non-negative integer (a seq)",
+                          "subscribe");
+      since = it->value.GetUint64();
+    }
+    if (!properties_.contains(property) && properties_.size() >= shared_->opts.max_subscriptions)
+      return send_error(
+          "too_many_subscriptions",
+          "at most " + std::to_string(shared_->opts.max_subscriptions) + " properties per session",
+          "subscribe");
+    properties_.insert(property);
+    shared_->events.subscribe(shared_from_this(), property, since);
+  }
+
+  void on_unsubscribe(const rapidjson::Document& doc) {
+    const auto property = std::string(member_string(doc, "property_id"));
+    if (properties_.erase(property) == 0)
+      return send_error("not_subscribed", "not subscribed to that property", "unsubscribe");
+    shared_->events.unsubscribe(this, property);
+  }
+
+  void on_reply(const rapidjson::Document& doc) {
+    const auto client_msg_id = member_string(doc, "client_msg_id");
+    if (!is_client_id(client_msg_id))
+      return send_error("invalid_field", "client_msg_id must be 1-128 printable ASCII characters",
+                        "reply");
+    const std::string ref(client_msg_id);
+    std::string property;
+    if (!property_allowed(doc, ref, property)) return;
+    const auto conversation = member_string(doc, "conversation_id");
+    if (!is_conversation_id(conversation))
+      return send_error("invalid_field", "conversation_id must be a conversation id (c_…)", ref);
+    const auto text = member_string(doc, "text");
+    if (text.empty()) return send_error("invalid_field", "text must be a non-empty string", ref);
+    if (text.size() > shared_->opts.max_text_bytes)
+      return send_error(
+          "too_long",
+          "text is longer than " + std::to_string(shared_->opts.max_text_bytes) + " bytes", ref);
+    if (replies_in_flight_ >= 16)
+      return send_error("busy", "too many replies in flight; wait for their acks", ref);
+    ++replies_in_flight_;
+    ++shared_->stats.replies;
+    shared_->queue_reply(reply_request{claims_->subject, id_, property, std::string(conversation),
+                                       std::string(text), ref},
+                         [self = shared_from_this(), ref](reply_result r) {
+                           asio::post(self->strand_, [self, ref, r = std::move(r)] {
+                             --self->replies_in_flight_;
+                             if (!r.error_code.empty())
+                               return self->send_error(r.error_code, r.error_message, ref);
+                             rapidjson::StringBuffer b;
+                             writer w(b);
+                             w.StartObject();
+                             put(w, "type", "ack");
+                             put(w, "client_msg_id", ref);
+                             put(w, "id", r.id);
+                             w.EndObject();
+                             self->send(text_of(b));
+                           });
+                         });
+  }
+
+  void on_typing(const rapidjson::Document& doc) {
+    std::string property;
+    if (!property_allowed(doc, "typing", property)) return;
+    const auto conversation = member_string(doc, "conversation_id");
+    if (!is_conversation_id(conversation))
+      return send_error("invalid_field", "conversation_id must be a conversation id (c_…)",
+                        "typing");
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_typing_ < std::chrono::milliseconds(500)) return;  // one every 0.5 s is plenty
+    last_typing_ = now;
+    rapidjson::StringBuffer b;
+    writer w(b);
+    w.StartObject();
+    put(w, "type", "event");
+    put(w, "property_id", property);
+    put(w, "event", "typing");
+    w.Key("data");
+    w.StartObject();
+    put(w, "conversation_id", conversation);
+    put(w, "sub", claims_->subject);
+    put(w, "session_id", id_);
+    w.EndObject();
+    put(w, "ts", format_rfc3339(sys_clock::now()));
+    w.EndObject();
+    shared_->events.publish_ephemeral(property, id_, text_of(b));
+  }
+
+  // ---- writing ------------------------------------------------------------------------
+
+  void send(std::string text) {
+    const auto size = text.size();
+    queued_.fetch_add(size, std::memory_order_relaxed);
+    enqueue(std::make_shared<const std::string>(std::move(text)));
+  }
+
+  void send_error(std::string_view code, std::string_view message, std::string_view ref) {
+    ++shared_->stats.errors_sent;
+    rapidjson::StringBuffer b;
+    writer w(b);
+    w.StartObject();
+    put(w, "type", "error");
+    put(w, "code", code);
+    put(w, "message", message);
+    if (!ref.empty()) put(w, "ref", ref);
+    w.EndObject();
+    send(text_of(b));
+  }
+
+  void enqueue(frame f) {
+    if (closing_) {
+      queued_.fetch_sub(f->size(), std::memory_order_relaxed);
+      return;
+    }
+    queue_.push_back(std::move(f));
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(
+        asio::buffer(*queue_.front()),
+        [self = shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  void on_write(error_code ec) {
+    writing_ = false;
+    queued_.fetch_sub(queue_.front()->size(), std::memory_order_relaxed);
+    queue_.pop_front();
+    if (ec) {
+      spdlog::debug("realtime: write to session {} failed: {}", id_, ec.message());
+      ended();
+      return;
+    }
+    if (!queue_.empty()) return write_next();
+    if (close_code_) start_close();
+  }
+
+  // ---- closing ------------------------------------------------------------------------
+
+  void close_slow() {
+    ++shared_->stats.slow_closed;
+    spdlog::warn("realtime: session {} ({}) is not reading; closing it ({} bytes unsent)", id_,
+                 claims_ ? claims_->subject : "unauthenticated", queued_.load());
+    // Whatever is queued will not be read in time: drop it and close.
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_.fetch_sub(queue_.back()->size(), std::memory_order_relaxed);
+      queue_.pop_back();
+    }
+    close(close_slow_consumer, "too slow: send queue over its limit");
+  }
+
+  // Sends what is queued, then a close frame; a peer that does not take it within 5 s (a
+  // stuck write, no close answer) loses the socket.
+  void close(std::uint16_t code, std::string reason) {
+    if (closing_) return;
+    closing_ = true;
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    ended();
+    close_timer_.expires_after(std::chrono::seconds(5));
+    close_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec) return;
+      error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().close(ignored);
+    });
+    if (!writing_) start_close();
+  }
+
+  void start_close() {
+    websocket::close_reason reason;
+    reason.code = *close_code_;
+    reason.reason = close_reason_;
+    close_code_.reset();
+    ws_.async_close(reason,
+                    [self = shared_from_this()](error_code) { self->close_timer_.cancel(); });
+  }
+
+  // Leaves the hub once; the session object dies when the last pending operation ends.
+  void ended() {
+    if (left_) return;
+    left_ = true;
+    closing_ = true;
+    auth_timer_.cancel();
+    expiry_timer_.cancel();
+    shared_->events.unsubscribe_all(this);
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  asio::any_io_executor strand_;
+  std::shared_ptr<service::shared> shared_;
+  const std::string id_;
+  std::optional<staff_claims> claims_;
+  asio::steady_timer auth_timer_, expiry_timer_, close_timer_;
+  beast::flat_buffer buffer_;
+  std::deque<frame> queue_;
+  std::atomic<std::size_t> queued_{0};
+  std::atomic<bool> slow_{false};
+  bool writing_ = false;
+  bool closing_ = false;
+  bool left_ = false;
+  std::optional<std::uint16_t> close_code_;
+  std::string close_reason_;
+  std::set<std::string> properties_;
+  int replies_in_flight_ = 0;
+  std::chrono::steady_clock::time_point last_typing_{};
+};
+
+// Answers an upgrade request with an HTTP error and closes the connection.
+void refuse(beast::tcp_stream stream, unsigned version, http::status status, std::string_view code,
+            std::string_view message) {
+  struct state {
+    beast::tcp_stream stream;
+    http::response<http::string_body> res;
+  };
+  auto s = std::make_shared<state>(state{std::move(stream), {status, version}});
+  s->res.set(http::field::server, "bellhop");
+  s->res.set(http::field::content_type, "application/json");
+  if (status == http::status::unauthorized) s->res.set(http::field::www_authenticate, "Bearer");
+  if (status == http::status::service_unavailable) s->res.set(http::field::retry_after, "5");
+  s->res.keep_alive(false);
+  s->res.body() = error_body(code, message);
+  s->res.prepare_payload();
+  s->stream.expires_after(std::chrono::seconds(5));
+  http::async_write(s->stream, s->res, [s](error_code, std::size_t) {
+    error_code ignored;
+    s->stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  });
+}
+
+}  // namespace
+
+service::service(asio::io_context& ioc, broker::broker& redis, broker::key_space keys,
+                 service_options options, reply_queuer queue_reply)
+    : shared_(std::make_shared<shared>(ioc, redis, std::move(keys), std::move(options),
+                                       std::move(queue_reply))) {}
+
+service::~service() {
+  shutdown();
+}
+
+void service::accept(beast::tcp_stream stream, http::request<http::string_body> req) {
+  const auto& o = shared_->opts;
+  std::optional<staff_claims> claims;
+  {
+    const auto url = boost::urls::parse_origin_form(req.target());
+    if (url) {
+      const auto params = url->params();
+      if (auto it = params.find("token"); it != params.end() && (*it).has_value) {
+        auto verified = verify_staff_token((*it).value, o.jwt_secret, sys_clock::now());
+        if (!verified) {
+          ++shared_->stats.refused;
+          return refuse(std::move(stream), req.version(), http::status::unauthorized,
+                        "unauthorized", describe(verified.error()));
+        }
+        claims = std::move(*verified);
+      }
+    }
+  }
+  std::shared_ptr<ws_session> session;
+  {
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->stopping) {
+      ++shared_->stats.refused;
+      return refuse(std::move(stream), req.version(), http::status::service_unavailable,
+                    "unavailable", "Bellhop is shutting down");
+    }
+    if (shared_->sessions.size() >= o.max_connections) {
+      ++shared_->stats.refused;
+      return refuse(std::move(stream), req.version(), http::status::service_unavailable,
+                    "too_many_connections",
+                    "the dashboard connection limit (realtime.max_connections) is reached");
+    }
+    std::string id = "s_" + random_hex(12);
+    session = std::make_shared<ws_session>(std::move(stream), shared_, id, std::move(claims));
+    shared_->sessions.emplace(id, session);
+    ++shared_->stats.sessions;
+  }
+  session->start(std::move(req));
+}
+
+void service::shutdown() {
+  std::vector<std::shared_ptr<ws_session>> sessions;
+  {
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->stopping) return;
+    shared_->stopping = true;
+    for (auto& [id, weak] : shared_->sessions)
+      if (auto s = weak.lock()) sessions.push_back(std::move(s));
+  }
+  for (auto& s : sessions) s->go_away();
+  shared_->events.stop();
+}
+
+const service_stats& service::stats() const noexcept {
+  return shared_->stats;
+}
+const hub_stats& service::hub_statistics() const noexcept {
+  return shared_->events.stats();
+}
+
+}  // namespace bellhop::realtime
