@@ -20,6 +20,7 @@
 
 #include "bellhop/realtime/staff_token.hpp"
 #include "bellhop/realtime/timestamp.hpp"
+#include "coalescing_stream.hpp"
 
 namespace bellhop::realtime {
 namespace {
@@ -533,7 +534,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     shared_->events.unsubscribe_all(this);
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<coalescing_stream> ws_;
   asio::any_io_executor strand_;
   std::shared_ptr<service::shared> shared_;
   const std::string id_;
