@@ -28,87 +28,9 @@ for tool in curl redis-cli; do
   command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }
 done
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/bellhop-ingest-bench.XXXXXX")
-data="$dir/data"
-mkdir -m 700 "$data"
-bellhop_pid=""
-children=""
-
-cleanup() {
-  local rc=$?
-  if [ -n "$bellhop_pid" ] && kill -0 "$bellhop_pid" 2>/dev/null; then
-    kill -TERM "$bellhop_pid" 2>/dev/null || true
-    for _ in $(seq 150); do kill -0 "$bellhop_pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$bellhop_pid" 2>/dev/null; then
-      echo "bellhop did not stop within 15 s of SIGTERM; killing it" >&2
-      kill -KILL "$bellhop_pid" 2>/dev/null || true
-    fi
-    wait "$bellhop_pid" 2>/dev/null || true
-  fi
-  # The embedded redis-server is bellhop's child; bellhop stops it, but not if it was killed.
-  for child in $children; do
-    kill -0 "$child" 2>/dev/null && kill -TERM "$child" 2>/dev/null || true
-  done
-  rm -rf "$dir"
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 30000))
-    if port_free "$p" && [ "$p" != "${2:-}" ]; then echo "$p"; return 0; fi
-  done
-  echo "no free port found" >&2
-  return 1
-}
-
-secret() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }  # 48 hex characters
-key=$(secret)
-
-# Start bellhop; a port taken between the check and the bind makes it exit: retry on new ports.
-ready=""
-for attempt in 1 2 3 4 5; do
-  http_port=$(free_port)
-  redis_port=$(free_port "$http_port")
-  cat >"$dir/config.json" <<EOF
-{
-  "listen": "127.0.0.1:$http_port",
-  "data_dir": "$data",
-  "redis": { "url": "embedded", "embedded": { "port": $redis_port } },
-  "auth": { "adapter_keys": [ { "name": "ingest-bench", "key": "$key", "properties": ["*"] } ],
-            "jwt_secret": "$(secret)", "admin_token": "$(secret)" }
-}
-EOF
-  chmod 600 "$dir/config.json"
-  "$bellhop" serve --config "$dir/config.json" >"$dir/bellhop.log" 2>&1 &
-  bellhop_pid=$!
-  for _ in $(seq 300); do  # up to 30 s
-    if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$http_port/readyz" 2>/dev/null; then
-      ready=1
-      break
-    fi
-    kill -0 "$bellhop_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$ready" ] && break
-  if kill -0 "$bellhop_pid" 2>/dev/null; then
-    echo "bellhop did not become ready within 30 s; log:" >&2
-    cat "$dir/bellhop.log" >&2
-    exit 1
-  fi
-  wait "$bellhop_pid" 2>/dev/null || true
-  bellhop_pid=""
-  echo "bellhop exited during startup (attempt $attempt, ports $http_port/$redis_port):" >&2
-  tail -5 "$dir/bellhop.log" >&2
-done
-[ -n "$ready" ] || { echo "bellhop did not start" >&2; exit 1; }
-children=$(pgrep -P "$bellhop_pid" || true)
-url="http://127.0.0.1:$http_port"
+# shellcheck source=bench/bench_lib.sh
+. bench/bench_lib.sh
+bench_start_bellhop ingest-bench ""
 echo "== bellhop $("$bellhop" version 2>/dev/null | head -1) on $url (embedded Redis on $redis_port, data $data)"
 echo "== load before: $(uptime)"
 

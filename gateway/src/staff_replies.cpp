@@ -35,7 +35,7 @@ realtime::reply_result failed(std::string code, std::string message) {
 
 void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
            realtime::reply_callback done, const std::vector<broker::reply>& conversation) {
-  // HMGET property_id channel guest last_message_id
+  // HMGET property_id channel guest last_inbound_id
   if (conversation.size() != 4 || !conversation[0].is_string() ||
       conversation[0].str() != req.property_id || !conversation[1].is_string() ||
       !conversation[2].is_string()) {
@@ -131,13 +131,22 @@ realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_
   return [ctx](realtime::reply_request req, realtime::reply_callback done) {
     const auto conversation_key = ctx->keys.conversation(req.conversation_id);
     ctx->redis.post(
-        {"HMGET", conversation_key, "property_id", "channel", "guest", "last_message_id"}, ctx->ex,
+        {"HMGET", conversation_key, "property_id", "channel", "guest", "last_inbound_id"}, ctx->ex,
         [ctx, req = std::move(req), done = std::move(done)](error_code ec,
                                                             broker::reply r) mutable {
           if (ec || !r.is_array())
             return done(failed("unavailable",
                                "the reply was not queued (Redis is unavailable); send it again"));
-          queue(ctx, std::move(req), std::move(done), r.elements());
+          const auto& e = r.elements();
+          if (e.size() == 4 && e[0].is_string()) return queue(ctx, std::move(req), std::move(done), e);
+          // The conversation is gone (expired); a resend of a reply queued before still gets
+          // its first id.
+          auto key = ctx->keys.reply_idempotency(req.subject, req.client_msg_id);
+          ctx->redis.post({"GET", std::move(key)}, ctx->ex,
+                          [done = std::move(done)](error_code ec2, broker::reply first) {
+                            if (!ec2 && first.is_string()) return done({first.str(), {}, {}});
+                            done(failed("not_found", "no such conversation in this property"));
+                          });
         });
   };
 }

@@ -131,6 +131,8 @@ class coalescing_stream {
                         [h = std::move(w.handler), ec = s->error,
                          n = s->error ? 0 : w.bytes]() mutable { std::move(h)(ec, n); });
     }
+    // An idle dashboard should not keep the capacity of its largest burst.
+    if (!s->flushing && s->in_flight.capacity() > 16 * 1024) std::string().swap(s->in_flight);
     if (s->error || (!s->flushing && s->pending.empty())) {
       auto drained = std::move(s->drained);
       s->drained.clear();

@@ -12,6 +12,8 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
+#include <unistd.h>
+
 #include <deque>
 #include <mutex>
 #include <random>
@@ -94,6 +96,12 @@ std::string error_body(std::string_view code, std::string_view message) {
 
 class ws_session;
 
+std::string host_and_pid() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
+
 }  // namespace
 
 struct service::shared {
@@ -113,6 +121,7 @@ struct service::shared {
   const reply_queuer queue_reply;
   hub events;
   service_stats stats;
+  const std::string process_name = host_and_pid();
 
   std::mutex mutex;
   std::unordered_map<std::string, std::weak_ptr<ws_session>> sessions;
@@ -134,7 +143,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
         claims_(std::move(claims)),
         auth_timer_(strand_),
         expiry_timer_(strand_),
-        close_timer_(strand_) {}
+        close_timer_(strand_),
+        heartbeat_timer_(strand_) {}
 
   ~ws_session() override {
     --shared_->stats.sessions;
@@ -200,6 +210,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       auth_timer_.expires_after(shared_->opts.auth_timeout);
       auth_timer_.async_wait([self = shared_from_this()](error_code e) {
         if (e || self->claims_) return;
+        ++self->shared_->stats.refused;
         self->send_error("unauthorized", "no auth frame within the auth timeout", "auth");
         self->close(close_unauthorized, "unauthorized");
       });
@@ -220,6 +231,10 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     put(w, "expires_at", format_rfc3339(claims_->expires));
     w.EndObject();
     send(text_of(b));
+    if (!registered_) {
+      registered_ = true;
+      register_session();
+    }
     expiry_timer_.expires_after(std::max(
         std::chrono::steady_clock::duration::zero(),
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(claims_->expires -
@@ -229,6 +244,67 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       self->send_error("token_expired", "the token expired; reconnect with a new one", "auth");
       self->close(close_unauthorized, "token expired");
     });
+  }
+
+  // ---- session record and presence ------------------------------------------------------
+  // session:<id> (hash, TTL three heartbeats) says who is connected where; each property's
+  // presence zset holds the session ids watching it, scored by when they expire unless
+  // refreshed. Both are refreshed every heartbeat; a crashed process's entries just expire.
+
+  std::chrono::seconds presence_ttl() const { return 3 * shared_->opts.heartbeat; }
+  std::string presence_expiry() const {
+    const auto at = sys_clock::now() + presence_ttl();
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());
+  }
+
+  void redis_post(broker::command cmd) {
+    shared_->redis.post(std::move(cmd), strand_, [](error_code, broker::reply) {});
+  }
+
+  void register_session() {
+    redis_post({"HSET", shared_->keys.session(id_), "session_id", id_, "sub", claims_->subject,
+                "connected_at", format_rfc3339(sys_clock::now()), "process",
+                shared_->process_name});
+    redis_post({"EXPIRE", shared_->keys.session(id_), std::to_string(presence_ttl().count())});
+    heartbeat_timer_.expires_after(shared_->opts.heartbeat);
+    heartbeat_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->heartbeat();
+    });
+  }
+
+  void heartbeat() {
+    if (closing_) return;
+    redis_post({"EXPIRE", shared_->keys.session(id_), std::to_string(presence_ttl().count())});
+    const auto expiry = presence_expiry();
+    for (const auto& p : properties_)
+      redis_post({"ZADD", shared_->keys.property_presence(p), expiry, id_});
+    heartbeat_timer_.expires_after(shared_->opts.heartbeat);
+    heartbeat_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->heartbeat();
+    });
+  }
+
+  void presence(const std::string& property, bool joined) {
+    if (joined)
+      redis_post({"ZADD", shared_->keys.property_presence(property), presence_expiry(), id_});
+    else
+      redis_post({"ZREM", shared_->keys.property_presence(property), id_});
+    rapidjson::StringBuffer b;
+    writer w(b);
+    w.StartObject();
+    put(w, "type", "event");
+    put(w, "property_id", property);
+    put(w, "event", "presence");
+    w.Key("data");
+    w.StartObject();
+    put(w, "sub", claims_->subject);
+    put(w, "session_id", id_);
+    put(w, "status", joined ? "joined" : "left");
+    w.EndObject();
+    put(w, "ts", format_rfc3339(sys_clock::now()));
+    w.EndObject();
+    shared_->events.publish_ephemeral(property, id_, text_of(b));
   }
 
   // ---- reading ------------------------------------------------------------------------
@@ -242,7 +318,6 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     if (ec) {
       if (ec != websocket::error::closed && ec != asio::error::operation_aborted)
         spdlog::debug("realtime: session {} read ended: {}", id_, ec.message());
-      if (ec == websocket::error::message_too_big) ++shared_->stats.errors_sent;
       ended();
       return;
     }
@@ -256,6 +331,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     const auto data = buffer_.cdata();
     handle(std::string_view(static_cast<const char*>(data.data()), data.size()));
     buffer_.consume(buffer_.size());
+    if (buffer_.capacity() > 8 * 1024) buffer_.shrink_to_fit();  // after an unusually big frame
     if (!closing_) read();
   }
 
@@ -277,6 +353,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     const auto type = member_string(doc, "type");
     if (!claims_) {
       if (type != "auth") {
+        ++shared_->stats.refused;
         send_error("unauthorized", "the first frame must be {\"type\":\"auth\",\"token\":...}",
                    type);
         close(close_unauthorized, "unauthorized");
@@ -318,6 +395,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
         continue;
       }
       shared_->events.unsubscribe(this, *it);
+      presence(*it, false);
       it = properties_.erase(it);
     }
     claims_ = std::move(*claims);
@@ -355,7 +433,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
           "too_many_subscriptions",
           "at most " + std::to_string(shared_->opts.max_subscriptions) + " properties per session",
           "subscribe");
-    properties_.insert(property);
+    if (properties_.insert(property).second) presence(property, true);
     shared_->events.subscribe(shared_from_this(), property, since);
   }
 
@@ -364,6 +442,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     if (properties_.erase(property) == 0)
       return send_error("not_subscribed", "not subscribed to that property", "unsubscribe");
     shared_->events.unsubscribe(this, property);
+    presence(property, false);
   }
 
   void on_reply(const rapidjson::Document& doc) {
@@ -531,7 +610,11 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     closing_ = true;
     auth_timer_.cancel();
     expiry_timer_.cancel();
+    heartbeat_timer_.cancel();
     shared_->events.unsubscribe_all(this);
+    if (!registered_) return;
+    for (const auto& p : properties_) presence(p, false);
+    redis_post({"DEL", shared_->keys.session(id_)});
   }
 
   websocket::stream<coalescing_stream> ws_;
@@ -539,7 +622,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   std::shared_ptr<service::shared> shared_;
   const std::string id_;
   std::optional<staff_claims> claims_;
-  asio::steady_timer auth_timer_, expiry_timer_, close_timer_;
+  asio::steady_timer auth_timer_, expiry_timer_, close_timer_, heartbeat_timer_;
+  bool registered_ = false;
   beast::flat_buffer buffer_;
   std::deque<frame> queue_;
   std::atomic<std::size_t> queued_{0};

@@ -128,6 +128,10 @@ class RealtimeProcess : public ::testing::Test {
         return expected - 1;
       }
       auto d = parse(*f);
+      if (str(d, "event") == "presence" || str(d, "event") == "typing") {
+        --i;  // ephemeral, no seq: other dashboards coming and going
+        continue;
+      }
       if (str(d, "type") != "event" || !d.HasMember("seq") || !d["seq"].IsUint64()) {
         ADD_FAILURE() << "not an event: " << *f;
         return expected - 1;
@@ -283,6 +287,37 @@ TEST_F(RealtimeProcess, AReaderThatStopsIsClosedAndTheOthersGetEverything) {
            m.find("bellhop_realtime_sessions 100\n") != std::string::npos;
   })) << "the stuck dashboard alone is closed\n"
       << http_get(port(), "/metrics").body;
+}
+
+TEST_F(RealtimeProcess, PresenceAndTypingReachTheOtherDashboardsOnly) {
+  auto bellhop = start_bellhop();
+  auto a = dashboard({"hotel-berlin"});
+  subscribe(*a, "hotel-berlin");
+  auto b = dashboard({"*"});
+  subscribe(*b, "hotel-berlin");
+  auto joined = a->receive();
+  ASSERT_TRUE(joined.has_value());
+  auto j = parse(*joined);
+  EXPECT_EQ(str(j, "event"), "presence") << *joined;
+  EXPECT_EQ(str(j["data"], "status"), "joined");
+  EXPECT_EQ(str(j["data"], "sub"), "alice");
+  EXPECT_FALSE(j.HasMember("seq")) << "ephemeral events carry no seq";
+  const std::string b_session = str(j["data"], "session_id");
+  EXPECT_EQ(redis_.cli("ZCARD property:hotel-berlin:presence"), "2");
+  EXPECT_EQ(redis_.cli("HGET session:" + b_session + " sub"), "alice");
+
+  b->send(R"({"type":"typing","property_id":"hotel-berlin","conversation_id":"c_0123456789abcdef0123456789abcdef"})");
+  auto typing = a->receive();
+  ASSERT_TRUE(typing.has_value());
+  EXPECT_EQ(str(parse(*typing), "event"), "typing") << *typing;
+  EXPECT_FALSE(b->receive(300ms).has_value()) << "not echoed to the typist";
+
+  b->close();
+  auto left = a->receive();
+  ASSERT_TRUE(left.has_value());
+  EXPECT_EQ(str(parse(*left)["data"], "status"), "left") << *left;
+  EXPECT_TRUE(eventually([&] { return redis_.cli("ZCARD property:hotel-berlin:presence") == "1"; }));
+  EXPECT_EQ(redis_.cli("EXISTS session:" + b_session), "0");
 }
 
 TEST_F(RealtimeProcess, AReplySentTwiceIsQueuedOnce) {

@@ -84,8 +84,8 @@ struct config {
     int max_connections = 10000;       // dashboards per process
     int send_queue_bytes = 1048576;    // unsent bytes per dashboard before it is closed as slow
     int max_frame_bytes = 65536;       // largest frame a dashboard may send
-    int heartbeat_s = 30;              // told to clients; the server pings after this much quiet
-    int idle_timeout_s = 75;           // no frame (not even a pong) for this long: closed
+    int heartbeat_s = 30;     // clients ping this often (told in welcome); presence refresh
+    int idle_timeout_s = 75;  // server pings after half of this in silence; closes after all
     int auth_timeout_ms = 10000;       // to send the auth frame when the URL had no token
   } realtime;
   struct log_t {
