@@ -41,9 +41,11 @@ redis.call('HSET', KEYS[3], 'id', ARGV[1], 'status', 'queued', 'direction', 'inb
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 redis.call('ZADD', KEYS[6], ARGV[12], ARGV[10])
 redis.call('HSET', KEYS[7], 'conversation_id', ARGV[10], 'property_id', ARGV[8],
-           'channel', ARGV[9], 'guest', ARGV[13], 'guest_name', ARGV[14],
-           'last_message_at', ARGV[11], 'last_message_id', ARGV[1],
-           'last_inbound_id', ARGV[1])
+           'channel', ARGV[9], 'guest', ARGV[13], 'last_message_at', ARGV[11],
+           'last_message_id', ARGV[1], 'last_inbound_id', ARGV[1])
+if ARGV[14] ~= '' then  -- a message without a name keeps the one known
+  redis.call('HSET', KEYS[7], 'guest_name', ARGV[14])
+end
 redis.call('EXPIRE', KEYS[7], ARGV[15])
 redis.call('LPUSH', KEYS[8], ARGV[2])
 redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[16]) - 1)

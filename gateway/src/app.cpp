@@ -17,6 +17,7 @@
 #include "bellhop/gateway/router.hpp"
 #include "bellhop/realtime/service.hpp"
 #include "build_info.hpp"
+#include "conversations_api.hpp"
 #include "inbound_api.hpp"
 #include "services.hpp"
 #include "staff_replies.hpp"
@@ -117,6 +118,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
                                     const adapter_auth& auth) {
   auto routes = std::make_shared<router>();
   add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
+  add_conversation_routes(*routes, svc, keys, cfg, metrics);
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   routes->add(http::verb::get, "/v1/realtime", [](const request& req, responder res) {
     auto out = json_error(req, http::status::upgrade_required, "upgrade_required",

@@ -8,14 +8,18 @@
 #include <algorithm>
 #include <array>
 
+#include "bellhop/broker/key_space.hpp"
 #include "ids.hpp"
 
 namespace bellhop::gateway {
 namespace {
 
+using broker::is_property_id;
+
 using rapidjson::Value;
 
-validation_error invalid(std::string code, std::string message, std::string field, int status = 422) {
+validation_error invalid(std::string code, std::string message, std::string field,
+                         int status = 422) {
   return validation_error{status, std::move(code), std::move(message), std::move(field)};
 }
 
@@ -26,26 +30,26 @@ std::size_t nesting_depth(std::string_view body) {
   bool in_string = false, escaped = false;
   for (char c : body) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') deepest = std::max(deepest, ++depth);
-    else if ((c == '}' || c == ']') && depth > 0) --depth;
+    if (c == '"')
+      in_string = true;
+    else if (c == '{' || c == '[')
+      deepest = std::max(deepest, ++depth);
+    else if ((c == '}' || c == ']') && depth > 0)
+      --depth;
   }
   return deepest;
 }
 
 bool has_control_chars(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
-}
-
-bool is_property_id(std::string_view s) {
-  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
-  });
 }
 
 // Loose RFC 3339 shape check: 2026-11-22T10:00:00Z, with optional fraction and offset.
@@ -67,9 +71,9 @@ struct string_rule {
   std::size_t max_bytes;
 };
 
-constexpr std::array known_fields = {"property_id", "channel",     "external_id", "from",
-                                     "to",          "guest_name",  "text",        "content_type",
-                                     "attachments", "sent_at",     "metadata"};
+constexpr std::array known_fields = {"property_id", "channel",    "external_id", "from",
+                                     "to",          "guest_name", "text",        "content_type",
+                                     "attachments", "sent_at",    "metadata"};
 
 }  // namespace
 
@@ -110,9 +114,14 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
 
   // Strings: required or not, and their byte limits.
   const string_rule rules[] = {
-      {"property_id", true, 64},  {"channel", true, 32},        {"external_id", true, 256},
-      {"from", true, 320},        {"to", false, 320},           {"guest_name", false, 200},
-      {"text", false, limits.max_text_bytes},                   {"content_type", false, 32},
+      {"property_id", true, 64},
+      {"channel", true, 32},
+      {"external_id", true, 256},
+      {"from", true, 320},
+      {"to", false, 320},
+      {"guest_name", false, 200},
+      {"text", false, limits.max_text_bytes},
+      {"content_type", false, 32},
       {"sent_at", false, 35},
   };
   for (const auto& rule : rules) {
@@ -131,10 +140,10 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
       return invalid("invalid_field", std::string(rule.name) + " must not be empty", rule.name);
     }
     if (v.size() > rule.max_bytes) {
-      return invalid("too_long",
-                     std::string(rule.name) + " is longer than " + std::to_string(rule.max_bytes) +
-                         " bytes",
-                     rule.name);
+      return invalid(
+          "too_long",
+          std::string(rule.name) + " is longer than " + std::to_string(rule.max_bytes) + " bytes",
+          rule.name);
     }
     if (std::string_view(rule.name) != "text" && has_control_chars(v)) {
       return invalid("invalid_field", std::string(rule.name) + " contains control characters",
@@ -155,8 +164,8 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
                    "property_id may contain only letters, digits, '-', '_' and '.'", "property_id");
   }
   if (!is_known_channel(str("channel"))) {
-    return invalid("unknown_channel",
-                   "channel must be one of whatsapp, sms, email, webchat", "channel");
+    return invalid("unknown_channel", "channel must be one of whatsapp, sms, email, webchat",
+                   "channel");
   }
   if (auto sent = doc.FindMember("sent_at");
       sent != doc.MemberEnd() && sent->value.IsString() && !looks_like_timestamp(str("sent_at"))) {
@@ -193,10 +202,10 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
     rapidjson::Writer<rapidjson::StringBuffer> w(size_probe);
     metadata->value.Accept(w);
     if (size_probe.GetSize() > limits.max_metadata_bytes) {
-      return invalid("too_long",
-                     "metadata is larger than " + std::to_string(limits.max_metadata_bytes) +
-                         " bytes",
-                     "metadata");
+      return invalid(
+          "too_long",
+          "metadata is larger than " + std::to_string(limits.max_metadata_bytes) + " bytes",
+          "metadata");
     }
   }
 

@@ -138,7 +138,8 @@ realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_
             return done(failed("unavailable",
                                "the reply was not queued (Redis is unavailable); send it again"));
           const auto& e = r.elements();
-          if (e.size() == 4 && e[0].is_string()) return queue(ctx, std::move(req), std::move(done), e);
+          if (e.size() == 4 && e[0].is_string())
+            return queue(ctx, std::move(req), std::move(done), e);
           // The conversation is gone (expired); a resend of a reply queued before still gets
           // its first id.
           auto key = ctx->keys.reply_idempotency(req.subject, req.client_msg_id);

@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -12,8 +13,6 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
-#include <unistd.h>
-
 #include <deque>
 #include <mutex>
 #include <random>
@@ -34,6 +33,8 @@ namespace websocket = beast::websocket;
 using error_code = boost::system::error_code;
 using sys_clock = std::chrono::system_clock;
 using writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using broker::is_conversation_id;
+using broker::is_property_id;
 
 std::string random_hex(std::size_t bytes) {
   thread_local std::mt19937_64 engine{std::random_device{}()};
@@ -55,23 +56,11 @@ std::string text_of(const rapidjson::StringBuffer& b) {
   return {b.GetString(), b.GetSize()};
 }
 
-bool is_property_id(std::string_view s) {
-  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
-  });
-}
-
 // Printable ASCII without quotes or backslashes: ids clients choose (client_msg_id).
 bool is_client_id(std::string_view s) {
   return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
     return c > 0x20 && c < 0x7f && c != '"' && c != '\\';
   });
-}
-
-bool is_conversation_id(std::string_view s) {
-  return s.size() == 34 && s.substr(0, 2) == "c_" &&
-         std::all_of(s.begin() + 2, s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::string_view member_string(const rapidjson::Value& o, const char* name) {
@@ -183,9 +172,15 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
         asio::post(strand_, [self = shared_from_this()] { self->close_slow(); });
       return;
     }
-    asio::post(strand_, [self = shared_from_this(), f = std::move(f)]() mutable {
-      self->enqueue(std::move(f));
-    });
+    // Frames arriving while a hand-over is pending ride along with it: one post per burst, not
+    // one per frame.
+    {
+      std::lock_guard lock(inbox_mutex_);
+      inbox_.push_back(std::move(f));
+      if (inbox_posted_) return;
+      inbox_posted_ = true;
+    }
+    asio::post(strand_, [self = shared_from_this()] { self->take_inbox(); });
   }
   std::size_t queued_bytes() const override { return queued_.load(std::memory_order_relaxed); }
   const std::string& session_id() const override { return id_; }
@@ -533,6 +528,16 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     send(text_of(b));
   }
 
+  void take_inbox() {
+    {
+      std::lock_guard lock(inbox_mutex_);
+      inbox_.swap(taken_);
+      inbox_posted_ = false;
+    }
+    for (auto& f : taken_) enqueue(std::move(f));
+    taken_.clear();
+  }
+
   void enqueue(frame f) {
     if (closing_) {
       queued_.fetch_sub(f->size(), std::memory_order_relaxed);
@@ -628,6 +633,10 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   std::deque<frame> queue_;
   std::atomic<std::size_t> queued_{0};
   std::atomic<bool> slow_{false};
+  std::mutex inbox_mutex_;
+  std::vector<frame> inbox_;  // delivered by the hub, not yet on the strand
+  bool inbox_posted_ = false;
+  std::vector<frame> taken_;  // strand only
   bool writing_ = false;
   bool closing_ = false;
   bool left_ = false;
