@@ -9,9 +9,11 @@
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/teardown.hpp>
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace bellhop::realtime {
@@ -57,6 +59,41 @@ class coalescing_stream {
         token, buffers);
   }
 
+  // Appends one unmasked text frame (the server side of RFC 6455 5.2) carrying `payload`.
+  void write_text(std::string_view payload) {
+    auto& s = *state_;
+    if (s.error) return;
+    unsigned char header[10];
+    std::size_t n = 2;
+    const auto size = payload.size();
+    header[0] = 0x81;  // FIN, text
+    if (size < 126) {
+      header[1] = static_cast<unsigned char>(size);
+    } else if (size <= 0xffff) {
+      header[1] = 126;
+      header[2] = static_cast<unsigned char>(size >> 8);
+      header[3] = static_cast<unsigned char>(size);
+      n = 4;
+    } else {
+      header[1] = 127;
+      for (int i = 0; i < 8; ++i) header[2 + i] = static_cast<unsigned char>(size >> (56 - 8 * i));
+      n = 10;
+    }
+    s.pending.append(reinterpret_cast<const char*>(header), n);
+    s.pending.append(payload);
+    s.unsent.fetch_add(n + size, std::memory_order_relaxed);
+    if (!s.flushing) flush(state_);
+  }
+
+  // Bytes appended and not yet written to the socket. Thread-safe.
+  std::size_t unsent() const noexcept { return state_->unsent.load(std::memory_order_relaxed); }
+
+  // Drops what has not started on its way to the socket (a dashboard being closed as slow).
+  void discard_pending() {
+    state_->unsent.fetch_sub(state_->pending.size(), std::memory_order_relaxed);
+    state_->pending.clear();
+  }
+
   // Runs `then` once everything written so far has reached the socket (or failed).
   template <class Handler>
   void after_flush(Handler&& then) {
@@ -81,6 +118,7 @@ class coalescing_stream {
     std::string pending;    // appended since the socket write in flight started
     std::string in_flight;  // being written
     bool flushing = false;
+    std::atomic<std::size_t> unsent{0};  // pending + in_flight, readable from other threads
     boost::system::error_code error;    // the socket failed: every later write fails with it
     std::deque<waiting_write> waiting;  // completions held back above high_water
     std::deque<boost::asio::any_completion_handler<void()>> drained;
@@ -96,6 +134,7 @@ class coalescing_stream {
       const boost::asio::const_buffer b(*it);
       s.pending.append(static_cast<const char*>(b.data()), b.size());
     }
+    s.unsent.fetch_add(bytes, std::memory_order_relaxed);
     if (!s.flushing) flush(state_);
     if (s.pending.size() + s.in_flight.size() <= s.high_water)
       return complete(std::move(handler), {}, bytes);
@@ -119,7 +158,13 @@ class coalescing_stream {
   // Touches only the shared state: the stream object may be gone.
   static void on_flushed(const std::shared_ptr<state>& s, boost::system::error_code ec) {
     s->flushing = false;
-    if (ec) s->error = ec;
+    s->unsent.fetch_sub(s->in_flight.size(), std::memory_order_relaxed);
+    s->in_flight.clear();
+    if (ec) {
+      s->error = ec;
+      s->unsent.fetch_sub(s->pending.size(), std::memory_order_relaxed);
+      s->pending.clear();
+    }
     if (!s->error && !s->pending.empty()) flush(s);
     // Release held completions while the backlog is under the mark (all of them on error).
     while (!s->waiting.empty() &&

@@ -165,9 +165,9 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   void deliver(frame f) override {
     if (slow_.load(std::memory_order_relaxed)) return;
     const auto size = f->size();
-    if (queued_.fetch_add(size, std::memory_order_relaxed) + size >
+    if (inbox_bytes_.fetch_add(size, std::memory_order_relaxed) + size + layer().unsent() >
         shared_->opts.send_queue_bytes) {
-      queued_.fetch_sub(size, std::memory_order_relaxed);
+      inbox_bytes_.fetch_sub(size, std::memory_order_relaxed);
       if (!slow_.exchange(true))
         asio::post(strand_, [self = shared_from_this()] { self->close_slow(); });
       return;
@@ -182,7 +182,11 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     }
     asio::post(strand_, [self = shared_from_this()] { self->take_inbox(); });
   }
-  std::size_t queued_bytes() const override { return queued_.load(std::memory_order_relaxed); }
+  // Delivered but not yet written to the socket: waiting for the strand, or in the coalescing
+  // layer's buffers.
+  std::size_t queued_bytes() const override {
+    return inbox_bytes_.load(std::memory_order_relaxed) + layer().unsent();
+  }
   const std::string& session_id() const override { return id_; }
 
   // Shutdown: 1001 going away.
@@ -508,11 +512,16 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   }
 
   // ---- writing ------------------------------------------------------------------------
+  // Every text frame goes straight into the coalescing layer under Beast (framed there), in
+  // call order: no Beast write operation per event. Beast itself only writes the handshake and
+  // control frames (pongs, keep-alive pings, the close frame), each appended whole, so nothing
+  // interleaves.
 
-  void send(std::string text) {
-    const auto size = text.size();
-    queued_.fetch_add(size, std::memory_order_relaxed);
-    enqueue(std::make_shared<const std::string>(std::move(text)));
+  coalescing_stream& layer() { return ws_.next_layer(); }
+  const coalescing_stream& layer() const { return ws_.next_layer(); }
+
+  void send(std::string_view text) {
+    if (!closing_) layer().write_text(text);
   }
 
   void send_error(std::string_view code, std::string_view message, std::string_view ref) {
@@ -534,38 +543,11 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       inbox_.swap(taken_);
       inbox_posted_ = false;
     }
-    for (auto& f : taken_) enqueue(std::move(f));
+    for (auto& f : taken_) {
+      send(*f);
+      inbox_bytes_.fetch_sub(f->size(), std::memory_order_relaxed);
+    }
     taken_.clear();
-  }
-
-  void enqueue(frame f) {
-    if (closing_) {
-      queued_.fetch_sub(f->size(), std::memory_order_relaxed);
-      return;
-    }
-    queue_.push_back(std::move(f));
-    if (!writing_) write_next();
-  }
-
-  void write_next() {
-    writing_ = true;
-    ws_.text(true);
-    ws_.async_write(
-        asio::buffer(*queue_.front()),
-        [self = shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); });
-  }
-
-  void on_write(error_code ec) {
-    writing_ = false;
-    queued_.fetch_sub(queue_.front()->size(), std::memory_order_relaxed);
-    queue_.pop_front();
-    if (ec) {
-      spdlog::debug("realtime: write to session {} failed: {}", id_, ec.message());
-      ended();
-      return;
-    }
-    if (!queue_.empty()) return write_next();
-    if (close_code_) start_close();
   }
 
   // ---- closing ------------------------------------------------------------------------
@@ -573,22 +555,17 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   void close_slow() {
     ++shared_->stats.slow_closed;
     spdlog::warn("realtime: session {} ({}) is not reading; closing it ({} bytes unsent)", id_,
-                 claims_ ? claims_->subject : "unauthenticated", queued_.load());
-    // Whatever is queued will not be read in time: drop it and close.
-    while (queue_.size() > (writing_ ? 1u : 0u)) {
-      queued_.fetch_sub(queue_.back()->size(), std::memory_order_relaxed);
-      queue_.pop_back();
-    }
+                 claims_ ? claims_->subject : "unauthenticated", queued_bytes());
+    // Whatever is not on its way yet will not be read in time: drop it, then close.
+    layer().discard_pending();
     close(close_slow_consumer, "too slow: send queue over its limit");
   }
 
-  // Sends what is queued, then a close frame; a peer that does not take it within 5 s (a
-  // stuck write, no close answer) loses the socket.
-  void close(std::uint16_t code, std::string reason) {
+  // The close frame goes out behind what is buffered; a peer that does not take it within 5 s
+  // (a stuck write, no close answer) loses the socket.
+  void close(std::uint16_t code, std::string_view why) {
     if (closing_) return;
     closing_ = true;
-    close_code_ = code;
-    close_reason_ = std::move(reason);
     ended();
     close_timer_.expires_after(std::chrono::seconds(5));
     close_timer_.async_wait([self = shared_from_this()](error_code ec) {
@@ -596,14 +573,9 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       error_code ignored;
       beast::get_lowest_layer(self->ws_).socket().close(ignored);
     });
-    if (!writing_) start_close();
-  }
-
-  void start_close() {
     websocket::close_reason reason;
-    reason.code = *close_code_;
-    reason.reason = close_reason_;
-    close_code_.reset();
+    reason.code = code;
+    reason.reason = std::string(why);
     ws_.async_close(reason,
                     [self = shared_from_this()](error_code) { self->close_timer_.cancel(); });
   }
@@ -630,18 +602,14 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   asio::steady_timer auth_timer_, expiry_timer_, close_timer_, heartbeat_timer_;
   bool registered_ = false;
   beast::flat_buffer buffer_;
-  std::deque<frame> queue_;
-  std::atomic<std::size_t> queued_{0};
+  std::atomic<std::size_t> inbox_bytes_{0};
   std::atomic<bool> slow_{false};
   std::mutex inbox_mutex_;
   std::vector<frame> inbox_;  // delivered by the hub, not yet on the strand
   bool inbox_posted_ = false;
   std::vector<frame> taken_;  // strand only
-  bool writing_ = false;
   bool closing_ = false;
   bool left_ = false;
-  std::optional<std::uint16_t> close_code_;
-  std::string close_reason_;
   std::set<std::string> properties_;
   int replies_in_flight_ = 0;
   std::chrono::steady_clock::time_point last_typing_{};
