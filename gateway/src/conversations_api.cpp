@@ -258,28 +258,39 @@ std::string messages_body(std::string_view conversation, std::string_view proper
   return {out.GetString(), out.GetSize()};
 }
 
-void list_conversations(const std::shared_ptr<conversations_context>& ctx, const request& req,
-                        responder res) {
+// The staff token of the request and its {id} property: the property id, or nullopt once the
+// refusal (401, 422, 403) has been sent.
+std::optional<std::string> authorized_property(const std::shared_ptr<conversations_context>& ctx,
+                                               const request& req, const responder& res,
+                                               std::string_view endpoint) {
   auto claims = realtime::verify_staff_token(bearer_token(req[http::field::authorization]),
                                              ctx->cfg.auth.jwt_secret, sys_clock::now());
   if (!claims) {
-    ctx->count(list_endpoint, "unauthorized");
+    ctx->count(endpoint, "unauthorized");
     res.send(unauthorized(req, claims.error()));
-    return;
+    return std::nullopt;
   }
-  const std::string property(res.param("id"));
+  std::string property(res.param("id"));
   if (!is_property_id(property)) {
-    ctx->count(list_endpoint, "invalid");
+    ctx->count(endpoint, "invalid");
     res.send(json_error(req, http::status::unprocessable_entity, "invalid_id",
                         "a property id is 1-64 letters, digits, '-', '_' or '.'", "property_id"));
-    return;
+    return std::nullopt;
   }
   if (!claims->allows(property)) {
-    ctx->count(list_endpoint, "forbidden");
+    ctx->count(endpoint, "forbidden");
     res.send(json_error(req, http::status::forbidden, "forbidden",
                         "this token does not cover property '" + property + "'", "property_id"));
-    return;
+    return std::nullopt;
   }
+  return property;
+}
+
+void list_conversations(const std::shared_ptr<conversations_context>& ctx, const request& req,
+                        responder res) {
+  const auto authorized = authorized_property(ctx, req, res, list_endpoint);
+  if (!authorized) return;
+  const std::string& property = *authorized;
   const auto query = parse_query(req.target(), true);
   if (!query) {
     ctx->count(list_endpoint, "invalid");
@@ -374,26 +385,9 @@ void conversation_messages(const std::shared_ptr<conversations_context>& ctx, co
 // GET /v1/properties/{id}/presence: the staff sessions watching the property, by sub.
 void presence(const std::shared_ptr<conversations_context>& ctx, const request& req,
               responder res) {
-  auto claims = realtime::verify_staff_token(bearer_token(req[http::field::authorization]),
-                                             ctx->cfg.auth.jwt_secret, sys_clock::now());
-  if (!claims) {
-    ctx->count(presence_endpoint, "unauthorized");
-    res.send(unauthorized(req, claims.error()));
-    return;
-  }
-  const std::string property(res.param("id"));
-  if (!is_property_id(property)) {
-    ctx->count(presence_endpoint, "invalid");
-    res.send(json_error(req, http::status::unprocessable_entity, "invalid_id",
-                        "a property id is 1-64 letters, digits, '-', '_' or '.'", "property_id"));
-    return;
-  }
-  if (!claims->allows(property)) {
-    ctx->count(presence_endpoint, "forbidden");
-    res.send(json_error(req, http::status::forbidden, "forbidden",
-                        "this token does not cover property '" + property + "'", "property_id"));
-    return;
-  }
+  const auto authorized = authorized_property(ctx, req, res, presence_endpoint);
+  if (!authorized) return;
+  const std::string& property = *authorized;
   if (!ctx->svc.redis) {
     ctx->count(presence_endpoint, "unavailable");
     res.send(unavailable(req, "Bellhop is starting"));

@@ -10,6 +10,7 @@
 
 #include "bellhop/realtime/staff_token.hpp"
 #include "support/http_client.hpp"
+#include "support/json.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 
@@ -23,15 +24,8 @@ const std::string adapter_key = "conversations-test-adapter-key-0123456789";
 const std::string jwt_secret = "conversations-test-jwt-secret-0123456789abcdef";
 constexpr int recent_messages = 3;
 
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str());
-  return d;
-}
-
-std::string str(const rapidjson::Value& v, const char* name) {
-  return v.IsObject() && v.HasMember(name) && v[name].IsString() ? v[name].GetString() : "";
-}
+rapidjson::Document parse(const std::string& text) { return parse_json(text); }
+std::string str(const rapidjson::Value& v, const char* name) { return string_member(v, name); }
 
 std::string token(std::vector<std::string> properties, std::chrono::seconds ttl = 1h,
                   const std::string& secret = jwt_secret,

@@ -12,6 +12,7 @@
 
 #include "bellhop/realtime/staff_token.hpp"
 #include "support/http_client.hpp"
+#include "support/json.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 
@@ -29,15 +30,8 @@ const std::string adapter_key = "dashboard-example-adapter-key-0123456789";
 const std::string jwt_secret = "dashboard-example-jwt-secret-0123456789abcdef";
 const std::string property = "hotel-berlin";
 
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str());
-  return d;
-}
-
-std::string str(const rapidjson::Value& v, const char* name) {
-  return v.IsObject() && v.HasMember(name) && v[name].IsString() ? v[name].GetString() : "";
-}
+rapidjson::Document parse(const std::string& text) { return parse_json(text); }
+std::string str(const rapidjson::Value& v, const char* name) { return string_member(v, name); }
 
 // One printed line: {"property_id","seq","event","id"?} or {"property_id","seq","reload":true}.
 struct line {

@@ -8,6 +8,7 @@
 
 #include "bellhop/realtime/staff_token.hpp"
 #include "support/http_client.hpp"
+#include "support/json.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/ws_client.hpp"
@@ -21,15 +22,8 @@ using sys_clock = std::chrono::system_clock;
 const std::string adapter_key = "realtime-test-adapter-key-0123456789";
 const std::string jwt_secret = "realtime-test-jwt-secret-0123456789abcdef";
 
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str());
-  return d;
-}
-
-std::string str(const rapidjson::Value& v, const char* name) {
-  return v.IsObject() && v.HasMember(name) && v[name].IsString() ? v[name].GetString() : "";
-}
+rapidjson::Document parse(const std::string& text) { return parse_json(text); }
+std::string str(const rapidjson::Value& v, const char* name) { return string_member(v, name); }
 
 std::string token(std::vector<std::string> properties, std::chrono::seconds ttl = 1h,
                   const std::string& secret = jwt_secret,
