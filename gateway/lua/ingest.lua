@@ -40,15 +40,22 @@ redis.call('HSET', KEYS[3], 'id', ARGV[1], 'status', 'queued', 'direction', 'inb
            'received_at', ARGV[11])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 redis.call('ZADD', KEYS[6], ARGV[12], ARGV[10])
-redis.call('HSET', KEYS[7], 'conversation_id', ARGV[10], 'property_id', ARGV[8],
-           'channel', ARGV[9], 'guest', ARGV[13], 'last_message_at', ARGV[11],
-           'last_message_id', ARGV[1], 'last_inbound_id', ARGV[1])
+-- The fields that change with every message; the rest only when the record is new (3 new
+-- fields), or to keep a guest name that a later message repeats.
+if redis.call('HSET', KEYS[7], 'last_message_at', ARGV[11], 'last_message_id', ARGV[1],
+              'last_inbound_id', ARGV[1]) == 3 then
+  redis.call('HSET', KEYS[7], 'conversation_id', ARGV[10], 'property_id', ARGV[8],
+             'channel', ARGV[9], 'guest', ARGV[13])
+end
 if ARGV[14] ~= '' then  -- a message without a name keeps the one known
   redis.call('HSET', KEYS[7], 'guest_name', ARGV[14])
 end
 redis.call('EXPIRE', KEYS[7], ARGV[15])
-redis.call('LPUSH', KEYS[8], ARGV[2])
-redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[16]) - 1)
+-- Trimmed back to the cap only when half as much again has piled up: one LTRIM in many.
+local cap = tonumber(ARGV[16])
+if redis.call('LPUSH', KEYS[8], ARGV[2]) > cap + math.floor(cap / 2) then
+  redis.call('LTRIM', KEYS[8], 0, cap - 1)
+end
 redis.call('EXPIRE', KEYS[8], ARGV[15])
 redis.call('PUBLISH', ARGV[5], event)
 return {1, ARGV[1], seq}

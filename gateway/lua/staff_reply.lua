@@ -41,8 +41,10 @@ redis.call('EXPIRE', KEYS[3], ARGV[4])
 redis.call('ZADD', KEYS[6], ARGV[12], ARGV[10])
 redis.call('HSET', KEYS[7], 'last_message_at', ARGV[11], 'last_message_id', ARGV[1])
 redis.call('EXPIRE', KEYS[7], ARGV[14])
-redis.call('LPUSH', KEYS[8], ARGV[2])
-redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[15]) - 1)
+local cap = tonumber(ARGV[15])  -- trimmed like ingest.lua does: back to the cap at 1.5 x
+if redis.call('LPUSH', KEYS[8], ARGV[2]) > cap + math.floor(cap / 2) then
+  redis.call('LTRIM', KEYS[8], 0, cap - 1)
+end
 redis.call('EXPIRE', KEYS[8], ARGV[14])
 redis.call('PUBLISH', ARGV[5], event)
 return {1, ARGV[1], seq}

@@ -240,8 +240,10 @@ std::string conversations_body(std::string_view property, const std::vector<brok
 }
 
 // The stored messages are newest first; the answer is oldest first.
+// The newest `keep` valid envelopes of `stored` (newest first), oldest first. The list may hold
+// up to half again the cap before ingest trims it: `keep` is the cap.
 std::string messages_body(std::string_view conversation, std::string_view property,
-                          const std::vector<broker::reply>& stored) {
+                          const std::vector<broker::reply>& stored, std::size_t keep) {
   rapidjson::StringBuffer out;
   writer w(out);
   w.StartObject();
@@ -249,10 +251,13 @@ std::string messages_body(std::string_view conversation, std::string_view proper
   put(w, "property_id", property);
   w.Key("messages");
   w.StartArray();
-  for (auto it = stored.rbegin(); it != stored.rend(); ++it) {
-    if (!it->is_string() || !is_json_object(it->str())) continue;
-    w.RawValue(it->str().data(), it->str().size(), rapidjson::kObjectType);
+  std::vector<const std::string*> valid;
+  for (const auto& e : stored) {
+    if (valid.size() == keep) break;
+    if (e.is_string() && is_json_object(e.str())) valid.push_back(&e.str());
   }
+  for (auto it = valid.rbegin(); it != valid.rend(); ++it)
+    w.RawValue((*it)->data(), (*it)->size(), rapidjson::kObjectType);
   w.EndArray();
   w.EndObject();
   return {out.GetString(), out.GetSize()};
@@ -378,7 +383,9 @@ void conversation_messages(const std::shared_ptr<conversations_context>& ctx, co
         }
         ctx->count(messages_endpoint, "ok");
         res.send(json_response(shell, http::status::ok,
-                               messages_body(conversation, el[0].str(), el[1].elements())));
+                               messages_body(conversation, el[0].str(), el[1].elements(),
+                                             static_cast<std::size_t>(
+                                                 ctx->cfg.realtime.recent_messages))));
       });
 }
 
