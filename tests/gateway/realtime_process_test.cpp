@@ -268,7 +268,7 @@ TEST_F(RealtimeProcess, AReaderThatStopsIsClosedAndTheOthersGetEverything) {
     others.push_back(dashboard({"hotel-berlin"}));
     subscribe(*others.back(), "hotel-berlin");
   }
-  const long rss_before = rss_kib(bellhop.pid());
+  [[maybe_unused]] const long rss_before = rss_kib(bellhop.pid());
   // 300 events/s for 5 s, each to 101 dashboards (30,000 frames/s): a steady load the healthy
   // ones keep up with on a busy 2-core machine, while the stuck one falls 825 KB behind.
   for (int burst = 0; burst < 50; ++burst) {
@@ -278,7 +278,11 @@ TEST_F(RealtimeProcess, AReaderThatStopsIsClosedAndTheOthersGetEverything) {
   for (auto& o : others) ASSERT_EQ(expect_events(*o, 1, 1500), 1500u) << bellhop.output();
   // The stuck dashboard cost at most its queue limit; 1,500 events to 101 sessions are
   // shared frames, not 101 copies.
+#ifndef __SANITIZE_ADDRESS__
+  // (Not under AddressSanitizer: its quarantine keeps freed memory resident by design, up to
+  // 256 MiB. The Release build of the same suite checks the bound.)
   EXPECT_LT(rss_kib(bellhop.pid()) - rss_before, 32 * 1024) << "KiB";
+#endif
   EXPECT_TRUE(eventually([&] {
     const auto m = http_get(port(), "/metrics").body;
     return m.find("bellhop_realtime_slow_closed_total 1\n") != std::string::npos &&
