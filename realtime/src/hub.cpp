@@ -309,23 +309,23 @@ struct hub::impl : std::enable_shared_from_this<impl> {
   // where live delivery starts; after a reconnect, everything above `last` was missed.
   void read_counter(const state_ptr& st) {
     std::weak_ptr<property_state> weak = st;
-    redis.post(
-        {"GET", keys.property_seq(st->name)}, strand,
-        [self = shared_from_this(), weak](error_code ec, broker::reply r) {
-          auto st = weak.lock();
-          if (!st || self->stopped) return;
-          std::uint64_t value = 0;
-          if (ec || !(r.is_nil() || r.is_string()) ||
-              (r.is_string() &&
-               !std::from_chars(r.str().data(), r.str().data() + r.str().size(), value).ptr)) {
-            self->redis_error("reading a property's event counter", ec, r);
-            self->after(self->options.retry_delay, [self, weak] {
-              if (auto s = weak.lock()) self->read_counter(s);
-            });
-            return;
-          }
-          self->on_counter(st, value);
-        });
+    redis.post({"GET", keys.property_seq(st->name)}, strand,
+               [self = shared_from_this(), weak](error_code ec, broker::reply r) {
+                 auto st = weak.lock();
+                 if (!st || self->stopped) return;
+                 // nil: no event yet. Anything but a whole number is an error, not a 0.
+                 std::optional<std::uint64_t> value =
+                     r.is_nil() ? std::optional<std::uint64_t>(0) : std::nullopt;
+                 if (!ec && r.is_string()) value = stream_seq(r.str());
+                 if (ec || !value || (r.is_string() && std::to_string(*value) != r.str())) {
+                   self->redis_error("reading a property's event counter", ec, r);
+                   self->after(self->options.retry_delay, [self, weak] {
+                     if (auto s = weak.lock()) self->read_counter(s);
+                   });
+                   return;
+                 }
+                 self->on_counter(st, *value);
+               });
   }
 
   void on_counter(const state_ptr& st, std::uint64_t value) {

@@ -289,17 +289,23 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       redis_post({"ZADD", shared_->keys.property_presence(property), presence_expiry(), id_});
     else
       redis_post({"ZREM", shared_->keys.property_presence(property), id_});
+    publish_ephemeral(
+        property, "presence",
+        {{"sub", claims_->subject}, {"session_id", id_}, {"status", joined ? "joined" : "left"}});
+  }
+
+  // An ephemeral event (no seq, not stored) to the property's other dashboards, everywhere.
+  void publish_ephemeral(const std::string& property, std::string_view event,
+                         std::initializer_list<std::pair<const char*, std::string_view>> data) {
     rapidjson::StringBuffer b;
     writer w(b);
     w.StartObject();
     put(w, "type", "event");
     put(w, "property_id", property);
-    put(w, "event", "presence");
+    put(w, "event", event);
     w.Key("data");
     w.StartObject();
-    put(w, "sub", claims_->subject);
-    put(w, "session_id", id_);
-    put(w, "status", joined ? "joined" : "left");
+    for (const auto& [key, value] : data) put(w, key, value);
     w.EndObject();
     put(w, "ts", format_rfc3339(sys_clock::now()));
     w.EndObject();
@@ -494,21 +500,9 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     const auto now = std::chrono::steady_clock::now();
     if (now - last_typing_ < std::chrono::milliseconds(500)) return;  // one every 0.5 s is plenty
     last_typing_ = now;
-    rapidjson::StringBuffer b;
-    writer w(b);
-    w.StartObject();
-    put(w, "type", "event");
-    put(w, "property_id", property);
-    put(w, "event", "typing");
-    w.Key("data");
-    w.StartObject();
-    put(w, "conversation_id", conversation);
-    put(w, "sub", claims_->subject);
-    put(w, "session_id", id_);
-    w.EndObject();
-    put(w, "ts", format_rfc3339(sys_clock::now()));
-    w.EndObject();
-    shared_->events.publish_ephemeral(property, id_, text_of(b));
+    publish_ephemeral(
+        property, "typing",
+        {{"conversation_id", conversation}, {"sub", claims_->subject}, {"session_id", id_}});
   }
 
   // ---- writing ------------------------------------------------------------------------
