@@ -654,6 +654,12 @@ status loader::validate() {
         describe(origin_of("ratelimit.inbound_api"), "ratelimit.inbound_api",
                  "names policy '" + inbound + "', which is not defined in ratelimit.policies"));
   }
+  // A client pinging every heartbeat_s must never look idle to the server.
+  if (cfg_.realtime.heartbeat_s >= cfg_.realtime.idle_timeout_s) {
+    return fail(describe(origin_of("realtime.heartbeat_s"), "realtime.heartbeat_s",
+                         "must be less than realtime.idle_timeout_s (" +
+                             std::to_string(cfg_.realtime.idle_timeout_s) + ")"));
+  }
   return {};
 }
 
