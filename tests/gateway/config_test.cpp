@@ -412,6 +412,8 @@ INSTANTIATE_TEST_SUITE_P(
         validation_case{R"({"ratelimit": {"inbound_api": "nope"}})",
                         "'ratelimit.inbound_api' names policy 'nope', which is not defined in "
                         "ratelimit.policies"},
+        validation_case{R"({"realtime": {"heartbeat_s": 75, "idle_timeout_s": 75}})",
+                        "'realtime.heartbeat_s' must be less than realtime.idle_timeout_s (75)"},
         // Channels.
         validation_case{R"({"channels": {"whatsapp": {}}})",
                         "'channels.whatsapp.app_secret' is required when channels.whatsapp is "
