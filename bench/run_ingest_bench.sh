@@ -136,7 +136,10 @@ if command -v redis-benchmark >/dev/null; then
   envelope='{"id":"01KBREF0000000__rand_int__","property_id":"bench-1","channel":"whatsapp","external_id":"bench-ref-__rand_int__","from":"+491500000001","to":"+4930123456","guest_name":null,"text":"Hello, is a late checkout possible tomorrow? Request 00000001.","content_type":"text","attachments":[],"sent_at":null,"metadata":{},"conversation_id":"c_0123456789abcdef0123456789abcdef","received_at":"2026-11-27T21:00:00.123Z","direction":"inbound"}'
   rest="\"property_id\":\"bench-1\",\"event\":\"message.created\",\"data\":$envelope,\"ts\":\"2026-11-27T21:00:00.123Z\"}"
   rcli() { redis-cli -s "$data/redis.sock" -a "$(cat "$data/redis.password")" --no-auth-warning "$@"; }
-  sha=$(rcli SCRIPT LOAD "$(cat gateway/lua/ingest.lua)")
+  # The script as embed_lua.cmake builds it: `--#include NAME` lines take lua/fragments/NAME.
+  script=$(awk '/^--#include / { while ((getline l < ("gateway/lua/fragments/" $2)) > 0) print l; next }
+                { print }' gateway/lua/ingest.lua)
+  sha=$(rcli SCRIPT LOAD "$script")
   ref_rps=$(redis-benchmark -s "$data/redis.sock" -a "$(cat "$data/redis.password")" \
       -n 200000 -P 16 -c 50 -r 1000000000 -q \
       EVALSHA "$sha" 8 "refbench:dedup:__rand_int__" refbench:inbound "refbench:message:__rand_int__" \

@@ -1,11 +1,19 @@
 # Writes OUTPUT: every gateway/lua/*.lua as `bellhop::gateway::lua::<stem>` (std::string_view),
 # so the scripts ship inside the binary and are still edited as plain .lua files.
+# `--#include NAME` lines are replaced by gateway/lua/fragments/NAME.
 file(GLOB scripts ${LUA_DIR}/*.lua)
 list(SORT scripts)
 set(text "// Generated from gateway/lua/*.lua by gateway/embed_lua.cmake. Do not edit.\n#pragma once\n\n#include <string_view>\n\nnamespace bellhop::gateway::lua {\n")
 foreach(script IN LISTS scripts)
   get_filename_component(stem ${script} NAME_WE)
   file(READ ${script} body)
+  # `--#include NAME` lines take the text of lua/fragments/NAME: shared code, one copy.
+  string(REGEX MATCHALL "--#include [A-Za-z0-9_]+\\.lua" includes "${body}")
+  foreach(line IN LISTS includes)
+    string(REPLACE "--#include " "" fragment "${line}")
+    file(READ ${LUA_DIR}/fragments/${fragment} fragment_body)
+    string(REPLACE "${line}" "${fragment_body}" body "${body}")
+  endforeach()
   string(APPEND text "inline constexpr std::string_view ${stem} = R\"bellhop_lua(${body})bellhop_lua\";\n")
 endforeach()
 string(APPEND text "}  // namespace bellhop::gateway::lua\n")

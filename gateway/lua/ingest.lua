@@ -14,25 +14,14 @@
 -- ARGV[14] guest name ('' if none)                     ARGV[15] conversation TTL (s)
 -- ARGV[16] recent messages kept per conversation
 -- Returns {1, id, seq} when queued, {0, first_id} for a duplicate external id.
+--#include append_event.lua
 local first = redis.call('GET', KEYS[1])
 if first then
   return {0, first}
 end
 -- The step that can fail (XADD needs an id above the stream's last) goes first: Redis does not
 -- roll a script back, so nothing else may be written before it succeeds.
-local seq = redis.call('INCR', KEYS[4])
--- Only a fresh counter (seq 1: the key was lost) can be behind its stream; checking just then
--- keeps XREVRANGE off the hot path.
-local last = seq == 1 and redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1) or {}
-if #last > 0 then
-  local top = tonumber(string.match(last[1][1], '^(%d+)'))
-  if top and top >= seq then
-    seq = top + 1
-    redis.call('SET', KEYS[4], seq)
-  end
-end
-local event = '{"seq":' .. string.format('%d', seq) .. ',' .. ARGV[7]
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], string.format('%d-0', seq), 'event', event)
+local seq, event = append_event(KEYS[4], KEYS[5], ARGV[6], ARGV[7])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('LPUSH', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[3], 'id', ARGV[1], 'status', 'queued', 'direction', 'inbound',

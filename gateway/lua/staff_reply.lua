@@ -13,6 +13,7 @@
 -- ARGV[12] created_at (epoch ms)                           ARGV[13] sub (staff member)
 -- ARGV[14] conversation TTL (s)                            ARGV[15] recent messages kept
 -- Returns {1, id, seq} when queued, {0, first_id} when this client_msg_id was queued before.
+--#include append_event.lua
 local first = redis.call('GET', KEYS[1])
 if first then
   return {0, first}
@@ -21,17 +22,7 @@ end
 if redis.call('HGET', KEYS[7], 'property_id') ~= ARGV[8] then
   return {-1, 'not_found'}
 end
-local seq = redis.call('INCR', KEYS[4])
-local last = seq == 1 and redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1) or {}
-if #last > 0 then
-  local top = tonumber(string.match(last[1][1], '^(%d+)'))
-  if top and top >= seq then
-    seq = top + 1
-    redis.call('SET', KEYS[4], seq)
-  end
-end
-local event = '{"seq":' .. string.format('%d', seq) .. ',' .. ARGV[7]
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], string.format('%d-0', seq), 'event', event)
+local seq, event = append_event(KEYS[4], KEYS[5], ARGV[6], ARGV[7])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('LPUSH', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[3], 'id', ARGV[1], 'status', 'queued', 'direction', 'outbound',
