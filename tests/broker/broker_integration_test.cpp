@@ -1,5 +1,3 @@
-#include "bellhop/broker/broker.hpp"
-
 #include <gtest/gtest.h>
 
 #include <boost/asio/bind_executor.hpp>
@@ -11,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "bellhop/broker/broker.hpp"
 #include "support/io_thread.hpp"
 #include "support/redis_server.hpp"
 
@@ -35,8 +34,9 @@ class BrokerTest : public ::testing::Test {
   result exec(broker& b, command cmd) {
     std::promise<result> p;
     auto f = p.get_future();
-    b.post(std::move(cmd), io_.executor(),
-           [&p](error_code ec, reply r) { p.set_value({ec, std::move(r)}); });
+    b.post(std::move(cmd), io_.executor(), [&p](error_code ec, reply r) {
+      p.set_value({ec, std::move(r)});
+    });
     return f.get();
   }
 
@@ -44,8 +44,9 @@ class BrokerTest : public ::testing::Test {
               std::vector<std::string> args) {
     std::promise<result> p;
     auto f = p.get_future();
-    b.eval(s, std::move(keys), std::move(args), io_.executor(),
-           [&p](error_code ec, reply r) { p.set_value({ec, std::move(r)}); });
+    b.eval(s, std::move(keys), std::move(args), io_.executor(), [&p](error_code ec, reply r) {
+      p.set_value({ec, std::move(r)});
+    });
     return f.get();
   }
 
@@ -108,7 +109,8 @@ TEST_F(BrokerTest, TenThousandCommandsFromEightThreadsKeepEachCallersOrder) {
     for (int i = 0; i < per_thread; ++i) ASSERT_EQ(seen[t][i], i + 1) << "caller " << t;
     auto list = exec(b, {"LRANGE", "order:" + std::to_string(t), "0", "-1"});
     ASSERT_EQ(list.value.elements().size(), static_cast<std::size_t>(per_thread));
-    for (int i = 0; i < per_thread; ++i) ASSERT_EQ(list.value.elements()[i].str(), std::to_string(i));
+    for (int i = 0; i < per_thread; ++i)
+      ASSERT_EQ(list.value.elements()[i].str(), std::to_string(i));
   }
   EXPECT_GE(b.stats().commands, static_cast<std::uint64_t>(threads * per_thread));
 }
@@ -118,7 +120,8 @@ TEST_F(BrokerTest, AsyncExecWithUseFuture) {
   b.start();
   // Completion tokens work too; the handler's associated executor receives the reply.
   std::promise<std::int64_t> p;
-  b.async_exec({"INCRBY", "n", "41"}, asio::bind_executor(io_.executor(), [&](error_code ec, reply r) {
+  b.async_exec({"INCRBY", "n", "41"},
+               asio::bind_executor(io_.executor(), [&](error_code ec, reply r) {
                  p.set_value(ec ? -1 : r.integer());
                }));
   EXPECT_EQ(p.get_future().get(), 41);
@@ -152,7 +155,13 @@ TEST_F(BrokerTest, RestartMidStreamFailsPendingOnceThenRecovers) {
         }
         completions++;
       });
-      if (i == total / 4) redis_.restart();
+      if (i == total / 4) {
+        // Deterministic mid-stream kill: once the connection has carried some requests, freeze
+        // Redis so the next ones are surely in flight (written, unanswered), then kill it.
+        ASSERT_TRUE(test::eventually([&] { return ok.load() > 0; }, 10s));
+        redis_.freeze();
+      }
+      if (i == total / 4 + 1000) redis_.restart();
     }
   }
   ASSERT_TRUE(test::eventually([&] { return completions.load() == total; }, 20s))
@@ -311,7 +320,9 @@ TEST_F(BrokerTest, BlockingCommandsUseTheirOwnConnections) {
   b.start();
   std::promise<result> popped;
   b.post_blocking({"BLMOVE", "inbound", "processing", "RIGHT", "LEFT", "5"}, 7s, io_.executor(),
-                  [&](error_code ec, reply r) { popped.set_value({ec, std::move(r)}); });
+                  [&](error_code ec, reply r) {
+                    popped.set_value({ec, std::move(r)});
+                  });
   // The shared connection is not held up by the blocked pop.
   for (int i = 0; i < 50; ++i) ASSERT_FALSE(exec(b, {"PING"}).ec);
   auto f = popped.get_future();
@@ -368,8 +379,9 @@ TEST_F(BrokerTest, StopFailsPendingWithShuttingDownAndRefusesLaterPosts) {
   b->start();
   ASSERT_FALSE(exec(*b, {"PING"}).ec);
   std::promise<result> blocked;
-  b->post_blocking({"BLPOP", "never", "10"}, 12s, io_.executor(),
-                   [&](error_code ec, reply r) { blocked.set_value({ec, std::move(r)}); });
+  b->post_blocking({"BLPOP", "never", "10"}, 12s, io_.executor(), [&](error_code ec, reply r) {
+    blocked.set_value({ec, std::move(r)});
+  });
   std::this_thread::sleep_for(100ms);
   b->stop();
   auto f = blocked.get_future();
@@ -383,7 +395,9 @@ TEST_F(BrokerTest, StopFailsPendingWithShuttingDownAndRefusesLaterPosts) {
 TEST_F(BrokerTest, CommandsPostedBeforeStartWaitForTheConnection) {
   broker b(options(redis_.unix_endpoint()));
   std::promise<result> p;
-  b.post({"PING"}, io_.executor(), [&](error_code ec, reply r) { p.set_value({ec, std::move(r)}); });
+  b.post({"PING"}, io_.executor(), [&](error_code ec, reply r) {
+    p.set_value({ec, std::move(r)});
+  });
   b.start();
   auto r = p.get_future().get();
   EXPECT_FALSE(r.ec) << r.ec.message();
