@@ -6,8 +6,9 @@
 -- ARGV[2] cutoff (epoch ms): entries older than this belong to expired records
 -- ARGV[3] upper bound of the page: '+inf', or '(<before>' (exclusive)
 -- ARGV[4] page size
--- Returns {next_before, member, score, {HGETALL…}, member, score, {…}, …}; next_before is the
--- last score of the page while older entries remain, '' otherwise.
+-- Returns {next_before, member, score, {HGETALL…}, last message JSON or false, member, …};
+-- next_before is the last score of the page while older entries remain, '' otherwise. The
+-- last message is the head of conversation:<cid>:messages (newest first).
 --
 -- The records are read by names built here rather than passed in KEYS: which ones is only
 -- known after the range read. Fine on one Redis (Bellhop does not support Redis Cluster).
@@ -26,6 +27,7 @@ local function take(member, score)
   out[#out + 1] = member
   out[#out + 1] = score
   out[#out + 1] = record
+  out[#out + 1] = redis.call('LINDEX', ARGV[1] .. member .. ':messages', 0)
   found = found + 1
   last = score
 end
@@ -43,7 +45,7 @@ if last then
   -- must all be on this page, or the ones cut off would never be listed.
   if found == limit then
     local on_page = 0
-    for i = #out - 1, 3, -3 do
+    for i = #out - 2, 3, -4 do
       if out[i] ~= last then break end
       on_page = on_page + 1
     end

@@ -5,5 +5,8 @@
 -- Returns the seq.
 --#include append_event.lua
 local seq, event = append_event(KEYS[1], KEYS[2], ARGV[2], ARGV[3])
+if not seq then
+  return redis.error_reply(event)
+end
 redis.call('PUBLISH', ARGV[1], event)
 return seq

@@ -1,6 +1,6 @@
 -- A staff member's reply from a dashboard (WebSocket `reply`), queued once per client_msg_id.
 -- Like ingest.lua, everything or nothing: idempotency record, outbound queue, status record,
--- event seq, history, the conversation's index entry, record and recent messages, publish.
+-- event seq, history, the conversation's index entry and recent messages, publish.
 --
 -- KEYS[1] idempotency:reply:<sub>:<client_msg_id>   KEYS[2] outbound:<channel>
 -- KEYS[3] message:<id>                    KEYS[4] property:<pid>:seq
@@ -14,28 +14,27 @@
 -- ARGV[14] conversation TTL (s)                            ARGV[15] recent messages kept
 -- Returns {1, id, seq} when queued, {0, first_id} when this client_msg_id was queued before.
 --#include append_event.lua
+--#include conversation.lua
 local first = redis.call('GET', KEYS[1])
 if first then
   return {0, first}
 end
 -- Only the conversation's own record says where a reply goes; it must still exist.
-if redis.call('HGET', KEYS[7], 'property_id') ~= ARGV[8] then
+local record = redis.call('HMGET', KEYS[7], 'property_id', 'refreshed_at')
+if record[1] ~= ARGV[8] then
   return {-1, 'not_found'}
 end
 local seq, event = append_event(KEYS[4], KEYS[5], ARGV[6], ARGV[7])
+if not seq then
+  return redis.error_reply(event)
+end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('LPUSH', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[3], 'id', ARGV[1], 'status', 'queued', 'direction', 'outbound',
            'property_id', ARGV[8], 'channel', ARGV[9], 'conversation_id', ARGV[10],
            'created_at', ARGV[11], 'sent_by', ARGV[13])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
-redis.call('ZADD', KEYS[6], ARGV[12], ARGV[10])
-redis.call('HSET', KEYS[7], 'last_message_at', ARGV[11], 'last_message_id', ARGV[1])
-redis.call('EXPIRE', KEYS[7], ARGV[14])
-local cap = tonumber(ARGV[15])  -- trimmed like ingest.lua does: back to the cap at 1.5 x
-if redis.call('LPUSH', KEYS[8], ARGV[2]) > cap + math.floor(cap / 2) then
-  redis.call('LTRIM', KEYS[8], 0, cap - 1)
-end
-redis.call('EXPIRE', KEYS[8], ARGV[14])
+add_to_conversation(KEYS[6], KEYS[7], KEYS[8], ARGV[10], ARGV[12], ARGV[2], ARGV[14], ARGV[15],
+                    record[2], {})
 redis.call('PUBLISH', ARGV[5], event)
 return {1, ARGV[1], seq}

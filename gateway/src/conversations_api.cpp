@@ -1,5 +1,6 @@
 #include "conversations_api.hpp"
 
+#include <rapidjson/document.h>
 #include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -15,6 +16,7 @@
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/realtime/staff_token.hpp"
+#include "ids.hpp"
 #include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
@@ -197,7 +199,20 @@ bool is_json_object(const std::string& s) {
   return !reader.Parse<flags>(in, ignore).IsError();
 }
 
-// The list script's reply: {next_before, member, score, {HGETALL…}, …}.
+// The id of a stored message (JSON), or "" if it has none.
+std::string message_id(const broker::reply& message) {
+  if (!message.is_string()) return {};
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseIterativeFlag>(message.str().c_str(), message.str().size());
+  if (d.HasParseError() || !d.IsObject()) return {};
+  const auto id = d.FindMember("id");
+  if (id == d.MemberEnd() || !id->value.IsString()) return {};
+  return {id->value.GetString(), id->value.GetStringLength()};
+}
+
+// The list script's reply: {next_before, member, score, {HGETALL…}, last message, …}. The last
+// activity is the index score (the time of the last message); the last message is the head of
+// the conversation's recent messages.
 std::string conversations_body(std::string_view property, const std::vector<broker::reply>& el) {
   rapidjson::StringBuffer out;
   writer w(out);
@@ -205,7 +220,7 @@ std::string conversations_body(std::string_view property, const std::vector<brok
   put(w, "property_id", property);
   w.Key("conversations");
   w.StartArray();
-  for (std::size_t i = 1; i + 2 < el.size(); i += 3) {
+  for (std::size_t i = 1; i + 3 < el.size(); i += 4) {
     const auto& member = el[i];
     const auto ms = score_ms(el[i + 1].str());
     const auto& record = el[i + 2].elements();
@@ -223,8 +238,9 @@ std::string conversations_body(std::string_view property, const std::vector<brok
     put(w, "channel", field("channel"));
     put(w, "guest", field("guest"));
     put_or_null(w, "guest_name", field("guest_name"));
-    put(w, "last_message_at", field("last_message_at"));
-    put(w, "last_message_id", field("last_message_id"));
+    put(w, "last_message_at",
+        format_timestamp(sys_clock::time_point(std::chrono::milliseconds(*ms))));
+    put_or_null(w, "last_message_id", message_id(el[i + 3]));
     w.Key("last_activity_ms");
     w.Int64(*ms);
     w.EndObject();

@@ -3,6 +3,11 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "lua_scripts.hpp"
@@ -55,6 +60,21 @@ struct inbound_context {
   counter& queued = results.labels({"queued"});
   counter& duplicate = results.labels({"duplicate"});
   counter& unavailable = results.labels({"unavailable"});
+  // When Redis last refused the ingest script (steady clock, ns): logged at most every 10 s.
+  std::atomic<std::int64_t> last_refusal_logged{0};  // 0: never
+
+  // Redis answering with an error (not an outage: the broker reports those) is a data or
+  // configuration problem the operator must see, e.g. a foreign key of another type.
+  void log_refusal(const broker::reply& r) {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto last = last_refusal_logged.load(std::memory_order_relaxed);
+    if ((last != 0 && now - last < std::chrono::nanoseconds(std::chrono::seconds(10)).count()) ||
+        !last_refusal_logged.compare_exchange_strong(last, now, std::memory_order_relaxed))
+      return;
+    spdlog::warn("ingest: Redis refused the message ({}); answering 503 (logged at most every "
+                 "10 s)",
+                 r.is_error() ? r.str() : std::string("unexpected reply"));
+  }
 };
 
 void ingest(const std::shared_ptr<inbound_context>& ctx, const request& req, responder res) {
@@ -128,6 +148,7 @@ void ingest(const std::shared_ptr<inbound_context>& ctx, const request& req, res
           boost::system::error_code ec, broker::reply r) {
         // 202 only once Redis has answered: the message is in inbound:messages.
         if (ec || !r.is_array() || r.elements().size() < 2 || !r.elements()[0].is_integer()) {
+          if (ec == broker::errc::redis_error || (!ec && !r.is_array())) ctx->log_refusal(r);
           ctx->unavailable.inc();
           res.send(unavailable(shell, ec ? ec.message() : "unexpected reply from Redis"));
           return;
@@ -196,11 +217,12 @@ void message_status(const std::shared_ptr<inbound_context>& ctx, const request& 
 
 void add_inbound_routes(router& routes, const services& svc, const key_space& keys,
                         const config& cfg, const adapter_auth& auth, metrics_registry& metrics) {
-  auto ctx = std::make_shared<inbound_context>(inbound_context{
+  // Built in place (C++20 aggregate initialization with parentheses): it holds an atomic.
+  auto ctx = std::make_shared<inbound_context>(
       svc, keys, cfg, auth, broker::script::make("ingest", std::string(lua::ingest)),
       inbound_limits{static_cast<std::size_t>(cfg.inbound.max_text_bytes)},
       metrics.add_counter("bellhop_inbound_messages_total",
-                          "POST /v1/messages/inbound answers by result.", {"result"})});
+                          "POST /v1/messages/inbound answers by result.", {"result"}));
   routes.add(http::verb::post, "/v1/messages/inbound",
              [ctx](const request& req, responder res) { ingest(ctx, req, std::move(res)); });
   routes.add(http::verb::get, "/v1/messages/{id}",

@@ -22,6 +22,7 @@ struct context {
   const config::inbound_t inbound;
   const config::realtime_t realtime;
   const broker::script script = broker::script::make("staff_reply", std::string(lua::staff_reply));
+  const broker::script target = broker::script::make("reply_target", std::string(lua::reply_target));
 };
 
 void put(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key, std::string_view v) {
@@ -35,7 +36,7 @@ realtime::reply_result failed(std::string code, std::string message) {
 
 void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
            realtime::reply_callback done, const std::vector<broker::reply>& conversation) {
-  // HMGET property_id channel guest last_inbound_id
+  // reply_target.lua: property_id channel guest last_inbound_id
   if (conversation.size() != 4 || !conversation[0].is_string() ||
       conversation[0].str() != req.property_id || !conversation[1].is_string() ||
       !conversation[2].is_string()) {
@@ -129,9 +130,11 @@ realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_
   auto ctx =
       std::make_shared<context>(context{redis, std::move(ex), keys, cfg.inbound, cfg.realtime});
   return [ctx](realtime::reply_request req, realtime::reply_callback done) {
-    const auto conversation_key = ctx->keys.conversation(req.conversation_id);
-    ctx->redis.post(
-        {"HMGET", conversation_key, "property_id", "channel", "guest", "last_inbound_id"}, ctx->ex,
+    // Built before the call: the callback takes `req` by move.
+    std::vector<std::string> keys = {ctx->keys.conversation(req.conversation_id),
+                                     ctx->keys.conversation_messages(req.conversation_id)};
+    ctx->redis.eval(
+        ctx->target, std::move(keys), {}, ctx->ex,
         [ctx, req = std::move(req), done = std::move(done)](error_code ec,
                                                             broker::reply r) mutable {
           if (ec || !r.is_array())

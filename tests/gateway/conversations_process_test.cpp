@@ -246,6 +246,45 @@ TEST_F(ConversationsProcess, RecentMessagesAreCappedAndOldestFirst) {
   EXPECT_EQ(texts(get_ok(target, staff)), (std::vector<std::string>{"m3", "m4", "m5"}));
 }
 
+// A conversation lives realtime.conversation_ttl_s (30 days) after its last message. Its
+// record and list are renewed at most once per 1/30 of that (a day), not on every message.
+TEST_F(ConversationsProcess, LifetimeIsRenewedAtMostOncePerThirtiethAndNamesFollowTheGuest) {
+  const auto first = post("hotel-berlin", "+4915100077", "m1");
+  const std::string record = "conversation:" + first.conversation_id;
+  const std::string list = record + ":messages";
+  auto ttl = [&](const std::string& key) { return std::stoll(redis_.cli("TTL " + key)); };
+  EXPECT_GE(ttl(record), 2591990);
+  EXPECT_GE(ttl(list), 2591990);
+  EXPECT_NEAR(static_cast<double>(std::stoll(redis_.cli("HGET " + record + " refreshed_at"))),
+              static_cast<double>(now_ms()), 60'000.0);
+  EXPECT_EQ(redis_.cli("HGET " + record + " guest"), "+4915100077");
+
+  redis_.cli("EXPIRE " + record + " 1000");
+  redis_.cli("EXPIRE " + list + " 1000");
+  post("hotel-berlin", "+4915100077", "m2", "Ana");
+  EXPECT_LE(ttl(record), 1000) << "renewed less than a day ago: left alone";
+  EXPECT_LE(ttl(list), 1000);
+  EXPECT_EQ(redis_.cli("HGET " + record + " guest_name"), "Ana");
+
+  redis_.cli("HSET " + record + " refreshed_at " + std::to_string(now_ms() - 2 * 86'400'000));
+  const auto third = post("hotel-berlin", "+4915100077", "m3");
+  EXPECT_GE(ttl(record), 2591990) << "renewed two days ago: due";
+  EXPECT_GE(ttl(list), 2591990);
+  EXPECT_EQ(redis_.cli("HGET " + record + " guest_name"), "Ana") << "no name given: kept";
+  post("hotel-berlin", "+4915100077", "m4", "Ana Lima");
+  EXPECT_EQ(redis_.cli("HGET " + record + " guest_name"), "Ana Lima");
+
+  // The last message and activity come from the list's head and the index.
+  const auto d = get_ok("/v1/properties/hotel-berlin/conversations", token({"hotel-berlin"}));
+  ASSERT_EQ(ids(d), std::vector<std::string>{first.conversation_id});
+  const auto& c = d["conversations"][0];
+  const auto newest = parse(redis_.cli("LINDEX " + list + " 0"));
+  EXPECT_EQ(str(c, "last_message_id"), str(newest, "id"));
+  EXPECT_EQ(str(c, "last_message_at"), str(newest, "received_at"));
+  EXPECT_EQ(str(c, "guest_name"), "Ana Lima");
+  EXPECT_NE(str(c, "last_message_id"), third.id);
+}
+
 TEST_F(ConversationsProcess, RefusesMissingBadExpiredAndForeignTokens) {
   const auto berlin = post("hotel-berlin", "+4915100003", "hello");
   const std::string list = "/v1/properties/hotel-berlin/conversations";

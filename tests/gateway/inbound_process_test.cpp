@@ -259,6 +259,45 @@ TEST_F(InboundProcess, LostSeqCounterContinuesAfterTheStreamInsteadOfWedging) {
   EXPECT_EQ(redis.cli("LLEN inbound:messages"), "4");
 }
 
+TEST_F(InboundProcess, SeqCounterBehindTheStreamContinuesAfterIt) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(http_request(port_, "POST", "/v1/messages/inbound",
+                           message("hotel-berlin", "b" + std::to_string(i), "+1", "t"), headers())
+                  .status,
+              202);
+  }
+  redis.cli("SET property:hotel-berlin:seq 2");  // e.g. restored from an older copy
+  auto r = http_request(port_, "POST", "/v1/messages/inbound",
+                        message("hotel-berlin", "after-restore", "+1", "t"), headers());
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(redis.cli("GET property:hotel-berlin:seq"), "6");
+  EXPECT_EQ(redis.cli("XLEN property:hotel-berlin:events"), "6");
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "6");
+}
+
+TEST_F(InboundProcess, AnUnwritableHistoryIs503AndLeavesNoDedupKeySoTheRetryQueues) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url());
+  redis.cli("SET property:hotel-berlin:events not-a-stream");  // a foreign key in the way
+  const auto body = message("hotel-berlin", "blocked-1", "+1", "t");
+  auto r = http_request(port_, "POST", "/v1/messages/inbound", body, headers());
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.headers.count("retry-after"), 1u);
+  EXPECT_EQ(redis.cli("EXISTS dedup:whatsapp:blocked-1"), "0") << "a retry must not be a duplicate";
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "0");
+  EXPECT_EQ(redis.cli("DBSIZE"), "3") << "events, seq and the reaper lease: nothing else written";
+  EXPECT_NE(bellhop.output().find("ingest: Redis refused the message (WRONGTYPE"),
+            std::string::npos)
+      << bellhop.output();
+
+  redis.cli("DEL property:hotel-berlin:events");
+  r = http_request(port_, "POST", "/v1/messages/inbound", body, headers());
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "1");
+}
+
 struct bad_request {
   const char* name;
   std::string body;

@@ -377,6 +377,7 @@ TEST_F(RealtimeProcess, AReplySentTwiceIsQueuedOnce) {
   EXPECT_EQ(str(queued, "to"), "+491510");
   EXPECT_EQ(str(queued, "text"), "Breakfast is at 7.");
   EXPECT_EQ(str(queued, "sent_by"), "alice");
+  EXPECT_EQ(str(queued, "reply_to"), str(ev["data"], "id")) << "the guest's latest message";
 
   // Bad replies are error frames naming the field, and nothing is queued.
   c->send(

@@ -1,22 +1,54 @@
 -- Included (at build time, by gateway/embed_lua.cmake) by the scripts that publish property
 -- events.
 -- Appends an event to a property's capped history under the property's next seq and returns
--- seq and the event JSON ('{"seq":N,' .. rest). The XADD is the step that can fail (it needs
--- an id above the stream's last), so callers write nothing else before it.
+-- seq and the event JSON ('{"seq":N,' .. rest), or nil and the error when it could not (the
+-- history key holds another type, say): Redis does not roll a script back, so a caller undoes
+-- what it wrote before, or writes nothing before it.
+--
+-- The counter and the history's last id agree unless the counter was lost or restored from an
+-- older copy. Lost (INCR gives 1) is checked up front; behind (the XADD is refused: ids only
+-- grow) continues after the history's last seq. Either way the counter is set to the seq used.
+
+-- The seq after the history's last entry, or nil when the history is empty or unreadable.
+local function seq_after_history(stream_key)
+  local last = redis.pcall('XREVRANGE', stream_key, '+', '-', 'COUNT', 1)
+  if type(last) ~= 'table' or last.err or #last == 0 then
+    return nil
+  end
+  local top = tonumber(string.match(last[1][1], '^(%d+)'))
+  return top and top + 1
+end
+
 local function append_event(seq_key, stream_key, history_max, rest)
   local seq = redis.call('INCR', seq_key)
-  -- Only a fresh counter (seq 1: the key was lost) can be behind its stream; checking just
-  -- then keeps XREVRANGE off the hot path.
-  local last = seq == 1 and redis.call('XREVRANGE', stream_key, '+', '-', 'COUNT', 1) or {}
-  if #last > 0 then
-    local top = tonumber(string.match(last[1][1], '^(%d+)'))
-    if top and top >= seq then
-      seq = top + 1
+  if seq == 1 then
+    local next_seq = seq_after_history(stream_key)
+    if next_seq and next_seq > seq then
+      seq = next_seq
       redis.call('SET', seq_key, seq)
     end
   end
-  local event = '{"seq":' .. string.format('%d', seq) .. ',' .. rest
-  redis.call('XADD', stream_key, 'MAXLEN', '~', history_max, string.format('%d-0', seq),
-             'event', event)
+  local function add()
+    local event = '{"seq":' .. string.format('%d', seq) .. ',' .. rest
+    local added = redis.pcall('XADD', stream_key, 'MAXLEN', '~', history_max,
+                              string.format('%d-0', seq), 'event', event)
+    if type(added) == 'table' and added.err then
+      return nil, added.err
+    end
+    return event
+  end
+  local event, err = add()
+  if not event then
+    local next_seq = seq_after_history(stream_key)
+    if not next_seq or next_seq <= seq then
+      return nil, err
+    end
+    seq = next_seq
+    redis.call('SET', seq_key, seq)
+    event, err = add()
+    if not event then
+      return nil, err
+    end
+  end
   return seq, event
 end
