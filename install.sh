@@ -25,10 +25,10 @@ READY_TIMEOUT=30
 # Packages (Debian 12 names). Boost is chosen separately: see choose_boost.
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config git libhiredis-dev libuv1-dev
             libjwt-dev rapidjson-dev libspdlog-dev libfmt-dev libssl-dev libcli11-dev
-            libgtest-dev libgmock-dev)
+            libgtest-dev libgmock-dev libjemalloc-dev)
 BOOST_VERSIONED_PKGS=(libboost1.81-dev libboost-system1.81-dev libboost-url1.81-dev)
 BOOST_DEFAULT_PKGS=(libboost-dev libboost-system-dev libboost-url-dev)
-RUNTIME_PKGS=(redis-server ca-certificates curl)
+RUNTIME_PKGS=(redis-server libjemalloc2 ca-certificates curl)
 TEST_PKGS=(redis-tools procps python3 python3-redis python3-websockets nodejs npm)
 BENCH_PKGS=(redis-tools wrk)
 
