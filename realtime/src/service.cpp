@@ -393,7 +393,9 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     if (!claims) return send_error("unauthorized", std::string(describe(claims.error())), "auth");
     if (claims->subject != claims_->subject)
       return send_error("unauthorized", "a refreshed token must be for the same sub", "auth");
-    // Subscriptions the new token no longer covers end now.
+    // Subscriptions the new token no longer covers end now, each with an error frame after
+    // the new welcome, so the dashboard can stop showing the property.
+    std::vector<std::string> ended;
     for (auto it = properties_.begin(); it != properties_.end();) {
       if (claims->allows(*it)) {
         ++it;
@@ -401,11 +403,17 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       }
       shared_->events.unsubscribe(this, *it);
       presence(*it, false);
+      ended.push_back(*it);
       it = properties_.erase(it);
     }
     claims_ = std::move(*claims);
     expiry_timer_.cancel();
     authenticated();
+    for (const auto& property : ended)
+      send_error("subscription_ended",
+                 "the refreshed token does not cover property '" + property +
+                     "': its subscription ended",
+                 "auth", property);
   }
 
   bool property_allowed(const rapidjson::Value& doc, std::string_view ref, std::string& out) {
@@ -518,7 +526,9 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     if (!closing_) layer().write_text(text);
   }
 
-  void send_error(std::string_view code, std::string_view message, std::string_view ref) {
+  // `property` (optional) names the property an error is about when `ref` does not say it.
+  void send_error(std::string_view code, std::string_view message, std::string_view ref,
+                  std::string_view property = {}) {
     ++shared_->stats.errors_sent;
     rapidjson::StringBuffer b;
     writer w(b);
@@ -527,6 +537,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     put(w, "code", code);
     put(w, "message", message);
     if (!ref.empty()) put(w, "ref", ref);
+    if (!property.empty()) put(w, "property_id", property);
     w.EndObject();
     send(text_of(b));
   }

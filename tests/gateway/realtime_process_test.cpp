@@ -196,6 +196,41 @@ TEST_F(RealtimeProcess, TokensAreCheckedBeforeAnyEventFlows) {
   EXPECT_EQ(http_get(port(), "/v1/realtime").status, 426);
 }
 
+TEST_F(RealtimeProcess, AnInBandRefreshKeepsCoveredSubscriptionsAndEndsTheOthersWithAFrame) {
+  auto bellhop = start_bellhop();
+  auto c = dashboard({"hotel-berlin", "hotel-paris"});
+  subscribe(*c, "hotel-berlin");
+  subscribe(*c, "hotel-paris");
+
+  // Another staff member's token is refused and changes nothing.
+  ASSERT_TRUE(c->send(R"({"type":"auth","token":")" +
+                      realtime::mint_staff_token(jwt_secret, "bob", {"*"}, sys_clock::now(), 1h) +
+                      "\"}"));
+  auto refused = parse(c->receive().value_or("{}"));
+  EXPECT_EQ(str(refused, "code"), "unauthorized");
+  EXPECT_EQ(str(refused, "ref"), "auth");
+
+  // A narrower token for the same sub: a new welcome, then the end of hotel-paris.
+  ASSERT_TRUE(c->send(R"({"type":"auth","token":")" + token({"hotel-berlin"}, 2h) + "\"}"));
+  auto welcome = parse(c->receive().value_or("{}"));
+  EXPECT_EQ(str(welcome, "type"), "welcome");
+  EXPECT_EQ(str(welcome, "sub"), "alice");
+  auto ended = parse(c->receive().value_or("{}"));
+  EXPECT_EQ(str(ended, "type"), "error");
+  EXPECT_EQ(str(ended, "code"), "subscription_ended");
+  EXPECT_EQ(str(ended, "ref"), "auth");
+  EXPECT_EQ(str(ended, "property_id"), "hotel-paris");
+
+  post_messages(1, "hotel-paris", 1);
+  post_messages(1, "hotel-berlin", 1);
+  auto next = parse(c->receive().value_or("{}"));
+  EXPECT_EQ(str(next, "property_id"), "hotel-berlin") << "nothing more of hotel-paris";
+  EXPECT_EQ(str(next, "event"), "message.created");
+
+  ASSERT_TRUE(c->send(R"({"type":"subscribe","property_id":"hotel-paris"})"));
+  EXPECT_EQ(str(parse(c->receive().value_or("{}")), "code"), "forbidden");
+}
+
 TEST_F(RealtimeProcess, TenThousandEventsArriveInOrderWithConsecutiveSeq) {
   auto bellhop = start_bellhop();
   auto c = dashboard({"hotel-berlin"});
