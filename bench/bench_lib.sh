@@ -88,3 +88,28 @@ bench_start_bellhop() {
   children=$(pgrep -P "$bellhop_pid" || true)
   url="http://127.0.0.1:$http_port"
 }
+
+# REPEAT=N: a runner calls `bench_repeat N SELF ARGS…` to run itself N times, one fresh bellhop
+# each (BENCH_REPEATING=1 in the children), printing every run; then `bench_median REGEX FIELD
+# LABEL` prints the median (and all values, sorted) of FIELD=value over the output lines that
+# match REGEX. On a noisy machine the median of alternating runs says more than one run.
+repeat_out=""
+bench_repeat() {
+  local n=$1 self=$2 i out
+  shift 2
+  for ((i = 1; i <= n; i++)); do
+    echo "== run $i of $n"
+    out=$(BENCH_REPEATING=1 "$self" "$@" 2>&1) || true
+    echo "$out"
+    repeat_out+="$out"$'\n'
+  done
+}
+bench_median() {
+  local vals count
+  vals=$(echo "$repeat_out" | { grep -E "$1" || true; } | tr ' ' '\n' | sed -n "s/^$2=//p" | sort -g)
+  count=$(echo "$vals" | grep -c . || true)
+  [ "$count" -gt 0 ] || { echo "median $3: no values"; return; }
+  echo "median $3 over $count runs: $(echo "$vals" | awk -v c="$count" '{ v[NR] = $1 }
+    END { if (c % 2) print v[(c + 1) / 2]; else print (v[c / 2] + v[c / 2 + 1]) / 2 }')" \
+       "(all: $(echo $vals))"
+}

@@ -8,8 +8,9 @@
 # for DURATION_S seconds (10). Prints fanout_bench's line and a summary against the targets:
 # publish-to-receive p99 < 10 ms at that load, at most 16 KiB of bellhop memory per idle
 # dashboard. Exit status 1 if the run failed (dashboards not all subscribed, failed posts); with
-# STRICT=1 also when a target is missed. Loopback only.
+# STRICT=1 also when a target is missed. REPEAT=N: N fresh runs, then the medians. Loopback only.
 set -euo pipefail
+self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$0")/.."
 
 bellhop=${1:-build/release/gateway/bellhop}
@@ -30,6 +31,15 @@ fi
 
 # shellcheck source=bench/bench_lib.sh
 . bench/bench_lib.sh
+if [ "${REPEAT:-1}" -gt 1 ] && [ -z "${BENCH_REPEATING:-}" ]; then
+  bench_repeat "$REPEAT" "$self" "$@"
+  echo "== summary of $REPEAT runs"
+  bench_median '^fanout_bench ' p99_ms "publish-to-receive p99 (ms, target < 10)"
+  bench_median '^fanout_bench ' p50_ms "publish-to-receive p50 (ms)"
+  bench_median '^fanout_bench ' deliveries_per_s "deliveries/s"
+  bench_median '^fanout_bench ' bytes_per_idle_connection "bytes per idle dashboard (target <= 16384)"
+  exit 0
+fi
 bench_start_bellhop fanout-bench \
   "\"realtime\": { \"max_connections\": $((connections + 100)) }, \"http\": { \"max_connections\": $((connections + 100)) }"
 token=$("$bellhop" gen-token --config "$dir/config.json" --sub fanout-bench --properties '*' --ttl 1h)

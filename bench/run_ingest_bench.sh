@@ -10,10 +10,11 @@
 # (p99 < 5 ms at 5,000/s offered; saturation > 15,000/s), and checks that
 # LLEN inbound:messages equals the number of 202 answers.
 # Exit status: 0, or 1 if the LLEN check fails or something could not run; with STRICT=1 also 1
-# when a target is missed. Other knobs: RATE, DURATION_S, CONNECTIONS (fixed rate, default 32),
+# when a target is missed. REPEAT=N: N fresh runs, then the medians. Other knobs: RATE, DURATION_S, CONNECTIONS (fixed rate, default 32),
 # SAT_CONNECTIONS (saturation, default 128), TIMELINE_MS (> 0: print
 # ingest_bench_timeline lines, answers and worst latency per interval, to locate stalls). Loopback only; bellhop gets SIGTERM on every exit path.
 set -euo pipefail
+self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$0")/.."
 
 bellhop=${1:-build/release/gateway/bellhop}
@@ -30,6 +31,14 @@ done
 
 # shellcheck source=bench/bench_lib.sh
 . bench/bench_lib.sh
+if [ "${REPEAT:-1}" -gt 1 ] && [ -z "${BENCH_REPEATING:-}" ]; then
+  bench_repeat "$REPEAT" "$self" "$@"
+  echo "== summary of $REPEAT runs"
+  bench_median '^ingest_bench mode=rate' p99_ms "p99 at the fixed rate (ms, target < 5)"
+  bench_median '^ingest_bench mode=saturation' accepted_per_s "saturation (accepted/s, target > 15000)"
+  bench_median '^ref ' share "bellhop's saturation as a share of Redis alone"
+  exit 0
+fi
 bench_start_bellhop ingest-bench ""
 echo "== bellhop $("$bellhop" version 2>/dev/null | head -1) on $url (embedded Redis on $redis_port, data $data)"
 echo "== load before: $(uptime)"
@@ -151,7 +160,7 @@ if command -v redis-benchmark >/dev/null; then
   if [ -n "$ref_rps" ]; then
     awk -v b="$sat_rps" -v r="$ref_rps" 'BEGIN {
       printf "ref   Redis alone, same ingest.lua, same run (redis-benchmark -P 16): %.0f/s; " \
-             "bellhop end to end at saturation: %.0f/s = %.2f of it\n", r, b, b / r }'
+             "bellhop end to end at saturation: %.0f/s share=%.2f of it\n", r, b, b / r }'
   else
     echo "note: the redis-benchmark reference did not run"
   fi
