@@ -255,7 +255,6 @@ std::string conversations_body(std::string_view property, const std::vector<brok
   return {out.GetString(), out.GetSize()};
 }
 
-// The stored messages are newest first; the answer is oldest first.
 // The newest `keep` valid envelopes of `stored` (newest first), oldest first. The list may hold
 // up to half again the cap before ingest trims it: `keep` is the cap.
 std::string messages_body(std::string_view conversation, std::string_view property,

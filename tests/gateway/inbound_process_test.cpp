@@ -53,6 +53,16 @@ class InboundProcess : public ::testing::Test {
     return {{"Authorization", "Bearer " + key}, {"Content-Type", "application/json"}};
   }
 
+  // Posts n messages (external ids prefix0, prefix1, …) that must each be answered 202.
+  void post_accepted(const std::string& property, const std::string& prefix, int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_EQ(http_request(port_, "POST", "/v1/messages/inbound",
+                             message(property, prefix + std::to_string(i), "+1", "t"), headers())
+                    .status,
+                202);
+    }
+  }
+
   // The queue from oldest to newest (bellhop LPUSHes, consumers take from the right).
   std::vector<rapidjson::Document> queue(redis_server& redis) {
     std::vector<rapidjson::Document> out;
@@ -244,12 +254,7 @@ TEST_F(InboundProcess, KillNineUnderLoadLosesNoAcceptedMessage) {
 TEST_F(InboundProcess, LostSeqCounterContinuesAfterTheStreamInsteadOfWedging) {
   redis_server redis;
   auto bellhop = start_bellhop(redis.url());
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_EQ(http_request(port_, "POST", "/v1/messages/inbound",
-                           message("hotel-berlin", "s" + std::to_string(i), "+1", "t"), headers())
-                  .status,
-              202);
-  }
+  ASSERT_NO_FATAL_FAILURE(post_accepted("hotel-berlin", "s", 3));
   redis.cli("DEL property:hotel-berlin:seq");  // e.g. deleted by hand
   auto r = http_request(port_, "POST", "/v1/messages/inbound",
                         message("hotel-berlin", "after-loss", "+1", "t"), headers());
@@ -262,12 +267,7 @@ TEST_F(InboundProcess, LostSeqCounterContinuesAfterTheStreamInsteadOfWedging) {
 TEST_F(InboundProcess, SeqCounterBehindTheStreamContinuesAfterIt) {
   redis_server redis;
   auto bellhop = start_bellhop(redis.url());
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_EQ(http_request(port_, "POST", "/v1/messages/inbound",
-                           message("hotel-berlin", "b" + std::to_string(i), "+1", "t"), headers())
-                  .status,
-              202);
-  }
+  ASSERT_NO_FATAL_FAILURE(post_accepted("hotel-berlin", "b", 5));
   redis.cli("SET property:hotel-berlin:seq 2");  // e.g. restored from an older copy
   auto r = http_request(port_, "POST", "/v1/messages/inbound",
                         message("hotel-berlin", "after-restore", "+1", "t"), headers());
@@ -287,7 +287,8 @@ TEST_F(InboundProcess, AnUnwritableHistoryIs503AndLeavesNoDedupKeySoTheRetryQueu
   EXPECT_EQ(r.headers.count("retry-after"), 1u);
   EXPECT_EQ(redis.cli("EXISTS dedup:whatsapp:blocked-1"), "0") << "a retry must not be a duplicate";
   EXPECT_EQ(redis.cli("LLEN inbound:messages"), "0");
-  EXPECT_EQ(redis.cli("DBSIZE"), "3") << "events, seq and the reaper lease: nothing else written";
+  EXPECT_EQ(redis.cli("EXISTS property:hotel-berlin:seq"), "0") << "no seq used up";
+  EXPECT_EQ(redis.cli("DBSIZE"), "2") << "the foreign key and the reaper lease: nothing written";
   EXPECT_NE(bellhop.output().find("ingest: Redis refused the message (WRONGTYPE"),
             std::string::npos)
       << bellhop.output();
@@ -295,6 +296,15 @@ TEST_F(InboundProcess, AnUnwritableHistoryIs503AndLeavesNoDedupKeySoTheRetryQueu
   redis.cli("DEL property:hotel-berlin:events");
   r = http_request(port_, "POST", "/v1/messages/inbound", body, headers());
   EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "1");
+
+  // Refused again with a counter in use: it stays at the last seq handed out.
+  redis.cli("DEL property:hotel-berlin:events");
+  redis.cli("SET property:hotel-berlin:events not-a-stream");
+  r = http_request(port_, "POST", "/v1/messages/inbound",
+                   message("hotel-berlin", "blocked-2", "+1", "t"), headers());
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(redis.cli("GET property:hotel-berlin:seq"), "1");
   EXPECT_EQ(redis.cli("LLEN inbound:messages"), "1");
 }
 

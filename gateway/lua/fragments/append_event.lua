@@ -2,8 +2,8 @@
 -- events.
 -- Appends an event to a property's capped history under the property's next seq and returns
 -- seq and the event JSON ('{"seq":N,' .. rest), or nil and the error when it could not (the
--- history key holds another type, say): Redis does not roll a script back, so a caller undoes
--- what it wrote before, or writes nothing before it.
+-- history key holds another type, say), having then left the counter as it was: Redis does
+-- not roll a script back, so a caller undoes what it wrote before, or writes nothing before it.
 --
 -- The counter and the history's last id agree unless the counter was lost or restored from an
 -- older copy. Lost (INCR gives 1) is checked up front; behind (the XADD is refused: ids only
@@ -20,13 +20,23 @@ local function seq_after_history(stream_key)
 end
 
 local function append_event(seq_key, stream_key, history_max, rest)
-  local seq = redis.call('INCR', seq_key)
+  local counted = redis.call('INCR', seq_key)
+  local seq = counted
   if seq == 1 then
     local next_seq = seq_after_history(stream_key)
     if next_seq and next_seq > seq then
       seq = next_seq
       redis.call('SET', seq_key, seq)
     end
+  end
+  -- No event added: the counter goes back to where it was, so no seq is skipped.
+  local function fail(err)
+    if counted == 1 then
+      redis.call('DEL', seq_key)
+    else
+      redis.call('SET', seq_key, counted - 1)
+    end
+    return nil, err
   end
   local function add()
     local event = '{"seq":' .. string.format('%d', seq) .. ',' .. rest
@@ -41,13 +51,13 @@ local function append_event(seq_key, stream_key, history_max, rest)
   if not event then
     local next_seq = seq_after_history(stream_key)
     if not next_seq or next_seq <= seq then
-      return nil, err
+      return fail(err)
     end
     seq = next_seq
     redis.call('SET', seq_key, seq)
     event, err = add()
     if not event then
-      return nil, err
+      return fail(err)
     end
   end
   return seq, event
