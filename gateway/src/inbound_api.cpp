@@ -7,10 +7,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
-#include "lua_scripts.hpp"
+#include "ingest_batcher.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -41,39 +42,43 @@ bool is_json_content_type(std::string_view value) {
   return true;
 }
 
-std::string json_string(std::string_view s) {
-  rapidjson::StringBuffer out;
-  rapidjson::Writer<rapidjson::StringBuffer> w(out);
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  return {out.GetString(), out.GetSize()};
-}
-
 struct inbound_context {
   const services& svc;
   const key_space& keys;
   const config& cfg;
   const adapter_auth& auth;
-  broker::script ingest = broker::script::make("ingest", std::string(lua::ingest));
   inbound_limits limits;
   counter_family& results;
+  histogram& batch_sizes;
   // Cells of `results` looked up once (the family lookup takes a lock).
   counter& queued = results.labels({"queued"});
   counter& duplicate = results.labels({"duplicate"});
   counter& unavailable = results.labels({"unavailable"});
+  // Made on first use: the broker exists only once Redis has been started.
+  std::once_flag batcher_made{};
+  std::shared_ptr<ingest_batcher> batcher{};
   // When Redis last refused the ingest script (steady clock, ns): logged at most every 10 s.
   std::atomic<std::int64_t> last_refusal_logged{0};  // 0: never
 
   // Redis answering with an error (not an outage: the broker reports those) is a data or
   // configuration problem the operator must see, e.g. a foreign key of another type.
-  void log_refusal(const broker::reply& r) {
+  ingest_batcher& ingest() {
+    std::call_once(batcher_made, [this] {
+      batcher = std::make_shared<ingest_batcher>(*svc.redis, keys, cfg, ingest_batcher::limits{},
+                                                 batch_sizes);
+    });
+    return *batcher;
+  }
+
+  // `what` was refused for `why`, with `consequence`.
+  void log_refusal(std::string_view what, std::string_view why, std::string_view consequence) {
     const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
     auto last = last_refusal_logged.load(std::memory_order_relaxed);
     if ((last != 0 && now - last < std::chrono::nanoseconds(std::chrono::seconds(10)).count()) ||
         !last_refusal_logged.compare_exchange_strong(last, now, std::memory_order_relaxed))
       return;
-    spdlog::warn("ingest: Redis refused the message ({}); answering 503 (logged at most every "
-                 "10 s)",
-                 r.is_error() ? r.str() : std::string("unexpected reply"));
+    spdlog::warn("ingest: Redis refused {} ({}); {} (logged at most every 10 s)", what, why,
+                 consequence);
   }
 };
 
@@ -111,59 +116,38 @@ void ingest(const std::shared_ptr<inbound_context>& ctx, const request& req, res
     return;
   }
 
-  const auto& k = ctx->keys;
-  const auto& in = ctx->cfg.inbound;
-  const auto& rt = ctx->cfg.realtime;
-  std::vector<std::string> keys = {k.dedup(msg.channel, msg.external_id),
-                                   k.inbound(),
-                                   k.message(msg.id),
-                                   k.property_seq(msg.property_id),
-                                   k.property_events(msg.property_id),
-                                   k.property_conversations_index(msg.property_id),
-                                   k.conversation(msg.conversation_id),
-                                   k.conversation_messages(msg.conversation_id)};
-  // The event is serialized here, once; the script only prepends its seq.
-  std::string event_rest = "\"property_id\":" + json_string(msg.property_id) +
-                           ",\"event\":\"message.created\",\"data\":" + msg.envelope +
-                           ",\"ts\":\"" + msg.received_at + "\"}";
-  std::vector<std::string> args = {msg.id,
-                                   std::move(msg.envelope),
-                                   std::to_string(in.dedup_ttl_s),
-                                   std::to_string(in.message_ttl_s),
-                                   k.property_channel(msg.property_id),
-                                   std::to_string(in.history_max),
-                                   std::move(event_rest),
-                                   msg.property_id,
-                                   msg.channel,
-                                   msg.conversation_id,
-                                   msg.received_at,
-                                   std::to_string(msg.received_ms),
-                                   std::move(msg.from),
-                                   std::move(msg.guest_name),
-                                   std::to_string(rt.conversation_ttl_s),
-                                   std::to_string(rt.recent_messages)};
-  ctx->svc.redis->eval(
-      ctx->ingest, std::move(keys), std::move(args), res.executor(),
-      [ctx, res, shell = request_shell(req), conversation = msg.conversation_id](
-          boost::system::error_code ec, broker::reply r) {
-        // 202 only once Redis has answered: the message is in inbound:messages.
-        if (ec || !r.is_array() || r.elements().size() < 2 || !r.elements()[0].is_integer()) {
-          if (ec == broker::errc::redis_error || (!ec && !r.is_array())) ctx->log_refusal(r);
-          ctx->unavailable.inc();
-          res.send(unavailable(shell, ec ? ec.message() : "unexpected reply from Redis"));
-          return;
-        }
-        const bool queued = r.elements()[0].integer() == 1;
-        const std::string& id = r.elements()[1].str();
-        (queued ? ctx->queued : ctx->duplicate).inc();
-        if (queued) {
-          res.send(json_response(shell, http::status::accepted,
-                                 "{\"id\":" + json_string(id) +
-                                     ",\"status\":\"queued\",\"conversation_id\":" +
-                                     json_string(conversation) + "}"));
-        } else {
-          res.send(json_response(shell, http::status::ok,
-                                 "{\"id\":" + json_string(id) + ",\"status\":\"duplicate\"}"));
+  auto conversation = msg.conversation_id;
+  ctx->ingest().submit(
+      std::move(msg), res.executor(),
+      [ctx, res, shell = request_shell(req), conversation = std::move(conversation)](
+          ingest_outcome out) {
+        using result = ingest_outcome::result;
+        switch (out.what) {
+          case result::queued:  // 202 only once Redis has answered: it is in inbound:messages
+            if (!out.detail.empty())
+              ctx->log_refusal("a step after queueing the message", out.detail,
+                               "it is queued and answered 202, but its status record, "
+                               "conversation entry or dashboard event may be missing");
+            ctx->queued.inc();
+            res.send(json_response(shell, http::status::accepted,
+                                   "{\"id\":" + json_quote(out.id) +
+                                       ",\"status\":\"queued\",\"conversation_id\":" +
+                                       json_quote(conversation) + "}"));
+            return;
+          case result::duplicate:
+            ctx->duplicate.inc();
+            res.send(json_response(shell, http::status::ok,
+                                   "{\"id\":" + json_quote(out.id) + ",\"status\":\"duplicate\"}"));
+            return;
+          case result::refused:
+            ctx->log_refusal("the message", out.detail, "answering 503");
+            ctx->unavailable.inc();
+            res.send(unavailable(shell, "Redis refused it"));
+            return;
+          case result::unavailable:
+            ctx->unavailable.inc();
+            res.send(unavailable(shell, out.detail));
+            return;
         }
       });
 }
@@ -219,10 +203,15 @@ void add_inbound_routes(router& routes, const services& svc, const key_space& ke
                         const config& cfg, const adapter_auth& auth, metrics_registry& metrics) {
   // Built in place (C++20 aggregate initialization with parentheses): it holds an atomic.
   auto ctx = std::make_shared<inbound_context>(
-      svc, keys, cfg, auth, broker::script::make("ingest", std::string(lua::ingest)),
-      inbound_limits{static_cast<std::size_t>(cfg.inbound.max_text_bytes)},
+      svc, keys, cfg, auth, inbound_limits{static_cast<std::size_t>(cfg.inbound.max_text_bytes)},
       metrics.add_counter("bellhop_inbound_messages_total",
-                          "POST /v1/messages/inbound answers by result.", {"result"}));
+                          "POST /v1/messages/inbound answers by result.", {"result"}),
+      metrics
+          .add_histogram("bellhop_inbound_batch_messages",
+                         "Messages per call of the ingest script: messages that arrive while "
+                         "earlier calls are in Redis go together.",
+                         {}, {1, 2, 4, 8, 16, 32})
+          .labels({}));
   routes.add(http::verb::post, "/v1/messages/inbound",
              [ctx](const request& req, responder res) { ingest(ctx, req, std::move(res)); });
   routes.add(http::verb::get, "/v1/messages/{id}",

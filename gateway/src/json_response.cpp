@@ -12,6 +12,13 @@ void string_value(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_vie
 
 }  // namespace
 
+std::string json_quote(std::string_view s) {
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  string_value(w, s);
+  return {out.GetString(), out.GetSize()};
+}
+
 response json_error(const request& req, http::status status, std::string_view code,
                     std::string_view message, std::string_view field) {
   rapidjson::StringBuffer buf;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -84,6 +85,14 @@ class InboundProcess : public ::testing::Test {
     return out;
   }
 
+  // A sample of GET /metrics (`name` with its labels, as exposed), or -1 if absent.
+  double metric(const std::string& name) {
+    const auto body = http_get(port_, "/metrics").body;
+    const auto at = body.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(body.substr(at + name.size() + 2));
+  }
+
   temp_dir dir_;
   std::uint16_t port_ = 0;
   int runs_ = 0;
@@ -134,6 +143,57 @@ TEST_F(InboundProcess, TenThousandFromSixteenClientsEachOnceInConversationOrder)
   EXPECT_EQ(last_text.size(), static_cast<std::size_t>(clients * conversations_per_client));
   // Each message has its status record and an event with a strictly increasing seq.
   EXPECT_EQ(redis.cli("XLEN property:hotel-0:events"), redis.cli("GET property:hotel-0:seq"));
+  // Every message went through the ingest script once, and with 16 clients some calls of it
+  // carried several (group commit).
+  EXPECT_EQ(metric("bellhop_inbound_batch_messages_sum"), clients * per_client);
+  const double calls = metric("bellhop_inbound_batch_messages_count");
+  EXPECT_GT(calls, 0);
+  EXPECT_LT(calls, clients * per_client);
+}
+
+TEST_F(InboundProcess, MessagesWaitingForRedisGoInOneCallWhereARefusalCostsOnlyItsOwnMessage) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url());  // command timeout 1 s
+  redis.cli("SET property:hotel-blocked:events not-a-stream");  // a foreign key in the way
+  // Redis holds every client for 600 ms. Three messages fill the calls Bellhop keeps in flight;
+  // the three after them wait and leave together when the first call returns.
+  redis.cli("CLIENT PAUSE 600 ALL");
+  auto post = [&](const std::string& property, const std::string& external_id) {
+    return std::async(std::launch::async, [this, property, external_id] {
+      return http_request(port_, "POST", "/v1/messages/inbound",
+                          message(property, external_id, "+1", external_id), headers());
+    });
+  };
+  std::vector<std::future<http_result>> fillers;
+  for (int i = 0; i < 3; ++i) fillers.push_back(post("hotel-a", "filler-" + std::to_string(i)));
+  std::this_thread::sleep_for(150ms);
+  auto before = post("hotel-a", "before");
+  std::this_thread::sleep_for(50ms);
+  auto refused = post("hotel-blocked", "refused");
+  std::this_thread::sleep_for(50ms);
+  auto after = post("hotel-c", "after");
+  for (auto& f : fillers) EXPECT_EQ(f.get().status, 202);
+  EXPECT_EQ(before.get().status, 202);
+  const auto r = refused.get();
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(after.get().status, 202);
+
+  // Calls: three of one message, then one of three.
+  EXPECT_EQ(metric("bellhop_inbound_batch_messages_bucket{le=\"1\"}"), 3);
+  EXPECT_EQ(metric("bellhop_inbound_batch_messages_bucket{le=\"2\"}"), 3);
+  EXPECT_EQ(metric("bellhop_inbound_batch_messages_bucket{le=\"4\"}"), 4);
+  // The refused message left nothing behind; the others of its call are whole and in order.
+  EXPECT_EQ(redis.cli("EXISTS dedup:whatsapp:refused"), "0") << "a retry must not be a duplicate";
+  EXPECT_EQ(redis.cli("EXISTS property:hotel-blocked:seq"), "0");
+  auto q = queue(redis);
+  ASSERT_EQ(q.size(), 5u);
+  EXPECT_EQ(std::string(q[3]["external_id"].GetString()), "before");
+  EXPECT_EQ(std::string(q[4]["external_id"].GetString()), "after");
+  EXPECT_EQ(redis.cli("XLEN property:hotel-c:events"), "1");
+  EXPECT_EQ(redis.cli("HGET message:" + std::string(q[4]["id"].GetString()) + " status"), "queued");
+  EXPECT_NE(bellhop.output().find("ingest: Redis refused the message (WRONGTYPE"),
+            std::string::npos)
+      << bellhop.output();
 }
 
 TEST_F(InboundProcess, SameExternalIdEightTimesConcurrentlyIsQueuedOnce) {
@@ -306,6 +366,30 @@ TEST_F(InboundProcess, AnUnwritableHistoryIs503AndLeavesNoDedupKeySoTheRetryQueu
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_EQ(redis.cli("GET property:hotel-berlin:seq"), "1");
   EXPECT_EQ(redis.cli("LLEN inbound:messages"), "1");
+}
+
+TEST_F(InboundProcess, RedisNotAnsweringIs503WithinTheCommandTimeoutForEveryWaitingMessage) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url());  // command timeout 1 s
+  redis.cli("CLIENT PAUSE 4000 ALL");  // connected, but answering nobody
+  // Far more messages than one round of calls carries: none may wait a timeout per round.
+  constexpr int clients = 200;
+  std::vector<std::future<std::pair<int, std::chrono::steady_clock::duration>>> answers;
+  for (int i = 0; i < clients; ++i) {
+    answers.push_back(std::async(std::launch::async, [this, i] {
+      const auto start = std::chrono::steady_clock::now();
+      auto r = http_request(port_, "POST", "/v1/messages/inbound",
+                            message("hotel-a", "paused-" + std::to_string(i), "+1", "t"),
+                            headers());
+      return std::pair{r.status, std::chrono::steady_clock::now() - start};
+    }));
+  }
+  for (auto& a : answers) {
+    const auto [status, took] = a.get();
+    EXPECT_EQ(status, 503);
+    // One timeout (1 s) and scheduling slack; a round per 96 messages would be 3 s.
+    EXPECT_LT(took, 2500ms) << "waited a timeout per round of calls";
+  }
 }
 
 struct bad_request {

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "bellhop/broker/broker.hpp"
+#include "bellhop/gateway/config.hpp"
+#include "bellhop/gateway/inbound_message.hpp"
+#include "bellhop/gateway/keys.hpp"
+#include "bellhop/gateway/metrics.hpp"
+
+namespace bellhop::gateway {
+
+// What became of one message handed to the ingest script.
+struct ingest_outcome {
+  enum class result {
+    queued,       // on inbound:messages with its event; `id` is its id
+    duplicate,    // its external id was seen before; `id` is the first message's id
+    refused,      // Redis answered but would not store it (nothing of it kept); `detail` says why
+    unavailable,  // no answer from Redis (down, timed out, stopping); `detail` says why
+  };
+  result what = result::unavailable;
+  std::string id;
+  std::string detail;  // also set for `queued` when a step after the queue and the history
+                       // (status record, conversation, publish) was refused
+};
+
+// Group commit of the ingest script (lua/ingest.lua takes any number of messages). A message
+// goes to Redis at once while fewer than `max_in_flight` calls are outstanding; otherwise it
+// waits for the next call, which takes everything waiting (up to `max_batch` messages) as soon
+// as a call returns. At low rates each call carries one message and nothing waits; under load
+// calls carry many and share what a call costs Redis (dispatch, script setup, the MULTI/EXEC
+// wrapped around its effects in the AOF) and Bellhop (one command, one reply). Calls are
+// handed to the broker in the order their messages were submitted and the script takes a
+// call's messages in order, so inbound:messages keeps the order of acceptance. A call that gets
+// no answer (timeout, connection lost) takes the messages waiting with it: they are answered
+// as it is, within the command timeout, instead of each waiting a timeout of its own.
+class ingest_batcher : public std::enable_shared_from_this<ingest_batcher> {
+ public:
+  // Runs exactly once, on the executor of the first message of its call (not necessarily its
+  // own): it must be safe to run there, as responder::send is.
+  using handler = std::function<void(ingest_outcome)>;
+  struct limits {
+    std::size_t max_in_flight = 3;
+    std::size_t max_batch = 32;  // ~2 ms of Redis time: other clients wait that long at most
+  };
+
+  ingest_batcher(broker::broker& redis, const key_space& keys, const config& cfg, limits lim,
+                 histogram& batch_sizes);
+
+  // Thread-safe.
+  void submit(inbound_message msg, boost::asio::any_io_executor ex, handler done);
+
+ private:
+  struct pending {
+    std::vector<std::string> keys;  // the message's 7 keys, in the script's order
+    std::vector<std::string> args;  // its 11 arguments
+    boost::asio::any_io_executor ex;
+    handler done;
+  };
+  using batch = std::vector<pending>;
+
+  batch take_locked();
+  void send_locked(batch b);  // under mu_: calls reach the broker in order
+  void finish(batch& b, boost::system::error_code ec, const broker::reply& r);
+
+  broker::broker& redis_;
+  const key_space& keys_;
+  const config& cfg_;
+  const limits limits_;
+  histogram& batch_sizes_;
+  const broker::script script_;
+  const std::string inbound_key_;
+  const std::vector<std::string> common_args_;
+
+  std::mutex mu_;
+  std::deque<pending> waiting_;
+  std::size_t in_flight_ = 0;
+};
+
+}  // namespace bellhop::gateway
