@@ -1,4 +1,4 @@
--- Included (at build time, by gateway/embed_lua.cmake) by the scripts that publish property
+-- Included (at build time, by cmake/embed_lua.cmake) by the scripts that publish property
 -- events.
 -- Appends an event to a property's capped history under the property's next seq and returns
 -- seq and the event JSON ('{"seq":N,' .. rest), or nil and the error when it could not (the

@@ -1,4 +1,4 @@
--- Included (at build time, by gateway/embed_lua.cmake) by the scripts that add a message to a
+-- Included (at build time, by cmake/embed_lua.cmake) by the scripts that add a message to a
 -- conversation: ingest.lua and staff_reply.lua.
 --
 -- Adds `message` (JSON) to its conversation: the property's index entry (score = the

@@ -47,6 +47,10 @@ class key_space {
     return k("dedup:", channel, ":", external_id);
   }
   std::string message(std::string_view id) const { return k("message:", id); }
+  // State of one rate-limit policy for one subject (an adapter key's name, a sender, …).
+  std::string ratelimit(std::string_view policy, std::string_view subject) const {
+    return k("ratelimit:", policy, ":", subject);
+  }
   // Pub/sub channel of a property's dashboard events (not a key, but prefixed alike).
   std::string property_channel(std::string_view property) const {
     return k("property:", property, ":conversations");

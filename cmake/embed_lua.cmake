@@ -1,9 +1,10 @@
-# Writes OUTPUT: every gateway/lua/*.lua as `bellhop::gateway::lua::<stem>` (std::string_view),
-# so the scripts ship inside the binary and are still edited as plain .lua files.
-# `--#include NAME` lines are replaced by gateway/lua/fragments/NAME.
+# Writes OUTPUT: every LUA_DIR/*.lua as `NAMESPACE::<stem>` (std::string_view), so the scripts
+# ship inside the binary and are still edited as plain .lua files.
+# `--#include NAME` lines are replaced by LUA_DIR/fragments/NAME.
+#   cmake -DLUA_DIR=<module>/lua -DNAMESPACE=bellhop::<module>::lua -DOUTPUT=<header> -P embed_lua.cmake
 file(GLOB scripts ${LUA_DIR}/*.lua)
 list(SORT scripts)
-set(text "// Generated from gateway/lua/*.lua by gateway/embed_lua.cmake. Do not edit.\n#pragma once\n\n#include <string_view>\n\nnamespace bellhop::gateway::lua {\n")
+set(text "// Generated from ${LUA_DIR}/*.lua by cmake/embed_lua.cmake. Do not edit.\n#pragma once\n\n#include <string_view>\n\nnamespace ${NAMESPACE} {\n")
 foreach(script IN LISTS scripts)
   get_filename_component(stem ${script} NAME_WE)
   file(READ ${script} body)
@@ -16,6 +17,6 @@ foreach(script IN LISTS scripts)
   endforeach()
   string(APPEND text "inline constexpr std::string_view ${stem} = R\"bellhop_lua(${body})bellhop_lua\";\n")
 endforeach()
-string(APPEND text "}  // namespace bellhop::gateway::lua\n")
+string(APPEND text "}  // namespace ${NAMESPACE}\n")
 file(WRITE ${OUTPUT}.tmp "${text}")
 file(COPY_FILE ${OUTPUT}.tmp ${OUTPUT} ONLY_IF_DIFFERENT)

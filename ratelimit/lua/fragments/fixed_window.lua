@@ -1,0 +1,29 @@
+-- Fixed window: at most `limit` per window of `window` ms, windows aligned to multiples of
+-- `window` on Redis's clock. State: hash {w = start of the window it counts, n = used}, which
+-- expires one window after its window ends (the start is stored, so a stale hash is never
+-- mistaken for the current window, whatever the clock source).
+-- Returns allowed, remaining, retry_after (ms; -1: never, cost > limit), reset (ms to the end
+-- of the window) and the function that consumes `cost`.
+local function fixed_window(key, limit, window, _, cost, now)
+  local start = now - now % window
+  local state = redis.call('HMGET', key, 'w', 'n')
+  local used = 0
+  if tonumber(state[1]) == start then
+    used = tonumber(state[2]) or 0
+  end
+  local reset = start + window - now
+  local allowed = used + cost <= limit
+  local retry = 0
+  if not allowed then
+    retry = cost > limit and -1 or reset
+  end
+  local function consume()
+    if used == 0 then
+      redis.call('HSET', key, 'w', start, 'n', cost)
+    else
+      redis.call('HINCRBY', key, 'n', cost)
+    end
+    redis.call('PEXPIRE', key, math.ceil(reset + window))
+  end
+  return allowed, limit - used - (allowed and cost or 0), retry, reset, consume
+end
