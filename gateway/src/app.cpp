@@ -246,6 +246,8 @@ int serve(const config& cfg) {
   redis->start();
   add_redis_metrics(metrics, *redis, svc.embedded.get());
   svc.redis = std::move(redis);  // before ioc.run(): no request reads svc concurrently yet
+  svc.limits = std::make_unique<rate_limits>(*svc.redis, keys, cfg);
+  add_ratelimit_metrics(metrics, *svc.limits);
   inbound_reaper reaper(ioc.get_executor(), *svc.redis, keys, cfg.inbound, metrics);
   reaper.start();
 
@@ -260,7 +262,8 @@ int serve(const config& cfg) {
   ro.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
   ro.hub.history_max_age = std::chrono::seconds(cfg.realtime.history_max_age_s);
   realtime::service dashboards(ioc, *svc.redis, keys, ro,
-                               make_staff_reply_queuer(*svc.redis, keys, cfg, ioc.get_executor()));
+                               make_staff_reply_queuer(*svc.redis, keys, cfg, svc.limits.get(),
+                                                       ioc.get_executor()));
   server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req) {
     dashboards.accept(std::move(stream), std::move(req));
   });

@@ -134,6 +134,9 @@ std::string check_format(std::string_view v) {
 std::string check_algorithm(std::string_view v) {
   return one_of(v, {"fixed_window", "sliding_window", "gcra"});
 }
+std::string check_fail(std::string_view v) {
+  return one_of(v, {"open", "closed"});
+}
 
 // Names end up in Redis keys (ratelimit:<policy>:<adapter>) and log lines.
 std::string check_name(std::string_view v) {
@@ -203,6 +206,7 @@ const field<config> config_fields[] = {
     {BELLHOP_KEY(auth.jwt_secret)},
     {BELLHOP_KEY(auth.admin_token)},
     {BELLHOP_KEY(ratelimit.inbound_api)},
+    {BELLHOP_KEY(ratelimit.staff_replies)},
     {BELLHOP_CHANNEL_KEY(whatsapp, app_secret), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(whatsapp, verify_token), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(whatsapp, access_token), int_rule::any, check_not_empty, true},
@@ -248,6 +252,8 @@ const field<ratelimit_policy> policy_fields[] = {
     {"window_ms", [](ratelimit_policy& p) -> field_target { return &p.window_ms; },
      int_rule::positive, nullptr, true},
     {"burst", [](ratelimit_policy& p) -> field_target { return &p.burst; }, int_rule::non_negative},
+    {"fail", [](ratelimit_policy& p) -> field_target { return &p.fail; }, int_rule::any,
+     check_fail},
 };
 
 constexpr std::string_view adapter_keys_path = "auth.adapter_keys";
@@ -515,7 +521,9 @@ status loader::load_adapter_keys(const rapidjson::Value& v) {
 status loader::load_policies(const rapidjson::Value& v) {
   const std::string path(policies_path);
   if (!v.IsObject()) return file_error(path, "must be an object");
-  std::map<std::string, ratelimit_policy> policies;
+  // The file's policies add to the defaults, or redefine one by its name.
+  std::map<std::string, ratelimit_policy> policies = cfg_.ratelimit.policies;
+  std::set<std::string> seen;
   for (const auto& member : v.GetObject()) {
     std::string name(member.name.GetString(), member.name.GetStringLength());
     std::string item = path + "." + name;
@@ -526,13 +534,58 @@ status loader::load_policies(const rapidjson::Value& v) {
     if (auto r = walk_record<ratelimit_policy>(member.value, item, policy, policy_fields); !r) {
       return r;
     }
-    if (!policies.emplace(name, policy).second) {
+    if (!seen.insert(name).second) {
       return fail(file_origin_.label + ": duplicate key '" + item + "'");
     }
+    policies[name] = policy;
   }
   cfg_.ratelimit.policies = std::move(policies);
   return {};
 }
+
+}  // namespace
+
+std::map<std::string, ratelimit_policy> default_ratelimit_policies() {
+  // Sources and reasoning: docs/configuration.md, "Rate-limit policies".
+  auto policy = [](std::string algorithm, std::int64_t limit, std::int64_t window_ms,
+                   std::int64_t burst = 0) {
+    return ratelimit_policy{std::move(algorithm), limit, window_ms, burst, "closed"};
+  };
+  constexpr std::int64_t minute = 60'000, hour = 60 * minute, day = 24 * hour;
+  return {
+      // WhatsApp Cloud API: 80 messages/s per business phone number (error 130429 beyond).
+      {"whatsapp_business_number", policy("gcra", 80, 1000, 80)},
+      // WhatsApp pair rate: about 1 message per 6 s to one user, a small burst (error 131056).
+      {"whatsapp_recipient", policy("gcra", 1, 6000, 3)},
+      // Twilio: 1 SMS/s per long-code sender (more is queued, then refused).
+      {"twilio_sms_sender", policy("gcra", 1, 1000, 1)},
+      // Twilio: 15 messages per 30 s to one recipient from one sender.
+      {"twilio_sms_recipient", policy("sliding_window", 15, 30'000)},
+      // Email per property: 20 per minute, 1,000 per hour, 10,000 per day.
+      {"email_property_minute", policy("sliding_window", 20, minute)},
+      {"email_property_hour", policy("fixed_window", 1000, hour)},
+      {"email_property_day", policy("fixed_window", 10'000, day)},
+      // SMS per property: 10 per minute, 500 per hour, 5,000 per day.
+      {"sms_property_minute", policy("sliding_window", 10, minute)},
+      {"sms_property_hour", policy("fixed_window", 500, hour)},
+      {"sms_property_day", policy("fixed_window", 5000, day)},
+      // Bellhop's own: a dashboard session's replies (a person typing; stops a stuck client).
+      {"staff_reply", policy("gcra", 30, minute, 10)},
+  };
+}
+
+ratelimit::policy to_ratelimit_policy(const std::string& name, const ratelimit_policy& p) {
+  ratelimit::policy out;
+  out.name = name;
+  out.algorithm = ratelimit::parse_algorithm(p.algorithm).value_or(ratelimit::algorithm::fixed_window);
+  out.limit = p.limit;
+  out.window_ms = p.window_ms;
+  out.burst = out.algorithm == ratelimit::algorithm::gcra ? p.burst : 0;
+  out.fail = p.fail == "open" ? ratelimit::failure_mode::open : ratelimit::failure_mode::closed;
+  return out;
+}
+
+namespace {
 
 boost::system::result<std::string, std::string> read_file(const std::string& path) {
   using r = boost::system::result<std::string, std::string>;
@@ -648,11 +701,20 @@ status loader::validate() {
     }
   }
 
-  const std::string& inbound = cfg_.ratelimit.inbound_api;
-  if (!inbound.empty() && !cfg_.ratelimit.policies.contains(inbound)) {
-    return fail(
-        describe(origin_of("ratelimit.inbound_api"), "ratelimit.inbound_api",
-                 "names policy '" + inbound + "', which is not defined in ratelimit.policies"));
+  for (const auto& [key, name] : {std::pair{"ratelimit.inbound_api", &cfg_.ratelimit.inbound_api},
+                                   std::pair{"ratelimit.staff_replies",
+                                             &cfg_.ratelimit.staff_replies}}) {
+    if (!name->empty() && !cfg_.ratelimit.policies.contains(*name)) {
+      return fail(describe(origin_of(key), key,
+                           "names policy '" + *name +
+                               "', which is not defined in ratelimit.policies"));
+    }
+  }
+  for (const auto& [name, policy] : cfg_.ratelimit.policies) {
+    if (auto problem = ratelimit::validate(to_ratelimit_policy(name, policy)); !problem.empty()) {
+      const std::string item = std::string(policies_path) + "." + name;
+      return fail(describe(origin_of(item), item, problem));
+    }
   }
   // A client pinging every heartbeat_s must never look idle to the server.
   if (cfg_.realtime.heartbeat_s >= cfg_.realtime.idle_timeout_s) {

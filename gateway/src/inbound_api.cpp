@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
@@ -82,6 +83,51 @@ struct inbound_context {
   }
 };
 
+// Hands a validated message to the ingest script and answers with what became of it.
+void store(const std::shared_ptr<inbound_context>& ctx, inbound_message msg, responder res,
+           request shell, std::optional<ratelimit::decision> limit) {
+  auto conversation = msg.conversation_id;
+  auto executor = res.executor();
+  ctx->ingest().submit(
+      std::move(msg), std::move(executor),
+      [ctx, res, shell = std::move(shell), conversation = std::move(conversation),
+       limit = std::move(limit)](ingest_outcome out) {
+        // RateLimit-* headers on every answer of a request that was checked.
+        auto send = [&](response r) {
+          if (limit) set_ratelimit_headers(r, *limit);
+          res.send(std::move(r));
+        };
+        using result = ingest_outcome::result;
+        switch (out.what) {
+          case result::queued:  // 202 only once Redis has answered: it is in inbound:messages
+            if (!out.detail.empty())
+              ctx->log_refusal("a step after queueing the message", out.detail,
+                               "it is queued and answered 202, but its status record, "
+                               "conversation entry or dashboard event may be missing");
+            ctx->queued.inc();
+            send(json_response(shell, http::status::accepted,
+                                   "{\"id\":" + json_quote(out.id) +
+                                       ",\"status\":\"queued\",\"conversation_id\":" +
+                                       json_quote(conversation) + "}"));
+            return;
+          case result::duplicate:
+            ctx->duplicate.inc();
+            send(json_response(shell, http::status::ok,
+                                   "{\"id\":" + json_quote(out.id) + ",\"status\":\"duplicate\"}"));
+            return;
+          case result::refused:
+            ctx->log_refusal("the message", out.detail, "answering 503");
+            ctx->unavailable.inc();
+            send(unavailable(shell, "Redis refused it"));
+            return;
+          case result::unavailable:
+            ctx->unavailable.inc();
+            send(unavailable(shell, out.detail));
+            return;
+        }
+      });
+}
+
 void ingest(const std::shared_ptr<inbound_context>& ctx, const request& req, responder res) {
   const auto* key = ctx->auth.authenticate(req[http::field::authorization]);
   if (!key) {
@@ -116,40 +162,29 @@ void ingest(const std::shared_ptr<inbound_context>& ctx, const request& req, res
     return;
   }
 
-  auto conversation = msg.conversation_id;
-  ctx->ingest().submit(
-      std::move(msg), res.executor(),
-      [ctx, res, shell = request_shell(req), conversation = std::move(conversation)](
-          ingest_outcome out) {
-        using result = ingest_outcome::result;
-        switch (out.what) {
-          case result::queued:  // 202 only once Redis has answered: it is in inbound:messages
-            if (!out.detail.empty())
-              ctx->log_refusal("a step after queueing the message", out.detail,
-                               "it is queued and answered 202, but its status record, "
-                               "conversation entry or dashboard event may be missing");
-            ctx->queued.inc();
-            res.send(json_response(shell, http::status::accepted,
-                                   "{\"id\":" + json_quote(out.id) +
-                                       ",\"status\":\"queued\",\"conversation_id\":" +
-                                       json_quote(conversation) + "}"));
-            return;
-          case result::duplicate:
-            ctx->duplicate.inc();
-            res.send(json_response(shell, http::status::ok,
-                                   "{\"id\":" + json_quote(out.id) + ",\"status\":\"duplicate\"}"));
-            return;
-          case result::refused:
-            ctx->log_refusal("the message", out.detail, "answering 503");
+  if (const auto* policy = ctx->svc.limits ? ctx->svc.limits->inbound_api : nullptr) {
+    // Per adapter key, after validation: a bad request costs nothing from the quota.
+    std::vector<ratelimit::limit_key> limit = {{policy, key->name}};
+    auto executor = res.executor();
+    ctx->svc.limits->limiter.check(
+        limit, 1, std::move(executor),
+        [ctx, res, shell = request_shell(req), msg = std::move(msg)](ratelimit::decision d) mutable {
+          if (d.allowed) return store(ctx, std::move(msg), std::move(res), std::move(shell), std::move(d));
+          if (d.degraded) {
             ctx->unavailable.inc();
-            res.send(unavailable(shell, "Redis refused it"));
-            return;
-          case result::unavailable:
-            ctx->unavailable.inc();
-            res.send(unavailable(shell, out.detail));
-            return;
-        }
-      });
+            return res.send(unavailable(shell, "the rate limit could not be checked (" + d.error + ")"));
+          }
+          ctx->results.labels({"rate_limited"}).inc();
+          auto r = json_error(shell, http::status::too_many_requests, "rate_limited",
+                              "this adapter key is over its rate limit (policy '" +
+                                  ctx->svc.limits->inbound_api->name + "'); retry after " +
+                                  std::to_string(ceil_seconds(d.retry_after_ms, 1)) + " s");
+          set_ratelimit_headers(r, d);
+          res.send(std::move(r));
+        });
+    return;
+  }
+  store(ctx, std::move(msg), std::move(res), request_shell(req), std::nullopt);
 }
 
 void message_status(const std::shared_ptr<inbound_context>& ctx, const request& req,

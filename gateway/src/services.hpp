@@ -4,6 +4,7 @@
 
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/broker/embedded_redis.hpp"
+#include "rate_limits.hpp"
 
 namespace bellhop::gateway {
 
@@ -13,6 +14,7 @@ namespace bellhop::gateway {
 struct services {
   std::unique_ptr<broker::embedded_redis> embedded;
   std::unique_ptr<broker::broker> redis;
+  std::unique_ptr<rate_limits> limits;  // set with `redis`
 };
 
 }  // namespace bellhop::gateway

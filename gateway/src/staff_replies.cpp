@@ -17,6 +17,7 @@ constexpr int idempotency_ttl_s = 86400;  // a resend a day later is a new messa
 
 struct context {
   broker::broker& redis;
+  rate_limits* limits;
   boost::asio::any_io_executor ex;
   const key_space keys;
   const config::inbound_t inbound;
@@ -123,34 +124,58 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
       });
 }
 
+
+// Reads the conversation (reply_target.lua), then queues (staff_reply.lua).
+void find_and_queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
+                    realtime::reply_callback done) {
+  // Built before the call: the callback takes `req` by move.
+  std::vector<std::string> keys = {ctx->keys.conversation(req.conversation_id),
+                                   ctx->keys.conversation_messages(req.conversation_id)};
+  ctx->redis.eval(
+      ctx->target, std::move(keys), {}, ctx->ex,
+      [ctx, req = std::move(req), done = std::move(done)](error_code ec,
+                                                          broker::reply r) mutable {
+        if (ec || !r.is_array())
+          return done(failed("unavailable",
+                             "the reply was not queued (Redis is unavailable); send it again"));
+        const auto& e = r.elements();
+        if (e.size() == 4 && e[0].is_string())
+          return queue(ctx, std::move(req), std::move(done), e);
+        // The conversation is gone (expired); a resend of a reply queued before still gets
+        // its first id.
+        auto key = ctx->keys.reply_idempotency(req.subject, req.client_msg_id);
+        ctx->redis.post({"GET", std::move(key)}, ctx->ex,
+                        [done = std::move(done)](error_code ec2, broker::reply first) {
+                          if (!ec2 && first.is_string()) return done({first.str(), {}, {}});
+                          done(failed("not_found", "no such conversation in this property"));
+                        });
+      });
+}
+
 }  // namespace
 
 realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_space& keys,
-                                               const config& cfg, boost::asio::any_io_executor ex) {
-  auto ctx =
-      std::make_shared<context>(context{redis, std::move(ex), keys, cfg.inbound, cfg.realtime});
+                                               const config& cfg, rate_limits* limits,
+                                               boost::asio::any_io_executor ex) {
+  auto ctx = std::make_shared<context>(
+      context{redis, limits, std::move(ex), keys, cfg.inbound, cfg.realtime});
   return [ctx](realtime::reply_request req, realtime::reply_callback done) {
-    // Built before the call: the callback takes `req` by move.
-    std::vector<std::string> keys = {ctx->keys.conversation(req.conversation_id),
-                                     ctx->keys.conversation_messages(req.conversation_id)};
-    ctx->redis.eval(
-        ctx->target, std::move(keys), {}, ctx->ex,
-        [ctx, req = std::move(req), done = std::move(done)](error_code ec,
-                                                            broker::reply r) mutable {
-          if (ec || !r.is_array())
+    const auto* policy = ctx->limits ? ctx->limits->staff_replies : nullptr;
+    if (!policy) return find_and_queue(ctx, std::move(req), std::move(done));
+    // Per session: one stuck or scripted dashboard cannot flood the guests.
+    std::vector<ratelimit::limit_key> limit = {{policy, req.session_id}};
+    ctx->limits->limiter.check(
+        limit, 1, ctx->ex,
+        [ctx, req = std::move(req), done = std::move(done)](ratelimit::decision d) mutable {
+          if (d.allowed) return find_and_queue(ctx, std::move(req), std::move(done));
+          if (d.degraded)
             return done(failed("unavailable",
                                "the reply was not queued (Redis is unavailable); send it again"));
-          const auto& e = r.elements();
-          if (e.size() == 4 && e[0].is_string())
-            return queue(ctx, std::move(req), std::move(done), e);
-          // The conversation is gone (expired); a resend of a reply queued before still gets
-          // its first id.
-          auto key = ctx->keys.reply_idempotency(req.subject, req.client_msg_id);
-          ctx->redis.post({"GET", std::move(key)}, ctx->ex,
-                          [done = std::move(done)](error_code ec2, broker::reply first) {
-                            if (!ec2 && first.is_string()) return done({first.str(), {}, {}});
-                            done(failed("not_found", "no such conversation in this property"));
-                          });
+          auto r = failed("rate_limited", "too many replies from this session; send it again in " +
+                                              std::to_string(ceil_seconds(d.retry_after_ms, 1)) +
+                                              " s");
+          r.retry_after_ms = d.retry_after_ms;
+          done(std::move(r));
         });
   };
 }

@@ -7,13 +7,16 @@
 #include "bellhop/gateway/config.hpp"
 #include "bellhop/gateway/keys.hpp"
 #include "bellhop/realtime/service.hpp"
+#include "rate_limits.hpp"
 
 namespace bellhop::gateway {
 
 // Queues staff replies from dashboards (the WebSocket `reply` frame) on outbound:<channel> of
 // the conversation, once per (sub, client_msg_id): staff_reply.lua, after reading the
-// conversation's record for its channel and guest address.
+// conversation's record for its channel and guest address. With `limits` (and a
+// ratelimit.staff_replies policy), a session over its policy is refused with "rate_limited".
 realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_space& keys,
-                                               const config& cfg, boost::asio::any_io_executor ex);
+                                               const config& cfg, rate_limits* limits,
+                                               boost::asio::any_io_executor ex);
 
 }  // namespace bellhop::gateway

@@ -485,7 +485,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
                            asio::post(self->strand_, [self, ref, r = std::move(r)] {
                              --self->replies_in_flight_;
                              if (!r.error_code.empty())
-                               return self->send_error(r.error_code, r.error_message, ref);
+                               return self->send_error(r.error_code, r.error_message, ref, {},
+                                                       r.retry_after_ms);
                              rapidjson::StringBuffer b;
                              writer w(b);
                              w.StartObject();
@@ -528,7 +529,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
 
   // `property` (optional) names the property an error is about when `ref` does not say it.
   void send_error(std::string_view code, std::string_view message, std::string_view ref,
-                  std::string_view property = {}) {
+                  std::string_view property = {}, std::int64_t retry_after_ms = 0) {
     ++shared_->stats.errors_sent;
     rapidjson::StringBuffer b;
     writer w(b);
@@ -538,6 +539,10 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     put(w, "message", message);
     if (!ref.empty()) put(w, "ref", ref);
     if (!property.empty()) put(w, "property_id", property);
+    if (retry_after_ms > 0) {
+      w.Key("retry_after_ms");
+      w.Int64(retry_after_ms);
+    }
     w.EndObject();
     send(text_of(b));
   }

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "bellhop/ratelimit/limiter.hpp"
+
 // Configuration of one bellhop process: defaults <- JSON file <- BELLHOP_* environment <- flags.
 // Every key, its type, default and environment variable is listed in docs/configuration.md.
 
@@ -25,8 +27,15 @@ struct ratelimit_policy {
   std::string algorithm;  // fixed_window | sliding_window | gcra
   std::int64_t limit = 0;
   std::int64_t window_ms = 0;
-  std::int64_t burst = 0;  // gcra only
+  std::int64_t burst = 0;  // gcra only; 0 = limit
+  std::string fail = "closed";  // when Redis cannot decide: "open" (allow) or "closed" (refuse)
 };
+
+// The policies every config has unless it redefines them by name: the providers' published
+// limits (docs/configuration.md gives each one's source) and Bellhop's own.
+std::map<std::string, ratelimit_policy> default_ratelimit_policies();
+// The limiter's form of a configured policy (`burst` kept for gcra only).
+ratelimit::policy to_ratelimit_policy(const std::string& name, const ratelimit_policy& p);
 
 struct whatsapp_config {
   std::string app_secret, verify_token, access_token, phone_number_id,
@@ -98,8 +107,10 @@ struct config {
     std::string admin_token;
   } auth;
   struct ratelimit_t {
-    std::map<std::string, ratelimit_policy> policies;
-    std::string inbound_api;  // name of a policy, or empty for none
+    // The defaults, plus or redefined by the file's policies.
+    std::map<std::string, ratelimit_policy> policies = default_ratelimit_policies();
+    std::string inbound_api;  // policy per adapter key on POST /v1/messages/inbound ("" = none)
+    std::string staff_replies = "staff_reply";  // policy per dashboard session ("" = none)
   } ratelimit;
   struct channels_t {
     std::optional<whatsapp_config> whatsapp;

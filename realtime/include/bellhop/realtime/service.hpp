@@ -33,6 +33,7 @@ struct reply_result {
   std::string id;
   std::string error_code;
   std::string error_message;
+  std::int64_t retry_after_ms = 0;  // > 0: sent as `retry_after_ms` (e.g. with rate_limited)
 };
 using reply_callback = std::function<void(reply_result)>;
 // Called on the session's strand; must call back exactly once (any thread).

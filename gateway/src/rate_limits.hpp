@@ -1,0 +1,34 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "bellhop/gateway/config.hpp"
+#include "bellhop/gateway/http_types.hpp"
+#include "bellhop/gateway/keys.hpp"
+#include "bellhop/gateway/metrics.hpp"
+#include "bellhop/ratelimit/limiter.hpp"
+
+namespace bellhop::gateway {
+
+// The process's limiter and the configured policies, by name.
+struct rate_limits {
+  rate_limits(broker::broker& redis, const key_space& keys, const config& cfg);
+
+  ratelimit::limiter limiter;
+  std::map<std::string, ratelimit::policy> policies;
+  const ratelimit::policy* inbound_api = nullptr;    // per adapter key; nullptr: none
+  const ratelimit::policy* staff_replies = nullptr;  // per dashboard session; nullptr: none
+};
+
+// bellhop_ratelimit_decisions_total{policy,result} and bellhop_ratelimit_script_errors_total.
+void add_ratelimit_metrics(metrics_registry& metrics, const rate_limits& limits);
+
+// RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (seconds, rounded up) of a decision,
+// plus Retry-After (seconds, rounded up, at least 1) when it refused.
+void set_ratelimit_headers(response& res, const ratelimit::decision& d);
+
+// Seconds, rounded up, of a duration in ms (at least `floor`).
+std::int64_t ceil_seconds(std::int64_t ms, std::int64_t floor = 0);
+
+}  // namespace bellhop::gateway
