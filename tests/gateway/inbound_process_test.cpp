@@ -25,13 +25,15 @@ const std::string berlin_only_key = "berlin-only-key-0123456789";
 
 class InboundProcess : public ::testing::Test {
  protected:
-  child_process start_bellhop(const std::string& redis_url) {
+  // `top`: more top-level config members.
+  child_process start_bellhop(const std::string& redis_url, const std::string& top = "") {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
     std::ofstream(config) << R"({
       "listen": "127.0.0.1:)" << port_ << R"(",
       "data_dir": ")" << (dir_.path() / "data").string() << R"(",
-      "redis": {"url": ")" << redis_url << R"(", "command_timeout_ms": 1000},
+      "redis": {"url": ")" << redis_url << R"(", "command_timeout_ms": 1000},)"
+                         << (top.empty() ? "" : top + ",") << R"(
       "auth": {"adapter_keys": [
         {"name": "all", "key": ")" << adapter_key << R"(", "properties": ["*"]},
         {"name": "berlin", "key": ")" << berlin_only_key << R"(", "properties": ["hotel-berlin"]}
@@ -390,6 +392,46 @@ TEST_F(InboundProcess, RedisNotAnsweringIs503WithinTheCommandTimeoutForEveryWait
     // One timeout (1 s) and scheduling slack; a round per 96 messages would be 3 s.
     EXPECT_LT(took, 2500ms) << "waited a timeout per round of calls";
   }
+}
+
+TEST_F(InboundProcess, OverItsPolicyAnAdapterKeyGets429WithRateLimitHeadersThen202AfterTheWindow) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url(), R"("ratelimit": {"inbound_api": "api",
+      "policies": {"api": {"algorithm": "fixed_window", "limit": 3, "window_ms": 1000}}})");
+  // Start at the beginning of a window (Redis's clock), so three fit in one.
+  eventually([&] {
+    auto t = redis.cli("TIME");
+    return std::stol(t.substr(t.find('\n') + 1)) < 300000;
+  }, 2s);
+  for (int i = 0; i < 3; ++i) {
+    auto r = http_request(port_, "POST", "/v1/messages/inbound",
+                          message("hotel-a", "limited-" + std::to_string(i), "+1", "t"), headers());
+    EXPECT_EQ(r.status, 202) << r.body;
+    EXPECT_EQ(r.headers["ratelimit-limit"], "3");
+    EXPECT_EQ(r.headers["ratelimit-remaining"], std::to_string(2 - i));
+  }
+  auto r = http_request(port_, "POST", "/v1/messages/inbound",
+                        message("hotel-a", "limited-3", "+1", "t"), headers());
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_NE(r.body.find("\"code\":\"rate_limited\""), std::string::npos) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  EXPECT_EQ(r.headers["ratelimit-limit"], "3");
+  EXPECT_EQ(r.headers["ratelimit-remaining"], "0");
+  EXPECT_EQ(r.headers["ratelimit-reset"], "1");
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "3") << "a refused message is not queued";
+  EXPECT_EQ(redis.cli("EXISTS dedup:whatsapp:limited-3"), "0");
+  // Another adapter key has its own allowance.
+  EXPECT_EQ(http_request(port_, "POST", "/v1/messages/inbound",
+                         message("hotel-berlin", "berlin-1", "+1", "t"), headers(berlin_only_key))
+                .status,
+            202);
+
+  std::this_thread::sleep_for(1s);  // Retry-After
+  r = http_request(port_, "POST", "/v1/messages/inbound",
+                   message("hotel-a", "limited-3", "+1", "t"), headers());
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(metric("bellhop_ratelimit_decisions_total{policy=\"api\",result=\"denied\"}"), 1);
+  EXPECT_EQ(metric("bellhop_inbound_messages_total{result=\"rate_limited\"}"), 1);
 }
 
 struct bad_request {

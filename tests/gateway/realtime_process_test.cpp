@@ -33,8 +33,10 @@ std::string token(std::vector<std::string> properties, std::chrono::seconds ttl 
 
 class RealtimeProcess : public ::testing::Test {
  protected:
-  // `extra`: more members for the config's "realtime" object, e.g. "\"send_queue_bytes\": 1000".
-  child_process start_bellhop(const std::string& realtime = "", const std::string& inbound = "") {
+  // `realtime`, `inbound`: more members for those objects, e.g. "\"send_queue_bytes\": 1000";
+  // `top`: more top-level members.
+  child_process start_bellhop(const std::string& realtime = "", const std::string& inbound = "",
+                              const std::string& top = "") {
     const auto port = free_port();
     ports_.push_back(port);
     const auto config = dir_.path() / ("config-" + std::to_string(port) + ".json");
@@ -50,7 +52,7 @@ class RealtimeProcess : public ::testing::Test {
                "jwt_secret": ")"
                           << jwt_secret << R"("},
       "inbound": {)" << inbound
-                          << R"(},
+                          << R"(},)" << (top.empty() ? "" : top + ",") << R"(
       "realtime": {"auth_timeout_ms": 500)"
                           << (realtime.empty() ? "" : ", " + realtime) << R"(}
     })";
@@ -456,6 +458,59 @@ TEST_F(RealtimeProcess, RedisRestartKeepsDashboardsAndFillsTheGap) {
   ASSERT_TRUE(eventually([&] { return http_get(port(), "/readyz").status == 200; }, 20s));
   post_messages(50);
   EXPECT_EQ(expect_events(*c, 51, 50), 100u);
+}
+
+}  // namespace
+}  // namespace bellhop::test
+
+namespace bellhop::test {
+namespace {
+
+TEST_F(RealtimeProcess, RepliesOverTheSessionsPolicyAreRefusedWithRetryAfterAndNotQueued) {
+  auto bellhop = start_bellhop("", "", R"("ratelimit": {"policies": {"staff_reply":
+      {"algorithm": "fixed_window", "limit": 2, "window_ms": 600000}}})");
+  post_messages(1, "hotel-berlin", 1);
+  auto c = dashboard({"hotel-berlin"});
+  subscribe(*c, "hotel-berlin", 0);
+  auto created = c->receive();
+  ASSERT_TRUE(created.has_value());
+  const std::string conversation = str(parse(*created)["data"], "conversation_id");
+  auto reply = [&](const std::string& id) {
+    return R"({"type":"reply","property_id":"hotel-berlin","conversation_id":")" + conversation +
+           R"(","text":"On our way.","client_msg_id":")" + id + "\"}";
+  };
+  for (const auto* id : {"m-1", "m-2", "m-3"}) ASSERT_TRUE(c->send(reply(id)));
+  std::set<std::string> acked;
+  std::string refused;
+  for (int i = 0; i < 10 && (acked.size() < 2 || refused.empty()); ++i) {
+    auto f = c->receive();
+    ASSERT_TRUE(f.has_value());
+    auto d = parse(*f);
+    if (str(d, "type") == "ack") acked.insert(str(d, "client_msg_id"));
+    if (str(d, "type") == "error") {
+      EXPECT_EQ(str(d, "code"), "rate_limited") << *f;
+      ASSERT_TRUE(d.HasMember("retry_after_ms") && d["retry_after_ms"].IsInt64()) << *f;
+      EXPECT_GT(d["retry_after_ms"].GetInt64(), 0) << *f;
+      refused = str(d, "ref");
+    }
+  }
+  EXPECT_EQ(acked.size(), 2u);
+  EXPECT_FALSE(refused.empty());
+  EXPECT_EQ(acked.count(refused), 0u);
+  EXPECT_EQ(redis_.cli("LLEN outbound:whatsapp"), "2") << "the refused reply is not queued";
+
+  // Per session: another dashboard of the same person still has its own allowance.
+  auto other = dashboard({"hotel-berlin"});
+  subscribe(*other, "hotel-berlin", 0);
+  ASSERT_TRUE(other->send(reply("m-4")));
+  bool ack = false;
+  for (int i = 0; i < 10 && !ack; ++i) {
+    auto f = other->receive();
+    ASSERT_TRUE(f.has_value());
+    ack = str(parse(*f), "type") == "ack";
+  }
+  EXPECT_TRUE(ack);
+  EXPECT_EQ(redis_.cli("LLEN outbound:whatsapp"), "3");
 }
 
 }  // namespace
