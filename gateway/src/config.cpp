@@ -977,13 +977,18 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "    \"admin_token\": " + json_quote(random_secret()) + "\n";
   t += "  },\n";
   t += "  \"ratelimit\": {\n";
-  t += "    // algorithm: fixed_window, sliding_window or gcra (gcra also takes \"burst\").\n";
+  t += "    // algorithm: fixed_window, sliding_window or gcra (gcra also takes \"burst\");\n";
+  t += "    // \"fail\": \"open\" or \"closed\" (default) decides when Redis cannot. The providers'\n";
+  t += "    // limits (whatsapp_business_number, twilio_sms_sender, …) are built in; a policy\n";
+  t += "    // of the same name here redefines one (docs/configuration.md lists them).\n";
   t += "    \"policies\": {\n";
   t +=
       "      \"api\": { \"algorithm\": \"sliding_window\", \"limit\": 100, \"window_ms\": 1000 }\n";
   t += "    },\n";
   t += "    // Policy applied to POST /v1/messages/inbound per adapter key (\"\" = none).\n";
-  t += "    \"inbound_api\": \"api\"\n";
+  t += "    \"inbound_api\": \"api\",\n";
+  t += "    // Policy applied to each dashboard session's replies (\"\" = none).\n";
+  t += "    \"staff_replies\": \"staff_reply\"\n";
   t += "  },\n";
   t += "  \"channels\": {\n";
   t += "    // Uncomment and fill in to enable a channel (and set public_url).\n";

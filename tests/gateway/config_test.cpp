@@ -151,6 +151,39 @@ TEST_F(ConfigTest, DirectoryIsNotAConfigFile) {
   EXPECT_EQ(r.error(), "config " + dir_.string() + ": cannot read: is a directory");
 }
 
+TEST_F(ConfigTest, ProviderPoliciesAreThereByDefaultAndTheFileAddsOrRedefinesByName) {
+  const config defaults = load_ok("{}");
+  const auto& d = defaults.ratelimit.policies;
+  ASSERT_EQ(d.count("whatsapp_business_number"), 1u);
+  EXPECT_EQ(d.at("whatsapp_business_number").limit, 80);
+  EXPECT_EQ(d.at("whatsapp_business_number").window_ms, 1000);
+  EXPECT_EQ(d.at("whatsapp_recipient").window_ms, 6000);
+  EXPECT_EQ(d.at("twilio_sms_recipient").limit, 15);
+  EXPECT_EQ(d.at("twilio_sms_recipient").window_ms, 30000);
+  EXPECT_EQ(d.at("email_property_day").limit, 10000);
+  EXPECT_EQ(d.at("sms_property_hour").limit, 500);
+  EXPECT_EQ(d.at("whatsapp_business_number").fail, "closed");
+  EXPECT_EQ(defaults.ratelimit.inbound_api, "");
+  EXPECT_EQ(defaults.ratelimit.staff_replies, "staff_reply");
+  for (const auto& [name, p] : d) {
+    EXPECT_EQ(ratelimit::validate(to_ratelimit_policy(name, p)), "") << name;
+  }
+
+  // The original ADR's "80 per 60 s per phone number" is one more policy.
+  const config c = load_ok(R"({"ratelimit": {"policies": {
+      "adr_phone_number": {"algorithm": "fixed_window", "limit": 80, "window_ms": 60000},
+      "whatsapp_recipient": {"algorithm": "gcra", "limit": 1, "window_ms": 10000, "fail": "open"}},
+      "staff_replies": ""}})");
+  EXPECT_EQ(c.ratelimit.policies.at("adr_phone_number").limit, 80);
+  EXPECT_EQ(c.ratelimit.policies.at("whatsapp_recipient").window_ms, 10000);
+  EXPECT_EQ(c.ratelimit.policies.at("whatsapp_recipient").burst, 0);
+  EXPECT_EQ(c.ratelimit.policies.at("whatsapp_recipient").fail, "open");
+  EXPECT_EQ(c.ratelimit.policies.count("whatsapp_business_number"), 1u) << "defaults are kept";
+  EXPECT_EQ(c.ratelimit.staff_replies, "");
+  EXPECT_EQ(to_ratelimit_policy("x", c.ratelimit.policies.at("whatsapp_recipient")).fail,
+            ratelimit::failure_mode::open);
+}
+
 TEST_F(ConfigTest, FileOverridesDefaults) {
   config c = load_ok(R"({
     "listen": "127.0.0.1:9100", "data_dir": "/srv/bellhop", "public_url": "https://gw.example.com",
@@ -411,6 +444,14 @@ INSTANTIATE_TEST_SUITE_P(
                         "only letters, digits, '-', '_' and '.'"},
         validation_case{R"({"ratelimit": {"inbound_api": "nope"}})",
                         "'ratelimit.inbound_api' names policy 'nope', which is not defined in "
+                        "ratelimit.policies"},
+        validation_case{policy(R"({"algorithm": "gcra", "limit": 1, "window_ms": 1, "fail": "maybe"})"),
+                        "'ratelimit.policies.api.fail' must be one of open, closed"},
+        validation_case{policy(R"({"algorithm": "sliding_window", "limit": 200000, "window_ms": 1})"),
+                        "'ratelimit.policies.api' sliding_window keeps one entry per unit: limit "
+                        "must be at most 100000 (use gcra or fixed_window for more)"},
+        validation_case{R"({"ratelimit": {"staff_replies": "nope"}})",
+                        "'ratelimit.staff_replies' names policy 'nope', which is not defined in "
                         "ratelimit.policies"},
         validation_case{R"({"realtime": {"heartbeat_s": 75, "idle_timeout_s": 75}})",
                         "'realtime.heartbeat_s' must be less than realtime.idle_timeout_s (75)"},
