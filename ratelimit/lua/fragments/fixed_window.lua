@@ -1,7 +1,7 @@
 -- Fixed window: at most `limit` per window of `window` ms, windows aligned to multiples of
 -- `window` on Redis's clock. State: hash {w = start of the window it counts, n = used}, which
--- expires one window after its window ends (the start is stored, so a stale hash is never
--- mistaken for the current window, whatever the clock source).
+-- expires two windows after its first use in a window (the start is stored, so a stale hash is
+-- never mistaken for the current window, whatever the clock source).
 -- Returns allowed, remaining, retry_after (ms; -1: never, cost > limit), reset (ms to the end
 -- of the window) and the function that consumes `cost`.
 local function fixed_window(key, limit, window, _, cost, now)
@@ -19,11 +19,13 @@ local function fixed_window(key, limit, window, _, cost, now)
   end
   local function consume()
     if used == 0 then
+      -- Two windows from the first use, not from the window's end: keys aligned to one
+      -- instant would all expire together, a stall in Redis's expire cycle every window.
       redis.call('HSET', key, 'w', start, 'n', cost)
+      redis.call('PEXPIRE', key, 2 * window)
     else
       redis.call('HINCRBY', key, 'n', cost)
     end
-    redis.call('PEXPIRE', key, math.ceil(reset + window))
   end
   return allowed, limit - used - (allowed and cost or 0), retry, reset, consume
 end
