@@ -33,6 +33,10 @@ std::string validate(const policy& p) {
   if (p.window_ms < 1 || p.window_ms > max_window) return "window_ms must be 1 to 31622400000 (366 days)";
   if (p.burst < 0 || p.burst > max_limit) return "burst must be 0 (= limit) to 1000000000";
   if (p.burst != 0 && p.algorithm != algorithm::gcra) return "burst applies to gcra only";
+  // gcra counts in 1/limit ms, where its bucket holds burst * window_ms (lua/fragments/gcra.lua).
+  if (p.algorithm == algorithm::gcra &&
+      (p.burst > 0 ? p.burst : p.limit) > (std::int64_t{1} << 52) / p.window_ms)
+    return "gcra: burst (or limit when burst is 0) times window_ms must be at most 2^52";
   if (p.algorithm == algorithm::sliding_window && p.limit > 100'000)
     return "sliding_window keeps one entry per unit: limit must be at most 100000 (use gcra or "
            "fixed_window for more)";

@@ -1,30 +1,57 @@
 -- GCRA, the generic cell rate algorithm: a token bucket of `burst` units refilled at `limit`
--- per `window` ms, kept as one number, the theoretical arrival time (TAT) of the next unit.
--- Over any span of e ms it admits at most burst + limit * e / window. State: a string with the
--- TAT (ms), expiring when the bucket is full again.
+-- per `window` ms, kept as the theoretical arrival time (TAT) of the next unit.
+-- Over any span of e ms it admits at most burst + limit * e / window.
+-- The emission interval (window / limit ms) is seldom a whole number of ms. A fractional TAT
+-- rounded at every write drifts (3001 per second admitted more than that; waits were reported
+-- 1 ms long), so the TAT is kept exactly: whole ms plus a remainder in 1/limit ms, and every
+-- figure below is counted in 1/limit ms, where the interval is exactly `window`. validate()
+-- keeps burst * window under 2^52, so all of them are exact integers in a double.
+-- State: a string "<ms> <remainder> <limit>", expiring when the bucket is full again.
 -- Returns allowed, remaining (whole units left in the bucket), retry_after (ms until `cost`
 -- fits; -1: never, cost > burst), reset (ms until the bucket is full) and the function that
 -- consumes `cost`.
 local function gcra(key, limit, window, burst, cost, now)
-  local interval = window / limit
-  local capacity = burst * interval
-  local tat = tonumber(redis.call('GET', key)) or now
-  if tat < now then
-    tat = now
+  -- a / b rounded down and up, for a >= 0 (fmod is exact, so is the division that follows).
+  local function div_floor(a, b)
+    return (a - math.fmod(a, b)) / b
   end
-  local new_tat = tat + cost * interval
-  local allow_at = new_tat - capacity
-  local allowed = allow_at <= now + 1e-6  -- float rounding of the interval
-  local retry, after = 0, new_tat
-  if not allowed then
-    retry = cost > burst and -1 or (allow_at - now)
-    after = tat
+  local function div_ceil(a, b)
+    local r = math.fmod(a, b)
+    return (a - r) / b + (r > 0 and 1 or 0)
+  end
+
+  local capacity = burst * window
+  -- How far the TAT is ahead of now; 0 when the bucket is full.
+  local ahead = 0
+  local stored = redis.call('GET', key) or ''
+  local ms, rem, per = string.match(stored, '^(%d+) (%d+) (%d+)$')
+  ms, rem, per = tonumber(ms), tonumber(rem), tonumber(per)
+  if not ms and tonumber(stored) then
+    -- A fractional TAT of an earlier version of this script: up to the next whole ms.
+    ms, rem, per = math.ceil(tonumber(stored)), 0, limit
+  end
+  if ms and per ~= limit and rem > 0 then
+    -- The policy's limit changed: the remainder was in other units; round up to a whole ms.
+    ms, rem = ms + 1, 0
+  end
+  if ms and ms >= now then
+    ahead = (ms - now) * limit + rem
+  end
+
+  local allowed, retry, after = true, 0, ahead + cost * window
+  if cost > burst then
+    allowed, retry, after = false, -1, ahead
+  elseif after > capacity then
+    allowed, retry, after = false, div_ceil(after - capacity, limit), ahead
   end
   local function consume()
     if cost > 0 then
-      redis.call('SET', key, string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1)
+      redis.call('SET', key,
+                 string.format('%.0f %.0f %.0f', now + div_floor(after, limit),
+                               math.fmod(after, limit), limit),
+                 'PX', div_ceil(after, limit) + 1)
     end
   end
-  return allowed, math.floor((now + capacity - after) / interval + 1e-6), retry, after - now,
-         consume
+  return allowed, div_floor(math.max(0, capacity - after), window), retry,
+         div_ceil(after, limit), consume
 end

@@ -31,9 +31,12 @@ local function sliding_window(key, limit, window, _, cost, now)
     for i = 1, cost do
       args[#args + 1] = at
       args[#args + 1] = at .. ':' .. (used + i)
-    end
-    if cost > 0 then
-      redis.call('ZADD', key, unpack(args))
+      -- In chunks: unpack() and redis.call() take at most ~8000 values (Lua's C stack), and a
+      -- cost may be up to the limit, 100000.
+      if #args == 2000 or i == cost then
+        redis.call('ZADD', key, unpack(args))
+        args = {}
+      end
     end
     redis.call('PEXPIRE', key, math.ceil(window))
   end
