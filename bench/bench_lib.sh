@@ -16,6 +16,25 @@ free_port() {
 }
 secret() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }  # 48 hex characters
 
+# CPU time (clock ticks, user + system) of a process; 0 once it is gone.
+ticks() {
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  s=${s##*) }  # after "pid (comm) ": field 12 is utime, 13 stime
+  set -- $s
+  echo $(( ${12} + ${13} ))
+}
+hz=$(getconf CLK_TCK)
+# field TEXT PREFIX NAME: the value of NAME=… on the first line of TEXT starting "PREFIX ".
+field() { echo "$1" | grep -E "^$2 " | head -1 | tr ' ' '\n' | sed -n "s/^$3=//p"; }
+# bench_lua_script MODULE SCRIPT: MODULE/lua/SCRIPT as cmake/embed_lua.cmake embeds it (each
+# `--#include NAME` line replaced by MODULE/lua/fragments/NAME), byte for byte.
+bench_lua_script() {
+  awk -v dir="$1/lua/fragments/" '/^--#include [A-Za-z0-9_]+\.lua$/ { f = dir $2
+         while ((getline l < f) > 0) print l; close(f); print ""; next }
+       { print }' "$1/lua/$2"
+}
+
 bellhop_pid=""
 children=""
 dir=""

@@ -43,17 +43,6 @@ bench_start_bellhop ingest-bench ""
 echo "== bellhop $("$bellhop" version 2>/dev/null | head -1) on $url (embedded Redis on $redis_port, data $data)"
 echo "== load before: $(uptime)"
 
-field() { echo "$1" | grep -E "^$2 " | head -1 | tr ' ' '\n' | sed -n "s/^$3=//p"; }
-
-# CPU time (clock ticks, user + system) of a process; 0 once it is gone.
-ticks() {
-  local s
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-  s=${s##*) }  # after "pid (comm) ": field 12 is utime, 13 stime
-  set -- $s
-  echo $(( ${12} + ${13} ))
-}
-hz=$(getconf CLK_TCK)
 # Machine-wide busy (user+nice+system+irq+softirq) and steal ticks, summed over all CPUs.
 machine() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat; }
 ncpu=$(nproc)
@@ -149,9 +138,7 @@ if command -v redis-benchmark >/dev/null; then
   envelope='{"id":"01KBREF0000000__rand_int__","property_id":"bench-1","channel":"whatsapp","external_id":"bench-ref-__rand_int__","from":"+491500000001","to":"+4930123456","guest_name":null,"text":"Hello, is a late checkout possible tomorrow? Request 00000001.","content_type":"text","attachments":[],"sent_at":null,"metadata":{},"conversation_id":"c_0123456789abcdef0123456789abcdef","received_at":"2026-11-27T21:00:00.123Z","direction":"inbound"}'
   rest="\"property_id\":\"bench-1\",\"event\":\"message.created\",\"data\":$envelope,\"ts\":\"2026-11-27T21:00:00.123Z\"}"
   rcli() { redis-cli -s "$data/redis.sock" -a "$(cat "$data/redis.password")" --no-auth-warning "$@"; }
-  # The script as embed_lua.cmake builds it: `--#include NAME` lines take lua/fragments/NAME.
-  script=$(awk '/^--#include / { while ((getline l < ("gateway/lua/fragments/" $2)) > 0) print l; next }
-                { print }' gateway/lua/ingest.lua)
+  script=$(bench_lua_script gateway ingest.lua)
   sha=$(rcli SCRIPT LOAD "$script")
   # One message per call (the script's layout: KEYS inbound + 7 per message, ARGV 5 common +
   # 11 per message).

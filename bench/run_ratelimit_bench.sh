@@ -147,21 +147,9 @@ echo "== $(nproc) cpus; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # The script exactly as cmake/embed_lua.cmake embeds it: each `--#include NAME` line becomes the
 # text of lua/fragments/NAME followed by that line's own newline. Written to a file (command
 # substitution would drop trailing newlines) and loaded with redis-cli -x, byte for byte.
-awk '/^--#include [A-Za-z0-9_]+\.lua$/ { f = "ratelimit/lua/fragments/" $2
-       while ((getline l < f) > 0) print l; close(f); print ""; next }
-     { print }' ratelimit/lua/check.lua >"$dir/check.lua"
+bench_lua_script ratelimit check.lua >"$dir/check.lua"
 sha=$(sha1sum "$dir/check.lua" | cut -d' ' -f1)
 
-# CPU time (clock ticks, user + system) of a process; 0 once it is gone.
-ticks() {
-  local s
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-  s=${s##*) }  # after "pid (comm) ": field 12 is utime, 13 stime
-  set -- $s
-  echo $(( ${12} + ${13} ))
-}
-hz=$(getconf CLK_TCK)
-field() { echo "$1" | grep -E "^$2 " | head -1 | tr ' ' '\n' | sed -n "s/^$3=//p"; }
 reset_redis() { rcli FLUSHALL >/dev/null; rcli CONFIG RESETSTAT >/dev/null; }
 evalsha_usec() { rcli INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p'; }
 # cpu ALGO PHASE REDIS_TICKS CLIENT_TIME("user sys") DECISIONS
