@@ -124,7 +124,6 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
       });
 }
 
-
 // Reads the conversation (reply_target.lua), then queues (staff_reply.lua).
 void find_and_queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
                     realtime::reply_callback done) {
