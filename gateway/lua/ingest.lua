@@ -13,16 +13,23 @@
 -- ARGV[1] dedup TTL (s)   ARGV[2] message TTL (s)   ARGV[3] history length (approximate cap)
 -- ARGV[4] conversation TTL (s)                     ARGV[5] recent messages kept per conversation
 -- then 11 arguments per message (message i at 5 + 11i):
---   +1 id     +2 envelope JSON     +3 pub/sub channel     +4 event JSON after '{"seq":N,'
+--   +1 id     +2 envelope JSON     +3 pub/sub channel
+--   +4 the event JSON from after '{"seq":N,' to the envelope: '"property_id":…,"data":'
 --   +5 property_id     +6 channel     +7 conversation_id     +8 received_at (RFC 3339)
 --   +9 received_at (epoch ms)     +10 guest address (from)     +11 guest name ('' if none)
 -- Returns one entry per message: {1, id, seq} when queued, {0, first_id} for a duplicate
 -- external id, {-1, error} when Redis refused to store it (then nothing of it was written, so a
 -- retry can queue it), {1, id, seq, error} when it was queued and recorded in the event history
 -- but a later step (status record, conversation, publish) was refused: it must not be retried.
+--
+-- The steps go message by message except the queue: one LPUSH takes every new message of the
+-- call, in order (LPUSH a b c leaves c at the head, so a consumer taking from the tail gets a
+-- first). Nothing runs in between, so a message whose later step is refused is taken back out
+-- of the head end with LREM.
 --#include append_event.lua
 --#include conversation.lua
 local KEYS_PER, ARGS_PER = 7, 11
+local PUSH_CHUNK = 256  -- envelopes per LPUSH (unpack has a limit)
 
 local function refused(reply)
   return type(reply) == 'table' and reply.err
@@ -50,37 +57,80 @@ local function record_and_publish(k, a, id, event)
   redis.call('PUBLISH', ARGV[a + 3], event)
 end
 
-local function ingest_one(k, a)
-  local id = ARGV[a + 1]
-  -- The dedup key first, set only if absent (one command for the check and the write).
-  local first = redis.pcall('SET', KEYS[k + 1], id, 'NX', 'GET', 'EX', ARGV[1])
+local results, fresh = {}, {}
+local count = (#KEYS - 1) / KEYS_PER
+local set_here, copies = {}, {}  -- dedup key -> message of this call that set it; i -> that one
+
+-- 1. The dedup keys, set only if absent (one command for the check and the write). A second
+-- copy within this call shares the first one's fate, decided at the end.
+for i = 0, count - 1 do
+  local k, a = 1 + i * KEYS_PER, 5 + i * ARGS_PER
+  local first = redis.pcall('SET', KEYS[k + 1], ARGV[a + 1], 'NX', 'GET', 'EX', ARGV[1])
   if refused(first) then
-    return {-1, first.err}
+    results[i + 1] = {-1, first.err}
+  elseif first and set_here[KEYS[k + 1]] then
+    copies[i] = set_here[KEYS[k + 1]]
   elseif first then
-    return {0, first}
+    results[i + 1] = {0, first}
+  else
+    set_here[KEYS[k + 1]] = i
+    fresh[#fresh + 1] = i
   end
-  -- Each step undoes the ones before it when refused: a message is queued with its event in
-  -- the history, or not at all (and then its dedup key is gone, so a retry can queue it).
-  local pushed = redis.pcall('LPUSH', KEYS[1], ARGV[a + 2])
-  if refused(pushed) then
-    redis.call('DEL', KEYS[k + 1])
-    return {-1, pushed.err}
-  end
-  local seq, event = append_event(KEYS[k + 3], KEYS[k + 4], ARGV[3], ARGV[a + 4])
-  if not seq then
-    redis.call('LPOP', KEYS[1])  -- the head is ours: nothing ran in between
-    redis.call('DEL', KEYS[k + 1])
-    return {-1, event}
-  end
-  local ok, err = pcall(record_and_publish, k, a, id, event)
-  if not ok then
-    return {1, id, seq, refused(err) or tostring(err)}
-  end
-  return {1, id, seq}
 end
 
-local results = {}
-for i = 0, (#KEYS - 1) / KEYS_PER - 1 do
-  results[i + 1] = ingest_one(1 + i * KEYS_PER, 5 + i * ARGS_PER)
+-- A copy is a duplicate of a stored message, or refused with it (and retried with it).
+local function settle_copies()
+  for i, j in pairs(copies) do
+    local r = results[j + 1]
+    results[i + 1] = r[1] == 1 and {0, r[2]} or {-1, r[2]}
+  end
+  return results
 end
-return results
+
+local function envelope(i)
+  return ARGV[5 + i * ARGS_PER + 2]
+end
+-- A new message that can't be stored: its dedup key goes, so a retry can queue it.
+local function give_up(i, err)
+  redis.call('DEL', KEYS[1 + i * KEYS_PER + 1])
+  results[i + 1] = {-1, err}
+end
+
+-- 2. The queue: every new message in one LPUSH (in chunks), in order.
+for first = 1, #fresh, PUSH_CHUNK do
+  local last = math.min(first + PUSH_CHUNK - 1, #fresh)
+  local chunk = {}
+  for j = first, last do
+    chunk[#chunk + 1] = envelope(fresh[j])
+  end
+  local pushed = redis.pcall('LPUSH', KEYS[1], unpack(chunk))
+  if refused(pushed) then
+    for j = 1, #fresh do
+      if j < first then
+        redis.call('LREM', KEYS[1], 1, envelope(fresh[j]))
+      end
+      give_up(fresh[j], pushed.err)
+    end
+    return settle_copies()
+  end
+end
+
+-- 3. Per message: the event (seq and history), then the record, conversation and publish.
+for _, i in ipairs(fresh) do
+  local k, a = 1 + i * KEYS_PER, 5 + i * ARGS_PER
+  local id = ARGV[a + 1]
+  local seq, event = append_event(KEYS[k + 3], KEYS[k + 4], ARGV[3], ARGV[a + 4], ARGV[a + 2],
+                                  ',"ts":"' .. ARGV[a + 8] .. '"}')
+  if not seq then
+    redis.call('LREM', KEYS[1], 1, ARGV[a + 2])  -- near the head: pushed by this call
+    give_up(i, event)
+  else
+    local ok, err = pcall(record_and_publish, k, a, id, event)
+    if ok then
+      results[i + 1] = {1, id, seq}
+    else
+      results[i + 1] = {1, id, seq, refused(err) or tostring(err)}
+    end
+  end
+end
+return settle_copies()

@@ -31,14 +31,14 @@ void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex
             k.property_conversations_index(msg.property_id),
             k.conversation(msg.conversation_id),
             k.conversation_messages(msg.conversation_id)};
-  // The event is serialized here, once; the script only prepends its seq.
-  std::string event_rest = "\"property_id\":" + json_quote(msg.property_id) +
-                           ",\"event\":\"message.created\",\"data\":" + msg.envelope +
-                           ",\"ts\":\"" + msg.received_at + "\"}";
+  // The event is the envelope between this head and a tail of received_at: the script joins
+  // them with the seq, so the envelope crosses to Redis once.
+  std::string event_head = "\"property_id\":" + json_quote(msg.property_id) +
+                           ",\"event\":\"message.created\",\"data\":";
   p.args = {msg.id,
             std::move(msg.envelope),
             k.property_channel(msg.property_id),
-            std::move(event_rest),
+            std::move(event_head),
             msg.property_id,
             msg.channel,
             msg.conversation_id,

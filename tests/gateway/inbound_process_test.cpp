@@ -198,6 +198,56 @@ TEST_F(InboundProcess, MessagesWaitingForRedisGoInOneCallWhereARefusalCostsOnlyI
       << bellhop.output();
 }
 
+// Two copies of one message in the same call: the second shares the first one's fate, a
+// duplicate of it when it is stored, refused with it when it is not (so the retry stores it).
+TEST_F(InboundProcess, TwoCopiesInOneCallAreOneMessageAndARefusedOneLeavesNoDedupKey) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url());
+  redis.cli("SET property:hotel-blocked:events not-a-stream");
+  redis.cli("CLIENT PAUSE 600 ALL");
+  auto post = [&](const std::string& property, const std::string& external_id) {
+    return std::async(std::launch::async, [this, property, external_id] {
+      return http_request(port_, "POST", "/v1/messages/inbound",
+                          message(property, external_id, "+1", external_id), headers());
+    });
+  };
+  std::vector<std::future<http_result>> fillers;
+  for (int i = 0; i < 3; ++i) fillers.push_back(post("hotel-a", "filler-" + std::to_string(i)));
+  std::this_thread::sleep_for(150ms);
+  std::vector<std::future<http_result>> waiting;  // these four go in one call
+  waiting.push_back(post("hotel-a", "twin"));
+  waiting.push_back(post("hotel-blocked", "blocked-twin"));
+  waiting.push_back(post("hotel-a", "twin"));
+  waiting.push_back(post("hotel-blocked", "blocked-twin"));
+  for (auto& f : fillers) EXPECT_EQ(f.get().status, 202);
+  std::vector<http_result> r;
+  for (auto& f : waiting) r.push_back(f.get());
+  EXPECT_EQ(metric("bellhop_inbound_batch_messages_bucket{le=\"2\"}"), 3);
+  EXPECT_EQ(metric("bellhop_inbound_batch_messages_bucket{le=\"4\"}"), 4) << "one call of four";
+
+  std::multiset<int> twin_statuses{r[0].status, r[2].status};
+  EXPECT_EQ(twin_statuses, (std::multiset<int>{200, 202})) << r[0].body << r[2].body;
+  rapidjson::Document a, b;
+  a.Parse(r[0].body.c_str());
+  b.Parse(r[2].body.c_str());
+  ASSERT_TRUE(a.IsObject() && b.IsObject());
+  EXPECT_STREQ(a["id"].GetString(), b["id"].GetString()) << "the duplicate names the stored copy";
+  EXPECT_EQ(r[1].status, 503) << r[1].body;
+  EXPECT_EQ(r[3].status, 503) << r[3].body;
+  EXPECT_EQ(redis.cli("EXISTS dedup:whatsapp:blocked-twin"), "0") << "a retry must be stored";
+
+  auto q = queue(redis);
+  ASSERT_EQ(q.size(), 4u);
+  EXPECT_EQ(std::string(q[3]["external_id"].GetString()), "twin");
+  EXPECT_EQ(redis.cli("XLEN property:hotel-a:events"), "4");
+  // Once the foreign key is gone, the retry of the refused message is stored.
+  redis.cli("DEL property:hotel-blocked:events");
+  EXPECT_EQ(http_request(port_, "POST", "/v1/messages/inbound",
+                         message("hotel-blocked", "blocked-twin", "+1", "blocked-twin"), headers())
+                .status,
+            202);
+}
+
 TEST_F(InboundProcess, SameExternalIdEightTimesConcurrentlyIsQueuedOnce) {
   redis_server redis;
   auto bellhop = start_bellhop(redis.url());

@@ -1,7 +1,9 @@
 -- Included (at build time, by cmake/embed_lua.cmake) by the scripts that publish property
 -- events.
 -- Appends an event to a property's capped history under the property's next seq and returns
--- seq and the event JSON ('{"seq":N,' .. rest), or nil and the error when it could not (the
+-- seq and the event JSON ('{"seq":N,' .. rest .. body .. tail; body and tail are optional, so
+-- a caller holding the event's data separately need not join it first), or nil and the error
+-- when it could not (the
 -- history key holds another type, say), having then left the counter as it was: Redis does
 -- not roll a script back, so a caller undoes what it wrote before, or writes nothing before it.
 --
@@ -19,7 +21,11 @@ local function seq_after_history(stream_key)
   return top and top + 1
 end
 
-local function append_event(seq_key, stream_key, history_max, rest)
+-- The history is trimmed (MAXLEN ~, whole stream nodes only) once every TRIM_EVERY events
+-- rather than at each XADD: a trim on every XADD costs more than the XADD itself.
+local TRIM_EVERY = 100
+
+local function append_event(seq_key, stream_key, history_max, rest, body, tail)
   local counted = redis.call('INCR', seq_key)
   local seq = counted
   if seq == 1 then
@@ -39,11 +45,14 @@ local function append_event(seq_key, stream_key, history_max, rest)
     return nil, err
   end
   local function add()
-    local event = '{"seq":' .. string.format('%d', seq) .. ',' .. rest
-    local added = redis.pcall('XADD', stream_key, 'MAXLEN', '~', history_max,
-                              string.format('%d-0', seq), 'event', event)
+    local event = '{"seq":' .. string.format('%d', seq) .. ',' .. rest .. (body or '') ..
+                  (tail or '')
+    local added = redis.pcall('XADD', stream_key, string.format('%d-0', seq), 'event', event)
     if type(added) == 'table' and added.err then
       return nil, added.err
+    end
+    if seq % TRIM_EVERY == 0 then
+      redis.call('XTRIM', stream_key, 'MAXLEN', '~', history_max)
     end
     return event
   end
