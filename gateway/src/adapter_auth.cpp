@@ -1,23 +1,15 @@
 #include "bellhop/gateway/adapter_auth.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 
+#include "ids.hpp"
+
 namespace bellhop::gateway {
-namespace {
-
-std::array<unsigned char, 32> digest_of(std::string_view s) {
-  std::array<unsigned char, 32> d{};
-  ::SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d.data());
-  return d;
-}
-
-}  // namespace
 
 adapter_auth::adapter_auth(const std::vector<adapter_key>& keys) {
-  for (const auto& k : keys) entries_.push_back({digest_of(k.key), k});
+  for (const auto& k : keys) entries_.push_back({sha256(k.key), k});
 }
 
 const adapter_key* adapter_auth::authenticate(std::string_view header) const {
@@ -30,7 +22,7 @@ const adapter_key* adapter_auth::authenticate(std::string_view header) const {
       return nullptr;
     }
   }
-  const auto presented = digest_of(header.substr(scheme.size()));
+  const auto presented = sha256(header.substr(scheme.size()));
   const adapter_key* match = nullptr;
   for (const auto& e : entries_) {
     if (CRYPTO_memcmp(e.digest.data(), presented.data(), presented.size()) == 0) match = &e.key;

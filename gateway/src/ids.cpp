@@ -2,12 +2,13 @@
 
 #include "bellhop/realtime/timestamp.hpp"
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <array>
 #include <cstdint>
 #include <random>
+#include <stdexcept>
 
 namespace bellhop::gateway {
 namespace {
@@ -46,13 +47,21 @@ std::string make_message_id(std::chrono::system_clock::time_point now) {
   return out;
 }
 
+std::array<unsigned char, 32> sha256(std::string_view data) {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  std::array<unsigned char, 32> out{};
+  if (md == nullptr || EVP_Digest(data.data(), data.size(), out.data(), nullptr, md, nullptr) != 1) {
+    throw std::runtime_error("OpenSSL could not compute SHA-256");
+  }
+  return out;
+}
+
 std::string make_conversation_id(std::string_view property_id, std::string_view channel,
                                  std::string_view guest) {
   std::string input;
   input.reserve(property_id.size() + channel.size() + guest.size() + 2);
   input.append(property_id).append(1, '\0').append(channel).append(1, '\0').append(guest);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  ::SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  const auto digest = sha256(input);
   static constexpr char hex[] = "0123456789abcdef";
   std::string out = "c_";
   for (int i = 0; i < 16; ++i) {
