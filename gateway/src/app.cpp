@@ -20,6 +20,10 @@
 #include "conversations_api.hpp"
 #include "inbound_api.hpp"
 #include "services.hpp"
+#include "channel_senders.hpp"
+#include "outbound.hpp"
+#include "outbound_api.hpp"
+#include "webhooks.hpp"
 #include "staff_replies.hpp"
 
 namespace bellhop::gateway {
@@ -117,8 +121,12 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
                                     const key_space& keys, const config& cfg,
                                     const adapter_auth& auth) {
   auto routes = std::make_shared<router>();
-  add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
+  auto ingest = add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
+  add_webhook_routes(*routes, svc, keys, cfg, std::move(ingest), metrics);
   add_conversation_routes(*routes, svc, keys, cfg, metrics);
+  std::set<std::string> sending;  // the channels Bellhop sends on
+  if (cfg.channels.whatsapp) sending.insert("whatsapp");
+  add_outbound_routes(*routes, svc, keys, cfg, auth, std::move(sending));
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   routes->add(http::verb::get, "/v1/realtime", [](const request& req, responder res) {
     auto out = json_error(req, http::status::upgrade_required, "upgrade_required",
@@ -250,6 +258,11 @@ int serve(const config& cfg) {
   add_ratelimit_metrics(metrics, *svc.limits);
   inbound_reaper reaper(ioc.get_executor(), *svc.redis, keys, cfg.inbound, metrics);
   reaper.start();
+  auto providers =
+      std::make_shared<provider_client>(std::chrono::milliseconds(cfg.outbound.request_timeout_ms));
+  outbound_service outbound(ioc.get_executor(), *svc.redis, keys, cfg, svc.limits.get(),
+                            make_outbound_channels(cfg, providers, svc.limits.get()), metrics);
+  outbound.start();
 
   realtime::service_options ro;
   ro.jwt_secret = cfg.auth.jwt_secret;
@@ -289,6 +302,7 @@ int serve(const config& cfg) {
     }
     stopping = true;
     reaper.stop();          // releases its lease while the broker still runs
+    outbound.stop();        // no new sends; those in flight finish or are recovered later
     dashboards.shutdown();  // 1001 going away
     spdlog::info("signal {}: shutting down (finishing in-flight requests, up to {} ms)", sig,
                  cfg.shutdown_timeout_ms);
@@ -309,6 +323,7 @@ int serve(const config& cfg) {
   for (auto& w : workers) w.join();
 
   reaper.stop();
+  outbound.stop();
   svc.redis->stop();
   if (svc.embedded) svc.embedded->stop();
   spdlog::info("bellhop stopped");

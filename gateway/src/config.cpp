@@ -69,6 +69,11 @@ std::string one_of(std::string_view v, std::initializer_list<std::string_view> a
   return message;
 }
 
+std::string check_property_id(std::string_view v) {
+  return broker::is_property_id(v) ? ""
+                                   : "must be 1-64 letters, digits, '-', '_' or '.'";
+}
+
 std::string check_not_empty(std::string_view v) {
   return v.empty() ? "must not be empty" : "";
 }
@@ -201,6 +206,13 @@ const field<config> config_fields[] = {
     {BELLHOP_KEY(realtime.heartbeat_s), int_rule::positive},
     {BELLHOP_KEY(realtime.idle_timeout_s), int_rule::positive},
     {BELLHOP_KEY(realtime.auth_timeout_ms), int_rule::positive},
+    {BELLHOP_KEY(outbound.concurrency), int_rule::positive},
+    {BELLHOP_KEY(outbound.max_attempts), int_rule::positive},
+    {BELLHOP_KEY(outbound.backoff_initial_ms), int_rule::positive},
+    {BELLHOP_KEY(outbound.backoff_max_ms), int_rule::positive},
+    {BELLHOP_KEY(outbound.request_timeout_ms), int_rule::positive},
+    {BELLHOP_KEY(outbound.visibility_timeout_ms), int_rule::positive},
+    {BELLHOP_KEY(outbound.idempotency_ttl_s), int_rule::positive},
     {BELLHOP_KEY(log.level), int_rule::any, check_level},
     {BELLHOP_KEY(log.format), int_rule::any, check_format},
     {BELLHOP_KEY(auth.jwt_secret)},
@@ -212,6 +224,7 @@ const field<config> config_fields[] = {
     {BELLHOP_CHANNEL_KEY(whatsapp, access_token), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(whatsapp, phone_number_id), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(whatsapp, api_base_url), int_rule::any, check_http_url},
+    {BELLHOP_CHANNEL_KEY(whatsapp, property_id), int_rule::any, check_property_id, true},
     {BELLHOP_CHANNEL_KEY(twilio, account_sid), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(twilio, auth_token), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(twilio, from), int_rule::any, check_not_empty, true},

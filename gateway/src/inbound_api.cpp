@@ -1,5 +1,6 @@
 #include "inbound_api.hpp"
 
+#include <boost/asio/post.hpp>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -234,8 +235,9 @@ void message_status(const std::shared_ptr<inbound_context>& ctx, const request& 
 
 }  // namespace
 
-void add_inbound_routes(router& routes, const services& svc, const key_space& keys,
-                        const config& cfg, const adapter_auth& auth, metrics_registry& metrics) {
+inbound_sink add_inbound_routes(router& routes, const services& svc, const key_space& keys,
+                                const config& cfg, const adapter_auth& auth,
+                                metrics_registry& metrics) {
   // Built in place (C++20 aggregate initialization with parentheses): it holds an atomic.
   auto ctx = std::make_shared<inbound_context>(
       svc, keys, cfg, auth, inbound_limits{static_cast<std::size_t>(cfg.inbound.max_text_bytes)},
@@ -251,6 +253,16 @@ void add_inbound_routes(router& routes, const services& svc, const key_space& ke
              [ctx](const request& req, responder res) { ingest(ctx, req, std::move(res)); });
   routes.add(http::verb::get, "/v1/messages/{id}",
              [ctx](const request& req, responder res) { message_status(ctx, req, std::move(res)); });
+  return [ctx](inbound_message msg, boost::asio::any_io_executor ex,
+               std::function<void(ingest_outcome)> done) {
+    if (!ctx->svc.redis) {
+      ingest_outcome out;
+      out.what = ingest_outcome::result::unavailable;
+      out.detail = "Bellhop is starting";
+      return boost::asio::post(ex, [done = std::move(done), out] { done(out); });
+    }
+    ctx->ingest().submit(std::move(msg), std::move(ex), std::move(done));
+  };
 }
 
 }  // namespace bellhop::gateway

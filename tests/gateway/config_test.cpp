@@ -202,7 +202,7 @@ TEST_F(ConfigTest, FileOverridesDefaults) {
                                        "burst": 5}},
                   "inbound_api": "api"},
     "channels": {"whatsapp": {"app_secret": "s", "verify_token": "v", "access_token": "t",
-                              "phone_number_id": "p"},
+                              "phone_number_id": "p", "property_id": "hotel-berlin"},
                  "twilio": {"account_sid": "AC1", "auth_token": "tok", "from": "+15550001",
                             "api_base_url": "http://localhost:9999"}}
   })");
@@ -242,6 +242,7 @@ TEST_F(ConfigTest, FileOverridesDefaults) {
   ASSERT_TRUE(c.channels.whatsapp.has_value());
   EXPECT_EQ(c.channels.whatsapp->app_secret, "s");
   EXPECT_EQ(c.channels.whatsapp->phone_number_id, "p");
+  EXPECT_EQ(c.channels.whatsapp->property_id, "hotel-berlin");
   EXPECT_EQ(c.channels.whatsapp->api_base_url, "https://graph.facebook.com/v21.0");
   ASSERT_TRUE(c.channels.twilio.has_value());
   EXPECT_EQ(c.channels.twilio->from, "+15550001");
@@ -558,7 +559,8 @@ TEST_F(ConfigTest, EnvironmentCreatesChannelSections) {
 
 TEST_F(ConfigTest, EnvironmentCompletesAChannelFromTheFile) {
   config c = load_ok(R"({"channels": {"whatsapp": {"app_secret": "s", "verify_token": "v",
-                                                    "phone_number_id": "p"}}})",
+                                                    "phone_number_id": "p",
+                                                    "property_id": "hotel-berlin"}}})",
                      {{"BELLHOP_CHANNELS_WHATSAPP_ACCESS_TOKEN", "from-env"}});
   ASSERT_TRUE(c.channels.whatsapp.has_value());
   EXPECT_EQ(c.channels.whatsapp->access_token, "from-env");

@@ -22,7 +22,7 @@ local function fixed_window(key, limit, window, _, cost, now)
       -- Two windows from the first use, not from the window's end: keys aligned to one
       -- instant would all expire together, a stall in Redis's expire cycle every window.
       redis.call('HSET', key, 'w', start, 'n', cost)
-      redis.call('PEXPIRE', key, 2 * window)
+      redis.call('PEXPIRE', key, 2 * window + expiry_slack)
     else
       redis.call('HINCRBY', key, 'n', cost)
     end

@@ -49,7 +49,7 @@ local function gcra(key, limit, window, burst, cost, now)
       redis.call('SET', key,
                  string.format('%.0f %.0f %.0f', now + div_floor(after, limit),
                                math.fmod(after, limit), limit),
-                 'PX', div_ceil(after, limit) + 1)
+                 'PX', div_ceil(after, limit) + 1 + expiry_slack)
     end
   end
   return allowed, div_floor(math.max(0, capacity - after), window), retry,

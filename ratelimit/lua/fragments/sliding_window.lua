@@ -38,7 +38,7 @@ local function sliding_window(key, limit, window, _, cost, now)
         args = {}
       end
     end
-    redis.call('PEXPIRE', key, math.ceil(window))
+    redis.call('PEXPIRE', key, math.ceil(window) + expiry_slack)
   end
   if allowed and cost > 0 then
     reset = window

@@ -43,6 +43,45 @@ class key_space {
   std::string inbound_deliveries() const { return k("inbound:messages:deliveries"); }
   std::string reaper_lock() const { return k("inbound:messages:reaper"); }
   std::string outbound(std::string_view channel) const { return k("outbound:", channel); }
+  // The outbound dispatcher's state per channel: messages ready to send by priority (zset,
+  // score = priority * 1e12 + arrival), in-flight sends of one process (list), retries and
+  // rate-limited sends by due time (zset), dead letters (list), the pause flag, counters (hash).
+  std::string outbound_ready(std::string_view channel) const {
+    return k("outbound:", channel, ":ready");
+  }
+  std::string outbound_processing(std::string_view channel, std::string_view gateway) const {
+    return k("outbound:", channel, ":processing:", gateway);
+  }
+  std::string outbound_delayed(std::string_view channel) const {
+    return k("outbound:", channel, ":delayed");
+  }
+  std::string outbound_dead(std::string_view channel) const {
+    return k("outbound:", channel, ":dead");
+  }
+  std::string outbound_paused(std::string_view channel) const {
+    return k("outbound:", channel, ":paused");
+  }
+  std::string outbound_stats(std::string_view channel) const {
+    return k("outbound:", channel, ":stats");
+  }
+  std::string outbound_arrivals(std::string_view channel) const {
+    return k("outbound:", channel, ":arrivals");
+  }
+  // Our message id for a provider's message id (status callbacks name the provider's).
+  std::string outbound_provider_id(std::string_view channel, std::string_view provider_id) const {
+    return k("outbound:", channel, ":provider:", provider_id);
+  }
+  // One send per idempotency_key, whoever retries: the value is the message id.
+  std::string outbound_idempotency(std::string_view key) const {
+    return k("idempotency:outbound:", key);
+  }
+  // Bellhop processes that send, with their heartbeat deadline (zset, score = epoch ms): the
+  // processing lists of one whose deadline passed are recovered by the others.
+  std::string outbound_gateways() const { return k("outbound:gateways"); }
+  // Recipients that opted out (SMS STOP): sends to them fail at once.
+  std::string opted_out(std::string_view channel, std::string_view recipient) const {
+    return k("optout:", channel, ":", recipient);
+  }
   std::string dedup(std::string_view channel, std::string_view external_id) const {
     return k("dedup:", channel, ":", external_id);
   }

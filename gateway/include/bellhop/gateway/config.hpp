@@ -40,6 +40,7 @@ ratelimit::policy to_ratelimit_policy(const std::string& name, const ratelimit_p
 struct whatsapp_config {
   std::string app_secret, verify_token, access_token, phone_number_id,
       api_base_url = "https://graph.facebook.com/v21.0";
+  std::string property_id;  // the property this number belongs to
 };
 
 struct twilio_config {
@@ -97,6 +98,15 @@ struct config {
     int idle_timeout_s = 75;  // server pings after half of this in silence; closes after all
     int auth_timeout_ms = 10000;       // to send the auth frame when the URL had no token
   } realtime;
+  struct outbound_t {
+    int concurrency = 8;              // sends in flight per channel per process
+    int max_attempts = 5;             // then outbound:<channel>:dead
+    int backoff_initial_ms = 1000;    // first retry; doubles per attempt, with jitter
+    int backoff_max_ms = 300000;
+    int request_timeout_ms = 10000;   // one provider call, connect to last byte
+    int visibility_timeout_ms = 30000;  // a process's in-flight sends return after this silence
+    int idempotency_ttl_s = 86400;    // how long an idempotency_key is remembered
+  } outbound;
   struct log_t {
     std::string level = "info";   // trace debug info warn error
     std::string format = "text";  // or "json"

@@ -1,0 +1,117 @@
+#pragma once
+
+// What every channel adapter speaks: a provider's webhook in, canonical guest messages and
+// delivery statuses out; a canonical outbound message in, one provider HTTP call out and its
+// answer classified. Nothing here does I/O: the gateway receives the webhooks, the outbound
+// dispatcher makes the calls, so each adapter is pure functions that tests can feed directly.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bellhop::channels {
+
+// A webhook as it arrived. Signatures cover the raw bytes, so nothing is decoded beforehand.
+struct webhook {
+  std::string method;                          // "GET", "POST"
+  std::string target;                          // path and query exactly as received
+  std::map<std::string, std::string> headers;  // names lower-case
+  std::string body;
+
+  const std::string* header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? nullptr : &it->second;
+  }
+};
+
+// A guest's message in the canonical inbound form (DESIGN.md, body of /v1/messages/inbound),
+// before Bellhop adds id, conversation_id, received_at and direction. `business` is the
+// provider-side identity the guest wrote to (WhatsApp phone_number_id, Twilio "To" number):
+// the gateway maps it to the property.
+struct guest_message {
+  std::string business;
+  std::string channel;      // "whatsapp", "sms", "email", "webchat"
+  std::string external_id;  // the provider's message id (dedup key)
+  std::string from;         // the guest's address (E.164 for phones)
+  std::string to;
+  std::string guest_name;   // "" if unknown
+  std::string text;         // "" if none (then attachments or location say what it is)
+  std::string content_type = "text";  // text, image, audio, video, document, sticker, location…
+  std::string attachments_json = "[]";  // JSON array of objects, e.g. [{"type":"image","id":…}]
+  std::string sent_at;                  // RFC 3339 or ""
+  std::string metadata_json = "{}";     // JSON object: provider extras (location, context, …)
+};
+
+// A provider's delivery report for a message Bellhop sent.
+struct status_update {
+  std::string provider_message_id;
+  std::string status;       // "sent", "delivered", "read", "failed"
+  std::string recipient;    // the guest's address, if the provider says
+  std::string error_code;   // provider's code when failed ("" otherwise)
+  std::string error_reason; // provider's words when failed
+  std::string timestamp;    // RFC 3339 or ""
+};
+
+// The verdict on a webhook. `status` is the HTTP status to answer when the webhook is refused
+// (400 malformed, 401 bad signature, 403 wrong verify token, 413, 415, 422) with `error_code`
+// and `error_message` for the JSON error body; 200 when accepted. `reply_body` is what to
+// answer instead of the default (the WhatsApp GET challenge, Twilio's empty TwiML).
+struct webhook_result {
+  int status = 200;
+  std::string error_code, error_message;
+  std::string reply_body, reply_content_type;
+  std::vector<guest_message> messages;
+  std::vector<status_update> statuses;
+
+  static webhook_result refuse(int status, std::string code, std::string message) {
+    webhook_result r;
+    r.status = status;
+    r.error_code = std::move(code);
+    r.error_message = std::move(message);
+    return r;
+  }
+  bool accepted() const { return status == 200; }
+};
+
+// The canonical outbound message (DESIGN.md) with the id Bellhop gave it.
+struct outbound_message {
+  std::string id;
+  std::string property_id, channel, to, text, conversation_id, reply_to;
+  std::string attachments_json = "[]";
+  int priority = 5;
+  // Channel extras: email subject / In-Reply-To / References, WhatsApp template, …
+  std::map<std::string, std::string> extras;
+};
+
+// One HTTP request to a provider.
+struct http_call {
+  std::string method = "POST";
+  std::string url;  // absolute: base URL from config + path
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// A provider's answer to a send, classified.
+enum class send_outcome {
+  sent,               // accepted: provider_message_id says which
+  transient,          // retry with backoff (5xx, timeouts, throttling without a given delay)
+  rate_limited,       // retry after retry_after (provider throttling of the sender)
+  recipient_limited,  // this recipient only: delay sends to them by retry_after
+  permanent,          // never retry: reason says why
+  opted_out,          // the recipient opted out (SMS STOP): permanent, and later sends fail fast
+};
+const char* to_string(send_outcome o) noexcept;
+
+struct send_result {
+  send_outcome outcome = send_outcome::transient;
+  std::string provider_message_id;
+  std::string error_code;  // provider's code, "" if none
+  std::string reason;      // human-readable, for the dead list and the failed event
+  std::chrono::milliseconds retry_after{0};  // rate_limited / recipient_limited; 0 = backoff
+};
+
+}  // namespace bellhop::channels

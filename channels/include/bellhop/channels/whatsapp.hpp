@@ -1,0 +1,92 @@
+#pragma once
+
+// The WhatsApp Cloud API (Meta Graph API) adapter: webhook verification and parsing, the send
+// request, and the classification of its answer. Pure functions: no I/O, no clock.
+//
+// Meta references (developers.facebook.com/documentation/business-messaging/whatsapp/):
+//   webhooks/reference/messages/*  payload shapes (text, image, location, status, …)
+//   support/error-codes            error codes and what to do about them
+//   messages/*-messages            send request bodies
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "bellhop/channels/types.hpp"
+
+namespace bellhop::channels::whatsapp {
+
+struct settings {
+  std::string app_secret;       // verifies X-Hub-Signature-256; empty refuses every POST
+  std::string verify_token;     // answers the GET subscription challenge; empty refuses it
+  std::string access_token;     // Graph API bearer token for sends
+  std::string phone_number_id;  // the business number messages are sent from
+  std::string api_base_url;     // e.g. "https://graph.facebook.com/v21.0"
+};
+
+// JSON deeper than this is refused before RapidJSON (a recursive parser) sees it.
+inline constexpr int max_json_depth = 32;
+
+// GET /v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…
+// 200 with reply_body = the (percent-decoded) challenge as text/plain when the mode is
+// "subscribe" and the token matches settings.verify_token (compared in constant time);
+// 403 "forbidden" for a wrong token or when settings.verify_token is empty;
+// 400 "invalid_verification" when the mode is missing or not "subscribe", or the token or the
+// challenge is missing (or the challenge is longer than 1024 bytes).
+webhook_result verify_subscription(const settings& s, const webhook& w);
+
+// True when `header_value` is "sha256=" followed by the hex HMAC-SHA256 of `body` keyed with
+// `app_secret` (either case of hex), compared in constant time. An empty secret never matches.
+bool signature_valid(std::string_view app_secret, std::string_view body,
+                     std::string_view header_value);
+
+// POST /v1/webhooks/whatsapp. Checked in this order:
+//   401 invalid_signature       X-Hub-Signature-256 missing or wrong (or no app_secret)
+//   415 unsupported_media_type  Content-Type is not application/json (a charset other than
+//                               UTF-8 is refused too)
+//   400 malformed_json          not JSON, not UTF-8, or nested deeper than max_json_depth
+//   422 invalid_payload         not {"object":"whatsapp_business_account","entry":[…]}, or an
+//                               item that Bellhop cannot take whole (a message without id or
+//                               from, a status without id or status, …)
+// Accepted posts yield every message and status of every entry and change whose field is
+// "messages" (other fields are ignored). Per message: business = metadata.phone_number_id,
+// to = "+" + metadata.display_phone_number digits, from = "+" + from, guest_name from the
+// contact with the same wa_id, sent_at = timestamp as RFC 3339 UTC. content_type and text:
+//   text                  "text", text.body
+//   image, audio, video,  the type, caption (if any); attachments_json =
+//   document, sticker     [{"type","id","mime_type","sha256","filename"?,"voice"?,"animated"?}]
+//   location              "location", "Location: <lat>, <lon> (<name or address>)";
+//                         metadata {"location":{"latitude","longitude","name"?,"address"?}}
+//   interactive           "interactive", the button_reply / list_reply title;
+//                         metadata {"interactive":{"type","id"}}
+//   button                "button", button.text; metadata {"button":{"payload"}}
+//   reaction              "reaction", the emoji ("" when removed); metadata {"message_id"}
+//   anything else         "unsupported", ""; metadata {"whatsapp_type": <type>}
+// and metadata {"context_message_id"} when the guest replied to a message. Statuses sent,
+// delivered, read and failed are taken (others ignored), with errors[0] when failed.
+webhook_result parse_webhook(const settings& s, const webhook& w);
+
+// POST {api_base_url}/{phone_number_id}/messages with the bearer token. A text message, unless
+// attachments_json holds an object whose "type" is image, audio, video or document with an
+// "id" (WhatsApp media id, preferred) or a "url" (sent as "link"): then that media message,
+// with the text as its caption where the type has one (image, video, document; an audio
+// message cannot carry the text, which is then not sent).
+http_call send_request(const settings& s, const outbound_message& m);
+
+// Classifies the Graph API's answer to send_request. `headers` names are lower-case.
+//   2xx with messages[0].id                   sent
+//   error 130429 (throughput)                 rate_limited, Retry-After or 1 s
+//   error 4, 80007 (app / account API limits) rate_limited, Retry-After or 60 s
+//   error 131056 (pair rate limit)            recipient_limited, Retry-After or 6 s
+//   error 131047 (24-hour window closed),
+//   131026 (undeliverable), 130472 (Meta
+//   experiment)                               permanent
+//   error 2, 131000 (Meta: try again)         transient
+//   HTTP 429 with another code                rate_limited, Retry-After or 1 s
+//   other 4xx with a Graph error body         permanent, the provider's message
+//   5xx, 408, a 2xx without an id, a body
+//   that is not a Graph error, anything else  transient
+send_result interpret_send(int http_status, std::string_view body,
+                           const std::map<std::string, std::string>& headers);
+
+}  // namespace bellhop::channels::whatsapp

@@ -1,0 +1,17 @@
+#include "bellhop/channels/types.hpp"
+
+namespace bellhop::channels {
+
+const char* to_string(send_outcome o) noexcept {
+  switch (o) {
+    case send_outcome::sent: return "sent";
+    case send_outcome::transient: return "transient";
+    case send_outcome::rate_limited: return "rate_limited";
+    case send_outcome::recipient_limited: return "recipient_limited";
+    case send_outcome::permanent: return "permanent";
+    case send_outcome::opted_out: return "opted_out";
+  }
+  return "unknown";
+}
+
+}  // namespace bellhop::channels

@@ -1,0 +1,62 @@
+#include "channel_senders.hpp"
+
+#include "bellhop/channels/whatsapp.hpp"
+#include "rate_limits.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+// A send whose provider call got no answer (connect, TLS, timeout): try again later.
+channels::send_result no_answer(const provider_response& r) {
+  channels::send_result s;
+  s.outcome = channels::send_outcome::transient;
+  s.reason = r.error;
+  return s;
+}
+
+const ratelimit::policy* policy(rate_limits* limits, const std::string& name) {
+  if (!limits) return nullptr;
+  auto it = limits->policies.find(name);
+  return it == limits->policies.end() ? nullptr : &it->second;
+}
+
+outbound_channel whatsapp_lane(const whatsapp_config& c, std::shared_ptr<provider_client> client,
+                               rate_limits* limits) {
+  channels::whatsapp::settings s{c.app_secret, c.verify_token, c.access_token, c.phone_number_id,
+                                 c.api_base_url};
+  outbound_channel lane;
+  lane.name = "whatsapp";
+  lane.send = [s, client](const channels::outbound_message& m, boost::asio::any_io_executor ex,
+                          std::function<void(channels::send_result)> done) {
+    client->call(channels::whatsapp::send_request(s, m), ex,
+                 [done = std::move(done)](provider_response r) {
+                   done(r.status == 0 ? no_answer(r)
+                                      : channels::whatsapp::interpret_send(r.status, r.body,
+                                                                           r.headers));
+                 });
+  };
+  // Meta's throughput per business number, and its pair rate limit per recipient.
+  const auto* sender = policy(limits, "whatsapp_business_number");
+  const auto* recipient = policy(limits, "whatsapp_recipient");
+  const std::string number = c.phone_number_id;
+  lane.limits = [sender, recipient, number](const channels::outbound_message& m) {
+    std::vector<ratelimit::limit_key> keys;
+    if (sender) keys.push_back({sender, number});
+    if (recipient) keys.push_back({recipient, number + ":" + m.to});
+    return keys;
+  };
+  lane.channel_wide_limits = sender ? 1 : 0;
+  return lane;
+}
+
+}  // namespace
+
+std::vector<outbound_channel> make_outbound_channels(const config& cfg,
+                                                     std::shared_ptr<provider_client> client,
+                                                     rate_limits* limits) {
+  std::vector<outbound_channel> lanes;
+  if (cfg.channels.whatsapp) lanes.push_back(whatsapp_lane(*cfg.channels.whatsapp, client, limits));
+  return lanes;
+}
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "bellhop/gateway/config.hpp"
+#include "outbound.hpp"
+#include "provider_client.hpp"
+
+namespace bellhop::gateway {
+
+struct rate_limits;
+
+// The outbound lanes of the configured channels: how each one sends (its adapter's request,
+// made by `client`, its answer classified by the adapter) and which rate limits each message
+// passes first (the providers' policies of docs/ratelimit.md, by name from `limits`).
+std::vector<outbound_channel> make_outbound_channels(const config& cfg,
+                                                     std::shared_ptr<provider_client> client,
+                                                     rate_limits* limits);
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <set>
+#include <string>
+
+#include "bellhop/gateway/adapter_auth.hpp"
+#include "bellhop/gateway/config.hpp"
+#include "bellhop/gateway/keys.hpp"
+#include "bellhop/gateway/router.hpp"
+#include "services.hpp"
+
+namespace bellhop::gateway {
+
+// POST /v1/messages/outbound (adapter keys) and the queue operations under /v1/admin/queues
+// (the admin token): stats, pause and resume, retry and purge of dead letters. `channels`:
+// the channels Bellhop sends on (configured ones). Everything used must outlive the router.
+void add_outbound_routes(router& routes, const services& svc, const key_space& keys,
+                         const config& cfg, const adapter_auth& auth,
+                         std::set<std::string> channels);
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,21 @@
+#pragma once
+
+#include "bellhop/gateway/config.hpp"
+#include "bellhop/gateway/keys.hpp"
+#include "bellhop/gateway/metrics.hpp"
+#include "bellhop/gateway/router.hpp"
+#include "inbound_api.hpp"
+#include "services.hpp"
+
+namespace bellhop::gateway {
+
+// The providers' webhooks: /v1/webhooks/whatsapp (GET verification, POST events). Each one is
+// verified by its channel adapter, its guest messages go through the same atomic ingest as
+// POST /v1/messages/inbound, its delivery statuses move the sent messages' status records
+// forward, and only then is it answered 200 (503 when anything was not stored: the provider
+// retries, and dedup makes the retry harmless). A channel without its secrets configured
+// refuses its webhook.
+void add_webhook_routes(router& routes, const services& svc, const key_space& keys,
+                        const config& cfg, inbound_sink ingest, metrics_registry& metrics);
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,370 @@
+// The outbound sender end to end: real bellhop and redis-server processes, the WhatsApp Graph
+// API played by a local fake provider on loopback.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "support/fake_provider.hpp"
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/redis_server.hpp"
+
+namespace bellhop::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+fake_response graph_ok(std::size_t index) {
+  return {200, R"({"messaging_product":"whatsapp","contacts":[{"input":"x","wa_id":"x"}],)"
+               R"("messages":[{"id":"wamid.)" +
+                   std::to_string(index) + R"("}]})"};
+}
+
+std::string reply(const std::string& to, const std::string& text, int priority = 5,
+                  const std::string& extra = "") {
+  return R"({"property_id":"hotel-berlin","channel":"whatsapp","to":")" + to +
+         R"(","text":")" + text + R"(","priority":)" + std::to_string(priority) + extra + "}";
+}
+
+class OutboundProcess : public ::testing::Test {
+ protected:
+  // `outbound`, `policies`: JSON members of those config objects.
+  child_process start_bellhop(const redis_server& redis, const fake_provider& graph,
+                              const std::string& outbound = "",
+                              const std::string& policies = "") {
+    port_ = free_port();
+    const auto config = dir_.path() / "config.json";
+    std::ofstream(config) << R"({
+      "listen": "127.0.0.1:)" << port_ << R"(",
+      "data_dir": ")" << (dir_.path() / "data").string() << R"(",
+      "public_url": "http://127.0.0.1:)" << port_ << R"(",
+      "redis": {"url": ")" << redis.url() << R"(", "command_timeout_ms": 1000},
+      "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400)"
+                          << (outbound.empty() ? "" : ", " + outbound) << R"(},
+      "ratelimit": {"policies": {)" << policies << R"(}},
+      "auth": {"adapter_keys": [{"name": "all", "key": "outbound-test-key-0123456789",
+                                  "properties": ["*"]}],
+               "admin_token": "admin-token-0123456789"},
+      "channels": {"whatsapp": {"app_secret": "app-secret", "verify_token": "verify",
+        "access_token": "graph-token", "phone_number_id": "1234", "property_id": "hotel-berlin",
+        "api_base_url": ")" << graph.url() << R"(/v21.0"}}
+    })";
+    child_process p({BELLHOP_BINARY, "serve", "--config", config.string()},
+                    dir_.path() / ("bellhop-" + std::to_string(++runs_) + ".log"));
+    EXPECT_TRUE(eventually([&] { return http_get(port_, "/readyz").status == 200; }, 20s))
+        << p.output();
+    return p;
+  }
+
+  static std::string push(const redis_server& redis, const std::string& json) {
+    return redis.cli("LPUSH outbound:whatsapp '" + json + "'");
+  }
+  static rapidjson::Document json(const std::string& s) {
+    rapidjson::Document d;
+    d.Parse(s.c_str());
+    return d;
+  }
+  static std::string processing_lists(const redis_server& redis) {
+    return redis.cli("--scan --pattern 'outbound:whatsapp:processing:*'");
+  }
+  // Messages in all processing lists together.
+  static int in_flight(const redis_server& redis) {
+    int n = 0;
+    std::istringstream keys(processing_lists(redis));
+    for (std::string key; std::getline(keys, key);)
+      if (!key.empty()) n += std::stoi(redis.cli("LLEN " + key));
+    return n;
+  }
+
+  temp_dir dir_;
+  std::uint16_t port_ = 0;
+  int runs_ = 0;
+};
+
+TEST_F(OutboundProcess, AMessagePushedByAnEngineReachesTheGraphApiAndIsRecordedSent) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(redis, graph);
+  push(redis, reply("+4915112345678", "Breakfast is 7-10.", 5,
+                    R"(,"conversation_id":"c_0123456789abcdef0123456789abcdef")"));
+  ASSERT_TRUE(eventually([&] { return graph.count() == 1; }, 10s)) << bellhop.output();
+  const auto r = graph.requests()[0];
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.target, "/v21.0/1234/messages");
+  EXPECT_EQ(r.headers.at("authorization"), "Bearer graph-token");
+  auto body = json(r.body);
+  ASSERT_TRUE(body.IsObject()) << r.body;
+  EXPECT_STREQ(body["to"].GetString(), "4915112345678");
+  EXPECT_STREQ(body["text"]["body"].GetString(), "Breakfast is 7-10.");
+
+  // Recorded: status sent with the provider's id, mapped back for status callbacks.
+  ASSERT_TRUE(eventually([&] { return redis.cli("GET outbound:whatsapp:provider:wamid.0") != ""; },
+                         5s));
+  const auto id = redis.cli("GET outbound:whatsapp:provider:wamid.0");
+  EXPECT_EQ(redis.cli("HGET message:" + id + " status"), "sent");
+  EXPECT_EQ(redis.cli("HGET message:" + id + " provider_message_id"), "wamid.0");
+  EXPECT_EQ(redis.cli("HGET outbound:whatsapp:stats sent"), "1");
+  EXPECT_EQ(redis.cli("LLEN outbound:whatsapp"), "0");
+  EXPECT_EQ(redis.cli("ZCARD outbound:whatsapp:ready"), "0");
+  EXPECT_EQ(in_flight(redis), 0);
+  // The dashboards' history has the message.status event.
+  const auto history = redis.cli("XRANGE property:hotel-berlin:events - +");
+  EXPECT_NE(history.find(R"("event":"message.status")"), std::string::npos) << history;
+  EXPECT_NE(history.find(R"("status":"sent")"), std::string::npos) << history;
+}
+
+TEST_F(OutboundProcess, TwoServerErrorsThenSuccessIsSentOnceAfterBackoff) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) {
+    return i < 2 ? fake_response{500, R"({"error":{"message":"temporary","code":2}})"}
+                 : graph_ok(i);
+  });
+  auto bellhop = start_bellhop(redis, graph);
+  push(redis, reply("+4915100000001", "retry me"));
+  ASSERT_TRUE(eventually([&] { return graph.count() == 3; }, 10s)) << bellhop.output();
+  std::this_thread::sleep_for(500ms);
+  const auto reqs = graph.requests();
+  EXPECT_EQ(reqs.size(), 3u) << "exactly one successful send";
+  EXPECT_GE(reqs[1].at - reqs[0].at, 50ms) << "backoff between attempts";
+  EXPECT_GE(reqs[2].at - reqs[1].at, 100ms) << "the backoff grows";
+  const auto id = redis.cli("GET outbound:whatsapp:provider:wamid.2");
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(redis.cli("HGET message:" + id + " status"), "sent");
+  EXPECT_EQ(redis.cli("HGET message:" + id + " attempts"), "3");
+  EXPECT_EQ(redis.cli("HGET outbound:whatsapp:stats retried"), "2");
+}
+
+TEST_F(OutboundProcess, APermanentErrorGoesToTheDeadListWithTheReasonAndAFailedEvent) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t) {
+    return fake_response{
+        400, R"({"error":{"message":"(#100) Invalid parameter","type":"OAuthException","code":100}})"};
+  });
+  auto bellhop = start_bellhop(redis, graph);
+  push(redis, reply("+4915100000002", "bad one"));
+  ASSERT_TRUE(eventually([&] { return redis.cli("LLEN outbound:whatsapp:dead") == "1"; }, 10s))
+      << bellhop.output();
+  EXPECT_EQ(graph.count(), 1u) << "a permanent failure is not retried";
+  auto dead = json(redis.cli("LINDEX outbound:whatsapp:dead 0"));
+  ASSERT_TRUE(dead.IsObject());
+  EXPECT_NE(std::string(dead["reason"].GetString()).find("Invalid parameter"), std::string::npos);
+  EXPECT_STREQ(dead["message"]["text"].GetString(), "bad one");
+  const std::string id = dead["message"]["id"].GetString();
+  EXPECT_EQ(redis.cli("HGET message:" + id + " status"), "failed");
+  const auto history = redis.cli("XRANGE property:hotel-berlin:events - +");
+  EXPECT_NE(history.find(R"("status":"failed")"), std::string::npos) << history;
+}
+
+TEST_F(OutboundProcess, AnInvalidElementIsDeadLetteredWithItsReasonAndOthersStillGo) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(redis, graph);
+  push(redis, "not json");
+  push(redis, R"({"property_id":"hotel-berlin","channel":"whatsapp","text":"no recipient"})");
+  push(redis, reply("+4915100000003", "fine", 5, R"(,"channel":"whatsapp")"));
+  ASSERT_TRUE(eventually([&] { return graph.count() == 1; }, 10s)) << bellhop.output();
+  ASSERT_TRUE(eventually([&] { return redis.cli("LLEN outbound:whatsapp:dead") == "2"; }, 5s));
+  const auto dead = redis.cli("LRANGE outbound:whatsapp:dead 0 -1");
+  EXPECT_NE(dead.find("not a JSON object"), std::string::npos) << dead;
+  EXPECT_NE(dead.find("to is missing"), std::string::npos) << dead;
+  EXPECT_EQ(redis.cli("HGET outbound:whatsapp:stats invalid"), "2");
+}
+
+TEST_F(OutboundProcess, OneIdempotencyKeyIsOneSendWhoeverRetries) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(redis, graph);
+  for (int i = 0; i < 3; ++i)
+    push(redis, reply("+4915100000004", "once", 5, R"(,"idempotency_key":"reply:01ABC")"));
+  push(redis, reply("+4915100000004", "other", 5, R"(,"idempotency_key":"reply:01ABD")"));
+  ASSERT_TRUE(eventually([&] { return graph.count() >= 2; }, 10s)) << bellhop.output();
+  ASSERT_TRUE(eventually([&] { return redis.cli("HGET outbound:whatsapp:stats duplicates") == "2"; },
+                         5s));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(graph.count(), 2u);
+}
+
+TEST_F(OutboundProcess, TheProviderNeverSeesMoreThanTheRecipientPolicyAllowsAndNothingIsDropped) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(
+      redis, graph, "",
+      R"("whatsapp_recipient": {"algorithm": "sliding_window", "limit": 2, "window_ms": 1000})");
+  for (int i = 0; i < 6; ++i) push(redis, reply("+4915100000005", "paced " + std::to_string(i)));
+  push(redis, reply("+4915100000006", "someone else"));
+  ASSERT_TRUE(eventually([&] { return graph.count() == 7; }, 10s)) << bellhop.output();
+  std::vector<std::chrono::steady_clock::time_point> same;
+  for (const auto& r : graph.requests())
+    if (r.body.find("4915100000005") != std::string::npos) same.push_back(r.at);
+  ASSERT_EQ(same.size(), 6u);
+  // At most 2 in any 1 s (a little slack for the clocks of two processes).
+  for (std::size_t i = 2; i < same.size(); ++i)
+    EXPECT_GE(same[i] - same[i - 2], 950ms) << "send " << i;
+  EXPECT_GE(std::stoi(redis.cli("HGET outbound:whatsapp:stats deferred")), 1);
+}
+
+TEST_F(OutboundProcess, ConversationalRepliesOvertakeFiveThousandBulkMessages) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(redis, graph);
+  redis.cli("CONFIG SET appendonly no");
+  // 5,000 bulk messages (priority 10) in one go, then 10 replies (priority 3).
+  redis.cli(
+      R"(EVAL "for i = 1, 5000 do redis.call('LPUSH', KEYS[1], '{\"property_id\":\"hotel-berlin\",\"channel\":\"whatsapp\",\"to\":\"+49151' .. (10000000 + i) .. '\",\"text\":\"bulk\",\"priority\":10}') end" 1 outbound:whatsapp)");
+  const auto pushed = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i)  // ten guests (one guest may get only 3 at once: its pair limit)
+    push(redis, reply("+491520000000" + std::to_string(i), "reply " + std::to_string(i), 3));
+  auto replies_seen = [&] {
+    int n = 0;
+    for (const auto& r : graph.requests()) n += r.body.find("reply ") != std::string::npos;
+    return n;
+  };
+  ASSERT_TRUE(eventually([&] { return replies_seen() == 10; }, 20s))
+      << graph.count() << " sends, queue " << redis.cli("LLEN outbound:whatsapp") << ", ready "
+      << redis.cli("ZCARD outbound:whatsapp:ready") << "\nready head "
+      << redis.cli("ZRANGE outbound:whatsapp:ready 0 2 WITHSCORES") << "\ndelayed head "
+      << redis.cli("ZRANGE outbound:whatsapp:delayed 0 2 WITHSCORES") << "\nreplies in delayed "
+      << redis.cli("EVAL \"local n=0 for _,m in ipairs(redis.call('ZRANGE',KEYS[1],0,-1)) do if string.find(m,'reply ') then n=n+1 end end return n\" 1 outbound:whatsapp:delayed")
+      << "\nstats " << redis.cli("HGETALL outbound:whatsapp:stats") << "\n"
+      << bellhop.output();
+  std::chrono::steady_clock::time_point last{};
+  std::size_t bulk_before = 0;
+  for (const auto& r : graph.requests()) {
+    if (r.body.find("reply ") != std::string::npos) last = std::max(last, r.at);
+  }
+  for (const auto& r : graph.requests())
+    if (r.body.find("bulk") != std::string::npos && r.at < last) ++bulk_before;
+  EXPECT_LT(last - pushed, 2s) << bulk_before << " bulk messages went first";
+  EXPECT_LT(bulk_before, 5000u);
+}
+
+TEST_F(OutboundProcess, KilledMidSendAndRestartedEveryMessageEndsSentOrDead) {
+  redis_server redis;
+  std::atomic<bool> slow{true};
+  fake_provider graph([&](const fake_request&, std::size_t i) {
+    if (slow) std::this_thread::sleep_for(1500ms);
+    return graph_ok(i);
+  });
+  auto first = start_bellhop(redis, graph, R"("visibility_timeout_ms": 1000)");
+  for (int i = 0; i < 5; ++i) push(redis, reply("+49153" + std::to_string(i), "survive " + std::to_string(i)));
+  ASSERT_TRUE(eventually([&] { return graph.count() >= 5; }, 10s)) << first.output();
+  first.signal(SIGKILL);
+  first.wait(5s);
+  EXPECT_EQ(in_flight(redis), 5) << "the killed process left its sends in flight";
+  slow = false;
+  auto second = start_bellhop(redis, graph, R"("visibility_timeout_ms": 1000)");
+  ASSERT_TRUE(eventually(
+      [&] { return std::stoi("0" + redis.cli("HGET outbound:whatsapp:stats sent")) >= 5; }, 15s))
+      << second.output();
+  std::set<std::string> texts;
+  for (const auto& r : graph.requests()) {
+    auto b = json(r.body);
+    if (b.IsObject()) texts.insert(b["text"]["body"].GetString());
+  }
+  EXPECT_EQ(texts.size(), 5u);
+  EXPECT_TRUE(eventually([&] { return in_flight(redis) == 0; }, 5s));
+  EXPECT_EQ(redis.cli("ZCARD outbound:whatsapp:ready"), "0");
+  EXPECT_EQ(redis.cli("ZCARD outbound:whatsapp:delayed"), "0");
+}
+
+TEST_F(OutboundProcess, PostOutboundQueuesOnceAndTheAdminApiPausesRetriesAndPurges) {
+  redis_server redis;
+  std::atomic<bool> reject{true};
+  fake_provider graph([&](const fake_request&, std::size_t i) {
+    return reject ? fake_response{400, R"({"error":{"message":"nope","code":100}})"} : graph_ok(i);
+  });
+  auto bellhop = start_bellhop(redis, graph);
+  const std::map<std::string, std::string> key = {
+      {"Authorization", "Bearer outbound-test-key-0123456789"},
+      {"Content-Type", "application/json"}};
+  const std::string body =
+      reply("+4915100000009", "via http", 5, R"(,"idempotency_key":"http-1")");
+  auto first = http_request(port_, "POST", "/v1/messages/outbound", body, key);
+  ASSERT_EQ(first.status, 202) << first.body;
+  auto again = http_request(port_, "POST", "/v1/messages/outbound", body, key);
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(json(again.body)["id"].GetString(), std::string(json(first.body)["id"].GetString()));
+  EXPECT_STREQ(json(again.body)["status"].GetString(), "duplicate");
+  // Bad requests: nothing queued.
+  EXPECT_EQ(http_request(port_, "POST", "/v1/messages/outbound", body).status, 401);
+  EXPECT_EQ(http_request(port_, "POST", "/v1/messages/outbound", "{", key).status, 400);
+  EXPECT_EQ(http_request(port_, "POST", "/v1/messages/outbound",
+                         R"({"property_id":"hotel-berlin","channel":"whatsapp","text":"x"})", key)
+                .status,
+            422);
+  EXPECT_EQ(http_request(port_, "POST", "/v1/messages/outbound",
+                         R"({"property_id":"hotel-berlin","channel":"fax","to":"1","text":"x"})",
+                         key)
+                .status,
+            422);
+  EXPECT_EQ(http_request(port_, "POST", "/v1/messages/outbound", body,
+                         {{"Authorization", "Bearer outbound-test-key-0123456789"},
+                          {"Content-Type", "text/plain"}})
+                .status,
+            415);
+
+  // The provider refuses it: dead.
+  ASSERT_TRUE(eventually([&] { return redis.cli("LLEN outbound:whatsapp:dead") == "1"; }, 10s))
+      << bellhop.output();
+  EXPECT_EQ(graph.count(), 1u);
+
+  // Queue operations with the admin token only.
+  const std::map<std::string, std::string> admin = {
+      {"Authorization", "Bearer admin-token-0123456789"}};
+  EXPECT_EQ(http_get(port_, "/v1/admin/queues").status, 401);
+  EXPECT_EQ(http_request(port_, "GET", "/v1/admin/queues", "",
+                         {{"Authorization", "Bearer admin-token-012345678X"}})
+                .status,
+            401);
+  auto stats = http_request(port_, "GET", "/v1/admin/queues", "", admin);
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  auto q = json(stats.body)["queues"][0].GetObject();
+  EXPECT_STREQ(q["channel"].GetString(), "whatsapp");
+  EXPECT_EQ(q["dead"].GetInt(), 1);
+  EXPECT_EQ(q["counters"]["failed"].GetInt(), 1);
+  EXPECT_EQ(q["counters"]["accepted"].GetInt(), 1);
+  EXPECT_EQ(http_request(port_, "POST", "/v1/admin/queues/fax/pause", "", admin).status, 404);
+
+  // Paused: nothing is sent; resumed: it goes.
+  reject = false;
+  ASSERT_EQ(http_request(port_, "POST", "/v1/admin/queues/whatsapp/pause", "", admin).status, 200);
+  push(redis, reply("+4915100000010", "after pause"));
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(graph.count(), 1u) << "paused";
+  EXPECT_EQ(json(http_request(port_, "GET", "/v1/admin/queues", "", admin).body)["queues"][0]
+                ["paused"]
+                    .GetBool(),
+            true);
+  ASSERT_EQ(http_request(port_, "POST", "/v1/admin/queues/whatsapp/resume", "", admin).status, 200);
+  ASSERT_TRUE(eventually([&] { return graph.count() == 2; }, 5s));
+
+  // The dead letter, retried by its id, is sent this time.
+  const std::string dead_id = json(first.body)["id"].GetString();
+  EXPECT_EQ(http_request(port_, "POST", "/v1/admin/queues/whatsapp/dead/01NOSUCHID0000000000000000/retry",
+                         "", admin)
+                .status,
+            404);
+  auto retried = http_request(port_, "POST",
+                              "/v1/admin/queues/whatsapp/dead/" + dead_id + "/retry", "", admin);
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  EXPECT_EQ(json(retried.body)["requeued"].GetInt(), 1);
+  ASSERT_TRUE(eventually([&] { return redis.cli("HGET message:" + dead_id + " status") == "sent"; },
+                         5s))
+      << redis.cli("HGETALL message:" + dead_id) << "\nqueue " << redis.cli("LRANGE outbound:whatsapp 0 -1")
+      << "\ndead " << redis.cli("LRANGE outbound:whatsapp:dead 0 -1") << "\ndelayed "
+      << redis.cli("ZRANGE outbound:whatsapp:delayed 0 -1") << "\n"
+      << bellhop.output();
+  EXPECT_EQ(graph.count(), 3u);
+  EXPECT_EQ(redis.cli("LLEN outbound:whatsapp:dead"), "0");
+  auto purged = http_request(port_, "DELETE", "/v1/admin/queues/whatsapp/dead", "", admin);
+  EXPECT_EQ(purged.status, 200) << purged.body;
+}
+
+}  // namespace
+}  // namespace bellhop::test
