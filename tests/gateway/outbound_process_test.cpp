@@ -366,5 +366,85 @@ TEST_F(OutboundProcess, PostOutboundQueuesOnceAndTheAdminApiPausesRetriesAndPurg
   EXPECT_EQ(purged.status, 200) << purged.body;
 }
 
+// Signed by Python's hmac, not by Bellhop's code.
+std::string python_signature(const std::string& secret, const std::string& body,
+                             const std::filesystem::path& dir) {
+  const auto file = dir / "body.json";
+  std::ofstream(file, std::ios::binary) << body;
+  const std::string cmd =
+      "/usr/bin/python3 -c 'import hmac, hashlib, sys; print(hmac.new(sys.argv[1].encode(), "
+      "open(sys.argv[2], \"rb\").read(), hashlib.sha256).hexdigest())' '" +
+      secret + "' '" + file.string() + "'";
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    ::pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return "sha256=" + out;
+}
+
+TEST_F(OutboundProcess, WhatsAppWebhooksAreVerifiedIngestedAndTheirStatusesReachTheDashboards) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(redis, graph);
+  // The subscription challenge.
+  auto challenge = http_get(port_, "/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=verify&hub.challenge=1158201444");
+  EXPECT_EQ(challenge.status, 200);
+  EXPECT_EQ(challenge.body, "1158201444");
+  EXPECT_EQ(http_get(port_, "/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1").status,
+            403);
+
+  // A guest's message, signed: queued for the AI engine.
+  const std::string inbound = R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"4930123456","phone_number_id":"1234"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"4915112345678"}],"messages":[{"from":"4915112345678","id":"wamid.IN1","timestamp":"1795860000","type":"text","text":{"body":"What time is breakfast?"}}]}}]}]})";
+  const auto sig = python_signature("app-secret", inbound, dir_.path());
+  auto tampered = inbound;
+  tampered[tampered.find("breakfast")] = 'B';
+  EXPECT_EQ(http_request(port_, "POST", "/v1/webhooks/whatsapp", tampered,
+                         {{"Content-Type", "application/json"}, {"X-Hub-Signature-256", sig}})
+                .status,
+            401);
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "0") << "a refused webhook queues nothing";
+  auto ok = http_request(port_, "POST", "/v1/webhooks/whatsapp", inbound,
+                         {{"Content-Type", "application/json"}, {"X-Hub-Signature-256", sig}});
+  ASSERT_EQ(ok.status, 200) << ok.body << bellhop.output();
+  auto queued = json(redis.cli("LINDEX inbound:messages 0"));
+  ASSERT_TRUE(queued.IsObject());
+  EXPECT_STREQ(queued["property_id"].GetString(), "hotel-berlin");
+  EXPECT_STREQ(queued["from"].GetString(), "+4915112345678");
+  EXPECT_STREQ(queued["guest_name"].GetString(), "Ana");
+  EXPECT_STREQ(queued["text"].GetString(), "What time is breakfast?");
+  // The provider's retry of the same webhook is a duplicate: still one entry.
+  EXPECT_EQ(http_request(port_, "POST", "/v1/webhooks/whatsapp", inbound,
+                         {{"Content-Type", "application/json"}, {"X-Hub-Signature-256", sig}})
+                .status,
+            200);
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "1");
+
+  // The reply goes out; then Meta reports it delivered.
+  push(redis, reply("+4915112345678", "From 7 to 10.", 5,
+                    R"(,"conversation_id":")" + std::string(queued["conversation_id"].GetString()) + "\""));
+  ASSERT_TRUE(eventually([&] { return redis.cli("GET outbound:whatsapp:provider:wamid.0") != ""; },
+                         10s));
+  const auto id = redis.cli("GET outbound:whatsapp:provider:wamid.0");
+  const std::string status = R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"4930123456","phone_number_id":"1234"},"statuses":[{"id":"wamid.0","status":"delivered","timestamp":"1795860060","recipient_id":"4915112345678"}]}}]}]})";
+  auto st = http_request(port_, "POST", "/v1/webhooks/whatsapp", status,
+                         {{"Content-Type", "application/json"},
+                          {"X-Hub-Signature-256", python_signature("app-secret", status, dir_.path())}});
+  ASSERT_EQ(st.status, 200) << st.body;
+  EXPECT_EQ(redis.cli("HGET message:" + id + " status"), "delivered");
+  const auto history = redis.cli("XRANGE property:hotel-berlin:events - +");
+  EXPECT_NE(history.find(R"("status":"delivered")"), std::string::npos) << history;
+  // A late "sent" does not move it back.
+  const std::string late = std::string(status).replace(status.find("delivered"), 9, "sent");
+  EXPECT_EQ(http_request(port_, "POST", "/v1/webhooks/whatsapp", late,
+                         {{"Content-Type", "application/json"},
+                          {"X-Hub-Signature-256", python_signature("app-secret", late, dir_.path())}})
+                .status,
+            200);
+  EXPECT_EQ(redis.cli("HGET message:" + id + " status"), "delivered");
+}
+
 }  // namespace
 }  // namespace bellhop::test
