@@ -19,32 +19,25 @@
 #include <cstdint>
 #include <optional>
 
+#include "text.hpp"
+
 namespace bellhop::channels::whatsapp {
 namespace {
+
+using detail::all_digits;
+using detail::iequals;
+using detail::lower;
+using detail::retry_after_header;
+using detail::trim;
 
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
 using namespace std::chrono_literals;
 
 // ---- text ------------------------------------------------------------------------------------
 
-std::string_view trim(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
 
-bool all_digits(std::string_view v) {
-  return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
 
 std::string digits_of(std::string_view v) {
   std::string out;
@@ -508,18 +501,6 @@ std::optional<media_choice> pick_media(std::string_view attachments_json) {
 
 // ---- send answer -----------------------------------------------------------------------------
 
-std::optional<std::chrono::milliseconds> retry_after_header(
-    const std::map<std::string, std::string>& headers) {
-  auto it = headers.find("retry-after");
-  if (it == headers.end()) return std::nullopt;
-  const auto v = trim(it->second);
-  // Delta-seconds only: an HTTP date would need a clock, and Meta sends none.
-  if (!all_digits(v) || v.size() > 9) return std::nullopt;
-  long long secs = 0;
-  std::from_chars(v.data(), v.data() + v.size(), secs);
-  if (secs <= 0) return std::nullopt;
-  return std::chrono::seconds(std::min(secs, 3600LL));
-}
 
 send_result limited(send_outcome o, std::string code, std::string reason,
                     std::chrono::milliseconds fallback,

@@ -126,6 +126,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   add_conversation_routes(*routes, svc, keys, cfg, metrics);
   std::set<std::string> sending;  // the channels Bellhop sends on
   if (cfg.channels.whatsapp) sending.insert("whatsapp");
+  if (cfg.channels.twilio) sending.insert("sms");
   add_outbound_routes(*routes, svc, keys, cfg, auth, std::move(sending));
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   routes->add(http::verb::get, "/v1/realtime", [](const request& req, responder res) {

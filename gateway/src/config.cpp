@@ -229,6 +229,7 @@ const field<config> config_fields[] = {
     {BELLHOP_CHANNEL_KEY(twilio, auth_token), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(twilio, from), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(twilio, api_base_url), int_rule::any, check_http_url},
+    {BELLHOP_CHANNEL_KEY(twilio, property_id), int_rule::any, check_property_id, true},
 };
 
 #undef BELLHOP_KEY

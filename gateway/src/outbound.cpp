@@ -284,9 +284,32 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
             });
             return;
           }
-          if (r.is_string()) self->file(l, r.str());
-          self->intake(l);
+          if (!r.is_string()) return self->intake(l);
+          self->file(l, r.str());
+          self->drain(l);
         });
+  }
+
+  // After a wait ended with an element, more are likely queued: take up to a batch at once
+  // (pipelined LMOVEs, in order), and go on while batches come back full.
+  void drain(const lane_ptr& l) {
+    constexpr int batch = 64;
+    auto left = std::make_shared<int>(batch);
+    auto got = std::make_shared<int>(0);
+    for (int i = 0; i < batch; ++i) {
+      redis_.post({"LMOVE", l->queue, l->processing, "RIGHT", "LEFT"}, strand_,
+                  [self = shared_from_this(), l, left, got](error_code ec, broker::reply r) {
+                    if (!ec && r.is_string()) {
+                      ++*got;
+                      if (!self->stopped_) self->file(l, r.str());
+                    }
+                    if (--*left > 0 || self->stopped_) return;
+                    if (*got == batch)
+                      self->drain(l);
+                    else
+                      self->intake(l);
+                  });
+    }
   }
 
   void file(const lane_ptr& l, const std::string& raw) {

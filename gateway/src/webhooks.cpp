@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "bellhop/channels/twilio.hpp"
 #include "bellhop/channels/whatsapp.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
@@ -87,6 +88,8 @@ std::string inbound_body(const channels::guest_message& g, const std::string& pr
   return {b.GetString(), b.GetSize()};
 }
 
+std::string now_text_of(std::chrono::system_clock::time_point t) { return format_timestamp(t); }
+
 // Stores a verified webhook's messages and statuses, then answers: 200 only when all of it is
 // in Redis.
 void store_all(const ctx_ptr& c, const std::string& channel, const std::string& business,
@@ -134,7 +137,23 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
     }
     messages.push_back(std::move(*m));
   }
-  t->pending = messages.size() + result->statuses.size() + 1;  // +1: this function
+  // SMS opt-out keywords: STOP marks the guest opted out (later sends fail at once), START
+  // lifts it. The message itself still reaches the engine.
+  std::vector<broker::command> opt_outs;
+  if (channel == "sms") {
+    for (const auto& g : result->messages) {
+      if (g.metadata_json.find("\"opt_out\":\"stop\"") != std::string::npos)
+        opt_outs.push_back({"SET", c->keys.opted_out("sms", g.from), now_text_of(now)});
+      else if (g.metadata_json.find("\"opt_out\":\"start\"") != std::string::npos)
+        opt_outs.push_back({"DEL", c->keys.opted_out("sms", g.from)});
+    }
+  }
+  t->pending = messages.size() + result->statuses.size() + opt_outs.size() + 1;  // +1: this
+  for (auto& cmd : opt_outs) {
+    c->svc.redis->post(std::move(cmd), res.executor(), [finish_one](error_code ec, broker::reply r) {
+      finish_one(!ec && !r.is_error(), ec ? ec.message() : r.to_string());
+    });
+  }
   for (auto& m : messages) {
     c->ingest(std::move(m), res.executor(), [finish_one](ingest_outcome out) {
       using o = ingest_outcome::result;
@@ -184,6 +203,34 @@ void whatsapp(const ctx_ptr& c, const request& req, responder res) {
             std::move(res));
 }
 
+// Twilio: an incoming SMS (`sms`) or a status callback (`status`).
+void twilio(const ctx_ptr& c, const request& req, responder res, bool status) {
+  const auto& tw = c->cfg.channels.twilio;
+  if (!tw) {
+    c->results.labels({"sms", "not_configured"}).inc();
+    return res.send(json_error(req, http::status::not_found, "not_configured",
+                               "channels.twilio is not configured on this gateway"));
+  }
+  const channels::twilio::settings s{tw->account_sid, tw->auth_token, tw->from, tw->api_base_url,
+                                     c->cfg.public_url};
+  const auto hook = as_webhook(req);
+  auto r = status ? channels::twilio::parse_status_webhook(s, hook)
+                  : channels::twilio::parse_sms_webhook(s, hook);
+  if (!r.accepted()) {
+    c->results.labels({"sms", "refused"}).inc();
+    return res.send(refused(req, r));
+  }
+  if (!c->svc.redis) {
+    auto out = json_error(req, http::status::service_unavailable, "unavailable",
+                          "Bellhop is starting; retry later");
+    out.set(http::field::retry_after, "1");
+    return res.send(std::move(out));
+  }
+  // A sender that is a messaging service (MG…) has no one number guests write to.
+  const std::string number = !tw->from.empty() && tw->from[0] == '+' ? tw->from : "";
+  store_all(c, "sms", number, tw->property_id, std::move(r), req, std::move(res));
+}
+
 }  // namespace
 
 void add_webhook_routes(router& routes, const services& svc, const key_space& keys,
@@ -198,6 +245,11 @@ void add_webhook_routes(router& routes, const services& svc, const key_space& ke
     routes.add(verb, "/v1/webhooks/whatsapp",
                [c](const request& req, responder res) { whatsapp(c, req, std::move(res)); });
   }
+  routes.add(http::verb::post, "/v1/webhooks/twilio/sms", [c](const request& req, responder res) {
+    twilio(c, req, std::move(res), false);
+  });
+  routes.add(http::verb::post, "/v1/webhooks/twilio/status",
+             [c](const request& req, responder res) { twilio(c, req, std::move(res), true); });
 }
 
 }  // namespace bellhop::gateway

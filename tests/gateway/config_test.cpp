@@ -204,7 +204,8 @@ TEST_F(ConfigTest, FileOverridesDefaults) {
     "channels": {"whatsapp": {"app_secret": "s", "verify_token": "v", "access_token": "t",
                               "phone_number_id": "p", "property_id": "hotel-berlin"},
                  "twilio": {"account_sid": "AC1", "auth_token": "tok", "from": "+15550001",
-                            "api_base_url": "http://localhost:9999"}}
+                            "api_base_url": "http://localhost:9999",
+                            "property_id": "hotel-berlin"}}
   })");
   EXPECT_EQ(c.source_file, path_);
   EXPECT_EQ(c.listen, "127.0.0.1:9100");
@@ -543,7 +544,8 @@ TEST_F(ConfigTest, EnvironmentValuesAreValidatedLikeFileValues) {
 TEST_F(ConfigTest, EnvironmentCreatesChannelSections) {
   auto r = load({{"BELLHOP_CHANNELS_TWILIO_ACCOUNT_SID", "AC1"},
                  {"BELLHOP_CHANNELS_TWILIO_AUTH_TOKEN", "tok"},
-                 {"BELLHOP_CHANNELS_TWILIO_FROM", "+1555"}});
+                 {"BELLHOP_CHANNELS_TWILIO_FROM", "+1555"},
+                 {"BELLHOP_CHANNELS_TWILIO_PROPERTY_ID", "hotel-berlin"}});
   ASSERT_TRUE(r.has_value()) << r.error();
   ASSERT_TRUE(r->channels.twilio.has_value());
   EXPECT_EQ(r->channels.twilio->account_sid, "AC1");
@@ -703,7 +705,8 @@ TEST_F(ConfigTest, WarningsForAnUnsafeButValidSetup) {
              "adapter_keys": [{"name": "a", "key": "0123456789abcdef", "properties": ["*"]}]},
     "ratelimit": {"policies": {"api": {"algorithm": "fixed_window", "limit": 1, "window_ms": 1,
                                        "burst": 3}}},
-    "channels": {"twilio": {"account_sid": "AC", "auth_token": "t", "from": "+1"}}
+    "channels": {"twilio": {"account_sid": "AC", "auth_token": "t", "from": "+1",
+                            "property_id": "hotel-berlin"}}
   })");
   warnings = config_warnings(c);
   EXPECT_THAT(warnings, Contains(HasSubstr("redis.embedded.port is 0")));

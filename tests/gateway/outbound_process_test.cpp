@@ -324,11 +324,12 @@ TEST_F(OutboundProcess, PostOutboundQueuesOnceAndTheAdminApiPausesRetriesAndPurg
             401);
   auto stats = http_request(port_, "GET", "/v1/admin/queues", "", admin);
   ASSERT_EQ(stats.status, 200) << stats.body;
-  auto q = json(stats.body)["queues"][0].GetObject();
+  const auto doc = json(stats.body);  // q points into it
+  const auto q = doc["queues"][0].GetObject();
   EXPECT_STREQ(q["channel"].GetString(), "whatsapp");
   EXPECT_EQ(q["dead"].GetInt(), 1);
   EXPECT_EQ(q["counters"]["failed"].GetInt(), 1);
-  EXPECT_EQ(q["counters"]["accepted"].GetInt(), 1);
+  EXPECT_EQ(q["counters"]["accepted"].GetInt(), 1) << stats.body;
   EXPECT_EQ(http_request(port_, "POST", "/v1/admin/queues/fax/pause", "", admin).status, 404);
 
   // Paused: nothing is sent; resumed: it goes.

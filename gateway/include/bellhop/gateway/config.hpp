@@ -45,6 +45,7 @@ struct whatsapp_config {
 
 struct twilio_config {
   std::string account_sid, auth_token, from, api_base_url = "https://api.twilio.com";
+  std::string property_id;  // the property this number belongs to
 };
 
 struct listen_address {
