@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Outbound benchmark: a fresh `bellhop serve` (embedded Redis, free loopback ports) sending on
+# the WhatsApp lane to bench/provider_fake, a local provider that answers at once.
+#   bench/run_outbound_bench.sh [path/to/bellhop]     (default build/release/gateway/bellhop)
+# 1. Throughput: COUNT (default 20000) messages to distinct guests, with the provider policies
+#    raised out of the way (the limiter still runs for every message): sends/s, from the first
+#    to the last request the provider saw, and until every message was recorded sent.
+# 2. Pacing: PACED (default 400) messages under the built-in whatsapp_business_number policy
+#    (gcra 80/s, burst 80): the provider's busiest second and the rate after the burst.
+# Knobs: COUNT, PACED, CONCURRENCY (outbound.concurrency, default 32). Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bellhop=${1:-build/release/gateway/bellhop}
+fake=${PROVIDER_FAKE:-$(dirname "$bellhop")/../bench/provider_fake}
+count=${COUNT:-20000}
+paced=${PACED:-400}
+concurrency=${CONCURRENCY:-32}
+[ -x "$bellhop" ] || { echo "missing $bellhop (build the bellhop target)" >&2; exit 1; }
+[ -x "$fake" ] || { echo "missing $fake (build the provider_fake target)" >&2; exit 1; }
+command -v redis-cli >/dev/null || { echo "redis-cli not found" >&2; exit 1; }
+# shellcheck source=bench/bench_lib.sh
+. bench/bench_lib.sh
+
+fake_pid=""
+stop_fake() { [ -n "$fake_pid" ] && kill -TERM "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null; fake_pid=""; }
+trap 'stop_fake; cleanup' EXIT
+
+# run_phase N POLICIES: prints "sent_s=… provider: …"
+run_phase() {
+  local n=$1 policies=$2 port_file t0 t1 sent=0
+  port_file=$(mktemp "${TMPDIR:-/tmp}/provider-fake.XXXXXX")
+  "$fake" --port-file "$port_file" >"$port_file.out" &
+  fake_pid=$!
+  for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+  bench_start_bellhop outbound-bench "\"outbound\": {\"concurrency\": $concurrency},
+  \"ratelimit\": {\"policies\": {$policies}},
+  \"channels\": {\"whatsapp\": {\"app_secret\": \"s\", \"verify_token\": \"v\", \"access_token\": \"t\",
+    \"phone_number_id\": \"1000\", \"property_id\": \"bench-1\",
+    \"api_base_url\": \"http://127.0.0.1:$(cat "$port_file")/v21.0\"}}"
+  rcli() { redis-cli -s "$data/redis.sock" -a "$(cat "$data/redis.password")" --no-auth-warning "$@"; }
+  t0=$(date +%s.%N)
+  # Pushed by Redis itself, in chunks: the intake starts on the first one.
+  for ((from = 0; from < n; from += 5000)); do
+    rcli EVAL "for i = ARGV[1], ARGV[2] do redis.call('LPUSH', KEYS[1], '{\"property_id\":\"bench-1\",\"channel\":\"whatsapp\",\"to\":\"+49151' .. (10000000 + i) .. '\",\"text\":\"Your room is ready.\"}') end" \
+      1 outbound:whatsapp "$from" "$(( (from + 5000 < n ? from + 5000 : n) - 1 ))" >/dev/null
+  done
+  for _ in $(seq 1200); do  # up to 120 s
+    sent=$(rcli HGET outbound:whatsapp:stats sent)
+    [ "${sent:-0}" -ge "$n" ] && break
+    sleep 0.1
+  done
+  t1=$(date +%s.%N)
+  kill -TERM "$bellhop_pid"; wait "$bellhop_pid" 2>/dev/null || true; bellhop_pid=""
+  stop_fake
+  echo "sent=${sent:-0} of $n recorded_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') $(cat "$port_file.out")"
+  rm -f "$port_file" "$port_file.out"
+}
+
+echo "== throughput: $count messages, concurrency $concurrency, limits raised"
+big='{"algorithm": "fixed_window", "limit": 100000000, "window_ms": 1000}'
+out=$(run_phase "$count" "\"whatsapp_business_number\": $big, \"whatsapp_recipient\": $big")
+echo "$out"
+echo "$out" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+  END { if (v["first_to_last_s"] > 0) printf "outbound_bench sends_per_s=%.0f (provider side), recorded_per_s=%.0f (push to last sent recorded)\n",
+        v["requests"] / v["first_to_last_s"], v["sent"] / v["recorded_s"] }'
+
+echo "== pacing: $paced messages under whatsapp_business_number (gcra 80/s, burst 80)"
+out=$(run_phase "$paced" "")
+echo "$out"
+echo "$out" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+  END { steady = (v["requests"] - 80) / v["first_to_last_s"];
+        printf "outbound_bench paced_max_in_any_1s=%d (bound 160: burst 80 + 80/s) rate_after_burst_per_s=%.1f (policy 80)\n",
+        v["max_in_any_1s"], steady }'
