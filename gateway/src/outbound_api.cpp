@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <charconv>
 #include <memory>
 
 #include "bellhop/gateway/json_response.hpp"
@@ -169,7 +170,10 @@ void queue_stats(const ctx_ptr& c, const request& req, responder res) {
               std::int64_t v = 0;
               const auto& kv = e[5].elements();
               for (std::size_t i = 0; i + 1 < kv.size(); i += 2)
-                if (kv[i].str() == counter) v = std::stoll(kv[i + 1].str());
+                if (kv[i].str() == counter) {  // a foreign non-number counts as 0, no throw
+                  const auto& t = kv[i + 1].str();
+                  std::from_chars(t.data(), t.data() + t.size(), v);
+                }
               w.Key(counter);
               w.Int64(v);
             }

@@ -57,6 +57,14 @@ response accepted(const request& req, const channels::webhook_result& r) {
   return res;
 }
 
+// Before Redis is up nothing can be stored: the provider retries.
+response starting(const request& req) {
+  auto out = json_error(req, http::status::service_unavailable, "unavailable",
+                        "Bellhop is starting; retry later");
+  out.set(http::field::retry_after, "1");
+  return out;
+}
+
 // The canonical inbound body (POST /v1/messages/inbound) of a guest message.
 std::string inbound_body(const channels::guest_message& g, const std::string& property) {
   rapidjson::StringBuffer b;
@@ -193,12 +201,7 @@ void whatsapp(const ctx_ptr& c, const request& req, responder res) {
     c->results.labels({"whatsapp", "refused"}).inc();
     return res.send(refused(req, r));
   }
-  if (!c->svc.redis) {
-    auto out = json_error(req, http::status::service_unavailable, "unavailable",
-                          "Bellhop is starting; retry later");
-    out.set(http::field::retry_after, "1");
-    return res.send(std::move(out));
-  }
+  if (!c->svc.redis) return res.send(starting(req));
   store_all(c, "whatsapp", wa->phone_number_id, wa->property_id, std::move(r), req,
             std::move(res));
 }
@@ -220,12 +223,7 @@ void twilio(const ctx_ptr& c, const request& req, responder res, bool status) {
     c->results.labels({"sms", "refused"}).inc();
     return res.send(refused(req, r));
   }
-  if (!c->svc.redis) {
-    auto out = json_error(req, http::status::service_unavailable, "unavailable",
-                          "Bellhop is starting; retry later");
-    out.set(http::field::retry_after, "1");
-    return res.send(std::move(out));
-  }
+  if (!c->svc.redis) return res.send(starting(req));
   // A sender that is a messaging service (MG…) has no one number guests write to.
   const std::string number = !tw->from.empty() && tw->from[0] == '+' ? tw->from : "";
   store_all(c, "sms", number, tw->property_id, std::move(r), req, std::move(res));
