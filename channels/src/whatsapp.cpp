@@ -19,12 +19,15 @@
 #include <cstdint>
 #include <optional>
 
+#include "json_webhook.hpp"
 #include "text.hpp"
 
 namespace bellhop::channels::whatsapp {
 namespace {
 
 using detail::all_digits;
+using detail::is_json_content_type;
+using detail::nesting_within;
 using detail::iequals;
 using detail::lower;
 using detail::retry_after_header;
@@ -118,51 +121,7 @@ bool tokens_equal(std::string_view a, std::string_view b) {
   return la == 32 && lb == 32 && CRYPTO_memcmp(da, db, 32) == 0;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool decode_hex(std::string_view hex, std::array<unsigned char, 32>& out) {
-  if (hex.size() != out.size() * 2) return false;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<unsigned char>(hi * 16 + lo);
-  }
-  return true;
-}
-
 // ---- JSON ------------------------------------------------------------------------------------
-
-// RapidJSON recurses once per level: a body of 100 000 '[' would exhaust the stack, so the
-// depth is counted (outside strings) before parsing.
-bool nesting_within(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
 
 // Parses untrusted JSON; false (doc unusable) when too deep, malformed or not UTF-8.
 bool parse_json(std::string_view text, rapidjson::Document& doc) {
@@ -449,25 +408,6 @@ std::string take_change(const rapidjson::Value& change, const std::string& where
 
 // application/json, with parameters; a charset other than UTF-8 is refused (RFC 8259 JSON is
 // UTF-8 and the body is validated as such).
-bool is_json_content_type(std::string_view value) {
-  auto semi = value.find(';');
-  if (!iequals(trim(value.substr(0, semi)), "application/json")) return false;
-  while (semi != std::string_view::npos) {
-    value = value.substr(semi + 1);
-    semi = value.find(';');
-    const auto param = trim(value.substr(0, semi));
-    const auto eq = param.find('=');
-    if (eq == std::string_view::npos) continue;
-    auto v = trim(param.substr(eq + 1));
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-    if (iequals(trim(param.substr(0, eq)), "charset") && !iequals(v, "utf-8") &&
-        !iequals(v, "utf8")) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // ---- send ------------------------------------------------------------------------------------
 
 struct media_choice {
@@ -555,20 +495,7 @@ webhook_result verify_subscription(const settings& s, const webhook& w) {
 
 bool signature_valid(std::string_view app_secret, std::string_view body,
                      std::string_view header_value) {
-  if (app_secret.empty() || app_secret.size() > static_cast<std::size_t>(INT_MAX)) return false;
-  constexpr std::string_view prefix = "sha256=";
-  const auto v = trim(header_value);
-  if (v.size() != prefix.size() + 64 || !iequals(v.substr(0, prefix.size()), prefix)) return false;
-  std::array<unsigned char, 32> given{};
-  if (!decode_hex(v.substr(prefix.size()), given)) return false;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), app_secret.data(), static_cast<int>(app_secret.size()), bytes(body),
-           body.size(), mac, &len) == nullptr ||
-      len != given.size()) {
-    return false;
-  }
-  return CRYPTO_memcmp(mac, given.data(), given.size()) == 0;
+  return detail::hmac_sha256_header_valid(app_secret, body, header_value);
 }
 
 webhook_result parse_webhook(const settings& s, const webhook& w) {

@@ -262,7 +262,8 @@ int serve(const config& cfg) {
   auto providers =
       std::make_shared<provider_client>(std::chrono::milliseconds(cfg.outbound.request_timeout_ms));
   outbound_service outbound(ioc.get_executor(), *svc.redis, keys, cfg, svc.limits.get(),
-                            make_outbound_channels(cfg, providers, svc.limits.get()), metrics);
+                            make_outbound_channels(cfg, providers, svc.limits.get(), *svc.redis, keys),
+                            metrics);
   outbound.start();
 
   realtime::service_options ro;

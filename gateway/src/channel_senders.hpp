@@ -3,7 +3,9 @@
 #include <memory>
 #include <vector>
 
+#include "bellhop/broker/broker.hpp"
 #include "bellhop/gateway/config.hpp"
+#include "bellhop/gateway/keys.hpp"
 #include "outbound.hpp"
 #include "provider_client.hpp"
 
@@ -13,9 +15,11 @@ struct rate_limits;
 
 // The outbound lanes of the configured channels: how each one sends (its adapter's request,
 // made by `client`, its answer classified by the adapter) and which rate limits each message
-// passes first (the providers' policies of docs/ratelimit.md, by name from `limits`).
+// passes first (the providers' policies of docs/ratelimit.md, by name from `limits`). Email
+// replies look up the guest's thread (subject, Message-ID) through `redis` before they go.
 std::vector<outbound_channel> make_outbound_channels(const config& cfg,
                                                      std::shared_ptr<provider_client> client,
-                                                     rate_limits* limits);
+                                                     rate_limits* limits, broker::broker& redis,
+                                                     const key_space& keys);
 
 }  // namespace bellhop::gateway

@@ -99,6 +99,22 @@ std::string check_http_url(std::string_view v) {
   return is_http_url(v) ? "" : "must be an http:// or https:// URL";
 }
 
+std::string check_smtp_url(std::string_view v) {
+  for (std::string_view scheme : {"smtp://", "smtps://"}) {
+    if (v.starts_with(scheme) && v.size() > scheme.size() && !has_control_or_space(v)) return "";
+  }
+  return "must be smtp://host[:port] (STARTTLS) or smtps://host[:port]";
+}
+
+// An address as SMTP takes it: local@domain, nothing that could end a header or a command.
+std::string check_email_address(std::string_view v) {
+  const auto at = v.find('@');
+  const bool ok = at != std::string_view::npos && at > 0 && at + 1 < v.size() &&
+                  v.find('@', at + 1) == std::string_view::npos && v.size() <= 254 &&
+                  !has_control_or_space(v) && v.find_first_of("<>,;\"\\") == std::string_view::npos;
+  return ok ? "" : "must be an email address (local@domain)";
+}
+
 std::string check_public_url(std::string_view v) {
   return v.empty() ? "" : check_http_url(v);
 }
@@ -230,6 +246,14 @@ const field<config> config_fields[] = {
     {BELLHOP_CHANNEL_KEY(twilio, from), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(twilio, api_base_url), int_rule::any, check_http_url},
     {BELLHOP_CHANNEL_KEY(twilio, property_id), int_rule::any, check_property_id, true},
+    {BELLHOP_CHANNEL_KEY(email, webhook_secret), int_rule::any, check_not_empty, true},
+    {BELLHOP_CHANNEL_KEY(email, from_address), int_rule::any, check_email_address, true},
+    {BELLHOP_CHANNEL_KEY(email, from_name)},
+    {BELLHOP_CHANNEL_KEY(email, smtp_url), int_rule::any, check_smtp_url, true},
+    {BELLHOP_CHANNEL_KEY(email, smtp_username)},
+    {BELLHOP_CHANNEL_KEY(email, smtp_password)},
+    {BELLHOP_CHANNEL_KEY(email, smtp_ca_file)},
+    {BELLHOP_CHANNEL_KEY(email, property_id), int_rule::any, check_property_id, true},
 };
 
 #undef BELLHOP_KEY
@@ -247,6 +271,8 @@ const optional_section optional_sections[] = {
      [](config& c) { engage(c.channels.whatsapp); }},
     {"channels.twilio", [](const config& c) { return c.channels.twilio.has_value(); },
      [](config& c) { engage(c.channels.twilio); }},
+    {"channels.email", [](const config& c) { return c.channels.email.has_value(); },
+     [](config& c) { engage(c.channels.email); }},
 };
 
 const field<adapter_key> adapter_key_fields[] = {
@@ -936,6 +962,21 @@ std::vector<std::string> config_warnings(const config& cfg) {
   return warnings;
 }
 
+std::vector<std::string> webhook_warnings(const config& cfg) {
+  std::vector<std::string> warnings;
+  auto refused = [&](bool configured, const char* section, const char* routes) {
+    if (!configured) {
+      warnings.push_back(std::string(section) + " is not configured (no secret to verify its " +
+                         "webhooks): " + routes + " answer 404 not_configured");
+    }
+  };
+  refused(cfg.channels.whatsapp.has_value(), "channels.whatsapp", "GET/POST /v1/webhooks/whatsapp");
+  refused(cfg.channels.twilio.has_value(), "channels.twilio",
+          "POST /v1/webhooks/twilio/sms and /v1/webhooks/twilio/status");
+  refused(cfg.channels.email.has_value(), "channels.email", "POST /v1/webhooks/email");
+  return warnings;
+}
+
 std::string generate_config_text(const std::string& data_dir, const std::string& listen) {
   const config d;  // defaults, so the text never drifts from the code
   auto n = [](auto v) { return std::to_string(v); };
@@ -1009,7 +1050,10 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "    // \"whatsapp\": { \"app_secret\": \"\", \"verify_token\": \"\", \"access_token\": "
        "\"\",\n";
   t += "    //               \"phone_number_id\": \"\" },\n";
-  t += "    // \"twilio\": { \"account_sid\": \"\", \"auth_token\": \"\", \"from\": \"+1...\" }\n";
+  t += "    // \"twilio\": { \"account_sid\": \"\", \"auth_token\": \"\", \"from\": \"+1...\" },\n";
+  t += "    // \"email\": { \"webhook_secret\": \"\", \"from_address\": \"frontdesk@…\",\n";
+  t += "    //            \"smtp_url\": \"smtp://mail.example.com:587\", \"smtp_username\": \"\",\n";
+  t += "    //            \"smtp_password\": \"\" }\n";
   t += "  }\n";
   t += "}\n";
   return t;

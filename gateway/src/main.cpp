@@ -58,6 +58,9 @@ int run_check_config(const config_overrides& overrides) {
   for (const auto& warning : config_warnings(*cfg)) {
     std::fprintf(stderr, "warning: %s\n", warning.c_str());
   }
+  for (const auto& warning : webhook_warnings(*cfg)) {
+    std::fprintf(stderr, "warning: %s\n", warning.c_str());
+  }
   std::printf("config OK (%s)\n",
               cfg->source_file.empty() ? "defaults and environment" : cfg->source_file.c_str());
   return exit_ok;

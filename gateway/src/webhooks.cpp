@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "bellhop/channels/email.hpp"
 #include "bellhop/channels/twilio.hpp"
 #include "bellhop/channels/whatsapp.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
@@ -229,6 +230,28 @@ void twilio(const ctx_ptr& c, const request& req, responder res, bool status) {
   store_all(c, "sms", number, tw->property_id, std::move(r), req, std::move(res));
 }
 
+// POST /v1/webhooks/email: one guest email in the documented JSON (docs/http-api.md), signed
+// with channels.email.webhook_secret. Any hotel address it was sent to belongs to the property.
+void email(const ctx_ptr& c, const request& req, responder res) {
+  const auto& em = c->cfg.channels.email;
+  if (!em) {
+    c->results.labels({"email", "not_configured"}).inc();
+    return res.send(json_error(req, http::status::not_found, "not_configured",
+                               "channels.email is not configured on this gateway"));
+  }
+  channels::email::settings s;
+  s.webhook_secret = em->webhook_secret;
+  s.from_address = em->from_address;
+  s.from_name = em->from_name;
+  auto r = channels::email::parse_webhook(s, as_webhook(req));
+  if (!r.accepted()) {
+    c->results.labels({"email", "refused"}).inc();
+    return res.send(refused(req, r));
+  }
+  if (!c->svc.redis) return res.send(starting(req));
+  store_all(c, "email", "", em->property_id, std::move(r), req, std::move(res));
+}
+
 }  // namespace
 
 void add_webhook_routes(router& routes, const services& svc, const key_space& keys,
@@ -248,6 +271,8 @@ void add_webhook_routes(router& routes, const services& svc, const key_space& ke
   });
   routes.add(http::verb::post, "/v1/webhooks/twilio/status",
              [c](const request& req, responder res) { twilio(c, req, std::move(res), true); });
+  routes.add(http::verb::post, "/v1/webhooks/email",
+             [c](const request& req, responder res) { email(c, req, std::move(res)); });
 }
 
 }  // namespace bellhop::gateway

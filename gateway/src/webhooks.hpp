@@ -9,7 +9,8 @@
 
 namespace bellhop::gateway {
 
-// The providers' webhooks: /v1/webhooks/whatsapp (GET verification, POST events). Each one is
+// The providers' webhooks: /v1/webhooks/whatsapp (GET verification, POST events),
+// /v1/webhooks/twilio/sms and /status, /v1/webhooks/email. Each one is
 // verified by its channel adapter, its guest messages go through the same atomic ingest as
 // POST /v1/messages/inbound, its delivery statuses move the sent messages' status records
 // forward, and only then is it answered 200 (503 when anything was not stored: the provider

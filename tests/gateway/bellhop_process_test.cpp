@@ -247,6 +247,15 @@ TEST_F(BellhopProcess, GenConfigWritesSecretsOnceWithMode0600) {
   EXPECT_EQ(text, text2);
   auto [check, check_out] = run({"check-config", "--config", file.string()});
   EXPECT_EQ(check, 0) << check_out;
+  // No channel is configured yet: check-config says which webhooks are refused, and why.
+  for (const char* channel : {"whatsapp", "twilio", "email"}) {
+    EXPECT_NE(check_out.find(std::string("warning: channels.") + channel +
+                             " is not configured (no secret to verify its webhooks)"),
+              std::string::npos)
+        << check_out;
+  }
+  EXPECT_NE(check_out.find("POST /v1/webhooks/email answer 404 not_configured"), std::string::npos)
+      << check_out;
 }
 
 TEST_F(BellhopProcess, VersionAndUsageErrors) {

@@ -205,7 +205,12 @@ TEST_F(ConfigTest, FileOverridesDefaults) {
                               "phone_number_id": "p", "property_id": "hotel-berlin"},
                  "twilio": {"account_sid": "AC1", "auth_token": "tok", "from": "+15550001",
                             "api_base_url": "http://localhost:9999",
-                            "property_id": "hotel-berlin"}}
+                            "property_id": "hotel-berlin"},
+                 "email": {"webhook_secret": "w", "from_address": "frontdesk@hotel.example",
+                           "from_name": "Hotel Berlin", "smtp_url": "smtps://mail.example:465",
+                           "smtp_username": "u", "smtp_password": "pw",
+                           "smtp_ca_file": "/etc/ssl/mail-ca.pem",
+                           "property_id": "hotel-berlin"}}
   })");
   EXPECT_EQ(c.source_file, path_);
   EXPECT_EQ(c.listen, "127.0.0.1:9100");
@@ -248,6 +253,15 @@ TEST_F(ConfigTest, FileOverridesDefaults) {
   ASSERT_TRUE(c.channels.twilio.has_value());
   EXPECT_EQ(c.channels.twilio->from, "+15550001");
   EXPECT_EQ(c.channels.twilio->api_base_url, "http://localhost:9999");
+  ASSERT_TRUE(c.channels.email.has_value());
+  EXPECT_EQ(c.channels.email->webhook_secret, "w");
+  EXPECT_EQ(c.channels.email->from_address, "frontdesk@hotel.example");
+  EXPECT_EQ(c.channels.email->from_name, "Hotel Berlin");
+  EXPECT_EQ(c.channels.email->smtp_url, "smtps://mail.example:465");
+  EXPECT_EQ(c.channels.email->smtp_username, "u");
+  EXPECT_EQ(c.channels.email->smtp_password, "pw");
+  EXPECT_EQ(c.channels.email->smtp_ca_file, "/etc/ssl/mail-ca.pem");
+  EXPECT_EQ(c.channels.email->property_id, "hotel-berlin");
 }
 
 TEST_F(ConfigTest, CommentsAndTrailingCommasAreAccepted) {
@@ -470,7 +484,17 @@ INSTANTIATE_TEST_SUITE_P(
         validation_case{R"({"channels": {"whatsapp": {"api_base_url": "graph.facebook.com"}}})",
                         "'channels.whatsapp.api_base_url' must be an http:// or https:// URL"},
         validation_case{R"({"channels": {"twilio": {"account_sid": "AC", "auth_token": "t"}}})",
-                        "'channels.twilio.from' is required when channels.twilio is configured"}));
+                        "'channels.twilio.from' is required when channels.twilio is configured"},
+        validation_case{R"({"channels": {"email": {"from_address": "a@b.example"}}})",
+                        "'channels.email.webhook_secret' is required when channels.email is "
+                        "configured"},
+        validation_case{R"({"channels": {"email": {"smtp_url": "http://mail.example"}}})",
+                        "'channels.email.smtp_url' must be smtp://host[:port] (STARTTLS) or "
+                        "smtps://host[:port]"},
+        validation_case{R"({"channels": {"email": {"from_address": "Front Desk <fd@h.example>"}}})",
+                        "'channels.email.from_address' must be an email address (local@domain)"},
+        validation_case{R"({"channels": {"email": {"from_address": "no-at-sign"}}})",
+                        "'channels.email.from_address' must be an email address (local@domain)"}));
 
 TEST_F(ConfigTest, PublicUrlLosesTrailingSlash) {
   EXPECT_EQ(load_ok(R"({"public_url": "https://gw.example.com/"})").public_url,

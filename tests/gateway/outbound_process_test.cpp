@@ -209,6 +209,33 @@ TEST_F(OutboundProcess, TheProviderNeverSeesMoreThanTheRecipientPolicyAllowsAndN
   EXPECT_GE(std::stoi(redis.cli("HGET outbound:whatsapp:stats deferred")), 1);
 }
 
+TEST_F(OutboundProcess, TheProviderNeverSeesMoreThanTheSenderPolicyAllowsInAnySecond) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  // The business number's pace, lowered: 5 per second after a burst of 5.
+  auto bellhop = start_bellhop(
+      redis, graph, "",
+      R"("whatsapp_business_number": {"algorithm": "gcra", "limit": 5, "window_ms": 1000,
+                                       "burst": 5})");
+  for (int i = 0; i < 25; ++i)
+    push(redis, reply("+49151100000" + std::to_string(10 + i), "paced " + std::to_string(i)));
+  ASSERT_TRUE(eventually([&] { return graph.count() == 25; }, 20s)) << bellhop.output();
+  auto sends = graph.requests();
+  std::sort(sends.begin(), sends.end(), [](auto& a, auto& b) { return a.at < b.at; });
+  // GCRA's bound over any window of T: burst + rate * T, so at most 10 in any second (a
+  // little slack for the two processes' clocks: a window of 950 ms).
+  std::size_t busiest = 0;
+  for (std::size_t i = 0; i < sends.size(); ++i) {
+    std::size_t n = 0;
+    for (std::size_t j = i; j < sends.size() && sends[j].at - sends[i].at < 950ms; ++j) ++n;
+    busiest = std::max(busiest, n);
+  }
+  EXPECT_LE(busiest, 10u);
+  // And the pace is held, not undercut: 25 sends need (25 - 5) / 5 = 4 s after the burst.
+  EXPECT_GE(sends.back().at - sends.front().at, 3500ms);
+  EXPECT_EQ(redis.cli("LLEN outbound:whatsapp:dead"), "0");
+}
+
 TEST_F(OutboundProcess, ConversationalRepliesOvertakeFiveThousandBulkMessages) {
   redis_server redis;
   fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });

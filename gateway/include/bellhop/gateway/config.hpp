@@ -48,6 +48,18 @@ struct twilio_config {
   std::string property_id;  // the property this number belongs to
 };
 
+// Email: guests' mail arrives through POST /v1/webhooks/email (a provider's inbound parse or a
+// relay posts the documented JSON, signed with webhook_secret); replies go out by SMTP.
+struct email_config {
+  std::string webhook_secret;  // HMAC-SHA256 key of X-Bellhop-Signature
+  std::string from_address;    // the hotel's address replies come from
+  std::string from_name;       // its display name ("" = none)
+  std::string smtp_url;        // smtp://host:587 (STARTTLS required) or smtps://host:465
+  std::string smtp_username, smtp_password;  // AUTH; both empty = no AUTH
+  std::string smtp_ca_file;    // PEM CA bundle for the server's certificate ("" = the system's)
+  std::string property_id;     // the property this address belongs to
+};
+
 struct listen_address {
   std::string host;  // without brackets for IPv6; "0.0.0.0" for ":port"
   std::uint16_t port = 0;
@@ -126,6 +138,7 @@ struct config {
   struct channels_t {
     std::optional<whatsapp_config> whatsapp;
     std::optional<twilio_config> twilio;
+    std::optional<email_config> email;
   } channels;
 
   // Not configuration keys: what load_config saw.
@@ -162,6 +175,11 @@ boost::system::result<listen_address, std::string> parse_listen(std::string_view
 // Non-fatal problems worth a warn line at startup (no adapter keys, empty secrets, unknown
 // BELLHOP_* variables, ...). One sentence each.
 std::vector<std::string> config_warnings(const config& cfg);
+
+// For `check-config`: each provider webhook that is refused because its channel (and so the
+// secret that verifies it) is not configured. Not warned at every start: a hotel without SMS
+// need not hear about it each time.
+std::vector<std::string> webhook_warnings(const config& cfg);
 
 // A complete, valid, commented config file with fresh random secrets (auth.jwt_secret,
 // auth.admin_token, one adapter key "default-adapter" for all properties).

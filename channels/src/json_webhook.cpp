@@ -1,0 +1,101 @@
+#include "json_webhook.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <array>
+#include <climits>
+
+#include "text.hpp"
+
+namespace bellhop::channels::detail {
+namespace {
+
+const unsigned char* bytes(std::string_view v) {
+  static const unsigned char empty = 0;
+  return v.empty() ? &empty : reinterpret_cast<const unsigned char*>(v.data());
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool decode_hex(std::string_view hex, std::array<unsigned char, 32>& out) {
+  if (hex.size() != out.size() * 2) return false;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<unsigned char>(hi * 16 + lo);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool hmac_sha256_header_valid(std::string_view secret, std::string_view body,
+                              std::string_view header_value) {
+  if (secret.empty() || secret.size() > static_cast<std::size_t>(INT_MAX)) return false;
+  constexpr std::string_view prefix = "sha256=";
+  const auto v = trim(header_value);
+  if (v.size() != prefix.size() + 64 || !iequals(v.substr(0, prefix.size()), prefix)) return false;
+  std::array<unsigned char, 32> given{};
+  if (!decode_hex(v.substr(prefix.size()), given)) return false;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), bytes(body),
+           body.size(), mac, &len) == nullptr ||
+      len != given.size()) {
+    return false;
+  }
+  return CRYPTO_memcmp(mac, given.data(), given.size()) == 0;
+}
+
+bool is_json_content_type(std::string_view value) {
+  auto semi = value.find(';');
+  if (!iequals(trim(value.substr(0, semi)), "application/json")) return false;
+  while (semi != std::string_view::npos) {
+    value = value.substr(semi + 1);
+    semi = value.find(';');
+    const auto param = trim(value.substr(0, semi));
+    const auto eq = param.find('=');
+    if (eq == std::string_view::npos) continue;
+    auto v = trim(param.substr(eq + 1));
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    if (iequals(trim(param.substr(0, eq)), "charset") && !iequals(v, "utf-8") &&
+        !iequals(v, "utf8")) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool nesting_within(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+}  // namespace bellhop::channels::detail
