@@ -147,7 +147,9 @@ std::string base64(std::string_view v) {
 // RFC 2047 "B" encoded words, each at most 75 characters and never splitting a UTF-8
 // character, joined by a folding space (CRLF SP) when there are several.
 std::string encoded_words(std::string_view v) {
-  constexpr std::size_t max_raw = 45;  // 60 base64 characters + 12 of "=?UTF-8?B?" "?="
+  // 56 base64 characters + the 12 of "=?UTF-8?B?" "?=": a first word after "Subject: " ends
+  // before column 78 too.
+  constexpr std::size_t max_raw = 42;
   std::string out;
   while (!v.empty()) {
     std::size_t n = std::min(max_raw, v.size());
@@ -403,7 +405,14 @@ built_mail build_mail(const settings& s, const outbound_message& m, const thread
   auto header = [&](std::string_view name, const std::string& value) {
     h.append(name).append(": ").append(value).append("\r\n");
   };
-  header("From", s.from_name.empty() ? *from : phrase(s.from_name) + " <" + *from + ">");
+  if (s.from_name.empty()) {
+    header("From", *from);
+  } else {  // folded before the address when the line would pass 78 characters
+    const auto name = phrase(s.from_name);
+    const auto last_line = name.substr(name.rfind('\n') == std::string::npos ? 0 : name.rfind('\n'));
+    header("From", name + (6 + last_line.size() + from->size() + 3 > 78 ? "\r\n <" : " <") +
+                       *from + ">");
+  }
   header("To", to->addr);
   header("Subject", unstructured(subject));
   header("Date", std::string(date));

@@ -318,6 +318,41 @@ TEST_F(ChannelsEndToEnd, EmailGuestToDemoEngineToSmtpInTheGuestsThreadAndSentOnT
       << data;
 }
 
+TEST_F(ChannelsEndToEnd, BadEmailWebhooksGetTheirStatusAndQueueNothing) {
+  fake_provider graph([](const fake_request&, std::size_t) { return fake_response{500}; });
+  start_bellhop(graph.url(), graph.url(), 1);
+  auto signed_post = [&](const std::string& body, const std::string& type = "application/json") {
+    return http_request(port_, "POST", "/v1/webhooks/email", body,
+                        {{"Content-Type", type},
+                         {"X-Bellhop-Signature",
+                          python_hmac_sha256(email_secret, body, dir_.path())}});
+  };
+  struct row {
+    std::string body, type;
+    int status;
+    std::string code;
+  };
+  const std::vector<row> rows = {
+      {"{\"message_id\": ", "application/json", 400, "malformed_json"},
+      {R"({"message_id":"<m@x>","to":"frontdesk@hotel-berlin.example","text":"hi"})",
+       "application/json", 422, "missing_field"},
+      {R"({"message_id":"<m@x>","from":"a@b.example","to":"h@h.example","text":"hi"})",
+       "text/plain", 415, "unsupported_media_type"},
+      {R"({"message_id":"<m@x>","from":"a@b.example","to":"h@h.example","text":")" +
+           std::string(2 << 20, 'x') + "\"}",
+       "application/json", 413, ""},
+  };
+  for (const auto& r : rows) {
+    auto res = signed_post(r.body, r.type);
+    EXPECT_EQ(res.status, r.status) << r.body.substr(0, 80) << " -> " << res.body;
+    if (!r.code.empty()) {
+      EXPECT_EQ(string_member(parse_json(res.body)["error"], "code"), r.code) << res.body;
+    }
+  }
+  EXPECT_EQ(redis_.cli("LLEN inbound:messages"), "0");
+  EXPECT_EQ(http_get(port_, "/readyz").status, 200) << "still serving";
+}
+
 TEST_F(ChannelsEndToEnd, EmailThatTheServerRefusesIsDeadWithTheReasonAndAFailedEvent) {
   fake_provider graph([](const fake_request&, std::size_t) { return fake_response{500}; });
   const auto smtp_port = start_smtp_sink({"--reject-rcpt-code", "550"});
