@@ -1,8 +1,9 @@
 // A provider API stand-in for the outbound benchmark: answers every request at once with a
 // Graph-API-style success (a new message id each time), on 127.0.0.1, and records when each
 // request arrived. Stops on SIGTERM/SIGINT and prints
-//   provider_fake requests=N first_to_last_s=S max_in_any_1s=M
-// (M: the most requests that arrived within any 1 s: the pacing a rate limit must keep).
+//   provider_fake requests=N first_to_last_s=S max_in_any_1s=M connections=C
+// (M: the most requests that arrived within any 1 s: the pacing a rate limit must keep; C: the
+// TCP connections they came on, so connection reuse shows).
 //   provider_fake --port-file FILE      (writes the port it listens on)
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -30,6 +31,7 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 std::vector<clock_type::time_point> arrivals;  // one thread: no lock
+std::size_t connections = 0;
 
 class session : public std::enable_shared_from_this<session> {
  public:
@@ -63,6 +65,7 @@ class session : public std::enable_shared_from_this<session> {
 void accept(tcp::acceptor& a) {
   a.async_accept([&a](beast::error_code ec, tcp::socket s) {
     if (ec) return;
+    ++connections;
     std::make_shared<session>(std::move(s))->read();
     accept(a);
   });
@@ -95,7 +98,7 @@ int main(int argc, char** argv) {
                                           : std::chrono::duration<double>(arrivals.back() -
                                                                           arrivals.front())
                                                 .count();
-  std::printf("provider_fake requests=%zu first_to_last_s=%.3f max_in_any_1s=%zu\n",
-              arrivals.size(), span, max_1s);
+  std::printf("provider_fake requests=%zu first_to_last_s=%.3f max_in_any_1s=%zu connections=%zu\n",
+              arrivals.size(), span, max_1s, connections);
   return 0;
 }

@@ -13,8 +13,13 @@
 #include <boost/url/parse.hpp>
 #include <openssl/ssl.h>
 
+#include <sys/socket.h>
+
 #include <cctype>
+#include <cerrno>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace bellhop::gateway {
 namespace {
@@ -24,21 +29,114 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using steady = std::chrono::steady_clock;
+
+template <class Stream>
+beast::tcp_stream& tcp_of(Stream& s) {
+  if constexpr (std::is_same_v<Stream, plain_stream>)
+    return s;
+  else
+    return beast::get_lowest_layer(s);
+}
+
+// An idle keep-alive connection is only worth reusing while the server has neither closed it
+// nor sent anything (a TLS close_notify, a late error): a peek that would block says so.
+bool quiet_and_open(beast::tcp_stream& s) {
+  char c;
+  const auto n = ::recv(s.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 std::string lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 
-// One call: resolve, connect, (TLS handshake), write, read, under one deadline. Stream is
-// beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
+}  // namespace
+
+struct provider_client::pool {
+  // Servers close idle connections after a while (often 60 s or more): well before that, a
+  // connection is dropped here rather than found closed by a send.
+  static constexpr auto max_idle = std::chrono::seconds(30);
+  static constexpr std::size_t max_per_origin = 64;
+
+  template <class Stream>
+  struct idle {
+    std::unique_ptr<Stream> stream;
+    asio::any_io_executor ex;
+    steady::time_point since;
+  };
+
+  std::mutex mutex;
+  std::map<std::string, std::vector<idle<plain_stream>>> plain;
+  std::map<std::string, std::vector<idle<tls_stream>>> tls;
+
+  template <class Stream>
+  std::map<std::string, std::vector<idle<Stream>>>& of() {
+    if constexpr (std::is_same_v<Stream, plain_stream>)
+      return plain;
+    else
+      return tls;
+  }
+
+  // The most recently used live connection to `origin` made on `ex`, or null.
+  template <class Stream>
+  std::unique_ptr<Stream> take(const std::string& origin, const asio::any_io_executor& ex) {
+    std::vector<std::unique_ptr<Stream>> stale;  // closed outside the lock
+    std::unique_ptr<Stream> found;
+    {
+      std::lock_guard lock(mutex);
+      auto& list = of<Stream>()[origin];
+      const auto now = steady::now();
+      for (auto it = list.rbegin(); it != list.rend() && !found;) {
+        if (now - it->since > max_idle || !quiet_and_open(tcp_of(*it->stream))) {
+          stale.push_back(std::move(it->stream));
+        } else if (it->ex == ex) {
+          found = std::move(it->stream);
+        } else {
+          ++it;
+          continue;
+        }
+        it = decltype(it)(list.erase(std::next(it).base()));
+      }
+    }
+    for (auto& s : stale) {
+      beast::error_code ignored;
+      tcp_of(*s).socket().close(ignored);
+    }
+    return found;
+  }
+
+  template <class Stream>
+  void give(const std::string& origin, asio::any_io_executor ex, std::unique_ptr<Stream> s) {
+    tcp_of(*s).expires_never();
+    std::lock_guard lock(mutex);
+    auto& list = of<Stream>()[origin];
+    if (list.size() >= max_per_origin) return;  // closed by its destructor
+    list.push_back({std::move(s), std::move(ex), steady::now()});
+  }
+};
+
+namespace {
+
+// One call: (resolve, connect, TLS handshake, unless a kept-alive connection is reused), write,
+// read, under one deadline. Stream is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
+// A connection whose answer allows it goes back to the pool.
 template <class Stream>
 class exchange : public std::enable_shared_from_this<exchange<Stream>> {
  public:
-  exchange(Stream stream, asio::any_io_executor ex, std::string host, std::string port,
+  exchange(std::unique_ptr<Stream> stream, bool reused, std::shared_ptr<provider_client::pool> pool,
+           std::string origin, asio::any_io_executor ex, std::string host, std::string port,
            http::request<http::string_body> req, std::chrono::milliseconds timeout,
            std::function<void(provider_response)> done)
       : stream_(std::move(stream)),
+        reused_(reused),
+        pool_(std::move(pool)),
+        origin_(std::move(origin)),
+        ex_(ex),
         resolver_(ex),
         host_(std::move(host)),
         port_(std::move(port)),
@@ -48,6 +146,7 @@ class exchange : public std::enable_shared_from_this<exchange<Stream>> {
 
   void start() {
     tcp_layer().expires_after(timeout_);
+    if (reused_) return write();
     resolver_.async_resolve(host_, port_,
                             [self = this->shared_from_this()](beast::error_code ec,
                                                               tcp::resolver::results_type r) {
@@ -57,12 +156,7 @@ class exchange : public std::enable_shared_from_this<exchange<Stream>> {
   }
 
  private:
-  beast::tcp_stream& tcp_layer() {
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>)
-      return stream_;
-    else
-      return beast::get_lowest_layer(stream_);
-  }
+  beast::tcp_stream& tcp_layer() { return tcp_of(*stream_); }
 
   void connect(const tcp::resolver::results_type& r) {
     tcp_layer().async_connect(r, [self = this->shared_from_this()](beast::error_code ec,
@@ -71,7 +165,7 @@ class exchange : public std::enable_shared_from_this<exchange<Stream>> {
       if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
         self->write();
       } else {
-        self->stream_.async_handshake(asio::ssl::stream_base::client,
+        self->stream_->async_handshake(asio::ssl::stream_base::client,
                                       [self](beast::error_code ec2) {
                                         if (ec2) return self->fail("TLS with " + self->host_, ec2);
                                         self->write();
@@ -81,7 +175,7 @@ class exchange : public std::enable_shared_from_this<exchange<Stream>> {
   }
 
   void write() {
-    http::async_write(stream_, req_,
+    http::async_write(*stream_, req_,
                       [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                         if (ec) return self->fail("write", ec);
                         self->read();
@@ -90,7 +184,7 @@ class exchange : public std::enable_shared_from_this<exchange<Stream>> {
 
   void read() {
     parser_.body_limit(1 << 20);
-    http::async_read(stream_, buffer_, parser_,
+    http::async_read(*stream_, buffer_, parser_,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                        if (ec) return self->fail("read", ec);
                        self->finish();
@@ -103,8 +197,12 @@ class exchange : public std::enable_shared_from_this<exchange<Stream>> {
     r.status = static_cast<int>(res.result_int());
     for (const auto& f : res) r.headers[lower(f.name_string())] = std::string(f.value());
     r.body = std::move(res.body());
-    beast::error_code ignored;
-    tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    if (res.keep_alive() && buffer_.size() == 0) {
+      pool_->give(origin_, ex_, std::move(stream_));
+    } else {
+      beast::error_code ignored;
+      tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
     done_(std::move(r));
   }
 
@@ -114,7 +212,11 @@ class exchange : public std::enable_shared_from_this<exchange<Stream>> {
     done_(std::move(r));
   }
 
-  Stream stream_;
+  std::unique_ptr<Stream> stream_;
+  bool reused_;
+  std::shared_ptr<provider_client::pool> pool_;
+  std::string origin_;
+  asio::any_io_executor ex_;
   tcp::resolver resolver_;
   std::string host_, port_;
   http::request<http::string_body> req_;
@@ -127,10 +229,12 @@ class exchange : public std::enable_shared_from_this<exchange<Stream>> {
 }  // namespace
 
 provider_client::provider_client(std::chrono::milliseconds timeout)
-    : timeout_(timeout), tls_(asio::ssl::context::tls_client) {
+    : timeout_(timeout), tls_(asio::ssl::context::tls_client), pool_(std::make_shared<pool>()) {
   tls_.set_default_verify_paths();
   tls_.set_verify_mode(asio::ssl::verify_peer);
 }
+
+provider_client::~provider_client() = default;
 
 void provider_client::call(const channels::http_call& c, asio::any_io_executor ex,
                            std::function<void(provider_response)> done) {
@@ -154,21 +258,29 @@ void provider_client::call(const channels::http_call& c, asio::any_io_executor e
   req.body() = c.body;
   req.prepare_payload();
 
+  const std::string origin = std::string(url->scheme()) + "://" + host + ":" + port;
   if (tls) {
-    beast::ssl_stream<beast::tcp_stream> stream(ex, tls_);
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), host.c_str())) {
-      provider_response r;
-      r.error = "TLS: cannot set the server name " + host;
-      asio::post(ex, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
-      return;
+    auto stream = pool_->take<tls_stream>(origin, ex);
+    const bool reused = stream != nullptr;
+    if (!stream) {
+      stream = std::make_unique<tls_stream>(ex, tls_);
+      if (!SSL_set_tlsext_host_name(stream->native_handle(), host.c_str())) {
+        provider_response r;
+        r.error = "TLS: cannot set the server name " + host;
+        asio::post(ex, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+        return;
+      }
+      stream->set_verify_callback(asio::ssl::host_name_verification(host));
     }
-    stream.set_verify_callback(asio::ssl::host_name_verification(host));
-    std::make_shared<exchange<beast::ssl_stream<beast::tcp_stream>>>(
-        std::move(stream), ex, host, port, std::move(req), timeout_, std::move(done))
+    std::make_shared<exchange<tls_stream>>(std::move(stream), reused, pool_, origin, ex, host, port,
+                                           std::move(req), timeout_, std::move(done))
         ->start();
   } else {
-    std::make_shared<exchange<beast::tcp_stream>>(beast::tcp_stream(ex), ex, host, port,
-                                                  std::move(req), timeout_, std::move(done))
+    auto stream = pool_->take<plain_stream>(origin, ex);
+    const bool reused = stream != nullptr;
+    if (!stream) stream = std::make_unique<plain_stream>(ex);
+    std::make_shared<exchange<plain_stream>>(std::move(stream), reused, pool_, origin, ex, host,
+                                             port, std::move(req), timeout_, std::move(done))
         ->start();
   }
 }

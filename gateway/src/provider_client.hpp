@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "bellhop/channels/types.hpp"
@@ -21,16 +22,23 @@ struct provider_response {
 };
 
 // Calls provider APIs (http:// or https://, TLS verified against the system's CA store) on the
-// caller's executor, each call on a connection of its own, with one deadline for all of it.
+// caller's executor, with one deadline for all of a call. Connections are kept alive and
+// reused: a call takes an idle connection to the same scheme, host and port made on the same
+// executor, unless it has been idle too long or the server has closed it (or sent anything)
+// meanwhile; otherwise it opens a new one.
 class provider_client {
  public:
   explicit provider_client(std::chrono::milliseconds timeout);
+  ~provider_client();
   void call(const channels::http_call& c, boost::asio::any_io_executor ex,
             std::function<void(provider_response)> done);
+
+  struct pool;  // the idle connections (shared with calls in flight, which return theirs)
 
  private:
   std::chrono::milliseconds timeout_;
   boost::asio::ssl::context tls_;
+  std::shared_ptr<pool> pool_;
 };
 
 }  // namespace bellhop::gateway
