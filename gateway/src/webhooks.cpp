@@ -99,6 +99,18 @@ std::string inbound_body(const channels::guest_message& g, const std::string& pr
 
 std::string now_text_of(std::chrono::system_clock::time_point t) { return format_timestamp(t); }
 
+// A provider's message longer than inbound.max_text_bytes (an email with its quoted history,
+// say) is cut at a character boundary rather than lost, and its metadata says so.
+channels::guest_message within_limit(channels::guest_message g, std::size_t max_text_bytes) {
+  if (g.text.size() <= max_text_bytes) return g;
+  std::size_t n = max_text_bytes;
+  while (n > 0 && (static_cast<unsigned char>(g.text[n]) & 0xC0) == 0x80) --n;  // continuation
+  g.text.resize(n);
+  const bool empty = g.metadata_json.find_first_not_of(" \t\r\n", 1) == g.metadata_json.rfind('}');
+  g.metadata_json.insert(1, empty ? "\"text_truncated\":true" : "\"text_truncated\":true,");
+  return g;
+}
+
 // Stores a verified webhook's messages and statuses, then answers: 200 only when all of it is
 // in Redis.
 void store_all(const ctx_ptr& c, const std::string& channel, const std::string& business,
@@ -138,7 +150,8 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
                    channel, g.business, business);
       continue;
     }
-    auto m = parse_inbound_message(inbound_body(g, property), limits, now);
+    auto m = parse_inbound_message(
+        inbound_body(within_limit(g, limits.max_text_bytes), property), limits, now);
     if (!m) {
       spdlog::warn("webhook {}: message {} dropped: {} ({})", channel, g.external_id,
                    m.error().message, m.error().field);

@@ -142,6 +142,20 @@ TEST(EmailWebhook, BareIdsGetBracketsAndAttachmentsAlone) {
             R"({"type":"image","filename":null,"mime_type":"image/jpeg","url":"https://f.example/p.jpg"}])");
 }
 
+TEST(EmailWebhook, ALongReferencesChainKeepsItsRootAndItsLatestIds) {
+  std::string refs;
+  for (int i = 0; i < 200; ++i) refs += (i ? " " : "") + std::string("<id") + std::to_string(i) + "@mail.example>";
+  auto r = parse(R"({"message_id":"<m@x>","from":"a@b.example","to":"h@h.example","text":"x","references":")" +
+                 refs + "\"}");
+  ASSERT_TRUE(r.accepted()) << r.error_message;
+  rapidjson::Document meta;
+  meta.Parse(r.messages[0].metadata_json.c_str());
+  const std::string kept = meta["references"].GetString();
+  EXPECT_LE(kept.size(), 1000u);
+  EXPECT_EQ(kept.rfind("<id0@mail.example> ", 0), 0u) << kept;
+  EXPECT_TRUE(kept.ends_with(" <id199@mail.example>")) << kept;
+}
+
 outbound_message reply(const std::string& text) {
   outbound_message m;
   m.id = "01JDQ0000000000000000000A1";

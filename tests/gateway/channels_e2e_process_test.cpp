@@ -353,6 +353,26 @@ TEST_F(ChannelsEndToEnd, BadEmailWebhooksGetTheirStatusAndQueueNothing) {
   EXPECT_EQ(http_get(port_, "/readyz").status, 200) << "still serving";
 }
 
+TEST_F(ChannelsEndToEnd, AnEmailLongerThanTheTextLimitIsCutNotLost) {
+  fake_provider graph([](const fake_request&, std::size_t) { return fake_response{500}; });
+  start_bellhop(graph.url(), graph.url(), 1);
+  engine_ = {};  // nobody takes it off the queue
+  // 16,383 ASCII bytes, then "ü" (2 bytes) across the 16,384 limit, then more.
+  const std::string text = std::string(16383, 'x') + "\u00fc" + std::string(5000, 'y');
+  const std::string mail = R"({"message_id":"<long@mail.example>","from":"ana@example.com",)"
+                           R"("to":"frontdesk@hotel-berlin.example","text":")" + text + "\"}";
+  auto posted = http_request(port_, "POST", "/v1/webhooks/email", mail,
+                             {{"Content-Type", "application/json"},
+                              {"X-Bellhop-Signature",
+                               python_hmac_sha256(email_secret, mail, dir_.path())}});
+  ASSERT_EQ(posted.status, 200) << posted.body;
+  auto queued = parse_json(redis_.cli("LINDEX inbound:messages 0"));
+  ASSERT_TRUE(queued.IsObject()) << bellhop_.output();
+  EXPECT_EQ(string_member(queued, "text"), std::string(16383, 'x'));  // not half a character
+  ASSERT_TRUE(queued["metadata"].HasMember("text_truncated"));
+  EXPECT_TRUE(queued["metadata"]["text_truncated"].GetBool());
+}
+
 TEST_F(ChannelsEndToEnd, EmailThatTheServerRefusesIsDeadWithTheReasonAndAFailedEvent) {
   fake_provider graph([](const fake_request&, std::size_t) { return fake_response{500}; });
   const auto smtp_port = start_smtp_sink({"--reject-rcpt-code", "550"});
