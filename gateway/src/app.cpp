@@ -24,6 +24,7 @@
 #include "outbound.hpp"
 #include "outbound_api.hpp"
 #include "webhooks.hpp"
+#include "webchat.hpp"
 #include "staff_replies.hpp"
 
 namespace bellhop::gateway {
@@ -117,16 +118,19 @@ void add_realtime_metrics(metrics_registry& metrics, const realtime::service& da
   });
 }
 
+// `ingest`: the atomic ingest, for the channels that are not routes (web chat).
 std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& svc,
                                     const key_space& keys, const config& cfg,
-                                    const adapter_auth& auth) {
+                                    const adapter_auth& auth, inbound_sink& ingest) {
   auto routes = std::make_shared<router>();
-  auto ingest = add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
-  add_webhook_routes(*routes, svc, keys, cfg, std::move(ingest), metrics);
+  ingest = add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
+  add_webhook_routes(*routes, svc, keys, cfg, ingest, metrics);
   add_conversation_routes(*routes, svc, keys, cfg, metrics);
   std::set<std::string> sending;  // the channels Bellhop sends on
   if (cfg.channels.whatsapp) sending.insert("whatsapp");
   if (cfg.channels.twilio) sending.insert("sms");
+  if (cfg.channels.email) sending.insert("email");
+  if (cfg.channels.webchat) sending.insert("webchat");
   add_outbound_routes(*routes, svc, keys, cfg, auth, std::move(sending));
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   routes->add(http::verb::get, "/v1/realtime", [](const request& req, responder res) {
@@ -233,7 +237,9 @@ int serve(const config& cfg) {
   ho.max_connections = cfg.http.max_connections;
   const key_space keys(cfg.redis.key_prefix);
   const adapter_auth auth(cfg.auth.adapter_keys);
-  http_server server(ioc, ho, make_routes(metrics, svc, keys, cfg, auth), metrics);
+  inbound_sink ingest;
+  http_server server(ioc, ho, make_routes(metrics, svc, keys, cfg, auth, ingest), metrics);
+  webchat_service webchat(svc, keys, cfg, std::move(ingest));
   if (auto started = server.start(); !started) {
     fail_line(started.error());
     return exit_failure;
@@ -281,6 +287,9 @@ int serve(const config& cfg) {
                                                        ioc.get_executor()));
   server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req) {
     dashboards.accept(std::move(stream), std::move(req));
+  });
+  server.on_upgrade("/v1/webchat", [&webchat](boost::beast::tcp_stream stream, request req) {
+    webchat.accept(std::move(stream), std::move(req));
   });
   add_realtime_metrics(metrics, dashboards);
   if (cfg.auth.jwt_secret.empty())

@@ -8,6 +8,7 @@
 #include "lua_scripts.hpp"
 #include "rate_limits.hpp"
 #include "smtp_client.hpp"
+#include "webchat.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -176,6 +177,7 @@ std::vector<outbound_channel> make_outbound_channels(const config& cfg,
                                std::chrono::milliseconds(cfg.outbound.request_timeout_ms),
                                static_cast<std::size_t>(cfg.outbound.concurrency), limits, redis,
                                keys));
+  if (cfg.channels.webchat) lanes.push_back(webchat_lane(*cfg.channels.webchat, redis, keys));
   return lanes;
 }
 

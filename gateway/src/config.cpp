@@ -254,6 +254,9 @@ const field<config> config_fields[] = {
     {BELLHOP_CHANNEL_KEY(email, smtp_password)},
     {BELLHOP_CHANNEL_KEY(email, smtp_ca_file)},
     {BELLHOP_CHANNEL_KEY(email, property_id), int_rule::any, check_property_id, true},
+    {BELLHOP_CHANNEL_KEY(webchat, property_id), int_rule::any, check_property_id, true},
+    {BELLHOP_CHANNEL_KEY(webchat, hold_s), int_rule::positive},
+    {BELLHOP_CHANNEL_KEY(webchat, allowed_origin), int_rule::any, check_public_url},
 };
 
 #undef BELLHOP_KEY
@@ -273,6 +276,8 @@ const optional_section optional_sections[] = {
      [](config& c) { engage(c.channels.twilio); }},
     {"channels.email", [](const config& c) { return c.channels.email.has_value(); },
      [](config& c) { engage(c.channels.email); }},
+    {"channels.webchat", [](const config& c) { return c.channels.webchat.has_value(); },
+     [](config& c) { engage(c.channels.webchat); }},
 };
 
 const field<adapter_key> adapter_key_fields[] = {
@@ -974,6 +979,10 @@ std::vector<std::string> webhook_warnings(const config& cfg) {
   refused(cfg.channels.twilio.has_value(), "channels.twilio",
           "POST /v1/webhooks/twilio/sms and /v1/webhooks/twilio/status");
   refused(cfg.channels.email.has_value(), "channels.email", "POST /v1/webhooks/email");
+  if (!cfg.channels.webchat) {
+    warnings.push_back("channels.webchat is not configured: GET /v1/webchat answers 404 "
+                       "not_configured");
+  }
   return warnings;
 }
 

@@ -58,8 +58,7 @@ void http_server::shutdown(std::function<void()> done) {
 }
 
 void http_server::on_upgrade(std::string path, upgrade_handler handler) {
-  shared_->upgrade_path = std::move(path);
-  shared_->upgrade = std::move(handler);
+  shared_->upgrades[std::move(path)] = std::move(handler);
 }
 
 std::size_t http_server::active_connections() const {

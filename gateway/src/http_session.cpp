@@ -218,14 +218,15 @@ void http_session::handle_request() {
   parser_.reset();
   started_ = clock::now();
 
-  if (shared_->upgrade && boost::beast::websocket::is_upgrade(req_) &&
-      req_.target().substr(0, req_.target().find('?')) == shared_->upgrade_path) {
-    // The connection now belongs to the WebSocket side; this session only ends.
-    shared_->metrics.count_request(shared_->upgrade_path, req_.method(),
-                                   http::status::switching_protocols);
-    phase_ = phase::closing;
-    shared_->upgrade(std::move(stream_), std::move(req_));
-    return;
+  if (boost::beast::websocket::is_upgrade(req_)) {
+    const auto path = req_.target().substr(0, req_.target().find('?'));
+    if (auto up = shared_->upgrades.find(path); up != shared_->upgrades.end()) {
+      // The connection now belongs to the WebSocket side; this session only ends.
+      shared_->metrics.count_request(up->first, req_.method(), http::status::switching_protocols);
+      phase_ = phase::closing;
+      up->second(std::move(stream_), std::move(req_));
+      return;
+    }
   }
   auto match = shared_->routes->match(req_.method(), req_.target());
   route_ = match.name;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -27,9 +28,8 @@ struct server_shared {
   const std::shared_ptr<const router> routes;
   http_metrics metrics;
   connection_tracker tracker;
-  // WebSocket upgrades for one path (set before the io_context runs, then only read).
-  std::string upgrade_path;
-  http_server::upgrade_handler upgrade;
+  // WebSocket upgrades by path (set before the io_context runs, then only read).
+  std::map<std::string, http_server::upgrade_handler, std::less<>> upgrades;
 };
 
 }  // namespace bellhop::gateway

@@ -116,6 +116,10 @@ class key_space {
   std::string property_presence(std::string_view property) const {
     return k("property:", property, ":presence");
   }
+  // Web chat: replies to a guest not yet confirmed by their browser (hash id -> frame, expiring
+  // after channels.webchat.hold_s), and the pub/sub channel their open sockets listen on.
+  std::string webchat_outbox(std::string_view guest) const { return k("webchat:", guest, ":outbox"); }
+  std::string webchat_channel(std::string_view guest) const { return k("webchat:", guest); }
   // A staff reply already queued under this client_msg_id (the WebSocket `reply` frame).
   std::string reply_idempotency(std::string_view subject, std::string_view client_msg_id) const {
     return k("idempotency:reply:", subject, ":", client_msg_id);

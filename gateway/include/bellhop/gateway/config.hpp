@@ -60,6 +60,13 @@ struct email_config {
   std::string property_id;     // the property this address belongs to
 };
 
+// Web chat: guests of the hotel's site on GET /v1/webchat (WebSocket), anonymous sessions.
+struct webchat_config {
+  std::string property_id;     // the property the chat belongs to
+  int hold_s = 86400;          // how long replies wait for a guest who is away
+  std::string allowed_origin;  // the site's origin ("https://hotel.example"); "" = any
+};
+
 struct listen_address {
   std::string host;  // without brackets for IPv6; "0.0.0.0" for ":port"
   std::uint16_t port = 0;
@@ -139,6 +146,7 @@ struct config {
     std::optional<whatsapp_config> whatsapp;
     std::optional<twilio_config> twilio;
     std::optional<email_config> email;
+    std::optional<webchat_config> webchat;
   } channels;
 
   // Not configuration keys: what load_config saw.

@@ -45,8 +45,8 @@ class http_server {
   http_server& operator=(const http_server&) = delete;
 
   // A request for `path` (query ignored) that asks for a WebSocket upgrade is handed to
-  // `handler` with its connection; the HTTP server forgets the connection. Call before the
-  // io_context runs.
+  // `handler` with its connection; the HTTP server forgets the connection. One handler per
+  // path; call before the io_context runs.
   using upgrade_handler = std::function<void(boost::beast::tcp_stream, request)>;
   void on_upgrade(std::string path, upgrade_handler handler);
 

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <boost/beast/core/tcp_stream.hpp>
+#include <memory>
+
+#include "bellhop/gateway/config.hpp"
+#include "bellhop/gateway/keys.hpp"
+#include "bellhop/gateway/router.hpp"
+#include "inbound_api.hpp"
+#include "outbound.hpp"
+#include "services.hpp"
+
+namespace bellhop::gateway {
+
+// Web chat on GET /v1/webchat (WebSocket): a guest of the hotel's site talks to the property of
+// channels.webchat without an account. The first connection gets a session token (the browser
+// keeps it and comes back with ?session=…); the guest is known by a name derived from it
+// ("wc_" + 32 hex of its SHA-256), so the token itself never reaches Redis, dashboards or the
+// AI engine. Frames (docs/webchat.md):
+//   guest -> Bellhop  {"type":"message","client_id":"…","text":"…"}   ingested like any channel
+//                     {"type":"received","id":"…"}                    a reply was shown
+//   Bellhop -> guest  {"type":"welcome","session","guest","property_id"}
+//                     {"type":"ack","client_id","id","status":"queued"|"duplicate"}
+//                     {"type":"message","id","text","attachments","sent_at"}  a reply
+//                     {"type":"error","code","message"[,"client_id"]}
+// Replies wait in the guest's outbox until a socket of theirs confirms them ("received"), for
+// hold_s; each (re)connection gets what is waiting, so a reply is shown at least once.
+class webchat_service {
+ public:
+  webchat_service(const services& svc, const key_space& keys, const config& cfg,
+                  inbound_sink ingest);
+  ~webchat_service();
+  webchat_service(const webchat_service&) = delete;
+  webchat_service& operator=(const webchat_service&) = delete;
+
+  // The upgrade handler of /v1/webchat (refuses with 404 when the channel is not configured).
+  void accept(boost::beast::tcp_stream stream, request req);
+
+  struct shared;
+
+ private:
+  std::shared_ptr<shared> shared_;
+};
+
+// The outbound lane of web chat: a reply goes to the guest's outbox and open sockets; it is
+// `sent` once stored (the guest may read it later), with its id as the provider id.
+outbound_channel webchat_lane(const webchat_config& c, broker::broker& redis,
+                              const key_space& keys);
+
+}  // namespace bellhop::gateway
