@@ -31,7 +31,9 @@ constexpr std::size_t max_address_bytes = 254;  // RFC 5321 4.5.3.1.3's path, le
 // next to a subject and two ids of up to 998 bytes each; older ids are dropped to fit.
 constexpr std::size_t max_references_bytes = 4000;
 
-bool has_line_break(std::string_view v) { return v.find_first_of("\r\n") != std::string_view::npos; }
+bool has_line_break(std::string_view v) {
+  return v.find_first_of("\r\n") != std::string_view::npos;
+}
 
 // Bytes no address or message id may hold: space and controls end a token in a header, and
 // SMTP's MAIL FROM / RCPT TO would take them as the end of the path.
@@ -159,7 +161,9 @@ const rapidjson::Value* member(const rapidjson::Value& obj, const char* name) {
   return it == obj.MemberEnd() || it->value.IsNull() ? nullptr : &it->value;
 }
 
-std::string_view text_of(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
+std::string_view text_of(const rapidjson::Value& v) {
+  return {v.GetString(), v.GetStringLength()};
+}
 
 // 2026-11-28T09:12:00Z, with an optional fraction and a Z or ±hh:mm offset (RFC 3339 5.6).
 bool rfc3339(std::string_view v) {
@@ -223,7 +227,8 @@ std::optional<webhook_result> write_attachments(const rapidjson::Value* list, st
       const auto* name = member(e, "filename");
       const auto* mime = member(e, "content_type");
       const auto* url = member(e, "url");
-      if (name != nullptr && !name->IsString()) return invalid(field + ".filename", "must be a string");
+      if (name != nullptr && !name->IsString())
+        return invalid(field + ".filename", "must be a string");
       if (mime != nullptr && !mime->IsString())
         return invalid(field + ".content_type", "must be a string");
       if (url == nullptr || (url->IsString() && url->GetStringLength() == 0))
@@ -272,9 +277,9 @@ bool plain_header_text(std::string_view v) {
 
 std::string base64(std::string_view v) {
   std::string out(4 * ((v.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(v.data()),
-                                static_cast<int>(v.size()));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(v.data()), static_cast<int>(v.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -320,11 +325,14 @@ std::string unstructured(std::string_view v) {
 std::string fold(std::string_view line, std::size_t start) {
   std::string out;
   auto holds_text = [&](std::size_t at) {
-    return at > start && line.substr(start, at - start).find_first_not_of(" \t") != std::string_view::npos;
+    return at > start &&
+           line.substr(start, at - start).find_first_not_of(" \t") != std::string_view::npos &&
+           line.substr(at).find_first_not_of(" \t") != std::string_view::npos;
   };
   while (line.size() > fold_at) {
     std::size_t at = line.rfind(' ', fold_at);
-    while (at != std::string_view::npos && !holds_text(at)) at = at == 0 ? std::string_view::npos : line.rfind(' ', at - 1);
+    while (at != std::string_view::npos && !holds_text(at))
+      at = at == 0 ? std::string_view::npos : line.rfind(' ', at - 1);
     if (at == std::string_view::npos) {  // no space early enough: the first one later
       at = line.find(' ', fold_at + 1);
       while (at != std::string_view::npos && !holds_text(at)) at = line.find(' ', at + 1);
@@ -340,8 +348,8 @@ std::string fold(std::string_view line, std::size_t start) {
 
 // RFC 2045 6.7 quoted-printable: lines of at most 76 characters (a soft break "=" ends the
 // longer ones), '=' and every byte outside printable ASCII as =XX, a space or tab before a line
-// end encoded (transports strip trailing white space). The text's line ends, LF or CRLF, become
-// CRLF; a CR on its own is encoded.
+// end encoded (transports strip trailing white space), and a '.' that starts a line. The
+// text's line ends, LF or CRLF, become CRLF; a CR on its own is encoded.
 std::string quoted_printable(std::string_view text) {
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;
@@ -351,6 +359,9 @@ std::string quoted_printable(std::string_view text) {
       out += "=\r\n";
       column = 0;
     }
+    // A line that is "." ends SMTP's DATA: dot-stuffing is the client's job (libcurl does it),
+    // but a leading dot costs two bytes to take out of play altogether.
+    if (column == 0 && piece == ".") piece = "=2E";
     out += piece;
     column += piece.size();
   };
@@ -366,8 +377,8 @@ std::string quoted_printable(std::string_view text) {
       column = 0;
       continue;
     }
-    const bool plain = (c >= 33 && c <= 126 && c != '=') ||
-                       ((c == ' ' || c == '\t') && !line_end_at(i + 1));
+    const bool plain =
+        (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !line_end_at(i + 1));
     if (plain) {
       const char one[1] = {static_cast<char>(c)};
       put(std::string_view(one, 1));
@@ -388,11 +399,16 @@ std::string body_of(const outbound_message& m) {
   if (detail::nesting_within(m.attachments_json, max_json_depth) &&
       !doc.Parse(m.attachments_json.data(), m.attachments_json.size()).HasParseError() &&
       doc.IsArray()) {
+    bool first = true;
     for (const auto& a : doc.GetArray()) {
       const auto* url = a.IsObject() ? member(a, "url") : nullptr;
       if (url == nullptr || !url->IsString() || url->GetStringLength() == 0) continue;
       const auto* name = member(a, "filename");
-      if (!text.empty()) text += text.back() == '\n' ? "\n" : "\n\n";
+      if (!first)
+        text += "\n";
+      else if (!text.empty())  // a blank line between the text and the links
+        text += text.back() == '\n' ? "\n" : "\n\n";
+      first = false;
       if (name != nullptr && name->IsString() && name->GetStringLength() > 0)
         text.append(text_of(*name)).append(": ");
       text.append(text_of(*url));
@@ -418,8 +434,8 @@ std::string signature(std::string_view secret, std::string_view body) {
   static const unsigned char empty = 0;
   if (secret.size() > static_cast<std::size_t>(INT_MAX) ||
       HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-           body.empty() ? &empty : reinterpret_cast<const unsigned char*>(body.data()),
-           body.size(), mac, &len) == nullptr) {
+           body.empty() ? &empty : reinterpret_cast<const unsigned char*>(body.data()), body.size(),
+           mac, &len) == nullptr) {
     return "";
   }
   static constexpr char hex[] = "0123456789abcdef";
@@ -443,9 +459,9 @@ webhook_result parse_webhook(const settings& s, const webhook& w) {
                                   "X-Bellhop-Signature is missing or does not match the body");
   }
   if (!detail::nesting_within(w.body, max_json_depth)) {
-    return webhook_result::refuse(400, "malformed_json",
-                                  "JSON nested deeper than " + std::to_string(max_json_depth) +
-                                      " levels");
+    return webhook_result::refuse(
+        400, "malformed_json",
+        "JSON nested deeper than " + std::to_string(max_json_depth) + " levels");
   }
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseValidateEncodingFlag>(w.body.data(), w.body.size());
@@ -557,7 +573,8 @@ built_mail build_mail(const settings& s, const outbound_message& m, const thread
   if (auto it = m.extras.find("subject"); it != m.extras.end() && !trim(it->second).empty()) {
     subject = std::string(trim(it->second));
   } else if (const auto thread = trim(t.subject); !thread.empty()) {
-    subject = iequals(thread.substr(0, 3), "re:") ? std::string(thread) : "Re: " + std::string(thread);
+    subject =
+        iequals(thread.substr(0, 3), "re:") ? std::string(thread) : "Re: " + std::string(thread);
   } else {
     subject = "Your message";
   }
@@ -593,7 +610,8 @@ built_mail build_mail(const settings& s, const outbound_message& m, const thread
       start = 0;
     }
   };
-  header("From", s.from_name.empty() ? *from : phrase(s.from_name) + " <" + *from + ">");
+  const auto from_name = trim(s.from_name);
+  header("From", from_name.empty() ? *from : phrase(from_name) + " <" + *from + ">");
   header("To", to->addr);
   header("Subject", unstructured(subject));
   header("Date", trim(date));
@@ -604,8 +622,8 @@ built_mail build_mail(const settings& s, const outbound_message& m, const thread
   if (const auto parent = trim(t.message_id); !parent.empty()) {
     header("In-Reply-To", parent);
     const auto refs = trim(t.references);
-    header("References", refs.empty() ? std::string(parent)
-                                       : std::string(refs) + " " + std::string(parent));
+    header("References",
+           refs.empty() ? std::string(parent) : std::string(refs) + " " + std::string(parent));
   }
   header("MIME-Version", "1.0");
   header("Content-Type", "text/plain; charset=utf-8");
@@ -651,7 +669,8 @@ send_result interpret_send(int curl_code, long smtp_code, std::string_view error
   if (smtp_4xx || smtp_5xx) r.error_code = std::to_string(smtp_code);
   // RFC 4954: 530 authentication required, 534 mechanism too weak, 535 credentials invalid,
   // 538 encryption required for the mechanism. A 454 (temporary failure) is a 4xx like any.
-  const bool auth_reply = smtp_code == 530 || smtp_code == 534 || smtp_code == 535 || smtp_code == 538;
+  const bool auth_reply =
+      smtp_code == 530 || smtp_code == 534 || smtp_code == 535 || smtp_code == 538;
   if (smtp_4xx) {
     r.outcome = send_outcome::transient;
     r.reason = server_said("the mail server deferred the message");

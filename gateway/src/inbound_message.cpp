@@ -116,10 +116,10 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
   const string_rule rules[] = {
       {"property_id", true, 64},
       {"channel", true, 32},
-      {"external_id", true, 256},
+      {"external_id", true, max_external_id_bytes},
       {"from", true, 320},
       {"to", false, 320},
-      {"guest_name", false, 200},
+      {"guest_name", false, max_guest_name_bytes},
       {"text", false, limits.max_text_bytes},
       {"content_type", false, 32},
       {"sent_at", false, 35},

@@ -99,15 +99,39 @@ std::string inbound_body(const channels::guest_message& g, const std::string& pr
 
 std::string now_text_of(std::chrono::system_clock::time_point t) { return format_timestamp(t); }
 
-// A provider's message longer than inbound.max_text_bytes (an email with its quoted history,
-// say) is cut at a character boundary rather than lost, and its metadata says so.
-channels::guest_message within_limit(channels::guest_message g, std::size_t max_text_bytes) {
-  if (g.text.size() <= max_text_bytes) return g;
-  std::size_t n = max_text_bytes;
-  while (n > 0 && (static_cast<unsigned char>(g.text[n]) & 0xC0) == 0x80) --n;  // continuation
-  g.text.resize(n);
-  const bool empty = g.metadata_json.find_first_not_of(" \t\r\n", 1) == g.metadata_json.rfind('}');
-  g.metadata_json.insert(1, empty ? "\"text_truncated\":true" : "\"text_truncated\":true,");
+// Cuts `v` to at most `max` bytes without splitting a UTF-8 character. Whether it was cut.
+bool cut_at_character(std::string& v, std::size_t max) {
+  if (v.size() <= max) return false;
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(v[n]) & 0xC0) == 0x80) --n;  // continuation
+  v.resize(n);
+  return true;
+}
+
+// A provider's message is stored even where it passes a limit of the canonical message that an
+// adapter calling /v1/messages/inbound would be refused for: the provider has no one to tell,
+// and a guest's message is never dropped for its length. A text longer than
+// inbound.max_text_bytes (an email with its quoted history, say) and a guest name longer than
+// the canonical 200 bytes are cut at a character boundary (metadata.text_truncated says so for
+// the text); an id longer than the canonical 256 bytes (an email Message-ID may take 998)
+// becomes "sha256:" + the hex digest of it, still one dedup key per message, the full id kept
+// in the metadata by the adapters that have such ids.
+channels::guest_message within_limits(channels::guest_message g, std::size_t max_text_bytes) {
+  if (cut_at_character(g.text, max_text_bytes)) {
+    const bool empty =
+        g.metadata_json.find_first_not_of(" \t\r\n", 1) == g.metadata_json.rfind('}');
+    g.metadata_json.insert(1, empty ? "\"text_truncated\":true" : "\"text_truncated\":true,");
+  }
+  cut_at_character(g.guest_name, max_guest_name_bytes);
+  if (g.external_id.size() > max_external_id_bytes) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id = "sha256:";
+    for (unsigned char b : sha256(g.external_id)) {
+      id += hex[b >> 4];
+      id += hex[b & 0x0F];
+    }
+    g.external_id = std::move(id);
+  }
   return g;
 }
 
@@ -151,7 +175,7 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
       continue;
     }
     auto m = parse_inbound_message(
-        inbound_body(within_limit(g, limits.max_text_bytes), property), limits, now);
+        inbound_body(within_limits(g, limits.max_text_bytes), property), limits, now);
     if (!m) {
       spdlog::warn("webhook {}: message {} dropped: {} ({})", channel, g.external_id,
                    m.error().message, m.error().field);

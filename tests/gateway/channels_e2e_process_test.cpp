@@ -373,6 +373,34 @@ TEST_F(ChannelsEndToEnd, AnEmailLongerThanTheTextLimitIsCutNotLost) {
   EXPECT_TRUE(queued["metadata"]["text_truncated"].GetBool());
 }
 
+TEST_F(ChannelsEndToEnd, AnEmailWithALongMessageIdAndNameIsStoredOnceNotDropped) {
+  fake_provider graph([](const fake_request&, std::size_t) { return fake_response{500}; });
+  start_bellhop(graph.url(), graph.url(), 1);
+  engine_ = {};  // nobody takes it off the queue
+  // A Message-ID of 600 bytes (RFC 5322 allows 998; the canonical external_id 256) and a
+  // display name of 199 ASCII bytes then "é" across the canonical 200.
+  const std::string id = "<" + std::string(580, 'a') + "@mail.example>";
+  const std::string name = std::string(199, 'n') + "\u00e9" + std::string(50, 'z');
+  const std::string mail = R"({"message_id":")" + id + R"(","from":"ana@example.com",)"
+                           R"("from_name":")" + name + R"(",)"
+                           R"("to":"frontdesk@hotel-berlin.example","text":"hello"})";
+  for (int i = 0; i < 2; ++i) {  // the relay retries: still one message
+    auto posted = http_request(port_, "POST", "/v1/webhooks/email", mail,
+                               {{"Content-Type", "application/json"},
+                                {"X-Bellhop-Signature",
+                                 python_hmac_sha256(email_secret, mail, dir_.path())}});
+    ASSERT_EQ(posted.status, 200) << posted.body;
+  }
+  ASSERT_EQ(redis_.cli("LLEN inbound:messages"), "1") << bellhop_.output();
+  auto queued = parse_json(redis_.cli("LINDEX inbound:messages 0"));
+  ASSERT_TRUE(queued.IsObject());
+  const auto external = string_member(queued, "external_id");
+  EXPECT_EQ(external.rfind("sha256:", 0), 0u) << external;
+  EXPECT_EQ(external.size(), 7u + 64u) << external;
+  EXPECT_EQ(string_member(queued, "guest_name"), std::string(199, 'n'));
+  EXPECT_EQ(string_member(queued["metadata"], "message_id"), id);
+}
+
 TEST_F(ChannelsEndToEnd, EmailThatTheServerRefusesIsDeadWithTheReasonAndAFailedEvent) {
   fake_provider graph([](const fake_request&, std::size_t) { return fake_response{500}; });
   const auto smtp_port = start_smtp_sink({"--reject-rcpt-code", "550"});

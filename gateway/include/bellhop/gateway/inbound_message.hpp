@@ -18,6 +18,10 @@ struct validation_error {
   std::string field;
 };
 
+// Byte limits of canonical fields that no configuration changes.
+inline constexpr std::size_t max_external_id_bytes = 256;
+inline constexpr std::size_t max_guest_name_bytes = 200;
+
 struct inbound_limits {
   std::size_t max_text_bytes = 16384;
   std::size_t max_depth = 16;        // nesting of arrays/objects in the whole body
