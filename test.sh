@@ -133,10 +133,13 @@ if [[ $DEPS -eq 1 ]]; then
     bash ./install.sh --deps-only --with-test-deps || { echo "test.sh: cannot continue without the packages" >&2; exit 1; }
 fi
 
-# The Node.js example consumer's dependency (ioredis), pinned by its package-lock.json.
-if [[ $DEPS -eq 1 || ! -d examples/node/node_modules ]]; then
+# npm packages, pinned by their package-lock.json: the Node.js example consumer's ioredis, and
+# playwright-core, which drives Debian's Chromium in the browser tests (it downloads no browser).
+if [[ $DEPS -eq 1 || ! -d examples/node/node_modules || ! -d tests/browser/node_modules ]]; then
   phase "npm packages of examples/node (npm ci)" \
     bash -c 'cd examples/node && npm ci --no-audit --no-fund' || { echo "test.sh: npm ci failed in examples/node" >&2; exit 1; }
+  phase "npm packages of tests/browser (npm ci)" \
+    bash -c 'cd tests/browser && npm ci --no-audit --no-fund' || { echo "test.sh: npm ci failed in tests/browser" >&2; exit 1; }
 fi
 
 run_config release build/release -DCMAKE_BUILD_TYPE=Release -DBELLHOP_SANITIZE=OFF \

@@ -2,9 +2,13 @@
 # ship inside the binary and are still edited as plain .lua files.
 # `--#include NAME` lines are replaced by LUA_DIR/fragments/NAME.
 #   cmake -DLUA_DIR=<module>/lua -DNAMESPACE=bellhop::<module>::lua -DOUTPUT=<header> -P embed_lua.cmake
-file(GLOB scripts ${LUA_DIR}/*.lua)
+# PATTERN (default *.lua) embeds other text files the same way (the web chat widget's .js).
+if(NOT PATTERN)
+  set(PATTERN "*.lua")
+endif()
+file(GLOB scripts ${LUA_DIR}/${PATTERN})
 list(SORT scripts)
-set(text "// Generated from ${LUA_DIR}/*.lua by cmake/embed_lua.cmake. Do not edit.\n#pragma once\n\n#include <string_view>\n\nnamespace ${NAMESPACE} {\n")
+set(text "// Generated from ${LUA_DIR}/${PATTERN} by cmake/embed_lua.cmake. Do not edit.\n#pragma once\n\n#include <string_view>\n\nnamespace ${NAMESPACE} {\n")
 foreach(script IN LISTS scripts)
   get_filename_component(stem ${script} NAME_WE)
   file(READ ${script} body)

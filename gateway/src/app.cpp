@@ -133,13 +133,17 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   if (cfg.channels.webchat) sending.insert("webchat");
   add_outbound_routes(*routes, svc, keys, cfg, auth, std::move(sending));
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
-  routes->add(http::verb::get, "/v1/realtime", [](const request& req, responder res) {
-    auto out = json_error(req, http::status::upgrade_required, "upgrade_required",
-                          "GET /v1/realtime is a WebSocket endpoint: send Upgrade: websocket");
-    out.set(http::field::upgrade, "websocket");
-    out.set(http::field::connection, "Upgrade");
-    res.send(std::move(out));
-  });
+  for (const char* path : {"/v1/realtime", "/v1/webchat"}) {
+    routes->add(http::verb::get, path, [path](const request& req, responder res) {
+      auto out = json_error(req, http::status::upgrade_required, "upgrade_required",
+                            std::string("GET ") + path +
+                                " is a WebSocket endpoint: send Upgrade: websocket");
+      out.set(http::field::upgrade, "websocket");
+      out.set(http::field::connection, "Upgrade");
+      res.send(std::move(out));
+    });
+  }
+  add_webchat_routes(*routes, cfg);
   routes->add(http::verb::get, "/livez", [](const request& req, responder res) {
     res.send(json_response(req, http::status::ok, R"({"status":"ok"})"));
   });

@@ -18,7 +18,9 @@
 
 #include "bellhop/gateway/inbound_message.hpp"
 #include "ids.hpp"
+#include "bellhop/gateway/json_response.hpp"
 #include "lua_scripts.hpp"
+#include "web_assets.hpp"
 
 namespace bellhop::gateway {
 
@@ -339,6 +341,42 @@ void webchat_service::accept(beast::tcp_stream stream, request req) {
     token = std::move(*fresh);
   }
   std::make_shared<guest_socket>(std::move(stream), shared_, std::move(token))->start(std::move(req));
+}
+
+void add_webchat_routes(router& routes, const config& cfg) {
+  // The digest of what is served: a new Bellhop with another widget gets another ETag.
+  static const std::string etag = [] {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string tag = "\"";
+    const auto digest = sha256(web::webchat_widget);
+    for (std::size_t i = 0; i < 12; ++i) {
+      tag += hex[digest[i] >> 4];
+      tag += hex[digest[i] & 0x0F];
+    }
+    return tag + "\"";
+  }();
+  const bool configured = cfg.channels.webchat.has_value();
+  routes.add(http::verb::get, "/v1/webchat/widget.js", [configured](const request& req,
+                                                                    responder res) {
+    if (!configured) {
+      return res.send(json_error(req, http::status::not_found, "not_configured",
+                                 "web chat is not configured (channels.webchat)"));
+    }
+    const bool fresh = req[http::field::if_none_match] == etag;
+    response out{fresh ? http::status::not_modified : http::status::ok, req.version()};
+    out.set(http::field::etag, etag);
+    // Revalidated every 5 minutes: an upgraded Bellhop's widget reaches the guests soon.
+    out.set(http::field::cache_control, "public, max-age=300");
+    out.set("X-Content-Type-Options", "nosniff");
+    out.set("Cross-Origin-Resource-Policy", "cross-origin");  // loaded by the hotel's pages
+    if (!fresh) {
+      out.set(http::field::content_type, "text/javascript; charset=utf-8");
+      out.body() = std::string(web::webchat_widget);
+    }
+    out.keep_alive(req.keep_alive());
+    out.prepare_payload();
+    res.send(std::move(out));
+  });
 }
 
 outbound_channel webchat_lane(const webchat_config& c, broker::broker& redis,

@@ -42,6 +42,11 @@ class webchat_service {
   std::shared_ptr<shared> shared_;
 };
 
+// GET /v1/webchat/widget.js: the guests' chat widget for the hotel's pages
+// (gateway/web/webchat_widget.js, built into the binary), with an ETag; 404 not_configured
+// without channels.webchat.
+void add_webchat_routes(router& routes, const config& cfg);
+
 // The outbound lane of web chat: a reply goes to the guest's outbox and open sockets; it is
 // `sent` once stored (the guest may read it later), with its id as the provider id.
 outbound_channel webchat_lane(const webchat_config& c, broker::broker& redis,
