@@ -57,6 +57,40 @@ std::string as_e164(std::string_view wa_id) {
   return all_digits(wa_id) ? "+" + std::string(wa_id) : std::string(wa_id);
 }
 
+bool is_alnum(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+// A business-scoped user id (BSUID) as Meta documents it: the ISO 3166 alpha-2 country code,
+// '.', up to 128 letters and digits ("US.13491208655302741918"); a parent BSUID has "ENT."
+// after the country code ("US.ENT.11815799212886844830"). Kept byte for byte: Meta refuses a
+// send to an altered one.
+bool is_bsuid(std::string_view v) {
+  if (v.size() < 4 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' || v[1] > 'Z' || v[2] != '.')
+    return false;
+  v.remove_prefix(3);
+  if (v.size() > 4 && v.starts_with("ENT.")) v.remove_prefix(4);
+  return v.size() <= 128 && std::all_of(v.begin(), v.end(), is_alnum);
+}
+
+// The digits of an outbound "to" written as a phone number ("+49 151 1234-5678"); nullopt when
+// it holds anything else, letters above all: a mistyped BSUID must not lose its letters and
+// become somebody's phone number.
+std::optional<std::string> phone_digits(std::string_view to) {
+  to = trim(to);
+  if (!to.empty() && to.front() == '+') to.remove_prefix(1);
+  std::string digits;
+  for (char c : to) {
+    if (c >= '0' && c <= '9') {
+      digits.push_back(c);
+    } else if (c != ' ' && c != '-' && c != '(' && c != ')' && c != '.') {
+      return std::nullopt;
+    }
+  }
+  if (digits.empty() || digits.size() > 20) return std::nullopt;
+  return digits;
+}
+
 std::string format_number(double d) {
   char buf[32];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
@@ -196,13 +230,17 @@ struct change_context {
   const rapidjson::Value* contacts = nullptr;
 };
 
-std::string guest_name_of(const change_context& ctx, std::string_view wa_id) {
-  if (ctx.contacts == nullptr || !ctx.contacts->IsArray()) return "";
+// The guest's entry in contacts[]: the same phone (wa_id) or the same BSUID (user_id). Meta
+// leaves wa_id out (or empty) when it withholds the phone, so an empty id matches nothing.
+const rapidjson::Value* contact_of(const change_context& ctx, std::string_view wa_id,
+                                   std::string_view user_id) {
+  if (ctx.contacts == nullptr || !ctx.contacts->IsArray()) return nullptr;
   for (const auto& c : ctx.contacts->GetArray()) {
-    if (text_member(c, "wa_id") == wa_id)
-      return std::string(text_member(member(c, "profile"), "name"));
+    if ((!wa_id.empty() && text_member(c, "wa_id") == wa_id) ||
+        (!user_id.empty() && text_member(c, "user_id") == user_id))
+      return &c;
   }
-  return "";
+  return nullptr;
 }
 
 // Fills content_type, text, attachments and the type's metadata members (metadata is an open
@@ -298,18 +336,33 @@ std::string take_message(const rapidjson::Value& m, const change_context& ctx,
   if (!m.IsObject()) return where + " is not an object";
   const auto id = text_member(m, "id");
   auto from = text_member(m, "from");
+  const auto user_id = text_member(m, "from_user_id");
   if (id.empty()) return where + ".id is missing";
-  if (from.empty()) return where + ".from is missing";
-  if (from.front() == '+') from.remove_prefix(1);
-  if (!all_digits(from) || from.size() > 20) return where + ".from is not a WhatsApp phone id";
+  if (!from.empty()) {
+    if (from.front() == '+') from.remove_prefix(1);
+    if (!all_digits(from) || from.size() > 20) return where + ".from is not a WhatsApp phone id";
+  } else if (user_id.empty()) {
+    return where + ".from and .from_user_id are missing";
+  } else if (!is_bsuid(user_id)) {
+    // Without a phone the BSUID is the guest's address (conversation key, reply target).
+    return where + ".from_user_id is not a WhatsApp business-scoped user id";
+  }
+  // Next to a phone a malformed BSUID is left out rather than costing the message.
+  const auto bsuid = is_bsuid(user_id) ? user_id : std::string_view();
+  const auto* contact = contact_of(ctx, from, bsuid);
+  auto parent = text_member(m, "from_parent_user_id");
+  if (parent.empty()) parent = text_member(contact, "parent_user_id");
+  const auto username = text_member(member(contact, "profile"), "username");
 
   guest_message g;
   g.business = ctx.business;
   g.channel = "whatsapp";
   g.external_id = id;
-  g.from = "+" + std::string(from);
+  // A guest who adopted a WhatsApp username may have their phone withheld: then they are
+  // known by the BSUID, which Meta always sends.
+  g.from = from.empty() ? std::string(bsuid) : "+" + std::string(from);
   g.to = ctx.to;
-  g.guest_name = guest_name_of(ctx, from);
+  g.guest_name = text_member(member(contact, "profile"), "name");
   g.sent_at = rfc3339_from_unix(member(m, "timestamp"));
 
   rapidjson::StringBuffer b;
@@ -317,6 +370,10 @@ std::string take_message(const rapidjson::Value& m, const change_context& ctx,
   meta.StartObject();
   take_content(m, text_member(m, "type"), g, meta);
   copy_string(meta, member(m, "context"), "id", "context_message_id");
+  // What maps a phone conversation to the same guest's BSUID one.
+  if (!bsuid.empty()) put(meta, "whatsapp_user_id", bsuid);
+  if (is_bsuid(parent)) put(meta, "whatsapp_parent_user_id", parent);
+  if (!username.empty()) put(meta, "whatsapp_username", username);
   meta.EndObject();
   g.metadata_json = written(b);
   out.messages.push_back(std::move(g));
@@ -349,7 +406,14 @@ std::string take_status(const rapidjson::Value& st, const std::string& where, we
   status_update u;
   u.provider_message_id = id;
   u.status = status;
-  u.recipient = as_e164(text_member(st, "recipient_id"));
+  // Sent to a BSUID and the phone withheld: no recipient_id, recipient_user_id says who.
+  const auto recipient_id = text_member(st, "recipient_id");
+  const auto recipient_user_id = text_member(st, "recipient_user_id");
+  if (!recipient_id.empty()) {
+    u.recipient = as_e164(recipient_id);
+  } else if (is_bsuid(recipient_user_id)) {
+    u.recipient = recipient_user_id;
+  }
   u.timestamp = rfc3339_from_unix(member(st, "timestamp"));
   if (status == "failed") {
     const auto* errors = member(st, "errors");
@@ -547,6 +611,11 @@ webhook_result parse_webhook(const settings& s, const webhook& w) {
   return r;
 }
 
+std::string recipient_error(std::string_view to) {
+  if (phone_digits(to) || is_bsuid(trim(to))) return "";
+  return "to is neither a phone number nor a WhatsApp business-scoped user id";
+}
+
 http_call send_request(const settings& s, const outbound_message& m) {
   http_call call;
   call.method = "POST";
@@ -563,7 +632,15 @@ http_call send_request(const settings& s, const outbound_message& m) {
   w.StartObject();
   put(w, "messaging_product", "whatsapp");
   put(w, "recipient_type", "individual");
-  put(w, "to", digits_of(m.to));
+  // Meta takes a phone number in "to" and a BSUID in "recipient" (if both, "to" wins). Anything
+  // else goes as it came, for Meta to refuse (a permanent error) rather than Bellhop guessing.
+  if (const auto phone = phone_digits(m.to)) {
+    put(w, "to", *phone);
+  } else if (const auto bsuid = trim(m.to); is_bsuid(bsuid)) {
+    put(w, "recipient", bsuid);
+  } else {
+    put(w, "to", m.to);
+  }
   if (media) {
     put(w, "type", media->type);
     w.Key(media->type.c_str());

@@ -35,6 +35,9 @@ outbound_channel whatsapp_lane(const whatsapp_config& c, std::shared_ptr<provide
   lane.name = "whatsapp";
   lane.send = [s, client](const channels::outbound_message& m, boost::asio::any_io_executor ex,
                           std::function<void(channels::send_result)> done) {
+    if (auto why = channels::whatsapp::recipient_error(m.to); !why.empty()) {
+      return done({channels::send_outcome::permanent, "", "", std::move(why), {}});
+    }
     client->call(channels::whatsapp::send_request(s, m), ex,
                  [done = std::move(done)](provider_response r) {
                    done(r.status == 0 ? no_answer(r)

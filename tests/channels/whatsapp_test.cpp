@@ -245,6 +245,62 @@ TEST(WhatsappWebhook, UnknownContactLeavesTheNameEmpty) {
   EXPECT_EQ(r.messages[0].from, "+4915112345678");
 }
 
+// A guest who adopted a WhatsApp username, phone withheld: Meta's example from
+// developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids
+// (with a parent BSUID in its documented "ENT." form).
+TEST(WhatsappWebhook, TakesAUsernameGuestWithoutPhoneByTheirBsuid) {
+  const auto body = envelope(
+      R"([{"from_user_id":"US.13491208655302741918","from_parent_user_id":"US.ENT.11815799212886844830","id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=","timestamp":"1749416383","type":"text","text":{"body":"Does it come in another color?"}}])",
+      R"([{"profile":{"name":"Somebody Else"},"wa_id":""},
+          {"profile":{"name":"Sheena Nelson","username":"@realsheenanelson"},"user_id":"US.13491208655302741918","parent_user_id":"US.ENT.11815799212886844830"}])");
+  const auto r = parse_webhook(test_settings(), signed_post(body));
+  ASSERT_EQ(r.status, 200) << r.error_code << ": " << r.error_message;
+  ASSERT_EQ(r.messages.size(), 1u);
+  const auto& m = r.messages[0];
+  EXPECT_EQ(m.from, "US.13491208655302741918");
+  EXPECT_EQ(m.to, "+15550783881");
+  EXPECT_EQ(m.guest_name, "Sheena Nelson");  // matched by user_id; an empty wa_id matches nobody
+  EXPECT_EQ(m.text, "Does it come in another color?");
+  EXPECT_EQ(m.sent_at, "2025-06-08T20:59:43Z");
+  auto meta = parse(m.metadata_json);
+  ASSERT_TRUE(meta.IsObject());
+  EXPECT_EQ(meta.MemberCount(), 3u);
+  EXPECT_STREQ(meta["whatsapp_user_id"].GetString(), "US.13491208655302741918");
+  EXPECT_STREQ(meta["whatsapp_parent_user_id"].GetString(), "US.ENT.11815799212886844830");
+  EXPECT_STREQ(meta["whatsapp_username"].GetString(), "@realsheenanelson");
+}
+
+TEST(WhatsappWebhook, KeepsThePhoneAndRecordsTheBsuidWhenBothCome) {
+  const auto body = envelope(
+      R"([{"from":"16505551234","from_user_id":"US.13491208655302741918","id":"wamid.BOTH","timestamp":"1749416383","type":"text","text":{"body":"Late check-out?"}}])",
+      R"([{"profile":{"name":"Pablo M."},"wa_id":"16505551234","user_id":"US.13491208655302741918"}])");
+  const auto r = parse_webhook(test_settings(), signed_post(body));
+  ASSERT_EQ(r.status, 200) << r.error_code << ": " << r.error_message;
+  ASSERT_EQ(r.messages.size(), 1u);
+  const auto& m = r.messages[0];
+  EXPECT_EQ(m.from, "+16505551234");
+  EXPECT_EQ(m.guest_name, "Pablo M.");
+  EXPECT_EQ(m.metadata_json, R"({"whatsapp_user_id":"US.13491208655302741918"})");
+}
+
+TEST(WhatsappWebhook, TakesThePhoneAndLeavesOutABsuidThatIsNotOne) {
+  const auto r = parse_one(
+      R"({"from":"16505551234","from_user_id":"US.1349 1208","from_parent_user_id":"ENT.118","id":"wamid.P","timestamp":"1749416383","type":"text","text":{"body":"x"}})");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].from, "+16505551234");
+  EXPECT_EQ(r.messages[0].guest_name, "Sheena Nelson");
+  EXPECT_EQ(r.messages[0].metadata_json, "{}");
+}
+
+TEST(WhatsappWebhook, TakesTheLongestBsuidMetaDocuments) {
+  const std::string longest = "BR." + std::string(64, '7') + std::string(64, 'z');  // 128
+  const auto r =
+      parse_one(R"({"from_user_id":")" + longest +
+                R"(","id":"wamid.L","timestamp":"1749416383","type":"text","text":{"body":"x"}})");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].from, longest);
+}
+
 TEST(WhatsappWebhook, TakesEveryEntryAndEveryChange) {
   const std::string body = R"({"object":"whatsapp_business_account","entry":[
     {"id":"WABA1","changes":[
@@ -335,6 +391,30 @@ TEST(WhatsappWebhook, FailedStatusWithoutDetailsUsesTheMessage) {
   ASSERT_EQ(r.statuses.size(), 1u);
   EXPECT_EQ(r.statuses[0].error_code, "131026");
   EXPECT_EQ(r.statuses[0].error_reason, "Message undeliverable");
+}
+
+TEST(WhatsappWebhook, TakesStatusesOfASendToABsuidWithoutRecipientId) {
+  // Meta's "delivered" example for a send to a BSUID whose phone it withholds, then a failed
+  // status (no contacts[]), then one that names both.
+  const std::string body =
+      R"({"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},
+    "contacts":[{"profile":{"name":"Pablo M.","username":"@pablomorales"},"user_id":"US.13491208655302741918","parent_user_id":"US.ENT.11815799212886844830"}],
+    "statuses":[
+    {"id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=","status":"delivered","timestamp":"1750030073","recipient_user_id":"US.13491208655302741918","parent_user_id":"US.ENT.11815799212886844830","pricing":{"billable":true,"pricing_model":"PMP","type":"regular","category":"marketing"}},
+    {"id":"wamid.F3","status":"failed","timestamp":"1750030074","recipient_user_id":"US.13491208655302741918","errors":[{"code":131026,"message":"Message undeliverable"}]},
+    {"id":"wamid.R4","status":"read","timestamp":"1750030075","recipient_id":"16505551234","recipient_user_id":"US.13491208655302741918"}]},"field":"messages"}]}]})";
+  auto r = parse_webhook(test_settings(), signed_post(body));
+  ASSERT_EQ(r.status, 200) << r.error_code << ": " << r.error_message;
+  ASSERT_EQ(r.statuses.size(), 3u);
+  EXPECT_EQ(r.statuses[0].provider_message_id,
+            "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=");
+  EXPECT_EQ(r.statuses[0].status, "delivered");
+  EXPECT_EQ(r.statuses[0].recipient, "US.13491208655302741918");
+  EXPECT_EQ(r.statuses[0].timestamp, "2025-06-15T23:27:53Z");
+  EXPECT_EQ(r.statuses[1].status, "failed");
+  EXPECT_EQ(r.statuses[1].recipient, "US.13491208655302741918");
+  EXPECT_EQ(r.statuses[1].error_code, "131026");
+  EXPECT_EQ(r.statuses[2].recipient, "+16505551234");  // the phone when Meta gives it
 }
 
 // ---- POST: signature -------------------------------------------------------------------------
@@ -492,6 +572,37 @@ TEST(WhatsappWebhook, AMessageWithoutIdOrFromRefusesTheWholePost) {
     EXPECT_EQ(r.error_code, "invalid_payload") << bad;
     EXPECT_TRUE(r.messages.empty()) << bad;
   }
+}
+
+TEST(WhatsappWebhook, AMessageWithoutPhoneAndWithoutAValidBsuidRefusesTheWholePost) {
+  const char* good =
+      R"({"from_user_id":"DE.ENT.4711","id":"wamid.OK","timestamp":"1749416383","type":"text","text":{"body":"fine"}})";
+  for (const std::string& user_id :
+       {std::string(R"("13491208655302741918")"), std::string(R"("us.13491208655302741918")"),
+        std::string(R"("uS.13491208655302741918")"), std::string(R"("Us.13491208655302741918")"),
+        std::string(R"("USA.13491208655302741918")"), std::string(R"("U1.13491208655302741918")"),
+        std::string(R"("US.")"), std::string(R"("US.ENT.")"), std::string(R"("US..1349")"),
+        std::string(R"("US.1349-1208")"), std::string(R"("US.ENT.1181.5799")"),
+        std::string(R"(" US.13491208655302741918")"), std::string(R"("US.13491208655302741918\n")"),
+        std::string(R"("US.\u00e9134")"), "\"US." + std::string(129, '1') + "\"",
+        std::string("13491208655302741918"), std::string("null")}) {
+    const std::string bad =
+        R"({"from_user_id":)" + user_id +
+        R"(,"id":"wamid.BAD","timestamp":"1749416383","type":"text","text":{"body":"x"}})";
+    const auto r = parse_webhook(test_settings(),
+                                 signed_post(envelope(std::string("[") + good + "," + bad + "]")));
+    EXPECT_EQ(r.status, 422) << user_id;
+    EXPECT_EQ(r.error_code, "invalid_payload") << user_id;
+    EXPECT_THAT(r.error_message, HasSubstr("messages[1].from")) << user_id;
+    EXPECT_TRUE(r.messages.empty()) << user_id;
+  }
+  // A parent BSUID alone is not who the guest is.
+  const auto r = parse_webhook(
+      test_settings(),
+      signed_post(envelope(
+          R"([{"from_parent_user_id":"US.ENT.11815799212886844830","id":"wamid.PARENT","type":"text","text":{"body":"x"}}])")));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_THAT(r.error_message, HasSubstr("from and .from_user_id are missing"));
 }
 
 TEST(WhatsappWebhook, AStatusWithoutIdOrMissingMetadataIs422) {
@@ -677,6 +788,44 @@ TEST(WhatsappSend, FallsBackToTextWithoutAUsableAttachment) {
     auto d = parse(send_request(test_settings(), message_to("+1555", "hello", attachments)).body);
     EXPECT_STREQ(d["type"].GetString(), "text") << attachments;
     EXPECT_STREQ(d["text"]["body"].GetString(), "hello") << attachments;
+  }
+}
+
+TEST(WhatsappSend, SendsToABsuidInRecipientInsteadOfTo) {
+  const auto call =
+      send_request(test_settings(), message_to("US.13491208655302741918", "Your room is ready"));
+  EXPECT_EQ(call.url, "https://graph.facebook.com/v21.0/106540352242922/messages");
+  EXPECT_EQ(
+      call.body,
+      R"({"messaging_product":"whatsapp","recipient_type":"individual","recipient":"US.13491208655302741918","type":"text","text":{"preview_url":false,"body":"Your room is ready"}})");
+  auto parent =
+      parse(send_request(test_settings(), message_to("US.ENT.11815799212886844830", "x")).body);
+  EXPECT_STREQ(parent["recipient"].GetString(), "US.ENT.11815799212886844830");
+  EXPECT_FALSE(parent.HasMember("to"));
+}
+
+TEST(WhatsappSend, SendsToAPhoneInToAsBefore) {
+  EXPECT_EQ(
+      send_request(test_settings(), message_to("+49 (151) 1234-5678", "Your room is ready")).body,
+      R"({"messaging_product":"whatsapp","recipient_type":"individual","to":"4915112345678","type":"text","text":{"preview_url":false,"body":"Your room is ready"}})");
+}
+
+TEST(WhatsappSend, SendsAnythingElseAsItCameForMetaToRefuse) {
+  // Neither a phone nor a BSUID: never reduced to its digits, which could be somebody's number.
+  for (const char* to : {"us.13491208655302741918", "US.1349-1208", "Room 412", "+", "",
+                         "whatsapp:+4915112345678"}) {
+    auto d = parse(send_request(test_settings(), message_to(to, "x")).body);
+    ASSERT_TRUE(d.HasMember("to")) << to;
+    EXPECT_STREQ(d["to"].GetString(), to);
+    EXPECT_FALSE(d.HasMember("recipient")) << to;
+    EXPECT_NE(recipient_error(to), "") << to << ": the sender refuses it before any call";
+  }
+}
+
+TEST(WhatsappSend, APhoneOrABsuidIsARecipient) {
+  for (const char* to : {"+4915112345678", "4915112345678", "+49 151 1234-5678",
+                         "US.13491208655302741918", "US.ENT.11815799212886844830"}) {
+    EXPECT_EQ(recipient_error(to), "") << to;
   }
 }
 

@@ -174,6 +174,13 @@ TEST_F(OutboundProcess, AnInvalidElementIsDeadLetteredWithItsReasonAndOthersStil
   EXPECT_NE(dead.find("not a JSON object"), std::string::npos) << dead;
   EXPECT_NE(dead.find("to is missing"), std::string::npos) << dead;
   EXPECT_EQ(redis.cli("HGET outbound:whatsapp:stats invalid"), "2");
+
+  // A recipient WhatsApp cannot have fails at once, without a call to the Graph API.
+  push(redis, reply("Room 412", "no such guest", 5, R"(,"channel":"whatsapp")"));
+  ASSERT_TRUE(eventually([&] { return redis.cli("LLEN outbound:whatsapp:dead") == "3"; }, 10s));
+  EXPECT_NE(redis.cli("LRANGE outbound:whatsapp:dead 0 -1").find("neither a phone number"),
+            std::string::npos);
+  EXPECT_EQ(graph.count(), 1u);
 }
 
 TEST_F(OutboundProcess, OneIdempotencyKeyIsOneSendWhoeverRetries) {

@@ -7,6 +7,7 @@
 //   webhooks/reference/messages/*  payload shapes (text, image, location, status, …)
 //   support/error-codes            error codes and what to do about them
 //   messages/*-messages            send request bodies
+//   business-scoped-user-ids       usernames: the BSUID fields of webhooks and sends
 
 #include <map>
 #include <string>
@@ -46,12 +47,20 @@ bool signature_valid(std::string_view app_secret, std::string_view body,
 //                               UTF-8 is refused too)
 //   400 malformed_json          not JSON, not UTF-8, or nested deeper than max_json_depth
 //   422 invalid_payload         not {"object":"whatsapp_business_account","entry":[…]}, or an
-//                               item that Bellhop cannot take whole (a message without id or
-//                               from, a status without id or status, …)
+//                               item that Bellhop cannot take whole (a message without id,
+//                               with neither from nor from_user_id, with a from that is not
+//                               digits, or with only a from_user_id that is not a BSUID; a
+//                               status without id or status, …)
 // Accepted posts yield every message and status of every entry and change whose field is
 // "messages" (other fields are ignored). Per message: business = metadata.phone_number_id,
-// to = "+" + metadata.display_phone_number digits, from = "+" + from, guest_name from the
-// contact with the same wa_id, sent_at = timestamp as RFC 3339 UTC. content_type and text:
+// to = "+" + metadata.display_phone_number digits, from = "+" + from, or, when Meta withholds
+// the phone of a guest who adopted a WhatsApp username, the business-scoped user id
+// from_user_id as it came (a BSUID: two capital letters, '.', an optional "ENT.", 1 to 128
+// letters and digits, e.g. "US.13491208655302741918"); guest_name from the contact with the
+// same wa_id or user_id, sent_at = timestamp as RFC 3339 UTC. metadata carries
+// "whatsapp_user_id" (from_user_id), "whatsapp_parent_user_id" (from_parent_user_id, else the
+// contact's parent_user_id) when they are BSUIDs and "whatsapp_username" (the contact's
+// profile.username) when Meta sends them. content_type and text:
 //   text                  "text", text.body
 //   image, audio, video,  the type, caption (if any); attachments_json =
 //   document, sticker     [{"type","id","mime_type","sha256","filename"?,"voice"?,"animated"?}]
@@ -63,14 +72,21 @@ bool signature_valid(std::string_view app_secret, std::string_view body,
 //   reaction              "reaction", the emoji ("" when removed); metadata {"message_id"}
 //   anything else         "unsupported", ""; metadata {"whatsapp_type": <type>}
 // and metadata {"context_message_id"} when the guest replied to a message. Statuses sent,
-// delivered, read and failed are taken (others ignored), with errors[0] when failed.
+// delivered, read and failed are taken (others ignored), with errors[0] when failed; recipient
+// = "+" + recipient_id, or recipient_user_id when a send to a BSUID came without the phone.
 webhook_result parse_webhook(const settings& s, const webhook& w);
+
+// Why `to` can receive no WhatsApp message ("" when it can): it must be a phone number
+// ("+49 151 1234-5678") or a BSUID. The sender fails such a message at once, without a call.
+std::string recipient_error(std::string_view to);
 
 // POST {api_base_url}/{phone_number_id}/messages with the bearer token. A text message, unless
 // attachments_json holds an object whose "type" is image, audio, video or document with an
 // "id" (WhatsApp media id, preferred) or a "url" (sent as "link"): then that media message,
 // with the text as its caption where the type has one (image, video, document; an audio
-// message cannot carry the text, which is then not sent).
+// message cannot carry the text, which is then not sent). The guest goes in "to" (its digits)
+// when m.to is a phone number ("+49 151 1234-5678"), in "recipient" when it is a BSUID (a guest
+// known only by it), and as it came in "to" otherwise (recipient_error refuses it first).
 http_call send_request(const settings& s, const outbound_message& m);
 
 // Classifies the Graph API's answer to send_request. `headers` names are lower-case.
