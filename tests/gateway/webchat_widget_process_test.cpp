@@ -129,15 +129,15 @@ TEST_F(WebchatWidget, InChromiumAGuestChatsWithTheDemoEngineAndNothingIsLostOrDo
   // The two tabs of one first visit: one guest, who sent both messages, each once.
   const auto shared = string_member(parse_json(last), "shared_guest");
   std::string shared_conversation;
-  for (const auto& c : staff_get("/v1/properties/hotel-berlin/conversations")["conversations"]
-                           .GetArray()) {
+  auto again = staff_get("/v1/properties/hotel-berlin/conversations");
+  for (const auto& c : again["conversations"].GetArray()) {
     if (string_member(c, "guest") == shared)
       shared_conversation = string_member(c, "conversation_id");
   }
   ASSERT_FALSE(shared_conversation.empty()) << "no conversation of " << shared;
   int spa = 0, gym = 0;
-  for (const auto& m :
-       staff_get("/v1/conversations/" + shared_conversation + "/messages")["messages"].GetArray()) {
+  auto shared_messages = staff_get("/v1/conversations/" + shared_conversation + "/messages");
+  for (const auto& m : shared_messages["messages"].GetArray()) {
     spa += string_member(m, "text") == "Tab one asks about the spa." ? 1 : 0;
     gym += string_member(m, "text") == "Tab two asks about the gym." ? 1 : 0;
   }
