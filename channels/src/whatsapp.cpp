@@ -626,7 +626,7 @@ http_call send_request(const settings& s, const outbound_message& m) {
   call.headers = {{"Authorization", "Bearer " + s.access_token},
                   {"Content-Type", "application/json"}};
 
-  const auto media = pick_media(m.attachments_json);
+  auto media = pick_media(m.attachments_json);
   rapidjson::StringBuffer b;
   json_writer w(b);
   w.StartObject();
@@ -641,6 +641,9 @@ http_call send_request(const settings& s, const outbound_message& m) {
   } else {
     put(w, "to", m.to);
   }
+  // An audio message carries no caption: with a text, the audio goes as a document, which does,
+  // rather than the text being lost.
+  if (media && media->type == "audio" && !m.text.empty()) media->type = "document";
   if (media) {
     put(w, "type", media->type);
     w.Key(media->type.c_str());

@@ -772,10 +772,21 @@ TEST(WhatsappSend, SendsADocumentByMediaIdWithFilename) {
   EXPECT_STREQ(d["document"]["filename"].GetString(), "invoice-412.pdf");
 }
 
-TEST(WhatsappSend, AudioCarriesNoCaption) {
-  const auto call = send_request(
-      test_settings(), message_to("+4915112345678", "listen", R"([{"type":"audio","id":"55"}])"));
-  auto d = parse(call.body);
+TEST(WhatsappSend, AudioWithTextGoesAsADocumentSoTheTextIsNotLost) {
+  // WhatsApp's audio messages carry no caption: with a text, the audio goes as a document.
+  auto d = parse(send_request(test_settings(),
+                              message_to("+4915112345678", "listen",
+                                         R"([{"type":"audio","id":"55","filename":"tour.ogg"}])"))
+                     .body);
+  EXPECT_STREQ(d["type"].GetString(), "document");
+  EXPECT_STREQ(d["document"]["id"].GetString(), "55");
+  EXPECT_STREQ(d["document"]["caption"].GetString(), "listen");
+  EXPECT_STREQ(d["document"]["filename"].GetString(), "tour.ogg");
+  EXPECT_FALSE(d.HasMember("audio"));
+  // Without a text it stays an audio message (played inline).
+  d = parse(send_request(test_settings(),
+                         message_to("+4915112345678", "", R"([{"type":"audio","id":"55"}])"))
+                .body);
   EXPECT_STREQ(d["type"].GetString(), "audio");
   EXPECT_STREQ(d["audio"]["id"].GetString(), "55");
   EXPECT_FALSE(d["audio"].HasMember("caption"));

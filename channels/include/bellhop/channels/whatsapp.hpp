@@ -83,8 +83,8 @@ std::string recipient_error(std::string_view to);
 // POST {api_base_url}/{phone_number_id}/messages with the bearer token. A text message, unless
 // attachments_json holds an object whose "type" is image, audio, video or document with an
 // "id" (WhatsApp media id, preferred) or a "url" (sent as "link"): then that media message,
-// with the text as its caption where the type has one (image, video, document; an audio
-// message cannot carry the text, which is then not sent). The guest goes in "to" (its digits)
+// with the text as its caption (an audio message has none: audio with a text goes as a
+// document, so the text is not lost). The guest goes in "to" (its digits)
 // when m.to is a phone number ("+49 151 1234-5678"), in "recipient" when it is a BSUID (a guest
 // known only by it), and as it came in "to" otherwise (recipient_error refuses it first).
 http_call send_request(const settings& s, const outbound_message& m);
