@@ -476,6 +476,7 @@ std::string take_change(const rapidjson::Value& change, const std::string& where
 
 struct media_choice {
   std::string type, id, link, filename;
+  std::size_t index = 0;  // in attachments_json
 };
 
 bool is_sendable_media(std::string_view t) {
@@ -489,10 +490,12 @@ bool has_caption(std::string_view t) {
 std::optional<media_choice> pick_media(std::string_view attachments_json) {
   rapidjson::Document doc;
   if (!parse_json(attachments_json, doc) || !doc.IsArray()) return std::nullopt;
-  for (const auto& a : doc.GetArray()) {
+  for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
+    const auto& a = doc[i];
     const auto type = text_member(a, "type");
     if (!is_sendable_media(type)) continue;
     media_choice c;
+    c.index = i;
     c.type = type;
     c.id = text_member(a, "id");
     if (c.id.empty()) c.link = text_member(a, "url");
@@ -501,6 +504,23 @@ std::optional<media_choice> pick_media(std::string_view attachments_json) {
     return c;
   }
   return std::nullopt;
+}
+
+// One message carries one medium: every other attachment with a url goes as a line under the
+// text ("filename: url"), rather than being lost.
+std::string with_links(std::string text, std::string_view attachments_json,
+                       const std::optional<media_choice>& sent) {
+  rapidjson::Document doc;
+  if (!parse_json(attachments_json, doc) || !doc.IsArray()) return text;
+  for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {
+    const auto url = text_member(doc[i], "url");
+    if ((sent && sent->index == i) || url.empty()) continue;
+    if (!text.empty()) text += '\n';
+    if (const auto name = text_member(doc[i], "filename"); !name.empty())
+      text.append(name).append(": ");
+    text.append(url);
+  }
+  return text;
 }
 
 // ---- send answer -----------------------------------------------------------------------------
@@ -627,6 +647,7 @@ http_call send_request(const settings& s, const outbound_message& m) {
                   {"Content-Type", "application/json"}};
 
   auto media = pick_media(m.attachments_json);
+  const auto text = with_links(m.text, m.attachments_json, media);
   rapidjson::StringBuffer b;
   json_writer w(b);
   w.StartObject();
@@ -643,7 +664,7 @@ http_call send_request(const settings& s, const outbound_message& m) {
   }
   // An audio message carries no caption: with a text, the audio goes as a document, which does,
   // rather than the text being lost.
-  if (media && media->type == "audio" && !m.text.empty()) media->type = "document";
+  if (media && media->type == "audio" && !text.empty()) media->type = "document";
   if (media) {
     put(w, "type", media->type);
     w.Key(media->type.c_str());
@@ -653,7 +674,7 @@ http_call send_request(const settings& s, const outbound_message& m) {
     } else {
       put(w, "link", media->link);
     }
-    if (has_caption(media->type) && !m.text.empty()) put(w, "caption", m.text);
+    if (has_caption(media->type) && !text.empty()) put(w, "caption", text);
     if (media->type == "document" && !media->filename.empty()) put(w, "filename", media->filename);
     w.EndObject();
   } else {
@@ -662,7 +683,7 @@ http_call send_request(const settings& s, const outbound_message& m) {
     w.StartObject();
     w.Key("preview_url");
     w.Bool(false);
-    put(w, "body", m.text);
+    put(w, "body", text);
     w.EndObject();
   }
   w.EndObject();

@@ -792,6 +792,29 @@ TEST(WhatsappSend, AudioWithTextGoesAsADocumentSoTheTextIsNotLost) {
   EXPECT_FALSE(d["audio"].HasMember("caption"));
 }
 
+TEST(WhatsappSend, AttachmentsBeyondTheFirstMediumGoAsLinksUnderTheText) {
+  auto d = parse(send_request(
+                     test_settings(),
+                     message_to("+4915112345678", "Here you go",
+                                R"([{"type":"image","url":"https://files.example/1.jpg"},
+                                    {"type":"image","url":"https://files.example/2.jpg",
+                                     "filename":"garden.jpg"},
+                                    {"type":"sticker","url":"https://files.example/s.webp"}])"))
+                     .body);
+  EXPECT_STREQ(d["type"].GetString(), "image");
+  EXPECT_STREQ(d["image"]["link"].GetString(), "https://files.example/1.jpg");
+  EXPECT_STREQ(d["image"]["caption"].GetString(),
+               "Here you go\ngarden.jpg: https://files.example/2.jpg\n"
+               "https://files.example/s.webp");
+  // No medium WhatsApp can send: the links are the text.
+  d = parse(send_request(test_settings(),
+                         message_to("+4915112345678", "",
+                                    R"([{"type":"sticker","url":"https://files.example/s.webp"}])"))
+                .body);
+  EXPECT_STREQ(d["type"].GetString(), "text");
+  EXPECT_STREQ(d["text"]["body"].GetString(), "https://files.example/s.webp");
+}
+
 TEST(WhatsappSend, FallsBackToTextWithoutAUsableAttachment) {
   for (const char* attachments :
        {"[]", R"([{"type":"sticker","id":"1"}])", R"([{"type":"image"}])", "not json",

@@ -84,7 +84,8 @@ std::string recipient_error(std::string_view to);
 // attachments_json holds an object whose "type" is image, audio, video or document with an
 // "id" (WhatsApp media id, preferred) or a "url" (sent as "link"): then that media message,
 // with the text as its caption (an audio message has none: audio with a text goes as a
-// document, so the text is not lost). The guest goes in "to" (its digits)
+// document, so the text is not lost); every other attachment with a "url" goes as a line
+// under the text ("filename: url"). The guest goes in "to" (its digits)
 // when m.to is a phone number ("+49 151 1234-5678"), in "recipient" when it is a BSUID (a guest
 // known only by it), and as it came in "to" otherwise (recipient_error refuses it first).
 http_call send_request(const settings& s, const outbound_message& m);
