@@ -56,19 +56,24 @@ std::array<unsigned char, 32> sha256(std::string_view data) {
   return out;
 }
 
+std::string sha256_hex(std::string_view data, std::size_t bytes) {
+  static constexpr char hex[] = "0123456789abcdef";
+  const auto digest = sha256(data);
+  std::string out;
+  out.reserve(2 * bytes);
+  for (std::size_t i = 0; i < bytes && i < digest.size(); ++i) {
+    out.push_back(hex[digest[i] >> 4]);
+    out.push_back(hex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
 std::string make_conversation_id(std::string_view property_id, std::string_view channel,
                                  std::string_view guest) {
   std::string input;
   input.reserve(property_id.size() + channel.size() + guest.size() + 2);
   input.append(property_id).append(1, '\0').append(channel).append(1, '\0').append(guest);
-  const auto digest = sha256(input);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "c_";
-  for (int i = 0; i < 16; ++i) {
-    out.push_back(hex[digest[i] >> 4]);
-    out.push_back(hex[digest[i] & 0xf]);
-  }
-  return out;
+  return "c_" + sha256_hex(input, 16);
 }
 
 std::string format_timestamp(std::chrono::system_clock::time_point t) {

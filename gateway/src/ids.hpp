@@ -2,6 +2,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,9 @@ std::string make_message_id(std::chrono::system_clock::time_point now);
 // SHA-256 of `data`. The digest is fetched from OpenSSL once: ::SHA256() looks it up by name
 // on every call (half of its cost, measured on the inbound path).
 std::array<unsigned char, 32> sha256(std::string_view data);
+
+// Lower-case hex of the first `bytes` (at most 32) bytes of SHA-256(data).
+std::string sha256_hex(std::string_view data, std::size_t bytes = 32);
 
 // Stable per property + channel + guest address: "c_" + 32 hex digits of SHA-256.
 std::string make_conversation_id(std::string_view property_id, std::string_view channel,

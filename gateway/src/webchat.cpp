@@ -84,16 +84,7 @@ std::optional<std::string> new_token() {
 }
 
 // The guest's name everywhere else: the token stays a secret between Bellhop and the browser.
-std::string guest_of(std::string_view token) {
-  static constexpr char hex[] = "0123456789abcdef";
-  const auto d = sha256(token);
-  std::string out = "wc_";
-  for (std::size_t i = 0; i < 16; ++i) {
-    out += hex[d[i] >> 4];
-    out += hex[d[i] & 15];
-  }
-  return out;
-}
+std::string guest_of(std::string_view token) { return "wc_" + sha256_hex(token, 16); }
 
 bool is_guest(std::string_view v) {
   return v.size() == 35 && v.starts_with("wc_") &&
@@ -345,16 +336,7 @@ void webchat_service::accept(beast::tcp_stream stream, request req) {
 
 void add_webchat_routes(router& routes, const config& cfg) {
   // The digest of what is served: a new Bellhop with another widget gets another ETag.
-  static const std::string etag = [] {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string tag = "\"";
-    const auto digest = sha256(web::webchat_widget);
-    for (std::size_t i = 0; i < 12; ++i) {
-      tag += hex[digest[i] >> 4];
-      tag += hex[digest[i] & 0x0F];
-    }
-    return tag + "\"";
-  }();
+  static const std::string etag = "\"" + sha256_hex(web::webchat_widget, 12) + "\"";
   const bool configured = cfg.channels.webchat.has_value();
   routes.add(http::verb::get, "/v1/webchat/widget.js", [configured](const request& req,
                                                                     responder res) {

@@ -123,15 +123,8 @@ channels::guest_message within_limits(channels::guest_message g, std::size_t max
     g.metadata_json.insert(1, empty ? "\"text_truncated\":true" : "\"text_truncated\":true,");
   }
   cut_at_character(g.guest_name, max_guest_name_bytes);
-  if (g.external_id.size() > max_external_id_bytes) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string id = "sha256:";
-    for (unsigned char b : sha256(g.external_id)) {
-      id += hex[b >> 4];
-      id += hex[b & 0x0F];
-    }
-    g.external_id = std::move(id);
-  }
+  if (g.external_id.size() > max_external_id_bytes)
+    g.external_id = "sha256:" + sha256_hex(g.external_id);
   return g;
 }
 
