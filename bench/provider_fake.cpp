@@ -5,6 +5,12 @@
 // (M: the most requests that arrived within any 1 s: the pacing a rate limit must keep; C: the
 // TCP connections they came on, so connection reuse shows).
 //   provider_fake --port-file FILE      (writes the port it listens on)
+//                 [--mark TEXT --mark-count N --mark-file FILE]
+// With --mark, the requests whose body holds TEXT are timed on the wall clock (to compare with
+// when a script queued them); when the Nth arrives, FILE gets
+//   marked=N first_marked_ms=E1 last_marked_ms=E2 others_before_last=K
+// (E: milliseconds since the epoch, to the microsecond; K: unmarked requests that arrived
+// before the last marked one).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -17,6 +23,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -32,6 +39,30 @@ namespace {
 
 std::vector<clock_type::time_point> arrivals;  // one thread: no lock
 std::size_t connections = 0;
+struct {
+  std::string text, file;
+  std::size_t count = 0, seen = 0;
+  double first_ms = 0;
+} mark;
+
+double epoch_ms() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void on_marked() {  // a request with the mark arrived (the arrivals has it already)
+  const double now = epoch_ms();
+  if (++mark.seen == 1) mark.first_ms = now;
+  if (mark.seen != mark.count) return;
+  const std::string tmp = mark.file + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return;
+  std::fprintf(f, "marked=%zu first_marked_ms=%.3f last_marked_ms=%.3f others_before_last=%zu\n",
+               mark.seen, mark.first_ms, now, arrivals.size() - mark.seen);
+  std::fclose(f);
+  std::rename(tmp.c_str(), mark.file.c_str());  // whole, or not there
+}
 
 class session : public std::enable_shared_from_this<session> {
  public:
@@ -42,6 +73,8 @@ class session : public std::enable_shared_from_this<session> {
                                                                           std::size_t) {
       if (ec) return;
       arrivals.push_back(clock_type::now());
+      if (!mark.text.empty() && self->req_.body().find(mark.text) != std::string::npos)
+        on_marked();
       self->res_ = {http::status::ok, 11};
       self->res_.set(http::field::content_type, "application/json");
       self->res_.body() = R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.)" +
@@ -75,10 +108,17 @@ void accept(tcp::acceptor& a) {
 
 int main(int argc, char** argv) {
   std::string port_file;
-  for (int i = 1; i + 1 < argc; i += 2)
-    if (std::string(argv[i]) == "--port-file") port_file = argv[i + 1];
-  if (port_file.empty()) {
-    std::fprintf(stderr, "usage: provider_fake --port-file FILE\n");
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string name = argv[i], value = argv[i + 1];
+    if (name == "--port-file") port_file = value;
+    else if (name == "--mark") mark.text = value;
+    else if (name == "--mark-count") mark.count = std::strtoul(value.c_str(), nullptr, 10);
+    else if (name == "--mark-file") mark.file = value;
+  }
+  if (port_file.empty() || (!mark.text.empty() && (mark.count == 0 || mark.file.empty()))) {
+    std::fprintf(stderr,
+                 "usage: provider_fake --port-file FILE [--mark TEXT --mark-count N "
+                 "--mark-file FILE]\n");
     return 2;
   }
   asio::io_context ioc{1};

@@ -7,7 +7,12 @@
 #    to the last request the provider saw, and until every message was recorded sent.
 # 2. Pacing: PACED (default 400) messages under the built-in whatsapp_business_number policy
 #    (gcra 80/s, burst 80): the provider's busiest second and the rate after the burst.
-# Knobs: COUNT, PACED, CONCURRENCY (outbound.concurrency, default 32). Loopback only.
+# 3. Priority: BULK (default 5000) bulk messages (priority 10) queued at once, then REPLIES
+#    (default 10) replies (priority 3) behind them: the time from the replies' push until the
+#    provider has all of them, and the bulk messages it saw before the last; with the limits
+#    raised and with the built-in policies, REPEAT (default 3) runs each, median.
+# Knobs: COUNT, PACED, CONCURRENCY (outbound.concurrency, default 32), BULK, REPLIES, REPEAT.
+# Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bellhop=${1:-build/release/gateway/bellhop}
@@ -25,11 +30,13 @@ fake_pid=""
 stop_fake() { [ -n "$fake_pid" ] && kill -TERM "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null; fake_pid=""; }
 trap 'stop_fake; cleanup' EXIT
 
-# run_phase N POLICIES: prints "sent_s=… provider: …"
-run_phase() {
-  local n=$1 policies=$2 port_file t0 t1 sent=0
+# start_lane POLICIES [provider_fake options…]: a provider_fake and a bellhop sending to it.
+# Sets port_file (the fake's port; its report goes to $port_file.out when it stops).
+start_lane() {
+  local policies=$1
+  shift
   port_file=$(mktemp "${TMPDIR:-/tmp}/provider-fake.XXXXXX")
-  "$fake" --port-file "$port_file" >"$port_file.out" &
+  "$fake" --port-file "$port_file" "$@" >"$port_file.out" &
   fake_pid=$!
   for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
   bench_start_bellhop outbound-bench "\"outbound\": {\"concurrency\": $concurrency},
@@ -37,12 +44,26 @@ run_phase() {
   \"channels\": {\"whatsapp\": {\"app_secret\": \"s\", \"verify_token\": \"v\", \"access_token\": \"t\",
     \"phone_number_id\": \"1000\", \"property_id\": \"bench-1\",
     \"api_base_url\": \"http://127.0.0.1:$(cat "$port_file")/v21.0\"}}"
-  rcli() { redis-cli -s "$data/redis.sock" -a "$(cat "$data/redis.password")" --no-auth-warning "$@"; }
+}
+stop_lane() {
+  kill -TERM "$bellhop_pid"; wait "$bellhop_pid" 2>/dev/null || true; bellhop_pid=""
+  stop_fake
+}
+rcli() { redis-cli -s "$data/redis.sock" -a "$(cat "$data/redis.password")" --no-auth-warning "$@"; }
+# push FROM TO PRIORITY TEXT: messages FROM..TO to distinct guests, pushed by Redis itself.
+push() {
+  rcli EVAL "for i = ARGV[1], ARGV[2] do redis.call('LPUSH', KEYS[1], '{\"property_id\":\"bench-1\",\"channel\":\"whatsapp\",\"to\":\"+49151' .. (10000000 + i) .. '\",\"text\":\"' .. ARGV[4] .. '\",\"priority\":' .. ARGV[3] .. '}') end" \
+    1 outbound:whatsapp "$1" "$2" "$3" "$4" >/dev/null
+}
+
+# run_phase N POLICIES: prints "sent=… recorded_s=… provider_fake …"
+run_phase() {
+  local n=$1 t0 t1 sent=0
+  start_lane "$2"
   t0=$(date +%s.%N)
-  # Pushed by Redis itself, in chunks: the intake starts on the first one.
+  # In chunks: the intake starts on the first one.
   for ((from = 0; from < n; from += 5000)); do
-    rcli EVAL "for i = ARGV[1], ARGV[2] do redis.call('LPUSH', KEYS[1], '{\"property_id\":\"bench-1\",\"channel\":\"whatsapp\",\"to\":\"+49151' .. (10000000 + i) .. '\",\"text\":\"Your room is ready.\"}') end" \
-      1 outbound:whatsapp "$from" "$(( (from + 5000 < n ? from + 5000 : n) - 1 ))" >/dev/null
+    push "$from" "$(( (from + 5000 < n ? from + 5000 : n) - 1 ))" 5 "Your room is ready."
   done
   for _ in $(seq 1200); do  # up to 120 s
     sent=$(rcli HGET outbound:whatsapp:stats sent)
@@ -50,8 +71,7 @@ run_phase() {
     sleep 0.1
   done
   t1=$(date +%s.%N)
-  kill -TERM "$bellhop_pid"; wait "$bellhop_pid" 2>/dev/null || true; bellhop_pid=""
-  stop_fake
+  stop_lane
   echo "sent=${sent:-0} of $n recorded_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') $(cat "$port_file.out")"
   rm -f "$port_file" "$port_file.out"
 }
@@ -71,3 +91,44 @@ echo "$out" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = 
   END { steady = (v["requests"] - 80) / v["first_to_last_s"];
         printf "outbound_bench paced_max_in_any_1s=%d (bound 160: burst 80 + 80/s) rate_after_burst_per_s=%.1f (policy 80)\n",
         v["max_in_any_1s"], steady }'
+
+# run_priority POLICIES: BULK bulk messages (priority 10) queued at once, then REPLIES
+# conversational replies (priority 3) right behind them; prints "reply_first_ms=…
+# reply_last_ms=… (from the replies' push to the provider) bulk_before_last=…".
+run_priority() {
+  local t0 mark_file
+  mark_file=$(mktemp -u "${TMPDIR:-/tmp}/provider-fake-mark.XXXXXX")
+  start_lane "$1" --mark "conversational reply" --mark-count "$replies" --mark-file "$mark_file"
+  push 0 $((bulk - 1)) 10 "Our spring offer"
+  t0=$(date +%s%N)
+  push $((bulk + 1)) $((bulk + replies)) 3 "conversational reply"
+  for _ in $(seq 600); do [ -s "$mark_file" ] && break; sleep 0.05; done  # up to 30 s
+  stop_lane
+  [ -s "$mark_file" ] || { echo "replies_not_all_sent $(cat "$port_file.out")"; return; }
+  awk -v t0="$t0" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+    END { printf "reply_first_ms=%.1f reply_last_ms=%.1f bulk_before_last=%d\n",
+          v["first_marked_ms"] - t0 / 1e6, v["last_marked_ms"] - t0 / 1e6, v["others_before_last"] }' "$mark_file"
+  rm -f "$port_file" "$port_file.out" "$mark_file"
+}
+
+bulk=${BULK:-5000}
+replies=${REPLIES:-10}
+repeat=${REPEAT:-3}
+for policies in raised default; do
+  if [ "$policies" = raised ]; then
+    p="\"whatsapp_business_number\": $big, \"whatsapp_recipient\": $big"
+    what="limits raised: the bulk flows as fast as it can"
+  else
+    p=""
+    what="built-in policies: the bulk is paced at 80/s"
+  fi
+  echo "== priority: $bulk bulk messages queued, then $replies replies ($what), $repeat runs"
+  lasts=()
+  for ((run = 1; run <= repeat; run++)); do
+    out=$(run_priority "$p")
+    echo "run $run: $out"
+    lasts+=("$(echo "$out" | sed -n 's/.*reply_last_ms=\([0-9.]*\).*/\1/p')")
+  done
+  printf '%s\n' "${lasts[@]}" | sort -n | awk -v w="$policies" '{ a[NR] = $1 }
+    END { if (NR) printf "outbound_bench priority_%s reply_last_ms_median=%.1f (max %.1f; the issue asks under 2000)\n", w, a[int((NR + 1) / 2)], a[NR] }'
+done
