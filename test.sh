@@ -3,7 +3,9 @@
 # the tests need (through install.sh, with sudo if not root and a package is missing),
 # then builds and tests two configurations:
 #   build/release  Release, tests and benchmarks built
-#   build/asan     RelWithDebInfo with AddressSanitizer + UndefinedBehaviorSanitizer
+#   build/asan     AddressSanitizer + UndefinedBehaviorSanitizer, at -O1 with line tables
+#                  only (-g1): it builds in less than half the time of -O2 -g, and the
+#                  sanitizers' reports still name file and line
 # Exit status is non-zero if any build or test failed.
 # Functions below are called through phase "$@", which shellcheck cannot follow:
 # shellcheck disable=SC2317
@@ -149,7 +151,8 @@ if [[ $QUICK -eq 0 ]]; then
   # Set for the build too: gtest_discover_tests runs the instrumented test binaries.
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_config asan build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBELLHOP_SANITIZE=ON \
+  run_config asan build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DBELLHOP_SANITIZE=ON \
     -DBELLHOP_BUILD_TESTS=ON -DBELLHOP_BUILD_BENCH=OFF
 fi
 
