@@ -108,14 +108,17 @@ void accept(tcp::acceptor& a) {
 
 int main(int argc, char** argv) {
   std::string port_file;
+  bool bad = argc % 2 == 0;  // options come in pairs
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string name = argv[i], value = argv[i + 1];
     if (name == "--port-file") port_file = value;
     else if (name == "--mark") mark.text = value;
     else if (name == "--mark-count") mark.count = std::strtoul(value.c_str(), nullptr, 10);
     else if (name == "--mark-file") mark.file = value;
+    else bad = true;
   }
-  if (port_file.empty() || (!mark.text.empty() && (mark.count == 0 || mark.file.empty()))) {
+  if (bad || port_file.empty() ||
+      (!mark.text.empty() && (mark.count == 0 || mark.file.empty()))) {
     std::fprintf(stderr,
                  "usage: provider_fake --port-file FILE [--mark TEXT --mark-count N "
                  "--mark-file FILE]\n");
