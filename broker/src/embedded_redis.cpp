@@ -59,6 +59,9 @@ outcome<std::decay_t<T>> success(T&& value) {
 constexpr char hex_digits[] = "0123456789abcdef";
 constexpr auto probe_interval = 50ms;
 constexpr auto probe_io_timeout = 250ms;
+constexpr auto lock_poll_interval = 50ms;
+// The descriptor number the child Redis keeps the data dir's lock on.
+constexpr int inherited_lock_fd = 3;
 constexpr auto stable_run = 30s;  // a run this long resets the restart backoff
 constexpr std::size_t password_bytes = 32;
 
@@ -572,8 +575,23 @@ outcome<> embedded_redis::impl::prepare_data_dir() {
   // Two Redis processes on one AOF directory would corrupt it.
   lock_fd_ = unique_fd(::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!lock_fd_) return failure{data_dir_error(data_dir_, errno_message(errno))};
-  if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+  // The child Redis inherits the lock (spawn), so after a SIGKILL of bellhop it stays held
+  // until that Redis has finished its shutdown (PR_SET_PDEATHSIG sends it SIGTERM): a bellhop
+  // restarted at once waits for it instead of starting a second Redis on the same files.
+  const auto lock_deadline = steady::now() + options_.start_timeout;
+  bool waiting_said = false;
+  while (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
+    if (err == EINTR) continue;
+    if (err == EWOULDBLOCK && steady::now() < lock_deadline) {
+      if (!waiting_said) {
+        spdlog::warn("data dir {}: waiting up to {} ms for the Redis that holds {} to exit",
+                     data_dir_.string(), options_.start_timeout.count(), lock_path_.string());
+        waiting_said = true;
+      }
+      std::this_thread::sleep_for(lock_poll_interval);
+      continue;
+    }
     lock_fd_.reset();
     if (err == EWOULDBLOCK) {
       return failure{"data dir " + data_dir_.string() +
@@ -732,6 +750,7 @@ outcome<pid_t> embedded_redis::impl::spawn() {
                          ? static_cast<int>(std::min<rlim_t>(files.rlim_cur, 1 << 20))
                          : 65536;
   const pid_t parent = ::getpid();
+  const int lock_fd = lock_fd_ ? lock_fd_.get() : -1;
 
   const pid_t pid = ::fork();
   if (pid < 0) return failure{"cannot start redis-server: fork failed: " + errno_message(errno)};
@@ -751,8 +770,13 @@ outcome<pid_t> embedded_redis::impl::spawn() {
         ::dup2(log.get(), STDERR_FILENO) < 0) {
       ::_exit(127);
     }
-    if (::close_range(STDERR_FILENO + 1, ~0U, 0) != 0) {
-      for (int fd = STDERR_FILENO + 1; fd < max_fd; ++fd) ::close(fd);
+    // The data dir's lock stays held by this Redis until it exits (see prepare_data_dir).
+    const bool locked = lock_fd >= 0 && (lock_fd == inherited_lock_fd
+                                             ? ::fcntl(lock_fd, F_SETFD, 0) == 0
+                                             : ::dup2(lock_fd, inherited_lock_fd) >= 0);
+    const int first_closed = locked ? inherited_lock_fd + 1 : STDERR_FILENO + 1;
+    if (::close_range(static_cast<unsigned>(first_closed), ~0U, 0) != 0) {
+      for (int fd = first_closed; fd < max_fd; ++fd) ::close(fd);
     }
     ::execv(argv[0], argv.data());
     static constexpr char message[] = "bellhop: cannot execute redis-server\n";

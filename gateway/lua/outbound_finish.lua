@@ -15,12 +15,13 @@
 -- ARGV[13] event tail ',"ts":…}'   ARGV[14] dead letter JSON   ARGV[15] '1': the recipient
 -- opted out (later sends to them fail at once)
 -- Returns {1, attempts} or {0} when the message was no longer in the processing list (another
--- process recovered it; nothing is changed then, except that a send that happened is recorded).
+-- process recovered it, or this call was run before and its answer lost; nothing is changed
+-- then, except that a send that happened and is not recorded yet is recorded).
 --#include append_event.lua
 local mode = ARGV[1]
 local removed = redis.call('LREM', KEYS[1], 1, ARGV[2])
-if removed == 0 and mode ~= 'sent' then
-  return {0}
+if removed == 0 and (mode ~= 'sent' or redis.call('HGET', KEYS[2], 'provider_message_id') == ARGV[5]) then
+  return {0}  -- recovered elsewhere, or this very call ran already (its answer was lost)
 end
 local attempts = 0
 if mode == 'retry' or mode == 'dead' or mode == 'sent' then

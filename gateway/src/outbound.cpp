@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -236,6 +237,46 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
            make_message_id(std::chrono::system_clock::now()).substr(16);
   }
 
+  // Whether a failed script call may not have happened and is worth trying again: the
+  // connection was lost or timed out, or Redis answered that it cannot run it now.
+  static bool transient(error_code ec, const broker::reply& r) {
+    if (ec) return true;
+    if (!r.is_error()) return false;
+    for (std::string_view busy : {"LOADING", "BUSY", "OOM", "TRYAGAIN", "MASTERDOWN", "READONLY"})
+      if (std::string_view(r.str()).substr(0, busy.size()) == busy) return true;
+    return false;
+  }
+
+  // Runs a script that moves an element out of this process's processing list (filing,
+  // dead-lettering, ending a send) until Redis has run it: an element whose outcome was not
+  // recorded would otherwise sit in the list of a process that is alive, where nothing ever
+  // recovers it (docs/outbound.md). Each script takes the element off the list first, so a
+  // second run after a lost reply changes nothing. Gives up only when the process stops;
+  // the element then goes back to the queue by the recovery of stopped processes.
+  void eval_until_done(const lane_ptr& l, const broker::script& script,
+                       std::vector<std::string> keys, std::vector<std::string> args,
+                       const char* what, std::function<void(error_code, broker::reply)> done,
+                       int attempt = 0) {
+    auto keys_copy = keys;
+    auto args_copy = args;
+    redis_.eval(
+        script, std::move(keys), std::move(args), strand_,
+        [self = shared_from_this(), l, &script, keys = std::move(keys_copy),
+         args = std::move(args_copy), what, done = std::move(done),
+         attempt](error_code ec, broker::reply r) mutable {
+          if (!transient(ec, r) || self->stopped_) return done(ec, std::move(r));
+          self->redis_error(what, ec, r);
+          auto timer = std::make_shared<asio::steady_timer>(self->strand_);
+          timer->expires_after(milliseconds(std::min(5000, 100 << std::min(attempt, 6))));
+          timer->async_wait([self, l, &script, keys = std::move(keys), args = std::move(args), what,
+                             done = std::move(done), attempt, timer](error_code wait_ec) mutable {
+            if (wait_ec || self->stopped_) return done(asio::error::operation_aborted, {});
+            self->eval_until_done(l, script, std::move(keys), std::move(args), what,
+                                  std::move(done), attempt + 1);
+          });
+        });
+  }
+
   void redis_error(const char* what, error_code ec, const broker::reply& r) {
     errors_.inc();
     const auto now = std::chrono::steady_clock::now();
@@ -323,8 +364,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       put(w, "element", raw);
       put(w, "failed_at", format_timestamp(std::chrono::system_clock::now()));
       w.EndObject();
-      redis_.eval(reject_, {l->processing, l->dead, l->stats},
-                  {raw, std::string(b.GetString(), b.GetSize())}, strand_,
+      eval_until_done(l, reject_, {l->processing, l->dead, l->stats},
+                  {raw, std::string(b.GetString(), b.GetSize())}, "dead-lettering an element",
                   [self = shared_from_this()](error_code ec, broker::reply r) {
                     if (ec || r.is_error()) self->redis_error("dead-lettering an element", ec, r);
                   });
@@ -335,14 +376,14 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                                      ? keys_.message(m.id)
                                      : keys_.outbound_idempotency(f->idempotency_key);
     const std::int64_t due = f->delay_ms > 0 ? now_ms() + f->delay_ms : 0;
-    redis_.eval(accept_,
+    eval_until_done(l, accept_,
                 {l->processing, l->ready, l->arrivals, keys_.message(m.id), idem_key, l->stats,
                  l->delayed},
                 {raw, f->json, m.id, std::to_string(m.priority), f->idempotency_key,
                  std::to_string(out_.idempotency_ttl_s), std::to_string(cfg_.inbound.message_ttl_s),
                  m.property_id, m.channel, m.conversation_id, f->created_at, m.to,
                  std::to_string(due)},
-                strand_, [self = shared_from_this(), l](error_code ec, broker::reply r) {
+                "filing a message", [self = shared_from_this(), l](error_code ec, broker::reply r) {
                   if (ec || r.is_error()) return self->redis_error("filing a message", ec, r);
                   self->wake(l);
                 });
@@ -534,8 +575,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       dead_letter.assign(b.GetString(), b.GetSize());
     }
     const std::string pid = broker::is_property_id(m.property_id) ? m.property_id : "-";
-    redis_.eval(
-        finish_,
+    eval_until_done(
+        l, finish_,
         {l->processing, keys_.message(m.id.empty() ? "-" : m.id), l->stats, l->delayed, l->dead,
          keys_.outbound_provider_id(l->ch.name, provider_id.empty() ? "-" : provider_id),
          keys_.property_seq(pid), keys_.property_events(pid),
@@ -544,7 +585,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
          std::to_string(cfg_.inbound.message_ttl_s), channel_key,
          std::to_string(cfg_.inbound.history_max), head, data, tail, dead_letter,
          opted_out ? "1" : "0"},
-        strand_, [self = shared_from_this(), l](error_code ec, broker::reply r) {
+        "recording a send", [self = shared_from_this(), l](error_code ec, broker::reply r) {
           --l->in_flight;
           if (ec || r.is_error()) self->redis_error("recording a send", ec, r);
           self->wake(l);

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -111,6 +113,65 @@ TEST_F(BellhopProcess, DataSurvivesARestartOfBellhop) {
 
   auto again = start(embedded_config());
   ASSERT_TRUE(eventually([&] { return ready(); }, 20s)) << again.output();
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(
+      ::popen((cli + "LRANGE inbound:messages 0 -1").c_str(), "r"), ::pclose);
+  char buf[256] = {};
+  ASSERT_NE(std::fgets(buf, sizeof buf, pipe.get()), nullptr);
+  EXPECT_EQ(std::string(buf), "survivor\n");
+}
+
+// After a SIGKILL of bellhop its Redis child gets SIGTERM and shuts down, which takes a moment;
+// a bellhop restarted at once (systemd does) must wait for it rather than fail on the port in
+// use, or start a second Redis on the same files: the child keeps the data dir's lock.
+TEST_F(BellhopProcess, RestartedAtOnceAfterSigkillWaitsForTheOldRedis) {
+  const auto redis_config = embedded_config();
+  auto bellhop = start(redis_config);
+  ASSERT_TRUE(eventually([&] { return ready(); }, 20s)) << bellhop.output();
+  std::ifstream pw_file(data_dir() / "redis.password");
+  std::string password;
+  std::getline(pw_file, password);
+  const std::string cli = "redis-cli --no-auth-warning -s '" +
+                          (data_dir() / "redis.sock").string() + "' -a '" + password + "' ";
+  ASSERT_EQ(std::system((cli + "LPUSH inbound:messages survivor >/dev/null").c_str()), 0);
+
+  // The old Redis is held stopped while bellhop is killed and started again, so its shutdown
+  // is still to come when the new bellhop starts: a slow shutdown, made certain. This test
+  // process adopts it when bellhop dies (a subreaper in the same session), or the kernel would
+  // wake it at once (SIGCONT to a stopped process group that has just been orphaned).
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  const int old_redis = redis_children(bellhop).at(0);
+  ::kill(old_redis, SIGSTOP);
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::ifstream status("/proc/" + std::to_string(old_redis) + "/status");
+        std::string line;
+        while (std::getline(status, line))
+          if (line.rfind("State:", 0) == 0) return line.find('T') != std::string::npos;
+        return false;
+      },
+      10s));
+  bellhop.signal(SIGKILL);
+  bellhop.wait(20s);
+  bellhop = start(redis_config);  // at once, same data dir and port
+  ASSERT_TRUE(eventually(
+      [&] { return bellhop.output().find("to exit") != std::string::npos || !bellhop.running(); },
+      20s))
+      << bellhop.output();
+  EXPECT_TRUE(bellhop.running()) << bellhop.output();
+  ::kill(old_redis, SIGCONT);
+  int status = 0;
+  EXPECT_EQ(::waitpid(old_redis, &status, 0), old_redis);  // it finishes its shutdown
+  ASSERT_TRUE(eventually([&] { return ready(); }, 30s)) << bellhop.output();
+  EXPECT_EQ(redis_children(bellhop).size(), 1u);
+
+  for (int round = 0; round < 3; ++round) {  // and a few plain ones
+    bellhop.signal(SIGKILL);
+    bellhop.wait(20s);
+    bellhop = start(redis_config);
+    ASSERT_TRUE(eventually([&] { return ready(); }, 30s))
+        << "round " << round << ": " << bellhop.output();
+    EXPECT_EQ(redis_children(bellhop).size(), 1u);
+  }
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(
       ::popen((cli + "LRANGE inbound:messages 0 -1").c_str(), "r"), ::pclose);
   char buf[256] = {};
