@@ -150,7 +150,7 @@ class Provider:
 # --- bellhop under test -----------------------------------------------------------------------
 
 class Bellhop:
-    def __init__(self, binary, workdir, provider_port, concurrency):
+    def __init__(self, binary, workdir, provider_port, concurrency, extra=None):
         self.binary = binary
         self.dir = workdir
         self.data = os.path.join(workdir, "data")
@@ -174,6 +174,8 @@ class Bellhop:
                 "phone_number_id": "1000", "property_id": "fault-1",
                 "api_base_url": "http://127.0.0.1:%d/v21.0" % provider_port}},
         }
+        for k, v in (extra or {}).items():
+            cfg[k] = v
         self.config = os.path.join(workdir, "config.json")
         with open(os.open(self.config, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
             json.dump(cfg, f)
