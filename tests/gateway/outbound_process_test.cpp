@@ -330,6 +330,42 @@ TEST_F(OutboundProcess, KilledMidSendAndRestartedEveryMessageEndsSentOrDead) {
   EXPECT_EQ(redis.cli("ZCARD outbound:whatsapp:delayed"), "0");
 }
 
+// The sends succeed while Redis is down: their outcome cannot be recorded at once, and the
+// process that holds them stays alive (so no recovery of a stopped process takes them back).
+// Each outcome is recorded once Redis is back; nothing is sent twice or left in flight.
+TEST_F(OutboundProcess, SendsThatEndWhileRedisIsDownAreRecordedWhenItIsBack) {
+  std::atomic<bool> hold{true};
+  fake_provider graph([&](const fake_request&, std::size_t i) {
+    while (hold) std::this_thread::sleep_for(5ms);
+    return graph_ok(i);
+  });
+  struct release_on_exit {
+    std::atomic<bool>& flag;
+    ~release_on_exit() { flag = false; }
+  } release{hold};
+  redis_server redis({}, /*durable=*/true);
+  auto bellhop = start_bellhop(redis, graph);
+  for (int i = 0; i < 3; ++i) push(redis, reply("+49154" + std::to_string(i), "down " + std::to_string(i)));
+  ASSERT_TRUE(eventually([&] { return graph.count() == 3; }, 10s)) << bellhop.output();
+  ASSERT_EQ(in_flight(redis), 3);
+  redis.stop();  // SIGKILL
+  const auto errors = [&] {
+    const auto body = http_get(port_, "/metrics").body;
+    const auto at = body.find("\nbellhop_outbound_errors_total ");
+    return at == std::string::npos ? 0 : std::stoi(body.substr(at + 31));
+  };
+  const int errors_before = errors();
+  hold = false;  // the provider answers: three sends to record, and no Redis
+  ASSERT_TRUE(eventually([&] { return errors() >= errors_before + 3; }, 20s)) << bellhop.output();
+  redis.restart();
+  ASSERT_TRUE(eventually(
+      [&] { return redis.cli("HGET outbound:whatsapp:stats sent") == "3"; }, 30s))
+      << bellhop.output();
+  EXPECT_TRUE(eventually([&] { return in_flight(redis) == 0; }, 5s));
+  EXPECT_EQ(graph.count(), 3u) << "a send went twice";
+  EXPECT_EQ(redis.cli("ZCARD outbound:whatsapp:ready"), "0");
+}
+
 TEST_F(OutboundProcess, PostOutboundQueuesOnceAndTheAdminApiPausesRetriesAndPurges) {
   redis_server redis;
   std::atomic<bool> reject{true};
