@@ -198,8 +198,28 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
                                const auto& e = r.elements();
                                for (std::size_t i = 0; i + 1 < e.size(); i += 2)
                                  by_id[e[i].str()] = e[i + 1].str();
-                               for (auto& [id, frame] : by_id) self->reply(frame);
+                               for (auto& [id, frame] : by_id)
+                                 self->backlog_.push_back(std::move(frame));
+                               self->drain_backlog();
                              });
+  }
+
+  // What waited in the outbox may be more than send_queue_bytes: it goes out as the socket
+  // drains, half the bound at a time, so a guest who reads is not closed for it.
+  void drain_backlog() {
+    auto& out = ws_.next_layer();
+    while (!closed_ && !backlog_.empty() &&
+           (out.unsent() == 0 ||
+            out.unsent() + backlog_.front().size() <= chat().send_queue_bytes / 2)) {
+      reply(backlog_.front());
+      backlog_.pop_front();
+    }
+    if (closed_ || backlog_.empty() || draining_) return;
+    draining_ = true;
+    out.after_flush([self = shared_from_this()] {
+      self->draining_ = false;
+      self->drain_backlog();
+    });
   }
 
   // A reply frame, once per socket (live and held copies of one reply may both arrive).
@@ -353,6 +373,8 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
   std::optional<broker::broker::subscription_id> subscription_;
   beast::flat_buffer buffer_;
   std::set<std::string> shown_;
+  std::deque<std::string> backlog_;  // outbox frames not yet sent
+  bool draining_ = false;
   std::size_t in_flight_ = 0;  // frames of the guest's waiting for Redis
   bool read_paused_ = false;
   bool closed_ = false;

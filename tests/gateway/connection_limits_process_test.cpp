@@ -316,6 +316,36 @@ TEST_F(ConnectionLimitsProcess, AMessageFloodIsRateLimitedPerGuestAndPerAddress)
   EXPECT_EQ(redis_.cli("LLEN inbound:messages"), "9") << "refused messages are not queued";
 }
 
+TEST_F(ConnectionLimitsProcess, ABacklogLargerThanTheSendQueueReachesAGuestWhoReads) {
+  start_bellhop("", "");  // web chat's send_queue_bytes: 256 kB
+  std::string session, guest;
+  {
+    raw_client first(port_, "127.0.0.1");
+    ASSERT_EQ(first.upgrade("/v1/webchat"), 101);
+    auto welcome = parse_json(first.receive_text().value_or("{}"));
+    session = string_member(welcome, "session");
+    guest = string_member(welcome, "guest");
+  }  // away
+  const std::string text(10000, 'r');
+  for (int i = 0; i < 40; ++i) {
+    redis_.cli(
+        R"(LPUSH outbound:webchat '{"property_id":"hotel-berlin","channel":"webchat","to":")" +
+        guest + R"(","text":")" + text + R"("}')");
+  }
+  ASSERT_TRUE(
+      eventually([&] { return redis_.cli("HLEN webchat:" + guest + ":outbox") == "40"; }, 30s))
+      << bellhop_.output();
+  raw_client back(port_, "127.0.0.1");
+  ASSERT_EQ(back.upgrade("/v1/webchat?session=" + session), 101);
+  int replies = 0;
+  while (replies < 40) {
+    auto f = back.receive_text();
+    if (!f) break;
+    if (string_member(parse_json(*f), "type") == "message") ++replies;
+  }
+  EXPECT_EQ(replies, 40) << "400 kB waited; the socket must not be closed as slow for it";
+}
+
 // A sample of bellhop's /metrics (the first series of that name), or -1.
 double metric(std::uint16_t port, const std::string& name) {
   const auto body = http_get(port, "/metrics").body;
