@@ -1048,7 +1048,10 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "    \"max_body_bytes\": " + n(d.http.max_body_bytes) + ",\n";
   t += "    \"read_timeout_ms\": " + n(d.http.read_timeout_ms) + ",\n";
   t += "    \"idle_timeout_ms\": " + n(d.http.idle_timeout_ms) + ",\n";
-  t += "    \"max_connections\": " + n(d.http.max_connections) + "\n";
+  t += "    \"max_connections\": " + n(d.http.max_connections) + ",\n";
+  t += "    \"max_connections_per_ip\": " + n(d.http.max_connections_per_ip) + "\n";
+  t += "    // Behind a reverse proxy, its addresses, so that X-Forwarded-For is believed from it\n";
+  t += "    // (and only from it): \"trusted_proxies\": [\"10.0.0.5\", \"fd00::/8\"]\n";
   t += "  },\n";
   t += "  \"redis\": {\n";
   t += "    // \"embedded\" runs a private redis-server in data_dir. For an external Redis:\n";
