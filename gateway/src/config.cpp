@@ -1050,7 +1050,8 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "    \"idle_timeout_ms\": " + n(d.http.idle_timeout_ms) + ",\n";
   t += "    \"max_connections\": " + n(d.http.max_connections) + ",\n";
   t += "    \"max_connections_per_ip\": " + n(d.http.max_connections_per_ip) + "\n";
-  t += "    // Behind a reverse proxy, its addresses, so that X-Forwarded-For is believed from it\n";
+  t +=
+      "    // Behind a reverse proxy, its addresses, so that X-Forwarded-For is believed from it\n";
   t += "    // (and only from it): \"trusted_proxies\": [\"10.0.0.5\", \"fd00::/8\"]\n";
   t += "  },\n";
   t += "  \"redis\": {\n";
