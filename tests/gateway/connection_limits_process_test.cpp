@@ -275,6 +275,26 @@ TEST_F(ConnectionLimitsProcess, ForwardedForIsBelievedOnlyFromATrustedProxy) {
   EXPECT_EQ(upgrade("127.0.0.2", "198.51.100.2"), 101);
 }
 
+TEST_F(ConnectionLimitsProcess, AProxysConnectionsCountForTheForwardedClientOnceUpgraded) {
+  start_bellhop(R"(, "trusted_proxies": ["127.0.0.2"], "max_connections_per_ip": 2)", "");
+  // The proxy carries many clients: its plain HTTP connections are not one client's.
+  std::vector<std::unique_ptr<raw_client>> held;
+  for (int i = 0; i < 5; ++i) {
+    held.push_back(std::make_unique<raw_client>(port_, "127.0.0.2"));
+    ASSERT_TRUE(held.back()->send_all("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_EQ(held.back()->read_status(), 200) << "proxy connection " << i;
+  }
+  // Upgraded, a connection is the forwarded client's, under http.max_connections_per_ip.
+  auto upgrade = [&](const std::string& client) {
+    held.push_back(std::make_unique<raw_client>(port_, "127.0.0.2"));
+    return held.back()->upgrade("/v1/webchat", "X-Forwarded-For: " + client + "\r\n");
+  };
+  EXPECT_EQ(upgrade("198.51.100.1"), 101);
+  EXPECT_EQ(upgrade("198.51.100.1"), 101);
+  EXPECT_EQ(upgrade("198.51.100.1"), 429);
+  EXPECT_EQ(upgrade("198.51.100.2"), 101);
+}
+
 TEST_F(ConnectionLimitsProcess, AMessageFloodIsRateLimitedPerGuestAndPerAddress) {
   start_bellhop("", "",
                 R"("policies": {"webchat_session": {"algorithm": "fixed_window", "limit": 5,
