@@ -17,15 +17,15 @@
 #include "bellhop/gateway/router.hpp"
 #include "bellhop/realtime/service.hpp"
 #include "build_info.hpp"
+#include "channel_senders.hpp"
 #include "conversations_api.hpp"
 #include "inbound_api.hpp"
-#include "services.hpp"
-#include "channel_senders.hpp"
 #include "outbound.hpp"
 #include "outbound_api.hpp"
-#include "webhooks.hpp"
-#include "webchat.hpp"
+#include "services.hpp"
 #include "staff_replies.hpp"
+#include "webchat.hpp"
+#include "webhooks.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -135,9 +135,9 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   for (const char* path : {"/v1/realtime", "/v1/webchat"}) {
     routes->add(http::verb::get, path, [path](const request& req, responder res) {
-      auto out = json_error(req, http::status::upgrade_required, "upgrade_required",
-                            std::string("GET ") + path +
-                                " is a WebSocket endpoint: send Upgrade: websocket");
+      auto out = json_error(
+          req, http::status::upgrade_required, "upgrade_required",
+          std::string("GET ") + path + " is a WebSocket endpoint: send Upgrade: websocket");
       out.set(http::field::upgrade, "websocket");
       out.set(http::field::connection, "Upgrade");
       res.send(std::move(out));
@@ -239,11 +239,18 @@ int serve(const config& cfg) {
   ho.read_timeout = std::chrono::milliseconds(cfg.http.read_timeout_ms);
   ho.idle_timeout = std::chrono::milliseconds(cfg.http.idle_timeout_ms);
   ho.max_connections = cfg.http.max_connections;
+  ho.max_connections_per_client = cfg.http.max_connections_per_ip;
+  if (auto proxies = trusted_proxies::parse(cfg.http.trusted_proxies); proxies) {
+    ho.proxies = std::move(*proxies);
+  } else {
+    fail_line("config 'http.trusted_proxies': " + proxies.error());
+    return exit_usage;
+  }
   const key_space keys(cfg.redis.key_prefix);
   const adapter_auth auth(cfg.auth.adapter_keys);
   inbound_sink ingest;
   http_server server(ioc, ho, make_routes(metrics, svc, keys, cfg, auth, ingest), metrics);
-  webchat_service webchat(svc, keys, cfg, std::move(ingest));
+  webchat_service webchat(svc, keys, cfg, std::move(ingest), metrics);
   if (auto started = server.start(); !started) {
     fail_line(started.error());
     return exit_failure;
@@ -271,9 +278,9 @@ int serve(const config& cfg) {
   reaper.start();
   auto providers =
       std::make_shared<provider_client>(std::chrono::milliseconds(cfg.outbound.request_timeout_ms));
-  outbound_service outbound(ioc.get_executor(), *svc.redis, keys, cfg, svc.limits.get(),
-                            make_outbound_channels(cfg, providers, svc.limits.get(), *svc.redis, keys),
-                            metrics);
+  outbound_service outbound(
+      ioc.get_executor(), *svc.redis, keys, cfg, svc.limits.get(),
+      make_outbound_channels(cfg, providers, svc.limits.get(), *svc.redis, keys), metrics);
   outbound.start();
 
   realtime::service_options ro;
@@ -286,15 +293,17 @@ int serve(const config& cfg) {
   ro.auth_timeout = std::chrono::milliseconds(cfg.realtime.auth_timeout_ms);
   ro.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
   ro.hub.history_max_age = std::chrono::seconds(cfg.realtime.history_max_age_s);
-  realtime::service dashboards(ioc, *svc.redis, keys, ro,
-                               make_staff_reply_queuer(*svc.redis, keys, cfg, svc.limits.get(),
-                                                       ioc.get_executor()));
-  server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req) {
-    dashboards.accept(std::move(stream), std::move(req));
+  realtime::service dashboards(
+      ioc, *svc.redis, keys, ro,
+      make_staff_reply_queuer(*svc.redis, keys, cfg, svc.limits.get(), ioc.get_executor()));
+  server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req,
+                                                  upgrade_context ctx) {
+    dashboards.accept(std::move(stream), std::move(req), std::move(ctx.slot));
   });
-  server.on_upgrade("/v1/webchat", [&webchat](boost::beast::tcp_stream stream, request req) {
-    webchat.accept(std::move(stream), std::move(req));
-  });
+  server.on_upgrade("/v1/webchat",
+                    [&webchat](boost::beast::tcp_stream stream, request req, upgrade_context ctx) {
+                      webchat.accept(std::move(stream), std::move(req), std::move(ctx));
+                    });
   add_realtime_metrics(metrics, dashboards);
   if (cfg.auth.jwt_secret.empty())
     spdlog::warn("auth.jwt_secret is empty: no staff dashboard can authenticate on /v1/realtime");

@@ -25,6 +25,8 @@
 #include <utility>
 #include <variant>
 
+#include "bellhop/gateway/client_address.hpp"
+
 namespace bellhop::gateway {
 namespace {
 
@@ -70,8 +72,7 @@ std::string one_of(std::string_view v, std::initializer_list<std::string_view> a
 }
 
 std::string check_property_id(std::string_view v) {
-  return broker::is_property_id(v) ? ""
-                                   : "must be 1-64 letters, digits, '-', '_' or '.'";
+  return broker::is_property_id(v) ? "" : "must be 1-64 letters, digits, '-', '_' or '.'";
 }
 
 std::string check_not_empty(std::string_view v) {
@@ -168,6 +169,10 @@ std::string check_name(std::string_view v) {
   return ok ? "" : "must contain only letters, digits, '-', '_' and '.'";
 }
 
+std::string check_trusted_proxy(std::string_view v) {
+  return trusted_proxies::check(v);
+}
+
 // Adapter keys travel as bearer tokens.
 std::string check_adapter_key(std::string_view v) {
   if (v.size() < 16) return "must be at least 16 characters long";
@@ -197,6 +202,8 @@ const field<config> config_fields[] = {
     {BELLHOP_KEY(http.read_timeout_ms), int_rule::positive},
     {BELLHOP_KEY(http.idle_timeout_ms), int_rule::positive},
     {BELLHOP_KEY(http.max_connections), int_rule::positive},
+    {BELLHOP_KEY(http.max_connections_per_ip), int_rule::positive},
+    {BELLHOP_KEY(http.trusted_proxies), int_rule::any, check_trusted_proxy},
     {BELLHOP_KEY(redis.url), int_rule::any, check_redis_url},
     {BELLHOP_KEY(redis.key_prefix), int_rule::any, check_key_prefix},
     {BELLHOP_KEY(redis.command_timeout_ms), int_rule::positive},
@@ -235,6 +242,8 @@ const field<config> config_fields[] = {
     {BELLHOP_KEY(auth.admin_token)},
     {BELLHOP_KEY(ratelimit.inbound_api)},
     {BELLHOP_KEY(ratelimit.staff_replies)},
+    {BELLHOP_KEY(ratelimit.webchat_session)},
+    {BELLHOP_KEY(ratelimit.webchat_ip)},
     {BELLHOP_CHANNEL_KEY(whatsapp, app_secret), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(whatsapp, verify_token), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(whatsapp, access_token), int_rule::any, check_not_empty, true},
@@ -257,6 +266,10 @@ const field<config> config_fields[] = {
     {BELLHOP_CHANNEL_KEY(webchat, property_id), int_rule::any, check_property_id, true},
     {BELLHOP_CHANNEL_KEY(webchat, hold_s), int_rule::positive},
     {BELLHOP_CHANNEL_KEY(webchat, allowed_origin), int_rule::any, check_public_url},
+    {BELLHOP_CHANNEL_KEY(webchat, max_sockets), int_rule::positive},
+    {BELLHOP_CHANNEL_KEY(webchat, max_sockets_per_ip), int_rule::positive},
+    {BELLHOP_CHANNEL_KEY(webchat, send_queue_bytes), int_rule::positive},
+    {BELLHOP_CHANNEL_KEY(webchat, max_in_flight), int_rule::positive},
 };
 
 #undef BELLHOP_KEY
@@ -392,6 +405,23 @@ std::string assign_text(std::string_view text, field_target target, int_rule rul
                         string_check check) {
   if (std::holds_alternative<std::string*>(target)) {
     return assign_string(target, std::string(text), check);
+  }
+  if (auto* list = std::get_if<std::vector<std::string>*>(&target)) {
+    // From the environment: comma-separated, spaces around items ignored; "" = empty list.
+    std::vector<std::string> items;
+    while (!text.empty()) {
+      const auto comma = text.find(',');
+      auto item = text.substr(0, comma);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      if (item.empty()) return "must be a comma-separated list without empty items";
+      if (std::string problem = check != nullptr ? check(item) : ""; !problem.empty())
+        return "'" + std::string(item) + "' " + problem;
+      items.emplace_back(item);
+      text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    }
+    **list = std::move(items);
+    return "";
   }
   if (!is_integer_target(target)) return "cannot be set from text";
   std::int64_t value = 0;
@@ -616,13 +646,18 @@ std::map<std::string, ratelimit_policy> default_ratelimit_policies() {
       {"sms_property_day", policy("fixed_window", 5000, day)},
       // Bellhop's own: a dashboard session's replies (a person typing; stops a stuck client).
       {"staff_reply", policy("gcra", 30, minute, 10)},
+      // Web chat guests: a person typing (a burst of 10, then one message every 3 s)...
+      {"webchat_session", policy("gcra", 20, minute, 10)},
+      // ...and everyone behind one address (a hotel's guest Wi-Fi is one address).
+      {"webchat_ip", policy("gcra", 120, minute, 60)},
   };
 }
 
 ratelimit::policy to_ratelimit_policy(const std::string& name, const ratelimit_policy& p) {
   ratelimit::policy out;
   out.name = name;
-  out.algorithm = ratelimit::parse_algorithm(p.algorithm).value_or(ratelimit::algorithm::fixed_window);
+  out.algorithm =
+      ratelimit::parse_algorithm(p.algorithm).value_or(ratelimit::algorithm::fixed_window);
   out.limit = p.limit;
   out.window_ms = p.window_ms;
   out.burst = out.algorithm == ratelimit::algorithm::gcra ? p.burst : 0;
@@ -746,13 +781,15 @@ status loader::validate() {
     }
   }
 
-  for (const auto& [key, name] : {std::pair{"ratelimit.inbound_api", &cfg_.ratelimit.inbound_api},
-                                   std::pair{"ratelimit.staff_replies",
-                                             &cfg_.ratelimit.staff_replies}}) {
+  for (const auto& [key, name] :
+       {std::pair{"ratelimit.inbound_api", &cfg_.ratelimit.inbound_api},
+        std::pair{"ratelimit.staff_replies", &cfg_.ratelimit.staff_replies},
+        std::pair{"ratelimit.webchat_session", &cfg_.ratelimit.webchat_session},
+        std::pair{"ratelimit.webchat_ip", &cfg_.ratelimit.webchat_ip}}) {
     if (!name->empty() && !cfg_.ratelimit.policies.contains(*name)) {
-      return fail(describe(origin_of(key), key,
-                           "names policy '" + *name +
-                               "', which is not defined in ratelimit.policies"));
+      return fail(
+          describe(origin_of(key), key,
+                   "names policy '" + *name + "', which is not defined in ratelimit.policies"));
     }
   }
   for (const auto& [name, policy] : cfg_.ratelimit.policies) {
@@ -980,8 +1017,9 @@ std::vector<std::string> webhook_warnings(const config& cfg) {
           "POST /v1/webhooks/twilio/sms and /v1/webhooks/twilio/status");
   refused(cfg.channels.email.has_value(), "channels.email", "POST /v1/webhooks/email");
   if (!cfg.channels.webchat) {
-    warnings.push_back("channels.webchat is not configured: GET /v1/webchat answers 404 "
-                       "not_configured");
+    warnings.push_back(
+        "channels.webchat is not configured: GET /v1/webchat answers 404 "
+        "not_configured");
   }
   return warnings;
 }
@@ -993,7 +1031,8 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "// bellhop configuration, generated by `bellhop gen-config`.\n";
   t += "// JSON with comments and trailing commas. BELLHOP_* environment variables and\n";
   t += "// command-line flags override what is set here; docs/configuration.md lists every key.\n";
-  t += "// This file holds secrets: keep it private (0600; the installer makes it 0640 root:bellhop).\n";
+  t += "// This file holds secrets: keep it private (0600; the installer makes it 0640 "
+       "root:bellhop).\n";
   t += "{\n";
   t += "  // HTTP API address: host:port, [ipv6]:port or :port (all interfaces).\n";
   t += "  \"listen\": " + json_quote(listen) + ",\n";
@@ -1004,11 +1043,16 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "  \"public_url\": \"\",\n";
   t += "  \"shutdown_timeout_ms\": " + n(d.shutdown_timeout_ms) + ",\n";
   t += "  \"http\": {\n";
-  t += "    \"threads\": " + n(d.http.threads) + ",  // 0 = one per CPU core but one (at least 1)\n";
+  t +=
+      "    \"threads\": " + n(d.http.threads) + ",  // 0 = one per CPU core but one (at least 1)\n";
   t += "    \"max_body_bytes\": " + n(d.http.max_body_bytes) + ",\n";
   t += "    \"read_timeout_ms\": " + n(d.http.read_timeout_ms) + ",\n";
   t += "    \"idle_timeout_ms\": " + n(d.http.idle_timeout_ms) + ",\n";
-  t += "    \"max_connections\": " + n(d.http.max_connections) + "\n";
+  t += "    \"max_connections\": " + n(d.http.max_connections) + ",\n";
+  t += "    \"max_connections_per_ip\": " + n(d.http.max_connections_per_ip) + "\n";
+  t +=
+      "    // Behind a reverse proxy, its addresses, so that X-Forwarded-For is believed from it\n";
+  t += "    // (and only from it): \"trusted_proxies\": [\"10.0.0.5\", \"fd00::/8\"]\n";
   t += "  },\n";
   t += "  \"redis\": {\n";
   t += "    // \"embedded\" runs a private redis-server in data_dir. For an external Redis:\n";
@@ -1042,7 +1086,8 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "  },\n";
   t += "  \"ratelimit\": {\n";
   t += "    // algorithm: fixed_window, sliding_window or gcra (gcra also takes \"burst\");\n";
-  t += "    // \"fail\": \"open\" or \"closed\" (default) decides when Redis cannot. The providers'\n";
+  t += "    // \"fail\": \"open\" or \"closed\" (default) decides when Redis cannot. The "
+       "providers'\n";
   t += "    // limits (whatsapp_business_number, twilio_sms_sender, …) are built in; a policy\n";
   t += "    // of the same name here redefines one (docs/configuration.md lists them).\n";
   t += "    \"policies\": {\n";
@@ -1061,7 +1106,8 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "    //               \"phone_number_id\": \"\" },\n";
   t += "    // \"twilio\": { \"account_sid\": \"\", \"auth_token\": \"\", \"from\": \"+1...\" },\n";
   t += "    // \"email\": { \"webhook_secret\": \"\", \"from_address\": \"frontdesk@…\",\n";
-  t += "    //            \"smtp_url\": \"smtp://mail.example.com:587\", \"smtp_username\": \"\",\n";
+  t +=
+      "    //            \"smtp_url\": \"smtp://mail.example.com:587\", \"smtp_username\": \"\",\n";
   t += "    //            \"smtp_password\": \"\" }\n";
   t += "  }\n";
   t += "}\n";

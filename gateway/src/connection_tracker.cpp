@@ -6,8 +6,7 @@
 
 namespace bellhop::gateway {
 
-connection_tracker::connection_tracker(boost::asio::io_context& ioc, gauge& active)
-    : ioc_(ioc), active_gauge_(active) {}
+connection_tracker::connection_tracker(boost::asio::io_context& ioc) : ioc_(ioc) {}
 
 std::optional<std::uint64_t> connection_tracker::add(std::weak_ptr<http_session> session) {
   std::lock_guard lock(mutex_);
@@ -15,7 +14,6 @@ std::optional<std::uint64_t> connection_tracker::add(std::weak_ptr<http_session>
   const auto id = next_id_++;
   sessions_.emplace(id, std::move(session));
   active_.fetch_add(1, std::memory_order_relaxed);
-  active_gauge_.inc();
   return id;
 }
 
@@ -25,7 +23,6 @@ void connection_tracker::remove(std::uint64_t id) {
     std::lock_guard lock(mutex_);
     if (sessions_.erase(id) == 0) return;
     active_.fetch_sub(1, std::memory_order_relaxed);
-    active_gauge_.dec();
     if (shutting_down_ && sessions_.empty()) done.swap(done_);
   }
   for (auto& fn : done) boost::asio::post(ioc_, std::move(fn));

@@ -10,17 +10,16 @@
 #include <unordered_map>
 #include <vector>
 
-#include "bellhop/gateway/metrics.hpp"
-
 namespace bellhop::gateway {
 
 class http_session;
 
-// Knows every open connection of a server, so shutdown can reach them and tell when the last
-// one has gone. Thread-safe.
+// Knows every open HTTP session of a server, so shutdown can reach them and tell when the last
+// one has gone (an upgraded connection has left its session: its own service closes it).
+// Thread-safe.
 class connection_tracker {
  public:
-  connection_tracker(boost::asio::io_context& ioc, gauge& active);
+  explicit connection_tracker(boost::asio::io_context& ioc);
 
   // An id for the new connection; nullopt once shutdown has begun.
   std::optional<std::uint64_t> add(std::weak_ptr<http_session> session);
@@ -33,7 +32,6 @@ class connection_tracker {
 
  private:
   boost::asio::io_context& ioc_;
-  gauge& active_gauge_;
   std::atomic<std::size_t> active_{0};
   mutable std::mutex mutex_;
   std::uint64_t next_id_ = 0;

@@ -5,13 +5,20 @@
 namespace bellhop::gateway {
 
 http_metrics::http_metrics(metrics_registry& registry)
-    : connections_active(
-          registry.add_gauge("bellhop_http_connections_active", "Open HTTP connections.")
-              .labels({})),
+    : connections_active(registry
+                             .add_gauge("bellhop_http_connections_active",
+                                        "Open HTTP connections, upgraded WebSockets included.")
+                             .labels({})),
       connections_rejected(
           registry
               .add_counter("bellhop_http_connections_rejected_total",
                            "HTTP connections answered 503 because max_connections was reached.")
+              .labels({})),
+      client_connections_rejected(
+          registry
+              .add_counter("bellhop_http_client_connections_rejected_total",
+                           "HTTP connections answered 429 because their client already had "
+                           "http.max_connections_per_ip open.")
               .labels({})),
       read_timeouts(registry
                         .add_counter("bellhop_http_read_timeouts_total",

@@ -20,6 +20,7 @@ class http_metrics {
 
   gauge& connections_active;
   counter& connections_rejected;
+  counter& client_connections_rejected;
   counter& read_timeouts;
 
  private:

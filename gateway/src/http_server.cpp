@@ -62,7 +62,7 @@ void http_server::on_upgrade(std::string path, upgrade_handler handler) {
 }
 
 std::size_t http_server::active_connections() const {
-  return shared_->tracker.active();
+  return shared_->limits->open();
 }
 
 }  // namespace bellhop::gateway

@@ -15,6 +15,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <charconv>
 
+#include "bellhop/gateway/client_address.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/gateway/responder.hpp"
 #include "bellhop/gateway/router.hpp"
@@ -38,6 +39,11 @@ std::string endpoint_text(const tcp::socket& socket) {
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+asio::ip::address peer_address(const tcp::socket& socket) {
+  beast::error_code ec;
+  return socket.remote_endpoint(ec).address();
+}
+
 bool is_parse_error(beast::error_code ec) {
   return ec.category() == beast::http::make_error_code(http::error::bad_method).category() &&
          ec != http::error::partial_message && ec != http::error::end_of_stream;
@@ -45,11 +51,14 @@ bool is_parse_error(beast::error_code ec) {
 
 }  // namespace
 
-http_session::http_session(tcp::socket&& socket, std::shared_ptr<server_shared> shared)
+http_session::http_session(tcp::socket&& socket, std::shared_ptr<server_shared> shared,
+                           std::shared_ptr<connection_limits::slot> slot)
     : stream_(std::move(socket)),
       executor_(stream_.get_executor()),
       shared_(std::move(shared)),
       remote_(endpoint_text(stream_.socket())),
+      peer_(peer_address(stream_.socket())),
+      slot_(std::move(slot)),
       deadline_(clock::now() + shared_->opts.read_timeout) {}
 
 http_session::~http_session() {
@@ -218,16 +227,7 @@ void http_session::handle_request() {
   parser_.reset();
   started_ = clock::now();
 
-  if (boost::beast::websocket::is_upgrade(req_)) {
-    const auto path = req_.target().substr(0, req_.target().find('?'));
-    if (auto up = shared_->upgrades.find(path); up != shared_->upgrades.end()) {
-      // The connection now belongs to the WebSocket side; this session only ends.
-      shared_->metrics.count_request(up->first, req_.method(), http::status::switching_protocols);
-      phase_ = phase::closing;
-      up->second(std::move(stream_), std::move(req_));
-      return;
-    }
-  }
+  if (boost::beast::websocket::is_upgrade(req_) && upgrade()) return;
   auto match = shared_->routes->match(req_.method(), req_.target());
   route_ = match.name;
   responder res(executor_, std::move(match.params),
@@ -245,6 +245,42 @@ void http_session::handle_request() {
     res.send(json_error(req_, http::status::internal_server_error, "internal_error",
                         "internal server error"));
   }
+}
+
+// Hands an upgrade request for a WebSocket path over, with the connection and its slot; false
+// if the path has none.
+bool http_session::upgrade() {
+  const auto path = req_.target().substr(0, req_.target().find('?'));
+  auto up = shared_->upgrades.find(path);
+  if (up == shared_->upgrades.end()) return false;
+  std::string forwarded;
+  for (auto [it, end] = req_.equal_range("X-Forwarded-For"); it != end; ++it) {
+    if (!forwarded.empty()) forwarded += ',';
+    forwarded.append(it->value());
+  }
+  const auto client = client_address(peer_, forwarded, shared_->opts.proxies);
+  // A trusted proxy's connection becomes one client's socket: it counts for that client now.
+  const auto key = client_key(client);
+  if (shared_->limits->assign(*slot_, key) != connection_limits::refusal::none) {
+    shared_->metrics.client_connections_rejected.inc();
+    if (std::uint64_t unlogged = 0; shared_->limits->should_warn(unlogged)) {
+      spdlog::warn(
+          "http: {} (through {}) has {} connections open (http.max_connections_per_ip); "
+          "answering 429 to more ({} such refusals not logged before this one)",
+          key, remote_, shared_->opts.max_connections_per_client, unlogged);
+    }
+    shared_->metrics.count_request(up->first, req_.method(), http::status::too_many_requests);
+    auto res = json_error(req_, http::status::too_many_requests, "too_many_client_connections",
+                          "too many connections from your address; close some and retry");
+    res.set(http::field::retry_after, "5");
+    write(std::move(res), false);
+    return true;
+  }
+  // The connection now belongs to the WebSocket side; this session only ends.
+  shared_->metrics.count_request(up->first, req_.method(), http::status::switching_protocols);
+  phase_ = phase::closing;
+  up->second(std::move(stream_), std::move(req_), upgrade_context{client, std::move(slot_)});
+  return true;
 }
 
 void http_session::on_response(response res) {

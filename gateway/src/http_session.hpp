@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "bellhop/gateway/http_types.hpp"
+#include "connection_limits.hpp"
 
 namespace bellhop::gateway {
 
@@ -25,7 +26,10 @@ struct server_shared;
 //   writing  (write_timeout), then waiting again or a lingering close.
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<server_shared> shared);
+  // `slot`: the connection's place under the connection limits, held until the socket closes
+  // (handed on to the WebSocket side on an upgrade).
+  http_session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<server_shared> shared,
+               std::shared_ptr<connection_limits::slot> slot);
   ~http_session();
   http_session(const http_session&) = delete;
   http_session& operator=(const http_session&) = delete;
@@ -49,6 +53,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void on_read_error(boost::beast::error_code ec);
   void reject(http::status status, std::string_view code, const std::string& message);
   void handle_request();
+  bool upgrade();
   void on_response(response res);
   void write(response res, bool keep_alive);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
@@ -59,6 +64,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   const boost::asio::any_io_executor executor_;  // the strand; readable from any thread
   const std::shared_ptr<server_shared> shared_;
   const std::string remote_;  // for log lines
+  const boost::asio::ip::address peer_;
+  std::shared_ptr<connection_limits::slot> slot_;
   boost::beast::flat_buffer buffer_;
   std::optional<std::uint64_t> id_;
   phase phase_ = phase::waiting;

@@ -6,6 +6,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
+#include "bellhop/gateway/client_address.hpp"
 #include "http_session.hpp"
 #include "overload_session.hpp"
 #include "server_shared.hpp"
@@ -78,20 +79,39 @@ void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
   socket.set_option(tcp::no_delay(true), ignored);
 
   const auto& opts = shared_->opts;
-  if (shared_->tracker.active() >= opts.max_connections) {
+  // A trusted proxy carries many clients: its connections count in the total only, until one
+  // is upgraded to a client's WebSocket (http_session). Anyone else is their own client.
+  const auto peer = socket.remote_endpoint(ignored).address();
+  const std::string client = opts.proxies.contains(peer) ? std::string() : client_key(peer);
+  connection_limits::refusal why = connection_limits::refusal::none;
+  auto slot = shared_->limits->acquire(client, why);
+  if (why == connection_limits::refusal::total) {
     shared_->metrics.connections_rejected.inc();
     if (!overloaded_) {
       overloaded_ = true;
       spdlog::warn("http: {} connections open (max_connections); answering 503 to new ones",
                    opts.max_connections);
     }
-    std::make_shared<overload_session>(std::move(socket), opts.write_timeout)->run();
+    std::make_shared<overload_session>(std::move(socket), opts.write_timeout,
+                                       overload_session::reason::server_full)
+        ->run();
+  } else if (why == connection_limits::refusal::per_client) {
+    shared_->metrics.client_connections_rejected.inc();
+    if (std::uint64_t unlogged = 0; shared_->limits->should_warn(unlogged)) {
+      spdlog::warn(
+          "http: {} has {} connections open (http.max_connections_per_ip); answering 429 to "
+          "more ({} such refusals not logged before this one)",
+          client, opts.max_connections_per_client, unlogged);
+    }
+    std::make_shared<overload_session>(std::move(socket), opts.write_timeout,
+                                       overload_session::reason::client_full)
+        ->run();
   } else {
     if (overloaded_) {
       overloaded_ = false;
       spdlog::info("http: below max_connections again; accepting connections");
     }
-    std::make_shared<http_session>(std::move(socket), shared_)->start();
+    std::make_shared<http_session>(std::move(socket), shared_, std::move(slot))->start();
   }
   accept();
 }

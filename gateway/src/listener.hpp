@@ -12,7 +12,8 @@ namespace bellhop::gateway {
 struct server_shared;
 
 // Accepts connections on its own strand and hands each to an http_session on a new strand, or
-// to an overload_session when max_connections are open.
+// to an overload_session when max_connections are open or the peer has
+// max_connections_per_client open.
 class listener : public std::enable_shared_from_this<listener> {
  public:
   listener(boost::asio::io_context& ioc, std::shared_ptr<server_shared> shared);

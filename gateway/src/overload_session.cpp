@@ -10,13 +10,19 @@
 namespace bellhop::gateway {
 
 overload_session::overload_session(boost::asio::ip::tcp::socket&& socket,
-                                   std::chrono::milliseconds write_timeout)
+                                   std::chrono::milliseconds write_timeout, reason why)
     : stream_(std::move(socket)), write_timeout_(write_timeout) {
   request req;
   req.keep_alive(false);
-  res_ = json_error(req, http::status::service_unavailable, "too_many_connections",
-                    "the server is at its connection limit; retry later");
-  res_.set(http::field::retry_after, "1");
+  if (why == reason::server_full) {
+    res_ = json_error(req, http::status::service_unavailable, "too_many_connections",
+                      "the server is at its connection limit; retry later");
+    res_.set(http::field::retry_after, "1");
+  } else {
+    res_ = json_error(req, http::status::too_many_requests, "too_many_client_connections",
+                      "too many connections from your address; close some and retry");
+    res_.set(http::field::retry_after, "5");
+  }
   res_.set(http::field::server, "bellhop");
 }
 

@@ -9,11 +9,14 @@
 
 namespace bellhop::gateway {
 
-// A connection accepted beyond max_connections: answered 503 too_many_connections without
-// reading the request, then closed.
+// A connection accepted beyond max_connections (503 too_many_connections) or beyond its client's
+// max_connections_per_client (429 too_many_client_connections): answered without reading the
+// request, then closed.
 class overload_session : public std::enable_shared_from_this<overload_session> {
  public:
-  overload_session(boost::asio::ip::tcp::socket&& socket, std::chrono::milliseconds write_timeout);
+  enum class reason { server_full, client_full };
+  overload_session(boost::asio::ip::tcp::socket&& socket, std::chrono::milliseconds write_timeout,
+                   reason why);
   void run();
 
  private:

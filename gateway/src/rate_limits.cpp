@@ -14,6 +14,8 @@ rate_limits::rate_limits(broker::broker& redis, const key_space& keys, const con
   };
   inbound_api = find(cfg.ratelimit.inbound_api);
   staff_replies = find(cfg.ratelimit.staff_replies);
+  webchat_session = find(cfg.ratelimit.webchat_session);
+  webchat_ip = find(cfg.ratelimit.webchat_ip);
 }
 
 void add_ratelimit_metrics(metrics_registry& metrics, const rate_limits& limits) {
@@ -24,7 +26,8 @@ void add_ratelimit_metrics(metrics_registry& metrics, const rate_limits& limits)
                          "decide and the policy's fail mode did).",
                          metric_type::counter);
     for (const auto& [policy, s] : limits.limiter.stats()) {
-      for (const auto& [result, n] : {std::pair{"allowed", s.allowed}, {"denied", s.denied},
+      for (const auto& [result, n] : {std::pair{"allowed", s.allowed},
+                                      {"denied", s.denied},
                                       {"failed_open", s.failed_open},
                                       {"failed_closed", s.failed_closed}}) {
         append_metric_sample(out, "bellhop_ratelimit_decisions_total",

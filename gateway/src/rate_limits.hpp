@@ -17,8 +17,10 @@ struct rate_limits {
 
   ratelimit::limiter limiter;
   std::map<std::string, ratelimit::policy> policies;
-  const ratelimit::policy* inbound_api = nullptr;    // per adapter key; nullptr: none
-  const ratelimit::policy* staff_replies = nullptr;  // per dashboard session; nullptr: none
+  const ratelimit::policy* inbound_api = nullptr;      // per adapter key; nullptr: none
+  const ratelimit::policy* staff_replies = nullptr;    // per dashboard session; nullptr: none
+  const ratelimit::policy* webchat_session = nullptr;  // per web chat guest; nullptr: none
+  const ratelimit::policy* webchat_ip = nullptr;       // per web chat client address; nullptr: none
 };
 
 // bellhop_ratelimit_decisions_total{policy,result} and bellhop_ratelimit_script_errors_total.

@@ -7,6 +7,7 @@
 
 #include "bellhop/gateway/http_server.hpp"
 #include "bellhop/gateway/router.hpp"
+#include "connection_limits.hpp"
 #include "connection_tracker.hpp"
 #include "http_metrics.hpp"
 
@@ -21,12 +22,17 @@ struct server_shared {
         opts(std::move(options)),
         routes(std::move(router_ptr)),
         metrics(registry),
-        tracker(io, metrics.connections_active) {}
+        limits(connection_limits::make(opts.max_connections, opts.max_connections_per_client,
+                                       &metrics.connections_active)),
+        tracker(io) {}
 
   boost::asio::io_context& ioc;
   const http_options opts;
   const std::shared_ptr<const router> routes;
   http_metrics metrics;
+  // Every open connection holds a slot, upgraded ones included.
+  const std::shared_ptr<connection_limits> limits;
+  // The HTTP sessions (not the upgraded connections), for shutdown.
   connection_tracker tracker;
   // WebSocket upgrades by path (set before the io_context runs, then only read).
   std::map<std::string, http_server::upgrade_handler, std::less<>> upgrades;

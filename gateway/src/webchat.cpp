@@ -16,9 +16,12 @@
 #include <map>
 #include <set>
 
+#include "bellhop/gateway/client_address.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
-#include "ids.hpp"
 #include "bellhop/gateway/json_response.hpp"
+#include "bellhop/realtime/coalescing_stream.hpp"
+#include "connection_limits.hpp"
+#include "ids.hpp"
 #include "lua_scripts.hpp"
 #include "web_assets.hpp"
 
@@ -30,17 +33,45 @@ namespace websocket = beast::websocket;
 using error_code = boost::system::error_code;
 
 struct webchat_service::shared {
+  shared(const services& s, const key_space& k, const config& c, inbound_sink i,
+         metrics_registry& metrics)
+      : svc(s),
+        keys(k),
+        cfg(c),
+        ingest(std::move(i)),
+        open(metrics.add_gauge("bellhop_webchat_sockets", "Open web chat guest sockets.")
+                 .labels({})),
+        refused(metrics.add_counter("bellhop_webchat_sockets_refused_total",
+                                    "Web chat upgrades refused at channels.webchat.max_sockets "
+                                    "(limit=\"total\") or max_sockets_per_ip (limit=\"per_ip\").",
+                                    {"limit"})),
+        slow_closed(metrics
+                        .add_counter("bellhop_webchat_slow_closed_total",
+                                     "Web chat sockets closed because their unsent bytes exceeded "
+                                     "channels.webchat.send_queue_bytes.")
+                        .labels({})),
+        sockets(c.channels.webchat
+                    ? connection_limits::make(c.channels.webchat->max_sockets,
+                                              c.channels.webchat->max_sockets_per_ip, &open)
+                    : connection_limits::make(0, 0)) {}
+
   const services& svc;
   const key_space& keys;
   const config& cfg;
   inbound_sink ingest;
+  gauge& open;
+  counter_family& refused;
+  counter& slow_closed;
+  const std::shared_ptr<connection_limits> sockets;
 };
 
 namespace {
 
 constexpr std::size_t max_frame_bytes = 64 * 1024;
-constexpr std::size_t max_queued_frames = 256;  // a guest whose browser stops reading is cut off
-constexpr std::size_t token_chars = 43;        // 32 random bytes, base64url without padding
+// Without it Linux grows a socket's send buffer to megabytes for a guest who does not read, on
+// top of send_queue_bytes.
+constexpr std::size_t kernel_send_buffer = 64 * 1024;
+constexpr std::size_t token_chars = 43;  // 32 random bytes, base64url without padding
 
 std::string json_string(std::string_view v) {
   rapidjson::StringBuffer b;
@@ -49,11 +80,13 @@ std::string json_string(std::string_view v) {
   return {b.GetString(), b.GetSize()};
 }
 
+// Never carries what the guest sent beyond a client_id (validated: at most 64 characters).
 std::string error_frame(std::string_view code, std::string_view message,
-                        std::string_view client_id = {}) {
-  std::string f = R"({"type":"error","code":)" + json_string(code) +
-                  R"(,"message":)" + json_string(message);
+                        std::string_view client_id = {}, std::int64_t retry_after_ms = 0) {
+  std::string f =
+      R"({"type":"error","code":)" + json_string(code) + R"(,"message":)" + json_string(message);
   if (!client_id.empty()) f += R"(,"client_id":)" + json_string(client_id);
+  if (retry_after_ms > 0) f += R"(,"retry_after_ms":)" + std::to_string(retry_after_ms);
   return f + "}";
 }
 
@@ -84,11 +117,12 @@ std::optional<std::string> new_token() {
 }
 
 // The guest's name everywhere else: the token stays a secret between Bellhop and the browser.
-std::string guest_of(std::string_view token) { return "wc_" + sha256_hex(token, 16); }
+std::string guest_of(std::string_view token) {
+  return "wc_" + sha256_hex(token, 16);
+}
 
 bool is_guest(std::string_view v) {
-  return v.size() == 35 && v.starts_with("wc_") &&
-         std::all_of(v.begin() + 3, v.end(), [](char c) {
+  return v.size() == 35 && v.starts_with("wc_") && std::all_of(v.begin() + 3, v.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
 }
@@ -101,13 +135,17 @@ bool client_id_shaped(std::string_view v) {
 
 class guest_socket : public std::enable_shared_from_this<guest_socket> {
  public:
+  // `client`: the client_key of the guest's address (per-address rate limit); `holds`: the
+  // connection's slots, released when the socket is gone.
   guest_socket(beast::tcp_stream&& stream, std::shared_ptr<webchat_service::shared> sh,
-               std::string token)
-      : ws_(std::move(stream)),
+               std::string token, std::string client, std::vector<std::shared_ptr<void>> holds)
+      : holds_(std::move(holds)),
+        ws_(std::move(stream)),
         strand_(ws_.get_executor()),
         shared_(std::move(sh)),
         token_(std::move(token)),
-        guest_(guest_of(token_)) {}
+        guest_(guest_of(token_)),
+        client_(std::move(client)) {}
 
   ~guest_socket() {
     if (subscription_ && shared_->svc.redis) shared_->svc.redis->unsubscribe(*subscription_);
@@ -115,6 +153,9 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
 
   void start(request req) {
     beast::get_lowest_layer(ws_).expires_never();
+    error_code ignored;
+    beast::get_lowest_layer(ws_).socket().set_option(
+        asio::socket_base::send_buffer_size(static_cast<int>(kernel_send_buffer)), ignored);
     websocket::stream_base::timeout t{};
     t.handshake_timeout = std::chrono::seconds(10);
     t.idle_timeout = std::chrono::seconds(60);
@@ -157,8 +198,28 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
                                const auto& e = r.elements();
                                for (std::size_t i = 0; i + 1 < e.size(); i += 2)
                                  by_id[e[i].str()] = e[i + 1].str();
-                               for (auto& [id, frame] : by_id) self->reply(frame);
+                               for (auto& [id, frame] : by_id)
+                                 self->backlog_.push_back(std::move(frame));
+                               self->drain_backlog();
                              });
+  }
+
+  // What waited in the outbox may be more than send_queue_bytes: it goes out as the socket
+  // drains, half the bound at a time, so a guest who reads is not closed for it.
+  void drain_backlog() {
+    auto& out = ws_.next_layer();
+    while (!closed_ && !backlog_.empty() &&
+           (out.unsent() == 0 ||
+            out.unsent() + backlog_.front().size() <= chat().send_queue_bytes / 2)) {
+      reply(backlog_.front());
+      backlog_.pop_front();
+    }
+    if (closed_ || backlog_.empty() || draining_) return;
+    draining_ = true;
+    out.after_flush([self = shared_from_this()] {
+      self->draining_ = false;
+      self->drain_backlog();
+    });
   }
 
   // A reply frame, once per socket (live and held copies of one reply may both arrive).
@@ -170,7 +231,15 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
     send(frame);
   }
 
+  // Reads the next frame unless max_in_flight of the guest's frames still wait for Redis: a
+  // guest who sends faster than Redis answers is not read from (TCP pushes back) until some
+  // are done.
   void read() {
+    if (closed_) return;
+    if (in_flight_ >= chat().max_in_flight) {
+      read_paused_ = true;
+      return;
+    }
     ws_.async_read(buffer_, [self = shared_from_this()](error_code ec, std::size_t) {
       if (ec) return;  // closed, timed out, or a frame over the limit: the socket ends
       const auto text = beast::buffers_to_string(self->buffer_.data());
@@ -178,6 +247,15 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
       self->on_frame(text);
       self->read();
     });
+  }
+
+  void begin_work() { ++in_flight_; }
+  void end_work() {
+    --in_flight_;
+    if (read_paused_ && in_flight_ < chat().max_in_flight) {
+      read_paused_ = false;
+      read();
+    }
   }
 
   void on_frame(const std::string& text) {
@@ -190,20 +268,21 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
     if (type == "received") {
       if (!d.HasMember("id") || !d["id"].IsString())
         return send(error_frame("invalid_frame", "\"received\" needs the reply's \"id\""));
+      begin_work();
       shared_->svc.redis->post(
           {"HDEL", shared_->keys.webchat_outbox(guest_), d["id"].GetString()}, strand_,
-          [](error_code, broker::reply) {});
+          [self = shared_from_this()](error_code, broker::reply) { self->end_work(); });
       return;
     }
-    send(error_frame("unknown_type", "unknown frame type \"" + type + "\""));
+    send(error_frame("unknown_type", "type must be \"message\" or \"received\""));
   }
 
   void on_message(const rapidjson::Document& d) {
-    const auto* cid = d.HasMember("client_id") && d["client_id"].IsString() ? &d["client_id"]
-                                                                            : nullptr;
+    const auto* cid =
+        d.HasMember("client_id") && d["client_id"].IsString() ? &d["client_id"] : nullptr;
     if (!cid || !client_id_shaped(cid->GetString()))
-      return send(error_frame("invalid_frame",
-                              "\"client_id\" is required: 1-64 letters, digits, - _ ."));
+      return send(
+          error_frame("invalid_frame", "\"client_id\" is required: 1-64 letters, digits, - _ ."));
     const std::string client_id = cid->GetString();
     if (!d.HasMember("text") || !d["text"].IsString() || d["text"].GetStringLength() == 0)
       return send(error_frame("invalid_frame", "\"text\" is required", client_id));
@@ -227,53 +306,83 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
     auto m = parse_inbound_message({b.GetString(), b.GetSize()}, limits,
                                    std::chrono::system_clock::now());
     if (!m) return send(error_frame(m.error().code, m.error().message, client_id));
-    shared_->ingest(std::move(*m), strand_,
-                    [self = shared_from_this(), client_id](ingest_outcome out) {
-                      using o = ingest_outcome::result;
-                      if (out.what == o::queued || out.what == o::duplicate) {
-                        self->send(R"({"type":"ack","client_id":)" + json_string(client_id) +
-                                   R"(,"id":)" + json_string(out.id) + R"(,"status":)" +
-                                   (out.what == o::queued ? "\"queued\"" : "\"duplicate\"") + "}");
-                      } else {  // nothing kept: the browser sends it again
-                        self->send(error_frame("unavailable", "not stored; send it again",
-                                               client_id));
-                      }
-                    });
+    begin_work();
+    // Per guest and per address (docs/webchat.md), one check for both: a refused message is
+    // answered and forgotten, never queued.
+    std::vector<ratelimit::limit_key> rate;
+    auto& rl = *shared_->svc.limits;
+    if (rl.webchat_session) rate.push_back({rl.webchat_session, guest_});
+    if (rl.webchat_ip) rate.push_back({rl.webchat_ip, client_});
+    if (rate.empty()) return ingest(std::move(*m), client_id);
+    rl.limiter.check(
+        rate, 1, strand_,
+        [self = shared_from_this(), client_id,
+         msg = std::make_shared<inbound_message>(std::move(*m))](ratelimit::decision d) {
+          if (d.allowed) return self->ingest(std::move(*msg), client_id);
+          self->end_work();
+          if (d.degraded) {
+            return self->send(error_frame("unavailable", "not stored; send it again", client_id));
+          }
+          self->send(error_frame("rate_limited", "too many messages; wait before sending more",
+                                 client_id, d.retry_after_ms < 0 ? 86'400'000 : d.retry_after_ms));
+        });
   }
 
-  void send(std::string frame) {
-    if (queue_.size() >= max_queued_frames) {
-      error_code ignored;
-      beast::get_lowest_layer(ws_).socket().close(ignored);
-      return;
+  void ingest(inbound_message m, const std::string& client_id) {
+    shared_->ingest(
+        std::move(m), strand_, [self = shared_from_this(), client_id](ingest_outcome out) {
+          self->end_work();
+          using o = ingest_outcome::result;
+          if (out.what == o::queued || out.what == o::duplicate) {
+            self->send(R"({"type":"ack","client_id":)" + json_string(client_id) + R"(,"id":)" +
+                       json_string(out.id) + R"(,"status":)" +
+                       (out.what == o::queued ? "\"queued\"" : "\"duplicate\"") + "}");
+          } else {  // nothing kept: the browser sends it again
+            self->send(error_frame("unavailable", "not stored; send it again", client_id));
+          }
+        });
+  }
+
+  // Every frame (welcome, acks, errors, replies) goes through the coalescing layer, whose
+  // unsent bytes are bounded by send_queue_bytes: a guest who does not read is closed.
+  void send(const std::string& frame) {
+    if (closed_) return;
+    if (ws_.next_layer().unsent() + frame.size() > chat().send_queue_bytes) return close_slow();
+    ws_.next_layer().write_text(frame);
+  }
+
+  void close_slow() {
+    closed_ = true;
+    shared_->slow_closed.inc();
+    if (std::uint64_t unlogged = 0; shared_->sockets->should_warn(unlogged)) {
+      spdlog::warn(
+          "webchat: guest {} ({}) is not reading; closing its socket ({} bytes unsent; {} more "
+          "such closes not logged before this one)",
+          guest_, client_, ws_.next_layer().unsent(), unlogged);
     }
-    queue_.push_back(std::move(frame));
-    if (queue_.size() == 1) write();
+    ws_.next_layer().discard_pending();
+    error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
   }
 
-  void write() {
-    ws_.text(true);
-    ws_.async_write(asio::buffer(queue_.front()),
-                    [self = shared_from_this()](error_code ec, std::size_t) {
-                      if (ec) return;
-                      self->queue_.pop_front();
-                      if (!self->queue_.empty()) self->write();
-                    });
-  }
-
-  websocket::stream<beast::tcp_stream> ws_;
+  std::vector<std::shared_ptr<void>> holds_;
+  websocket::stream<realtime::coalescing_stream> ws_;
   asio::any_io_executor strand_;
   std::shared_ptr<webchat_service::shared> shared_;
-  const std::string token_, guest_;
+  const std::string token_, guest_, client_;
   std::optional<broker::broker::subscription_id> subscription_;
   beast::flat_buffer buffer_;
-  std::deque<std::string> queue_;
   std::set<std::string> shown_;
+  std::deque<std::string> backlog_;  // outbox frames not yet sent
+  bool draining_ = false;
+  std::size_t in_flight_ = 0;  // frames of the guest's waiting for Redis
+  bool read_paused_ = false;
+  bool closed_ = false;
 };
 
 // Answers an upgrade request with a JSON error and closes.
 void refuse(beast::tcp_stream stream, const request& req, http::status status,
-            std::string_view code, std::string_view message) {
+            std::string_view code, std::string_view message, std::string_view retry_after = {}) {
   struct state {
     beast::tcp_stream stream;
     http::response<http::string_body> res;
@@ -281,9 +390,10 @@ void refuse(beast::tcp_stream stream, const request& req, http::status status,
   auto s = std::make_shared<state>(state{std::move(stream), {status, req.version()}});
   s->res.set(http::field::server, "bellhop");
   s->res.set(http::field::content_type, "application/json");
+  if (!retry_after.empty()) s->res.set(http::field::retry_after, retry_after);
   s->res.keep_alive(false);
-  s->res.body() = R"({"error":{"code":)" + json_string(code) + R"(,"message":)" +
-                  json_string(message) + "}}";
+  s->res.body() =
+      R"({"error":{"code":)" + json_string(code) + R"(,"message":)" + json_string(message) + "}}";
   s->res.prepare_payload();
   s->stream.expires_after(std::chrono::seconds(5));
   http::async_write(s->stream, s->res, [s](error_code, std::size_t) {
@@ -295,12 +405,12 @@ void refuse(beast::tcp_stream stream, const request& req, http::status status,
 }  // namespace
 
 webchat_service::webchat_service(const services& svc, const key_space& keys, const config& cfg,
-                                 inbound_sink ingest)
-    : shared_(std::make_shared<shared>(shared{svc, keys, cfg, std::move(ingest)})) {}
+                                 inbound_sink ingest, metrics_registry& metrics)
+    : shared_(std::make_shared<shared>(svc, keys, cfg, std::move(ingest), metrics)) {}
 
 webchat_service::~webchat_service() = default;
 
-void webchat_service::accept(beast::tcp_stream stream, request req) {
+void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_context ctx) {
   const auto& chat = shared_->cfg.channels.webchat;
   if (!chat) {
     return refuse(std::move(stream), req, http::status::not_found, "not_configured",
@@ -310,14 +420,37 @@ void webchat_service::accept(beast::tcp_stream stream, request req) {
     return refuse(std::move(stream), req, http::status::forbidden, "forbidden",
                   "this chat belongs to " + chat->allowed_origin);
   }
-  if (!shared_->svc.redis) {
+  const auto client = client_key(ctx.client);
+  auto why = connection_limits::refusal::none;
+  auto slot = shared_->sockets->acquire(client, why);
+  if (!slot) {
+    const bool total = why == connection_limits::refusal::total;
+    shared_->refused.labels({total ? "total" : "per_ip"}).inc();
+    if (std::uint64_t unlogged = 0; shared_->sockets->should_warn(unlogged)) {
+      spdlog::warn(
+          "webchat: refusing a socket from {}: {} ({} such refusals not logged before "
+          "this one)",
+          client,
+          total ? "channels.webchat.max_sockets are open"
+                : "it has channels.webchat.max_sockets_per_ip open",
+          unlogged);
+    }
+    if (total) {
+      return refuse(std::move(stream), req, http::status::service_unavailable,
+                    "too_many_connections", "web chat is at its connection limit; retry later",
+                    "5");
+    }
+    return refuse(std::move(stream), req, http::status::too_many_requests,
+                  "too_many_client_connections",
+                  "too many chat connections from your address; close some and retry", "5");
+  }
+  if (!shared_->svc.redis || !shared_->svc.limits) {
     return refuse(std::move(stream), req, http::status::service_unavailable, "unavailable",
-                  "Bellhop is starting; retry later");
+                  "Bellhop is starting; retry later", "1");
   }
   std::string token;
   if (auto url = boost::urls::parse_origin_form(req.target()); url) {
-    if (auto it = url->params().find("session"); it != url->params().end())
-      token = (*it).value;
+    if (auto it = url->params().find("session"); it != url->params().end()) token = (*it).value;
   }
   if (!token.empty() && !token_shaped(token)) {
     return refuse(std::move(stream), req, http::status::bad_request, "invalid_session",
@@ -331,34 +464,37 @@ void webchat_service::accept(beast::tcp_stream stream, request req) {
     }
     token = std::move(*fresh);
   }
-  std::make_shared<guest_socket>(std::move(stream), shared_, std::move(token))->start(std::move(req));
+  std::make_shared<guest_socket>(
+      std::move(stream), shared_, std::move(token), client,
+      std::vector<std::shared_ptr<void>>{std::move(ctx.slot), std::move(slot)})
+      ->start(std::move(req));
 }
 
 void add_webchat_routes(router& routes, const config& cfg) {
   // The digest of what is served: a new Bellhop with another widget gets another ETag.
   static const std::string etag = "\"" + sha256_hex(web::webchat_widget, 12) + "\"";
   const bool configured = cfg.channels.webchat.has_value();
-  routes.add(http::verb::get, "/v1/webchat/widget.js", [configured](const request& req,
-                                                                    responder res) {
-    if (!configured) {
-      return res.send(json_error(req, http::status::not_found, "not_configured",
-                                 "web chat is not configured (channels.webchat)"));
-    }
-    const bool fresh = req[http::field::if_none_match] == etag;
-    response out{fresh ? http::status::not_modified : http::status::ok, req.version()};
-    out.set(http::field::etag, etag);
-    // Revalidated every 5 minutes: an upgraded Bellhop's widget reaches the guests soon.
-    out.set(http::field::cache_control, "public, max-age=300");
-    out.set("X-Content-Type-Options", "nosniff");
-    out.set("Cross-Origin-Resource-Policy", "cross-origin");  // loaded by the hotel's pages
-    if (!fresh) {
-      out.set(http::field::content_type, "text/javascript; charset=utf-8");
-      out.body() = std::string(web::webchat_widget);
-    }
-    out.keep_alive(req.keep_alive());
-    out.prepare_payload();
-    res.send(std::move(out));
-  });
+  routes.add(
+      http::verb::get, "/v1/webchat/widget.js", [configured](const request& req, responder res) {
+        if (!configured) {
+          return res.send(json_error(req, http::status::not_found, "not_configured",
+                                     "web chat is not configured (channels.webchat)"));
+        }
+        const bool fresh = req[http::field::if_none_match] == etag;
+        response out{fresh ? http::status::not_modified : http::status::ok, req.version()};
+        out.set(http::field::etag, etag);
+        // Revalidated every 5 minutes: an upgraded Bellhop's widget reaches the guests soon.
+        out.set(http::field::cache_control, "public, max-age=300");
+        out.set("X-Content-Type-Options", "nosniff");
+        out.set("Cross-Origin-Resource-Policy", "cross-origin");  // loaded by the hotel's pages
+        if (!fresh) {
+          out.set(http::field::content_type, "text/javascript; charset=utf-8");
+          out.body() = std::string(web::webchat_widget);
+        }
+        out.keep_alive(req.keep_alive());
+        out.prepare_payload();
+        res.send(std::move(out));
+      });
 }
 
 outbound_channel webchat_lane(const webchat_config& c, broker::broker& redis,
@@ -398,8 +534,8 @@ outbound_channel webchat_lane(const webchat_config& c, broker::broker& redis,
                  channels::send_result out;
                  if (ec || r.is_error()) {
                    out.outcome = channels::send_outcome::transient;
-                   out.reason = "the reply could not be stored: " +
-                                (ec ? ec.message() : r.to_string());
+                   out.reason =
+                       "the reply could not be stored: " + (ec ? ec.message() : r.to_string());
                  } else {
                    out.outcome = channels::send_outcome::sent;
                    out.provider_message_id = id;

@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "bellhop/gateway/config.hpp"
+#include "bellhop/gateway/http_server.hpp"
 #include "bellhop/gateway/keys.hpp"
+#include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
 #include "inbound_api.hpp"
 #include "outbound.hpp"
@@ -22,19 +24,20 @@ namespace bellhop::gateway {
 //   Bellhop -> guest  {"type":"welcome","session","guest","property_id"}
 //                     {"type":"ack","client_id","id","status":"queued"|"duplicate"}
 //                     {"type":"message","id","text","attachments","sent_at"}  a reply
-//                     {"type":"error","code","message"[,"client_id"]}
+//                     {"type":"error","code","message"[,"client_id"][,"retry_after_ms"]}
 // Replies wait in the guest's outbox until a socket of theirs confirms them ("received"), for
 // hold_s; each (re)connection gets what is waiting, so a reply is shown at least once.
 class webchat_service {
  public:
   webchat_service(const services& svc, const key_space& keys, const config& cfg,
-                  inbound_sink ingest);
+                  inbound_sink ingest, metrics_registry& metrics);
   ~webchat_service();
   webchat_service(const webchat_service&) = delete;
   webchat_service& operator=(const webchat_service&) = delete;
 
-  // The upgrade handler of /v1/webchat (refuses with 404 when the channel is not configured).
-  void accept(boost::beast::tcp_stream stream, request req);
+  // The upgrade handler of /v1/webchat (refuses with 404 when the channel is not configured,
+  // 503 / 429 at channels.webchat.max_sockets / max_sockets_per_ip).
+  void accept(boost::beast::tcp_stream stream, request req, upgrade_context ctx);
 
   struct shared;
 

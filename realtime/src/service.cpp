@@ -19,9 +19,9 @@
 #include <set>
 #include <unordered_map>
 
+#include "bellhop/realtime/coalescing_stream.hpp"
 #include "bellhop/realtime/staff_token.hpp"
 #include "bellhop/realtime/timestamp.hpp"
-#include "coalescing_stream.hpp"
 
 namespace bellhop::realtime {
 namespace {
@@ -61,6 +61,12 @@ bool is_client_id(std::string_view s) {
   return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
     return c > 0x20 && c < 0x7f && c != '"' && c != '\\';
   });
+}
+
+// A value the client sent, as an error frame's `ref`: only when short and plain (error frames
+// never carry large input back); "" otherwise.
+std::string_view echo(std::string_view s) {
+  return s.size() <= 64 && is_client_id(s) ? s : std::string_view{};
 }
 
 std::string_view member_string(const rapidjson::Value& o, const char* name) {
@@ -120,12 +126,16 @@ struct service::shared {
 namespace {
 
 constexpr std::size_t kernel_send_buffer = 64 * 1024;
+// Redis commands a session may have waiting for their answers (presence, session records);
+// beyond, it stops reading the client's frames until some are answered.
+constexpr int max_redis_in_flight = 64;
 
 class ws_session : public subscriber, public std::enable_shared_from_this<ws_session> {
  public:
   ws_session(beast::tcp_stream&& stream, std::shared_ptr<service::shared> sh, std::string id,
-             std::optional<staff_claims> claims)
-      : ws_(std::move(stream)),
+             std::optional<staff_claims> claims, std::shared_ptr<void> hold)
+      : hold_(std::move(hold)),
+        ws_(std::move(stream)),
         strand_(ws_.get_executor()),
         shared_(std::move(sh)),
         id_(std::move(id)),
@@ -258,7 +268,16 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   }
 
   void redis_post(broker::command cmd) {
-    shared_->redis.post(std::move(cmd), strand_, [](error_code, broker::reply) {});
+    ++redis_in_flight_;
+    shared_->redis.post(std::move(cmd), strand_,
+                        [self = shared_from_this()](error_code, broker::reply) {
+                          --self->redis_in_flight_;
+                          if (self->read_paused_ && !self->closing_ &&
+                              self->redis_in_flight_ < max_redis_in_flight) {
+                            self->read_paused_ = false;
+                            self->read();
+                          }
+                        });
   }
 
   void register_session() {
@@ -337,7 +356,12 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     handle(std::string_view(static_cast<const char*>(data.data()), data.size()));
     buffer_.consume(buffer_.size());
     if (buffer_.capacity() > 8 * 1024) buffer_.shrink_to_fit();  // after an unusually big frame
-    if (!closing_) read();
+    if (closing_) return;
+    if (redis_in_flight_ >= max_redis_in_flight) {
+      read_paused_ = true;  // redis_post's completions resume
+      return;
+    }
+    read();
   }
 
   void handle(std::string_view text) {
@@ -360,7 +384,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       if (type != "auth") {
         ++shared_->stats.refused;
         send_error("unauthorized", "the first frame must be {\"type\":\"auth\",\"token\":...}",
-                   type);
+                   echo(type));
         close(close_unauthorized, "unauthorized");
         return;
       }
@@ -383,7 +407,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     if (type == "ping") return send(R"({"type":"pong"})");
     if (type == "auth") return on_refresh(doc);
     send_error("unknown_type",
-               "type must be one of subscribe, unsubscribe, reply, typing, ping, auth", type);
+               "type must be one of subscribe, unsubscribe, reply, typing, ping, auth", echo(type));
   }
 
   // A token close to expiry is replaced in-band by a newer one for the same staff member.
@@ -410,10 +434,10 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     expiry_timer_.cancel();
     authenticated();
     for (const auto& property : ended)
-      send_error("subscription_ended",
-                 "the refreshed token does not cover property '" + property +
-                     "': its subscription ended",
-                 "auth", property);
+      send_error(
+          "subscription_ended",
+          "the refreshed token does not cover property '" + property + "': its subscription ended",
+          "auth", property);
   }
 
   bool property_allowed(const rapidjson::Value& doc, std::string_view ref, std::string& out) {
@@ -523,8 +547,15 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   coalescing_stream& layer() { return ws_.next_layer(); }
   const coalescing_stream& layer() const { return ws_.next_layer(); }
 
+  // Every frame, answers to the client's own frames included, counts against send_queue_bytes:
+  // a client that sends pings and never reads the pongs is closed like any slow one.
   void send(std::string_view text) {
-    if (!closing_) layer().write_text(text);
+    if (closing_) return;
+    if (queued_bytes() + text.size() > shared_->opts.send_queue_bytes) {
+      if (!slow_.exchange(true)) close_slow();
+      return;
+    }
+    layer().write_text(text);
   }
 
   // `property` (optional) names the property an error is about when `ref` does not say it.
@@ -604,6 +635,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     redis_post({"DEL", shared_->keys.session(id_)});
   }
 
+  std::shared_ptr<void> hold_;  // the connection's slot under the HTTP server's limits
   websocket::stream<coalescing_stream> ws_;
   asio::any_io_executor strand_;
   std::shared_ptr<service::shared> shared_;
@@ -622,6 +654,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   bool left_ = false;
   std::set<std::string> properties_;
   int replies_in_flight_ = 0;
+  int redis_in_flight_ = 0;
+  bool read_paused_ = false;
   std::chrono::steady_clock::time_point last_typing_{};
 };
 
@@ -658,7 +692,8 @@ service::~service() {
   shutdown();
 }
 
-void service::accept(beast::tcp_stream stream, http::request<http::string_body> req) {
+void service::accept(beast::tcp_stream stream, http::request<http::string_body> req,
+                     std::shared_ptr<void> hold) {
   const auto& o = shared_->opts;
   std::optional<staff_claims> claims;
   {
@@ -691,7 +726,8 @@ void service::accept(beast::tcp_stream stream, http::request<http::string_body> 
                     "the dashboard connection limit (realtime.max_connections) is reached");
     }
     std::string id = "s_" + random_hex(12);
-    session = std::make_shared<ws_session>(std::move(stream), shared_, id, std::move(claims));
+    session = std::make_shared<ws_session>(std::move(stream), shared_, id, std::move(claims),
+                                           std::move(hold));
     shared_->sessions.emplace(id, session);
     ++shared_->stats.sessions;
   }

@@ -461,11 +461,13 @@ INSTANTIATE_TEST_SUITE_P(
         validation_case{R"({"ratelimit": {"inbound_api": "nope"}})",
                         "'ratelimit.inbound_api' names policy 'nope', which is not defined in "
                         "ratelimit.policies"},
-        validation_case{policy(R"({"algorithm": "gcra", "limit": 1, "window_ms": 1, "fail": "maybe"})"),
-                        "'ratelimit.policies.api.fail' must be one of open, closed"},
-        validation_case{policy(R"({"algorithm": "sliding_window", "limit": 200000, "window_ms": 1})"),
-                        "'ratelimit.policies.api' sliding_window keeps one entry per unit: limit "
-                        "must be at most 100000 (use gcra or fixed_window for more)"},
+        validation_case{
+            policy(R"({"algorithm": "gcra", "limit": 1, "window_ms": 1, "fail": "maybe"})"),
+            "'ratelimit.policies.api.fail' must be one of open, closed"},
+        validation_case{
+            policy(R"({"algorithm": "sliding_window", "limit": 200000, "window_ms": 1})"),
+            "'ratelimit.policies.api' sliding_window keeps one entry per unit: limit "
+            "must be at most 100000 (use gcra or fixed_window for more)"},
         validation_case{R"({"ratelimit": {"staff_replies": "nope"}})",
                         "'ratelimit.staff_replies' names policy 'nope', which is not defined in "
                         "ratelimit.policies"},
@@ -826,6 +828,41 @@ TEST_F(ConfigTest, SecretFileErrorsAreOneLine) {
   ASSERT_FALSE(forced.has_value());
   EXPECT_THAT(forced.error(), HasSubstr("No such file or directory"));
   EXPECT_EQ(forced.error().find('\n'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bellhop::gateway
+
+namespace bellhop::gateway {
+namespace {
+
+TEST_F(ConfigTest, ConnectionLimitsAndTrustedProxies) {
+  auto defaults = load();
+  ASSERT_TRUE(defaults.has_value()) << defaults.error();
+  EXPECT_EQ(defaults->http.max_connections_per_ip, 500u);
+  EXPECT_TRUE(defaults->http.trusted_proxies.empty()) << "no header is believed by default";
+  EXPECT_EQ(defaults->ratelimit.webchat_session, "webchat_session");
+  EXPECT_EQ(defaults->ratelimit.webchat_ip, "webchat_ip");
+  EXPECT_TRUE(defaults->ratelimit.policies.contains("webchat_session"));
+  EXPECT_TRUE(defaults->ratelimit.policies.contains("webchat_ip"));
+
+  auto c = load_ok(R"({"http": {"trusted_proxies": ["10.0.0.0/8", "::1"]},
+                       "channels": {"webchat": {"property_id": "p", "max_sockets_per_ip": 7}}})");
+  EXPECT_EQ(c.http.trusted_proxies, (std::vector<std::string>{"10.0.0.0/8", "::1"}));
+  EXPECT_EQ(c.channels.webchat->max_sockets_per_ip, 7u);
+  EXPECT_EQ(file_error(R"({"http": {"trusted_proxies": ["proxy.example"]}})"),
+            "'http.trusted_proxies[0]' must be an IP address or a CIDR network (10.0.0.0/8, "
+            "fd00::/8)");
+
+  auto env = load({{"BELLHOP_HTTP_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8"}});
+  ASSERT_TRUE(env.has_value()) << env.error();
+  EXPECT_EQ(env->http.trusted_proxies, (std::vector<std::string>{"10.0.0.0/8", "fd00::/8"}));
+  EXPECT_EQ(env_error({{"BELLHOP_HTTP_TRUSTED_PROXIES", "10.0.0.0/33"}}),
+            "environment BELLHOP_HTTP_TRUSTED_PROXIES: '10.0.0.0/33' has a prefix length that is "
+            "not 0-32");
+  EXPECT_EQ(env_error({{"BELLHOP_RATELIMIT_WEBCHAT_IP", "nope"}}),
+            "environment BELLHOP_RATELIMIT_WEBCHAT_IP: names policy 'nope', which is not defined "
+            "in ratelimit.policies");
 }
 
 }  // namespace

@@ -27,7 +27,7 @@ struct ratelimit_policy {
   std::string algorithm;  // fixed_window | sliding_window | gcra
   std::int64_t limit = 0;
   std::int64_t window_ms = 0;
-  std::int64_t burst = 0;  // gcra only; 0 = limit
+  std::int64_t burst = 0;       // gcra only; 0 = limit
   std::string fail = "closed";  // when Redis cannot decide: "open" (allow) or "closed" (refuse)
 };
 
@@ -56,15 +56,19 @@ struct email_config {
   std::string from_name;       // its display name ("" = none)
   std::string smtp_url;        // smtp://host:587 (STARTTLS required) or smtps://host:465
   std::string smtp_username, smtp_password;  // AUTH; both empty = no AUTH
-  std::string smtp_ca_file;    // PEM CA bundle for the server's certificate ("" = the system's)
-  std::string property_id;     // the property this address belongs to
+  std::string smtp_ca_file;  // PEM CA bundle for the server's certificate ("" = the system's)
+  std::string property_id;   // the property this address belongs to
 };
 
 // Web chat: guests of the hotel's site on GET /v1/webchat (WebSocket), anonymous sessions.
 struct webchat_config {
-  std::string property_id;     // the property the chat belongs to
-  int hold_s = 86400;          // how long replies wait for a guest who is away
-  std::string allowed_origin;  // the site's origin ("https://hotel.example"); "" = any
+  std::string property_id;                // the property the chat belongs to
+  int hold_s = 86400;                     // how long replies wait for a guest who is away
+  std::string allowed_origin;             // the site's origin ("https://hotel.example"); "" = any
+  std::size_t max_sockets = 10000;        // guest sockets per process; beyond: 503
+  std::size_t max_sockets_per_ip = 100;   // per client address (IPv6: /64); beyond: 429
+  std::size_t send_queue_bytes = 262144;  // unsent bytes per socket before it is closed as slow
+  std::size_t max_in_flight = 8;  // messages per socket awaiting Redis; beyond, reading pauses
 };
 
 struct listen_address {
@@ -83,6 +87,9 @@ struct config {
     int read_timeout_ms = 10000;
     int idle_timeout_ms = 60000;
     std::size_t max_connections = 10000;
+    std::size_t max_connections_per_ip = 500;  // per client address (IPv6: /64)
+    // Addresses / CIDR networks whose X-Forwarded-For is believed; empty: none.
+    std::vector<std::string> trusted_proxies;
   } http;
   struct redis_t {
     std::string url = "embedded";  // "embedded" | redis://[user:pass@]host:port[/db] | unix:///path
@@ -104,7 +111,7 @@ struct config {
     int reaper_interval_ms = 1000;
     // Full SCAN for processing lists of consumers missing from inbound:messages:consumers.
     int consumer_scan_interval_ms = 60000;
-    int history_max = 10000;            // events kept per property for gapless resume
+    int history_max = 10000;  // events kept per property for gapless resume
     int max_text_bytes = 16384;
   } inbound;
   struct realtime_t {
@@ -114,18 +121,18 @@ struct config {
     int max_connections = 10000;       // dashboards per process
     int send_queue_bytes = 1048576;    // unsent bytes per dashboard before it is closed as slow
     int max_frame_bytes = 65536;       // largest frame a dashboard may send
-    int heartbeat_s = 30;     // clients ping this often (told in welcome); presence refresh
-    int idle_timeout_s = 75;  // server pings after half of this in silence; closes after all
-    int auth_timeout_ms = 10000;       // to send the auth frame when the URL had no token
+    int heartbeat_s = 30;         // clients ping this often (told in welcome); presence refresh
+    int idle_timeout_s = 75;      // server pings after half of this in silence; closes after all
+    int auth_timeout_ms = 10000;  // to send the auth frame when the URL had no token
   } realtime;
   struct outbound_t {
-    int concurrency = 8;              // sends in flight per channel per process
-    int max_attempts = 5;             // then outbound:<channel>:dead
-    int backoff_initial_ms = 1000;    // first retry; doubles per attempt, with jitter
+    int concurrency = 8;            // sends in flight per channel per process
+    int max_attempts = 5;           // then outbound:<channel>:dead
+    int backoff_initial_ms = 1000;  // first retry; doubles per attempt, with jitter
     int backoff_max_ms = 300000;
-    int request_timeout_ms = 10000;   // one provider call, connect to last byte
+    int request_timeout_ms = 10000;     // one provider call, connect to last byte
     int visibility_timeout_ms = 30000;  // a process's in-flight sends return after this silence
-    int idempotency_ttl_s = 86400;    // how long an idempotency_key is remembered
+    int idempotency_ttl_s = 86400;      // how long an idempotency_key is remembered
   } outbound;
   struct log_t {
     std::string level = "info";   // trace debug info warn error
@@ -140,7 +147,9 @@ struct config {
     // The defaults, plus or redefined by the file's policies.
     std::map<std::string, ratelimit_policy> policies = default_ratelimit_policies();
     std::string inbound_api;  // policy per adapter key on POST /v1/messages/inbound ("" = none)
-    std::string staff_replies = "staff_reply";  // policy per dashboard session ("" = none)
+    std::string staff_replies = "staff_reply";        // policy per dashboard session ("" = none)
+    std::string webchat_session = "webchat_session";  // per web chat guest ("" = none)
+    std::string webchat_ip = "webchat_ip";            // per web chat client address ("" = none)
   } ratelimit;
   struct channels_t {
     std::optional<whatsapp_config> whatsapp;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "bellhop/gateway/client_address.hpp"
 #include "bellhop/gateway/http_types.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
@@ -27,6 +28,18 @@ struct http_options {
   // For writing one response to a slow reader.
   std::chrono::milliseconds write_timeout{10000};
   std::size_t max_connections = 10000;  // beyond: 503 too_many_connections, then close
+  // Per client_key (an IPv4 address, an IPv6 /64); beyond: 429 too_many_client_connections.
+  // Counted at accept for a direct peer, at the WebSocket upgrade for a trusted proxy's client.
+  std::size_t max_connections_per_client = 500;
+  trusted_proxies proxies;  // whose X-Forwarded-For is believed
+};
+
+// What an upgraded connection takes along from the HTTP server.
+struct upgrade_context {
+  boost::asio::ip::address client;  // client_address() of the upgrade request
+  // The connection's place under max_connections and max_connections_per_client: held for as
+  // long as the socket is open.
+  std::shared_ptr<void> slot;
 };
 
 class listener;
@@ -45,9 +58,9 @@ class http_server {
   http_server& operator=(const http_server&) = delete;
 
   // A request for `path` (query ignored) that asks for a WebSocket upgrade is handed to
-  // `handler` with its connection; the HTTP server forgets the connection. One handler per
-  // path; call before the io_context runs.
-  using upgrade_handler = std::function<void(boost::beast::tcp_stream, request)>;
+  // `handler` with its connection; the HTTP server forgets the connection but its connection
+  // slot goes along (upgrade_context). One handler per path; call before the io_context runs.
+  using upgrade_handler = std::function<void(boost::beast::tcp_stream, request, upgrade_context)>;
   void on_upgrade(std::string path, upgrade_handler handler);
 
   // Binds and starts accepting. The error is one line, e.g.

@@ -74,8 +74,10 @@ class service {
 
   // Takes over a connection whose request is a WebSocket upgrade for /v1/realtime: answers
   // 401/503 JSON without upgrading when the URL's token is bad or the limit is reached.
+  // `hold` (may be empty) is kept until the connection closes (the HTTP server's slot).
   void accept(boost::beast::tcp_stream stream,
-              boost::beast::http::request<boost::beast::http::string_body> req);
+              boost::beast::http::request<boost::beast::http::string_body> req,
+              std::shared_ptr<void> hold = {});
   // Closes every session with 1001 (going away). Thread-safe.
   void shutdown();
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -9,7 +10,6 @@
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/teardown.hpp>
-#include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
@@ -119,8 +119,8 @@ class coalescing_stream {
     std::string in_flight;  // being written
     bool flushing = false;
     std::atomic<std::size_t> unsent{0};  // pending + in_flight, readable from other threads
-    boost::system::error_code error;    // the socket failed: every later write fails with it
-    std::deque<waiting_write> waiting;  // completions held back above high_water
+    boost::system::error_code error;     // the socket failed: every later write fails with it
+    std::deque<waiting_write> waiting;   // completions held back above high_water
     std::deque<boost::asio::any_completion_handler<void()>> drained;
   };
 
