@@ -60,8 +60,14 @@ void add_redis_metrics(metrics_registry& metrics, const broker::broker& redis,
     one("bellhop_redis_connection_failures_total",
         "Redis connection attempts or connections that failed.", metric_type::counter,
         static_cast<double>(s.connection_failures));
+    one("bellhop_redis_oom_total",
+        "Writes Redis refused because it reached maxmemory (answered 503 redis_full).",
+        metric_type::counter, static_cast<double>(s.out_of_memory));
     if (embedded) {
       const auto e = embedded->stats();
+      one("bellhop_embedded_redis_maxmemory_bytes",
+          "The embedded Redis's maxmemory (0 = no limit).", metric_type::gauge,
+          static_cast<double>(embedded->maxmemory_bytes()));
       one("bellhop_embedded_redis_running", "Whether the embedded redis-server is running.",
           metric_type::gauge, e.running ? 1 : 0);
       one("bellhop_embedded_redis_restarts_total",
@@ -216,6 +222,7 @@ int serve(const config& cfg) {
     eo.port = static_cast<std::uint16_t>(cfg.redis.embedded.port);
     eo.durability = cfg.redis.embedded.durability;
     eo.maxmemory = cfg.redis.embedded.maxmemory;
+    eo.key_prefix = cfg.redis.key_prefix;
     svc.embedded = std::make_unique<broker::embedded_redis>(std::move(eo));
   } else {
     auto ep = broker::parse_redis_url(cfg.redis.url);

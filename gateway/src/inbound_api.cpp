@@ -125,6 +125,10 @@ void store(const std::shared_ptr<inbound_context>& ctx, inbound_message msg, res
             ctx->unavailable.inc();
             send(unavailable(shell, out.detail));
             return;
+          case result::full:  // logged and counted by the broker
+            ctx->results.labels({"redis_full"}).inc();
+            send(redis_full(shell));
+            return;
         }
       });
 }

@@ -4,6 +4,7 @@
 
 #include "bellhop/gateway/json_response.hpp"
 #include "lua_scripts.hpp"
+#include "redis_full.hpp"
 
 namespace bellhop::gateway {
 
@@ -107,7 +108,10 @@ void ingest_batcher::finish(batch& b, boost::system::error_code ec, const broker
   using result = ingest_outcome::result;
   if (ec || !r.is_array() || r.elements().size() != b.size()) {
     ingest_outcome out;
-    if (ec == broker::errc::redis_error || (!ec && r.is_error())) {
+    if (is_redis_full(r)) {  // counted by the broker
+      out.what = result::full;
+      out.detail = r.str();
+    } else if (ec == broker::errc::redis_error || (!ec && r.is_error())) {
       out.what = result::refused;
       out.detail = r.is_error() ? r.str() : ec.message();
     } else {
@@ -131,6 +135,10 @@ void ingest_batcher::finish(batch& b, boost::system::error_code ec, const broker
     } else if (parts[0].integer() == 0) {
       out.what = result::duplicate;
       out.id = parts[1].str();
+    } else if (broker::is_out_of_memory(parts[1].str())) {  // the script caught the OOM
+      out.what = result::full;
+      out.detail = parts[1].str();
+      redis_.note_out_of_memory();
     } else {
       out.what = result::refused;
       out.detail = parts[1].str();

@@ -24,6 +24,7 @@ struct ingest_outcome {
     duplicate,    // its external id was seen before; `id` is the first message's id
     refused,      // Redis answered but would not store it (nothing of it kept); `detail` says why
     unavailable,  // no answer from Redis (down, timed out, stopping); `detail` says why
+    full,         // Redis is at maxmemory and refused it (nothing of it kept): 503 redis_full
   };
   result what = result::unavailable;
   std::string id;

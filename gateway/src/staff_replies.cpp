@@ -5,8 +5,10 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "bellhop/gateway/json_response.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
+#include "redis_full.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -113,6 +115,7 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
   ctx->redis.eval(
       ctx->script, std::move(keys), std::move(args), ctx->ex,
       [done = std::move(done)](error_code ec, broker::reply r) {
+        if (is_redis_full(r)) return done(failed("redis_full", std::string(redis_full_message)));
         const auto& el = r.elements();
         if (ec || !r.is_array() || el.size() < 2 || !el[0].is_integer() || !el[1].is_string())
           return done(failed("unavailable",
