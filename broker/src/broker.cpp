@@ -222,10 +222,11 @@ class broker::impl {
     if (last != 0 && now - last < std::chrono::nanoseconds(std::chrono::seconds(10)).count()) return;
     if (!last_oom_logged_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
     spdlog::warn(
-        "Redis is full (maxmemory reached): it refuses writes, and Bellhop answers 503 redis_full "
-        "until memory is freed; nothing already stored is lost. Check that the AI engines are "
-        "taking messages (bellhop_inbound_queue_depth), or raise maxmemory "
-        "(redis.embedded.maxmemory) (logged at most every 10 s)");
+        "Redis is full: new messages and replies are answered 503 redis_full (from 90% of its "
+        "maxmemory; at 100% Redis refuses writes itself) until memory is freed; nothing already "
+        "stored is lost. Check that the AI engines are taking messages "
+        "(bellhop_inbound_queue_depth), or raise maxmemory (redis.embedded.maxmemory) (logged "
+        "at most every 10 s)");
   }
 
   const broker_options& options() const noexcept { return options_; }

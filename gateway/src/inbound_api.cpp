@@ -67,7 +67,7 @@ struct inbound_context {
   ingest_batcher& ingest() {
     std::call_once(batcher_made, [this] {
       batcher = std::make_shared<ingest_batcher>(*svc.redis, keys, cfg, ingest_batcher::limits{},
-                                                 batch_sizes);
+                                                 batch_sizes, svc.memory.get());
     });
     return *batcher;
   }

@@ -1,5 +1,6 @@
 #include "ingest_batcher.hpp"
 
+#include <boost/asio/post.hpp>
 #include <utility>
 
 #include "bellhop/gateway/json_response.hpp"
@@ -9,8 +10,9 @@
 namespace bellhop::gateway {
 
 ingest_batcher::ingest_batcher(broker::broker& redis, const key_space& keys, const config& cfg,
-                               limits lim, histogram& batch_sizes)
+                               limits lim, histogram& batch_sizes, redis_memory* memory)
     : redis_(redis),
+      memory_(memory),
       keys_(keys),
       cfg_(cfg),
       limits_(lim),
@@ -23,8 +25,16 @@ ingest_batcher::ingest_batcher(broker::broker& redis, const key_space& keys, con
                    std::to_string(cfg.realtime.recent_messages)} {}
 
 void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex, handler done) {
+  if (refuse_new_data(memory_, redis_)) {
+    ingest_outcome out;
+    out.what = ingest_outcome::result::full;
+    out.detail = "Redis is nearly full";
+    boost::asio::post(ex, [done = std::move(done), out = std::move(out)] { done(out); });
+    return;
+  }
   const auto& k = keys_;
   pending p;
+  p.size = msg.envelope.size();
   p.keys = {k.dedup(msg.channel, msg.external_id),
             k.message(msg.id),
             k.property_seq(msg.property_id),
@@ -130,6 +140,8 @@ void ingest_batcher::finish(batch& b, boost::system::error_code ec, const broker
       out.detail = "unexpected reply from Redis: " + e.to_string();
     } else if (parts[0].integer() == 1) {
       out.what = result::queued;
+      // In the queue, the property's history and the conversation's recent messages.
+      if (memory_) memory_->note_stored(3 * b[i].size);
       out.id = parts[1].str();
       if (parts.size() > 3) out.detail = parts[3].str();
     } else if (parts[0].integer() == 0) {

@@ -92,6 +92,7 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
                                "this key may not send for property " + m.msg.property_id,
                                "property_id"));
   if (!c->svc.redis) return res.send(unavailable(req));
+  if (refuse_new_data(c->svc.memory.get(), *c->svc.redis)) return res.send(redis_full(req));
   const auto& k = c->keys;
   const std::string& id = m.msg.id;
   c->svc.redis->eval(

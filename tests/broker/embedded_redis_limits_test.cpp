@@ -46,8 +46,9 @@ TEST(engine_acl, starts_from_nothing_and_grants_the_contract_only) {
   EXPECT_TRUE(has(rules, "+lpush"));
   EXPECT_TRUE(has(rules, "%W~outbound:*"));
   EXPECT_TRUE(has(rules, "(+set +del %W~inbound:messages:heartbeat:*)"));
-  EXPECT_TRUE(has(rules, "(+blmove +brpoplpush +lmove ~inbound:messages "
-                         "~inbound:messages:processing:*)"));
+  EXPECT_TRUE(has(rules,
+                  "(+blmove +brpoplpush +lmove ~inbound:messages "
+                  "~inbound:messages:processing:*)"));
   for (const auto& rule : rules) {
     EXPECT_EQ(rule.find("@admin"), std::string::npos) << rule;
     EXPECT_EQ(rule.find("+@"), std::string::npos) << rule;  // no whole categories
@@ -70,8 +71,9 @@ TEST(engine_acl, every_key_pattern_carries_the_prefix_with_glob_characters_escap
 
 TEST(out_of_memory, recognises_redis_refusing_a_write_at_maxmemory) {
   EXPECT_TRUE(is_out_of_memory("OOM command not allowed when used memory > 'maxmemory'."));
-  EXPECT_TRUE(is_out_of_memory("OOM command not allowed when used memory > 'maxmemory'. "
-                               "script: d1f5d33e2e06a59e, on @user_script:1."));
+  EXPECT_TRUE(
+      is_out_of_memory("OOM command not allowed when used memory > 'maxmemory'. "
+                       "script: d1f5d33e2e06a59e, on @user_script:1."));
   EXPECT_FALSE(is_out_of_memory("ERR wrong number of arguments"));
   EXPECT_FALSE(is_out_of_memory("WRONGTYPE Operation against a key holding the wrong kind"));
   EXPECT_FALSE(is_out_of_memory("NOPERM this user has no permissions"));

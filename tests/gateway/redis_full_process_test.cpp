@@ -60,7 +60,7 @@ class RedisFullProcess : public ::testing::Test {
     // Small history and recent-message caps: what the engine takes is most of what is stored.
     std::ofstream(config) << R"({"listen": "127.0.0.1:)" << port_ << R"(", "data_dir": ")"
                           << data_.string() << R"(", "redis": {"url": "embedded", "embedded": )"
-                          << R"({"port": )" << redis_port_ << R"(, "maxmemory": "8mb"}},)"
+                          << R"({"port": )" << redis_port_ << R"(, "maxmemory": "16mb"}},)"
                           << R"( "inbound": {"history_max": 1},)"
                           << R"( "realtime": {"recent_messages": 1},)"
                           << R"( "auth": {"adapter_keys": [)"
@@ -86,13 +86,12 @@ class RedisFullProcess : public ::testing::Test {
   }
 
   http_result post(http_connection& http, int n) {
-    return http.request("POST", "/v1/messages/inbound",
-                        R"({"property_id":"hotel-berlin","channel":"whatsapp",)"
-                        R"("external_id":"wamid.full.)" +
-                            std::to_string(n) + R"(","from":"+4915112345678","text":")" + text_ +
-                            R"("})",
-                        {{"Authorization", "Bearer " + adapter_key},
-                         {"Content-Type", "application/json"}});
+    return http.request(
+        "POST", "/v1/messages/inbound",
+        R"({"property_id":"hotel-berlin","channel":"whatsapp",)"
+        R"("external_id":"wamid.full.)" +
+            std::to_string(n) + R"(","from":"+4915112345678","text":")" + text_ + R"("})",
+        {{"Authorization", "Bearer " + adapter_key}, {"Content-Type", "application/json"}});
   }
 
   temp_dir dir_;
@@ -106,16 +105,17 @@ class RedisFullProcess : public ::testing::Test {
 };
 
 TEST_F(RedisFullProcess, AFullRedisAnswers503KeepsWhatItHasAndRecoversOnceEnginesTakeMessages) {
-  EXPECT_EQ(cli("CONFIG GET maxmemory"), "maxmemory\n8388608");
+  EXPECT_EQ(cli("CONFIG GET maxmemory"), "maxmemory\n16777216");
   EXPECT_EQ(cli("CONFIG GET maxmemory-policy"), "maxmemory-policy\nnoeviction");
   EXPECT_EQ(metric(port_, "bellhop_redis_oom_total"), 0);
-  EXPECT_EQ(metric(port_, "bellhop_embedded_redis_maxmemory_bytes"), 8388608);
+  ASSERT_TRUE(eventually([&] { return metric(port_, "bellhop_redis_maxmemory_bytes") == 16777216; }));
+  EXPECT_EQ(metric(port_, "bellhop_redis_full"), 0);
 
   http_connection http(port_);
   std::vector<std::string> accepted;
   http_result full;
   int n = 0;
-  for (; n < 2000; ++n) {  // 8 MB hold about 300 of these messages
+  for (; n < 4000; ++n) {  // 16 MB hold about 500 of these messages
     auto r = post(http, n);
     if (r.status == 202) {
       accepted.push_back(member(parse(r.body), "id"));
@@ -131,6 +131,10 @@ TEST_F(RedisFullProcess, AFullRedisAnswers503KeepsWhatItHasAndRecoversOnceEngine
   EXPECT_EQ(member(error["error"], "code"), "redis_full") << full.body;
   EXPECT_FALSE(full.headers["retry-after"].empty());
   EXPECT_GE(metric(port_, "bellhop_redis_oom_total"), 1);
+  EXPECT_EQ(metric(port_, "bellhop_redis_full"), 1);
+  // Refused ahead of maxmemory, so AI engines can still take (BLMOVE) and heartbeat (SET),
+  // which Redis refuses at 100%.
+  EXPECT_LT(metric(port_, "bellhop_redis_used_memory_bytes"), 16777216);
   // Still full: still refused, and nothing was stored for the refused ones.
   EXPECT_EQ(post(http, n + 1).status, 503);
   EXPECT_EQ(member(parse(post(http, n + 2).body)["error"], "code"), "redis_full");
@@ -143,10 +147,10 @@ TEST_F(RedisFullProcess, AFullRedisAnswers503KeepsWhatItHasAndRecoversOnceEngine
   EXPECT_EQ(ids, std::set<std::string>(accepted.begin(), accepted.end()));
 
   // An AI engine (the Python example, as the engine user) takes and acks them all.
-  child_process consumer({"/usr/bin/python3", (examples_dir / "python" / "consumer.py").string(),
-                          "--redis", engine_url(), "--consumer", "py-full", "--count",
-                          std::to_string(accepted.size())},
-                         dir_.path() / "py-full.log");
+  child_process consumer(
+      {"/usr/bin/python3", (examples_dir / "python" / "consumer.py").string(), "--redis",
+       engine_url(), "--consumer", "py-full", "--count", std::to_string(accepted.size())},
+      dir_.path() / "py-full.log");
   ASSERT_EQ(consumer.wait(60s), 0) << consumer.output();
   EXPECT_EQ(cli("LLEN inbound:messages"), "0");
   std::set<std::string> taken;

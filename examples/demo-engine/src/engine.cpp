@@ -123,7 +123,8 @@ void engine::ack_invalid(std::string element, std::string why) {
 // first attempt went through, nothing is pushed. The reply's idempotency_key covers the short
 // window between the check and the EXEC.
 void engine::settle(std::string element, std::string list, std::string payload, std::string what) {
-  redis_.post({"LPOS", processing_, element}, ex_,
+  broker::command check{"LPOS", processing_, element};  // before the handler takes `element`
+  redis_.post(std::move(check), ex_,
               [this, element = std::move(element), list = std::move(list),
                payload = std::move(payload), what = std::move(what)](error_code ec,
                                                                      broker::reply r) mutable {

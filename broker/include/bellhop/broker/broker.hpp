@@ -113,9 +113,10 @@ class broker {
   connection_state state() const noexcept;
   bool ready() const noexcept { return state() == connection_state::ready; }
   broker_stats stats() const noexcept;
-  // Counts a write Redis refused at maxmemory that did not come back as an error reply (a
-  // script caught it and reported it), and logs at warn (at most every 10 s) that Redis is
-  // full. Error replies that are OOM are counted by the broker itself. Thread-safe.
+  // Counts a write refused because Redis is full that did not come back as an error reply (a
+  // script caught Redis's refusal and reported it, or the caller refused it itself ahead of
+  // maxmemory), and logs at warn (at most every 10 s) that Redis is full. Error replies that
+  // are OOM are counted by the broker itself. Thread-safe.
   void note_out_of_memory() noexcept;
   const broker_options& options() const noexcept { return options_; }
 
