@@ -219,7 +219,8 @@ class broker::impl {
     out_of_memory_.fetch_add(1, std::memory_order_relaxed);
     const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
     auto last = last_oom_logged_.load(std::memory_order_relaxed);
-    if (last != 0 && now - last < std::chrono::nanoseconds(std::chrono::seconds(10)).count()) return;
+    if (last != 0 && now - last < std::chrono::nanoseconds(std::chrono::seconds(10)).count())
+      return;
     if (!last_oom_logged_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
     spdlog::warn(
         "Redis is full: new messages and replies are answered 503 redis_full (from 90% of its "
@@ -896,6 +897,8 @@ void broker::unsubscribe(subscription_id id) { impl_->unsubscribe(id); }
 
 connection_state broker::state() const noexcept { return impl_->state(); }
 broker_stats broker::stats() const noexcept { return impl_->stats(); }
-void broker::note_out_of_memory() noexcept { impl_->note_out_of_memory(); }
+void broker::note_out_of_memory() noexcept {
+  impl_->note_out_of_memory();
+}
 
 }  // namespace bellhop::broker

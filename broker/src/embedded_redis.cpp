@@ -25,8 +25,8 @@
 #include <fstream>
 #include <future>
 #include <limits>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -234,17 +234,17 @@ std::optional<std::uint64_t> memory_size_bytes(std::string_view s) {
   std::string unit;
   for (; i < s.size(); ++i)
     unit += static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
-  std::uint64_t scale = 0;
-  if (unit.empty() || unit == "b") scale = 1;
-  else if (unit == "k") scale = 1000;
-  else if (unit == "kb") scale = 1024;
-  else if (unit == "m") scale = 1000 * 1000;
-  else if (unit == "mb") scale = 1024 * 1024;
-  else if (unit == "g") scale = 1000 * 1000 * 1000;
-  else if (unit == "gb") scale = 1024ULL * 1024 * 1024;
-  else return std::nullopt;
-  if (n > max / scale) return std::nullopt;
-  return n * scale;
+  static constexpr std::pair<std::string_view, std::uint64_t> units[] = {
+      {"", 1},           {"b", 1},
+      {"k", 1000},       {"kb", 1024},
+      {"m", 1000000},    {"mb", 1024 * 1024},
+      {"g", 1000000000}, {"gb", 1024ULL * 1024 * 1024}};
+  for (const auto& [name, scale] : units) {
+    if (unit != name) continue;
+    if (n > max / scale) return std::nullopt;
+    return n * scale;
+  }
+  return std::nullopt;
 }
 
 bool is_valid_password(std::string_view s) {
@@ -439,14 +439,27 @@ std::vector<std::string> engine_acl_rules(std::string_view key_prefix) {
   const std::string p = glob_escape(key_prefix);
   const std::string q = p + "inbound:messages";
   return {
-      "resetkeys", "resetchannels", "-@all",
+      "resetkeys",
+      "resetchannels",
+      "-@all",
       // Connection housekeeping that client libraries send on their own.
-      "+ping", "+echo", "+hello", "+quit", "+reset", "+client|setname", "+client|getname",
-      "+client|id", "+client|info",
+      "+ping",
+      "+echo",
+      "+hello",
+      "+quit",
+      "+reset",
+      "+client|setname",
+      "+client|getname",
+      "+client|id",
+      "+client|info",
       // Reply and ack together (docs/ai-engine.md, "Handle, then ack"); WATCH is not needed.
-      "+multi", "+exec", "+discard",
+      "+multi",
+      "+exec",
+      "+discard",
       // Replies, and hand-offs to the operator's own staff tooling: push only, never read.
-      "+lpush", "%W~" + p + "outbound:*", "%W~" + p + "handoff:*",
+      "+lpush",
+      "%W~" + p + "outbound:*",
+      "%W~" + p + "handoff:*",
       // Heartbeat and stopping.
       "(+set +del %W~" + q + ":heartbeat:*)",
       "(+sadd %W~" + q + ":consumers)",
@@ -471,10 +484,11 @@ std::uint64_t machine_memory_bytes() noexcept {
   std::uint64_t memory = pages > 0 && page_size > 0 ? static_cast<std::uint64_t>(pages) *
                                                           static_cast<std::uint64_t>(page_size)
                                                     : 0;
-  for (const char* limit : {"/sys/fs/cgroup/memory.max",                      // cgroup v2
+  for (const char* limit : {"/sys/fs/cgroup/memory.max",                       // cgroup v2
                             "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {  // v1
     try {
-      if (const auto bytes = read_limit(limit); bytes && *bytes > 0 && (memory == 0 || *bytes < memory))
+      if (const auto bytes = read_limit(limit);
+          bytes && *bytes > 0 && (memory == 0 || *bytes < memory))
         memory = *bytes;
     } catch (...) {  // an unreadable cgroup file is no limit
     }
@@ -630,8 +644,8 @@ std::string embedded_redis::impl::connect_hint() const {
                              engine_password_path_.string();
   const std::string bellhop = "bellhop's own full-access password is in " + password_path_.string();
   if (options_.port == 0) {
-    return "embedded Redis: no TCP port (redis.embedded.port is 0); " + engine + " on unix socket " +
-           socket_path_.string() + "; " + bellhop;
+    return "embedded Redis: no TCP port (redis.embedded.port is 0); " + engine +
+           " on unix socket " + socket_path_.string() + "; " + bellhop;
   }
   return "embedded Redis: " + engine + ": redis-cli -h 127.0.0.1 -p " +
          std::to_string(options_.port) + " --user " + std::string(engine_user) + " --askpass; " +
@@ -655,9 +669,10 @@ outcome<> embedded_redis::impl::prepare() {
   if (options_.maxmemory.empty()) {
     const auto memory = machine_memory_bytes();
     maxmemory = default_maxmemory_bytes(memory);
-    spdlog::info("embedded Redis: maxmemory {} (a quarter of this machine's {} MiB, within 256 MiB "
-                 "- 8 GiB; set redis.embedded.maxmemory to change it)",
-                 describe_bytes(maxmemory), memory / (1024 * 1024));
+    spdlog::info(
+        "embedded Redis: maxmemory {} (a quarter of this machine's {} MiB, within 256 MiB "
+        "- 8 GiB; set redis.embedded.maxmemory to change it)",
+        describe_bytes(maxmemory), memory / (1024 * 1024));
   } else if (const auto bytes = memory_size_bytes(options_.maxmemory)) {
     maxmemory = *bytes;
   } else {
@@ -749,7 +764,8 @@ std::string embedded_redis::impl::render_config() const {
   c += "requirepass " + config_string(password_) + "\n";
   c += "# AI engines: only the commands and keys of docs/ai-engine.md; the password is in\n";
   c += "# engine.password, only its SHA-256 is here.\n";
-  c += "user " + std::string(engine_user) + " reset on " + config_string("#" + engine_password_hash_);
+  c += "user " + std::string(engine_user) + " reset on " +
+       config_string("#" + engine_password_hash_);
   for (const auto& rule : engine_acl_rules(options_.key_prefix)) c += " " + config_string(rule);
   c += "\n";
   c += "dir " + config_string(redis_dir_.string()) + "\n";
@@ -762,7 +778,8 @@ std::string embedded_redis::impl::render_config() const {
   c += "aof-use-rdb-preamble yes\n";
   c += "# Queued messages must never be evicted: writes fail instead when memory is full.\n";
   c += "maxmemory-policy noeviction\n";
-  c += "# When full, writes answer OOM and bellhop answers 503 redis_full; nothing stored is lost.\n";
+  c += "# When full, writes answer OOM and bellhop answers 503 redis_full; nothing stored is "
+       "lost.\n";
   c += "maxmemory " + maxmemory_ + "\n";
   c += "# A sorted set past 16 members becomes a skiplist: a property's conversation index takes a\n";
   c += "# ZADD per guest message, which costs a scan of the whole set while it is a listpack\n";

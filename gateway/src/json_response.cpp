@@ -49,7 +49,8 @@ response json_response(const request& req, http::status status, std::string body
 }
 
 response redis_full(const request& req) {
-  auto res = json_error(req, http::status::service_unavailable, redis_full_code, redis_full_message);
+  auto res =
+      json_error(req, http::status::service_unavailable, redis_full_code, redis_full_message);
   res.set(http::field::retry_after, "5");
   return res;
 }

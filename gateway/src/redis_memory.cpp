@@ -17,8 +17,7 @@ std::optional<std::uint64_t> field(std::string_view info, std::string_view name)
     auto line = info.substr(at, end - at);
     at = end + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.size() <= name.size() || !line.starts_with(name) || line[name.size()] != ':')
-      continue;
+    if (line.size() <= name.size() || !line.starts_with(name) || line[name.size()] != ':') continue;
     const auto digits = line.substr(name.size() + 1);
     std::uint64_t value = 0;
     const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);

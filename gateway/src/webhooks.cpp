@@ -144,7 +144,7 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
   auto result = std::make_shared<channels::webhook_result>(std::move(r));
   auto shell = request_shell(req);
   auto finish_one = [c, t, result, res, shell, channel](bool ok, std::string why,
-                                                       bool full = false) {
+                                                        bool full = false) {
     if (!ok && !t->failed) {
       t->failed = true;
       t->why = std::move(why);
@@ -197,9 +197,10 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
   }
   t->pending = messages.size() + result->statuses.size() + opt_outs.size() + 1;  // +1: this
   for (auto& cmd : opt_outs) {
-    c->svc.redis->post(std::move(cmd), res.executor(), [finish_one](error_code ec, broker::reply r) {
-      finish_one(!ec && !r.is_error(), ec ? ec.message() : r.to_string(), is_redis_full(r));
-    });
+    c->svc.redis->post(
+        std::move(cmd), res.executor(), [finish_one](error_code ec, broker::reply r) {
+          finish_one(!ec && !r.is_error(), ec ? ec.message() : r.to_string(), is_redis_full(r));
+        });
   }
   for (auto& m : messages) {
     c->ingest(std::move(m), res.executor(), [finish_one](ingest_outcome out) {

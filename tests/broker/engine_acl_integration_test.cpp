@@ -151,8 +151,7 @@ TEST_F(engine_acl_test, the_engine_user_runs_the_consumer_loop_and_nothing_else)
   everything_else_is_refused();
   EXPECT_TRUE(refused(engine("KEYS *")));
   EXPECT_NE(cli("engine", "wrong-password", "PING").find("WRONGPASS"), std::string::npos);
-  EXPECT_NE(cli("engine", redis_->endpoint().password, "PING").find("WRONGPASS"),
-            std::string::npos)
+  EXPECT_NE(cli("engine", redis_->endpoint().password, "PING").find("WRONGPASS"), std::string::npos)
       << "bellhop's password is not the engine's";
 }
 

@@ -108,7 +108,8 @@ TEST_F(RedisFullProcess, AFullRedisAnswers503KeepsWhatItHasAndRecoversOnceEngine
   EXPECT_EQ(cli("CONFIG GET maxmemory"), "maxmemory\n16777216");
   EXPECT_EQ(cli("CONFIG GET maxmemory-policy"), "maxmemory-policy\nnoeviction");
   EXPECT_EQ(metric(port_, "bellhop_redis_oom_total"), 0);
-  ASSERT_TRUE(eventually([&] { return metric(port_, "bellhop_redis_maxmemory_bytes") == 16777216; }));
+  ASSERT_TRUE(
+      eventually([&] { return metric(port_, "bellhop_redis_maxmemory_bytes") == 16777216; }));
   EXPECT_EQ(metric(port_, "bellhop_redis_full"), 0);
 
   http_connection http(port_);

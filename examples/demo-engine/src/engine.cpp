@@ -124,22 +124,22 @@ void engine::ack_invalid(std::string element, std::string why) {
 // window between the check and the EXEC.
 void engine::settle(std::string element, std::string list, std::string payload, std::string what) {
   broker::command check{"LPOS", processing_, element};  // before the handler takes `element`
-  redis_.post(std::move(check), ex_,
-              [this, element = std::move(element), list = std::move(list),
-               payload = std::move(payload), what = std::move(what)](error_code ec,
-                                                                     broker::reply r) mutable {
-                if (ec) {
-                  return settle_failed(describe(ec, r), std::move(element), std::move(list),
-                                       std::move(payload), std::move(what));
-                }
-                if (r.is_nil()) {
-                  // Settled by an earlier attempt whose reply was lost, or taken back by the
-                  // reaper: either way someone else's answer (or none) is the right one.
-                  spdlog::warn("a message was no longer in {}; nothing sent", processing_);
-                  return take();
-                }
-                commit(std::move(element), std::move(list), std::move(payload), std::move(what));
-              });
+  redis_.post(
+      std::move(check), ex_,
+      [this, element = std::move(element), list = std::move(list), payload = std::move(payload),
+       what = std::move(what)](error_code ec, broker::reply r) mutable {
+        if (ec) {
+          return settle_failed(describe(ec, r), std::move(element), std::move(list),
+                               std::move(payload), std::move(what));
+        }
+        if (r.is_nil()) {
+          // Settled by an earlier attempt whose reply was lost, or taken back by the
+          // reaper: either way someone else's answer (or none) is the right one.
+          spdlog::warn("a message was no longer in {}; nothing sent", processing_);
+          return take();
+        }
+        commit(std::move(element), std::move(list), std::move(payload), std::move(what));
+      });
 }
 
 void engine::commit(std::string element, std::string list, std::string payload, std::string what) {
@@ -148,33 +148,34 @@ void engine::commit(std::string element, std::string list, std::string payload, 
   redis_.post({"MULTI"}, ex_, [](error_code, broker::reply) {});
   if (!list.empty()) redis_.post({"LPUSH", list, payload}, ex_, [](error_code, broker::reply) {});
   redis_.post({"LREM", processing_, "1", element}, ex_, [](error_code, broker::reply) {});
-  redis_.post({"EXEC"}, ex_,
-              [this, element = std::move(element), list = std::move(list),
-               payload = std::move(payload), what = std::move(what)](error_code ec,
-                                                                     broker::reply r) mutable {
-                if (ec || !r.is_array() || r.elements().empty()) {
-                  return settle_failed(ec ? describe(ec, r) : "EXEC answered " + r.to_string(),
-                                       std::move(element), std::move(list), std::move(payload),
-                                       std::move(what));
-                }
-                backoff_.reset();
-                const auto& removed = r.elements().back();  // the LREM's count
-                if (removed.is_integer() && removed.integer() == 1) {
-                  ++handled_;
-                  spdlog::info("{}", what);
-                } else {
-                  spdlog::warn("a message left {} while it was settled", processing_);
-                }
-                take();
-              });
+  redis_.post(
+      {"EXEC"}, ex_,
+      [this, element = std::move(element), list = std::move(list), payload = std::move(payload),
+       what = std::move(what)](error_code ec, broker::reply r) mutable {
+        if (ec || !r.is_array() || r.elements().empty()) {
+          return settle_failed(ec ? describe(ec, r) : "EXEC answered " + r.to_string(),
+                               std::move(element), std::move(list), std::move(payload),
+                               std::move(what));
+        }
+        backoff_.reset();
+        const auto& removed = r.elements().back();  // the LREM's count
+        if (removed.is_integer() && removed.integer() == 1) {
+          ++handled_;
+          spdlog::info("{}", what);
+        } else {
+          spdlog::warn("a message left {} while it was settled", processing_);
+        }
+        take();
+      });
 }
 
 void engine::settle_failed(std::string why, std::string element, std::string list,
                            std::string payload, std::string what) {
   if (stopping_) {
-    spdlog::warn("could not settle a message while stopping ({}); it stays in {}"
-                 " and will be redelivered",
-                 why, processing_);
+    spdlog::warn(
+        "could not settle a message while stopping ({}); it stays in {}"
+        " and will be redelivered",
+        why, processing_);
     return shut_down();
   }
   spdlog::warn("could not settle a message: {}; retrying", why);
