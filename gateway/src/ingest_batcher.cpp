@@ -19,10 +19,10 @@ ingest_batcher::ingest_batcher(broker::broker& redis, const key_space& keys, con
       batch_sizes_(batch_sizes),
       script_(broker::script::make("ingest", std::string(lua::ingest))),
       inbound_key_(keys.inbound()),
-      common_args_{
-          std::to_string(cfg.inbound.dedup_ttl_s), std::to_string(cfg.inbound.message_ttl_s),
-          std::to_string(cfg.inbound.history_max), std::to_string(cfg.realtime.conversation_ttl_s),
-          std::to_string(cfg.realtime.recent_messages)} {}
+      common_args_{std::to_string(cfg.inbound.dedup_ttl_s), std::to_string(cfg.inbound.message_ttl_s),
+                   std::to_string(cfg.inbound.history_max),
+                   std::to_string(cfg.realtime.conversation_ttl_s),
+                   std::to_string(cfg.realtime.recent_messages)} {}
 
 void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex, handler done) {
   if (refuse_new_data(memory_, redis_)) {

@@ -461,13 +461,11 @@ INSTANTIATE_TEST_SUITE_P(
         validation_case{R"({"ratelimit": {"inbound_api": "nope"}})",
                         "'ratelimit.inbound_api' names policy 'nope', which is not defined in "
                         "ratelimit.policies"},
-        validation_case{
-            policy(R"({"algorithm": "gcra", "limit": 1, "window_ms": 1, "fail": "maybe"})"),
-            "'ratelimit.policies.api.fail' must be one of open, closed"},
-        validation_case{
-            policy(R"({"algorithm": "sliding_window", "limit": 200000, "window_ms": 1})"),
-            "'ratelimit.policies.api' sliding_window keeps one entry per unit: limit "
-            "must be at most 100000 (use gcra or fixed_window for more)"},
+        validation_case{policy(R"({"algorithm": "gcra", "limit": 1, "window_ms": 1, "fail": "maybe"})"),
+                        "'ratelimit.policies.api.fail' must be one of open, closed"},
+        validation_case{policy(R"({"algorithm": "sliding_window", "limit": 200000, "window_ms": 1})"),
+                        "'ratelimit.policies.api' sliding_window keeps one entry per unit: limit "
+                        "must be at most 100000 (use gcra or fixed_window for more)"},
         validation_case{R"({"ratelimit": {"staff_replies": "nope"}})",
                         "'ratelimit.staff_replies' names policy 'nope', which is not defined in "
                         "ratelimit.policies"},
