@@ -473,6 +473,13 @@ std::vector<std::string> engine_acl_rules(std::string_view key_prefix) {
   };
 }
 
+std::string engine_acl_setuser(std::string_view key_prefix, std::string_view password) {
+  std::string line = "ACL SETUSER " + std::string(engine_user) + " reset on " +
+                     (password.empty() ? std::string(">CHANGE-ME") : "#" + sha256_hex(password));
+  for (const auto& rule : engine_acl_rules(key_prefix)) line += " " + rule;
+  return line;
+}
+
 std::uint64_t default_maxmemory_bytes(std::uint64_t memory_bytes) noexcept {
   constexpr std::uint64_t mib = 1024 * 1024;
   return std::clamp<std::uint64_t>(memory_bytes / 4, 256 * mib, 8 * 1024 * mib);

@@ -42,6 +42,10 @@ inline constexpr std::string_view engine_user = "engine";
 // name, the "on" and the password): exactly the commands and keys of docs/ai-engine.md, every key
 // pattern carrying `key_prefix` (its glob characters escaped).
 std::vector<std::string> engine_acl_rules(std::string_view key_prefix);
+// The ACL SETUSER command that creates the same user on an external Redis, on one line as
+// redis-cli reads it. The password appears as its SHA-256 ("#<hex>"), or as the placeholder
+// ">CHANGE-ME" when `password` is empty.
+std::string engine_acl_setuser(std::string_view key_prefix, std::string_view password);
 
 // The embedded Redis's maxmemory when redis.embedded.maxmemory is empty: a quarter of
 // `memory_bytes`, at least 256 MiB and at most 8 GiB (docs/configuration.md says why).
