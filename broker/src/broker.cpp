@@ -211,7 +211,23 @@ class broker::impl {
     s.reconnects = reconnects_.load(std::memory_order_relaxed);
     s.connection_failures = connection_failures_.load(std::memory_order_relaxed);
     s.pubsub_messages = pubsub_messages_.load(std::memory_order_relaxed);
+    s.out_of_memory = out_of_memory_.load(std::memory_order_relaxed);
     return s;
+  }
+
+  void note_out_of_memory() noexcept {
+    out_of_memory_.fetch_add(1, std::memory_order_relaxed);
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto last = last_oom_logged_.load(std::memory_order_relaxed);
+    if (last != 0 && now - last < std::chrono::nanoseconds(std::chrono::seconds(10)).count())
+      return;
+    if (!last_oom_logged_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
+    spdlog::warn(
+        "Redis is full: new messages and replies are answered 503 redis_full (from 90% of its "
+        "maxmemory; at 100% Redis refuses writes itself) until memory is freed; nothing already "
+        "stored is lost. Check that the AI engines are taking messages "
+        "(bellhop_inbound_queue_depth), or raise maxmemory (redis.embedded.maxmemory) (logged "
+        "at most every 10 s)");
   }
 
   const broker_options& options() const noexcept { return options_; }
@@ -505,6 +521,7 @@ class broker::impl {
           !r->done) {
         retry_eval(c, std::move(r));
       } else if (rep.is_error()) {
+        if (is_out_of_memory(rep.str())) note_out_of_memory();
         complete(*r, errc::redis_error, std::move(rep));
       } else {
         complete(*r, errc::ok, std::move(rep));
@@ -817,7 +834,8 @@ class broker::impl {
   std::atomic<subscription_id> next_subscription_id_{0};
   std::atomic<connection_state> state_{connection_state::stopped};
   std::atomic<std::uint64_t> commands_{0}, errors_{0}, timeouts_{0}, reconnects_{0},
-      connection_failures_{0}, pubsub_messages_{0};
+      connection_failures_{0}, pubsub_messages_{0}, out_of_memory_{0};
+  std::atomic<std::int64_t> last_oom_logged_{0};  // steady clock, ns; 0: never
 };
 
 script script::make(std::string name, std::string body) {
@@ -879,5 +897,8 @@ void broker::unsubscribe(subscription_id id) { impl_->unsubscribe(id); }
 
 connection_state broker::state() const noexcept { return impl_->state(); }
 broker_stats broker::stats() const noexcept { return impl_->stats(); }
+void broker::note_out_of_memory() noexcept {
+  impl_->note_out_of_memory();
+}
 
 }  // namespace bellhop::broker

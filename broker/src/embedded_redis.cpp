@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -21,8 +22,11 @@
 #include <cctype>
 #include <condition_variable>
 #include <cstdlib>
+#include <fstream>
 #include <future>
+#include <limits>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -218,16 +222,32 @@ std::string config_string(std::string_view s) {
   return out;
 }
 
-// Digits with an optional k/kb/m/mb/g/gb suffix, as Redis accepts for maxmemory.
-bool is_memory_size(std::string_view s) {
+// Digits with an optional b/k/kb/m/mb/g/gb suffix, as Redis reads maxmemory (k = 1000,
+// kb = 1024...); nullopt when it is not a size or does not fit.
+std::optional<std::uint64_t> memory_size_bytes(std::string_view s) {
   std::size_t i = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  if (i == 0) return false;
+  std::uint64_t n = 0;
+  constexpr auto max = std::numeric_limits<std::uint64_t>::max();
+  for (; i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])); ++i) {
+    const auto digit = static_cast<std::uint64_t>(s[i] - '0');
+    if (n > (max - digit) / 10) return std::nullopt;
+    n = n * 10 + digit;
+  }
+  if (i == 0) return std::nullopt;
   std::string unit;
   for (; i < s.size(); ++i)
     unit += static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
-  return unit.empty() || unit == "k" || unit == "kb" || unit == "m" || unit == "mb" ||
-         unit == "g" || unit == "gb";
+  static constexpr std::pair<std::string_view, std::uint64_t> units[] = {
+      {"", 1},           {"b", 1},
+      {"k", 1000},       {"kb", 1024},
+      {"m", 1000000},    {"mb", 1024 * 1024},
+      {"g", 1000000000}, {"gb", 1024ULL * 1024 * 1024}};
+  for (const auto& [name, scale] : units) {
+    if (unit != name) continue;
+    if (n > max / scale) return std::nullopt;
+    return n * scale;
+  }
+  return std::nullopt;
 }
 
 bool is_valid_password(std::string_view s) {
@@ -245,9 +265,20 @@ std::string hex_encode(const unsigned char* data, std::size_t size) {
   return out;
 }
 
+// A password's SHA-256 in hex: what an ACL "#<hash>" rule takes, so the engine's password itself
+// is in no file but its own.
+std::string sha256_hex(std::string_view s) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int size = 0;
+  if (EVP_Digest(s.data(), s.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) return {};
+  return hex_encode(digest.data(), size);
+}
+
 // The password is generated once and reused, so AI engines configured with it keep working
-// across bellhop restarts.
-outcome<std::string> load_or_create_password(const fs::path& file, const fs::path& data_dir) {
+// across bellhop restarts. `forbidden` are the mode bits taken away when set (077 for bellhop's
+// own; 037 for the engine's, which an operator may open to a group of engine users).
+outcome<std::string> load_or_create_password(const fs::path& file, const fs::path& data_dir,
+                                             mode_t forbidden) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     unique_fd in(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (in) {
@@ -263,14 +294,15 @@ outcome<std::string> load_or_create_password(const fs::path& file, const fs::pat
                        std::to_string(st.st_uid) + ", not to bellhop's uid " +
                        std::to_string(::geteuid()) + "; fix its owner or remove it"};
       }
-      if ((st.st_mode & 077) != 0) {
-        if (::fchmod(in.get(), 0600) != 0) {
+      if ((st.st_mode & forbidden) != 0) {
+        const mode_t fixed = st.st_mode & 0777 & ~forbidden;
+        if (::fchmod(in.get(), fixed) != 0) {
           return failure{"password file " + file.string() +
                          " is readable by other users and its mode cannot be fixed: " +
                          errno_message(errno) + "; chmod 600 it"};
         }
-        spdlog::warn("embedded Redis: {} was readable by other users; changed its mode to 0600",
-                     file.string());
+        spdlog::warn("embedded Redis: {} was readable by other users; changed its mode to 0{:o}",
+                     file.string(), static_cast<unsigned>(fixed));
       }
       std::string content(1024, '\0');
       const auto n = ::read(in.get(), content.data(), content.size());
@@ -380,7 +412,99 @@ std::string log_tail(const fs::path& log, off_t offset, std::size_t max_lines) {
   return out;
 }
 
+// `prefix` as a literal in a Redis glob pattern.
+std::string glob_escape(std::string_view prefix) {
+  std::string out;
+  for (const char c : prefix) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// A number from a cgroup file ("max" and anything unreadable: nullopt).
+std::optional<std::uint64_t> read_limit(const char* path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text)) return std::nullopt;
+  return memory_size_bytes(text);
+}
+
+std::string describe_bytes(std::uint64_t bytes) {
+  constexpr std::uint64_t mib = 1024 * 1024;
+  if (bytes % (1024 * mib) == 0) return std::to_string(bytes / (1024 * mib)) + "gb";
+  return std::to_string(bytes / mib) + "mb";
+}
+
 }  // namespace
+
+std::vector<std::string> engine_acl_rules(std::string_view key_prefix) {
+  const std::string p = glob_escape(key_prefix);
+  const std::string q = p + "inbound:messages";
+  return {
+      "resetkeys",
+      "resetchannels",
+      "-@all",
+      // Connection housekeeping that client libraries send on their own.
+      "+ping",
+      "+echo",
+      "+hello",
+      "+quit",
+      "+reset",
+      "+client|setname",
+      "+client|getname",
+      "+client|id",
+      "+client|info",
+      // Reply and ack together (docs/ai-engine.md, "Handle, then ack"); WATCH is not needed.
+      "+multi",
+      "+exec",
+      "+discard",
+      // Replies, and hand-offs to the operator's own staff tooling: push only, never read.
+      "+lpush",
+      "%W~" + p + "outbound:*",
+      "%W~" + p + "handoff:*",
+      // Heartbeat and stopping.
+      "(+set +del %W~" + q + ":heartbeat:*)",
+      "(+sadd %W~" + q + ":consumers)",
+      // Optional cleanup of the delivery count together with the ack.
+      "(+hdel %W~" + q + ":deliveries)",
+      // Take (and, when reusing a name, give back): only moves between the queue and a processing
+      // list, so nothing new ever reaches the queue from an engine.
+      "(+blmove +brpoplpush +lmove ~" + q + " ~" + q + ":processing:*)",
+      // Ack, and look into one's own processing list.
+      "(+lrem +lpos +lrange +llen ~" + q + ":processing:*)",
+  };
+}
+
+std::string engine_acl_setuser(std::string_view key_prefix, std::string_view password) {
+  std::string line = "ACL SETUSER " + std::string(engine_user) + " reset on " +
+                     (password.empty() ? std::string(">CHANGE-ME") : "#" + sha256_hex(password));
+  for (const auto& rule : engine_acl_rules(key_prefix)) line += " " + rule;
+  return line;
+}
+
+std::uint64_t default_maxmemory_bytes(std::uint64_t memory_bytes) noexcept {
+  constexpr std::uint64_t mib = 1024 * 1024;
+  return std::clamp<std::uint64_t>(memory_bytes / 4, 256 * mib, 8 * 1024 * mib);
+}
+
+std::uint64_t machine_memory_bytes() noexcept {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGE_SIZE);
+  std::uint64_t memory = pages > 0 && page_size > 0 ? static_cast<std::uint64_t>(pages) *
+                                                          static_cast<std::uint64_t>(page_size)
+                                                    : 0;
+  for (const char* limit : {"/sys/fs/cgroup/memory.max",                       // cgroup v2
+                            "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {  // v1
+    try {
+      if (const auto bytes = read_limit(limit);
+          bytes && *bytes > 0 && (memory == 0 || *bytes < memory))
+        memory = *bytes;
+    } catch (...) {  // an unreadable cgroup file is no limit
+    }
+  }
+  return memory;
+}
 
 class embedded_redis::impl {
  public:
@@ -393,6 +517,11 @@ class embedded_redis::impl {
   redis_endpoint endpoint() const;
   std::string connect_hint() const;
   const fs::path& password_file() const noexcept { return password_path_; }
+  const fs::path& engine_password_file() const noexcept { return engine_password_path_; }
+  std::uint64_t maxmemory_bytes() const {
+    std::lock_guard lock(mutex_);
+    return maxmemory_bytes_;
+  }
   embedded_redis_stats stats() const;
 
  private:
@@ -417,6 +546,7 @@ class embedded_redis::impl {
   const fs::path config_path_;
   const fs::path socket_path_;
   const fs::path password_path_;
+  const fs::path engine_password_path_;
   const fs::path log_path_;
   const fs::path lock_path_;
 
@@ -429,6 +559,9 @@ class embedded_redis::impl {
   mutable std::mutex mutex_;  // guards everything below
   std::condition_variable changed_;
   std::string password_;
+  std::string engine_password_hash_;  // SHA-256 hex: the config holds no engine password
+  std::string maxmemory_;             // as written into the config: "0" = no limit
+  std::uint64_t maxmemory_bytes_ = 0;
   pid_t pid_ = 0;
   bool running_ = false;   // answered PING and has not exited since
   bool stopping_ = false;  // stop() was called: do not restart
@@ -447,6 +580,7 @@ embedded_redis::impl::impl(embedded_redis_options options)
       config_path_(data_dir_ / "redis.conf"),
       socket_path_(data_dir_ / "redis.sock"),
       password_path_(data_dir_ / "redis.password"),
+      engine_password_path_(data_dir_ / "engine.password"),
       log_path_(redis_dir_ / "redis.log"),
       lock_path_(data_dir_ / "redis.lock") {}
 
@@ -516,14 +650,16 @@ redis_endpoint embedded_redis::impl::endpoint() const {
 }
 
 std::string embedded_redis::impl::connect_hint() const {
-  const std::string socket = "unix socket " + socket_path_.string();
-  const std::string password = "(password in " + password_path_.string() + ")";
+  const std::string engine = "AI engines: user " + std::string(engine_user) + ", password in " +
+                             engine_password_path_.string();
+  const std::string bellhop = "bellhop's own full-access password is in " + password_path_.string();
   if (options_.port == 0) {
-    return "embedded Redis: redis-cli -s " + socket_path_.string() + " --askpass " + password +
-           "; no TCP port";
+    return "embedded Redis: no TCP port (redis.embedded.port is 0); " + engine +
+           " on unix socket " + socket_path_.string() + "; " + bellhop;
   }
-  return "embedded Redis: redis-cli -h 127.0.0.1 -p " + std::to_string(options_.port) +
-         " --askpass " + password + ", or " + socket;
+  return "embedded Redis: " + engine + ": redis-cli -h 127.0.0.1 -p " +
+         std::to_string(options_.port) + " --user " + std::string(engine_user) + " --askpass; " +
+         bellhop;
 }
 
 embedded_redis_stats embedded_redis::impl::stats() const {
@@ -539,9 +675,19 @@ outcome<> embedded_redis::impl::prepare() {
     return failure{"embedded Redis durability \"" + options_.durability +
                    "\" is not valid: use \"everysec\" or \"always\""};
   }
-  if (!options_.maxmemory.empty() && !is_memory_size(options_.maxmemory)) {
+  std::uint64_t maxmemory = 0;
+  if (options_.maxmemory.empty()) {
+    const auto memory = machine_memory_bytes();
+    maxmemory = default_maxmemory_bytes(memory);
+    spdlog::info(
+        "embedded Redis: maxmemory {} (a quarter of this machine's {} MiB, within 256 MiB "
+        "- 8 GiB; set redis.embedded.maxmemory to change it)",
+        describe_bytes(maxmemory), memory / (1024 * 1024));
+  } else if (const auto bytes = memory_size_bytes(options_.maxmemory)) {
+    maxmemory = *bytes;
+  } else {
     return failure{"embedded Redis maxmemory \"" + options_.maxmemory +
-                   "\" is not a size: use e.g. \"512mb\" or \"2gb\""};
+                   "\" is not a size: use e.g. \"512mb\" or \"2gb\", or \"0\" for no limit"};
   }
   auto binary = find_redis_server(options_.redis_server);
   if (!binary) return failure{binary.error()};
@@ -549,11 +695,18 @@ outcome<> embedded_redis::impl::prepare() {
 
   if (auto dir = prepare_data_dir(); !dir) return dir;
 
-  auto password = load_or_create_password(password_path_, data_dir_);
+  auto password = load_or_create_password(password_path_, data_dir_, 077);
   if (!password) return failure{password.error()};
+  auto engine_password = load_or_create_password(engine_password_path_, data_dir_, 037);
+  if (!engine_password) return failure{engine_password.error()};
+  const auto engine_hash = sha256_hex(*engine_password);
+  if (engine_hash.empty()) return failure{"cannot hash the engine password: OpenSSL failed"};
   {
     std::lock_guard lock(mutex_);
     password_ = *password;
+    engine_password_hash_ = engine_hash;
+    maxmemory_bytes_ = maxmemory;
+    maxmemory_ = options_.maxmemory.empty() ? std::to_string(maxmemory) : options_.maxmemory;
   }
   if (const int err = write_file_atomically(config_path_, render_config(), 0600); err != 0) {
     return failure{data_dir_error(data_dir_, errno_message(err))};
@@ -632,7 +785,14 @@ std::string embedded_redis::impl::render_config() const {
   c += "protected-mode yes\n";
   c += "unixsocket " + config_string(socket_path_.string()) + "\n";
   c += "unixsocketperm 700\n";
+  c += "# bellhop: the default user, full access.\n";
   c += "requirepass " + config_string(password_) + "\n";
+  c += "# AI engines: only the commands and keys of docs/ai-engine.md; the password is in\n";
+  c += "# engine.password, only its SHA-256 is here.\n";
+  c += "user " + std::string(engine_user) + " reset on " +
+       config_string("#" + engine_password_hash_);
+  for (const auto& rule : engine_acl_rules(options_.key_prefix)) c += " " + config_string(rule);
+  c += "\n";
   c += "dir " + config_string(redis_dir_.string()) + "\n";
   c += "logfile " + config_string(log_path_.string()) + "\n";
   c += "loglevel notice\n";
@@ -643,7 +803,9 @@ std::string embedded_redis::impl::render_config() const {
   c += "aof-use-rdb-preamble yes\n";
   c += "# Queued messages must never be evicted: writes fail instead when memory is full.\n";
   c += "maxmemory-policy noeviction\n";
-  if (!options_.maxmemory.empty()) c += "maxmemory " + options_.maxmemory + "\n";
+  c += "# When full, writes answer OOM and bellhop answers 503 redis_full; nothing stored is "
+       "lost.\n";
+  c += "maxmemory " + maxmemory_ + "\n";
   c += "# A sorted set past 16 members becomes a skiplist: a property's conversation index takes a\n";
   c += "# ZADD per guest message, which costs a scan of the whole set while it is a listpack\n";
   c += "# (11% of Redis's work per message with 100 conversations, the default allows 128).\n";
@@ -901,6 +1063,12 @@ std::string embedded_redis::connect_hint() const {
 }
 std::filesystem::path embedded_redis::password_file() const {
   return impl_->password_file();
+}
+std::filesystem::path embedded_redis::engine_password_file() const {
+  return impl_->engine_password_file();
+}
+std::uint64_t embedded_redis::maxmemory_bytes() const {
+  return impl_->maxmemory_bytes();
 }
 embedded_redis_stats embedded_redis::stats() const {
   return impl_->stats();

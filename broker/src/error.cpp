@@ -33,6 +33,10 @@ const boost::system::error_category& broker_category() noexcept {
   return instance;
 }
 
+bool is_out_of_memory(std::string_view redis_error) noexcept {
+  return redis_error.starts_with("OOM ");
+}
+
 errc from_hiredis_error(int hiredis_err) noexcept {
   switch (hiredis_err) {
     case REDIS_OK: return errc::ok;

@@ -31,9 +31,10 @@ if (!opts.redis || !Number.isInteger(count) || count < 0 || !(ttlMs > 0)) {
   process.exit(2);
 }
 
-// BLMOVE holds its connection while it waits, so it gets a client of its own.
-const redis = new Redis(opts.redis);
-const blocking = new Redis(opts.redis);
+// BLMOVE holds its connection while it waits, so it gets a client of its own. No ready check:
+// it sends INFO, which Bellhop's engine user may not run (docs/ai-engine.md, "Connecting").
+const redis = new Redis(opts.redis, { enableReadyCheck: false });
+const blocking = new Redis(opts.redis, { enableReadyCheck: false });
 const prefix = opts['key-prefix'];
 const inbound = `${prefix}inbound:messages`;
 const processing = `${inbound}:processing:${opts.consumer}`;

@@ -18,7 +18,7 @@ import redis
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--redis", required=True,
-                    help="redis://:PASSWORD@127.0.0.1:6390 or unix:///path/to/redis.sock?password=...")
+                    help="redis://engine:PASSWORD@127.0.0.1:6390 (PASSWORD: Bellhop's engine.password)")
 parser.add_argument("--consumer", default=f"{socket.gethostname()}-{os.getpid()}",
                     help="unique consumer name (default hostname-pid)")
 parser.add_argument("--count", type=int, default=0, help="exit after N messages (0: run until SIGTERM)")

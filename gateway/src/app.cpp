@@ -60,6 +60,9 @@ void add_redis_metrics(metrics_registry& metrics, const broker::broker& redis,
     one("bellhop_redis_connection_failures_total",
         "Redis connection attempts or connections that failed.", metric_type::counter,
         static_cast<double>(s.connection_failures));
+    one("bellhop_redis_oom_total",
+        "Writes Redis refused because it reached maxmemory (answered 503 redis_full).",
+        metric_type::counter, static_cast<double>(s.out_of_memory));
     if (embedded) {
       const auto e = embedded->stats();
       one("bellhop_embedded_redis_running", "Whether the embedded redis-server is running.",
@@ -68,6 +71,23 @@ void add_redis_metrics(metrics_registry& metrics, const broker::broker& redis,
           "Times the embedded redis-server died and was restarted.", metric_type::counter,
           static_cast<double>(e.restarts));
     }
+  });
+}
+
+// A reference to a shared_ptr the services keep until the process ends.
+void add_redis_memory_metrics(metrics_registry& metrics, const redis_memory& memory) {
+  metrics.add_collector([&memory](std::string& out) {
+    auto one = [&out](std::string_view name, std::string_view help, double value) {
+      append_metric_header(out, name, help, metric_type::gauge);
+      append_metric_sample(out, name, {}, value);
+    };
+    one("bellhop_redis_used_memory_bytes", "Redis's used_memory at the last poll (every 250 ms).",
+        static_cast<double>(memory.used_bytes()));
+    one("bellhop_redis_maxmemory_bytes", "Redis's maxmemory (0 = no limit).",
+        static_cast<double>(memory.max_bytes()));
+    one("bellhop_redis_full",
+        "1 while Redis is over 90% of its maxmemory and new data is answered 503 redis_full.",
+        memory.full() ? 1 : 0);
   });
 }
 
@@ -216,6 +236,7 @@ int serve(const config& cfg) {
     eo.port = static_cast<std::uint16_t>(cfg.redis.embedded.port);
     eo.durability = cfg.redis.embedded.durability;
     eo.maxmemory = cfg.redis.embedded.maxmemory;
+    eo.key_prefix = cfg.redis.key_prefix;
     svc.embedded = std::make_unique<broker::embedded_redis>(std::move(eo));
   } else {
     auto ep = broker::parse_redis_url(cfg.redis.url);
@@ -273,6 +294,10 @@ int serve(const config& cfg) {
   add_redis_metrics(metrics, *redis, svc.embedded.get());
   svc.redis = std::move(redis);  // before ioc.run(): no request reads svc concurrently yet
   svc.limits = std::make_unique<rate_limits>(*svc.redis, keys, cfg);
+  svc.memory = std::make_shared<redis_memory>(*svc.redis, ioc.get_executor(),
+                                              std::chrono::milliseconds(250));
+  svc.memory->start();
+  add_redis_memory_metrics(metrics, *svc.memory);
   add_ratelimit_metrics(metrics, *svc.limits);
   inbound_reaper reaper(ioc.get_executor(), *svc.redis, keys, cfg.inbound, metrics);
   reaper.start();
@@ -293,9 +318,9 @@ int serve(const config& cfg) {
   ro.auth_timeout = std::chrono::milliseconds(cfg.realtime.auth_timeout_ms);
   ro.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
   ro.hub.history_max_age = std::chrono::seconds(cfg.realtime.history_max_age_s);
-  realtime::service dashboards(
-      ioc, *svc.redis, keys, ro,
-      make_staff_reply_queuer(*svc.redis, keys, cfg, svc.limits.get(), ioc.get_executor()));
+  realtime::service dashboards(ioc, *svc.redis, keys, ro,
+                               make_staff_reply_queuer(*svc.redis, keys, cfg, svc.limits.get(),
+                                                       ioc.get_executor(), svc.memory.get()));
   server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req,
                                                   upgrade_context ctx) {
     dashboards.accept(std::move(stream), std::move(req), std::move(ctx.slot));
@@ -326,6 +351,7 @@ int serve(const config& cfg) {
     }
     stopping = true;
     reaper.stop();          // releases its lease while the broker still runs
+    svc.memory->stop();
     outbound.stop();        // no new sends; those in flight finish or are recovered later
     dashboards.shutdown();  // 1001 going away
     spdlog::info("signal {}: shutting down (finishing in-flight requests, up to {} ms)", sig,

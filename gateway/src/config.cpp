@@ -141,7 +141,7 @@ std::string check_maxmemory(std::string_view v) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   bool ok =
       digits_end != v.begin() && one_of(unit, {"", "b", "k", "kb", "m", "mb", "g", "gb"}).empty();
-  return ok ? "" : "must be empty (no limit) or a size such as 512mb";
+  return ok ? "" : "must be empty (sized from the machine), 0 (no limit) or a size such as 512mb";
 }
 
 std::string check_durability(std::string_view v) {
@@ -1066,7 +1066,8 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "      \"port\": " + n(d.redis.embedded.port) + ",\n";
   t += "      // \"everysec\" may lose up to a second of writes on power loss; \"always\" none.\n";
   t += "      \"durability\": " + json_quote(d.redis.embedded.durability) + ",\n";
-  t += "      \"maxmemory\": " + json_quote(d.redis.embedded.maxmemory) + ",  // e.g. \"512mb\"\n";
+  t += "      \"maxmemory\": " + json_quote(d.redis.embedded.maxmemory) +
+       ",  // \"\": a quarter of RAM (256mb-8gb); \"0\": no limit; or e.g. \"512mb\"\n";
   t += "      \"redis_server\": " + json_quote(d.redis.embedded.redis_server) + "\n";
   t += "    }\n";
   t += "  },\n";

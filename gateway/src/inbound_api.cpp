@@ -67,7 +67,7 @@ struct inbound_context {
   ingest_batcher& ingest() {
     std::call_once(batcher_made, [this] {
       batcher = std::make_shared<ingest_batcher>(*svc.redis, keys, cfg, ingest_batcher::limits{},
-                                                 batch_sizes);
+                                                 batch_sizes, svc.memory.get());
     });
     return *batcher;
   }
@@ -124,6 +124,10 @@ void store(const std::shared_ptr<inbound_context>& ctx, inbound_message msg, res
           case result::unavailable:
             ctx->unavailable.inc();
             send(unavailable(shell, out.detail));
+            return;
+          case result::full:  // logged and counted by the broker
+            ctx->results.labels({"redis_full"}).inc();
+            send(redis_full(shell));
             return;
         }
       });

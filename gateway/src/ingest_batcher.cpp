@@ -1,15 +1,18 @@
 #include "ingest_batcher.hpp"
 
+#include <boost/asio/post.hpp>
 #include <utility>
 
 #include "bellhop/gateway/json_response.hpp"
 #include "lua_scripts.hpp"
+#include "redis_full.hpp"
 
 namespace bellhop::gateway {
 
 ingest_batcher::ingest_batcher(broker::broker& redis, const key_space& keys, const config& cfg,
-                               limits lim, histogram& batch_sizes)
+                               limits lim, histogram& batch_sizes, redis_memory* memory)
     : redis_(redis),
+      memory_(memory),
       keys_(keys),
       cfg_(cfg),
       limits_(lim),
@@ -22,8 +25,16 @@ ingest_batcher::ingest_batcher(broker::broker& redis, const key_space& keys, con
                    std::to_string(cfg.realtime.recent_messages)} {}
 
 void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex, handler done) {
+  if (refuse_new_data(memory_, redis_)) {
+    ingest_outcome out;
+    out.what = ingest_outcome::result::full;
+    out.detail = "Redis is nearly full";
+    boost::asio::post(ex, [done = std::move(done), out = std::move(out)] { done(out); });
+    return;
+  }
   const auto& k = keys_;
   pending p;
+  p.size = msg.envelope.size();
   p.keys = {k.dedup(msg.channel, msg.external_id),
             k.message(msg.id),
             k.property_seq(msg.property_id),
@@ -107,7 +118,10 @@ void ingest_batcher::finish(batch& b, boost::system::error_code ec, const broker
   using result = ingest_outcome::result;
   if (ec || !r.is_array() || r.elements().size() != b.size()) {
     ingest_outcome out;
-    if (ec == broker::errc::redis_error || (!ec && r.is_error())) {
+    if (is_redis_full(r)) {  // counted by the broker
+      out.what = result::full;
+      out.detail = r.str();
+    } else if (ec == broker::errc::redis_error || (!ec && r.is_error())) {
       out.what = result::refused;
       out.detail = r.is_error() ? r.str() : ec.message();
     } else {
@@ -126,11 +140,17 @@ void ingest_batcher::finish(batch& b, boost::system::error_code ec, const broker
       out.detail = "unexpected reply from Redis: " + e.to_string();
     } else if (parts[0].integer() == 1) {
       out.what = result::queued;
+      // In the queue, the property's history and the conversation's recent messages.
+      if (memory_) memory_->note_stored(3 * b[i].size);
       out.id = parts[1].str();
       if (parts.size() > 3) out.detail = parts[3].str();
     } else if (parts[0].integer() == 0) {
       out.what = result::duplicate;
       out.id = parts[1].str();
+    } else if (broker::is_out_of_memory(parts[1].str())) {  // the script caught the OOM
+      out.what = result::full;
+      out.detail = parts[1].str();
+      redis_.note_out_of_memory();
     } else {
       out.what = result::refused;
       out.detail = parts[1].str();

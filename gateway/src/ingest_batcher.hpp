@@ -14,6 +14,7 @@
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/keys.hpp"
 #include "bellhop/gateway/metrics.hpp"
+#include "redis_memory.hpp"
 
 namespace bellhop::gateway {
 
@@ -24,6 +25,7 @@ struct ingest_outcome {
     duplicate,    // its external id was seen before; `id` is the first message's id
     refused,      // Redis answered but would not store it (nothing of it kept); `detail` says why
     unavailable,  // no answer from Redis (down, timed out, stopping); `detail` says why
+    full,         // Redis is at maxmemory and refused it (nothing of it kept): 503 redis_full
   };
   result what = result::unavailable;
   std::string id;
@@ -51,8 +53,9 @@ class ingest_batcher : public std::enable_shared_from_this<ingest_batcher> {
     std::size_t max_batch = 32;  // ~2 ms of Redis time: other clients wait that long at most
   };
 
+  // With `memory`, a message is answered `full` at once while Redis is nearly full.
   ingest_batcher(broker::broker& redis, const key_space& keys, const config& cfg, limits lim,
-                 histogram& batch_sizes);
+                 histogram& batch_sizes, redis_memory* memory = nullptr);
 
   // Thread-safe.
   void submit(inbound_message msg, boost::asio::any_io_executor ex, handler done);
@@ -61,6 +64,7 @@ class ingest_batcher : public std::enable_shared_from_this<ingest_batcher> {
   struct pending {
     std::vector<std::string> keys;  // the message's 7 keys, in the script's order
     std::vector<std::string> args;  // its 11 arguments
+    std::size_t size = 0;           // of its envelope
     boost::asio::any_io_executor ex;
     handler done;
   };
@@ -71,6 +75,7 @@ class ingest_batcher : public std::enable_shared_from_this<ingest_batcher> {
   void finish(batch& b, boost::system::error_code ec, const broker::reply& r);
 
   broker::broker& redis_;
+  redis_memory* memory_;
   const key_space& keys_;
   const config& cfg_;
   const limits limits_;

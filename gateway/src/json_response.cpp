@@ -48,6 +48,13 @@ response json_response(const request& req, http::status status, std::string body
   return res;
 }
 
+response redis_full(const request& req) {
+  auto res =
+      json_error(req, http::status::service_unavailable, redis_full_code, redis_full_message);
+  res.set(http::field::retry_after, "5");
+  return res;
+}
+
 request request_shell(const request& req) {
   request shell;
   shell.version(req.version());

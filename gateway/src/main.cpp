@@ -1,4 +1,4 @@
-// The bellhop command: serve (default), check-config, gen-config, gen-token, version.
+// The bellhop command: serve (default), check-config, gen-config, gen-token, engine-acl, version.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -6,12 +6,14 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
 
+#include "bellhop/broker/embedded_redis.hpp"
 #include "bellhop/broker/redis_url.hpp"
 #include "bellhop/gateway/app.hpp"
 #include "bellhop/gateway/config.hpp"
@@ -150,6 +152,23 @@ int run_gen_token(const config_overrides& overrides, const gen_token_options& op
   return std::fflush(stdout) == 0 ? exit_ok : exit_failure;
 }
 
+// For an external Redis: the ACL SETUSER line of the `engine` user (docs/ai-engine.md,
+// "Connecting"), with the configured redis.key_prefix. Prints no password: its SHA-256, or a
+// placeholder.
+int run_engine_acl(const config_overrides& overrides, const std::string& password_file) {
+  auto cfg = load_config(overrides, environment_map(environ));
+  if (!cfg) return fail(cfg.error(), exit_failure);
+  std::string password;
+  if (!password_file.empty()) {
+    std::ifstream in(password_file);
+    if (!(in >> password) || password.size() > 512)
+      return fail("option --password-file: cannot read a password from " + password_file,
+                  exit_failure);
+  }
+  std::printf("%s\n", bellhop::broker::engine_acl_setuser(cfg->redis.key_prefix, password).c_str());
+  return std::fflush(stdout) == 0 ? exit_ok : exit_failure;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -183,6 +202,13 @@ int main(int argc, char** argv) {
   token_cmd->add_option("--ttl", token_opts.ttl, "lifetime: 90s, 30m, 8h, 7d (at most 30d)")
       ->capture_default_str();
   add_config_flags(token_cmd, overrides);
+  std::string engine_password_file;
+  auto* acl_cmd = app.add_subcommand(
+      "engine-acl",
+      "print the ACL SETUSER line of the AI engines' Redis user, for an external Redis");
+  acl_cmd->add_option("--password-file", engine_password_file,
+                      "the engine's password, put in the line as its SHA-256");
+  add_config_flags(acl_cmd, overrides);
   auto* version_cmd = app.add_subcommand("version", "print the version");
   // `bellhop --config x` without a subcommand means serve.
   add_config_flags(&app, overrides);
@@ -214,5 +240,6 @@ int main(int argc, char** argv) {
   }
   if (*check_cmd) return run_check_config(overrides);
   if (*token_cmd) return run_gen_token(overrides, token_opts);
+  if (*acl_cmd) return run_engine_acl(overrides, engine_password_file);
   return run_serve(overrides);
 }

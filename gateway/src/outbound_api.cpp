@@ -11,6 +11,7 @@
 #include "ids.hpp"
 #include "lua_scripts.hpp"
 #include "outbound.hpp"
+#include "redis_full.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -91,6 +92,7 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
                                "this key may not send for property " + m.msg.property_id,
                                "property_id"));
   if (!c->svc.redis) return res.send(unavailable(req));
+  if (refuse_new_data(c->svc.memory.get(), *c->svc.redis)) return res.send(redis_full(req));
   const auto& k = c->keys;
   const std::string& id = m.msg.id;
   c->svc.redis->eval(
@@ -102,6 +104,7 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
        m.msg.conversation_id, m.created_at, m.msg.to},
       res.executor(), [res, shell = request_shell(req)](error_code ec, broker::reply r) {
         const auto& e = r.elements();
+        if (is_redis_full(r)) return res.send(redis_full(shell));
         if (ec || !r.is_array() || e.size() != 2 || !e[0].is_integer())
           return res.send(unavailable(shell));
         const bool queued = e[0].integer() == 1;

@@ -5,6 +5,7 @@
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/broker/embedded_redis.hpp"
 #include "rate_limits.hpp"
+#include "redis_memory.hpp"
 
 namespace bellhop::gateway {
 
@@ -15,6 +16,7 @@ struct services {
   std::unique_ptr<broker::embedded_redis> embedded;
   std::unique_ptr<broker::broker> redis;
   std::unique_ptr<rate_limits> limits;  // set with `redis`
+  std::shared_ptr<redis_memory> memory;  // set with `redis`
 };
 
 }  // namespace bellhop::gateway

@@ -5,8 +5,10 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "bellhop/gateway/json_response.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
+#include "redis_full.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -19,6 +21,7 @@ struct context {
   broker::broker& redis;
   rate_limits* limits;
   boost::asio::any_io_executor ex;
+  const redis_memory* memory;
   const key_space keys;
   const config::inbound_t inbound;
   const config::realtime_t realtime;
@@ -113,6 +116,7 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
   ctx->redis.eval(
       ctx->script, std::move(keys), std::move(args), ctx->ex,
       [done = std::move(done)](error_code ec, broker::reply r) {
+        if (is_redis_full(r)) return done(failed("redis_full", std::string(redis_full_message)));
         const auto& el = r.elements();
         if (ec || !r.is_array() || el.size() < 2 || !el[0].is_integer() || !el[1].is_string())
           return done(failed("unavailable",
@@ -155,10 +159,13 @@ void find_and_queue(const std::shared_ptr<context>& ctx, realtime::reply_request
 
 realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_space& keys,
                                                const config& cfg, rate_limits* limits,
-                                               boost::asio::any_io_executor ex) {
+                                               boost::asio::any_io_executor ex,
+                                               const redis_memory* memory) {
   auto ctx = std::make_shared<context>(
-      context{redis, limits, std::move(ex), keys, cfg.inbound, cfg.realtime});
+      context{redis, limits, std::move(ex), memory, keys, cfg.inbound, cfg.realtime});
   return [ctx](realtime::reply_request req, realtime::reply_callback done) {
+    if (refuse_new_data(ctx->memory, ctx->redis))
+      return done(failed("redis_full", std::string(redis_full_message)));
     const auto* policy = ctx->limits ? ctx->limits->staff_replies : nullptr;
     if (!policy) return find_and_queue(ctx, std::move(req), std::move(done));
     // Per session: one stuck or scripted dashboard cannot flood the guests.

@@ -337,6 +337,8 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
             self->send(R"({"type":"ack","client_id":)" + json_string(client_id) + R"(,"id":)" +
                        json_string(out.id) + R"(,"status":)" +
                        (out.what == o::queued ? "\"queued\"" : "\"duplicate\"") + "}");
+          } else if (out.what == o::full) {  // nothing kept; Redis is at maxmemory
+            self->send(error_frame("redis_full", std::string(redis_full_message), client_id));
           } else {  // nothing kept: the browser sends it again
             self->send(error_frame("unavailable", "not stored; send it again", client_id));
           }

@@ -13,6 +13,7 @@
 #include "bellhop/gateway/json_response.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
+#include "redis_full.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -136,17 +137,24 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
   struct tally {
     std::size_t pending = 0;
     bool failed = false;
+    bool full = false;  // Redis refused a write at maxmemory
     std::string why;
   };
   auto t = std::make_shared<tally>();
   auto result = std::make_shared<channels::webhook_result>(std::move(r));
   auto shell = request_shell(req);
-  auto finish_one = [c, t, result, res, shell, channel](bool ok, std::string why) {
+  auto finish_one = [c, t, result, res, shell, channel](bool ok, std::string why,
+                                                        bool full = false) {
     if (!ok && !t->failed) {
       t->failed = true;
       t->why = std::move(why);
     }
+    t->full = t->full || full;
     if (--t->pending > 0) return;
+    if (t->full) {  // the provider retries; Redis refused at maxmemory, counted by the broker
+      c->results.labels({channel, "redis_full"}).inc();
+      return res.send(redis_full(shell));
+    }
     if (t->failed) {
       c->results.labels({channel, "unavailable"}).inc();
       auto out = json_error(shell, http::status::service_unavailable, "unavailable",
@@ -189,14 +197,16 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
   }
   t->pending = messages.size() + result->statuses.size() + opt_outs.size() + 1;  // +1: this
   for (auto& cmd : opt_outs) {
-    c->svc.redis->post(std::move(cmd), res.executor(), [finish_one](error_code ec, broker::reply r) {
-      finish_one(!ec && !r.is_error(), ec ? ec.message() : r.to_string());
-    });
+    c->svc.redis->post(
+        std::move(cmd), res.executor(), [finish_one](error_code ec, broker::reply r) {
+          finish_one(!ec && !r.is_error(), ec ? ec.message() : r.to_string(), is_redis_full(r));
+        });
   }
   for (auto& m : messages) {
     c->ingest(std::move(m), res.executor(), [finish_one](ingest_outcome out) {
       using o = ingest_outcome::result;
-      finish_one(out.what == o::queued || out.what == o::duplicate, out.detail);
+      finish_one(out.what == o::queued || out.what == o::duplicate, out.detail,
+                 out.what == o::full);
     });
   }
   const std::string now_text = format_timestamp(now);

@@ -394,10 +394,10 @@
       case "error":
         if (!frame.client_id) {
           console.warn("bellhop web chat:", frame.code, frame.message);
-        } else if (frame.code === "unavailable") {
-          // Not stored this time: still pending, sent again shortly.
+        } else if (frame.code === "unavailable" || frame.code === "redis_full") {
+          // Not stored this time: still pending, sent again shortly (later when Redis is full).
           clearTimeout(resendTimer);
-          resendTimer = setTimeout(flushPending, 2000);
+          resendTimer = setTimeout(flushPending, frame.code === "redis_full" ? 5000 : 2000);
         } else {
           settle(frame.client_id, { state: "failed", error: frame.message || frame.code });
         }

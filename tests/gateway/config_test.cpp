@@ -396,11 +396,11 @@ INSTANTIATE_TEST_SUITE_P(
         validation_case{R"({"redis": {"embedded": {"durability": "no"}}})",
                         "'redis.embedded.durability' must be one of everysec, always"},
         validation_case{R"({"redis": {"embedded": {"maxmemory": "lots"}}})",
-                        "'redis.embedded.maxmemory' must be empty (no limit) or a size such as "
-                        "512mb"},
+                        "'redis.embedded.maxmemory' must be empty (sized from the machine), 0 "
+                        "(no limit) or a size such as 512mb"},
         validation_case{R"({"redis": {"embedded": {"maxmemory": "1gb\nbind 0.0.0.0"}}})",
-                        "'redis.embedded.maxmemory' must be empty (no limit) or a size such as "
-                        "512mb"},
+                        "'redis.embedded.maxmemory' must be empty (sized from the machine), 0 "
+                        "(no limit) or a size such as 512mb"},
         validation_case{R"({"redis": {"embedded": {"redis_server": ""}}})",
                         "'redis.embedded.redis_server' must not be empty"},
         validation_case{R"({"log": {"level": "verbose"}})",

@@ -292,8 +292,8 @@ TEST_F(ExamplesProcess, NodeConsumerTakesPrintsRepliesAndAcks) {
 }
 
 // The whole path as examples/README.md describes it: bellhop with its embedded Redis, a guest
-// message through POST /v1/messages/inbound, the demo engine connected with the password from
-// the data dir, the answer on outbound:whatsapp.
+// message through POST /v1/messages/inbound, the demo engine connected as the `engine` user with
+// the password from the data dir, the answer on outbound:whatsapp.
 TEST_F(ExamplesProcess, DemoEngineAnswersMessagesPostedToBellhop) {
   const auto port = free_port();
   const auto redis_port = free_port();
@@ -312,7 +312,12 @@ TEST_F(ExamplesProcess, DemoEngineAnswersMessagesPostedToBellhop) {
   std::string password;
   std::ifstream(data / "redis.password") >> password;
   ASSERT_FALSE(password.empty());
-  const std::string url = "redis://:" + password + "@127.0.0.1:" + std::to_string(redis_port);
+  // The engine logs in as the `engine` ACL user, as examples/README.md says.
+  std::string engine_password;
+  std::ifstream(data / "engine.password") >> engine_password;
+  ASSERT_FALSE(engine_password.empty());
+  const std::string url =
+      "redis://engine:" + engine_password + "@127.0.0.1:" + std::to_string(redis_port);
   auto cli = [&](const std::string& args) {
     return run_capture("redis-cli --no-auth-warning -h 127.0.0.1 -p " + std::to_string(redis_port) +
                        " -a '" + password + "' " + args);

@@ -9,23 +9,6 @@ namespace {
 
 using boost::system::error_code;
 
-// The reply (or hand-off) and the ack in one script: Redis runs it atomically, so a crash can
-// never leave a sent reply with an un-acked message (which would be redelivered and answered
-// twice), nor an ack without its reply. Only an element still in our processing list is
-// answered: if the reaper judged us dead and gave it to another consumer, or if this is a retry
-// after a lost connection and the first attempt went through, nothing is pushed.
-// The push comes before the LREM because a script is not rolled back when a command fails: an
-// LPUSH refused (out of memory under noeviction, wrong type) must find nothing yet written.
-const broker::script settle_script = broker::script::make("demo_settle", R"lua(
-if not redis.call('LPOS', KEYS[1], ARGV[1]) then
-  return 0
-end
-if KEYS[2] then
-  redis.call('LPUSH', KEYS[2], ARGV[2])
-end
-return redis.call('LREM', KEYS[1], 1, ARGV[1])
-)lua");
-
 std::string describe(error_code ec, const broker::reply& r) {
   return r.is_error() ? r.str() : ec.message();
 }
@@ -87,7 +70,7 @@ void engine::schedule_heartbeat() {
     if (ec || stopping_) return;  // never SET after stop(): the DEL must be the last word
     beat([this](error_code ec, broker::reply r) {
       // A missed beat is not fatal; missing them for a whole visibility timeout lets the reaper
-      // redeliver our in-flight message, and settle_script then declines to answer it twice.
+      // redeliver our in-flight message, and settle() then declines to answer it twice.
       if (ec) spdlog::warn("heartbeat {} not refreshed: {}", heartbeat_, describe(ec, r));
     });
     schedule_heartbeat();
@@ -131,42 +114,75 @@ void engine::ack_invalid(std::string element, std::string why) {
   settle(std::move(element), {}, {}, "dropped an invalid element");
 }
 
+// The reply (or hand-off) and the ack in one MULTI/EXEC: Redis runs it whole or not at all (a
+// push refused while queueing, e.g. out of memory, aborts the EXEC), so a crash can never leave a
+// sent reply with an un-acked message (which would be redelivered and answered twice), nor an ack
+// without its reply. Bellhop's engine user may not run scripts (docs/ai-engine.md, "Connecting"),
+// so whether the element is still ours is checked just before, with LPOS: if the reaper judged
+// us dead and gave it to another consumer, or if this is a retry after a lost connection and the
+// first attempt went through, nothing is pushed. The reply's idempotency_key covers the short
+// window between the check and the EXEC.
 void engine::settle(std::string element, std::string list, std::string payload, std::string what) {
-  std::vector<std::string> keys{processing_};
-  std::vector<std::string> args{element};
-  if (!list.empty()) {
-    keys.push_back(list);
-    args.push_back(payload);
-  }
-  redis_.eval(
-      settle_script, std::move(keys), std::move(args), ex_,
+  broker::command check{"LPOS", processing_, element};  // before the handler takes `element`
+  redis_.post(
+      std::move(check), ex_,
       [this, element = std::move(element), list = std::move(list), payload = std::move(payload),
        what = std::move(what)](error_code ec, broker::reply r) mutable {
         if (ec) {
-          if (stopping_) {
-            spdlog::warn(
-                "could not settle a message while stopping ({}); it stays in {}"
-                " and will be redelivered",
-                describe(ec, r), processing_);
-            return shut_down();
-          }
-          spdlog::warn("could not settle a message: {}; retrying", describe(ec, r));
-          return retry([this, element = std::move(element), list = std::move(list),
-                        payload = std::move(payload), what = std::move(what)]() mutable {
-            settle(std::move(element), std::move(list), std::move(payload), std::move(what));
-          });
+          return settle_failed(describe(ec, r), std::move(element), std::move(list),
+                               std::move(payload), std::move(what));
         }
-        backoff_.reset();
-        if (r.is_integer() && r.integer() == 1) {
-          ++handled_;
-          spdlog::info("{}", what);
-        } else {
+        if (r.is_nil()) {
           // Settled by an earlier attempt whose reply was lost, or taken back by the
           // reaper: either way someone else's answer (or none) is the right one.
           spdlog::warn("a message was no longer in {}; nothing sent", processing_);
+          return take();
+        }
+        commit(std::move(element), std::move(list), std::move(payload), std::move(what));
+      });
+}
+
+void engine::commit(std::string element, std::string list, std::string payload, std::string what) {
+  // Posted back to back from this executor, they go out in this order on one connection; the
+  // EXEC's answer says what happened to all of them.
+  redis_.post({"MULTI"}, ex_, [](error_code, broker::reply) {});
+  if (!list.empty()) redis_.post({"LPUSH", list, payload}, ex_, [](error_code, broker::reply) {});
+  redis_.post({"LREM", processing_, "1", element}, ex_, [](error_code, broker::reply) {});
+  redis_.post(
+      {"EXEC"}, ex_,
+      [this, element = std::move(element), list = std::move(list), payload = std::move(payload),
+       what = std::move(what)](error_code ec, broker::reply r) mutable {
+        if (ec || !r.is_array() || r.elements().empty()) {
+          return settle_failed(ec ? describe(ec, r) : "EXEC answered " + r.to_string(),
+                               std::move(element), std::move(list), std::move(payload),
+                               std::move(what));
+        }
+        backoff_.reset();
+        const auto& removed = r.elements().back();  // the LREM's count
+        if (removed.is_integer() && removed.integer() == 1) {
+          ++handled_;
+          spdlog::info("{}", what);
+        } else {
+          spdlog::warn("a message left {} while it was settled", processing_);
         }
         take();
       });
+}
+
+void engine::settle_failed(std::string why, std::string element, std::string list,
+                           std::string payload, std::string what) {
+  if (stopping_) {
+    spdlog::warn(
+        "could not settle a message while stopping ({}); it stays in {}"
+        " and will be redelivered",
+        why, processing_);
+    return shut_down();
+  }
+  spdlog::warn("could not settle a message: {}; retrying", why);
+  retry([this, element = std::move(element), list = std::move(list), payload = std::move(payload),
+         what = std::move(what)]() mutable {
+    settle(std::move(element), std::move(list), std::move(payload), std::move(what));
+  });
 }
 
 void engine::retry(std::function<void()> fn) {

@@ -25,7 +25,8 @@ struct engine_options {
 //              visibility_timeout/3 after it;
 //   take       BLMOVE <inbound> <inbound>:processing:<consumer> RIGHT LEFT <block>;
 //   settle     the reply (outbound:<channel>) or staff hand-off (handoff:staff) and the ack
-//              (LREM of the exact element) in one Lua script, see settle().
+//              (LREM of the exact element) in one MULTI/EXEC, see settle(); only commands
+//              Bellhop's engine ACL user may run.
 // Everything runs on one executor (one thread); the broker does the I/O.
 class engine {
  public:
@@ -51,6 +52,9 @@ class engine {
   void take();
   void handle(std::string element);
   void settle(std::string element, std::string list, std::string payload, std::string what);
+  void commit(std::string element, std::string list, std::string payload, std::string what);
+  void settle_failed(std::string why, std::string element, std::string list, std::string payload,
+                     std::string what);
   void ack_invalid(std::string element, std::string why);
   void retry(std::function<void()> fn);
   void shut_down();

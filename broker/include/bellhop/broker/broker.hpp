@@ -47,6 +47,8 @@ struct broker_stats {
   std::uint64_t reconnects = 0;     // successful connections after the first, all connections
   std::uint64_t connection_failures = 0;
   std::uint64_t pubsub_messages = 0;
+  std::uint64_t out_of_memory = 0;  // writes Redis refused at maxmemory (error replies and
+                                    // those scripts reported: note_out_of_memory)
 };
 
 // A Lua script known by its SHA1, computed locally. Calls go out as EVALSHA; when Redis answers
@@ -111,6 +113,11 @@ class broker {
   connection_state state() const noexcept;
   bool ready() const noexcept { return state() == connection_state::ready; }
   broker_stats stats() const noexcept;
+  // Counts a write refused because Redis is full that did not come back as an error reply (a
+  // script caught Redis's refusal and reported it, or the caller refused it itself ahead of
+  // maxmemory), and logs at warn (at most every 10 s) that Redis is full. Error replies that
+  // are OOM are counted by the broker itself. Thread-safe.
+  void note_out_of_memory() noexcept;
   const broker_options& options() const noexcept { return options_; }
 
  private:

@@ -7,6 +7,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "bellhop/broker/redis_url.hpp"
 
@@ -17,7 +19,9 @@ struct embedded_redis_options {
   std::string redis_server = "redis-server";  // binary name or path
   std::uint16_t port = 6390;               // loopback TCP port for local AI engines; 0 = none
   std::string durability = "everysec";     // appendfsync: "everysec" or "always"
-  std::string maxmemory;                   // e.g. "512mb"; empty = no limit
+  // e.g. "512mb"; "0" = no limit; empty = default_maxmemory_bytes(machine_memory_bytes()).
+  std::string maxmemory;
+  std::string key_prefix;  // redis.key_prefix: the engine user's key patterns carry it
   std::chrono::milliseconds start_timeout{10000};
   std::chrono::milliseconds stop_timeout{10000};
   std::chrono::milliseconds restart_backoff_initial{200};
@@ -29,6 +33,25 @@ struct embedded_redis_stats {
   std::uint64_t restarts = 0;
   int pid = 0;
 };
+
+// The ACL user AI engines log in as (docs/ai-engine.md, "Connecting"); bellhop itself keeps the
+// default user, with full access.
+inline constexpr std::string_view engine_user = "engine";
+
+// The ACL rules of the engine user, one token each (as ACL SETUSER takes them, without the user
+// name, the "on" and the password): exactly the commands and keys of docs/ai-engine.md, every key
+// pattern carrying `key_prefix` (its glob characters escaped).
+std::vector<std::string> engine_acl_rules(std::string_view key_prefix);
+// The ACL SETUSER command that creates the same user on an external Redis, on one line as
+// redis-cli reads it. The password appears as its SHA-256 ("#<hex>"), or as the placeholder
+// ">CHANGE-ME" when `password` is empty.
+std::string engine_acl_setuser(std::string_view key_prefix, std::string_view password);
+
+// The embedded Redis's maxmemory when redis.embedded.maxmemory is empty: a quarter of
+// `memory_bytes`, at least 256 MiB and at most 8 GiB (docs/configuration.md says why).
+std::uint64_t default_maxmemory_bytes(std::uint64_t memory_bytes) noexcept;
+// Physical memory, or the cgroup's memory limit when that is lower (a container); 0 if unknown.
+std::uint64_t machine_memory_bytes() noexcept;
 
 // Runs a private redis-server as a child of bellhop: writes its config into the data dir,
 // generates the password once (0600 file), starts it in its own process group with a parent-death
@@ -52,6 +75,10 @@ class embedded_redis {
   // of the password itself: for the startup log line.
   std::string connect_hint() const;
   std::filesystem::path password_file() const;
+  // The engine user's password (generated once, 0600; group-readable is kept).
+  std::filesystem::path engine_password_file() const;
+  // The maxmemory the running config sets, in bytes; 0 = no limit.
+  std::uint64_t maxmemory_bytes() const;
   embedded_redis_stats stats() const;
 
  private:

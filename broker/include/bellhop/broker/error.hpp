@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/system/error_code.hpp>
+#include <string_view>
 
 namespace bellhop::broker {
 
@@ -23,6 +24,11 @@ const boost::system::error_category& broker_category() noexcept;
 inline boost::system::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), broker_category()};
 }
+
+// Whether an error text from Redis (an error reply, or an error a script caught with pcall and
+// handed back) is Redis refusing a write because it reached maxmemory ("OOM command not
+// allowed..."): the one place that recognises a full Redis.
+bool is_out_of_memory(std::string_view redis_error) noexcept;
 
 // Maps a hiredis REDIS_ERR_* code to a broker error.
 errc from_hiredis_error(int hiredis_err) noexcept;

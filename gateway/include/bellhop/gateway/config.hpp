@@ -99,7 +99,7 @@ struct config {
     struct embedded_t {
       int port = 6390;                      // 0 = no TCP listener, unix socket only
       std::string durability = "everysec";  // or "always"
-      std::string maxmemory;                // "" (no limit) or e.g. "512mb"
+      std::string maxmemory;                // "" (from the machine), "0" (no limit), e.g. "512mb"
       std::string redis_server = "redis-server";
     } embedded;
   } redis;

@@ -12,6 +12,14 @@ namespace bellhop::gateway {
 response json_error(const request& req, http::status status, std::string_view code,
                     std::string_view message, std::string_view field = {});
 
+// 503 {"error":{"code":"redis_full",…}} with Retry-After: Redis reached its maxmemory and refuses
+// writes (noeviction); nothing was stored, nothing stored before is lost (docs/http-api.md).
+// Every write path answers a broker::is_out_of_memory refusal with this.
+response redis_full(const request& req);
+inline constexpr std::string_view redis_full_code = "redis_full";
+inline constexpr std::string_view redis_full_message =
+    "Redis is full (maxmemory reached): nothing was stored; retry later";
+
 // The parts of a request a late response needs (version, keep-alive), detached from the
 // request itself, which belongs to the connection: for handlers that answer asynchronously.
 request request_shell(const request& req);
