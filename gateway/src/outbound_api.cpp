@@ -7,6 +7,7 @@
 #include <charconv>
 #include <memory>
 
+#include "bearer.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
@@ -41,14 +42,7 @@ response unavailable(const request& req) {
 
 // The admin token, compared in constant time; an empty one admits nobody.
 bool is_admin(const outbound_context& c, const request& req) {
-  const std::string& token = c.cfg.auth.admin_token;
-  if (token.empty()) return false;
-  std::string_view h = req[http::field::authorization];
-  constexpr std::string_view scheme = "Bearer ";
-  if (h.size() <= scheme.size() || h.substr(0, scheme.size()) != scheme) return false;
-  const auto a = sha256(h.substr(scheme.size()));
-  const auto b = sha256(token);
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  return bearer_matches(req[http::field::authorization], c.cfg.auth.admin_token);
 }
 
 response admin_refused(const request& req, const outbound_context& c) {
