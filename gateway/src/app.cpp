@@ -18,6 +18,7 @@
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
+#include "bellhop/realtime/frame_text.hpp"
 #include "bellhop/realtime/service.hpp"
 #include "build_info.hpp"
 #include "channel_senders.hpp"
@@ -118,6 +119,11 @@ void add_realtime_metrics(metrics_registry& metrics, const realtime::service& da
         h.not_recovered);
     one("bellhop_realtime_redis_errors_total", "Failed Redis reads of the realtime hub.", counter,
         h.redis_errors);
+    append_metric_header(
+        out, "bellhop_websocket_invalid_utf8_dropped_total",
+        "Texts from Redis not sent to a dashboard or web chat guest: not valid UTF-8.", counter);
+    append_metric_sample(out, "bellhop_websocket_invalid_utf8_dropped_total", {},
+                         static_cast<double>(realtime::invalid_utf8_dropped()));
   });
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "bearer.hpp"
+#include "bellhop/broker/id_limits.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
@@ -110,6 +111,7 @@ bool known_channel(const ctx_ptr& c, const request& req, const responder& res,
                    std::string& channel) {
   channel = std::string(res.param("channel"));
   if (c->channels.count(channel)) return true;
+  if (channel.size() > broker::id_limits::channel) channel = "(too long)";  // never echoed
   res.send(json_error(req, http::status::not_found, "not_found",
                       "no outbound queue '" + channel + "' (channels: configured ones only)"));
   return false;
@@ -204,6 +206,9 @@ void admin_command(const ctx_ptr& c, const request& req, responder res, const ch
   if (w == "resume") return simple(c, req, res, {"DEL", k.outbound_paused(ch)}, "resumed");
   if (w == "purge") return simple(c, req, res, {"DEL", k.outbound_dead(ch)}, "purged");
   const std::string id = w == "retry_one" ? std::string(res.param("id")) : std::string();
+  if (w == "retry_one" && id.size() > broker::id_limits::message_id)
+    return res.send(json_error(req, http::status::not_found, "not_found",
+                               "no dead letter has an id that long"));
   c->svc.redis->eval(c->retry, {k.outbound_dead(ch), k.outbound(ch)}, {k.message(""), id},
                      res.executor(),
                      [res, shell = request_shell(req), id](error_code ec, broker::reply r) {

@@ -16,9 +16,11 @@
 #include <map>
 #include <set>
 
+#include "bellhop/broker/id_limits.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
-#include "ids.hpp"
 #include "bellhop/gateway/json_response.hpp"
+#include "bellhop/realtime/frame_text.hpp"
+#include "ids.hpp"
 #include "lua_scripts.hpp"
 #include "web_assets.hpp"
 
@@ -94,9 +96,10 @@ bool is_guest(std::string_view v) {
 }
 
 bool client_id_shaped(std::string_view v) {
-  return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
+  return !v.empty() && v.size() <= broker::id_limits::webchat_client_id &&
+         std::all_of(v.begin(), v.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+         });
 }
 
 class guest_socket : public std::enable_shared_from_this<guest_socket> {
@@ -163,6 +166,7 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
 
   // A reply frame, once per socket (live and held copies of one reply may both arrive).
   void reply(const std::string& frame) {
+    if (!realtime::frame_text_ok(frame, "a web chat reply")) return;
     rapidjson::Document d;
     d.Parse(frame.c_str());
     if (!d.IsObject() || !d.HasMember("id") || !d["id"].IsString()) return;
