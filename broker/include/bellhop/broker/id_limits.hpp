@@ -17,11 +17,11 @@ inline constexpr std::size_t outbound_conversation_id = 64;
 // A provider's message id. Webhooks hash a longer one to "sha256:<hex>" instead of refusing it
 // (an email Message-ID may take 998 bytes); the API refuses it.
 inline constexpr std::size_t external_id = 256;
-inline constexpr std::size_t address = 320;          // from / to: phone number, e-mail address
-inline constexpr std::size_t reply_to = 998;         // a provider id or an email Message-ID
-inline constexpr std::size_t idempotency_key = 256;  // outbound
-inline constexpr std::size_t client_msg_id = 128;    // a dashboard's staff reply
+inline constexpr std::size_t address = 320;           // from / to: phone number, e-mail address
+inline constexpr std::size_t reply_to = 998;          // a provider id or an email Message-ID
+inline constexpr std::size_t idempotency_key = 256;   // outbound
+inline constexpr std::size_t client_msg_id = 128;     // a dashboard's staff reply
 inline constexpr std::size_t webchat_client_id = 64;  // a web chat guest's message
-inline constexpr std::size_t consumer_name = 200;    // an AI engine's, read from Redis
+inline constexpr std::size_t consumer_name = 200;     // an AI engine's, read from Redis
 
 }  // namespace bellhop::broker::id_limits
