@@ -396,6 +396,13 @@ outbound_channel webchat_lane(const webchat_config& c, broker::broker& redis,
     const auto now = format_timestamp(std::chrono::system_clock::now());
     w.String(now.c_str());
     w.EndObject();
+    if (!realtime::is_valid_utf8({b.GetString(), b.GetSize()})) {
+      // The guest's browser would close the socket on it (1007): a dead letter, not a send.
+      channels::send_result out;
+      out.outcome = channels::send_outcome::permanent;
+      out.reason = "the reply is not valid UTF-8";
+      return asio::post(ex, [done, out = std::move(out)]() mutable { done(std::move(out)); });
+    }
     redis.eval(*deliver, {keys.webchat_outbox(m.to)},
                {m.id, std::string(b.GetString(), b.GetSize()), hold, keys.webchat_channel(m.to)},
                ex, [done, id = m.id](error_code ec, broker::reply r) {

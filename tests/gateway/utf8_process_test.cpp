@@ -195,6 +195,20 @@ TEST_F(Utf8, AWebChatReplyInTheOutboxThatIsNotUtf8IsNotSent) {
   EXPECT_GE(metric("bellhop_websocket_invalid_utf8_dropped_total"), 1);
 }
 
+TEST_F(Utf8, AnEnginesWebChatReplyThatIsNotUtf8IsADeadLetterNotASend) {
+  ws_client guest;
+  ASSERT_EQ(guest.connect(port_, "/v1/webchat"), 101);
+  const auto name = string_member(parse_json(guest.receive().value_or("{}")), "guest");
+  const std::string head = R"({"property_id":"hotel-a","channel":"webchat","to":")" + name;
+  cli_with("LPUSH outbound:webchat", head + R"(","text":")" + not_utf8 + R"("})");
+  cli_with("LPUSH outbound:webchat", head + R"(","text":"fine"})");
+  // Replies go out in order: "fine" arriving means the one before it was not sent.
+  auto f = guest.receive();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(string_member(parse_json(*f), "text"), "fine") << *f;
+  EXPECT_TRUE(eventually([&] { return redis_.cli("LLEN outbound:webchat:dead") == "1"; }));
+}
+
 TEST_F(Utf8, AClientTextFrameThatIsNotUtf8Closes1007OnBothEndpoints) {
   ws_client guest;
   ASSERT_EQ(guest.connect(port_, "/v1/webchat"), 101);
