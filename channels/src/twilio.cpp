@@ -170,7 +170,13 @@ std::optional<webhook_result> verify(const settings& s, const webhook& w, form_f
   if (!parsed) return webhook_result::refuse(400, "malformed_form", parsed.error().message);
   for (const auto& [name, value] : *parsed) {
     if (!valid_utf8(name) || !valid_utf8(value)) {
-      return webhook_result::refuse(400, "malformed_form", "form field is not UTF-8");
+      // The field is named when its name is a short valid one; the bytes are never echoed.
+      const bool nameable = valid_utf8(name) && !name.empty() && name.size() <= 64;
+      auto r = webhook_result::refuse(400, "invalid_utf8",
+                                      nameable ? "form field " + name + " is not valid UTF-8"
+                                               : "a form field is not valid UTF-8");
+      if (nameable) r.error_field = name;
+      return r;
     }
   }
   const auto* given = w.header("x-twilio-signature");

@@ -2,12 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdio>
+#include <memory>
 #include <thread>
 
+#include "bearer.hpp"
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/broker/embedded_redis.hpp"
 #include "bellhop/gateway/http_server.hpp"
@@ -15,6 +18,7 @@
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
+#include "bellhop/realtime/frame_text.hpp"
 #include "bellhop/realtime/service.hpp"
 #include "build_info.hpp"
 #include "channel_senders.hpp"
@@ -135,6 +139,29 @@ void add_realtime_metrics(metrics_registry& metrics, const realtime::service& da
         h.not_recovered);
     one("bellhop_realtime_redis_errors_total", "Failed Redis reads of the realtime hub.", counter,
         h.redis_errors);
+    append_metric_header(
+        out, "bellhop_websocket_invalid_utf8_dropped_total",
+        "Texts from Redis not sent to a dashboard or web chat guest: not valid UTF-8.", counter);
+    append_metric_sample(out, "bellhop_websocket_invalid_utf8_dropped_total", {},
+                         static_cast<double>(realtime::invalid_utf8_dropped()));
+  });
+}
+
+// GET /metrics; with a token, only for "Authorization: Bearer <token>".
+void add_metrics_route(router& routes, metrics_registry& metrics, const std::string& token) {
+  routes.add(http::verb::get, "/metrics", [&metrics, token](const request& req, responder res) {
+    if (!token.empty() && !bearer_matches(req[http::field::authorization], token)) {
+      auto out = json_error(req, http::status::unauthorized, "unauthorized",
+                            "GET /metrics needs Authorization: Bearer <metrics.token>");
+      out.set(http::field::www_authenticate, "Bearer");
+      return res.send(std::move(out));
+    }
+    response out{http::status::ok, req.version()};
+    out.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    out.keep_alive(req.keep_alive());
+    out.body() = metrics.render();
+    out.prepare_payload();
+    res.send(std::move(out));
   });
 }
 
@@ -198,14 +225,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
                  res.send(json_response(shell, http::status::ok, R"({"status":"ready"})"));
                });
   });
-  routes->add(http::verb::get, "/metrics", [&metrics](const request& req, responder res) {
-    response out{http::status::ok, req.version()};
-    out.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    out.keep_alive(req.keep_alive());
-    out.body() = metrics.render();
-    out.prepare_payload();
-    res.send(std::move(out));
-  });
+  if (cfg.metrics.listen.empty()) add_metrics_route(*routes, metrics, cfg.metrics.token);
   return routes;
 }
 
@@ -275,6 +295,28 @@ int serve(const config& cfg) {
   if (auto started = server.start(); !started) {
     fail_line(started.error());
     return exit_failure;
+  }
+  // metrics.listen: /metrics alone on its own address (e.g. loopback for a local Prometheus).
+  std::unique_ptr<http_server> metrics_server;
+  if (!cfg.metrics.listen.empty()) {
+    auto at = parse_listen(cfg.metrics.listen);
+    if (!at) {
+      fail_line(at.error());
+      return exit_usage;
+    }
+    http_options mo = ho;
+    mo.host = at->host;
+    mo.port = at->port;
+    mo.max_connections = 64;
+    auto metrics_routes = std::make_shared<router>();
+    add_metrics_route(*metrics_routes, metrics, cfg.metrics.token);
+    metrics_server = std::make_unique<http_server>(ioc, mo, std::move(metrics_routes), metrics);
+    if (auto started = metrics_server->start(); !started) {
+      fail_line(started.error());
+      return exit_failure;
+    }
+    spdlog::info("GET /metrics is served on {}:{} (metrics.listen), not on listen", at->host,
+                 metrics_server->port());
   }
 
   if (svc.embedded) {
@@ -356,7 +398,13 @@ int serve(const config& cfg) {
     dashboards.shutdown();  // 1001 going away
     spdlog::info("signal {}: shutting down (finishing in-flight requests, up to {} ms)", sig,
                  cfg.shutdown_timeout_ms);
-    server.shutdown([&] { ioc.stop(); });
+    // The io_context stops when the main server and the metrics server (if any) are done.
+    auto servers_left = std::make_shared<std::atomic<int>>(metrics_server ? 2 : 1);
+    auto one_done = [&ioc, servers_left] {
+      if (--*servers_left == 0) ioc.stop();
+    };
+    server.shutdown(one_done);
+    if (metrics_server) metrics_server->shutdown(one_done);
     deadline.expires_after(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
     deadline.async_wait([&](boost::system::error_code wait_ec) {
       if (wait_ec) return;

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/ip/address.hpp>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -84,6 +85,18 @@ std::string listen_problem(std::string_view text, listen_address* out);
 std::string check_listen(std::string_view v) {
   std::string problem = listen_problem(v, nullptr);
   return problem.empty() ? "" : "must be host:port, [ipv6]:port or :port (" + problem + ")";
+}
+
+std::string check_optional_listen(std::string_view v) {
+  return v.empty() ? "" : check_listen(v);
+}
+
+// The token travels as a bearer token, like the adapter keys.
+std::string check_metrics_token(std::string_view v) {
+  if (v.empty()) return "";
+  if (v.size() < 16) return "must be empty or at least 16 characters long";
+  bool ok = std::all_of(v.begin(), v.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+  return ok ? "" : "must contain only printable ASCII characters without spaces";
 }
 
 bool is_http_url(std::string_view v) {
@@ -238,6 +251,8 @@ const field<config> config_fields[] = {
     {BELLHOP_KEY(outbound.idempotency_ttl_s), int_rule::positive},
     {BELLHOP_KEY(log.level), int_rule::any, check_level},
     {BELLHOP_KEY(log.format), int_rule::any, check_format},
+    {BELLHOP_KEY(metrics.token), int_rule::any, check_metrics_token},
+    {BELLHOP_KEY(metrics.listen), int_rule::any, check_optional_listen},
     {BELLHOP_KEY(auth.jwt_secret)},
     {BELLHOP_KEY(auth.admin_token)},
     {BELLHOP_KEY(ratelimit.inbound_api)},
@@ -969,6 +984,15 @@ boost::system::result<listen_address, std::string> parse_listen(std::string_view
   return address;
 }
 
+bool is_loopback_listen(std::string_view listen) {
+  auto address = parse_listen(listen);
+  if (!address) return false;
+  if (address->host == "localhost") return true;
+  boost::system::error_code ec;
+  const auto ip = boost::asio::ip::make_address(address->host, ec);
+  return !ec && ip.is_loopback();
+}
+
 std::vector<std::string> config_warnings(const config& cfg) {
   std::vector<std::string> warnings;
   for (const auto& name : cfg.unknown_env) {
@@ -985,6 +1009,15 @@ std::vector<std::string> config_warnings(const config& cfg) {
   }
   if (cfg.auth.admin_token.empty()) {
     warnings.push_back("auth.admin_token is empty: admin requests are refused");
+  }
+  // GET /metrics tells queue depths, traffic and versions: not for everyone who can reach
+  // `listen` (docs/configuration.md, "Protecting /metrics").
+  const auto& metrics_at = cfg.metrics.listen.empty() ? cfg.listen : cfg.metrics.listen;
+  if (cfg.metrics.token.empty() && !is_loopback_listen(metrics_at)) {
+    warnings.push_back(
+        (cfg.metrics.listen.empty() ? "listen " : "metrics.listen ") + metrics_at +
+        " is not a loopback address and metrics.token is empty: anyone who reaches it can read "
+        "GET /metrics; set metrics.token or a loopback metrics.listen (e.g. 127.0.0.1:9464)");
   }
   if (cfg.redis.url == "embedded" && cfg.redis.embedded.port == 0) {
     warnings.push_back(
@@ -1075,6 +1108,9 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "    \"level\": " + json_quote(d.log.level) + ",  // trace, debug, info, warn, error\n";
   t += "    \"format\": " + json_quote(d.log.format) + "  // text or json\n";
   t += "  },\n";
+  t +=
+      "  // GET /metrics: when listen is public, protect it with a token or move it to loopback.\n";
+  t += "  // \"metrics\": { \"token\": \"<16+ characters>\", \"listen\": \"127.0.0.1:9464\" },\n";
   t += "  \"auth\": {\n";
   t += "    // Bearer keys for channel adapters and AI engines; properties: ids or [\"*\"].\n";
   t += "    \"adapter_keys\": [\n";

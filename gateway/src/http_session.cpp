@@ -19,6 +19,7 @@
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/gateway/responder.hpp"
 #include "bellhop/gateway/router.hpp"
+#include "framing.hpp"
 #include "lingering_close.hpp"
 #include "server_shared.hpp"
 
@@ -145,12 +146,14 @@ bool http_session::parse_buffered() {
     return true;
   }
   if (!parser_->is_done()) return false;
+  if (!framing_ok()) return true;
   handle_request();
   return true;
 }
 
 void http_session::on_header(beast::error_code ec, std::size_t) {
   if (ec) return on_read_error(ec);
+  if (!framing_ok()) return;
   const auto& header = parser_->get();
   // A client that asks first (curl does for large bodies) would otherwise wait before sending.
   if (!parser_->is_done() && header.version() >= 11 &&
@@ -193,11 +196,21 @@ void http_session::on_read_error(beast::error_code ec) {
   }
   if (is_parse_error(ec)) {
     spdlog::debug("http: malformed request from {}: {}", remote_, ec.message());
-    return reject(http::status::bad_request, "bad_request",
+    return reject(http::status::bad_request, parse_error_code(ec),
                   "malformed HTTP request: " + ec.message());
   }
   // Peer went away mid-request, reset, or shutdown cancelled the read.
   spdlog::debug("http: read from {} ended: {}", remote_, ec.message());
+}
+
+// Called once per request, when its header has been parsed: a request framed ambiguously is
+// refused and its connection closed, so what follows it is never read as a request.
+bool http_session::framing_ok() {
+  const auto refused = check_framing(parser_->get());
+  if (!refused) return true;
+  spdlog::debug("http: {} sent a badly framed request: {}", remote_, refused->message);
+  reject(refused->status, refused->code, std::string(refused->message));
+  return false;
 }
 
 // Answers a request that could not be read completely. The rest of it is still unread, so the

@@ -51,6 +51,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void read_body();
   void on_request(boost::beast::error_code ec, std::size_t bytes);
   void on_read_error(boost::beast::error_code ec);
+  bool framing_ok();
   void reject(http::status status, std::string_view code, const std::string& message);
   void handle_request();
   bool upgrade();

@@ -1,16 +1,16 @@
 #include "inbound_api.hpp"
 
-#include <boost/asio/post.hpp>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <mutex>
 #include <optional>
 
+#include "bellhop/broker/id_limits.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "ingest_batcher.hpp"
@@ -200,7 +200,7 @@ void message_status(const std::shared_ptr<inbound_context>& ctx, const request& 
     return;
   }
   const std::string id(res.param("id"));
-  if (id.empty() || id.size() > 64) {
+  if (id.empty() || id.size() > broker::id_limits::message_id) {
     res.send(json_error(req, http::status::not_found, "not_found", "no such message"));
     return;
   }

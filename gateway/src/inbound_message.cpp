@@ -114,11 +114,11 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
 
   // Strings: required or not, and their byte limits.
   const string_rule rules[] = {
-      {"property_id", true, 64},
-      {"channel", true, 32},
+      {"property_id", true, broker::id_limits::property_id},
+      {"channel", true, broker::id_limits::channel},
       {"external_id", true, max_external_id_bytes},
-      {"from", true, 320},
-      {"to", false, 320},
+      {"from", true, broker::id_limits::address},
+      {"to", false, broker::id_limits::address},
       {"guest_name", false, max_guest_name_bytes},
       {"text", false, limits.max_text_bytes},
       {"content_type", false, 32},

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bellhop/broker/id_limits.hpp"
 #include "bellhop/realtime/timestamp.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
@@ -197,7 +198,7 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
           }
           for (const auto& key : e[1].elements())
             if (key.is_string() && key.str().size() > self->processing_prefix_.size())
-              p->scanned.insert(key.str().substr(self->processing_prefix_.size()));
+              self->add_consumer(p->scanned, key.str().substr(self->processing_prefix_.size()));
           if (e[0].str() != "0") {
             self->scan(p, e[0].str());
             return;
@@ -219,11 +220,27 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
                     return;
                   }
                   for (const auto& name : r.elements())
-                    if (name.is_string() && !name.str().empty()) p->consumers.insert(name.str());
+                    if (name.is_string() && !name.str().empty())
+                      self->add_consumer(p->consumers, name.str());
                   self->register_unknown(p);
                   self->reap_and_measure(p);
                 });
   }
+
+  // A consumer name longer than any engine's (docs/ai-engine.md) is not one: it is skipped,
+  // never logged, and said once.
+  void add_consumer(std::set<std::string>& into, const std::string& name) {
+    if (name.size() <= broker::id_limits::consumer_name) {
+      into.insert(name);
+      return;
+    }
+    if (!long_name_warned_) {
+      long_name_warned_ = true;
+      spdlog::warn("inbound reaper: a consumer name of {} bytes (over {}) is skipped", name.size(),
+                   broker::id_limits::consumer_name);
+    }
+  }
+  bool long_name_warned_ = false;
 
   void register_unknown(const pass_ptr& p) {
     std::vector<std::string> add{"SADD", keys_.inbound_consumers()};

@@ -13,6 +13,7 @@
 #include <boost/asio/strand.hpp>
 #include <random>
 
+#include "bellhop/broker/id_limits.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
@@ -76,10 +77,12 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
     return "property_id is missing or not a property id";
   m.channel = str(d, "channel");
   if (m.channel.empty()) m.channel = std::string(channel);
+  if (m.channel.size() > broker::id_limits::channel)
+    return "channel is longer than " + std::to_string(broker::id_limits::channel) + " bytes";
   if (!channel.empty() && m.channel != channel)
     return "channel is '" + m.channel + "' but the message was on outbound:" + std::string(channel);
   m.to = str(d, "to");
-  if (m.to.empty() || m.to.size() > 320) return "to is missing or too long";
+  if (m.to.empty() || m.to.size() > broker::id_limits::address) return "to is missing or too long";
   m.text = str(d, "text");
   if (m.text.size() > 65536) return "text is longer than 65536 bytes";
   if (auto a = d.FindMember("attachments"); a != d.MemberEnd() && !a->value.IsNull()) {
@@ -98,9 +101,16 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
     f.delay_ms = p->value.GetInt64();
   }
   m.conversation_id = str(d, "conversation_id");
+  if (m.conversation_id.size() > broker::id_limits::outbound_conversation_id)
+    return "conversation_id is longer than " +
+           std::to_string(broker::id_limits::outbound_conversation_id) + " bytes";
   m.reply_to = str(d, "reply_to");
+  if (m.reply_to.size() > broker::id_limits::reply_to)
+    return "reply_to is longer than " + std::to_string(broker::id_limits::reply_to) + " bytes";
   f.idempotency_key = str(d, "idempotency_key");
-  if (f.idempotency_key.size() > 256) return "idempotency_key is longer than 256 bytes";
+  if (f.idempotency_key.size() > broker::id_limits::idempotency_key)
+    return "idempotency_key is longer than " + std::to_string(broker::id_limits::idempotency_key) +
+           " bytes";
   std::string id = str(d, "id");
   m.id = is_message_id(id) ? id : make_message_id(std::chrono::system_clock::now());
   f.created_at = str(d, "created_at");

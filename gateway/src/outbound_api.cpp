@@ -7,6 +7,8 @@
 #include <charconv>
 #include <memory>
 
+#include "bearer.hpp"
+#include "bellhop/broker/id_limits.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
@@ -42,14 +44,7 @@ response unavailable(const request& req) {
 
 // The admin token, compared in constant time; an empty one admits nobody.
 bool is_admin(const outbound_context& c, const request& req) {
-  const std::string& token = c.cfg.auth.admin_token;
-  if (token.empty()) return false;
-  std::string_view h = req[http::field::authorization];
-  constexpr std::string_view scheme = "Bearer ";
-  if (h.size() <= scheme.size() || h.substr(0, scheme.size()) != scheme) return false;
-  const auto a = sha256(h.substr(scheme.size()));
-  const auto b = sha256(token);
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  return bearer_matches(req[http::field::authorization], c.cfg.auth.admin_token);
 }
 
 response admin_refused(const request& req, const outbound_context& c) {
@@ -119,6 +114,7 @@ bool known_channel(const ctx_ptr& c, const request& req, const responder& res,
                    std::string& channel) {
   channel = std::string(res.param("channel"));
   if (c->channels.count(channel)) return true;
+  if (channel.size() > broker::id_limits::channel) channel = "(too long)";  // never echoed
   res.send(json_error(req, http::status::not_found, "not_found",
                       "no outbound queue '" + channel + "' (channels: configured ones only)"));
   return false;
@@ -213,6 +209,9 @@ void admin_command(const ctx_ptr& c, const request& req, responder res, const ch
   if (w == "resume") return simple(c, req, res, {"DEL", k.outbound_paused(ch)}, "resumed");
   if (w == "purge") return simple(c, req, res, {"DEL", k.outbound_dead(ch)}, "purged");
   const std::string id = w == "retry_one" ? std::string(res.param("id")) : std::string();
+  if (w == "retry_one" && id.size() > broker::id_limits::message_id)
+    return res.send(json_error(req, http::status::not_found, "not_found",
+                               "no dead letter has an id that long"));
   c->svc.redis->eval(c->retry, {k.outbound_dead(ch), k.outbound(ch)}, {k.message(""), id},
                      res.executor(),
                      [res, shell = request_shell(req), id](error_code ec, broker::reply r) {

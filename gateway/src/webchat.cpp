@@ -16,10 +16,12 @@
 #include <map>
 #include <set>
 
+#include "bellhop/broker/id_limits.hpp"
 #include "bellhop/gateway/client_address.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/realtime/coalescing_stream.hpp"
+#include "bellhop/realtime/frame_text.hpp"
 #include "connection_limits.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
@@ -128,9 +130,10 @@ bool is_guest(std::string_view v) {
 }
 
 bool client_id_shaped(std::string_view v) {
-  return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
+  return !v.empty() && v.size() <= broker::id_limits::webchat_client_id &&
+         std::all_of(v.begin(), v.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+         });
 }
 
 class guest_socket : public std::enable_shared_from_this<guest_socket> {
@@ -224,6 +227,7 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
 
   // A reply frame, once per socket (live and held copies of one reply may both arrive).
   void reply(const std::string& frame) {
+    if (!realtime::frame_text_ok(frame, "a web chat reply")) return;
     rapidjson::Document d;
     d.Parse(frame.c_str());
     if (!d.IsObject() || !d.HasMember("id") || !d["id"].IsString()) return;
@@ -530,6 +534,13 @@ outbound_channel webchat_lane(const webchat_config& c, broker::broker& redis,
     const auto now = format_timestamp(std::chrono::system_clock::now());
     w.String(now.c_str());
     w.EndObject();
+    if (!realtime::is_valid_utf8({b.GetString(), b.GetSize()})) {
+      // The guest's browser would close the socket on it (1007): a dead letter, not a send.
+      channels::send_result out;
+      out.outcome = channels::send_outcome::permanent;
+      out.reason = "the reply is not valid UTF-8";
+      return asio::post(ex, [done, out = std::move(out)]() mutable { done(std::move(out)); });
+    }
     redis.eval(*deliver, {keys.webchat_outbox(m.to)},
                {m.id, std::string(b.GetString(), b.GetSize()), hold, keys.webchat_channel(m.to)},
                ex, [done, id = m.id](error_code ec, broker::reply r) {

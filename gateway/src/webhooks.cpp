@@ -45,7 +45,8 @@ channels::webhook as_webhook(const request& req) {
 }
 
 response refused(const request& req, const channels::webhook_result& r) {
-  return json_error(req, static_cast<http::status>(r.status), r.error_code, r.error_message);
+  return json_error(req, static_cast<http::status>(r.status), r.error_code, r.error_message,
+                    r.error_field);
 }
 
 response accepted(const request& req, const channels::webhook_result& r) {

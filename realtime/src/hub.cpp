@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bellhop/realtime/frame_text.hpp"
 #include "bellhop/realtime/timestamp.hpp"
 
 namespace bellhop::realtime {
@@ -43,6 +44,13 @@ std::optional<std::chrono::system_clock::time_point> event_time(std::string_view
   if (at == std::string_view::npos) return std::nullopt;
   auto rest = payload.substr(at + 6);
   return parse_rfc3339(rest.substr(0, rest.find('"')));
+}
+
+// The frame of an event payload read from Redis; null when the payload is not UTF-8: the event
+// then keeps its place in the seq order but reaches no dashboard.
+frame admitted_event_frame(std::string_view payload) {
+  if (!frame_text_ok(payload, "a dashboard event")) return nullptr;
+  return std::make_shared<const std::string>(event_frame(payload));
 }
 
 frame subscribed_frame(const std::string& property, std::uint64_t seq, bool recovered) {
@@ -182,6 +190,7 @@ struct hub::impl : std::enable_shared_from_this<impl> {
   }
 
   void send(member& m, const frame& f) {
+    if (!f) return;  // a payload that was not UTF-8
     if (auto s = m.sub.lock()) {
       s->deliver(f);
       ++stats.deliveries;
@@ -268,7 +277,7 @@ struct hub::impl : std::enable_shared_from_this<impl> {
       const auto* payload = entry_payload(entry);
       const auto n = stream_seq(entry.elements()[0].str());
       if (!payload || !n || *n < m.next) continue;
-      send(m, std::make_shared<const std::string>(event_frame(*payload)));
+      send(m, admitted_event_frame(*payload));
       ++stats.replayed;
       m.next = *n + 1;
     }
@@ -370,7 +379,7 @@ struct hub::impl : std::enable_shared_from_this<impl> {
     }
     ++stats.events;
     if (st->seq_known && *seq <= st->last) return;  // already delivered (e.g. by a fill)
-    auto f = std::make_shared<const std::string>(event_frame(payload));
+    auto f = admitted_event_frame(payload);
     if (st->seq_known && *seq == st->last + 1 && st->ahead.empty())
       return deliver_live(*st, *seq, f);
     st->ahead.emplace(*seq, std::move(f));
@@ -381,6 +390,9 @@ struct hub::impl : std::enable_shared_from_this<impl> {
     const auto newline = payload.find('\n');
     if (newline == std::string::npos) return;
     const std::string_view origin(payload.data() + 1, newline - 1);
+    if (!frame_text_ok(std::string_view(payload).substr(newline + 1),
+                       "a dashboard's ephemeral frame"))
+      return;
     auto f = std::make_shared<const std::string>(payload.substr(newline + 1));
     for (auto& m : st.members) {
       auto s = m.sub.lock();
@@ -448,7 +460,7 @@ struct hub::impl : std::enable_shared_from_this<impl> {
       if (!payload || !n || *n <= st->last || *n > to) continue;
       if (*n > st->last + 1) stats.gaps_unrecoverable += *n - st->last - 1;
       ++stats.gaps_filled;
-      deliver_live(*st, *n, std::make_shared<const std::string>(event_frame(*payload)));
+      deliver_live(*st, *n, admitted_event_frame(*payload));
     }
     const std::uint64_t target = std::max(to, st->fill_to);
     if (entries.size() >= options.replay_page && st->last < target) return fill(st, target);

@@ -19,6 +19,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "bellhop/broker/id_limits.hpp"
 #include "bellhop/realtime/coalescing_stream.hpp"
 #include "bellhop/realtime/staff_token.hpp"
 #include "bellhop/realtime/timestamp.hpp"
@@ -58,9 +59,9 @@ std::string text_of(const rapidjson::StringBuffer& b) {
 
 // Printable ASCII without quotes or backslashes: ids clients choose (client_msg_id).
 bool is_client_id(std::string_view s) {
-  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return c > 0x20 && c < 0x7f && c != '"' && c != '\\';
-  });
+  return !s.empty() && s.size() <= broker::id_limits::client_msg_id &&
+         std::all_of(s.begin(), s.end(),
+                     [](unsigned char c) { return c > 0x20 && c < 0x7f && c != '"' && c != '\\'; });
 }
 
 // A value the client sent, as an error frame's `ref`: only when short and plain (error frames

@@ -423,11 +423,18 @@ TEST(twilio_webhook, malformed_form_is_400_before_the_signature) {
 TEST(twilio_webhook, form_that_is_not_utf8_is_400) {
   auto r = parse_sms_webhook(test_settings(), post(sms_target, "Body=%C3%28&To=x", nullptr));
   EXPECT_EQ(r.status, 400);
-  EXPECT_EQ(r.error_code, "malformed_form");
+  EXPECT_EQ(r.error_code, "invalid_utf8");
+  EXPECT_EQ(r.error_field, "Body");
+  EXPECT_EQ(r.error_message.find('\xC3'), std::string::npos);  // the bytes are not echoed
   r = parse_sms_webhook(test_settings(), post(sms_target, "Body=%ED%A0%80", nullptr));  // surrogate
   EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.error_code, "invalid_utf8");
   r = parse_sms_webhook(test_settings(), post(sms_target, "Body=%C0%AF", nullptr));  // overlong
   EXPECT_EQ(r.status, 400);
+  r = parse_sms_webhook(test_settings(), post(sms_target, "%FF=x", nullptr));  // in a name
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.error_code, "invalid_utf8");
+  EXPECT_EQ(r.error_field, "");
 }
 
 TEST(twilio_webhook, wrong_or_missing_account_sid_is_403) {

@@ -5,18 +5,21 @@
 #include <string>
 #include <string_view>
 
+#include "bellhop/broker/id_limits.hpp"
+
 namespace bellhop::broker {
 
 // Ids that become parts of key names, as every entry point validates them.
 // A property id: 1-64 letters, digits, '-', '_' or '.'.
 inline bool is_property_id(std::string_view s) {
-  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
-  });
+  return !s.empty() && s.size() <= id_limits::property_id &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) {
+           return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+         });
 }
 // A conversation id: "c_" + 32 lowercase hex digits.
 inline bool is_conversation_id(std::string_view s) {
-  return s.size() == 34 && s.substr(0, 2) == "c_" &&
+  return s.size() == id_limits::conversation_id && s.substr(0, 2) == "c_" &&
          std::all_of(s.begin() + 2, s.end(),
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }

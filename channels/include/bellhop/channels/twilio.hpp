@@ -42,7 +42,9 @@ bool signature_valid(std::string_view auth_token, std::string_view full_url,
 // Both webhooks are checked in this order:
 //   415 unsupported_media_type  Content-Type is not application/x-www-form-urlencoded (a
 //                               charset other than UTF-8 is refused too)
-//   400 malformed_form          a bad %-escape, or a name or value that is not UTF-8
+//   400 malformed_form          a bad %-escape
+//   400 invalid_utf8            a name or value that is not UTF-8 after %-decoding
+//                               (error_field names the field when its name is valid)
 //   401 invalid_signature       X-Twilio-Signature missing or wrong, or no auth_token or
 //                               public_url configured. The URL signed is public_url + target;
 //                               like Twilio's own helper libraries, the same URL with the

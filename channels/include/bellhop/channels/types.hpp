@@ -63,6 +63,7 @@ struct status_update {
 struct webhook_result {
   int status = 200;
   std::string error_code, error_message;
+  std::string error_field;  // the field to blame, when one is ("" otherwise)
   std::string reply_body, reply_content_type;
   std::vector<guest_message> messages;
   std::vector<status_update> statuses;

@@ -138,6 +138,12 @@ struct config {
     std::string level = "info";   // trace debug info warn error
     std::string format = "text";  // or "json"
   } log;
+  struct metrics_t {
+    // GET /metrics asks for Authorization: Bearer <token> ("" = no token needed).
+    std::string token;
+    // "host:port": /metrics is served there, alone, and no longer on `listen` ("" = on listen).
+    std::string listen;
+  } metrics;
   struct auth_t {
     std::vector<adapter_key> adapter_keys;
     std::string jwt_secret;
@@ -188,6 +194,10 @@ std::map<std::string, std::string> environment_map(char** envp);
 
 // "host:port", "[::1]:8080", ":8080" (all interfaces, host "0.0.0.0"). Port 0..65535.
 boost::system::result<listen_address, std::string> parse_listen(std::string_view text);
+
+// Whether a listen address accepts only connections from this host (127.0.0.0/8, ::1,
+// localhost). An invalid address is not.
+bool is_loopback_listen(std::string_view listen);
 
 // Non-fatal problems worth a warn line at startup (no adapter keys, empty secrets, unknown
 // BELLHOP_* variables, ...). One sentence each.
