@@ -137,6 +137,10 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
   return "";
 }
 
+std::string outbound_digest(std::string_view normalized_json) {
+  return sha256_hex(normalized_json, 16);
+}
+
 namespace {
 
 // The message back from its filed JSON (what the claim script hands out).
@@ -331,19 +335,27 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       return;
     }
     const auto& m = f->msg;
-    const std::string idem_key = f->idempotency_key.empty()
-                                     ? keys_.message(m.id)
-                                     : keys_.outbound_idempotency(f->idempotency_key);
+    const bool idempotent = !f->idempotency_key.empty();
+    const std::string idem_key = idempotent
+                                     ? keys_.outbound_idempotency(m.property_id, f->idempotency_key)
+                                     : keys_.message(m.id);
+    const std::string legacy_idem_key =
+        idempotent ? keys_.legacy_outbound_idempotency(f->idempotency_key) : keys_.message(m.id);
     const std::int64_t due = f->delay_ms > 0 ? now_ms() + f->delay_ms : 0;
     redis_.eval(accept_,
                 {l->processing, l->ready, l->arrivals, keys_.message(m.id), idem_key, l->stats,
-                 l->delayed},
+                 l->delayed, l->dead, legacy_idem_key},
                 {raw, f->json, m.id, std::to_string(m.priority), f->idempotency_key,
                  std::to_string(out_.idempotency_ttl_s), std::to_string(cfg_.inbound.message_ttl_s),
                  m.property_id, m.channel, m.conversation_id, f->created_at, m.to,
-                 std::to_string(due)},
-                strand_, [self = shared_from_this(), l](error_code ec, broker::reply r) {
+                 std::to_string(due), outbound_digest(f->json),
+                 format_timestamp(std::chrono::system_clock::now()), keys_.message("")},
+                strand_, [self = shared_from_this(), l, id = m.id](error_code ec, broker::reply r) {
                   if (ec || r.is_error()) return self->redis_error("filing a message", ec, r);
+                  if (const auto& e = r.elements();
+                      r.is_array() && !e.empty() && e[0].is_integer() && e[0].integer() == -2)
+                    spdlog::warn("outbound: element refused: its id {} belongs to another message",
+                                 id);
                   self->wake(l);
                 });
   }

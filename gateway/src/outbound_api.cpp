@@ -93,17 +93,26 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
   if (!c->svc.redis) return res.send(unavailable(req));
   const auto& k = c->keys;
   const std::string& id = m.msg.id;
+  const bool idempotent = !m.idempotency_key.empty();
   c->svc.redis->eval(
       c->enqueue,
-      {m.idempotency_key.empty() ? k.message(id) : k.outbound_idempotency(m.idempotency_key),
-       k.outbound(m.msg.channel), k.message(id)},
+      {idempotent ? k.outbound_idempotency(m.msg.property_id, m.idempotency_key) : k.message(id),
+       k.outbound(m.msg.channel), k.message(id),
+       idempotent ? k.legacy_outbound_idempotency(m.idempotency_key) : k.message(id)},
       {id, m.json, m.idempotency_key, std::to_string(c->cfg.outbound.idempotency_ttl_s),
        std::to_string(c->cfg.inbound.message_ttl_s), m.msg.property_id, m.msg.channel,
-       m.msg.conversation_id, m.created_at, m.msg.to},
+       m.msg.conversation_id, m.created_at, m.msg.to, outbound_digest(m.json), k.message("")},
       res.executor(), [res, shell = request_shell(req)](error_code ec, broker::reply r) {
         const auto& e = r.elements();
         if (ec || !r.is_array() || e.size() != 2 || !e[0].is_integer())
           return res.send(unavailable(shell));
+        // The id is another message's (another property's, or not an outbound one): never
+        // overwritten, and the answer says no more than that it is taken.
+        if (e[0].integer() < 0)
+          return res.send(json_error(shell, http::status::conflict, "id_taken",
+                                     "this id belongs to another message; omit id to have one "
+                                     "given",
+                                     "id"));
         const bool queued = e[0].integer() == 1;
         res.send(json_response(shell, queued ? http::status::accepted : http::status::ok,
                                "{\"id\":" + json_quote(e[1].str()) + ",\"status\":\"" +

@@ -7,6 +7,7 @@
 
 #include "ids.hpp"
 #include "lua_scripts.hpp"
+#include "outbound.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -86,15 +87,22 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
   e.EndObject();
   std::string event_rest(ev.GetString() + 1, ev.GetSize() - 1);  // the script prepends the seq
 
+  // The intake files the message under this record only as the same message (its digest).
+  normalized_outbound filed;
+  const std::string digest =
+      normalize_outbound(message, channel, filed).empty() ? outbound_digest(filed.json) : "-";
+
   const auto& k = ctx->keys;
-  std::vector<std::string> keys = {k.reply_idempotency(req.subject, req.client_msg_id),
-                                   k.outbound(channel),
-                                   k.message(id),
-                                   k.property_seq(req.property_id),
-                                   k.property_events(req.property_id),
-                                   k.property_conversations_index(req.property_id),
-                                   k.conversation(req.conversation_id),
-                                   k.conversation_messages(req.conversation_id)};
+  std::vector<std::string> keys = {
+      k.reply_idempotency(req.property_id, req.subject, req.client_msg_id),
+      k.outbound(channel),
+      k.message(id),
+      k.property_seq(req.property_id),
+      k.property_events(req.property_id),
+      k.property_conversations_index(req.property_id),
+      k.conversation(req.conversation_id),
+      k.conversation_messages(req.conversation_id),
+      k.legacy_reply_idempotency(req.subject, req.client_msg_id)};
   std::vector<std::string> args = {id,
                                    std::move(message),
                                    std::to_string(idempotency_ttl_s),
@@ -109,7 +117,9 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
                                    std::to_string(ms.count()),
                                    req.subject,
                                    std::to_string(ctx->realtime.conversation_ttl_s),
-                                   std::to_string(ctx->realtime.recent_messages)};
+                                   std::to_string(ctx->realtime.recent_messages),
+                                   digest,
+                                   k.message("")};
   ctx->redis.eval(
       ctx->script, std::move(keys), std::move(args), ctx->ex,
       [done = std::move(done)](error_code ec, broker::reply r) {
@@ -142,7 +152,7 @@ void find_and_queue(const std::shared_ptr<context>& ctx, realtime::reply_request
           return queue(ctx, std::move(req), std::move(done), e);
         // The conversation is gone (expired); a resend of a reply queued before still gets
         // its first id.
-        auto key = ctx->keys.reply_idempotency(req.subject, req.client_msg_id);
+        auto key = ctx->keys.reply_idempotency(req.property_id, req.subject, req.client_msg_id);
         ctx->redis.post({"GET", std::move(key)}, ctx->ex,
                         [done = std::move(done)](error_code ec2, broker::reply first) {
                           if (!ec2 && first.is_string()) return done({first.str(), {}, {}});
