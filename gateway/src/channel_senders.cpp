@@ -135,23 +135,26 @@ outbound_channel email_lane(const email_config& c, std::chrono::milliseconds tim
                  });
     };
     if (m.conversation_id.empty()) return send({});
-    redis.eval(*thread, {keys.conversation_messages(m.conversation_id)}, {m.reply_to}, ex,
-               [send, done](boost::system::error_code ec, broker::reply r) {
-                 if (ec || !r.is_array()) {  // Redis is away: try again later, threaded
-                   channels::send_result out;
-                   out.outcome = channels::send_outcome::transient;
-                   out.reason = "the email thread could not be read from Redis: " +
-                                (ec ? ec.message() : r.to_string());
-                   return done(std::move(out));
-                 }
-                 channels::email::thread_info t;
-                 if (const auto& e = r.elements(); e.size() == 3) {
-                   t.subject = e[0].str();
-                   t.message_id = e[1].str();
-                   t.references = e[2].str();
-                 }
-                 send(std::move(t));
-               });
+    redis.eval(
+        *thread,
+        {keys.conversation_messages(m.conversation_id), keys.conversation(m.conversation_id)},
+        {m.reply_to, m.property_id}, ex,
+        [send, done](boost::system::error_code ec, broker::reply r) {
+          if (ec || !r.is_array()) {  // Redis is away: try again later, threaded
+            channels::send_result out;
+            out.outcome = channels::send_outcome::transient;
+            out.reason = "the email thread could not be read from Redis: " +
+                         (ec ? ec.message() : r.to_string());
+            return done(std::move(out));
+          }
+          channels::email::thread_info t;
+          if (const auto& e = r.elements(); e.size() == 3) {
+            t.subject = e[0].str();
+            t.message_id = e[1].str();
+            t.references = e[2].str();
+          }
+          send(std::move(t));
+        });
   };
   // Mail providers cap a sender per minute/hour/day: Bellhop's property caps stand for them.
   std::vector<const ratelimit::policy*> caps;
