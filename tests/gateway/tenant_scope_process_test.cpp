@@ -1,0 +1,249 @@
+// Tenant scoping end to end: two adapter keys, each covering one property, against real bellhop
+// and redis-server processes. Nothing one property's client sends (an external id, an
+// idempotency key, a message id) reads or writes another property's records (docs/security.md,
+// docs/ai-engine.md: keys derived from client input are scoped by property).
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <fstream>
+#include <map>
+
+#include "support/fake_provider.hpp"
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/redis_server.hpp"
+
+namespace bellhop::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string berlin_key = "berlin-only-key-0123456789";
+const std::string paris_key = "paris-only-key-0123456789";
+
+fake_response graph_ok(std::size_t index) {
+  return {200, R"({"messaging_product":"whatsapp","contacts":[{"input":"x","wa_id":"x"}],)"
+               R"("messages":[{"id":"wamid.)" +
+                   std::to_string(index) + R"("}]})"};
+}
+
+class TenantScope : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    graph_ = std::make_unique<fake_provider>(
+        [](const fake_request&, std::size_t i) { return graph_ok(i); });
+  }
+
+  child_process start_bellhop() {
+    port_ = free_port();
+    const auto config = dir_.path() / "config.json";
+    std::ofstream(config) << R"({
+      "listen": "127.0.0.1:)"
+                          << port_ << R"(",
+      "data_dir": ")" << (dir_.path() / "data").string()
+                          << R"(",
+      "public_url": "http://127.0.0.1:)"
+                          << port_ << R"(",
+      "redis": {"url": ")" << redis_.url()
+                          << R"(", "command_timeout_ms": 1000},
+      "auth": {"adapter_keys": [
+        {"name": "berlin", "key": ")"
+                          << berlin_key << R"(", "properties": ["hotel-berlin"]},
+        {"name": "paris", "key": ")"
+                          << paris_key << R"(", "properties": ["hotel-paris"]}
+      ]},
+      "channels": {"whatsapp": {"app_secret": "app-secret", "verify_token": "verify",
+        "access_token": "graph-token", "phone_number_id": "1234", "property_id": "hotel-berlin",
+        "api_base_url": ")"
+                          << graph_->url() << R"(/v21.0"}}
+    })";
+    child_process p({BELLHOP_BINARY, "serve", "--config", config.string()},
+                    dir_.path() / "bellhop.log");
+    EXPECT_TRUE(eventually([&] { return http_get(port_, "/readyz").status == 200; }, 20s))
+        << p.output();
+    return p;
+  }
+
+  static std::map<std::string, std::string> headers(const std::string& key) {
+    return {{"Authorization", "Bearer " + key}, {"Content-Type", "application/json"}};
+  }
+
+  http_result inbound(const std::string& key, const std::string& property,
+                      const std::string& external_id) {
+    return http_request(port_, "POST", "/v1/messages/inbound",
+                        R"({"property_id":")" + property +
+                            R"(","channel":"whatsapp","external_id":")" + external_id +
+                            R"(","from":"+4915100000001","text":"hello"})",
+                        headers(key));
+  }
+
+  // `extra`: more members of the message, each with a leading comma.
+  http_result outbound(const std::string& key, const std::string& property,
+                       const std::string& extra) {
+    return http_request(port_, "POST", "/v1/messages/outbound", outbound_json(property, extra),
+                        headers(key));
+  }
+
+  static std::string outbound_json(const std::string& property, const std::string& extra) {
+    return R"({"property_id":")" + property +
+           R"(","channel":"whatsapp","to":"+4915100000002","text":"hi")" + extra + "}";
+  }
+
+  static std::string field(const std::string& body, const char* name) {
+    rapidjson::Document d;
+    d.Parse(body.c_str());
+    if (!d.IsObject() || !d.HasMember(name) || !d[name].IsString()) return {};
+    return d[name].GetString();
+  }
+
+  redis_server redis_;
+  std::unique_ptr<fake_provider> graph_;
+  temp_dir dir_;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(TenantScope, AnExternalIdOfOnePropertyNeverMakesAnotherPropertysMessageADuplicate) {
+  auto bellhop = start_bellhop();
+  const auto berlin = inbound(berlin_key, "hotel-berlin", "wamid.same");
+  ASSERT_EQ(berlin.status, 202) << berlin.body;
+  const auto paris = inbound(paris_key, "hotel-paris", "wamid.same");
+  ASSERT_EQ(paris.status, 202) << "another property's message is new: " << paris.body;
+  EXPECT_NE(field(paris.body, "id"), field(berlin.body, "id"));
+
+  // Within a property the external id still deduplicates, each to its own first message.
+  const auto berlin_again = inbound(berlin_key, "hotel-berlin", "wamid.same");
+  EXPECT_EQ(berlin_again.status, 200) << berlin_again.body;
+  EXPECT_EQ(field(berlin_again.body, "id"), field(berlin.body, "id"));
+  const auto paris_again = inbound(paris_key, "hotel-paris", "wamid.same");
+  EXPECT_EQ(paris_again.status, 200) << paris_again.body;
+  EXPECT_EQ(field(paris_again.body, "id"), field(paris.body, "id"));
+  EXPECT_EQ(redis_.cli("GET dedup:hotel-berlin:whatsapp:wamid.same"), field(berlin.body, "id"));
+  EXPECT_EQ(redis_.cli("GET dedup:hotel-paris:whatsapp:wamid.same"), field(paris.body, "id"));
+  EXPECT_EQ(redis_.cli("LLEN inbound:messages"), "2");
+}
+
+TEST_F(TenantScope, ALegacyDedupKeyFromBeforeTheUpgradeCountsForItsOwnPropertyOnly) {
+  // Written by the previous version: the unscoped key and its message's record.
+  const std::string first = "01KBLEGACY0000000000000001";
+  redis_.cli("SET dedup:whatsapp:wamid.before " + first + " EX 600");
+  redis_.cli("HSET message:" + first + " id " + first +
+             " status queued direction inbound property_id hotel-berlin channel whatsapp");
+  auto bellhop = start_bellhop();
+
+  const auto retry = inbound(berlin_key, "hotel-berlin", "wamid.before");
+  EXPECT_EQ(retry.status, 200) << "the provider's retry is a duplicate: " << retry.body;
+  EXPECT_EQ(field(retry.body, "id"), first);
+  EXPECT_EQ(redis_.cli("GET dedup:hotel-berlin:whatsapp:wamid.before"), first)
+      << "the scoped key answers the next retry";
+  const auto paris = inbound(paris_key, "hotel-paris", "wamid.before");
+  EXPECT_EQ(paris.status, 202) << "another property's message is new: " << paris.body;
+  EXPECT_EQ(redis_.cli("LLEN inbound:messages"), "1");
+  EXPECT_EQ(redis_.cli("HGET message:" + first + " property_id"), "hotel-berlin");
+}
+
+TEST_F(TenantScope, AnIdempotencyKeyOfOnePropertyNeverAnswersForAnother) {
+  auto bellhop = start_bellhop();
+  const auto berlin = outbound(berlin_key, "hotel-berlin", R"(,"idempotency_key":"k-1")");
+  ASSERT_EQ(berlin.status, 202) << berlin.body;
+  const auto paris = outbound(paris_key, "hotel-paris", R"(,"idempotency_key":"k-1")");
+  ASSERT_EQ(paris.status, 202) << "another property's message is new: " << paris.body;
+  EXPECT_NE(field(paris.body, "id"), field(berlin.body, "id"));
+  const auto berlin_again = outbound(berlin_key, "hotel-berlin", R"(,"idempotency_key":"k-1")");
+  EXPECT_EQ(berlin_again.status, 200) << berlin_again.body;
+  EXPECT_EQ(field(berlin_again.body, "id"), field(berlin.body, "id"));
+  // Both are sent, once each.
+  ASSERT_TRUE(
+      eventually([&] { return redis_.cli("HGET outbound:whatsapp:stats sent") == "2"; }, 10s))
+      << bellhop.output();
+  EXPECT_EQ(graph_->count(), 2u);
+  EXPECT_EQ(redis_.cli("HGET message:" + field(paris.body, "id") + " property_id"), "hotel-paris");
+}
+
+TEST_F(TenantScope, ALegacyIdempotencyKeyCountsForItsOwnPropertyOnly) {
+  const std::string first = "01KBLEGACY0000000000000002";
+  redis_.cli("SET idempotency:outbound:k-old " + first + " EX 600");
+  redis_.cli("HSET message:" + first + " id " + first +
+             " status sent direction outbound property_id hotel-berlin channel whatsapp");
+  auto bellhop = start_bellhop();
+  const auto retry = outbound(berlin_key, "hotel-berlin", R"(,"idempotency_key":"k-old")");
+  EXPECT_EQ(retry.status, 200) << retry.body;
+  EXPECT_EQ(field(retry.body, "id"), first);
+  const auto paris = outbound(paris_key, "hotel-paris", R"(,"idempotency_key":"k-old")");
+  EXPECT_EQ(paris.status, 202) << paris.body;
+  EXPECT_NE(field(paris.body, "id"), first);
+}
+
+TEST_F(TenantScope, AClientChosenIdNeverTakesOverAnotherMessagesRecordOverHttp) {
+  auto bellhop = start_bellhop();
+  const auto guest = inbound(berlin_key, "hotel-berlin", "wamid.victim");
+  ASSERT_EQ(guest.status, 202) << guest.body;
+  const auto victim = field(guest.body, "id");
+  const auto before = redis_.cli("HGETALL message:" + victim);
+
+  // Another property's key, and the owner's key too (an inbound record is no outbound one).
+  for (const auto& [key, property] :
+       {std::pair{paris_key, "hotel-paris"}, std::pair{berlin_key, "hotel-berlin"}}) {
+    const auto r = outbound(key, property, R"(,"id":")" + victim + "\"");
+    EXPECT_EQ(r.status, 409) << property << ": " << r.body;
+    EXPECT_NE(r.body.find("id_taken"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(redis_.cli("HGETALL message:" + victim), before);
+  EXPECT_EQ(redis_.cli("LLEN outbound:whatsapp") + redis_.cli("ZCARD outbound:whatsapp:ready"),
+            "00");
+
+  // A client's own id: queued once; a resend is a duplicate; another property cannot reuse it.
+  const std::string own = "01KBCLIENT0000000000000001";
+  const auto first = outbound(berlin_key, "hotel-berlin", R"(,"id":")" + own + "\"");
+  EXPECT_EQ(first.status, 202) << first.body;
+  EXPECT_EQ(field(first.body, "id"), own);
+  const auto resend = outbound(berlin_key, "hotel-berlin", R"(,"id":")" + own + "\"");
+  EXPECT_EQ(resend.status, 200) << resend.body;
+  const auto other = outbound(paris_key, "hotel-paris", R"(,"id":")" + own + "\"");
+  EXPECT_EQ(other.status, 409) << other.body;
+  ASSERT_TRUE(
+      eventually([&] { return redis_.cli("HGET message:" + own + " status") == "sent"; }, 10s))
+      << bellhop.output();
+  EXPECT_EQ(redis_.cli("HGET message:" + own + " property_id"), "hotel-berlin");
+  EXPECT_EQ(graph_->count(), 1u);
+}
+
+TEST_F(TenantScope, AnEnginesElementWithAnotherMessagesIdIsDeadLetteredAndTheRecordKept) {
+  auto bellhop = start_bellhop();
+  const auto guest = inbound(berlin_key, "hotel-berlin", "wamid.victim2");
+  ASSERT_EQ(guest.status, 202) << guest.body;
+  const auto victim = field(guest.body, "id");
+  const auto before = redis_.cli("HGETALL message:" + victim);
+
+  redis_.cli("LPUSH outbound:whatsapp '" +
+             outbound_json("hotel-paris", R"(,"id":")" + victim + "\"") + "'");
+  ASSERT_TRUE(eventually([&] { return redis_.cli("LLEN outbound:whatsapp:dead") == "1"; }, 10s))
+      << bellhop.output();
+  const auto letter = redis_.cli("LINDEX outbound:whatsapp:dead 0");
+  EXPECT_NE(letter.find("belongs to another message"), std::string::npos) << letter;
+
+  // A message of its own, pushed after it, is sent: the refused one never was.
+  redis_.cli("LPUSH outbound:whatsapp '" + outbound_json("hotel-paris", "") + "'");
+  ASSERT_TRUE(eventually([&] { return graph_->count() == 1; }, 10s)) << bellhop.output();
+  ASSERT_TRUE(
+      eventually([&] { return redis_.cli("HGET outbound:whatsapp:stats sent") == "1"; }, 10s));
+  EXPECT_EQ(redis_.cli("HGETALL message:" + victim), before);
+  EXPECT_EQ(redis_.cli("HGET outbound:whatsapp:stats invalid"), "1");
+}
+
+TEST_F(TenantScope, AMessageOfAnotherPropertyIsNotFound) {
+  auto bellhop = start_bellhop();
+  const auto guest = inbound(berlin_key, "hotel-berlin", "wamid.private");
+  ASSERT_EQ(guest.status, 202) << guest.body;
+  const auto id = field(guest.body, "id");
+  auto get = [&](const std::string& key) {
+    return http_request(port_, "GET", "/v1/messages/" + id, "",
+                        {{"Authorization", "Bearer " + key}});
+  };
+  EXPECT_EQ(get(berlin_key).status, 200);
+  const auto other = get(paris_key);
+  EXPECT_EQ(other.status, 404) << other.body;
+  EXPECT_EQ(other.body.find("hotel-berlin"), std::string::npos) << other.body;
+}
+
+}  // namespace
+}  // namespace bellhop::test
