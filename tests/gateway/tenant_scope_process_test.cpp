@@ -8,10 +8,12 @@
 #include <fstream>
 #include <map>
 
+#include "bellhop/realtime/staff_token.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "support/ws_client.hpp"
 
 namespace bellhop::test {
 namespace {
@@ -20,6 +22,7 @@ using namespace std::chrono_literals;
 
 const std::string berlin_key = "berlin-only-key-0123456789";
 const std::string paris_key = "paris-only-key-0123456789";
+const std::string jwt_secret = "tenant-scope-jwt-secret-0123456789abcdef";
 
 fake_response graph_ok(std::size_t index) {
   return {200, R"({"messaging_product":"whatsapp","contacts":[{"input":"x","wa_id":"x"}],)"
@@ -51,7 +54,8 @@ class TenantScope : public ::testing::Test {
                           << berlin_key << R"(", "properties": ["hotel-berlin"]},
         {"name": "paris", "key": ")"
                           << paris_key << R"(", "properties": ["hotel-paris"]}
-      ]},
+      ], "jwt_secret": ")" << jwt_secret
+                          << R"("},
       "channels": {"whatsapp": {"app_secret": "app-secret", "verify_token": "verify",
         "access_token": "graph-token", "phone_number_id": "1234", "property_id": "hotel-berlin",
         "api_base_url": ")"
@@ -228,6 +232,42 @@ TEST_F(TenantScope, AnEnginesElementWithAnotherMessagesIdIsDeadLetteredAndTheRec
       eventually([&] { return redis_.cli("HGET outbound:whatsapp:stats sent") == "1"; }, 10s));
   EXPECT_EQ(redis_.cli("HGETALL message:" + victim), before);
   EXPECT_EQ(redis_.cli("HGET outbound:whatsapp:stats invalid"), "1");
+}
+
+TEST_F(TenantScope, AStaffMembersClientMsgIdInTwoPropertiesIsTwoRepliesEachSent) {
+  auto bellhop = start_bellhop();
+  const auto berlin = inbound(berlin_key, "hotel-berlin", "wamid.guest-b");
+  const auto paris = inbound(paris_key, "hotel-paris", "wamid.guest-p");
+  ASSERT_EQ(berlin.status, 202) << berlin.body;
+  ASSERT_EQ(paris.status, 202) << paris.body;
+
+  ws_client c;
+  const auto token = realtime::mint_staff_token(
+      jwt_secret, "alice", {"hotel-berlin", "hotel-paris"}, std::chrono::system_clock::now(), 1h);
+  ASSERT_EQ(c.connect(port_, "/v1/realtime?token=" + token), 101) << c.refusal_body();
+  ASSERT_TRUE(c.receive().has_value());  // welcome
+  std::vector<std::string> acks;
+  const std::pair<const char*, const http_result*> guests[] = {{"hotel-berlin", &berlin},
+                                                               {"hotel-paris", &paris}};
+  for (const auto& [property, answer] : guests) {
+    ASSERT_TRUE(c.send(std::string(R"({"type":"reply","property_id":")") + property +
+                       R"(","conversation_id":")" + field(answer->body, "conversation_id") +
+                       R"(","text":"Welcome.","client_msg_id":"m-1"})"));
+    const auto ack = c.receive();
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(field(*ack, "type"), "ack") << *ack;
+    acks.push_back(field(*ack, "id"));
+  }
+  EXPECT_NE(acks[0], acks[1]) << "the same client_msg_id in another property is a new reply";
+  EXPECT_EQ(redis_.cli("HGET message:" + acks[1] + " property_id"), "hotel-paris");
+
+  // Both are filed under the records the replies wrote, and sent.
+  ASSERT_TRUE(
+      eventually([&] { return redis_.cli("HGET outbound:whatsapp:stats sent") == "2"; }, 10s))
+      << bellhop.output();
+  EXPECT_EQ(redis_.cli("HGET message:" + acks[0] + " status"), "sent");
+  EXPECT_EQ(redis_.cli("HGET message:" + acks[1] + " status"), "sent");
+  EXPECT_EQ(redis_.cli("LLEN outbound:whatsapp:dead"), "0");
 }
 
 TEST_F(TenantScope, AMessageOfAnotherPropertyIsNotFound) {
