@@ -318,6 +318,37 @@ TEST_F(ChannelsEndToEnd, EmailGuestToDemoEngineToSmtpInTheGuestsThreadAndSentOnT
       << data;
 }
 
+// A reply of another property that names the guest's conversation learns nothing of its thread
+// (subject, Message-ID, References): the thread is read only for the conversation's own property.
+TEST_F(ChannelsEndToEnd, AnEmailOfAnotherPropertyIsNotThreadedIntoTheGuestsConversation) {
+  fake_provider graph([](const fake_request&, std::size_t) { return fake_response{500}; });
+  const auto smtp_port = start_smtp_sink();
+  start_bellhop(graph.url(), graph.url(), smtp_port);
+  const std::string mail = R"({"message_id":"<CAF-private-1@mail.example.com>",
+    "from":"ana@example.com","to":"frontdesk@hotel-berlin.example",
+    "subject":"My private subject","text":"Hello!"})";
+  auto posted = http_request(port_, "POST", "/v1/webhooks/email", mail,
+                             {{"Content-Type", "application/json"},
+                              {"X-Bellhop-Signature",
+                               python_hmac_sha256(email_secret, mail, dir_.path())}});
+  ASSERT_EQ(posted.status, 200) << posted.body << bellhop_.output();
+  const auto conversation = string_member(dashboard_event("message.created"), "conversation_id");
+  redis_.cli(R"(LPUSH outbound:email '{"property_id":"hotel-paris","channel":"email",)"
+             R"("to":"eve@example.net","text":"hi","conversation_id":")" +
+             conversation + "\"}'");
+  // (The demo engine hands a greeting to the staff: this is the only mail.)
+  const auto path = dir_.path() / "mail" / "1.json";
+  ASSERT_TRUE(eventually([&] { return fs::exists(path); }, 15s))
+      << bellhop_.output() << sink_.output();
+  std::ifstream in(path);
+  std::stringstream content;
+  content << in.rdbuf();
+  const auto data = string_member(parse_json(content.str()), "data");
+  EXPECT_NE(data.find("To: eve@example.net"), std::string::npos) << data;
+  EXPECT_EQ(data.find("My private subject"), std::string::npos) << data;
+  EXPECT_EQ(data.find("CAF-private-1"), std::string::npos) << data;
+}
+
 TEST_F(ChannelsEndToEnd, BadEmailWebhooksGetTheirStatusAndQueueNothing) {
   fake_provider graph([](const fake_request&, std::size_t) { return fake_response{500}; });
   start_bellhop(graph.url(), graph.url(), 1);
