@@ -170,6 +170,15 @@ outbound_channel email_lane(const email_config& c, std::chrono::milliseconds tim
 
 }  // namespace
 
+std::map<std::string, std::string> channel_properties(const config& cfg) {
+  std::map<std::string, std::string> out;
+  if (cfg.channels.whatsapp) out["whatsapp"] = cfg.channels.whatsapp->property_id;
+  if (cfg.channels.twilio) out["sms"] = cfg.channels.twilio->property_id;
+  if (cfg.channels.email) out["email"] = cfg.channels.email->property_id;
+  if (cfg.channels.webchat) out["webchat"] = cfg.channels.webchat->property_id;
+  return out;
+}
+
 std::vector<outbound_channel> make_outbound_channels(const config& cfg,
                                                      std::shared_ptr<provider_client> client,
                                                      rate_limits* limits, broker::broker& redis,
@@ -184,6 +193,8 @@ std::vector<outbound_channel> make_outbound_channels(const config& cfg,
                                static_cast<std::size_t>(cfg.outbound.concurrency), limits, redis,
                                keys));
   if (cfg.channels.webchat) lanes.push_back(webchat_lane(*cfg.channels.webchat, redis, keys));
+  const auto owners = channel_properties(cfg);
+  for (auto& lane : lanes) lane.property_id = owners.at(lane.name);
   return lanes;
 }
 

@@ -62,6 +62,12 @@ std::string raw_json(const rapidjson::Value& v) {
 
 using filed = normalized_outbound;
 
+// Why a message of another property is not sent on a channel (docs/outbound.md).
+std::string property_mismatch(std::string_view property_id, std::string_view channel) {
+  return "property_id " + std::string(property_id) + " is not the property of channel " +
+         std::string(channel);
+}
+
 }  // namespace
 
 // The claim script reads id and priority with a pattern: they come first, in this order.
@@ -318,7 +324,10 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
 
   void file(const lane_ptr& l, const std::string& raw) {
     auto f = std::make_unique<filed>();
-    if (auto error = normalize_outbound(raw, l->ch.name, *f); !error.empty()) {
+    auto error = normalize_outbound(raw, l->ch.name, *f);
+    if (error.empty() && f->msg.property_id != l->ch.property_id)
+      error = property_mismatch(f->msg.property_id, l->ch.name);
+    if (!error.empty()) {
       spdlog::warn("outbound: {} element refused: {}", l->queue, error);
       rapidjson::StringBuffer b;
       writer w(b);
@@ -409,6 +418,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     auto msg = read_filed(json, l->ch.name);
     if (!msg) {
       return finish(l, "dead", std::move(json), {}, attempts, "unreadable message", "", "", 0);
+    }
+    // Filed before the intake checked the property (an older version), or the channel was
+    // given to another property since: not sent from this one's number or address.
+    if (msg->property_id != l->ch.property_id) {
+      auto why = property_mismatch(msg->property_id, l->ch.name);
+      return finish(l, "dead", std::move(json), *msg, attempts, std::move(why), "property_mismatch",
+                    "", 0);
     }
     if (attempts < 0) {  // the claim found the recipient opted out
       sends_.labels({l->ch.name, "opted_out"}).inc();

@@ -41,6 +41,9 @@ std::string outbound_digest(std::string_view normalized_json);
 // passes before it is sent (sender, recipient pair, property caps; may be none).
 struct outbound_channel {
   std::string name;  // "whatsapp", "sms", …: the queue is outbound:<name>
+  // The property the channel belongs to (channels.<name>.property_id): only its messages are
+  // sent on the channel; another property's go to the dead letters (docs/outbound.md).
+  std::string property_id;
   std::function<void(const channels::outbound_message&, boost::asio::any_io_executor,
                      std::function<void(channels::send_result)>)>
       send;

@@ -22,7 +22,7 @@ struct outbound_context {
   const key_space& keys;
   const config& cfg;
   const adapter_auth& auth;
-  std::set<std::string> channels;
+  std::map<std::string, std::string> channels;  // channel -> the property it belongs to
   broker::script enqueue = broker::script::make("outbound_enqueue",
                                                 std::string(lua::outbound_enqueue));
   broker::script stats = broker::script::make("outbound_queue_stats",
@@ -79,7 +79,8 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
                                               : http::status::unprocessable_entity,
                                malformed ? "malformed_json" : "invalid_message", error));
   }
-  if (!c->channels.count(m.msg.channel)) {
+  const auto owner = c->channels.find(m.msg.channel);
+  if (owner == c->channels.end()) {
     return res.send(json_error(req, http::status::unprocessable_entity, "unknown_channel",
                                m.msg.channel.empty()
                                    ? "channel is required"
@@ -90,16 +91,30 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
     return res.send(json_error(req, http::status::forbidden, "forbidden",
                                "this key may not send for property " + m.msg.property_id,
                                "property_id"));
+  // A channel sends for its own property only: another's would go out from its number or
+  // address, under its sender limits (docs/outbound.md).
+  if (owner->second != m.msg.property_id)
+    return res.send(json_error(
+        req, http::status::unprocessable_entity, "property_mismatch",
+        "channel '" + m.msg.channel + "' does not send for property " + m.msg.property_id,
+        "property_id"));
   if (!c->svc.redis) return res.send(unavailable(req));
   const auto& k = c->keys;
   const std::string& id = m.msg.id;
   const bool idempotent = !m.idempotency_key.empty();
+  // The element queued is the filed message with its delay: the intake holds it back from when
+  // it takes it (the record's digest is of the message without the delay).
+  std::string element = m.json;
+  if (m.delay_ms > 0) {
+    element.pop_back();  // the closing '}' of the object normalize_outbound wrote
+    element += ",\"delay_ms\":" + std::to_string(m.delay_ms) + "}";
+  }
   c->svc.redis->eval(
       c->enqueue,
       {idempotent ? k.outbound_idempotency(m.msg.property_id, m.idempotency_key) : k.message(id),
        k.outbound(m.msg.channel), k.message(id),
        idempotent ? k.legacy_outbound_idempotency(m.idempotency_key) : k.message(id)},
-      {id, m.json, m.idempotency_key, std::to_string(c->cfg.outbound.idempotency_ttl_s),
+      {id, element, m.idempotency_key, std::to_string(c->cfg.outbound.idempotency_ttl_s),
        std::to_string(c->cfg.inbound.message_ttl_s), m.msg.property_id, m.msg.channel,
        m.msg.conversation_id, m.created_at, m.msg.to, outbound_digest(m.json), k.message("")},
       res.executor(), [res, shell = request_shell(req)](error_code ec, broker::reply r) {
@@ -142,7 +157,8 @@ void queue_stats(const ctx_ptr& c, const request& req, responder res) {
   g->pending = c->channels.size();
   if (g->pending == 0) return res.send(json_response(req, http::status::ok, "{\"queues\":[]}"));
   const auto& k = c->keys;
-  for (const auto& ch : c->channels) {
+  for (const auto& entry : c->channels) {
+    const std::string& ch = entry.first;
     c->svc.redis->eval(
         c->stats,
         {k.outbound(ch), k.outbound_ready(ch), k.outbound_delayed(ch), k.outbound_dead(ch),
@@ -235,7 +251,7 @@ void admin_command(const ctx_ptr& c, const request& req, responder res, const ch
 
 void add_outbound_routes(router& routes, const services& svc, const key_space& keys,
                          const config& cfg, const adapter_auth& auth,
-                         std::set<std::string> channels) {
+                         std::map<std::string, std::string> channels) {
   auto c = std::make_shared<outbound_context>(
       outbound_context{svc, keys, cfg, auth, std::move(channels)});
   routes.add(http::verb::post, "/v1/messages/outbound",

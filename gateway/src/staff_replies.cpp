@@ -4,7 +4,9 @@
 #include <rapidjson/writer.h>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <map>
 
+#include "channel_senders.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
 #include "outbound.hpp"
@@ -23,6 +25,7 @@ struct context {
   const key_space keys;
   const config::inbound_t inbound;
   const config::realtime_t realtime;
+  const std::map<std::string, std::string> channel_owners;  // channel_properties()
   const broker::script script = broker::script::make("staff_reply", std::string(lua::staff_reply));
   const broker::script target = broker::script::make("reply_target", std::string(lua::reply_target));
 };
@@ -45,6 +48,11 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
     return done(failed("not_found", "no such conversation in this property"));
   }
   const std::string& channel = conversation[1].str();
+  // A conversation's channel is its property's; one that names a channel configured here for
+  // another property (an adapter's inbound message) is not answered from that one's number.
+  if (auto owner = ctx->channel_owners.find(channel);
+      owner != ctx->channel_owners.end() && owner->second != req.property_id)
+    return done(failed("forbidden", "this conversation's channel sends for another property"));
   const std::string& guest = conversation[2].str();
   const std::string reply_to = conversation[3].is_string() ? conversation[3].str() : "";
   const auto now = std::chrono::system_clock::now();
@@ -166,8 +174,8 @@ void find_and_queue(const std::shared_ptr<context>& ctx, realtime::reply_request
 realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_space& keys,
                                                const config& cfg, rate_limits* limits,
                                                boost::asio::any_io_executor ex) {
-  auto ctx = std::make_shared<context>(
-      context{redis, limits, std::move(ex), keys, cfg.inbound, cfg.realtime});
+  auto ctx = std::make_shared<context>(context{redis, limits, std::move(ex), keys, cfg.inbound,
+                                               cfg.realtime, channel_properties(cfg)});
   return [ctx](realtime::reply_request req, realtime::reply_callback done) {
     const auto* policy = ctx->limits ? ctx->limits->staff_replies : nullptr;
     if (!policy) return find_and_queue(ctx, std::move(req), std::move(done));
