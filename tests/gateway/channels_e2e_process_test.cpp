@@ -318,9 +318,10 @@ TEST_F(ChannelsEndToEnd, EmailGuestToDemoEngineToSmtpInTheGuestsThreadAndSentOnT
       << data;
 }
 
-// A reply of another property that names the guest's conversation learns nothing of its thread
-// (subject, Message-ID, References): the thread is read only for the conversation's own property.
-TEST_F(ChannelsEndToEnd, AnEmailOfAnotherPropertyIsNotThreadedIntoTheGuestsConversation) {
+// A reply of another property that names the guest's conversation is never sent from this
+// property's address (docs/outbound.md: a channel sends for its own property only), so it
+// learns nothing of the guest's thread either; the property's own mail still goes.
+TEST_F(ChannelsEndToEnd, AnEmailOfAnotherPropertyIsDeadLetteredAndNeverSent) {
   fake_provider graph([](const fake_request&, std::size_t) { return fake_response{500}; });
   const auto smtp_port = start_smtp_sink();
   start_bellhop(graph.url(), graph.url(), smtp_port);
@@ -336,7 +337,10 @@ TEST_F(ChannelsEndToEnd, AnEmailOfAnotherPropertyIsNotThreadedIntoTheGuestsConve
   redis_.cli(R"(LPUSH outbound:email '{"property_id":"hotel-paris","channel":"email",)"
              R"("to":"eve@example.net","text":"hi","conversation_id":")" +
              conversation + "\"}'");
-  // (The demo engine hands a greeting to the staff: this is the only mail.)
+  // hotel-berlin's own mail, pushed behind it: once it is sent, the other one was taken.
+  redis_.cli(R"(LPUSH outbound:email '{"property_id":"hotel-berlin","channel":"email",)"
+             R"("to":"bob@example.org","text":"Your booking is confirmed."}')");
+  // (The demo engine hands a greeting to the staff: no other mail.)
   const auto path = dir_.path() / "mail" / "1.json";
   ASSERT_TRUE(eventually([&] { return fs::exists(path); }, 15s))
       << bellhop_.output() << sink_.output();
@@ -344,9 +348,14 @@ TEST_F(ChannelsEndToEnd, AnEmailOfAnotherPropertyIsNotThreadedIntoTheGuestsConve
   std::stringstream content;
   content << in.rdbuf();
   const auto data = string_member(parse_json(content.str()), "data");
-  EXPECT_NE(data.find("To: eve@example.net"), std::string::npos) << data;
+  EXPECT_NE(data.find("To: bob@example.org"), std::string::npos) << data;
   EXPECT_EQ(data.find("My private subject"), std::string::npos) << data;
-  EXPECT_EQ(data.find("CAF-private-1"), std::string::npos) << data;
+  ASSERT_EQ(redis_.cli("LLEN outbound:email:dead"), "1");
+  auto letter = parse_json(redis_.cli("LINDEX outbound:email:dead 0"));
+  EXPECT_EQ(string_member(letter, "reason"),
+            "invalid: property_id hotel-paris is not the property of channel email");
+  EXPECT_EQ(redis_.cli("HGET outbound:email:stats sent"), "1");
+  EXPECT_FALSE(fs::exists(dir_.path() / "mail" / "2.json"));
 }
 
 TEST_F(ChannelsEndToEnd, BadEmailWebhooksGetTheirStatusAndQueueNothing) {
