@@ -368,6 +368,30 @@ TEST_F(TenantScope, AnEnginesElementForAChannelOfAnotherPropertyIsDeadLetteredAn
   EXPECT_EQ(redis_.cli("HGETALL message:" + victim), before);
 }
 
+TEST_F(TenantScope, AMessageOfAnotherPropertyFiledBeforeTheUpgradeIsDeadWhenItsTurnComes) {
+  // Filed in the ready set by the previous version, which did not check the property.
+  const std::string id = "01KBFILED00000000000000001";
+  redis_.cli("ZADD outbound:whatsapp:ready 5000000000001 '{\"id\":\"" + id +
+             R"(","priority":5,"property_id":"hotel-paris","channel":"whatsapp",)"
+             R"("to":"+4915100000002","text":"hi","attachments":[],"conversation_id":null,)"
+             R"("reply_to":null,"idempotency_key":null,"created_at":"2026-12-01T10:00:00Z"}')");
+  redis_.cli("HSET message:" + id + " id " + id +
+             " status queued direction outbound property_id hotel-paris channel whatsapp");
+  auto bellhop = start_bellhop();
+  ASSERT_TRUE(eventually([&] { return redis_.cli("LLEN outbound:whatsapp:dead") == "1"; }, 10s))
+      << bellhop.output();
+  const auto letter = redis_.cli("LINDEX outbound:whatsapp:dead 0");
+  EXPECT_EQ(field(letter, "error_code"), "property_mismatch") << letter;
+  EXPECT_EQ(field(letter, "reason"),
+            "property_id hotel-paris is not the property of channel whatsapp")
+      << letter;
+  EXPECT_EQ(redis_.cli("HGET message:" + id + " status"), "failed");
+  // The channel goes on with its own property's messages.
+  ASSERT_EQ(outbound(berlin_key, "hotel-berlin", "").status, 202);
+  ASSERT_TRUE(eventually([&] { return sent("whatsapp") == "1"; }, 10s)) << bellhop.output();
+  EXPECT_EQ(graph_->count(), 1u);
+}
+
 TEST_F(TenantScope, AStaffReplyInAConversationOnAChannelOfAnotherPropertyIsRefused) {
   auto bellhop = start_bellhop();
   // An adapter's guest message of hotel-paris on WhatsApp, which is hotel-berlin's here.
