@@ -3,9 +3,14 @@
 -- recent messages when the reply names none (or one no longer there).
 --
 -- KEYS[1] conversation:<cid>:messages (list of envelopes, newest first)
--- ARGV[1] the inbound id the reply answers ('' = none)
+-- KEYS[2] conversation:<cid> (hash)
+-- ARGV[1] the inbound id the reply answers ('' = none)   ARGV[2] the reply's property_id
 -- Returns {subject, message_id, references} ('' for what the email did not have), or {} when
--- the conversation holds no guest email.
+-- the conversation holds no guest email, or is not the reply's property's (a message that names
+-- another property's conversation learns nothing of it).
+if redis.call('HGET', KEYS[2], 'property_id') ~= ARGV[2] then
+  return {}
+end
 local latest = nil
 for _, message in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
   if string.find(message, '"direction":"inbound"', 1, true) then

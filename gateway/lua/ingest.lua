@@ -5,14 +5,17 @@
 -- publish, and the conversation's index entry, recent messages and (when new, renamed or due
 -- for renewal) record.
 --
--- KEYS[1] inbound:messages, then 7 keys per message (message i from 0 at 1 + 7i):
---   +1 dedup:<channel>:<external_id>   +2 message:<id>
+-- KEYS[1] inbound:messages, then 8 keys per message (message i from 0 at 1 + 8i):
+--   +1 dedup:<pid>:<channel>:<external_id>   +2 message:<id>
 --   +3 property:<pid>:seq              +4 property:<pid>:events (stream)
 --   +5 property:<pid>:conversation_index (zset)
 --   +6 conversation:<cid> (hash)       +7 conversation:<cid>:messages (list)
+--   +8 dedup:<channel>:<external_id> (the key from before dedup was scoped by property: honoured
+--      when its first message is this property's, docs/upgrading.md)
 -- ARGV[1] dedup TTL (s)   ARGV[2] message TTL (s)   ARGV[3] history length (approximate cap)
 -- ARGV[4] conversation TTL (s)                     ARGV[5] recent messages kept per conversation
--- then 11 arguments per message (message i at 5 + 11i):
+-- ARGV[6] prefix of message keys ('message:' with the key prefix)
+-- then 11 arguments per message (message i at 6 + 11i):
 --   +1 id     +2 envelope JSON     +3 pub/sub channel
 --   +4 the event JSON from after '{"seq":N,' to the envelope: '"property_id":…,"data":'
 --   +5 property_id     +6 channel     +7 conversation_id     +8 received_at (RFC 3339)
@@ -28,7 +31,8 @@
 -- of the head end with LREM.
 --#include append_event.lua
 --#include conversation.lua
-local KEYS_PER, ARGS_PER = 7, 11
+--#include legacy_key.lua
+local KEYS_PER, ARGS_PER, ARGS_FIRST = 8, 11, 6
 local PUSH_CHUNK = 256  -- envelopes per LPUSH (unpack has a limit)
 
 local function refused(reply)
@@ -64,8 +68,17 @@ local set_here, copies = {}, {}  -- dedup key -> message of this call that set i
 -- 1. The dedup keys, set only if absent (one command for the check and the write). A second
 -- copy within this call shares the first one's fate, decided at the end.
 for i = 0, count - 1 do
-  local k, a = 1 + i * KEYS_PER, 5 + i * ARGS_PER
+  local k, a = 1 + i * KEYS_PER, ARGS_FIRST + i * ARGS_PER
   local first = redis.pcall('SET', KEYS[k + 1], ARGV[a + 1], 'NX', 'GET', 'EX', ARGV[1])
+  if not first then
+    -- Taken in before the upgrade, under the unscoped key, by this property: the retry is a
+    -- duplicate, and the scoped key answers the next one.
+    local legacy = legacy_first(KEYS[k + 8], ARGV[6], ARGV[a + 5])
+    if legacy then
+      redis.call('SET', KEYS[k + 1], legacy, 'EX', ARGV[1])
+      first = legacy
+    end
+  end
   if refused(first) then
     results[i + 1] = {-1, first.err}
   elseif first and set_here[KEYS[k + 1]] then
@@ -88,7 +101,7 @@ local function settle_copies()
 end
 
 local function envelope(i)
-  return ARGV[5 + i * ARGS_PER + 2]
+  return ARGV[ARGS_FIRST + i * ARGS_PER + 2]
 end
 -- A new message that can't be stored: its dedup key goes, so a retry can queue it.
 local function give_up(i, err)
@@ -117,7 +130,7 @@ end
 
 -- 3. Per message: the event (seq and history), then the record, conversation and publish.
 for _, i in ipairs(fresh) do
-  local k, a = 1 + i * KEYS_PER, 5 + i * ARGS_PER
+  local k, a = 1 + i * KEYS_PER, ARGS_FIRST + i * ARGS_PER
   local id = ARGV[a + 1]
   local seq, event = append_event(KEYS[k + 3], KEYS[k + 4], ARGV[3], ARGV[a + 4], ARGV[a + 2],
                                   ',"ts":"' .. ARGV[a + 8] .. '"}')

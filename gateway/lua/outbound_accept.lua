@@ -1,21 +1,50 @@
 -- Files one element that the intake moved from outbound:<channel> into this process's
 -- processing list as ready to send, ordered by priority (lower first) then arrival.
 -- KEYS[1] processing list   KEYS[2] ready (zset)   KEYS[3] arrivals counter
--- KEYS[4] message:<id>      KEYS[5] idempotency:outbound:<key> (KEYS[4] again when none)
--- KEYS[6] stats (hash)   KEYS[7] delayed (zset)
+-- KEYS[4] message:<id>      KEYS[5] idempotency:outbound:<pid>:<key> (KEYS[4] again when none)
+-- KEYS[6] stats (hash)   KEYS[7] delayed (zset)   KEYS[8] dead list
+-- KEYS[9] idempotency:outbound:<key> (the key from before idempotency keys were scoped by
+--         property, honoured when its message is this property's, docs/upgrading.md; KEYS[4]
+--         again when none)
 -- ARGV[1] the element as taken   ARGV[2] the message as Bellhop sends it ('{"id":…,"priority":N,…}')
 -- ARGV[3] id   ARGV[4] priority   ARGV[5] idempotency key ('' = none)   ARGV[6] its TTL (s)
 -- ARGV[7] message TTL (s)   ARGV[8] property_id   ARGV[9] channel   ARGV[10] conversation_id
 -- ARGV[11] created_at   ARGV[12] to   ARGV[13] due (epoch ms) when delayed (delay_ms), else 0
+-- ARGV[14] digest of ARGV[2]   ARGV[15] now (RFC 3339)
+-- ARGV[16] prefix of message keys ('message:' with the key prefix)
 -- Returns {1, id} when filed, {0, first_id} when the idempotency key was used by another
 -- message (this one is dropped), {-1} when the element had left the processing list (another
--- process recovered it: that one files it).
+-- process recovered it: that one files it), {-2, 'id_taken'} when the element's id belongs to
+-- another message (a record of another property, an inbound message, or another outbound
+-- message): it is dead-lettered, and that record stays as it was.
+--#include legacy_key.lua
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
   return {-1}
+end
+-- A record that exists was written for this very message (POST /v1/messages/outbound, a staff
+-- reply, or this script before a crash or a dead letter's retry): same property, outbound, the
+-- same message (its digest; records from before digests were kept have none).
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  local owner = redis.call('HMGET', KEYS[4], 'property_id', 'direction', 'digest')
+  if owner[1] ~= ARGV[8] or owner[2] ~= 'outbound' or (owner[3] and owner[3] ~= ARGV[14]) then
+    redis.call('LPUSH', KEYS[8], '{"reason":' ..
+               cjson.encode('invalid: id ' .. ARGV[3] .. ' belongs to another message') ..
+               ',"element":' .. cjson.encode(ARGV[1]) .. ',"failed_at":' ..
+               cjson.encode(ARGV[15]) .. '}')
+    redis.call('HINCRBY', KEYS[6], 'invalid', 1)
+    return {-2, 'id_taken'}
+  end
 end
 if ARGV[5] ~= '' then
   -- The same message coming back (recovered after a crash) keeps its own key.
   local first = redis.call('SET', KEYS[5], ARGV[3], 'NX', 'GET', 'EX', ARGV[6])
+  if not first then
+    local legacy = legacy_first(KEYS[9], ARGV[16], ARGV[8])
+    if legacy and legacy ~= ARGV[3] then
+      redis.call('SET', KEYS[5], legacy, 'EX', ARGV[6])
+      first = legacy
+    end
+  end
   if first and first ~= ARGV[3] then
     redis.call('HINCRBY', KEYS[6], 'duplicates', 1)
     return {0, first}
@@ -29,7 +58,7 @@ end
 if redis.call('EXISTS', KEYS[4]) == 0 then  -- a staff reply's record exists already
   redis.call('HSET', KEYS[4], 'id', ARGV[3], 'status', 'queued', 'direction', 'outbound',
              'property_id', ARGV[8], 'channel', ARGV[9], 'conversation_id', ARGV[10],
-             'created_at', ARGV[11], 'to', ARGV[12])
+             'created_at', ARGV[11], 'to', ARGV[12], 'digest', ARGV[14])
   redis.call('EXPIRE', KEYS[4], ARGV[7])
 end
 redis.call('HINCRBY', KEYS[6], 'accepted', 1)

@@ -17,7 +17,11 @@ for i = #letters, 1, -1 do  -- oldest first
       -- The message as it was written (cjson would turn [] into {}): Bellhop writes it first,
       -- and the last unescaped ',"reason":' is the letter's own key.
       element = string.match(letter, '^{"message":(.*),"reason":') or cjson.encode(message)
-      redis.call('HSET', ARGV[1] .. id, 'status', 'queued', 'attempts', 0)
+      -- Only a record that still exists: a partial one (no property) would make the intake
+      -- refuse the message as another's.
+      if type(id) == 'string' and redis.call('EXISTS', ARGV[1] .. id) == 1 then
+        redis.call('HSET', ARGV[1] .. id, 'status', 'queued', 'attempts', 0)
+      end
     elseif ok and type(decoded) == 'table' and type(decoded.element) == 'string' then
       element = decoded.element  -- an element that could not be read: as it was
     else

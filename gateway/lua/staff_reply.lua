@@ -2,7 +2,7 @@
 -- Like ingest.lua, everything or nothing: idempotency record, outbound queue, status record,
 -- event seq, history, the conversation's index entry and recent messages, publish.
 --
--- KEYS[1] idempotency:reply:<sub>:<client_msg_id>   KEYS[2] outbound:<channel>
+-- KEYS[1] idempotency:reply:<pid>:<sub>:<client_msg_id>   KEYS[2] outbound:<channel>
 -- KEYS[3] message:<id>                    KEYS[4] property:<pid>:seq
 -- KEYS[5] property:<pid>:events           KEYS[6] property:<pid>:conversation_index
 -- KEYS[7] conversation:<cid>              KEYS[8] conversation:<cid>:messages
@@ -11,11 +11,15 @@
 -- ARGV[7] event JSON after '{"seq":N,'                     ARGV[8] property_id
 -- ARGV[9] channel          ARGV[10] conversation_id        ARGV[11] created_at (RFC 3339)
 -- ARGV[12] created_at (epoch ms)                           ARGV[13] sub (staff member)
+-- KEYS[9] idempotency:reply:<sub>:<client_msg_id> (the key from before idempotency keys were
+--         scoped by property, honoured when its message is this property's, docs/upgrading.md)
 -- ARGV[14] conversation TTL (s)                            ARGV[15] recent messages kept
+-- ARGV[16] digest of the message as the intake files it   ARGV[17] prefix of message keys
 -- Returns {1, id, seq} when queued, {0, first_id} when this client_msg_id was queued before.
 --#include append_event.lua
 --#include conversation.lua
-local first = redis.call('GET', KEYS[1])
+--#include legacy_key.lua
+local first = redis.call('GET', KEYS[1]) or legacy_first(KEYS[9], ARGV[17], ARGV[8])
 if first then
   return {0, first}
 end
@@ -32,7 +36,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('LPUSH', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[3], 'id', ARGV[1], 'status', 'queued', 'direction', 'outbound',
            'property_id', ARGV[8], 'channel', ARGV[9], 'conversation_id', ARGV[10],
-           'created_at', ARGV[11], 'sent_by', ARGV[13])
+           'created_at', ARGV[11], 'sent_by', ARGV[13], 'digest', ARGV[16])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 add_to_conversation(KEYS[6], KEYS[7], KEYS[8], ARGV[10], ARGV[12], ARGV[2], ARGV[14], ARGV[15],
                     record[2], {})

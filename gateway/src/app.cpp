@@ -173,12 +173,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   ingest = add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
   add_webhook_routes(*routes, svc, keys, cfg, ingest, metrics);
   add_conversation_routes(*routes, svc, keys, cfg, metrics);
-  std::set<std::string> sending;  // the channels Bellhop sends on
-  if (cfg.channels.whatsapp) sending.insert("whatsapp");
-  if (cfg.channels.twilio) sending.insert("sms");
-  if (cfg.channels.email) sending.insert("email");
-  if (cfg.channels.webchat) sending.insert("webchat");
-  add_outbound_routes(*routes, svc, keys, cfg, auth, std::move(sending));
+  add_outbound_routes(*routes, svc, keys, cfg, auth, channel_properties(cfg));
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   for (const char* path : {"/v1/realtime", "/v1/webchat"}) {
     routes->add(http::verb::get, path, [path](const request& req, responder res) {

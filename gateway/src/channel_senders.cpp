@@ -135,23 +135,26 @@ outbound_channel email_lane(const email_config& c, std::chrono::milliseconds tim
                  });
     };
     if (m.conversation_id.empty()) return send({});
-    redis.eval(*thread, {keys.conversation_messages(m.conversation_id)}, {m.reply_to}, ex,
-               [send, done](boost::system::error_code ec, broker::reply r) {
-                 if (ec || !r.is_array()) {  // Redis is away: try again later, threaded
-                   channels::send_result out;
-                   out.outcome = channels::send_outcome::transient;
-                   out.reason = "the email thread could not be read from Redis: " +
-                                (ec ? ec.message() : r.to_string());
-                   return done(std::move(out));
-                 }
-                 channels::email::thread_info t;
-                 if (const auto& e = r.elements(); e.size() == 3) {
-                   t.subject = e[0].str();
-                   t.message_id = e[1].str();
-                   t.references = e[2].str();
-                 }
-                 send(std::move(t));
-               });
+    redis.eval(
+        *thread,
+        {keys.conversation_messages(m.conversation_id), keys.conversation(m.conversation_id)},
+        {m.reply_to, m.property_id}, ex,
+        [send, done](boost::system::error_code ec, broker::reply r) {
+          if (ec || !r.is_array()) {  // Redis is away: try again later, threaded
+            channels::send_result out;
+            out.outcome = channels::send_outcome::transient;
+            out.reason = "the email thread could not be read from Redis: " +
+                         (ec ? ec.message() : r.to_string());
+            return done(std::move(out));
+          }
+          channels::email::thread_info t;
+          if (const auto& e = r.elements(); e.size() == 3) {
+            t.subject = e[0].str();
+            t.message_id = e[1].str();
+            t.references = e[2].str();
+          }
+          send(std::move(t));
+        });
   };
   // Mail providers cap a sender per minute/hour/day: Bellhop's property caps stand for them.
   std::vector<const ratelimit::policy*> caps;
@@ -167,6 +170,15 @@ outbound_channel email_lane(const email_config& c, std::chrono::milliseconds tim
 
 }  // namespace
 
+std::map<std::string, std::string> channel_properties(const config& cfg) {
+  std::map<std::string, std::string> out;
+  if (cfg.channels.whatsapp) out["whatsapp"] = cfg.channels.whatsapp->property_id;
+  if (cfg.channels.twilio) out["sms"] = cfg.channels.twilio->property_id;
+  if (cfg.channels.email) out["email"] = cfg.channels.email->property_id;
+  if (cfg.channels.webchat) out["webchat"] = cfg.channels.webchat->property_id;
+  return out;
+}
+
 std::vector<outbound_channel> make_outbound_channels(const config& cfg,
                                                      std::shared_ptr<provider_client> client,
                                                      rate_limits* limits, broker::broker& redis,
@@ -181,6 +193,8 @@ std::vector<outbound_channel> make_outbound_channels(const config& cfg,
                                static_cast<std::size_t>(cfg.outbound.concurrency), limits, redis,
                                keys));
   if (cfg.channels.webchat) lanes.push_back(webchat_lane(*cfg.channels.webchat, redis, keys));
+  const auto owners = channel_properties(cfg);
+  for (auto& lane : lanes) lane.property_id = owners.at(lane.name);
   return lanes;
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "bellhop/broker/broker.hpp"
@@ -17,6 +19,10 @@ struct rate_limits;
 // made by `client`, its answer classified by the adapter) and which rate limits each message
 // passes first (the providers' policies of docs/ratelimit.md, by name from `limits`). Email
 // replies look up the guest's thread (subject, Message-ID) through `redis` before they go.
+// The channels Bellhop sends on (the configured ones: whatsapp, sms, email, webchat), each with
+// the property it belongs to (channels.<name>.property_id).
+std::map<std::string, std::string> channel_properties(const config& cfg);
+
 std::vector<outbound_channel> make_outbound_channels(const config& cfg,
                                                      std::shared_ptr<provider_client> client,
                                                      rate_limits* limits, broker::broker& redis,

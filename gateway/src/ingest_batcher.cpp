@@ -19,10 +19,12 @@ ingest_batcher::ingest_batcher(broker::broker& redis, const key_space& keys, con
       batch_sizes_(batch_sizes),
       script_(broker::script::make("ingest", std::string(lua::ingest))),
       inbound_key_(keys.inbound()),
-      common_args_{std::to_string(cfg.inbound.dedup_ttl_s), std::to_string(cfg.inbound.message_ttl_s),
+      common_args_{std::to_string(cfg.inbound.dedup_ttl_s),
+                   std::to_string(cfg.inbound.message_ttl_s),
                    std::to_string(cfg.inbound.history_max),
                    std::to_string(cfg.realtime.conversation_ttl_s),
-                   std::to_string(cfg.realtime.recent_messages)} {}
+                   std::to_string(cfg.realtime.recent_messages),
+                   keys.message("")} {}
 
 void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex, handler done) {
   if (refuse_new_data(memory_, redis_)) {
@@ -35,13 +37,14 @@ void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex
   const auto& k = keys_;
   pending p;
   p.size = msg.envelope.size();
-  p.keys = {k.dedup(msg.channel, msg.external_id),
+  p.keys = {k.dedup(msg.property_id, msg.channel, msg.external_id),
             k.message(msg.id),
             k.property_seq(msg.property_id),
             k.property_events(msg.property_id),
             k.property_conversations_index(msg.property_id),
             k.conversation(msg.conversation_id),
-            k.conversation_messages(msg.conversation_id)};
+            k.conversation_messages(msg.conversation_id),
+            k.legacy_dedup(msg.channel, msg.external_id)};
   // The event is the envelope between this head and a tail of received_at: the script joins
   // them with the seq, so the envelope crosses to Redis once.
   std::string event_head = "\"property_id\":" + json_quote(msg.property_id) +
@@ -82,7 +85,7 @@ void ingest_batcher::send_locked(batch b) {
   batch_sizes_.observe(static_cast<double>(b.size()));
   std::vector<std::string> keys;
   std::vector<std::string> args;
-  keys.reserve(1 + 7 * b.size());
+  keys.reserve(1 + 8 * b.size());
   args.reserve(common_args_.size() + 11 * b.size());
   keys.push_back(inbound_key_);
   args = common_args_;

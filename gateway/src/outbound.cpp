@@ -64,6 +64,12 @@ std::string raw_json(const rapidjson::Value& v) {
 
 using filed = normalized_outbound;
 
+// Why a message of another property is not sent on a channel (docs/outbound.md).
+std::string property_mismatch(std::string_view property_id, std::string_view channel) {
+  return "property_id " + std::string(property_id) + " is not the property of channel " +
+         std::string(channel);
+}
+
 }  // namespace
 
 // The claim script reads id and priority with a pattern: they come first, in this order.
@@ -146,6 +152,10 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
   w.EndObject();
   f.json.assign(b.GetString(), b.GetSize());
   return "";
+}
+
+std::string outbound_digest(std::string_view normalized_json) {
+  return sha256_hex(normalized_json, 16);
 }
 
 namespace {
@@ -365,7 +375,10 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
 
   void file(const lane_ptr& l, const std::string& raw) {
     auto f = std::make_unique<filed>();
-    if (auto error = normalize_outbound(raw, l->ch.name, *f); !error.empty()) {
+    auto error = normalize_outbound(raw, l->ch.name, *f);
+    if (error.empty() && f->msg.property_id != l->ch.property_id)
+      error = property_mismatch(f->msg.property_id, l->ch.name);
+    if (!error.empty()) {
       spdlog::warn("outbound: {} element refused: {}", l->queue, error);
       rapidjson::StringBuffer b;
       writer w(b);
@@ -382,19 +395,28 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       return;
     }
     const auto& m = f->msg;
-    const std::string idem_key = f->idempotency_key.empty()
-                                     ? keys_.message(m.id)
-                                     : keys_.outbound_idempotency(f->idempotency_key);
+    const bool idempotent = !f->idempotency_key.empty();
+    const std::string idem_key = idempotent
+                                     ? keys_.outbound_idempotency(m.property_id, f->idempotency_key)
+                                     : keys_.message(m.id);
+    const std::string legacy_idem_key =
+        idempotent ? keys_.legacy_outbound_idempotency(f->idempotency_key) : keys_.message(m.id);
     const std::int64_t due = f->delay_ms > 0 ? now_ms() + f->delay_ms : 0;
     eval_until_done(l, accept_,
                 {l->processing, l->ready, l->arrivals, keys_.message(m.id), idem_key, l->stats,
-                 l->delayed},
+                 l->delayed, l->dead, legacy_idem_key},
                 {raw, f->json, m.id, std::to_string(m.priority), f->idempotency_key,
                  std::to_string(out_.idempotency_ttl_s), std::to_string(cfg_.inbound.message_ttl_s),
                  m.property_id, m.channel, m.conversation_id, f->created_at, m.to,
-                 std::to_string(due)},
-                "filing a message", [self = shared_from_this(), l](error_code ec, broker::reply r) {
+                 std::to_string(due), outbound_digest(f->json),
+                 format_timestamp(std::chrono::system_clock::now()), keys_.message("")},
+                "filing a message",
+                [self = shared_from_this(), l, id = m.id](error_code ec, broker::reply r) {
                   if (ec || r.is_error()) return self->redis_error("filing a message", ec, r);
+                  if (const auto& e = r.elements();
+                      r.is_array() && !e.empty() && e[0].is_integer() && e[0].integer() == -2)
+                    spdlog::warn("outbound: element refused: its id {} belongs to another message",
+                                 id);
                   self->wake(l);
                 });
   }
@@ -448,6 +470,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     auto msg = read_filed(json, l->ch.name);
     if (!msg) {
       return finish(l, "dead", std::move(json), {}, attempts, "unreadable message", "", "", 0);
+    }
+    // Filed before the intake checked the property (an older version), or the channel was
+    // given to another property since: not sent from this one's number or address.
+    if (msg->property_id != l->ch.property_id) {
+      auto why = property_mismatch(msg->property_id, l->ch.name);
+      return finish(l, "dead", std::move(json), *msg, attempts, std::move(why), "property_mismatch",
+                    "", 0);
     }
     if (attempts < 0) {  // the claim found the recipient opted out
       sends_.labels({l->ch.name, "opted_out"}).inc();

@@ -27,14 +27,23 @@ struct normalized_outbound {
 };
 // Reads one element of outbound:<channel> (or a POST /v1/messages/outbound body): "" when it
 // is a message Bellhop can send, else why not. An `id` of Bellhop's form is kept (a message
-// that comes back after a crash, a staff reply); otherwise a new one is given.
+// that comes back after a crash, a staff reply, a client's own choice); otherwise a new one is
+// given. A kept id never overwrites another message's record (docs/outbound.md).
 std::string normalize_outbound(std::string_view raw, std::string_view channel,
                                normalized_outbound& out);
+// What a message:<id> record keeps of the message filed under its id (the digest of its
+// normalized JSON): the intake files an element under an existing record only when it is the
+// same message (recovered, or retried from the dead letters), so a client-chosen id never
+// takes over another message's record.
+std::string outbound_digest(std::string_view normalized_json);
 
 // What the dispatcher needs of one channel: how to send, and which rate limits a message
 // passes before it is sent (sender, recipient pair, property caps; may be none).
 struct outbound_channel {
   std::string name;  // "whatsapp", "sms", …: the queue is outbound:<name>
+  // The property the channel belongs to (channels.<name>.property_id): only its messages are
+  // sent on the channel; another property's go to the dead letters (docs/outbound.md).
+  std::string property_id;
   std::function<void(const channels::outbound_message&, boost::asio::any_io_executor,
                      std::function<void(channels::send_result)>)>
       send;

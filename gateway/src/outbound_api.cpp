@@ -25,7 +25,7 @@ struct outbound_context {
   const key_space& keys;
   const config& cfg;
   const adapter_auth& auth;
-  std::set<std::string> channels;
+  std::map<std::string, std::string> channels;  // channel -> the property it belongs to
   broker::script enqueue = broker::script::make("outbound_enqueue",
                                                 std::string(lua::outbound_enqueue));
   broker::script stats = broker::script::make("outbound_queue_stats",
@@ -75,7 +75,8 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
                                               : http::status::unprocessable_entity,
                                malformed ? "malformed_json" : "invalid_message", error));
   }
-  if (!c->channels.count(m.msg.channel)) {
+  const auto owner = c->channels.find(m.msg.channel);
+  if (owner == c->channels.end()) {
     return res.send(json_error(req, http::status::unprocessable_entity, "unknown_channel",
                                m.msg.channel.empty()
                                    ? "channel is required"
@@ -86,22 +87,45 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
     return res.send(json_error(req, http::status::forbidden, "forbidden",
                                "this key may not send for property " + m.msg.property_id,
                                "property_id"));
+  // A channel sends for its own property only: another's would go out from its number or
+  // address, under its sender limits (docs/outbound.md).
+  if (owner->second != m.msg.property_id)
+    return res.send(json_error(
+        req, http::status::unprocessable_entity, "property_mismatch",
+        "channel '" + m.msg.channel + "' does not send for property " + m.msg.property_id,
+        "property_id"));
   if (!c->svc.redis) return res.send(unavailable(req));
   if (refuse_new_data(c->svc.memory.get(), *c->svc.redis)) return res.send(redis_full(req));
   const auto& k = c->keys;
   const std::string& id = m.msg.id;
+  const bool idempotent = !m.idempotency_key.empty();
+  // The element queued is the filed message with its delay: the intake holds it back from when
+  // it takes it (the record's digest is of the message without the delay).
+  std::string element = m.json;
+  if (m.delay_ms > 0) {
+    element.pop_back();  // the closing '}' of the object normalize_outbound wrote
+    element += ",\"delay_ms\":" + std::to_string(m.delay_ms) + "}";
+  }
   c->svc.redis->eval(
       c->enqueue,
-      {m.idempotency_key.empty() ? k.message(id) : k.outbound_idempotency(m.idempotency_key),
-       k.outbound(m.msg.channel), k.message(id)},
-      {id, m.json, m.idempotency_key, std::to_string(c->cfg.outbound.idempotency_ttl_s),
+      {idempotent ? k.outbound_idempotency(m.msg.property_id, m.idempotency_key) : k.message(id),
+       k.outbound(m.msg.channel), k.message(id),
+       idempotent ? k.legacy_outbound_idempotency(m.idempotency_key) : k.message(id)},
+      {id, element, m.idempotency_key, std::to_string(c->cfg.outbound.idempotency_ttl_s),
        std::to_string(c->cfg.inbound.message_ttl_s), m.msg.property_id, m.msg.channel,
-       m.msg.conversation_id, m.created_at, m.msg.to},
+       m.msg.conversation_id, m.created_at, m.msg.to, outbound_digest(m.json), k.message("")},
       res.executor(), [res, shell = request_shell(req)](error_code ec, broker::reply r) {
         const auto& e = r.elements();
         if (is_redis_full(r)) return res.send(redis_full(shell));
         if (ec || !r.is_array() || e.size() != 2 || !e[0].is_integer())
           return res.send(unavailable(shell));
+        // The id is another message's (another property's, or not an outbound one): never
+        // overwritten, and the answer says no more than that it is taken.
+        if (e[0].integer() < 0)
+          return res.send(json_error(shell, http::status::conflict, "id_taken",
+                                     "this id belongs to another message; omit id to have one "
+                                     "given",
+                                     "id"));
         const bool queued = e[0].integer() == 1;
         res.send(json_response(shell, queued ? http::status::accepted : http::status::ok,
                                "{\"id\":" + json_quote(e[1].str()) + ",\"status\":\"" +
@@ -132,7 +156,8 @@ void queue_stats(const ctx_ptr& c, const request& req, responder res) {
   g->pending = c->channels.size();
   if (g->pending == 0) return res.send(json_response(req, http::status::ok, "{\"queues\":[]}"));
   const auto& k = c->keys;
-  for (const auto& ch : c->channels) {
+  for (const auto& entry : c->channels) {
+    const std::string& ch = entry.first;
     c->svc.redis->eval(
         c->stats,
         {k.outbound(ch), k.outbound_ready(ch), k.outbound_delayed(ch), k.outbound_dead(ch),
@@ -228,7 +253,7 @@ void admin_command(const ctx_ptr& c, const request& req, responder res, const ch
 
 void add_outbound_routes(router& routes, const services& svc, const key_space& keys,
                          const config& cfg, const adapter_auth& auth,
-                         std::set<std::string> channels) {
+                         std::map<std::string, std::string> channels) {
   auto c = std::make_shared<outbound_context>(
       outbound_context{svc, keys, cfg, auth, std::move(channels)});
   routes.add(http::verb::post, "/v1/messages/outbound",

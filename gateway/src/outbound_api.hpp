@@ -1,6 +1,6 @@
 #pragma once
 
-#include <set>
+#include <map>
 #include <string>
 
 #include "bellhop/gateway/adapter_auth.hpp"
@@ -13,9 +13,10 @@ namespace bellhop::gateway {
 
 // POST /v1/messages/outbound (adapter keys) and the queue operations under /v1/admin/queues
 // (the admin token): stats, pause and resume, retry and purge of dead letters. `channels`:
-// the channels Bellhop sends on (configured ones). Everything used must outlive the router.
+// the channels Bellhop sends on (configured ones), each with the property it belongs to: a
+// message of another property is refused. Everything used must outlive the router.
 void add_outbound_routes(router& routes, const services& svc, const key_space& keys,
                          const config& cfg, const adapter_auth& auth,
-                         std::set<std::string> channels);
+                         std::map<std::string, std::string> channels);
 
 }  // namespace bellhop::gateway

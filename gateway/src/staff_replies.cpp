@@ -4,10 +4,13 @@
 #include <rapidjson/writer.h>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <map>
 
 #include "bellhop/gateway/json_response.hpp"
+#include "channel_senders.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
+#include "outbound.hpp"
 #include "redis_full.hpp"
 
 namespace bellhop::gateway {
@@ -25,6 +28,7 @@ struct context {
   const key_space keys;
   const config::inbound_t inbound;
   const config::realtime_t realtime;
+  const std::map<std::string, std::string> channel_owners;  // channel_properties()
   const broker::script script = broker::script::make("staff_reply", std::string(lua::staff_reply));
   const broker::script target = broker::script::make("reply_target", std::string(lua::reply_target));
 };
@@ -47,6 +51,11 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
     return done(failed("not_found", "no such conversation in this property"));
   }
   const std::string& channel = conversation[1].str();
+  // A conversation's channel is its property's; one that names a channel configured here for
+  // another property (an adapter's inbound message) is not answered from that one's number.
+  if (auto owner = ctx->channel_owners.find(channel);
+      owner != ctx->channel_owners.end() && owner->second != req.property_id)
+    return done(failed("forbidden", "this conversation's channel sends for another property"));
   const std::string& guest = conversation[2].str();
   const std::string reply_to = conversation[3].is_string() ? conversation[3].str() : "";
   const auto now = std::chrono::system_clock::now();
@@ -89,15 +98,22 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
   e.EndObject();
   std::string event_rest(ev.GetString() + 1, ev.GetSize() - 1);  // the script prepends the seq
 
+  // The intake files the message under this record only as the same message (its digest).
+  normalized_outbound filed;
+  const std::string digest =
+      normalize_outbound(message, channel, filed).empty() ? outbound_digest(filed.json) : "-";
+
   const auto& k = ctx->keys;
-  std::vector<std::string> keys = {k.reply_idempotency(req.subject, req.client_msg_id),
-                                   k.outbound(channel),
-                                   k.message(id),
-                                   k.property_seq(req.property_id),
-                                   k.property_events(req.property_id),
-                                   k.property_conversations_index(req.property_id),
-                                   k.conversation(req.conversation_id),
-                                   k.conversation_messages(req.conversation_id)};
+  std::vector<std::string> keys = {
+      k.reply_idempotency(req.property_id, req.subject, req.client_msg_id),
+      k.outbound(channel),
+      k.message(id),
+      k.property_seq(req.property_id),
+      k.property_events(req.property_id),
+      k.property_conversations_index(req.property_id),
+      k.conversation(req.conversation_id),
+      k.conversation_messages(req.conversation_id),
+      k.legacy_reply_idempotency(req.subject, req.client_msg_id)};
   std::vector<std::string> args = {id,
                                    std::move(message),
                                    std::to_string(idempotency_ttl_s),
@@ -112,7 +128,9 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
                                    std::to_string(ms.count()),
                                    req.subject,
                                    std::to_string(ctx->realtime.conversation_ttl_s),
-                                   std::to_string(ctx->realtime.recent_messages)};
+                                   std::to_string(ctx->realtime.recent_messages),
+                                   digest,
+                                   k.message("")};
   ctx->redis.eval(
       ctx->script, std::move(keys), std::move(args), ctx->ex,
       [done = std::move(done)](error_code ec, broker::reply r) {
@@ -146,7 +164,7 @@ void find_and_queue(const std::shared_ptr<context>& ctx, realtime::reply_request
           return queue(ctx, std::move(req), std::move(done), e);
         // The conversation is gone (expired); a resend of a reply queued before still gets
         // its first id.
-        auto key = ctx->keys.reply_idempotency(req.subject, req.client_msg_id);
+        auto key = ctx->keys.reply_idempotency(req.property_id, req.subject, req.client_msg_id);
         ctx->redis.post({"GET", std::move(key)}, ctx->ex,
                         [done = std::move(done)](error_code ec2, broker::reply first) {
                           if (!ec2 && first.is_string()) return done({first.str(), {}, {}});
@@ -161,8 +179,8 @@ realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_
                                                const config& cfg, rate_limits* limits,
                                                boost::asio::any_io_executor ex,
                                                const redis_memory* memory) {
-  auto ctx = std::make_shared<context>(
-      context{redis, limits, std::move(ex), memory, keys, cfg.inbound, cfg.realtime});
+  auto ctx = std::make_shared<context>(context{redis, limits, std::move(ex), memory, keys,
+                                               cfg.inbound, cfg.realtime, channel_properties(cfg)});
   return [ctx](realtime::reply_request req, realtime::reply_callback done) {
     if (refuse_new_data(ctx->memory, ctx->redis))
       return done(failed("redis_full", std::string(redis_full_message)));

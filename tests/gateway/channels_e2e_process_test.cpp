@@ -318,6 +318,46 @@ TEST_F(ChannelsEndToEnd, EmailGuestToDemoEngineToSmtpInTheGuestsThreadAndSentOnT
       << data;
 }
 
+// A reply of another property that names the guest's conversation is never sent from this
+// property's address (docs/outbound.md: a channel sends for its own property only), so it
+// learns nothing of the guest's thread either; the property's own mail still goes.
+TEST_F(ChannelsEndToEnd, AnEmailOfAnotherPropertyIsDeadLetteredAndNeverSent) {
+  fake_provider graph([](const fake_request&, std::size_t) { return fake_response{500}; });
+  const auto smtp_port = start_smtp_sink();
+  start_bellhop(graph.url(), graph.url(), smtp_port);
+  const std::string mail = R"({"message_id":"<CAF-private-1@mail.example.com>",
+    "from":"ana@example.com","to":"frontdesk@hotel-berlin.example",
+    "subject":"My private subject","text":"Hello!"})";
+  auto posted = http_request(port_, "POST", "/v1/webhooks/email", mail,
+                             {{"Content-Type", "application/json"},
+                              {"X-Bellhop-Signature",
+                               python_hmac_sha256(email_secret, mail, dir_.path())}});
+  ASSERT_EQ(posted.status, 200) << posted.body << bellhop_.output();
+  const auto conversation = string_member(dashboard_event("message.created"), "conversation_id");
+  redis_.cli(R"(LPUSH outbound:email '{"property_id":"hotel-paris","channel":"email",)"
+             R"("to":"eve@example.net","text":"hi","conversation_id":")" +
+             conversation + "\"}'");
+  // hotel-berlin's own mail, pushed behind it: once it is sent, the other one was taken.
+  redis_.cli(R"(LPUSH outbound:email '{"property_id":"hotel-berlin","channel":"email",)"
+             R"("to":"bob@example.org","text":"Your booking is confirmed."}')");
+  // (The demo engine hands a greeting to the staff: no other mail.)
+  const auto path = dir_.path() / "mail" / "1.json";
+  ASSERT_TRUE(eventually([&] { return fs::exists(path); }, 15s))
+      << bellhop_.output() << sink_.output();
+  std::ifstream in(path);
+  std::stringstream content;
+  content << in.rdbuf();
+  const auto data = string_member(parse_json(content.str()), "data");
+  EXPECT_NE(data.find("To: bob@example.org"), std::string::npos) << data;
+  EXPECT_EQ(data.find("My private subject"), std::string::npos) << data;
+  ASSERT_EQ(redis_.cli("LLEN outbound:email:dead"), "1");
+  auto letter = parse_json(redis_.cli("LINDEX outbound:email:dead 0"));
+  EXPECT_EQ(string_member(letter, "reason"),
+            "invalid: property_id hotel-paris is not the property of channel email");
+  EXPECT_EQ(redis_.cli("HGET outbound:email:stats sent"), "1");
+  EXPECT_FALSE(fs::exists(dir_.path() / "mail" / "2.json"));
+}
+
 TEST_F(ChannelsEndToEnd, BadEmailWebhooksGetTheirStatusAndQueueNothing) {
   fake_provider graph([](const fake_request&, std::size_t) { return fake_response{500}; });
   start_bellhop(graph.url(), graph.url(), 1);

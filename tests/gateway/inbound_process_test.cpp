@@ -185,7 +185,8 @@ TEST_F(InboundProcess, MessagesWaitingForRedisGoInOneCallWhereARefusalCostsOnlyI
   EXPECT_EQ(metric("bellhop_inbound_batch_messages_bucket{le=\"2\"}"), 3);
   EXPECT_EQ(metric("bellhop_inbound_batch_messages_bucket{le=\"4\"}"), 4);
   // The refused message left nothing behind; the others of its call are whole and in order.
-  EXPECT_EQ(redis.cli("EXISTS dedup:whatsapp:refused"), "0") << "a retry must not be a duplicate";
+  EXPECT_EQ(redis.cli("EXISTS dedup:hotel-blocked:whatsapp:refused"), "0")
+      << "a retry must not be a duplicate";
   EXPECT_EQ(redis.cli("EXISTS property:hotel-blocked:seq"), "0");
   auto q = queue(redis);
   ASSERT_EQ(q.size(), 5u);
@@ -234,7 +235,8 @@ TEST_F(InboundProcess, TwoCopiesInOneCallAreOneMessageAndARefusedOneLeavesNoDedu
   EXPECT_STREQ(a["id"].GetString(), b["id"].GetString()) << "the duplicate names the stored copy";
   EXPECT_EQ(r[1].status, 503) << r[1].body;
   EXPECT_EQ(r[3].status, 503) << r[3].body;
-  EXPECT_EQ(redis.cli("EXISTS dedup:whatsapp:blocked-twin"), "0") << "a retry must be stored";
+  EXPECT_EQ(redis.cli("EXISTS dedup:hotel-blocked:whatsapp:blocked-twin"), "0")
+      << "a retry must be stored";
 
   auto q = queue(redis);
   ASSERT_EQ(q.size(), 4u);
@@ -397,7 +399,8 @@ TEST_F(InboundProcess, AnUnwritableHistoryIs503AndLeavesNoDedupKeySoTheRetryQueu
   auto r = http_request(port_, "POST", "/v1/messages/inbound", body, headers());
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_EQ(r.headers.count("retry-after"), 1u);
-  EXPECT_EQ(redis.cli("EXISTS dedup:whatsapp:blocked-1"), "0") << "a retry must not be a duplicate";
+  EXPECT_EQ(redis.cli("EXISTS dedup:hotel-berlin:whatsapp:blocked-1"), "0")
+      << "a retry must not be a duplicate";
   EXPECT_EQ(redis.cli("LLEN inbound:messages"), "0");
   EXPECT_EQ(redis.cli("EXISTS property:hotel-berlin:seq"), "0") << "no seq used up";
   EXPECT_EQ(redis.cli("DBSIZE"), "2") << "the foreign key and the reaper lease: nothing written";
@@ -469,7 +472,7 @@ TEST_F(InboundProcess, OverItsPolicyAnAdapterKeyGets429WithRateLimitHeadersThen2
   EXPECT_EQ(r.headers["ratelimit-remaining"], "0");
   EXPECT_EQ(r.headers["ratelimit-reset"], "1");
   EXPECT_EQ(redis.cli("LLEN inbound:messages"), "3") << "a refused message is not queued";
-  EXPECT_EQ(redis.cli("EXISTS dedup:whatsapp:limited-3"), "0");
+  EXPECT_EQ(redis.cli("EXISTS dedup:hotel-a:whatsapp:limited-3"), "0");
   // Another adapter key has its own allowance.
   EXPECT_EQ(http_request(port_, "POST", "/v1/messages/inbound",
                          message("hotel-berlin", "berlin-1", "+1", "t"), headers(berlin_only_key))

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -195,6 +196,45 @@ TEST_F(OutboundProcess, OneIdempotencyKeyIsOneSendWhoeverRetries) {
                          5s));
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(graph.count(), 2u);
+}
+
+// A POST's delay_ms travels with the queued element (docs/outbound.md): the message waits in
+// the delayed set, due delay_ms after it was posted at the earliest, and is sent then.
+TEST_F(OutboundProcess, APostedDelayHoldsTheMessageBackThatLong) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(redis, graph);
+  const std::map<std::string, std::string> key = {
+      {"Authorization", "Bearer outbound-test-key-0123456789"},
+      {"Content-Type", "application/json"}};
+  const auto posted_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const auto r = http_request(port_, "POST", "/v1/messages/outbound",
+                              reply("+4915100000010", "later", 5, R"(,"delay_ms":1500)"), key);
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string id = json(r.body)["id"].GetString();
+  std::size_t calls_before = 0;
+  ASSERT_TRUE(eventually(
+      [&] {
+        calls_before = graph.count();  // read first: a delayed message is not sent yet
+        return redis.cli("ZCARD outbound:whatsapp:delayed") == "1" || calls_before > 0;
+      },
+      10s))
+      << bellhop.output();
+  EXPECT_EQ(calls_before, 0u) << "sent without its delay";
+  EXPECT_EQ(redis.cli("HGET message:" + id + " status"), "queued");
+  std::istringstream scored(redis.cli("ZRANGE outbound:whatsapp:delayed 0 0 WITHSCORES"));
+  std::string member, due;
+  std::getline(scored, member);
+  std::getline(scored, due);
+  ASSERT_FALSE(due.empty()) << member;
+  EXPECT_GE(std::stoll(due), posted_at + 1500);
+  EXPECT_EQ(member.find("delay_ms"), std::string::npos) << "filed without it: " << member;
+  ASSERT_TRUE(
+      eventually([&] { return redis.cli("HGET message:" + id + " status") == "sent"; }, 10s))
+      << bellhop.output();
+  EXPECT_EQ(graph.count(), 1u);
 }
 
 TEST_F(OutboundProcess, TheProviderNeverSeesMoreThanTheRecipientPolicyAllowsAndNothingIsDropped) {

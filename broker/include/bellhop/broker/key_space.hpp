@@ -74,8 +74,13 @@ class key_space {
   std::string outbound_provider_id(std::string_view channel, std::string_view provider_id) const {
     return k("outbound:", channel, ":provider:", provider_id);
   }
-  // One send per idempotency_key, whoever retries: the value is the message id.
-  std::string outbound_idempotency(std::string_view key) const {
+  // One send per idempotency_key of a property, whoever retries: the value is the message id.
+  // Scoped by property: one property's key can never answer for another's message.
+  std::string outbound_idempotency(std::string_view property, std::string_view key) const {
+    return k("idempotency:outbound:", property, ":", key);
+  }
+  // Before the keys were scoped (read during the upgrade only, see docs/upgrading.md).
+  std::string legacy_outbound_idempotency(std::string_view key) const {
     return k("idempotency:outbound:", key);
   }
   // Bellhop processes that send, with their heartbeat deadline (zset, score = epoch ms): the
@@ -85,7 +90,15 @@ class key_space {
   std::string opted_out(std::string_view channel, std::string_view recipient) const {
     return k("optout:", channel, ":", recipient);
   }
-  std::string dedup(std::string_view channel, std::string_view external_id) const {
+  // An external id already taken in by a property (inbound idempotency): the value is the
+  // first message's id. Scoped by property: one property's external ids never make another
+  // property's message a duplicate.
+  std::string dedup(std::string_view property, std::string_view channel,
+                    std::string_view external_id) const {
+    return k("dedup:", property, ":", channel, ":", external_id);
+  }
+  // Before the keys were scoped (read during the upgrade only, see docs/upgrading.md).
+  std::string legacy_dedup(std::string_view channel, std::string_view external_id) const {
     return k("dedup:", channel, ":", external_id);
   }
   std::string message(std::string_view id) const { return k("message:", id); }
@@ -123,8 +136,15 @@ class key_space {
   // after channels.webchat.hold_s), and the pub/sub channel their open sockets listen on.
   std::string webchat_outbox(std::string_view guest) const { return k("webchat:", guest, ":outbox"); }
   std::string webchat_channel(std::string_view guest) const { return k("webchat:", guest); }
-  // A staff reply already queued under this client_msg_id (the WebSocket `reply` frame).
-  std::string reply_idempotency(std::string_view subject, std::string_view client_msg_id) const {
+  // A staff reply already queued under this client_msg_id (the WebSocket `reply` frame), per
+  // property: the same staff member's ids in two properties never meet.
+  std::string reply_idempotency(std::string_view property, std::string_view subject,
+                                std::string_view client_msg_id) const {
+    return k("idempotency:reply:", property, ":", subject, ":", client_msg_id);
+  }
+  // Before the keys were scoped (read during the upgrade only, see docs/upgrading.md).
+  std::string legacy_reply_idempotency(std::string_view subject,
+                                       std::string_view client_msg_id) const {
     return k("idempotency:reply:", subject, ":", client_msg_id);
   }
 
