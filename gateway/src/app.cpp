@@ -243,7 +243,7 @@ int serve(const config& cfg) {
   const adapter_auth auth(cfg.auth.adapter_keys);
   inbound_sink ingest;
   http_server server(ioc, ho, make_routes(metrics, svc, keys, cfg, auth, ingest), metrics);
-  webchat_service webchat(svc, keys, cfg, std::move(ingest));
+  webchat_service webchat(svc, keys, cfg, std::move(ingest), metrics);
   if (auto started = server.start(); !started) {
     fail_line(started.error());
     return exit_failure;

@@ -15,6 +15,7 @@
 #include "bellhop/gateway/json_response.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
+#include "poison.hpp"
 #include "rate_limits.hpp"
 
 namespace bellhop::gateway {
@@ -65,10 +66,15 @@ using filed = normalized_outbound;
 }  // namespace
 
 // The claim script reads id and priority with a pattern: they come first, in this order.
-std::string normalize_outbound(std::string_view raw, std::string_view channel, filed& f) {
+std::string normalize_outbound(std::string_view raw, std::string_view channel, filed& f,
+                               std::size_t max_bytes) {
   rapidjson::Document d;
-  d.Parse(raw.data(), raw.size());
-  if (d.HasParseError() || !d.IsObject()) return "not a JSON object";
+  const auto parsed = json::parse(raw, d, {.max_bytes = max_bytes, .max_depth = 32});
+  if (!parsed || !d.IsObject()) {
+    f.refused = poison_reason(parsed);
+    return parsed ? "not a JSON object" : parsed.message();
+  }
+  f.refused = "invalid";
   auto& m = f.msg;
   m.property_id = str(d, "property_id");
   if (!broker::is_property_id(m.property_id))
@@ -76,7 +82,7 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
   m.channel = str(d, "channel");
   if (m.channel.empty()) m.channel = std::string(channel);
   if (!channel.empty() && m.channel != channel)
-    return "channel is '" + m.channel + "' but the message was on outbound:" + std::string(channel);
+    return "channel does not match the queue outbound:" + std::string(channel);
   m.to = str(d, "to");
   if (m.to.empty() || m.to.size() > 320) return "to is missing or too long";
   m.text = str(d, "text");
@@ -134,20 +140,9 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
   }
   w.EndObject();
   f.json.assign(b.GetString(), b.GetSize());
+  f.refused = {};
   return "";
 }
-
-namespace {
-
-// The message back from its filed JSON (what the claim script hands out).
-std::optional<channels::outbound_message> read_filed(std::string_view json,
-                                                     std::string_view channel) {
-  filed f;
-  if (!normalize_outbound(json, channel, f).empty()) return std::nullopt;
-  return std::move(f.msg);
-}
-
-}  // namespace
 
 class outbound_service::impl : public std::enable_shared_from_this<impl> {
  public:
@@ -174,7 +169,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         errors_(metrics
                     .add_counter("bellhop_outbound_errors_total",
                                  "Failed Redis operations of the outbound sender (retried).")
-                    .labels({})) {
+                    .labels({})),
+        poison_(poison_metric(metrics)) {
     for (auto& ch : channels) {
       auto l = std::make_shared<lane>(strand_);
       l->queue = keys.outbound(ch.name);
@@ -315,7 +311,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   void file(const lane_ptr& l, const std::string& raw) {
     auto f = std::make_unique<filed>();
     if (auto error = normalize_outbound(raw, l->ch.name, *f); !error.empty()) {
-      spdlog::warn("outbound: {} element refused: {}", l->queue, error);
+      report_poison(poison_, "outbound", l->queue, f->refused, error);
       rapidjson::StringBuffer b;
       writer w(b);
       w.StartObject();
@@ -394,10 +390,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   }
 
   void send(const lane_ptr& l, std::string json, std::int64_t attempts) {
-    auto msg = read_filed(json, l->ch.name);
-    if (!msg) {
-      return finish(l, "dead", std::move(json), {}, attempts, "unreadable message", "", "", 0);
+    filed f;
+    if (auto error = normalize_outbound(json, l->ch.name, f); !error.empty()) {
+      report_poison(poison_, "outbound", l->ready, f.refused, error);
+      return finish(l, "dead", std::move(json), {}, attempts, "unreadable message: " + error, "",
+                    "", 0);
     }
+    std::optional<channels::outbound_message> msg(std::move(f.msg));
     if (attempts < 0) {  // the claim found the recipient opted out
       sends_.labels({l->ch.name, "opted_out"}).inc();
       return finish(l, "dead", std::move(json), *msg, 0,
@@ -521,7 +520,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       writer w(b);
       w.StartObject();
       w.Key("message");
-      if (rapidjson::Document d; !d.Parse(json.data(), json.size()).HasParseError())
+      if (rapidjson::Document d; json::parse(json, d, {.max_bytes = max_outbound_element_bytes}) &&
+                                 d.IsObject() && json.find('\0') == std::string::npos)
         w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
       else
         w.String(json.data(), static_cast<rapidjson::SizeType>(json.size()));
@@ -562,6 +562,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   broker::script accept_, reject_, claim_, finish_, recover_;
   counter_family& sends_;
   counter& errors_;
+  counter_family& poison_;
   std::vector<lane_ptr> lanes_;
   std::atomic<bool> stopped_{false};
   std::mt19937_64 rng_{std::random_device{}()};

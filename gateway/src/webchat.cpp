@@ -17,9 +17,10 @@
 #include <set>
 
 #include "bellhop/gateway/inbound_message.hpp"
-#include "ids.hpp"
 #include "bellhop/gateway/json_response.hpp"
+#include "ids.hpp"
 #include "lua_scripts.hpp"
+#include "poison.hpp"
 #include "web_assets.hpp"
 
 namespace bellhop::gateway {
@@ -34,11 +35,18 @@ struct webchat_service::shared {
   const key_space& keys;
   const config& cfg;
   inbound_sink ingest;
+  counter_family& poison;
+  broker::script move_to_dead =
+      broker::script::make("webchat_dead", std::string(lua::webchat_dead));
 };
 
 namespace {
 
 constexpr std::size_t max_frame_bytes = 64 * 1024;
+// A guest's frames, and the reply frames Bellhop wrote to outboxes (a reply's text is at most
+// 64 KiB, 6 bytes per escaped byte at worst).
+constexpr json::limits frame_limits{.max_bytes = max_frame_bytes, .max_depth = 32};
+constexpr json::limits reply_limits{.max_bytes = 1 << 20, .max_depth = 32};
 constexpr std::size_t max_queued_frames = 256;  // a guest whose browser stops reading is cut off
 constexpr std::size_t token_chars = 43;        // 32 random bytes, base64url without padding
 
@@ -157,17 +165,49 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
                                const auto& e = r.elements();
                                for (std::size_t i = 0; i + 1 < e.size(); i += 2)
                                  by_id[e[i].str()] = e[i + 1].str();
-                               for (auto& [id, frame] : by_id) self->reply(frame);
+                               for (auto& [id, frame] : by_id) {
+                                 if (auto why = self->reply(frame); !why.empty())
+                                   self->dead_letter(id, frame, why);
+                               }
                              });
   }
 
-  // A reply frame, once per socket (live and held copies of one reply may both arrive).
-  void reply(const std::string& frame) {
+  // A reply frame, once per socket (live and held copies of one reply may both arrive). "" when
+  // it was shown or had been; else why it cannot be (the poison metric's reason).
+  std::string_view reply(const std::string& frame) {
     rapidjson::Document d;
-    d.Parse(frame.c_str());
-    if (!d.IsObject() || !d.HasMember("id") || !d["id"].IsString()) return;
-    if (!shown_.insert(d["id"].GetString()).second) return;
+    const auto parsed = json::parse(frame, d, reply_limits);
+    if (!parsed || !d.IsObject()) return poison_reason(parsed);
+    if (!d.HasMember("id") || !d["id"].IsString()) return "invalid";
+    if (!shown_.insert(d["id"].GetString()).second) return {};
     send(frame);
+    return {};
+  }
+
+  // An outbox frame Bellhop cannot read: out of the outbox, onto webchat:dead with the reason.
+  void dead_letter(const std::string& id, const std::string& frame, std::string_view why) {
+    const auto outbox = shared_->keys.webchat_outbox(guest_);
+    report_poison(
+        shared_->poison, "webchat_outbox", outbox, why,
+        "a reply frame is not a JSON object with an id; moved to " + shared_->keys.webchat_dead());
+    rapidjson::StringBuffer b;
+    rapidjson::Writer<rapidjson::StringBuffer> w(b);
+    w.StartObject();
+    w.Key("reason");
+    w.String(why.data(), static_cast<rapidjson::SizeType>(why.size()));
+    w.Key("guest");
+    w.String(guest_.c_str());
+    w.Key("id");
+    w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+    w.Key("element");
+    w.String(frame.data(), static_cast<rapidjson::SizeType>(frame.size()));
+    w.Key("failed_at");
+    w.String(format_timestamp(std::chrono::system_clock::now()).c_str());
+    w.EndObject();
+    // Only the socket that removed it from the outbox files it (others may read it too).
+    shared_->svc.redis->eval(shared_->move_to_dead, {outbox, shared_->keys.webchat_dead()},
+                             {id, frame, std::string(b.GetString(), b.GetSize())}, strand_,
+                             [](error_code, broker::reply) {});
   }
 
   void read() {
@@ -182,8 +222,9 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
 
   void on_frame(const std::string& text) {
     rapidjson::Document d;
-    d.Parse(text.c_str(), text.size());
-    if (d.HasParseError() || !d.IsObject() || !d.HasMember("type") || !d["type"].IsString())
+    if (const auto parsed = json::parse(text, d, frame_limits); !parsed)
+      return send(error_frame("malformed", parsed.message()));
+    if (!d.IsObject() || !d.HasMember("type") || !d["type"].IsString())
       return send(error_frame("malformed", "a frame is a JSON object with a \"type\""));
     const std::string type = d["type"].GetString();
     if (type == "message") return on_message(d);
@@ -295,8 +336,9 @@ void refuse(beast::tcp_stream stream, const request& req, http::status status,
 }  // namespace
 
 webchat_service::webchat_service(const services& svc, const key_space& keys, const config& cfg,
-                                 inbound_sink ingest)
-    : shared_(std::make_shared<shared>(shared{svc, keys, cfg, std::move(ingest)})) {}
+                                 inbound_sink ingest, metrics_registry& metrics)
+    : shared_(std::make_shared<shared>(
+          shared{svc, keys, cfg, std::move(ingest), poison_metric(metrics)})) {}
 
 webchat_service::~webchat_service() = default;
 

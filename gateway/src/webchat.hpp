@@ -28,7 +28,7 @@ namespace bellhop::gateway {
 class webchat_service {
  public:
   webchat_service(const services& svc, const key_space& keys, const config& cfg,
-                  inbound_sink ingest);
+                  inbound_sink ingest, metrics_registry& metrics);
   ~webchat_service();
   webchat_service(const webchat_service&) = delete;
   webchat_service& operator=(const webchat_service&) = delete;

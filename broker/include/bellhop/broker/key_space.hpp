@@ -120,6 +120,9 @@ class key_space {
   // after channels.webchat.hold_s), and the pub/sub channel their open sockets listen on.
   std::string webchat_outbox(std::string_view guest) const { return k("webchat:", guest, ":outbox"); }
   std::string webchat_channel(std::string_view guest) const { return k("webchat:", guest); }
+  // Outbox frames Bellhop could not read (list, newest at the left): {"reason","guest","id",
+  // "element","failed_at"}.
+  std::string webchat_dead() const { return k("webchat:dead"); }
   // A staff reply already queued under this client_msg_id (the WebSocket `reply` frame).
   std::string reply_idempotency(std::string_view subject, std::string_view client_msg_id) const {
     return k("idempotency:reply:", subject, ":", client_msg_id);
