@@ -366,6 +366,9 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
     const auto property = string_member(doc, "property_id");
     const auto conversation = string_member(doc, "conversation_id");
     p->dead_ids.push_back(id.empty() ? "(no id)" : std::string(id));
+    if (id.empty())
+      report_poison(poison_, "inbound", keys_.inbound_dead(), "invalid",
+                    "a dead-lettered element has no string id");
     auto self = shared_from_this();
     if (!id.empty()) {
       ++p->pending;

@@ -72,7 +72,7 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
   const auto parsed = json::parse(raw, d, {.max_bytes = max_bytes, .max_depth = 32});
   if (!parsed || !d.IsObject()) {
     f.refused = poison_reason(parsed);
-    return parsed ? "not a JSON object" : parsed.message();
+    return parsed ? "not a JSON object" : "not a JSON object: " + parsed.message();
   }
   f.refused = "invalid";
   auto& m = f.msg;
