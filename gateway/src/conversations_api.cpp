@@ -14,10 +14,10 @@
 
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
+#include "bellhop/gateway/poison.hpp"
 #include "bellhop/realtime/staff_token.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
-#include "poison.hpp"
 
 namespace bellhop::gateway {
 namespace {

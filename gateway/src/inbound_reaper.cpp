@@ -18,10 +18,10 @@
 #include <string_view>
 #include <vector>
 
+#include "bellhop/gateway/poison.hpp"
 #include "bellhop/realtime/timestamp.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
-#include "poison.hpp"
 
 namespace bellhop::gateway {
 namespace {

@@ -13,9 +13,9 @@
 #include <random>
 
 #include "bellhop/gateway/json_response.hpp"
+#include "bellhop/gateway/poison.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
-#include "poison.hpp"
 #include "rate_limits.hpp"
 
 namespace bellhop::gateway {
@@ -316,7 +316,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       writer w(b);
       w.StartObject();
       put(w, "reason", "invalid: " + error);
-      put(w, "element", raw);
+      put(w, "element", valid_utf8(raw));
       put(w, "failed_at", format_timestamp(std::chrono::system_clock::now()));
       w.EndObject();
       redis_.eval(reject_, {l->processing, l->dead, l->stats},
@@ -521,10 +521,12 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       w.StartObject();
       w.Key("message");
       if (rapidjson::Document d; json::parse(json, d, {.max_bytes = max_outbound_element_bytes}) &&
-                                 d.IsObject() && json.find('\0') == std::string::npos)
+                                 d.IsObject() && json.find('\0') == std::string::npos) {
         w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
-      else
-        w.String(json.data(), static_cast<rapidjson::SizeType>(json.size()));
+      } else {  // not JSON: quoted, as valid UTF-8
+        const auto text = valid_utf8(json);
+        w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+      }
       put(w, "reason", reason);
       put_or_null(w, "error_code", error_code_);
       w.Key("attempts");

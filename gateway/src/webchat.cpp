@@ -18,9 +18,9 @@
 
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
+#include "bellhop/gateway/poison.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
-#include "poison.hpp"
 #include "web_assets.hpp"
 
 namespace bellhop::gateway {
@@ -200,7 +200,8 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
     w.Key("id");
     w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
     w.Key("element");
-    w.String(frame.data(), static_cast<rapidjson::SizeType>(frame.size()));
+    const auto element = valid_utf8(frame);
+    w.String(element.data(), static_cast<rapidjson::SizeType>(element.size()));
     w.Key("failed_at");
     w.String(format_timestamp(std::chrono::system_clock::now()).c_str());
     w.EndObject();

@@ -15,10 +15,12 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <map>
 
+#include "bellhop/json/parse.hpp"
 #include "bellhop/realtime/staff_token.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
@@ -57,6 +59,14 @@ std::string hmac_header(const std::string& secret, const std::string& body) {
     out += hex[mac[i] & 15];
   }
   return out;
+}
+
+// Frames and bodies are read through the bounded parser too: a poison frame that reached the
+// test must fail it, not crash it.
+rapidjson::Document parse_bounded(const std::string& text) {
+  rapidjson::Document d;
+  if (!json::parse(text, d, {.max_bytes = 4 << 20})) d.SetObject();
+  return d;
 }
 
 fake_response graph_ok(std::size_t index) {
@@ -204,13 +214,13 @@ TEST_F(UntrustedJson, DeepAndOversizedBodiesOnEveryJsonEndpointGetTheirErrors) {
     SCOPED_TRACE(e.target);
     const auto r = post(e.target, deep, e.headers(deep));
     EXPECT_EQ(r.status, 400) << r.body;
-    EXPECT_EQ(string_member(parse_json(r.body)["error"], "code"), "malformed_json") << r.body;
+    EXPECT_EQ(string_member(parse_bounded(r.body)["error"], "code"), "malformed_json") << r.body;
     EXPECT_LT(r.body.size(), 1000u) << "the error never echoes the input";
     expect_alive();
 
     const auto big = post(e.target, oversized, e.headers(oversized));
     EXPECT_EQ(big.status, 413) << big.body;
-    EXPECT_EQ(string_member(parse_json(big.body)["error"], "code"), "payload_too_large")
+    EXPECT_EQ(string_member(parse_bounded(big.body)["error"], "code"), "payload_too_large")
         << big.body;
     expect_alive();
   }
@@ -220,7 +230,7 @@ TEST_F(UntrustedJson, DeepAndOversizedBodiesOnEveryJsonEndpointGetTheirErrors) {
     ASSERT_EQ(c.connect(port_, "/v1/realtime?token=" + staff_token()), 101);
     ASSERT_TRUE(c.receive().has_value());  // welcome
     ASSERT_TRUE(c.send(deep));
-    const auto error = parse_json(c.receive().value_or("{}"));
+    const auto error = parse_bounded(c.receive().value_or("{}"));
     EXPECT_EQ(string_member(error, "type"), "error");
     EXPECT_EQ(string_member(error, "code"), "bad_request");
     EXPECT_NE(string_member(error, "message").find("nested too deeply"), std::string::npos);
@@ -237,7 +247,7 @@ TEST_F(UntrustedJson, DeepAndOversizedBodiesOnEveryJsonEndpointGetTheirErrors) {
     ASSERT_EQ(c.connect(port_, "/v1/webchat"), 101);
     ASSERT_TRUE(c.receive().has_value());  // welcome
     ASSERT_TRUE(c.send(std::string(64 * 1024, '[')));
-    const auto error = parse_json(c.receive().value_or("{}"));
+    const auto error = parse_bounded(c.receive().value_or("{}"));
     EXPECT_EQ(string_member(error, "type"), "error");
     EXPECT_EQ(string_member(error, "code"), "malformed");
     expect_alive();
@@ -267,7 +277,7 @@ TEST_F(UntrustedJson, PoisonInTheOutboundQueuesIsDeadLetteredCountedAndTheLoopGo
   }
   // Each dead letter says why.
   for (int i = 0; i < 4; ++i) {
-    auto letter = parse_json(redis_.cli("LINDEX outbound:whatsapp:dead " + std::to_string(i)));
+    auto letter = parse_bounded(redis_.cli("LINDEX outbound:whatsapp:dead " + std::to_string(i)));
     EXPECT_NE(string_member(letter, "reason"), "");
   }
 
@@ -313,13 +323,13 @@ TEST_F(UntrustedJson, PoisonReadFromInboundListsWebChatOutboxesAndHistoryIsSkipp
 
   // The conversation's recent messages: poison is skipped, the good message is served.
   const auto cid =
-      string_member(parse_json(redis_.cli("LINDEX inbound:messages 0")), "conversation_id");
+      string_member(parse_bounded(redis_.cli("LINDEX inbound:messages 0")), "conversation_id");
   ASSERT_FALSE(cid.empty());
   plant({"LPUSH", "conversation:" + cid + ":messages", million_deep()});
   const auto page = http_request(port_, "GET", "/v1/conversations/" + cid + "/messages", "",
                                  {{"Authorization", "Bearer " + staff_token()}});
   ASSERT_EQ(page.status, 200) << page.body;
-  auto messages = parse_json(page.body);
+  auto messages = parse_bounded(page.body);
   ASSERT_TRUE(messages.IsObject() && messages["messages"].IsArray()) << page.body;
   EXPECT_EQ(messages["messages"].Size(), 1u) << page.body;
   EXPECT_EQ(poison_count("conversation_messages", "too_deep"), 1);
@@ -327,7 +337,7 @@ TEST_F(UntrustedJson, PoisonReadFromInboundListsWebChatOutboxesAndHistoryIsSkipp
   // A web-chat guest's outbox: poison goes to webchat:dead; the good reply is shown.
   ws_client guest;
   ASSERT_EQ(guest.connect(port_, "/v1/webchat"), 101);
-  auto welcome = parse_json(guest.receive().value_or("{}"));
+  auto welcome = parse_bounded(guest.receive().value_or("{}"));
   const auto session = string_member(welcome, "session");
   const auto name = string_member(welcome, "guest");
   guest.close();
@@ -337,14 +347,49 @@ TEST_F(UntrustedJson, PoisonReadFromInboundListsWebChatOutboxesAndHistoryIsSkipp
   ws_client back;
   ASSERT_EQ(back.connect(port_, "/v1/webchat?session=" + session), 101);
   ASSERT_TRUE(back.receive().has_value());  // welcome
-  const auto shown = parse_json(back.receive().value_or("{}"));
+  const auto shown = parse_bounded(back.receive().value_or("{}"));
   EXPECT_EQ(string_member(shown, "text"), "held reply");
   ASSERT_TRUE(eventually([&] { return redis_.cli("LLEN webchat:dead") == "1"; }));
-  auto letter = parse_json(redis_.cli("LINDEX webchat:dead 0"));
+  auto letter = parse_bounded(redis_.cli("LINDEX webchat:dead 0"));
   EXPECT_EQ(string_member(letter, "reason"), "too_deep");
   EXPECT_EQ(string_member(letter, "guest"), name);
   EXPECT_EQ(redis_.cli("HEXISTS webchat:" + name + ":outbox 01AAAAAAAAAAAAAAAAAAAAAAAA"), "0");
   EXPECT_EQ(poison_count("webchat_outbox", "too_deep"), 1);
+
+  // A property's event history, replayed for a dashboard's `since`: poison is skipped.
+  char ts[32];
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  auto event = [&](int seq) {
+    return R"({"seq":)" + std::to_string(seq) +
+           R"(,"property_id":"hotel-h","event":"note","data":{},"ts":")" + ts + "\"}";
+  };
+  plant({"XADD", "property:hotel-h:events", "1-0", "event", event(1)});
+  plant({"XADD", "property:hotel-h:events", "2-0", "event", million_deep()});
+  plant({"XADD", "property:hotel-h:events", "3-0", "event", "{\"seq\":3,\"x\":\"\xff\"}"});
+  plant({"XADD", "property:hotel-h:events", "4-0", "event", event(4)});
+  plant({"SET", "property:hotel-h:seq", "4"});
+  ws_client dashboard;
+  ASSERT_EQ(
+      dashboard.connect(port_, "/v1/realtime?token=" + realtime::mint_staff_token(
+                                                           jwt_secret, "frontdesk", {"hotel-h"},
+                                                           std::chrono::system_clock::now(), 1h)),
+      101);
+  ASSERT_TRUE(dashboard.receive().has_value());  // welcome
+  ASSERT_TRUE(dashboard.send(R"({"type":"subscribe","property_id":"hotel-h","since":0})"));
+  std::vector<std::string> seqs;
+  for (int i = 0; i < 10 && seqs.size() < 2; ++i) {
+    auto f = dashboard.receive(5s);
+    if (!f) break;
+    auto d = parse_bounded(*f);
+    if (!d.HasMember("type"))
+      seqs.push_back("unreadable");
+    else if (string_member(d, "type") == "event" && d.HasMember("seq") && d["seq"].IsUint64())
+      seqs.push_back(std::to_string(d["seq"].GetUint64()));
+  }
+  EXPECT_EQ(seqs, (std::vector<std::string>{"1", "4"}));
+  EXPECT_EQ(poison_count("event_history", "too_deep"), 1);
+  EXPECT_EQ(poison_count("event_history", "invalid_utf8"), 1);
   expect_alive();
 }
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <string>
 #include <string_view>
 
 #include "bellhop/gateway/metrics.hpp"
@@ -16,7 +17,8 @@ namespace bellhop::gateway {
 //
 // Sources: inbound (a dead consumer's processing list), inbound_oldest (the oldest message of
 // inbound:messages, read for the age gauge), outbound (outbound:<channel> and its ready,
-// delayed and processing sets), webchat_outbox, conversation_messages.
+// delayed and processing sets), webchat_outbox, conversation_messages, event_history (a
+// property's event stream read back for a dashboard's `since` or a gap).
 // Reasons: too_large, too_deep, invalid_utf8, syntax (bellhop::json's), not_object, invalid
 // (a field missing or of the wrong type).
 inline counter_family& poison_metric(metrics_registry& metrics) {
@@ -30,6 +32,11 @@ inline counter_family& poison_metric(metrics_registry& metrics) {
 inline std::string_view poison_reason(const json::result& r) {
   return r ? std::string_view("not_object") : json::to_string(r.code);
 }
+
+// `text` with every byte that is not part of a valid UTF-8 sequence (overlong forms and
+// surrogates included) replaced by U+FFFD: a dead letter quotes a poison element in a JSON string,
+// and that string must itself be valid JSON.
+std::string valid_utf8(std::string_view text);
 
 // Counts one poison element and logs it once, at warn, naming where it was and why; never its
 // content.
