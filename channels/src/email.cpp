@@ -396,9 +396,7 @@ std::string quoted_printable(std::string_view text) {
 std::string body_of(const outbound_message& m) {
   std::string text = m.text;
   rapidjson::Document doc;
-  if (detail::nesting_within(m.attachments_json, max_json_depth) &&
-      !doc.Parse(m.attachments_json.data(), m.attachments_json.size()).HasParseError() &&
-      doc.IsArray()) {
+  if (json::parse(m.attachments_json, doc, detail::body_limits(max_json_depth)) && doc.IsArray()) {
     bool first = true;
     for (const auto& a : doc.GetArray()) {
       const auto* url = a.IsObject() ? member(a, "url") : nullptr;
@@ -458,15 +456,13 @@ webhook_result parse_webhook(const settings& s, const webhook& w) {
     return webhook_result::refuse(401, "invalid_signature",
                                   "X-Bellhop-Signature is missing or does not match the body");
   }
-  if (!detail::nesting_within(w.body, max_json_depth)) {
-    return webhook_result::refuse(
-        400, "malformed_json",
-        "JSON nested deeper than " + std::to_string(max_json_depth) + " levels");
-  }
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(w.body.data(), w.body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
-    return webhook_result::refuse(400, "malformed_json", "the body must be one JSON object");
+  const auto parsed = json::parse(w.body, doc, detail::body_limits(max_json_depth));
+  if (parsed.code == json::error::too_large)
+    return webhook_result::refuse(413, "payload_too_large", parsed.message());
+  if (!parsed || !doc.IsObject()) {
+    return webhook_result::refuse(400, "malformed_json",
+                                  parsed ? "the body must be one JSON object" : parsed.message());
   }
 
   // The string fields: absent or null is "", another type is refused (the first one named).

@@ -2,9 +2,11 @@
 
 // What the adapters of JSON webhooks share (internal to channels/): the HMAC-SHA256 signature
 // header ("sha256=<hex>", Meta's X-Hub-Signature-256 and Bellhop's own X-Bellhop-Signature),
-// the Content-Type check, and the nesting limit checked before RapidJSON parses.
+// the Content-Type check, and the limits of the JSON parse.
 
 #include <string_view>
+
+#include "bellhop/json/parse.hpp"
 
 namespace bellhop::channels::detail {
 
@@ -16,8 +18,11 @@ bool hmac_sha256_header_valid(std::string_view secret, std::string_view body,
 // application/json, with no charset or a UTF-8 one.
 bool is_json_content_type(std::string_view value);
 
-// RapidJSON recurses once per level: a body of 100 000 '[' would exhaust the stack, so the
-// depth is counted (outside strings) before parsing.
-bool nesting_within(std::string_view text, int max_depth);
+// A webhook body or a provider's reply, parsed through bellhop::json: at most `max_depth`
+// levels, and at most 16 MiB (Bellhop's HTTP layer refuses bodies over http.max_body_bytes, 413,
+// before an adapter sees them; provider replies are read up to 1 MiB).
+inline json::limits body_limits(int max_depth) {
+  return {.max_bytes = 16 << 20, .max_depth = static_cast<unsigned>(max_depth)};
+}
 
 }  // namespace bellhop::channels::detail

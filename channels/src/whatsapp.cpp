@@ -4,7 +4,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -26,9 +25,8 @@ namespace bellhop::channels::whatsapp {
 namespace {
 
 using detail::all_digits;
-using detail::is_json_content_type;
-using detail::nesting_within;
 using detail::iequals;
+using detail::is_json_content_type;
 using detail::lower;
 using detail::retry_after_header;
 using detail::trim;
@@ -159,9 +157,7 @@ bool tokens_equal(std::string_view a, std::string_view b) {
 
 // Parses untrusted JSON; false (doc unusable) when too deep, malformed or not UTF-8.
 bool parse_json(std::string_view text, rapidjson::Document& doc) {
-  if (!nesting_within(text, max_json_depth)) return false;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
-  return !doc.HasParseError();
+  return static_cast<bool>(json::parse(text, doc, detail::body_limits(max_json_depth)));
 }
 
 const rapidjson::Value* member(const rapidjson::Value& v, const char* name) {
@@ -593,17 +589,11 @@ webhook_result parse_webhook(const settings& s, const webhook& w) {
     return webhook_result::refuse(415, "unsupported_media_type",
                                   "Content-Type must be application/json");
   }
-  if (!nesting_within(w.body, max_json_depth)) {
-    return webhook_result::refuse(
-        400, "malformed_json",
-        "JSON nested deeper than " + std::to_string(max_json_depth) + " levels");
-  }
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(w.body.data(), w.body.size());
-  if (doc.HasParseError()) {
-    return webhook_result::refuse(400, "malformed_json",
-                                  "invalid JSON at offset " + std::to_string(doc.GetErrorOffset()) +
-                                      ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+  if (const auto parsed = json::parse(w.body, doc, detail::body_limits(max_json_depth)); !parsed) {
+    return parsed.code == json::error::too_large
+               ? webhook_result::refuse(413, "payload_too_large", parsed.message())
+               : webhook_result::refuse(400, "malformed_json", parsed.message());
   }
   auto invalid = [](std::string why) {
     return webhook_result::refuse(422, "invalid_payload", std::move(why));

@@ -17,6 +17,7 @@
 #include "bellhop/gateway/inbound_reaper.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/gateway/metrics.hpp"
+#include "bellhop/gateway/poison.hpp"
 #include "bellhop/gateway/router.hpp"
 #include "bellhop/realtime/frame_text.hpp"
 #include "bellhop/realtime/service.hpp"
@@ -355,6 +356,9 @@ int serve(const config& cfg) {
   ro.auth_timeout = std::chrono::milliseconds(cfg.realtime.auth_timeout_ms);
   ro.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
   ro.hub.history_max_age = std::chrono::seconds(cfg.realtime.history_max_age_s);
+  ro.hub.on_poison = [&poison = poison_metric(metrics)](std::string_view reason) {
+    poison.labels({"event_history", reason}).inc();
+  };
   realtime::service dashboards(ioc, *svc.redis, keys, ro,
                                make_staff_reply_queuer(*svc.redis, keys, cfg, svc.limits.get(),
                                                        ioc.get_executor(), svc.memory.get()));

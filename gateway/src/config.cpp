@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <openssl/rand.h>
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <sys/stat.h>
@@ -27,6 +26,7 @@
 #include <variant>
 
 #include "bellhop/gateway/client_address.hpp"
+#include "bellhop/json/parse.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -715,12 +715,15 @@ status loader::load_file(const std::string& path) {
   std::string& json = *text;
   std::size_t skip = json.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // editors' UTF-8 BOM
 
+  // A config file is a few KiB; 16 MiB leaves room for long key lists. 32 levels: the deepest
+  // key path is far shallower, and walk_object recurses once per level.
   rapidjson::Document doc;
-  constexpr unsigned flags = rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag |
-                             rapidjson::kParseValidateEncodingFlag;
-  doc.Parse<flags>(json.data() + skip, json.size() - skip);
-  if (doc.HasParseError()) {
-    std::size_t offset = std::min(skip + doc.GetErrorOffset(), json.size());
+  const auto parsed = json::parse(std::string_view(json).substr(skip), doc,
+                                  {.max_bytes = 16 << 20, .max_depth = 32, .comments = true});
+  if (parsed.code == json::error::too_large)
+    return fail(file_origin_.label + ": larger than 16 MiB");
+  if (!parsed) {
+    std::size_t offset = std::min(skip + parsed.offset, json.size());
     std::size_t line = 1, column = 1;
     for (std::size_t i = 0; i < offset; ++i) {
       if (json[i] == '\n') {
@@ -731,8 +734,11 @@ status loader::load_file(const std::string& path) {
       }
     }
     return fail(file_origin_.label + ": line " + std::to_string(line) + ", column " +
-                std::to_string(column) +
-                ": invalid JSON: " + rapidjson::GetParseError_En(doc.GetParseError()));
+                std::to_string(column) + ": " +
+                (parsed.code == json::error::too_deep ? "JSON nested deeper than 32 levels"
+                 : parsed.code == json::error::invalid_utf8
+                     ? "a string is not valid UTF-8"
+                     : "invalid JSON: " + std::string(parsed.detail)));
   }
   if (!doc.IsObject()) return fail(file_origin_.label + ": the top level must be a JSON object");
   cfg_.source_file = path;

@@ -1,7 +1,6 @@
 #include "conversations_api.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -15,6 +14,7 @@
 
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
+#include "bellhop/gateway/poison.hpp"
 #include "bellhop/realtime/staff_token.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
@@ -43,6 +43,7 @@ struct conversations_context {
   const key_space& keys;
   const config& cfg;
   counter_family& results;
+  counter_family& poison;
   broker::script list =
       broker::script::make("list_conversations", std::string(lua::list_conversations));
   broker::script messages =
@@ -185,26 +186,26 @@ std::optional<std::int64_t> score_ms(std::string_view s) {
   return static_cast<std::int64_t>(std::llround(d));
 }
 
-// Whether a stored message is one JSON object (and nothing else), so it can be embedded as is.
-bool is_json_object(const std::string& s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  // rapidjson reads a NUL as the end of input: text after one would slip through unchecked.
-  if (first == std::string::npos || s[first] != '{' || s.find('\0') != std::string::npos)
-    return false;
-  rapidjson::Reader reader;
-  rapidjson::BaseReaderHandler<> ignore;
-  rapidjson::StringStream in(s.c_str());
-  // Iterative: a deeply nested value cannot exhaust the stack.
-  constexpr unsigned flags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
-  return !reader.Parse<flags>(in, ignore).IsError();
+// Stored messages are read through the bounded parser: at most 1 MiB and 32 levels (ingest
+// writes envelopes of at most inbound.max_depth levels, far smaller).
+constexpr json::limits stored_limits{.max_bytes = 1 << 20, .max_depth = 32};
+
+// Why a stored message cannot be embedded as is ("" when it is one JSON object and nothing
+// else), as the poison metric names it.
+std::string_view unusable_message(const std::string& s) {
+  // RapidJSON reads a NUL as the end of input: text after one would be embedded unchecked.
+  if (s.find('\0') != std::string::npos) return "syntax";
+  rapidjson::Document d;
+  const auto parsed = json::parse(s, d, stored_limits);
+  if (parsed && d.IsObject()) return {};
+  return poison_reason(parsed);
 }
 
 // The id of a stored message (JSON), or "" if it has none.
 std::string message_id(const broker::reply& message) {
   if (!message.is_string()) return {};
   rapidjson::Document d;
-  d.Parse<rapidjson::kParseIterativeFlag>(message.str().c_str(), message.str().size());
-  if (d.HasParseError() || !d.IsObject()) return {};
+  if (!json::parse(message.str(), d, stored_limits) || !d.IsObject()) return {};
   const auto id = d.FindMember("id");
   if (id == d.MemberEnd() || !id->value.IsString()) return {};
   return {id->value.GetString(), id->value.GetStringLength()};
@@ -257,8 +258,11 @@ std::string conversations_body(std::string_view property, const std::vector<brok
 
 // The newest `keep` valid envelopes of `stored` (newest first), oldest first. The list may hold
 // up to half again the cap before ingest trims it: `keep` is the cap.
+// Unusable ones are skipped, counted in `poison` and logged (at most one line per conversation
+// read).
 std::string messages_body(std::string_view conversation, std::string_view property,
-                          const std::vector<broker::reply>& stored, std::size_t keep) {
+                          const std::vector<broker::reply>& stored, std::size_t keep,
+                          counter_family& poison) {
   rapidjson::StringBuffer out;
   writer w(out);
   w.StartObject();
@@ -267,9 +271,18 @@ std::string messages_body(std::string_view conversation, std::string_view proper
   w.Key("messages");
   w.StartArray();
   std::vector<const std::string*> valid;
+  std::size_t skipped = 0;
   for (const auto& e : stored) {
     if (valid.size() == keep) break;
-    if (e.is_string() && is_json_object(e.str())) valid.push_back(&e.str());
+    if (!e.is_string()) continue;
+    if (const auto why = unusable_message(e.str()); why.empty()) {
+      valid.push_back(&e.str());
+    } else if (skipped++ == 0) {
+      report_poison(poison, "conversation_messages", conversation, why,
+                    "a stored message is not a JSON object; skipped");
+    } else {
+      poison.labels({"conversation_messages", why}).inc();
+    }
   }
   for (auto it = valid.rbegin(); it != valid.rend(); ++it)
     w.RawValue((*it)->data(), (*it)->size(), rapidjson::kObjectType);
@@ -397,10 +410,11 @@ void conversation_messages(const std::shared_ptr<conversations_context>& ctx, co
           return;
         }
         ctx->count(messages_endpoint, "ok");
-        res.send(json_response(shell, http::status::ok,
-                               messages_body(conversation, el[0].str(), el[1].elements(),
-                                             static_cast<std::size_t>(
-                                                 ctx->cfg.realtime.recent_messages))));
+        res.send(
+            json_response(shell, http::status::ok,
+                          messages_body(conversation, el[0].str(), el[1].elements(),
+                                        static_cast<std::size_t>(ctx->cfg.realtime.recent_messages),
+                                        ctx->poison)));
       });
 }
 
@@ -471,7 +485,8 @@ void add_conversation_routes(router& routes, const services& svc, const key_spac
       svc, keys, cfg,
       metrics.add_counter("bellhop_conversations_api_requests_total",
                           "Dashboard state reads (conversation list, recent messages) by result.",
-                          {"endpoint", "result"})});
+                          {"endpoint", "result"}),
+      poison_metric(metrics)});
   routes.add(
       http::verb::get, "/v1/properties/{id}/conversations",
       [ctx](const request& req, responder res) { list_conversations(ctx, req, std::move(res)); });

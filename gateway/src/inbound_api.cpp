@@ -244,7 +244,9 @@ inbound_sink add_inbound_routes(router& routes, const services& svc, const key_s
                                 metrics_registry& metrics) {
   // Built in place (C++20 aggregate initialization with parentheses): it holds an atomic.
   auto ctx = std::make_shared<inbound_context>(
-      svc, keys, cfg, auth, inbound_limits{static_cast<std::size_t>(cfg.inbound.max_text_bytes)},
+      svc, keys, cfg, auth,
+      inbound_limits{.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes),
+                     .max_body_bytes = cfg.http.max_body_bytes},
       metrics.add_counter("bellhop_inbound_messages_total",
                           "POST /v1/messages/inbound answers by result.", {"result"}),
       metrics

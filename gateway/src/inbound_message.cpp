@@ -1,7 +1,6 @@
 #include "bellhop/gateway/inbound_message.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -9,6 +8,7 @@
 #include <array>
 
 #include "bellhop/broker/key_space.hpp"
+#include "bellhop/json/parse.hpp"
 #include "ids.hpp"
 
 namespace bellhop::gateway {
@@ -21,31 +21,6 @@ using rapidjson::Value;
 validation_error invalid(std::string code, std::string message, std::string field,
                          int status = 422) {
   return validation_error{status, std::move(code), std::move(message), std::move(field)};
-}
-
-// Nesting depth of the JSON text, outside strings. RapidJSON's parser has no depth limit of its
-// own, and a body of 100,000 '[' would otherwise become a deep DOM.
-std::size_t nesting_depth(std::string_view body) {
-  std::size_t depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"')
-      in_string = true;
-    else if (c == '{' || c == '[')
-      deepest = std::max(deepest, ++depth);
-    else if ((c == '}' || c == ']') && depth > 0)
-      --depth;
-  }
-  return deepest;
 }
 
 bool has_control_chars(std::string_view s) {
@@ -85,23 +60,17 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
     std::string_view body, const inbound_limits& limits,
     std::chrono::system_clock::time_point now) {
   if (body.empty()) return invalid("malformed_json", "the request body is empty", "", 400);
-  if (nesting_depth(body) > limits.max_depth) {
-    return invalid("malformed_json",
-                   "JSON nested deeper than " + std::to_string(limits.max_depth) + " levels", "",
-                   400);
-  }
   // The DOM lives in a buffer on the stack for typical bodies: RapidJSON's default pool would
   // malloc a 64 KiB chunk per request (and glibc consolidates its fast bins for it).
   char pool[8192];
   rapidjson::MemoryPoolAllocator<> allocator(pool, sizeof pool);
   rapidjson::Document doc(&allocator);
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
-  if (doc.HasParseError()) {
-    return invalid("malformed_json",
-                   std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
-                       ": " + rapidjson::GetParseError_En(doc.GetParseError()),
-                   "", 400);
-  }
+  const auto parsed = json::parse(
+      body, doc,
+      {.max_bytes = limits.max_body_bytes, .max_depth = static_cast<unsigned>(limits.max_depth)});
+  if (parsed.code == json::error::too_large)
+    return invalid("payload_too_large", parsed.message(), "", 413);
+  if (!parsed) return invalid("malformed_json", parsed.message(), "", 400);
   if (!doc.IsObject()) return invalid("invalid_message", "the body must be a JSON object", "");
 
   for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bellhop/broker/id_limits.hpp"
+#include "bellhop/gateway/poison.hpp"
 #include "bellhop/realtime/timestamp.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
@@ -31,6 +32,8 @@ using boost::system::error_code;
 using sys_clock = std::chrono::system_clock;
 
 constexpr auto warn_every = std::chrono::seconds(30);
+// The largest inbound message Bellhop reads back (ingest writes far smaller envelopes).
+constexpr json::limits element_limits{.max_bytes = 1 << 20, .max_depth = 32};
 constexpr std::string_view scan_count = "1000";
 
 // MATCH pattern escaping: the key prefix is configuration and may hold glob characters.
@@ -119,7 +122,8 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
                   .add_counter("bellhop_inbound_reaper_runs_total",
                                "Complete reaper passes over the registered consumers by this "
                                "process (as lease holder).")
-                  .labels({})) {}
+                  .labels({})),
+        poison_(poison_metric(metrics)) {}
 
   void start() {
     asio::post(strand_, [self = shared_from_this()] {
@@ -301,7 +305,7 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
                   if (ec)
                     self->error("LINDEX of the inbound queue", ec, r);
                   else
-                    self->oldest_age_.set(age_seconds(r));
+                    self->oldest_age_.set(self->age_seconds(r));
                   self->done(p);
                 });
     if (p->leader) {
@@ -321,11 +325,21 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
     }
   }
 
-  static double age_seconds(const broker::reply& oldest) {
+  // The age of the queue's oldest message; a poison one counts as 0 and is reported once (the
+  // gauge reads it again every tick until an engine takes it).
+  double age_seconds(const broker::reply& oldest) {
     if (!oldest.is_string()) return 0;  // empty queue
     rapidjson::Document doc;
-    doc.Parse(oldest.str().data(), oldest.str().size());
-    if (doc.HasParseError() || !doc.IsObject()) return 0;
+    const auto parsed = json::parse(oldest.str(), doc, element_limits);
+    if (!parsed || !doc.IsObject()) {
+      const auto digest = std::hash<std::string>{}(oldest.str());
+      if (digest != last_poison_oldest_) {
+        last_poison_oldest_ = digest;
+        report_poison(poison_, "inbound_oldest", keys_.inbound(), poison_reason(parsed),
+                      parsed ? "the oldest message is not a JSON object" : parsed.message());
+      }
+      return 0;
+    }
     auto received = realtime::parse_rfc3339(string_member(doc, "received_at"));
     if (!received) return 0;
     const std::chrono::duration<double> age = sys_clock::now() - *received;
@@ -358,8 +372,10 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
   void dead_letter(const pass_ptr& p, const std::string& element, std::int64_t deliveries) {
     dead_letters_.inc();
     rapidjson::Document doc;
-    doc.Parse(element.data(), element.size());
-    if (doc.HasParseError() || !doc.IsObject()) {
+    const auto parsed = json::parse(element, doc, element_limits);
+    if (!parsed || !doc.IsObject()) {
+      report_poison(poison_, "inbound", keys_.inbound_dead(), poison_reason(parsed),
+                    parsed ? "a dead-lettered element is not a JSON object" : parsed.message());
       p->dead_ids.push_back("(not a JSON object)");
       return;
     }
@@ -367,6 +383,9 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
     const auto property = string_member(doc, "property_id");
     const auto conversation = string_member(doc, "conversation_id");
     p->dead_ids.push_back(id.empty() ? "(no id)" : std::string(id));
+    if (id.empty())
+      report_poison(poison_, "inbound", keys_.inbound_dead(), "invalid",
+                    "a dead-lettered element has no string id");
     auto self = shared_from_this();
     if (!id.empty()) {
       ++p->pending;
@@ -479,6 +498,8 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
   counter& dead_letters_;
   counter& errors_;
   counter& runs_;
+  counter_family& poison_;
+  std::size_t last_poison_oldest_ = 0;  // digest of the poison oldest message reported last
 
   std::atomic<bool> stopped_{false};
   std::atomic<bool> leader_{false};

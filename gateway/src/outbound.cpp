@@ -15,6 +15,7 @@
 
 #include "bellhop/broker/id_limits.hpp"
 #include "bellhop/gateway/json_response.hpp"
+#include "bellhop/gateway/poison.hpp"
 #include "ids.hpp"
 #include "lua_scripts.hpp"
 #include "rate_limits.hpp"
@@ -73,10 +74,15 @@ std::string property_mismatch(std::string_view property_id, std::string_view cha
 }  // namespace
 
 // The claim script reads id and priority with a pattern: they come first, in this order.
-std::string normalize_outbound(std::string_view raw, std::string_view channel, filed& f) {
+std::string normalize_outbound(std::string_view raw, std::string_view channel, filed& f,
+                               std::size_t max_bytes) {
   rapidjson::Document d;
-  d.Parse(raw.data(), raw.size());
-  if (d.HasParseError() || !d.IsObject()) return "not a JSON object";
+  const auto parsed = json::parse(raw, d, {.max_bytes = max_bytes, .max_depth = 32});
+  if (!parsed || !d.IsObject()) {
+    f.refused = poison_reason(parsed);
+    return parsed ? "not a JSON object" : "not a JSON object: " + parsed.message();
+  }
+  f.refused = "invalid";
   auto& m = f.msg;
   m.property_id = str(d, "property_id");
   if (!broker::is_property_id(m.property_id))
@@ -86,7 +92,7 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
   if (m.channel.size() > broker::id_limits::channel)
     return "channel is longer than " + std::to_string(broker::id_limits::channel) + " bytes";
   if (!channel.empty() && m.channel != channel)
-    return "channel is '" + m.channel + "' but the message was on outbound:" + std::string(channel);
+    return "channel does not match the queue outbound:" + std::string(channel);
   m.to = str(d, "to");
   if (m.to.empty() || m.to.size() > broker::id_limits::address) return "to is missing or too long";
   m.text = str(d, "text");
@@ -151,24 +157,13 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
   }
   w.EndObject();
   f.json.assign(b.GetString(), b.GetSize());
+  f.refused = {};
   return "";
 }
 
 std::string outbound_digest(std::string_view normalized_json) {
   return sha256_hex(normalized_json, 16);
 }
-
-namespace {
-
-// The message back from its filed JSON (what the claim script hands out).
-std::optional<channels::outbound_message> read_filed(std::string_view json,
-                                                     std::string_view channel) {
-  filed f;
-  if (!normalize_outbound(json, channel, f).empty()) return std::nullopt;
-  return std::move(f.msg);
-}
-
-}  // namespace
 
 class outbound_service::impl : public std::enable_shared_from_this<impl> {
  public:
@@ -195,7 +190,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         errors_(metrics
                     .add_counter("bellhop_outbound_errors_total",
                                  "Failed Redis operations of the outbound sender (retried).")
-                    .labels({})) {
+                    .labels({})),
+        poison_(poison_metric(metrics)) {
     for (auto& ch : channels) {
       auto l = std::make_shared<lane>(strand_);
       l->queue = keys.outbound(ch.name);
@@ -376,15 +372,18 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   void file(const lane_ptr& l, const std::string& raw) {
     auto f = std::make_unique<filed>();
     auto error = normalize_outbound(raw, l->ch.name, *f);
-    if (error.empty() && f->msg.property_id != l->ch.property_id)
-      error = property_mismatch(f->msg.property_id, l->ch.name);
     if (!error.empty()) {
+      report_poison(poison_, "outbound", l->queue, f->refused, error);
+    } else if (f->msg.property_id != l->ch.property_id) {
+      error = property_mismatch(f->msg.property_id, l->ch.name);
       spdlog::warn("outbound: {} element refused: {}", l->queue, error);
+    }
+    if (!error.empty()) {
       rapidjson::StringBuffer b;
       writer w(b);
       w.StartObject();
       put(w, "reason", "invalid: " + error);
-      put(w, "element", raw);
+      put(w, "element", valid_utf8(raw));
       put(w, "failed_at", format_timestamp(std::chrono::system_clock::now()));
       w.EndObject();
       eval_until_done(l, reject_, {l->processing, l->dead, l->stats},
@@ -467,10 +466,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   }
 
   void send(const lane_ptr& l, std::string json, std::int64_t attempts) {
-    auto msg = read_filed(json, l->ch.name);
-    if (!msg) {
-      return finish(l, "dead", std::move(json), {}, attempts, "unreadable message", "", "", 0);
+    filed f;
+    if (auto error = normalize_outbound(json, l->ch.name, f); !error.empty()) {
+      report_poison(poison_, "outbound", l->ready, f.refused, error);
+      return finish(l, "dead", std::move(json), {}, attempts, "unreadable message: " + error, "",
+                    "", 0);
     }
+    std::optional<channels::outbound_message> msg(std::move(f.msg));
     // Filed before the intake checked the property (an older version), or the channel was
     // given to another property since: not sent from this one's number or address.
     if (msg->property_id != l->ch.property_id) {
@@ -601,10 +603,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       writer w(b);
       w.StartObject();
       w.Key("message");
-      if (rapidjson::Document d; !d.Parse(json.data(), json.size()).HasParseError())
+      if (rapidjson::Document d; json::parse(json, d, {.max_bytes = max_outbound_element_bytes}) &&
+                                 d.IsObject() && json.find('\0') == std::string::npos) {
         w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
-      else
-        w.String(json.data(), static_cast<rapidjson::SizeType>(json.size()));
+      } else {  // not JSON: quoted, as valid UTF-8
+        const auto text = valid_utf8(json);
+        w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+      }
       put(w, "reason", reason);
       put_or_null(w, "error_code", error_code_);
       w.Key("attempts");
@@ -642,6 +647,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   broker::script accept_, reject_, claim_, finish_, recover_;
   counter_family& sends_;
   counter& errors_;
+  counter_family& poison_;
   std::vector<lane_ptr> lanes_;
   std::atomic<bool> stopped_{false};
   std::mt19937_64 rng_{std::random_device{}()};

@@ -69,8 +69,11 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
     return res.send(json_error(req, http::status::unsupported_media_type, "unsupported_media_type",
                                "Content-Type must be application/json"));
   normalized_outbound m;
-  if (auto error = normalize_outbound(req.body(), "", m); !error.empty()) {
-    const bool malformed = error == "not a JSON object";
+  if (auto error = normalize_outbound(req.body(), "", m, c->cfg.http.max_body_bytes);
+      !error.empty()) {
+    if (m.refused == "too_large")
+      return res.send(json_error(req, http::status::payload_too_large, "payload_too_large", error));
+    const bool malformed = m.refused != "invalid";
     return res.send(json_error(req, malformed ? http::status::bad_request
                                               : http::status::unprocessable_entity,
                                malformed ? "malformed_json" : "invalid_message", error));

@@ -20,6 +20,7 @@
 #include "bellhop/gateway/client_address.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
+#include "bellhop/gateway/poison.hpp"
 #include "bellhop/realtime/coalescing_stream.hpp"
 #include "bellhop/realtime/frame_text.hpp"
 #include "connection_limits.hpp"
@@ -55,7 +56,8 @@ struct webchat_service::shared {
         sockets(c.channels.webchat
                     ? connection_limits::make(c.channels.webchat->max_sockets,
                                               c.channels.webchat->max_sockets_per_ip, &open)
-                    : connection_limits::make(0, 0)) {}
+                    : connection_limits::make(0, 0)),
+        poison(poison_metric(metrics)) {}
 
   const services& svc;
   const key_space& keys;
@@ -65,6 +67,9 @@ struct webchat_service::shared {
   counter_family& refused;
   counter& slow_closed;
   const std::shared_ptr<connection_limits> sockets;
+  counter_family& poison;
+  broker::script move_to_dead =
+      broker::script::make("webchat_dead", std::string(lua::webchat_dead));
 };
 
 namespace {
@@ -73,6 +78,10 @@ constexpr std::size_t max_frame_bytes = 64 * 1024;
 // Without it Linux grows a socket's send buffer to megabytes for a guest who does not read, on
 // top of send_queue_bytes.
 constexpr std::size_t kernel_send_buffer = 64 * 1024;
+// A guest's frames, and the reply frames Bellhop wrote to outboxes (a reply's text is at most
+// 64 KiB, 6 bytes per escaped byte at worst).
+constexpr json::limits frame_limits{.max_bytes = max_frame_bytes, .max_depth = 32};
+constexpr json::limits reply_limits{.max_bytes = 1 << 20, .max_depth = 32};
 constexpr std::size_t token_chars = 43;  // 32 random bytes, base64url without padding
 
 std::string json_string(std::string_view v) {
@@ -202,19 +211,21 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
                                for (std::size_t i = 0; i + 1 < e.size(); i += 2)
                                  by_id[e[i].str()] = e[i + 1].str();
                                for (auto& [id, frame] : by_id)
-                                 self->backlog_.push_back(std::move(frame));
+                                 self->backlog_.emplace_back(id, std::move(frame));
                                self->drain_backlog();
                              });
   }
 
   // What waited in the outbox may be more than send_queue_bytes: it goes out as the socket
-  // drains, half the bound at a time, so a guest who reads is not closed for it.
+  // drains, half the bound at a time, so a guest who reads is not closed for it. A frame that
+  // cannot be shown moves to the dead letters.
   void drain_backlog() {
     auto& out = ws_.next_layer();
     while (!closed_ && !backlog_.empty() &&
            (out.unsent() == 0 ||
-            out.unsent() + backlog_.front().size() <= chat().send_queue_bytes / 2)) {
-      reply(backlog_.front());
+            out.unsent() + backlog_.front().second.size() <= chat().send_queue_bytes / 2)) {
+      const auto& [id, frame] = backlog_.front();
+      if (auto why = reply(frame); !why.empty()) dead_letter(id, frame, why);
       backlog_.pop_front();
     }
     if (closed_ || backlog_.empty() || draining_) return;
@@ -225,14 +236,44 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
     });
   }
 
-  // A reply frame, once per socket (live and held copies of one reply may both arrive).
-  void reply(const std::string& frame) {
-    if (!realtime::frame_text_ok(frame, "a web chat reply")) return;
+  // A reply frame, once per socket (live and held copies of one reply may both arrive). "" when
+  // it was shown or had been; else why it cannot be (the poison metric's reason).
+  std::string_view reply(const std::string& frame) {
+    if (!realtime::frame_text_ok(frame, "a web chat reply")) return "invalid_utf8";
     rapidjson::Document d;
-    d.Parse(frame.c_str());
-    if (!d.IsObject() || !d.HasMember("id") || !d["id"].IsString()) return;
-    if (!shown_.insert(d["id"].GetString()).second) return;
+    const auto parsed = json::parse(frame, d, reply_limits);
+    if (!parsed || !d.IsObject()) return poison_reason(parsed);
+    if (!d.HasMember("id") || !d["id"].IsString()) return "invalid";
+    if (!shown_.insert(d["id"].GetString()).second) return {};
     send(frame);
+    return {};
+  }
+
+  // An outbox frame Bellhop cannot read: out of the outbox, onto webchat:dead with the reason.
+  void dead_letter(const std::string& id, const std::string& frame, std::string_view why) {
+    const auto outbox = shared_->keys.webchat_outbox(guest_);
+    report_poison(
+        shared_->poison, "webchat_outbox", outbox, why,
+        "a reply frame is not a JSON object with an id; moved to " + shared_->keys.webchat_dead());
+    rapidjson::StringBuffer b;
+    rapidjson::Writer<rapidjson::StringBuffer> w(b);
+    w.StartObject();
+    w.Key("reason");
+    w.String(why.data(), static_cast<rapidjson::SizeType>(why.size()));
+    w.Key("guest");
+    w.String(guest_.c_str());
+    w.Key("id");
+    w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+    w.Key("element");
+    const auto element = valid_utf8(frame);
+    w.String(element.data(), static_cast<rapidjson::SizeType>(element.size()));
+    w.Key("failed_at");
+    w.String(format_timestamp(std::chrono::system_clock::now()).c_str());
+    w.EndObject();
+    // Only the socket that removed it from the outbox files it (others may read it too).
+    shared_->svc.redis->eval(shared_->move_to_dead, {outbox, shared_->keys.webchat_dead()},
+                             {id, frame, std::string(b.GetString(), b.GetSize())}, strand_,
+                             [](error_code, broker::reply) {});
   }
 
   // Reads the next frame unless max_in_flight of the guest's frames still wait for Redis: a
@@ -264,8 +305,9 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
 
   void on_frame(const std::string& text) {
     rapidjson::Document d;
-    d.Parse(text.c_str(), text.size());
-    if (d.HasParseError() || !d.IsObject() || !d.HasMember("type") || !d["type"].IsString())
+    if (const auto parsed = json::parse(text, d, frame_limits); !parsed)
+      return send(error_frame("malformed", parsed.message()));
+    if (!d.IsObject() || !d.HasMember("type") || !d["type"].IsString())
       return send(error_frame("malformed", "a frame is a JSON object with a \"type\""));
     const std::string type = d["type"].GetString();
     if (type == "message") return on_message(d);
@@ -379,7 +421,7 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
   std::optional<broker::broker::subscription_id> subscription_;
   beast::flat_buffer buffer_;
   std::set<std::string> shown_;
-  std::deque<std::string> backlog_;  // outbox frames not yet sent
+  std::deque<std::pair<std::string, std::string>> backlog_;  // outbox (id, frame) not yet sent
   bool draining_ = false;
   std::size_t in_flight_ = 0;  // frames of the guest's waiting for Redis
   bool read_paused_ = false;

@@ -1,5 +1,6 @@
 #include "bellhop/realtime/hub.hpp"
 
+#include <rapidjson/document.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -11,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bellhop/json/parse.hpp"
 #include "bellhop/realtime/frame_text.hpp"
 #include "bellhop/realtime/timestamp.hpp"
 
@@ -277,6 +279,10 @@ struct hub::impl : std::enable_shared_from_this<impl> {
       const auto* payload = entry_payload(entry);
       const auto n = stream_seq(entry.elements()[0].str());
       if (!payload || !n || *n < m.next) continue;
+      if (!usable(*payload, st->name, *n)) {
+        m.next = *n + 1;
+        continue;
+      }
       send(m, admitted_event_frame(*payload));
       ++stats.replayed;
       m.next = *n + 1;
@@ -457,7 +463,7 @@ struct hub::impl : std::enable_shared_from_this<impl> {
     for (const auto& entry : entries) {
       const auto* payload = entry_payload(entry);
       const auto n = stream_seq(entry.elements()[0].str());
-      if (!payload || !n || *n <= st->last || *n > to) continue;
+      if (!payload || !n || *n <= st->last || *n > to || !usable(*payload, st->name, *n)) continue;
       if (*n > st->last + 1) stats.gaps_unrecoverable += *n - st->last - 1;
       ++stats.gaps_filled;
       deliver_live(*st, *n, admitted_event_frame(*payload));
@@ -475,6 +481,23 @@ struct hub::impl : std::enable_shared_from_this<impl> {
     advance(st);
   }
 
+  // Whether a history entry can go to dashboards as is: one JSON object, bounded. Poison is
+  // reported (on_poison, and a warn line at most every 30 s) and skipped.
+  bool usable(const std::string& payload, const std::string& property, std::uint64_t seq) {
+    rapidjson::Document d;
+    const auto parsed = json::parse(payload, d, {.max_bytes = 1 << 20, .max_depth = 32});
+    if (parsed && d.IsObject() && payload.find('\0') == std::string::npos) return true;
+    const std::string_view reason = parsed ? "not_object" : json::to_string(parsed.code);
+    if (options.on_poison) options.on_poison(reason);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_poison_warning >= std::chrono::seconds(30)) {
+      last_poison_warning = now;
+      spdlog::warn("realtime: event {} in the history of property {} is unusable ({}); skipped",
+                   seq, property, reason);
+    }
+    return false;
+  }
+
   void redis_error(std::string_view what, error_code ec, const broker::reply& r) {
     ++stats.redis_errors;
     const auto now = std::chrono::steady_clock::now();
@@ -486,6 +509,7 @@ struct hub::impl : std::enable_shared_from_this<impl> {
                               : "unexpected reply");
   }
   std::chrono::steady_clock::time_point last_warning{};
+  std::chrono::steady_clock::time_point last_poison_warning{};
 
   template <class F>
   void after(std::chrono::milliseconds delay, F f) {

@@ -1,7 +1,6 @@
 #include "bellhop/realtime/service.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
@@ -20,6 +19,7 @@
 #include <unordered_map>
 
 #include "bellhop/broker/id_limits.hpp"
+#include "bellhop/json/parse.hpp"
 #include "bellhop/realtime/coalescing_stream.hpp"
 #include "bellhop/realtime/staff_token.hpp"
 #include "bellhop/realtime/timestamp.hpp"
@@ -369,15 +369,11 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     char pool[4096];
     rapidjson::MemoryPoolAllocator<> allocator(pool, sizeof pool);
     rapidjson::Document doc(&allocator);
-    // Iterative parsing: a deeply nested frame cannot exhaust the stack.
-    doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(text.data(),
-                                                                                      text.size());
-    if (doc.HasParseError() || !doc.IsObject()) {
-      send_error("bad_request",
-                 doc.HasParseError() ? std::string("invalid JSON: ") +
-                                           rapidjson::GetParseError_En(doc.GetParseError())
-                                     : "a frame must be a JSON object",
-                 "");
+    // Bounded like every untrusted JSON: the frame limit, 32 levels, UTF-8.
+    const auto parsed =
+        json::parse(text, doc, {.max_bytes = shared_->opts.max_frame_bytes, .max_depth = 32});
+    if (!parsed || !doc.IsObject()) {
+      send_error("bad_request", parsed ? "a frame must be a JSON object" : parsed.message(), "");
       return;
     }
     const auto type = member_string(doc, "type");

@@ -142,12 +142,28 @@ INSTANTIATE_TEST_SUITE_P(
                  "unknown_field", "txet"},
         bad_case{"empty external id",
                  R"({"property_id":"p","channel":"sms","external_id":"","from":"f","text":"t"})",
-                 422, "invalid_field", "external_id"}),
+                 422, "invalid_field", "external_id"},
+        bad_case{"a million levels", std::string(1000000, '['), 400, "malformed_json", ""},
+        bad_case{"a million levels in a string's neighbour",
+                 "{\"text\":\"[[[\",\"metadata\":" + std::string(1000000, '{'), 400,
+                 "malformed_json", ""}),
     [](const auto& info) {
       std::string n = info.param.name;
       for (auto& c : n) if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
       return n;
     });
+
+TEST(InboundMessage, ABodyOverTheBodyLimitIs413) {
+  inbound_limits limits;
+  limits.max_body_bytes = 64;
+  const std::string body = "{" + base_fields + R"(,"from":"f","text":")" + std::string(64, 'x') +
+                           "\"}";
+  auto m = parse_inbound_message(body, limits, fixed_now);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().status, 413);
+  EXPECT_EQ(m.error().code, "payload_too_large");
+  EXPECT_EQ(m.error().message.find("xxxx"), std::string::npos) << "never echoes the input";
+}
 
 TEST(AdapterAuth, BearerKeysAndProperties) {
   std::vector<adapter_key> keys = {{"wa", "wa-key-0123456789abc", {"hotel-berlin"}},

@@ -1,9 +1,10 @@
 #include "envelope.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+
+#include "bellhop/json/parse.hpp"
 
 namespace bellhop::demo {
 namespace {
@@ -36,12 +37,11 @@ parsed bad(std::string why) {
 }  // namespace
 
 boost::system::result<envelope, std::string> parse_envelope(std::string_view json) {
+  // Bounded like all JSON from Redis: Bellhop writes envelopes far smaller than 1 MiB, nested
+  // at most inbound.max_depth (16) levels.
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
-  if (doc.HasParseError()) {
-    return bad("invalid JSON at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
-               rapidjson::GetParseError_En(doc.GetParseError()));
-  }
+  if (const auto r = bellhop::json::parse(json, doc, {.max_bytes = 1 << 20, .max_depth = 32}); !r)
+    return bad(r.message());
   if (!doc.IsObject()) return bad("not a JSON object");
 
   envelope e;

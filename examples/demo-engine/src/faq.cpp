@@ -1,10 +1,11 @@
 #include "faq.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <fstream>
 #include <sstream>
+
+#include "bellhop/json/parse.hpp"
 
 namespace bellhop::demo {
 namespace {
@@ -35,11 +36,8 @@ std::string ascii_lower(std::string_view s) {
 
 boost::system::result<faq, std::string> faq::parse(std::string_view json) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
-  if (doc.HasParseError()) {
-    return "invalid JSON at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
-           rapidjson::GetParseError_En(doc.GetParseError());
-  }
+  if (const auto r = bellhop::json::parse(json, doc, {.max_bytes = 16 << 20, .max_depth = 32}); !r)
+    return r.message();
   if (!doc.IsArray()) return std::string("expected a JSON array of rules");
   faq out;
   for (rapidjson::SizeType i = 0; i < doc.Size(); ++i) {

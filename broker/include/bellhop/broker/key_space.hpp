@@ -136,6 +136,9 @@ class key_space {
   // after channels.webchat.hold_s), and the pub/sub channel their open sockets listen on.
   std::string webchat_outbox(std::string_view guest) const { return k("webchat:", guest, ":outbox"); }
   std::string webchat_channel(std::string_view guest) const { return k("webchat:", guest); }
+  // Outbox frames Bellhop could not read (list, newest at the left): {"reason","guest","id",
+  // "element","failed_at"}.
+  std::string webchat_dead() const { return k("webchat:dead"); }
   // A staff reply already queued under this client_msg_id (the WebSocket `reply` frame), per
   // property: the same staff member's ids in two properties never meet.
   std::string reply_idempotency(std::string_view property, std::string_view subject,

@@ -29,6 +29,7 @@ struct inbound_limits {
   std::size_t max_depth = 16;        // nesting of arrays/objects in the whole body
   std::size_t max_attachments = 10;
   std::size_t max_metadata_bytes = 8192;
+  std::size_t max_body_bytes = 1048576;  // http.max_body_bytes for request bodies
 };
 
 // A validated guest message, enriched and serialized once.

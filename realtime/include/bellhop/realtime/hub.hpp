@@ -4,6 +4,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,10 @@ struct hub_options {
   std::size_t replay_page = 250;                // events per XRANGE while replaying
   std::size_t replay_pause_bytes = 256 * 1024;
   std::chrono::milliseconds retry_delay{200};  // after a failed history read
+  // Called (on the hub's strand) for each history entry read back that is not one JSON object
+  // within bellhop::json's limits (1 MiB, 32 levels, UTF-8): it is skipped, never sent.
+  // `reason`: "too_large", "too_deep", "invalid_utf8", "syntax" or "not_object".
+  std::function<void(std::string_view reason)> on_poison;
 };
 
 // Counters for /metrics (the gateway renders them).
