@@ -12,24 +12,11 @@
 #include "bellhop/gateway/keys.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/ratelimit/limiter.hpp"
+#include "outbound_message.hpp"
 
 namespace bellhop::gateway {
 
 struct rate_limits;
-
-// An outbound message as Bellhop files it: the canonical outbound JSON (DESIGN.md) with its id
-// and priority first, defaults filled in.
-struct normalized_outbound {
-  std::string json;
-  channels::outbound_message msg;
-  std::string idempotency_key, created_at;
-  std::int64_t delay_ms = 0;
-};
-// Reads one element of outbound:<channel> (or a POST /v1/messages/outbound body): "" when it
-// is a message Bellhop can send, else why not. An `id` of Bellhop's form is kept (a message
-// that comes back after a crash, a staff reply); otherwise a new one is given.
-std::string normalize_outbound(std::string_view raw, std::string_view channel,
-                               normalized_outbound& out);
 
 // What the dispatcher needs of one channel: how to send, and which rate limits a message
 // passes before it is sent (sender, recipient pair, property caps; may be none).

@@ -17,10 +17,11 @@
 #include <set>
 
 #include "bellhop/gateway/inbound_message.hpp"
-#include "ids.hpp"
 #include "bellhop/gateway/json_response.hpp"
+#include "ids.hpp"
 #include "lua_scripts.hpp"
 #include "web_assets.hpp"
+#include "webchat_frame.hpp"
 
 namespace bellhop::gateway {
 
@@ -47,14 +48,6 @@ std::string json_string(std::string_view v) {
   rapidjson::Writer<rapidjson::StringBuffer> w(b);
   w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
   return {b.GetString(), b.GetSize()};
-}
-
-std::string error_frame(std::string_view code, std::string_view message,
-                        std::string_view client_id = {}) {
-  std::string f = R"({"type":"error","code":)" + json_string(code) +
-                  R"(,"message":)" + json_string(message);
-  if (!client_id.empty()) f += R"(,"client_id":)" + json_string(client_id);
-  return f + "}";
 }
 
 bool token_shaped(std::string_view t) {
@@ -91,12 +84,6 @@ bool is_guest(std::string_view v) {
          std::all_of(v.begin() + 3, v.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
-}
-
-bool client_id_shaped(std::string_view v) {
-  return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
 }
 
 class guest_socket : public std::enable_shared_from_this<guest_socket> {
@@ -181,52 +168,27 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
   }
 
   void on_frame(const std::string& text) {
-    rapidjson::Document d;
-    d.Parse(text.c_str(), text.size());
-    if (d.HasParseError() || !d.IsObject() || !d.HasMember("type") || !d["type"].IsString())
-      return send(error_frame("malformed", "a frame is a JSON object with a \"type\""));
-    const std::string type = d["type"].GetString();
-    if (type == "message") return on_message(d);
-    if (type == "received") {
-      if (!d.HasMember("id") || !d["id"].IsString())
-        return send(error_frame("invalid_frame", "\"received\" needs the reply's \"id\""));
-      shared_->svc.redis->post(
-          {"HDEL", shared_->keys.webchat_outbox(guest_), d["id"].GetString()}, strand_,
-          [](error_code, broker::reply) {});
-      return;
+    auto frame = parse_webchat_frame(text);
+    switch (frame.what) {
+      case webchat_frame::kind::refused:
+        return send(std::move(frame.error));
+      case webchat_frame::kind::received:
+        shared_->svc.redis->post({"HDEL", shared_->keys.webchat_outbox(guest_), frame.id}, strand_,
+                                 [](error_code, broker::reply) {});
+        return;
+      case webchat_frame::kind::message:
+        return on_message(frame);
     }
-    send(error_frame("unknown_type", "unknown frame type \"" + type + "\""));
   }
 
-  void on_message(const rapidjson::Document& d) {
-    const auto* cid = d.HasMember("client_id") && d["client_id"].IsString() ? &d["client_id"]
-                                                                            : nullptr;
-    if (!cid || !client_id_shaped(cid->GetString()))
-      return send(error_frame("invalid_frame",
-                              "\"client_id\" is required: 1-64 letters, digits, - _ ."));
-    const std::string client_id = cid->GetString();
-    if (!d.HasMember("text") || !d["text"].IsString() || d["text"].GetStringLength() == 0)
-      return send(error_frame("invalid_frame", "\"text\" is required", client_id));
+  void on_message(const webchat_frame& frame) {
+    const std::string& client_id = frame.client_id;
     // The canonical inbound message: validated and enriched like POST /v1/messages/inbound.
-    rapidjson::StringBuffer b;
-    rapidjson::Writer<rapidjson::StringBuffer> w(b);
-    w.StartObject();
-    w.Key("property_id");
-    w.String(chat().property_id.c_str());
-    w.Key("channel");
-    w.String("webchat");
-    w.Key("external_id");
-    const std::string external = guest_ + ":" + client_id;
-    w.String(external.c_str());
-    w.Key("from");
-    w.String(guest_.c_str());
-    w.Key("text");
-    w.String(d["text"].GetString(), d["text"].GetStringLength());
-    w.EndObject();
+    const std::string body =
+        webchat_inbound_body(chat().property_id, guest_, client_id, frame.text);
     const inbound_limits limits{static_cast<std::size_t>(shared_->cfg.inbound.max_text_bytes)};
-    auto m = parse_inbound_message({b.GetString(), b.GetSize()}, limits,
-                                   std::chrono::system_clock::now());
-    if (!m) return send(error_frame(m.error().code, m.error().message, client_id));
+    auto m = parse_inbound_message(body, limits, std::chrono::system_clock::now());
+    if (!m) return send(webchat_error_frame(m.error().code, m.error().message, client_id));
     shared_->ingest(std::move(*m), strand_,
                     [self = shared_from_this(), client_id](ingest_outcome out) {
                       using o = ingest_outcome::result;
@@ -235,8 +197,8 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
                                    R"(,"id":)" + json_string(out.id) + R"(,"status":)" +
                                    (out.what == o::queued ? "\"queued\"" : "\"duplicate\"") + "}");
                       } else {  // nothing kept: the browser sends it again
-                        self->send(error_frame("unavailable", "not stored; send it again",
-                                               client_id));
+                        self->send(webchat_error_frame("unavailable", "not stored; send it again",
+                                                       client_id));
                       }
                     });
   }

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace bellhop::gateway {
+
+// A frame from a guest's browser (docs/webchat.md), read and checked:
+//   {"type":"message","client_id":"…","text":"…"}   a message for the hotel
+//   {"type":"received","id":"…"}                    a reply was shown
+struct webchat_frame {
+  enum class kind { message, received, refused };
+  kind what = kind::refused;
+  std::string client_id;  // message: 1-64 letters, digits, - _ .
+  std::string text;       // message: not empty
+  std::string id;         // received: the reply's id
+  std::string error;      // refused: the error frame to answer with
+};
+
+webchat_frame parse_webchat_frame(std::string_view text);
+
+// {"type":"error","code","message"[,"client_id"]}
+std::string webchat_error_frame(std::string_view code, std::string_view message,
+                                std::string_view client_id = {});
+
+// The canonical inbound message of a guest's chat message, before parse_inbound_message
+// validates and enriches it like a POST /v1/messages/inbound body.
+std::string webchat_inbound_body(std::string_view property_id, std::string_view guest,
+                                 std::string_view client_id, std::string_view text);
+
+}  // namespace bellhop::gateway
