@@ -72,6 +72,22 @@ TEST(JsonParse, InvalidUtf8IsRefusedInStringsAndKeys) {
   EXPECT_TRUE(parse("\"\xf0\x9f\x9b\x8e\"", doc));  // a valid 4-byte sequence
 }
 
+// Found by fuzz/fuzz_json: RapidJSON checks the bytes of the text, not what an escape decodes
+// to, and turns a lone low surrogate escape into bytes that are not UTF-8.
+TEST(JsonParse, EscapedLoneSurrogatesAreRefused) {
+  rapidjson::Document doc;
+  for (const std::string& bad :
+       {std::string(R"("\udc4d")"), std::string(R"(["a\uDFFFb"])"), std::string(R"({"\udc00":1})"),
+        std::string(R"("\ud83d\udc4d\udc4d")")}) {
+    const auto r = parse(bad, doc);
+    EXPECT_EQ(r.code, error::invalid_utf8) << bad;
+    EXPECT_TRUE(doc.IsNull());
+  }
+  EXPECT_FALSE(parse(R"("\ud83d")", doc));  // a lone high surrogate: RapidJSON refuses it
+  ASSERT_TRUE(parse(R"("\ud83d\udc4d \u00e9 \uffff")", doc));  // a pair and other escapes
+  EXPECT_EQ(std::string(doc.GetString()), "\xf0\x9f\x91\x8d \xc3\xa9 \xef\xbf\xbf");
+}
+
 TEST(JsonParse, SyntaxErrorsAndTrailingDataAreRefused) {
   rapidjson::Document doc;
   for (const char* bad : {"", " ", "{", "[1,]", "{\"a\":1,}", "{} {}", "nul", "01", "\"a",
