@@ -4,6 +4,8 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include <cmath>
+
 namespace bellhop::json {
 namespace {
 
@@ -19,7 +21,15 @@ class depth_guard {
   bool Uint(unsigned u) { return doc_.Uint(u); }
   bool Int64(std::int64_t i) { return doc_.Int64(i); }
   bool Uint64(std::uint64_t u) { return doc_.Uint64(u); }
-  bool Double(double d) { return doc_.Double(d); }
+  // RapidJSON turns some out-of-range numbers ("2e308") into infinity without an error; no
+  // writer can write one back (RapidJSON's stops there and leaves half a document).
+  bool Double(double d) {
+    if (!std::isfinite(d)) {
+      too_big_ = true;
+      return false;
+    }
+    return doc_.Double(d);
+  }
   bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
     return doc_.RawNumber(s, n, copy);
   }
@@ -42,6 +52,7 @@ class depth_guard {
 
   bool too_deep() const { return too_deep_; }
   bool surrogate() const { return surrogate_; }
+  bool too_big() const { return too_big_; }
 
  private:
   // RapidJSON validates the bytes of the text, but decodes a lone low surrogate escape
@@ -71,6 +82,7 @@ class depth_guard {
   unsigned depth_ = 0;
   bool too_deep_ = false;
   bool surrogate_ = false;
+  bool too_big_ = false;
 };
 
 template <unsigned Flags>
@@ -78,7 +90,7 @@ result run(std::string_view text, rapidjson::Document& doc, unsigned max_depth) 
   constexpr unsigned flags =
       Flags | rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
   rapidjson::ParseResult parsed;
-  bool too_deep = false, surrogate = false;
+  bool too_deep = false, surrogate = false, too_big = false;
   auto generate = [&](rapidjson::Document& handler) {
     rapidjson::MemoryStream ms(text.data(), text.size());
     rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
@@ -87,6 +99,7 @@ result run(std::string_view text, rapidjson::Document& doc, unsigned max_depth) 
     parsed = reader.Parse<flags>(is, guard);
     too_deep = guard.too_deep();
     surrogate = guard.surrogate();
+    too_big = guard.too_big();
     return !parsed.IsError();
   };
   doc.SetNull();
@@ -101,7 +114,8 @@ result run(std::string_view text, rapidjson::Document& doc, unsigned max_depth) 
     r.code = error::invalid_utf8;
   } else {
     r.code = error::syntax;
-    r.detail = rapidjson::GetParseError_En(parsed.Code());
+    r.detail =
+        rapidjson::GetParseError_En(too_big ? rapidjson::kParseErrorNumberTooBig : parsed.Code());
   }
   return r;
 }

@@ -88,6 +88,22 @@ TEST(JsonParse, EscapedLoneSurrogatesAreRefused) {
   EXPECT_EQ(std::string(doc.GetString()), "\xf0\x9f\x91\x8d \xc3\xa9 \xef\xbf\xbf");
 }
 
+// Found by fuzz/fuzz_json: RapidJSON reads "2e308" as infinity without an error, and its writer
+// then stops at it, leaving half a document.
+TEST(JsonParse, NumbersBeyondDoubleAreRefused) {
+  rapidjson::Document doc;
+  for (const char* big : {"2e308", "[1,-2e308]", "{\"a\":1e400}", "1e99999999999"}) {
+    const auto r = parse(big, doc);
+    EXPECT_EQ(r.code, error::syntax) << big;
+    EXPECT_EQ(r.detail, "Number too big to be stored in double.") << big;
+    EXPECT_TRUE(doc.IsNull());
+  }
+  ASSERT_TRUE(parse("[1.7976931348623157e308,-1e-400,4.9e-324]", doc));
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  EXPECT_TRUE(doc.Accept(w));
+}
+
 TEST(JsonParse, SyntaxErrorsAndTrailingDataAreRefused) {
   rapidjson::Document doc;
   for (const char* bad : {"", " ", "{", "[1,]", "{\"a\":1,}", "{} {}", "nul", "01", "\"a",
