@@ -29,8 +29,9 @@ BUILD_PKGS=(build-essential cmake ninja-build pkg-config git libhiredis-dev libu
 BOOST_VERSIONED_PKGS=(libboost1.81-dev libboost-system1.81-dev libboost-url1.81-dev)
 BOOST_DEFAULT_PKGS=(libboost-dev libboost-system-dev libboost-url-dev)
 RUNTIME_PKGS=(redis-server libjemalloc2 ca-certificates curl libcurl4)
+# clang and libclang-rt-dev (its libFuzzer and sanitizer runtimes): the fuzz targets (fuzz/).
 TEST_PKGS=(redis-tools procps python3 python3-redis python3-websockets python3-aiosmtpd openssl nodejs npm
-           chromium fonts-dejavu-core)
+           chromium fonts-dejavu-core clang libclang-rt-dev)
 BENCH_PKGS=(redis-tools wrk)
 
 # ---------------------------------------------------------------------------------------
@@ -47,7 +48,8 @@ Re-running it upgrades in place.
 Options:
   --deps-only          install the packages only (no build, no install)
   --with-test-deps     also install what the test suite needs (redis-tools, procps, python3-redis,
-                       python3-websockets, python3-aiosmtpd, openssl, nodejs, npm, chromium)
+                       python3-websockets, python3-aiosmtpd, openssl, nodejs, npm, chromium,
+                       clang and libclang-rt-dev for the fuzz targets)
   --with-bench-deps    also install what the benchmarks need (wrk, redis-tools)
   --check              with --deps-only: list missing packages, install nothing (no root
                        needed); exit 1 if any is missing

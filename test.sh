@@ -6,6 +6,9 @@
 #   build/asan     AddressSanitizer + UndefinedBehaviorSanitizer, at -O1 with line tables
 #                  only (-g1): it builds in less than half the time of -O2 -g, and the
 #                  sanitizers' reports still name file and line
+#   build/fuzz     the libFuzzer targets of fuzz/ (clang++, ASan + UBSan), each run briefly on
+#                  its seed corpus: FUZZ_RUNS inputs (default 100000) or FUZZ_SECONDS (default
+#                  10) per target, whichever ends first; a crash fails the phase
 # Exit status is non-zero if any build or test failed.
 # Functions below are called through phase "$@", which shellcheck cannot follow:
 # shellcheck disable=SC2317
@@ -18,8 +21,8 @@ usage() {
   cat <<'EOF'
 Usage: ./test.sh [--quick] [--label unit|integration|e2e] [--no-deps]
 
-  --quick          Release configuration only (skip the ASan/UBSan build)
-  --label LABEL    run only the tests with this ctest label
+  --quick          Release configuration only (skip the ASan/UBSan build and the fuzz targets)
+  --label LABEL    run only the tests with this ctest label (and not the fuzz targets)
   --no-deps        do not check/install packages (offline machine that has them)
   -h, --help       show this help
 
@@ -130,6 +133,35 @@ run_config() {
   fi
 }
 
+# Builds the fuzz targets (fuzz/README.md) and runs each on its seeds plus mutations of them.
+# New inputs go to a scratch corpus, never into fuzz/corpus/; crash artifacts and each
+# target's log stay in build/fuzz.
+run_fuzz_targets() {
+  local dir=build/fuzz runs=${FUZZ_RUNS:-100000} seconds=${FUZZ_SECONDS:-10} rc=0 src t log
+  check_build_dir "$dir" || return 1
+  command -v clang++ >/dev/null || { echo "test.sh: clang++ not found (install.sh --with-test-deps)" >&2; return 1; }
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBELLHOP_FUZZ=ON >/dev/null || return 1
+  cmake --build "$dir" --parallel "$JOBS" || return 1
+  for src in fuzz/fuzz_*.cpp; do
+    t=$(basename "$src" .cpp)
+    log=$dir/$t.log
+    rm -rf "$dir/scratch/$t" "$dir/artifacts/$t"
+    mkdir -p "$dir/scratch/$t" "$dir/artifacts/$t"
+    local -a dict=()
+    [[ ! -f fuzz/$t.dict ]] || dict=("-dict=fuzz/$t.dict")
+    if "$dir/fuzz/$t" "-runs=$runs" "-max_total_time=$seconds" "${dict[@]}" \
+         "-artifact_prefix=$dir/artifacts/$t/" "$dir/scratch/$t" "fuzz/corpus/$t" >"$log" 2>&1; then
+      printf '    %-24s ok: %s\n' "$t" "$(grep -oE '^Done [0-9]+ runs in [0-9]+ second' "$log" | tail -n 1)"
+    else
+      printf '    %-24s FAILED (log %s, artifacts in %s)\n' "$t" "$log" "$dir/artifacts/$t"
+      grep -E 'ERROR|runtime error|invariant failed|SUMMARY|Test unit written' "$log" | head -n 10 || true
+      rc=1
+    fi
+  done
+  return "$rc"
+}
+
 if [[ $DEPS -eq 1 ]]; then
   phase "packages (install.sh --deps-only --with-test-deps)" \
     bash ./install.sh --deps-only --with-test-deps || { echo "test.sh: cannot continue without the packages" >&2; exit 1; }
@@ -154,6 +186,10 @@ if [[ $QUICK -eq 0 ]]; then
   run_config asan build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DBELLHOP_SANITIZE=ON \
     -DBELLHOP_BUILD_TESTS=ON -DBELLHOP_BUILD_BENCH=OFF
+  if [[ -z $LABEL ]]; then
+    phase "fuzz targets: build (build/fuzz, clang++) and a short run of each on its corpus" \
+      run_fuzz_targets || true
+  fi
 fi
 
 echo

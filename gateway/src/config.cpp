@@ -472,6 +472,8 @@ class loader {
   explicit loader(config& cfg) : cfg_(cfg) {}
 
   status load_file(const std::string& path);
+  // The file's text, already read; errors name `label` ("config <path>").
+  status load_text(std::string_view json, std::string label);
   status load_env(const std::map<std::string, std::string>& env);
   status apply_flag(std::string_view flag, std::string_view path, const std::string& value);
   status validate();
@@ -712,7 +714,12 @@ status loader::load_file(const std::string& path) {
   file_origin_ = origin{"config " + path, ""};
   auto text = read_file(path);
   if (!text) return fail(file_origin_.label + ": cannot read: " + text.error());
-  std::string& json = *text;
+  cfg_.source_file = path;
+  return load_text(*text, file_origin_.label);
+}
+
+status loader::load_text(std::string_view json, std::string label) {
+  file_origin_ = origin{std::move(label), ""};
   std::size_t skip = json.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // editors' UTF-8 BOM
 
   // A config file is a few KiB; 16 MiB leaves room for long key lists. 32 levels: the deepest
@@ -741,7 +748,6 @@ status loader::load_file(const std::string& path) {
                      : "invalid JSON: " + std::string(parsed.detail)));
   }
   if (!doc.IsObject()) return fail(file_origin_.label + ": the top level must be a JSON object");
-  cfg_.source_file = path;
   return walk_object(doc, "");
 }
 
@@ -965,6 +971,17 @@ boost::system::result<config, std::string> load_config(
     if (auto r = load.apply_flag(f.name, f.path, *f.value); !r) return error(r.error());
   }
   if (auto r = load.validate(); !r) return error(r.error());
+  return cfg;
+}
+
+boost::system::result<config, std::string> parse_config_text(std::string_view text,
+                                                             std::string_view label) {
+  using result = boost::system::result<config, std::string>;
+  config cfg;
+  loader load(cfg);
+  if (auto r = load.load_text(text, std::string(label)); !r)
+    return result(boost::system::in_place_error, r.error());
+  if (auto r = load.validate(); !r) return result(boost::system::in_place_error, r.error());
   return cfg;
 }
 

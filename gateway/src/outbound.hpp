@@ -12,38 +12,11 @@
 #include "bellhop/gateway/keys.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/ratelimit/limiter.hpp"
+#include "outbound_message.hpp"
 
 namespace bellhop::gateway {
 
 struct rate_limits;
-
-// An outbound message as Bellhop files it: the canonical outbound JSON (DESIGN.md) with its id
-// and priority first, defaults filled in.
-struct normalized_outbound {
-  std::string json;
-  channels::outbound_message msg;
-  std::string idempotency_key, created_at;
-  std::int64_t delay_ms = 0;
-  // Why normalize_outbound refused it, as the poison metric names it: bellhop::json's error
-  // ("too_large", "too_deep", "invalid_utf8", "syntax"), "not_object", or "invalid" (a field).
-  std::string_view refused = {};
-};
-// The largest element of an outbound list Bellhop reads (POST bodies are bounded by
-// http.max_body_bytes instead).
-inline constexpr std::size_t max_outbound_element_bytes = 1 << 20;
-// Reads one element of outbound:<channel> (or a POST /v1/messages/outbound body): "" when it
-// is a message Bellhop can send, else why not. An `id` of Bellhop's form is kept (a message
-// that comes back after a crash, a staff reply, a client's own choice); otherwise a new one is
-// given. A kept id never overwrites another message's record (docs/outbound.md). The text goes
-// through bellhop::json::parse (at most `max_bytes`, 32 levels).
-std::string normalize_outbound(std::string_view raw, std::string_view channel,
-                               normalized_outbound& out,
-                               std::size_t max_bytes = max_outbound_element_bytes);
-// What a message:<id> record keeps of the message filed under its id (the digest of its
-// normalized JSON): the intake files an element under an existing record only when it is the
-// same message (recovered, or retried from the dead letters), so a client-chosen id never
-// takes over another message's record.
-std::string outbound_digest(std::string_view normalized_json);
 
 // What the dispatcher needs of one channel: how to send, and which rate limits a message
 // passes before it is sent (sender, recipient pair, property caps; may be none).

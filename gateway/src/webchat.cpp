@@ -27,6 +27,7 @@
 #include "ids.hpp"
 #include "lua_scripts.hpp"
 #include "web_assets.hpp"
+#include "webchat_frame.hpp"
 
 namespace bellhop::gateway {
 
@@ -80,7 +81,6 @@ constexpr std::size_t max_frame_bytes = 64 * 1024;
 constexpr std::size_t kernel_send_buffer = 64 * 1024;
 // A guest's frames, and the reply frames Bellhop wrote to outboxes (a reply's text is at most
 // 64 KiB, 6 bytes per escaped byte at worst).
-constexpr json::limits frame_limits{.max_bytes = max_frame_bytes, .max_depth = 32};
 constexpr json::limits reply_limits{.max_bytes = 1 << 20, .max_depth = 32};
 constexpr std::size_t token_chars = 43;  // 32 random bytes, base64url without padding
 
@@ -89,16 +89,6 @@ std::string json_string(std::string_view v) {
   rapidjson::Writer<rapidjson::StringBuffer> w(b);
   w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
   return {b.GetString(), b.GetSize()};
-}
-
-// Never carries what the guest sent beyond a client_id (validated: at most 64 characters).
-std::string error_frame(std::string_view code, std::string_view message,
-                        std::string_view client_id = {}, std::int64_t retry_after_ms = 0) {
-  std::string f =
-      R"({"type":"error","code":)" + json_string(code) + R"(,"message":)" + json_string(message);
-  if (!client_id.empty()) f += R"(,"client_id":)" + json_string(client_id);
-  if (retry_after_ms > 0) f += R"(,"retry_after_ms":)" + std::to_string(retry_after_ms);
-  return f + "}";
 }
 
 bool token_shaped(std::string_view t) {
@@ -135,13 +125,6 @@ std::string guest_of(std::string_view token) {
 bool is_guest(std::string_view v) {
   return v.size() == 35 && v.starts_with("wc_") && std::all_of(v.begin() + 3, v.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-bool client_id_shaped(std::string_view v) {
-  return !v.empty() && v.size() <= broker::id_limits::webchat_client_id &&
-         std::all_of(v.begin(), v.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
          });
 }
 
@@ -304,54 +287,29 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
   }
 
   void on_frame(const std::string& text) {
-    rapidjson::Document d;
-    if (const auto parsed = json::parse(text, d, frame_limits); !parsed)
-      return send(error_frame("malformed", parsed.message()));
-    if (!d.IsObject() || !d.HasMember("type") || !d["type"].IsString())
-      return send(error_frame("malformed", "a frame is a JSON object with a \"type\""));
-    const std::string type = d["type"].GetString();
-    if (type == "message") return on_message(d);
-    if (type == "received") {
-      if (!d.HasMember("id") || !d["id"].IsString())
-        return send(error_frame("invalid_frame", "\"received\" needs the reply's \"id\""));
-      begin_work();
-      shared_->svc.redis->post(
-          {"HDEL", shared_->keys.webchat_outbox(guest_), d["id"].GetString()}, strand_,
-          [self = shared_from_this()](error_code, broker::reply) { self->end_work(); });
-      return;
+    auto frame = parse_webchat_frame(text);
+    switch (frame.what) {
+      case webchat_frame::kind::refused:
+        return send(frame.error);
+      case webchat_frame::kind::received:
+        begin_work();
+        shared_->svc.redis->post(
+            {"HDEL", shared_->keys.webchat_outbox(guest_), frame.id}, strand_,
+            [self = shared_from_this()](error_code, broker::reply) { self->end_work(); });
+        return;
+      case webchat_frame::kind::message:
+        return on_message(frame);
     }
-    send(error_frame("unknown_type", "type must be \"message\" or \"received\""));
   }
 
-  void on_message(const rapidjson::Document& d) {
-    const auto* cid =
-        d.HasMember("client_id") && d["client_id"].IsString() ? &d["client_id"] : nullptr;
-    if (!cid || !client_id_shaped(cid->GetString()))
-      return send(
-          error_frame("invalid_frame", "\"client_id\" is required: 1-64 letters, digits, - _ ."));
-    const std::string client_id = cid->GetString();
-    if (!d.HasMember("text") || !d["text"].IsString() || d["text"].GetStringLength() == 0)
-      return send(error_frame("invalid_frame", "\"text\" is required", client_id));
+  void on_message(const webchat_frame& frame) {
+    const std::string& client_id = frame.client_id;
     // The canonical inbound message: validated and enriched like POST /v1/messages/inbound.
-    rapidjson::StringBuffer b;
-    rapidjson::Writer<rapidjson::StringBuffer> w(b);
-    w.StartObject();
-    w.Key("property_id");
-    w.String(chat().property_id.c_str());
-    w.Key("channel");
-    w.String("webchat");
-    w.Key("external_id");
-    const std::string external = guest_ + ":" + client_id;
-    w.String(external.c_str());
-    w.Key("from");
-    w.String(guest_.c_str());
-    w.Key("text");
-    w.String(d["text"].GetString(), d["text"].GetStringLength());
-    w.EndObject();
+    const std::string body =
+        webchat_inbound_body(chat().property_id, guest_, client_id, frame.text);
     const inbound_limits limits{static_cast<std::size_t>(shared_->cfg.inbound.max_text_bytes)};
-    auto m = parse_inbound_message({b.GetString(), b.GetSize()}, limits,
-                                   std::chrono::system_clock::now());
-    if (!m) return send(error_frame(m.error().code, m.error().message, client_id));
+    auto m = parse_inbound_message(body, limits, std::chrono::system_clock::now());
+    if (!m) return send(webchat_error_frame(m.error().code, m.error().message, client_id));
     begin_work();
     // Per guest and per address (docs/webchat.md), one check for both: a refused message is
     // answered and forgotten, never queued.
@@ -367,9 +325,9 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
           if (d.allowed) return self->ingest(std::move(*msg), client_id);
           self->end_work();
           if (d.degraded) {
-            return self->send(error_frame("unavailable", "not stored; send it again", client_id));
+            return self->send(webchat_error_frame("unavailable", "not stored; send it again", client_id));
           }
-          self->send(error_frame("rate_limited", "too many messages; wait before sending more",
+          self->send(webchat_error_frame("rate_limited", "too many messages; wait before sending more",
                                  client_id, d.retry_after_ms < 0 ? 86'400'000 : d.retry_after_ms));
         });
   }
@@ -384,9 +342,9 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
                        json_string(out.id) + R"(,"status":)" +
                        (out.what == o::queued ? "\"queued\"" : "\"duplicate\"") + "}");
           } else if (out.what == o::full) {  // nothing kept; Redis is at maxmemory
-            self->send(error_frame("redis_full", std::string(redis_full_message), client_id));
+            self->send(webchat_error_frame("redis_full", std::string(redis_full_message), client_id));
           } else {  // nothing kept: the browser sends it again
-            self->send(error_frame("unavailable", "not stored; send it again", client_id));
+            self->send(webchat_error_frame("unavailable", "not stored; send it again", client_id));
           }
         });
   }

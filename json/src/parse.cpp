@@ -4,6 +4,8 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include <cmath>
+
 namespace bellhop::json {
 namespace {
 
@@ -19,12 +21,24 @@ class depth_guard {
   bool Uint(unsigned u) { return doc_.Uint(u); }
   bool Int64(std::int64_t i) { return doc_.Int64(i); }
   bool Uint64(std::uint64_t u) { return doc_.Uint64(u); }
-  bool Double(double d) { return doc_.Double(d); }
+  // RapidJSON turns some out-of-range numbers ("2e308") into infinity without an error; no
+  // writer can write one back (RapidJSON's stops there and leaves half a document).
+  bool Double(double d) {
+    if (!std::isfinite(d)) {
+      too_big_ = true;
+      return false;
+    }
+    return doc_.Double(d);
+  }
   bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
     return doc_.RawNumber(s, n, copy);
   }
-  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
-  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    return no_surrogate(s, n) && doc_.String(s, n, copy);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    return no_surrogate(s, n) && doc_.Key(s, n, copy);
+  }
   bool StartObject() { return open() && doc_.StartObject(); }
   bool EndObject(rapidjson::SizeType members) {
     --depth_;
@@ -37,8 +51,24 @@ class depth_guard {
   }
 
   bool too_deep() const { return too_deep_; }
+  bool surrogate() const { return surrogate_; }
+  bool too_big() const { return too_big_; }
 
  private:
+  // RapidJSON validates the bytes of the text, but decodes a lone low surrogate escape
+  // ("\udc00") into the UTF-8 form of a surrogate (ED B0..BF xx), which is not UTF-8. Only an
+  // escape can produce one: in the raw bytes it is refused before it gets here.
+  bool no_surrogate(const char* s, rapidjson::SizeType n) {
+    for (rapidjson::SizeType i = 0; i + 1 < n; ++i) {
+      if (static_cast<unsigned char>(s[i]) == 0xED &&
+          static_cast<unsigned char>(s[i + 1]) >= 0xA0) {
+        surrogate_ = true;
+        return false;
+      }
+    }
+    return true;
+  }
+
   bool open() {
     if (++depth_ > max_depth_) {
       too_deep_ = true;
@@ -51,6 +81,8 @@ class depth_guard {
   const unsigned max_depth_;
   unsigned depth_ = 0;
   bool too_deep_ = false;
+  bool surrogate_ = false;
+  bool too_big_ = false;
 };
 
 template <unsigned Flags>
@@ -58,7 +90,7 @@ result run(std::string_view text, rapidjson::Document& doc, unsigned max_depth) 
   constexpr unsigned flags =
       Flags | rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
   rapidjson::ParseResult parsed;
-  bool too_deep = false;
+  bool too_deep = false, surrogate = false, too_big = false;
   auto generate = [&](rapidjson::Document& handler) {
     rapidjson::MemoryStream ms(text.data(), text.size());
     rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
@@ -66,6 +98,8 @@ result run(std::string_view text, rapidjson::Document& doc, unsigned max_depth) 
     depth_guard guard(handler, max_depth);
     parsed = reader.Parse<flags>(is, guard);
     too_deep = guard.too_deep();
+    surrogate = guard.surrogate();
+    too_big = guard.too_big();
     return !parsed.IsError();
   };
   doc.SetNull();
@@ -76,11 +110,12 @@ result run(std::string_view text, rapidjson::Document& doc, unsigned max_depth) 
   r.offset = parsed.Offset();
   if (too_deep) {
     r.code = error::too_deep;
-  } else if (parsed.Code() == rapidjson::kParseErrorStringInvalidEncoding) {
+  } else if (surrogate || parsed.Code() == rapidjson::kParseErrorStringInvalidEncoding) {
     r.code = error::invalid_utf8;
   } else {
     r.code = error::syntax;
-    r.detail = rapidjson::GetParseError_En(parsed.Code());
+    r.detail =
+        rapidjson::GetParseError_En(too_big ? rapidjson::kParseErrorNumberTooBig : parsed.Code());
   }
   return r;
 }

@@ -23,6 +23,7 @@
 #include "bellhop/realtime/coalescing_stream.hpp"
 #include "bellhop/realtime/staff_token.hpp"
 #include "bellhop/realtime/timestamp.hpp"
+#include "client_frame.hpp"
 
 namespace bellhop::realtime {
 namespace {
@@ -68,12 +69,6 @@ bool is_client_id(std::string_view s) {
 // never carry large input back); "" otherwise.
 std::string_view echo(std::string_view s) {
   return s.size() <= 64 && is_client_id(s) ? s : std::string_view{};
-}
-
-std::string_view member_string(const rapidjson::Value& o, const char* name) {
-  auto it = o.FindMember(name);
-  if (it == o.MemberEnd() || !it->value.IsString()) return {};
-  return {it->value.GetString(), it->value.GetStringLength()};
 }
 
 // The body of an HTTP answer that refuses an upgrade.
@@ -366,17 +361,13 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   }
 
   void handle(std::string_view text) {
-    char pool[4096];
-    rapidjson::MemoryPoolAllocator<> allocator(pool, sizeof pool);
-    rapidjson::Document doc(&allocator);
-    // Bounded like every untrusted JSON: the frame limit, 32 levels, UTF-8.
-    const auto parsed =
-        json::parse(text, doc, {.max_bytes = shared_->opts.max_frame_bytes, .max_depth = 32});
-    if (!parsed || !doc.IsObject()) {
-      send_error("bad_request", parsed ? "a frame must be a JSON object" : parsed.message(), "");
+    auto parsed = parse_client_frame(text, shared_->opts.max_frame_bytes);
+    if (!parsed) {
+      send_error("bad_request", parsed.error(), "");
       return;
     }
-    const auto type = member_string(doc, "type");
+    const client_frame& frame = *parsed;
+    const std::string_view type = frame.type;
     if (!claims_) {
       if (type != "auth") {
         ++shared_->stats.refused;
@@ -385,8 +376,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
         close(close_unauthorized, "unauthorized");
         return;
       }
-      auto claims = verify_staff_token(member_string(doc, "token"), shared_->opts.jwt_secret,
-                                       sys_clock::now());
+      auto claims = verify_staff_token(frame.token, shared_->opts.jwt_secret, sys_clock::now());
       if (!claims) {
         ++shared_->stats.refused;
         send_error("unauthorized", std::string(describe(claims.error())), "auth");
@@ -397,20 +387,19 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       authenticated();
       return;
     }
-    if (type == "subscribe") return on_subscribe(doc);
-    if (type == "unsubscribe") return on_unsubscribe(doc);
-    if (type == "reply") return on_reply(doc);
-    if (type == "typing") return on_typing(doc);
+    if (type == "subscribe") return on_subscribe(frame);
+    if (type == "unsubscribe") return on_unsubscribe(frame);
+    if (type == "reply") return on_reply(frame);
+    if (type == "typing") return on_typing(frame);
     if (type == "ping") return send(R"({"type":"pong"})");
-    if (type == "auth") return on_refresh(doc);
+    if (type == "auth") return on_refresh(frame);
     send_error("unknown_type",
                "type must be one of subscribe, unsubscribe, reply, typing, ping, auth", echo(type));
   }
 
   // A token close to expiry is replaced in-band by a newer one for the same staff member.
-  void on_refresh(const rapidjson::Document& doc) {
-    auto claims =
-        verify_staff_token(member_string(doc, "token"), shared_->opts.jwt_secret, sys_clock::now());
+  void on_refresh(const client_frame& frame) {
+    auto claims = verify_staff_token(frame.token, shared_->opts.jwt_secret, sys_clock::now());
     if (!claims) return send_error("unauthorized", std::string(describe(claims.error())), "auth");
     if (claims->subject != claims_->subject)
       return send_error("unauthorized", "a refreshed token must be for the same sub", "auth");
@@ -437,8 +426,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
           "auth", property);
   }
 
-  bool property_allowed(const rapidjson::Value& doc, std::string_view ref, std::string& out) {
-    const auto property = member_string(doc, "property_id");
+  bool property_allowed(const client_frame& frame, std::string_view ref, std::string& out) {
+    const std::string_view property = frame.property_id;
     if (!is_property_id(property)) {
       send_error("invalid_field", "property_id must be 1-64 letters, digits, '-', '_' or '.'", ref);
       return false;
@@ -452,16 +441,13 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     return true;
   }
 
-  void on_subscribe(const rapidjson::Document& doc) {
+  void on_subscribe(const client_frame& frame) {
     std::string property;
-    if (!property_allowed(doc, "subscribe", property)) return;
-    std::optional<std::uint64_t> since;
-    if (auto it = doc.FindMember("since"); it != doc.MemberEnd() && !it->value.IsNull()) {
-      if (!it->value.IsUint64())
-        return send_error("invalid_field", "since must be a non-negative integer (a seq)",
-                          "subscribe");
-      since = it->value.GetUint64();
-    }
+    if (!property_allowed(frame, "subscribe", property)) return;
+    if (frame.since_invalid)
+      return send_error("invalid_field", "since must be a non-negative integer (a seq)",
+                        "subscribe");
+    const std::optional<std::uint64_t> since = frame.since;
     if (!properties_.contains(property) && properties_.size() >= shared_->opts.max_subscriptions)
       return send_error(
           "too_many_subscriptions",
@@ -471,26 +457,26 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     shared_->events.subscribe(shared_from_this(), property, since);
   }
 
-  void on_unsubscribe(const rapidjson::Document& doc) {
-    const auto property = std::string(member_string(doc, "property_id"));
+  void on_unsubscribe(const client_frame& frame) {
+    const std::string& property = frame.property_id;
     if (properties_.erase(property) == 0)
       return send_error("not_subscribed", "not subscribed to that property", "unsubscribe");
     shared_->events.unsubscribe(this, property);
     presence(property, false);
   }
 
-  void on_reply(const rapidjson::Document& doc) {
-    const auto client_msg_id = member_string(doc, "client_msg_id");
+  void on_reply(const client_frame& frame) {
+    const std::string_view client_msg_id = frame.client_msg_id;
     if (!is_client_id(client_msg_id))
       return send_error("invalid_field", "client_msg_id must be 1-128 printable ASCII characters",
                         "reply");
     const std::string ref(client_msg_id);
     std::string property;
-    if (!property_allowed(doc, ref, property)) return;
-    const auto conversation = member_string(doc, "conversation_id");
+    if (!property_allowed(frame, ref, property)) return;
+    const std::string_view conversation = frame.conversation_id;
     if (!is_conversation_id(conversation))
       return send_error("invalid_field", "conversation_id must be a conversation id (c_…)", ref);
-    const auto text = member_string(doc, "text");
+    const std::string_view text = frame.text;
     if (text.empty()) return send_error("invalid_field", "text must be a non-empty string", ref);
     if (text.size() > shared_->opts.max_text_bytes)
       return send_error(
@@ -520,10 +506,10 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
                          });
   }
 
-  void on_typing(const rapidjson::Document& doc) {
+  void on_typing(const client_frame& frame) {
     std::string property;
-    if (!property_allowed(doc, "typing", property)) return;
-    const auto conversation = member_string(doc, "conversation_id");
+    if (!property_allowed(frame, "typing", property)) return;
+    const std::string_view conversation = frame.conversation_id;
     if (!is_conversation_id(conversation))
       return send_error("invalid_field", "conversation_id must be a conversation id (c_…)",
                         "typing");

@@ -72,6 +72,38 @@ TEST(JsonParse, InvalidUtf8IsRefusedInStringsAndKeys) {
   EXPECT_TRUE(parse("\"\xf0\x9f\x9b\x8e\"", doc));  // a valid 4-byte sequence
 }
 
+// Found by fuzz/fuzz_json: RapidJSON checks the bytes of the text, not what an escape decodes
+// to, and turns a lone low surrogate escape into bytes that are not UTF-8.
+TEST(JsonParse, EscapedLoneSurrogatesAreRefused) {
+  rapidjson::Document doc;
+  for (const std::string& bad :
+       {std::string(R"("\udc4d")"), std::string(R"(["a\uDFFFb"])"), std::string(R"({"\udc00":1})"),
+        std::string(R"("\ud83d\udc4d\udc4d")")}) {
+    const auto r = parse(bad, doc);
+    EXPECT_EQ(r.code, error::invalid_utf8) << bad;
+    EXPECT_TRUE(doc.IsNull());
+  }
+  EXPECT_FALSE(parse(R"("\ud83d")", doc));  // a lone high surrogate: RapidJSON refuses it
+  ASSERT_TRUE(parse(R"("\ud83d\udc4d \u00e9 \uffff")", doc));  // a pair and other escapes
+  EXPECT_EQ(std::string(doc.GetString()), "\xf0\x9f\x91\x8d \xc3\xa9 \xef\xbf\xbf");
+}
+
+// Found by fuzz/fuzz_json: RapidJSON reads "2e308" as infinity without an error, and its writer
+// then stops at it, leaving half a document.
+TEST(JsonParse, NumbersBeyondDoubleAreRefused) {
+  rapidjson::Document doc;
+  for (const char* big : {"2e308", "[1,-2e308]", "{\"a\":1e400}", "1e99999999999"}) {
+    const auto r = parse(big, doc);
+    EXPECT_EQ(r.code, error::syntax) << big;
+    EXPECT_EQ(r.detail, "Number too big to be stored in double.") << big;
+    EXPECT_TRUE(doc.IsNull());
+  }
+  ASSERT_TRUE(parse("[1.7976931348623157e308,-1e-400,4.9e-324]", doc));
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  EXPECT_TRUE(doc.Accept(w));
+}
+
 TEST(JsonParse, SyntaxErrorsAndTrailingDataAreRefused) {
   rapidjson::Document doc;
   for (const char* bad : {"", " ", "{", "[1,]", "{\"a\":1,}", "{} {}", "nul", "01", "\"a",

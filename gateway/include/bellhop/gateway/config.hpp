@@ -190,6 +190,11 @@ boost::system::result<config, std::string> load_config(
     const config_overrides& overrides, const std::map<std::string, std::string>& env,
     const std::filesystem::path& default_file);
 
+// The file's part of load_config on text already read, without environment or flags: defaults
+// <- text, then validated. Errors name `label` where load_config names "config <path>".
+boost::system::result<config, std::string> parse_config_text(std::string_view text,
+                                                             std::string_view label);
+
 std::map<std::string, std::string> environment_map(char** envp);
 
 // "host:port", "[::1]:8080", ":8080" (all interfaces, host "0.0.0.0"). Port 0..65535.

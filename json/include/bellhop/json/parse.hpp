@@ -15,7 +15,8 @@ namespace bellhop::json {
 //    walks the document (RapidJSON's own writer and copy included) recurses deeper than that;
 //  - the parser itself is RapidJSON's iterative one: its stack is on the heap, whatever the
 //    input;
-//  - strings must be valid UTF-8 (no overlong forms, no surrogates);
+//  - strings must be valid UTF-8 (no overlong forms, no surrogates, escaped ones included);
+//  - numbers must fit a double ("2e308" is a syntax error, not an infinity no writer can write);
 //  - exactly one value, nothing but whitespace after it.
 struct limits {
   std::size_t max_bytes = 1024 * 1024;
