@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "bellhop/channels/form.hpp"
+#include "bellhop/json/utf8.hpp"
 #include "json_webhook.hpp"
 #include "text.hpp"
 
@@ -61,41 +62,6 @@ std::optional<int> small_number(std::string_view v, std::size_t max_digits) {
   return n;
 }
 
-// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    const auto second = static_cast<unsigned char>(s[i + 1]);
-    if (second < lo || second > hi) return false;
-    for (std::size_t k = 2; k < len; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if (b < 0x80 || b > 0xBF) return false;
-    }
-    i += len;
-  }
-  return true;
-}
 
 // ---- crypto ----------------------------------------------------------------------------------
 
@@ -169,9 +135,9 @@ std::optional<webhook_result> verify(const settings& s, const webhook& w, form_f
   auto parsed = parse_form(w.body);
   if (!parsed) return webhook_result::refuse(400, "malformed_form", parsed.error().message);
   for (const auto& [name, value] : *parsed) {
-    if (!valid_utf8(name) || !valid_utf8(value)) {
+    if (!json::is_valid_utf8(name) || !json::is_valid_utf8(value)) {
       // The field is named when its name is a short valid one; the bytes are never echoed.
-      const bool nameable = valid_utf8(name) && !name.empty() && name.size() <= 64;
+      const bool nameable = json::is_valid_utf8(name) && !name.empty() && name.size() <= 64;
       auto r = webhook_result::refuse(400, "invalid_utf8",
                                       nameable ? "form field " + name + " is not valid UTF-8"
                                                : "a form field is not valid UTF-8");

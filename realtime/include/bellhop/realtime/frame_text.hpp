@@ -4,10 +4,11 @@
 #include <cstdint>
 #include <string_view>
 
+#include "bellhop/json/utf8.hpp"
+
 namespace bellhop::realtime {
 
-// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
-bool is_valid_utf8(std::string_view s) noexcept;
+using json::is_valid_utf8;
 
 // The one check before text read from Redis becomes a WebSocket text frame (a dashboard's
 // event, a web chat guest's reply): anything in Redis may have been written by anyone with
