@@ -263,8 +263,10 @@ int serve(const config& cfg) {
     endpoint = *ep;
   }
 
-  asio::io_context ioc(static_cast<int>(threads));
+  // Before the io_context: handlers it still holds when it is destroyed (a WebSocket's
+  // connection slot) update metrics on their way out.
   metrics_registry metrics;
+  asio::io_context ioc(static_cast<int>(threads));
   metrics.add_gauge("bellhop_build_info", "Build of this bellhop process.", {"version", "commit"})
       .labels({build_info::version, build_info::commit})
       .set(1);
@@ -423,6 +425,7 @@ int serve(const config& cfg) {
   outbound.stop();
   svc.redis->stop();
   if (svc.embedded) svc.embedded->stop();
+  svc.memory.reset();  // its timer belongs to the io_context, which goes first
   spdlog::info("bellhop stopped");
   return exit_ok;
 }
