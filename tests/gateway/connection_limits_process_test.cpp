@@ -412,7 +412,7 @@ long flood_without_reading(std::uint16_t port, int sockets, const std::string& t
     });
   }
   EXPECT_TRUE(
-      eventually([&] { return metric(port, closed_metric) - closed_before >= sockets; }, 60s))
+      eventually([&] { return metric(port, closed_metric) - closed_before >= sockets; }, 120s))
       << target.substr(0, target.find('?')) << ": " << closed_metric << " = "
       << metric(port, closed_metric);
   done = true;
