@@ -63,7 +63,7 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
   const auto created_at = format_timestamp(now);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
 
-  // The canonical outbound message (DESIGN.md), plus who sent it and when.
+  // The canonical outbound message (docs/outbound.md), plus who sent it and when.
   rapidjson::StringBuffer out;
   rapidjson::Writer<rapidjson::StringBuffer> w(out);
   w.StartObject();

@@ -60,7 +60,7 @@ struct script {
   static script make(std::string name, std::string body);
 };
 
-// The Redis client of a bellhop process (see DESIGN.md, threading model). One broker thread runs
+// The Redis client of a bellhop process (the threading model). One broker thread runs
 // a uv loop that owns every hiredis context; other threads hand it work through post(), which
 // is thread-safe and wakes the loop. Each wake-up drains the whole queue, so commands from many
 // callers leave in one pipelined write. Handlers run on the executor passed with the command,

@@ -28,7 +28,7 @@ struct webhook {
   }
 };
 
-// A guest's message in the canonical inbound form (DESIGN.md, body of /v1/messages/inbound),
+// A guest's message in the canonical inbound form (docs/http-api.md, body of /v1/messages/inbound),
 // before Bellhop adds id, conversation_id, received_at and direction. `business` is the
 // provider-side identity the guest wrote to (WhatsApp phone_number_id, Twilio "To" number):
 // the gateway maps it to the property.
@@ -78,7 +78,7 @@ struct webhook_result {
   bool accepted() const { return status == 200; }
 };
 
-// The canonical outbound message (DESIGN.md) with the id Bellhop gave it.
+// The canonical outbound message (docs/outbound.md) with the id Bellhop gave it.
 struct outbound_message {
   std::string id;
   std::string property_id, channel, to, text, conversation_id, reply_to;

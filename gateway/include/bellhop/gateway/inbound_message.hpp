@@ -12,7 +12,7 @@
 namespace bellhop::gateway {
 
 // Why a request body is refused: HTTP status, error code and the offending field, as the
-// error body of DESIGN.md reports them.
+// error body of docs/http-api.md reports them.
 struct validation_error {
   int status = 422;
   std::string code;
@@ -49,7 +49,7 @@ struct inbound_message {
 // Channels a message may come from.
 bool is_known_channel(std::string_view channel);
 
-// Parses and validates the canonical inbound message (DESIGN.md) and builds the envelope that
+// Parses and validates the canonical inbound message (docs/http-api.md) and builds the envelope that
 // goes to inbound:messages: the client's fields in canonical order plus id, conversation_id,
 // received_at and direction. Never throws on bad input.
 boost::system::result<inbound_message, validation_error> parse_inbound_message(

@@ -7,7 +7,7 @@
 
 namespace bellhop::gateway {
 
-// The error body of DESIGN.md: {"error":{"code":"…","message":"…","field":"…"}}, `field`
+// The error body of docs/http-api.md: {"error":{"code":"…","message":"…","field":"…"}}, `field`
 // omitted when empty. Content-Type application/json; version and keep-alive follow `req`.
 response json_error(const request& req, http::status status, std::string_view code,
                     std::string_view message, std::string_view field = {});

@@ -55,7 +55,7 @@ struct hub_stats {
   std::atomic<std::uint64_t> redis_errors{0};
 };
 
-// The process's fan-out of property events to local dashboards (DESIGN.md, WebSocket protocol).
+// The process's fan-out of property events to local dashboards (docs/realtime.md).
 //
 // One Redis SUBSCRIBE per property that has local dashboards, through the broker's single
 // subscriber connection; UNSUBSCRIBE when the last one leaves. Events carry a seq assigned in
@@ -67,7 +67,7 @@ struct hub_stats {
 //
 // A dashboard that subscribes with `since` gets the events after it from history, then the live
 // ones, by seq: live events that arrive during the history read wait in its member entry and
-// only the next expected seq is ever delivered (the seam of DESIGN.md). If history does not
+// only the next expected seq is ever delivered (the seam of docs/realtime.md). If history does not
 // reach back to since+1 (trimmed, older than history_max_age, or the counter went back after
 // a data loss), the answer is recovered:false and the dashboard continues live.
 //

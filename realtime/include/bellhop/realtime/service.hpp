@@ -62,7 +62,7 @@ struct service_stats {
   std::atomic<std::uint64_t> replies{0};
 };
 
-// GET /v1/realtime: the staff dashboards' WebSocket endpoint (DESIGN.md, WebSocket protocol;
+// GET /v1/realtime: the staff dashboards' WebSocket endpoint (docs/realtime.md;
 // docs/realtime.md). Owns the hub and every session.
 class service {
  public:
