@@ -410,10 +410,73 @@ def outbound_phase(args, bellhop, provider, log):
             and not queued)
 
 
+POISON = [
+    ("too_deep", b"[" * 1000000 + b"]" * 1000000),
+    ("invalid_utf8", b'{"property_id":"fault-1","channel":"whatsapp","to":"+4915200000001","text":"\xff"}'),
+    ("syntax", b"not json at all"),
+    ("invalid", b'{"property_id":7,"channel":"whatsapp","to":[],"text":{}}'),
+]
+
+
+def poison_phase(args, bellhop, provider, log):
+    """Poison in every list Bellhop reads, planted while it runs and before each restart (SIGKILL):
+    the outbound lists' poison ends in outbound:whatsapp:dead with a reason, a dead consumer's
+    inbound poison goes back to the queue like any message (dead after inbound.max_deliveries
+    failed deliveries, docs/ai-engine.md), the process stays up and good messages still go."""
+    r = bellhop.redis()
+    planted = inbound_planted = 0
+
+    def plant():
+        nonlocal planted, inbound_planted
+        for kind, element in POISON:
+            r.call("LPUSH", "outbound:whatsapp", element)
+            r.call("ZADD", "outbound:whatsapp:ready", "1", element + b" ")
+            r.call("ZADD", "outbound:whatsapp:delayed", "1", element + b"  ")
+            r.call("LPUSH", "outbound:whatsapp:processing:gone-1-AAAA", element + b"   ")
+            r.call("LPUSH", "inbound:messages:processing:ghost", element)
+            planted += 4
+            inbound_planted += 1
+        r.call("SADD", "inbound:messages:consumers", "ghost")
+        r.call("ZADD", "outbound:gateways", "1", "gone-1-AAAA")
+
+    plant()
+    for i in range(args.kills):  # restarts with poison waiting, and more planted each time
+        bellhop.kill9()
+        r.close()
+        bellhop.start()
+        r = bellhop.redis()
+        plant()
+        r.call("LPUSH", "outbound:whatsapp", json.dumps({
+            "property_id": "fault-1", "channel": "whatsapp", "to": "+4915300000%03d" % i,
+            "text": "after poison %d" % i}))
+        log("restart %d with poison" % (i + 1))
+    deadline = time.monotonic() + args.drain_s
+    while time.monotonic() < deadline:
+        dead = r.call("LLEN", "outbound:whatsapp:dead")
+        inbound_back = (r.call("LLEN", "inbound:messages") + r.call("LLEN", "inbound:messages:dead")
+                        + r.call("LLEN", "inbound:messages:processing:ghost"))
+        with provider.lock:
+            good = sum(v for k, v in provider.received.items() if k.startswith("after poison"))
+        if dead >= planted and good >= args.kills and inbound_back == inbound_planted:
+            break
+        time.sleep(0.5)
+    ready = bellhop.ready() and bellhop.proc.poll() is None
+    reasons = {}
+    for letter in r.call("LRANGE", "outbound:whatsapp:dead", 0, -1):
+        reason = json.loads(letter).get("reason", "?").split(":")[0]
+        reasons[reason] = reasons.get(reason, 0) + 1
+    r.close()
+    print("fault_run phase=poison restarts=%d planted_outbound=%d outbound_dead=%d "
+          "planted_inbound=%d inbound_kept=%d good_sent_after=%d/%d up=%s reasons=%s" % (
+              args.kills, planted, dead, inbound_planted, inbound_back, good, args.kills, ready,
+              reasons), flush=True)
+    return ready and dead == planted and good >= args.kills and inbound_back == inbound_planted
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bellhop", required=True)
-    p.add_argument("--phase", choices=["inbound", "outbound", "all"], default="all")
+    p.add_argument("--phase", choices=["inbound", "outbound", "poison", "all"], default="all")
     p.add_argument("--target", choices=["bellhop", "redis", "both"], default="both")
     p.add_argument("--kills", type=int, default=10)
     p.add_argument("--interval", type=float, default=2.0, help="seconds between kills (mean)")
@@ -426,7 +489,7 @@ def main():
     args = p.parse_args()
 
     ok = True
-    phases = ["inbound", "outbound"] if args.phase == "all" else [args.phase]
+    phases = ["inbound", "outbound", "poison"] if args.phase == "all" else [args.phase]
     for phase in phases:
         workdir = tempfile.mkdtemp(prefix="bellhop-fault-")
         provider = Provider()
@@ -440,6 +503,8 @@ def main():
             bellhop.start()
             if phase == "inbound":
                 ok = inbound_phase(args, bellhop, log) and ok
+            elif phase == "poison":
+                ok = poison_phase(args, bellhop, provider, log) and ok
             else:
                 ok = outbound_phase(args, bellhop, provider, log) and ok
             if bellhop.proc.poll() is not None:
