@@ -37,7 +37,7 @@
 #include <vector>
 
 #include "bellhop/broker/broker.hpp"
-#include "bellhop/broker/key_space.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/broker/redis_url.hpp"
 #include "bellhop/ratelimit/limiter.hpp"
 
@@ -263,7 +263,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot connect to %s\n", ep->redacted().c_str());
     return 1;
   }
-  rl::limiter limiter(redis, bellhop::broker::key_space(o.prefix));
+  rl::limiter limiter(redis, bellhop::contract::key_space(o.prefix));
 
   // One check first: it loads the script (NOSCRIPT -> SCRIPT LOAD) and proves the setup works.
   {

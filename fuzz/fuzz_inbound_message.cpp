@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "bellhop/broker/key_space.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/json/parse.hpp"
 #include "fuzz_check.hpp"
@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(!e.code.empty() && !e.message.empty());
     return 0;
   }
-  FUZZ_CHECK(bellhop::broker::is_property_id(m->property_id));
+  FUZZ_CHECK(bellhop::contract::is_property_id(m->property_id));
   FUZZ_CHECK(gw::is_known_channel(m->channel));
   FUZZ_CHECK(!m->external_id.empty() && m->external_id.size() <= gw::max_external_id_bytes);
   FUZZ_CHECK(!m->from.empty() && m->from.size() <= 320);

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "bellhop/broker/key_space.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "fuzz_check.hpp"
 #include "json_input.hpp"
 #include "outbound_message.hpp"
@@ -24,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto error = gw::normalize_outbound(raw, channel, first);
   if (!error.empty()) return 0;
   const auto& m = first.msg;
-  FUZZ_CHECK(bellhop::broker::is_property_id(m.property_id));
+  FUZZ_CHECK(bellhop::contract::is_property_id(m.property_id));
   FUZZ_CHECK(channel.empty() || m.channel == channel);
   FUZZ_CHECK(!m.to.empty() && m.to.size() <= 320);
   FUZZ_CHECK(m.text.size() <= 65536);

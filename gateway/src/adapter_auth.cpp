@@ -4,12 +4,12 @@
 
 #include <algorithm>
 
-#include "ids.hpp"
+#include "bellhop/contract/ids.hpp"
 
 namespace bellhop::gateway {
 
 adapter_auth::adapter_auth(const std::vector<adapter_key>& keys) {
-  for (const auto& k : keys) entries_.push_back({sha256(k.key), k});
+  for (const auto& k : keys) entries_.push_back({contract::sha256(k.key), k});
 }
 
 const adapter_key* adapter_auth::authenticate(std::string_view header) const {
@@ -22,7 +22,7 @@ const adapter_key* adapter_auth::authenticate(std::string_view header) const {
       return nullptr;
     }
   }
-  const auto presented = sha256(header.substr(scheme.size()));
+  const auto presented = contract::sha256(header.substr(scheme.size()));
   const adapter_key* match = nullptr;
   for (const auto& e : entries_) {
     if (CRYPTO_memcmp(e.digest.data(), presented.data(), presented.size()) == 0) match = &e.key;

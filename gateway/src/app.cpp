@@ -168,7 +168,7 @@ void add_metrics_route(router& routes, metrics_registry& metrics, const std::str
 
 // `ingest`: the atomic ingest, for the channels that are not routes (web chat).
 std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& svc,
-                                    const key_space& keys, const config& cfg,
+                                    const contract::key_space& keys, const config& cfg,
                                     const adapter_auth& auth, inbound_sink& ingest) {
   auto routes = std::make_shared<router>();
   ingest = add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
@@ -285,7 +285,7 @@ int serve(const config& cfg) {
     fail_line("config 'http.trusted_proxies': " + proxies.error());
     return exit_usage;
   }
-  const key_space keys(cfg.redis.key_prefix);
+  const contract::key_space keys(cfg.redis.key_prefix);
   const adapter_auth auth(cfg.auth.adapter_keys);
   inbound_sink ingest;
   http_server server(ioc, ho, make_routes(metrics, svc, keys, cfg, auth, ingest), metrics);

@@ -2,7 +2,7 @@
 
 #include <openssl/crypto.h>
 
-#include "ids.hpp"
+#include "bellhop/contract/ids.hpp"
 
 namespace bellhop::gateway {
 
@@ -11,8 +11,8 @@ bool bearer_matches(std::string_view authorization, std::string_view token) {
   constexpr std::string_view scheme = "Bearer ";
   if (authorization.size() <= scheme.size() || authorization.substr(0, scheme.size()) != scheme)
     return false;
-  const auto a = sha256(authorization.substr(scheme.size()));
-  const auto b = sha256(token);
+  const auto a = contract::sha256(authorization.substr(scheme.size()));
+  const auto b = contract::sha256(token);
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 

@@ -104,7 +104,7 @@ std::string rfc5322_now() {
 
 outbound_channel email_lane(const email_config& c, std::chrono::milliseconds timeout,
                             std::size_t concurrency, rate_limits* limits, broker::broker& redis,
-                            const key_space& keys) {
+                            const contract::key_space& keys) {
   channels::email::settings s;
   s.webhook_secret = c.webhook_secret;
   s.from_address = c.from_address;
@@ -182,7 +182,7 @@ std::map<std::string, std::string> channel_properties(const config& cfg) {
 std::vector<outbound_channel> make_outbound_channels(const config& cfg,
                                                      std::shared_ptr<provider_client> client,
                                                      rate_limits* limits, broker::broker& redis,
-                                                     const key_space& keys) {
+                                                     const contract::key_space& keys) {
   std::vector<outbound_channel> lanes;
   if (cfg.channels.whatsapp) lanes.push_back(whatsapp_lane(*cfg.channels.whatsapp, client, limits));
   if (cfg.channels.twilio)

@@ -7,7 +7,7 @@
 
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/gateway/config.hpp"
-#include "bellhop/gateway/keys.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "outbound.hpp"
 #include "provider_client.hpp"
 
@@ -26,6 +26,6 @@ std::map<std::string, std::string> channel_properties(const config& cfg);
 std::vector<outbound_channel> make_outbound_channels(const config& cfg,
                                                      std::shared_ptr<provider_client> client,
                                                      rate_limits* limits, broker::broker& redis,
-                                                     const key_space& keys);
+                                                     const contract::key_space& keys);
 
 }  // namespace bellhop::gateway

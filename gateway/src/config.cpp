@@ -73,7 +73,7 @@ std::string one_of(std::string_view v, std::initializer_list<std::string_view> a
 }
 
 std::string check_property_id(std::string_view v) {
-  return broker::is_property_id(v) ? "" : "must be 1-64 letters, digits, '-', '_' or '.'";
+  return contract::is_property_id(v) ? "" : "must be 1-64 letters, digits, '-', '_' or '.'";
 }
 
 std::string check_not_empty(std::string_view v) {

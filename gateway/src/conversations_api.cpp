@@ -16,14 +16,14 @@
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/gateway/poison.hpp"
 #include "bellhop/realtime/staff_token.hpp"
-#include "ids.hpp"
+#include "bellhop/contract/ids.hpp"
 #include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
 namespace {
 
-using broker::is_conversation_id;
-using broker::is_property_id;
+using contract::is_conversation_id;
+using contract::is_property_id;
 
 using boost::system::error_code;
 using sys_clock = std::chrono::system_clock;
@@ -40,7 +40,7 @@ constexpr std::string_view presence_endpoint = "presence";
 
 struct conversations_context {
   const services& svc;
-  const key_space& keys;
+  const contract::key_space& keys;
   const config& cfg;
   counter_family& results;
   counter_family& poison;
@@ -240,7 +240,7 @@ std::string conversations_body(std::string_view property, const std::vector<brok
     put(w, "guest", field("guest"));
     put_or_null(w, "guest_name", field("guest_name"));
     put(w, "last_message_at",
-        format_timestamp(sys_clock::time_point(std::chrono::milliseconds(*ms))));
+        contract::format_timestamp(sys_clock::time_point(std::chrono::milliseconds(*ms))));
     put_or_null(w, "last_message_id", message_id(el[i + 3]));
     w.Key("last_activity_ms");
     w.Int64(*ms);
@@ -479,7 +479,7 @@ void presence(const std::shared_ptr<conversations_context>& ctx, const request& 
 
 }  // namespace
 
-void add_conversation_routes(router& routes, const services& svc, const key_space& keys,
+void add_conversation_routes(router& routes, const services& svc, const contract::key_space& keys,
                              const config& cfg, metrics_registry& metrics) {
   auto ctx = std::make_shared<conversations_context>(conversations_context{
       svc, keys, cfg,

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "bellhop/gateway/config.hpp"
-#include "bellhop/gateway/keys.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
 #include "services.hpp"
@@ -11,7 +11,7 @@ namespace bellhop::gateway {
 // GET /v1/properties/{id}/conversations and GET /v1/conversations/{id}/messages: what a staff
 // dashboard loads on start and after `subscribed {recovered:false}`. Staff JWT as Bearer token.
 // Everything the handlers use must outlive the router.
-void add_conversation_routes(router& routes, const services& svc, const key_space& keys,
+void add_conversation_routes(router& routes, const services& svc, const contract::key_space& keys,
                              const config& cfg, metrics_registry& metrics);
 
 }  // namespace bellhop::gateway

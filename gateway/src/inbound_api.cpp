@@ -10,7 +10,7 @@
 #include <mutex>
 #include <optional>
 
-#include "bellhop/broker/id_limits.hpp"
+#include "bellhop/contract/id_limits.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "ingest_batcher.hpp"
@@ -46,7 +46,7 @@ bool is_json_content_type(std::string_view value) {
 
 struct inbound_context {
   const services& svc;
-  const key_space& keys;
+  const contract::key_space& keys;
   const config& cfg;
   const adapter_auth& auth;
   inbound_limits limits;
@@ -200,7 +200,7 @@ void message_status(const std::shared_ptr<inbound_context>& ctx, const request& 
     return;
   }
   const std::string id(res.param("id"));
-  if (id.empty() || id.size() > broker::id_limits::message_id) {
+  if (id.empty() || id.size() > contract::id_limits::message_id) {
     res.send(json_error(req, http::status::not_found, "not_found", "no such message"));
     return;
   }
@@ -239,7 +239,7 @@ void message_status(const std::shared_ptr<inbound_context>& ctx, const request& 
 
 }  // namespace
 
-inbound_sink add_inbound_routes(router& routes, const services& svc, const key_space& keys,
+inbound_sink add_inbound_routes(router& routes, const services& svc, const contract::key_space& keys,
                                 const config& cfg, const adapter_auth& auth,
                                 metrics_registry& metrics) {
   // Built in place (C++20 aggregate initialization with parentheses): it holds an atomic.

@@ -2,7 +2,7 @@
 
 #include "bellhop/gateway/adapter_auth.hpp"
 #include "bellhop/gateway/config.hpp"
-#include "bellhop/gateway/keys.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
 #include "ingest_batcher.hpp"
@@ -17,7 +17,7 @@ using inbound_sink = std::function<void(inbound_message msg, boost::asio::any_io
 
 // POST /v1/messages/inbound (channel adapters) and GET /v1/messages/{id} (key holders).
 // Everything the handlers use must outlive the router. Returns the ingest for webhooks.
-inbound_sink add_inbound_routes(router& routes, const services& svc, const key_space& keys,
+inbound_sink add_inbound_routes(router& routes, const services& svc, const contract::key_space& keys,
                                 const config& cfg, const adapter_auth& auth,
                                 metrics_registry& metrics);
 

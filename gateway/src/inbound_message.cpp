@@ -7,14 +7,14 @@
 #include <algorithm>
 #include <array>
 
-#include "bellhop/broker/key_space.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/json/parse.hpp"
-#include "ids.hpp"
+#include "bellhop/contract/ids.hpp"
 
 namespace bellhop::gateway {
 namespace {
 
-using broker::is_property_id;
+using contract::is_property_id;
 
 using rapidjson::Value;
 
@@ -83,11 +83,11 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
 
   // Strings: required or not, and their byte limits.
   const string_rule rules[] = {
-      {"property_id", true, broker::id_limits::property_id},
-      {"channel", true, broker::id_limits::channel},
+      {"property_id", true, contract::id_limits::property_id},
+      {"channel", true, contract::id_limits::channel},
       {"external_id", true, max_external_id_bytes},
-      {"from", true, broker::id_limits::address},
-      {"to", false, broker::id_limits::address},
+      {"from", true, contract::id_limits::address},
+      {"to", false, contract::id_limits::address},
       {"guest_name", false, max_guest_name_bytes},
       {"text", false, limits.max_text_bytes},
       {"content_type", false, 32},
@@ -179,14 +179,14 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
   }
 
   inbound_message msg;
-  msg.id = make_message_id(now);
+  msg.id = contract::make_message_id(now);
   msg.property_id = str("property_id");
   msg.channel = str("channel");
   msg.external_id = str("external_id");
-  msg.conversation_id = make_conversation_id(msg.property_id, msg.channel, str("from"));
+  msg.conversation_id = contract::make_conversation_id(msg.property_id, msg.channel, str("from"));
   msg.from = str("from");
   msg.guest_name = str("guest_name");
-  msg.received_at = format_timestamp(now);
+  msg.received_at = contract::format_timestamp(now);
   msg.received_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
 

@@ -18,10 +18,10 @@
 #include <string_view>
 #include <vector>
 
-#include "bellhop/broker/id_limits.hpp"
+#include "bellhop/contract/id_limits.hpp"
 #include "bellhop/gateway/poison.hpp"
-#include "bellhop/realtime/timestamp.hpp"
-#include "ids.hpp"
+#include "bellhop/contract/timestamp.hpp"
+#include "bellhop/contract/ids.hpp"
 #include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
@@ -68,7 +68,7 @@ std::string_view string_member(const rapidjson::Value& object, const char* name)
 
 class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
  public:
-  impl(asio::any_io_executor ex, broker::broker& redis, const key_space& keys,
+  impl(asio::any_io_executor ex, broker::broker& redis, const contract::key_space& keys,
        const config::inbound_t& cfg, metrics_registry& metrics)
       : strand_(asio::make_strand(ex)),
         timer_(strand_),
@@ -234,14 +234,14 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
   // A consumer name longer than any engine's (docs/ai-engine.md) is not one: it is skipped,
   // never logged, and said once.
   void add_consumer(std::set<std::string>& into, const std::string& name) {
-    if (name.size() <= broker::id_limits::consumer_name) {
+    if (name.size() <= contract::id_limits::consumer_name) {
       into.insert(name);
       return;
     }
     if (!long_name_warned_) {
       long_name_warned_ = true;
       spdlog::warn("inbound reaper: a consumer name of {} bytes (over {}) is skipped", name.size(),
-                   broker::id_limits::consumer_name);
+                   contract::id_limits::consumer_name);
     }
   }
   bool long_name_warned_ = false;
@@ -340,7 +340,7 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
       }
       return 0;
     }
-    auto received = realtime::parse_rfc3339(string_member(doc, "received_at"));
+    auto received = contract::parse_rfc3339(string_member(doc, "received_at"));
     if (!received) return 0;
     const std::chrono::duration<double> age = sys_clock::now() - *received;
     return std::max(0.0, age.count());
@@ -424,7 +424,7 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
       w.String(conversation.data(), static_cast<rapidjson::SizeType>(conversation.size()));
     w.EndObject();
     w.Key("ts");
-    const auto ts = format_timestamp(sys_clock::now());
+    const auto ts = contract::format_timestamp(sys_clock::now());
     w.String(ts.data(), static_cast<rapidjson::SizeType>(ts.size()));
     w.EndObject();
     // publish_event.lua prepends '{"seq":N,'.
@@ -482,7 +482,7 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
   asio::strand<asio::any_io_executor> strand_;
   asio::steady_timer timer_;
   broker::broker& redis_;
-  const key_space keys_;
+  const contract::key_space keys_;
   const config::inbound_t cfg_;
   const std::chrono::milliseconds interval_;
   const std::chrono::milliseconds scan_interval_;
@@ -512,7 +512,7 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
 };
 
 inbound_reaper::inbound_reaper(asio::any_io_executor ex, broker::broker& redis,
-                               const key_space& keys, const config::inbound_t& cfg,
+                               const contract::key_space& keys, const config::inbound_t& cfg,
                                metrics_registry& metrics)
     : impl_(std::make_shared<impl>(std::move(ex), redis, keys, cfg, metrics)) {}
 

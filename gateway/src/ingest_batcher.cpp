@@ -9,7 +9,7 @@
 
 namespace bellhop::gateway {
 
-ingest_batcher::ingest_batcher(broker::broker& redis, const key_space& keys, const config& cfg,
+ingest_batcher::ingest_batcher(broker::broker& redis, const contract::key_space& keys, const config& cfg,
                                limits lim, histogram& batch_sizes, redis_memory* memory)
     : redis_(redis),
       memory_(memory),

@@ -12,7 +12,7 @@
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/gateway/config.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
-#include "bellhop/gateway/keys.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "redis_memory.hpp"
 
@@ -54,7 +54,7 @@ class ingest_batcher : public std::enable_shared_from_this<ingest_batcher> {
   };
 
   // With `memory`, a message is answered `full` at once while Redis is nearly full.
-  ingest_batcher(broker::broker& redis, const key_space& keys, const config& cfg, limits lim,
+  ingest_batcher(broker::broker& redis, const contract::key_space& keys, const config& cfg, limits lim,
                  histogram& batch_sizes, redis_memory* memory = nullptr);
 
   // Thread-safe.
@@ -76,7 +76,7 @@ class ingest_batcher : public std::enable_shared_from_this<ingest_batcher> {
 
   broker::broker& redis_;
   redis_memory* memory_;
-  const key_space& keys_;
+  const contract::key_space& keys_;
   const config& cfg_;
   const limits limits_;
   histogram& batch_sizes_;

@@ -13,10 +13,10 @@
 #include <boost/asio/strand.hpp>
 #include <random>
 
-#include "bellhop/broker/id_limits.hpp"
+#include "bellhop/contract/id_limits.hpp"
 #include "bellhop/gateway/json_response.hpp"
 #include "bellhop/gateway/poison.hpp"
-#include "ids.hpp"
+#include "bellhop/contract/ids.hpp"
 #include "lua_scripts.hpp"
 #include "rate_limits.hpp"
 
@@ -59,7 +59,7 @@ std::string property_mismatch(std::string_view property_id, std::string_view cha
 
 class outbound_service::impl : public std::enable_shared_from_this<impl> {
  public:
-  impl(asio::any_io_executor ex, broker::broker& redis, const key_space& keys, const config& cfg,
+  impl(asio::any_io_executor ex, broker::broker& redis, const contract::key_space& keys, const config& cfg,
        rate_limits* limits, std::vector<outbound_channel> channels, metrics_registry& metrics)
       : strand_(asio::make_strand(ex)),
         redis_(redis),
@@ -142,7 +142,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     for (auto& c : id)
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '-';
     return id + "-" + std::to_string(::getpid()) + "-" +
-           make_message_id(std::chrono::system_clock::now()).substr(16);
+           contract::make_message_id(std::chrono::system_clock::now()).substr(16);
   }
 
   // Whether a failed script call may not have happened and is worth trying again: the
@@ -276,7 +276,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       w.StartObject();
       put(w, "reason", "invalid: " + error);
       put(w, "element", valid_utf8(raw));
-      put(w, "failed_at", format_timestamp(std::chrono::system_clock::now()));
+      put(w, "failed_at", contract::format_timestamp(std::chrono::system_clock::now()));
       w.EndObject();
       eval_until_done(l, reject_, {l->processing, l->dead, l->stats},
                   {raw, std::string(b.GetString(), b.GetSize())}, "dead-lettering an element",
@@ -300,7 +300,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                  std::to_string(out_.idempotency_ttl_s), std::to_string(cfg_.inbound.message_ttl_s),
                  m.property_id, m.channel, m.conversation_id, f->created_at, m.to,
                  std::to_string(due), outbound_digest(f->json),
-                 format_timestamp(std::chrono::system_clock::now()), keys_.message("")},
+                 contract::format_timestamp(std::chrono::system_clock::now()), keys_.message("")},
                 "filing a message",
                 [self = shared_from_this(), l, id = m.id](error_code ec, broker::reply r) {
                   if (ec || r.is_error()) return self->redis_error("filing a message", ec, r);
@@ -466,9 +466,9 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
               std::string error_code_, std::string provider_id, std::int64_t due,
               bool opted_out = false) {
     const std::string mode_s = mode;
-    const std::string now = format_timestamp(std::chrono::system_clock::now());
+    const std::string now = contract::format_timestamp(std::chrono::system_clock::now());
     std::string channel_key, head, data, tail, dead_letter;
-    const bool event = (mode_s == "sent" || mode_s == "dead") && broker::is_property_id(m.property_id);
+    const bool event = (mode_s == "sent" || mode_s == "dead") && contract::is_property_id(m.property_id);
     if (event) {
       channel_key = keys_.property_channel(m.property_id);
       head = "\"property_id\":" + json_quote(m.property_id) +
@@ -510,7 +510,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       w.EndObject();
       dead_letter.assign(b.GetString(), b.GetSize());
     }
-    const std::string pid = broker::is_property_id(m.property_id) ? m.property_id : "-";
+    const std::string pid = contract::is_property_id(m.property_id) ? m.property_id : "-";
     eval_until_done(
         l, finish_,
         {l->processing, keys_.message(m.id.empty() ? "-" : m.id), l->stats, l->delayed, l->dead,
@@ -530,7 +530,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
 
   asio::strand<asio::any_io_executor> strand_;
   broker::broker& redis_;
-  const key_space& keys_;
+  const contract::key_space& keys_;
   const config& cfg_;
   const config::outbound_t& out_;
   rate_limits* limits_;
@@ -547,7 +547,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
 };
 
 outbound_service::outbound_service(asio::any_io_executor ex, broker::broker& redis,
-                                   const key_space& keys, const config& cfg, rate_limits* limits,
+                                   const contract::key_space& keys, const config& cfg, rate_limits* limits,
                                    std::vector<outbound_channel> channels,
                                    metrics_registry& metrics)
     : impl_(std::make_shared<impl>(std::move(ex), redis, keys, cfg, limits, std::move(channels),

@@ -9,7 +9,7 @@
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/channels/types.hpp"
 #include "bellhop/gateway/config.hpp"
-#include "bellhop/gateway/keys.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/ratelimit/limiter.hpp"
 #include "outbound_message.hpp"
@@ -46,7 +46,7 @@ struct outbound_channel {
 // in-flight sends back to the queues if it dies, and this one does the same for them.
 class outbound_service {
  public:
-  outbound_service(boost::asio::any_io_executor ex, broker::broker& redis, const key_space& keys,
+  outbound_service(boost::asio::any_io_executor ex, broker::broker& redis, const contract::key_space& keys,
                    const config& cfg, rate_limits* limits, std::vector<outbound_channel> channels,
                    metrics_registry& metrics);
   ~outbound_service();  // stop()s

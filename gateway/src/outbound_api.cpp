@@ -8,9 +8,9 @@
 #include <memory>
 
 #include "bearer.hpp"
-#include "bellhop/broker/id_limits.hpp"
+#include "bellhop/contract/id_limits.hpp"
 #include "bellhop/gateway/json_response.hpp"
-#include "ids.hpp"
+#include "bellhop/contract/ids.hpp"
 #include "lua_scripts.hpp"
 #include "outbound.hpp"
 #include "redis_full.hpp"
@@ -22,7 +22,7 @@ using error_code = boost::system::error_code;
 
 struct outbound_context {
   const services& svc;
-  const key_space& keys;
+  const contract::key_space& keys;
   const config& cfg;
   const adapter_auth& auth;
   std::map<std::string, std::string> channels;  // channel -> the property it belongs to
@@ -141,7 +141,7 @@ bool known_channel(const ctx_ptr& c, const request& req, const responder& res,
                    std::string& channel) {
   channel = std::string(res.param("channel"));
   if (c->channels.count(channel)) return true;
-  if (channel.size() > broker::id_limits::channel) channel = "(too long)";  // never echoed
+  if (channel.size() > contract::id_limits::channel) channel = "(too long)";  // never echoed
   res.send(json_error(req, http::status::not_found, "not_found",
                       "no outbound queue '" + channel + "' (channels: configured ones only)"));
   return false;
@@ -237,7 +237,7 @@ void admin_command(const ctx_ptr& c, const request& req, responder res, const ch
   if (w == "resume") return simple(c, req, res, {"DEL", k.outbound_paused(ch)}, "resumed");
   if (w == "purge") return simple(c, req, res, {"DEL", k.outbound_dead(ch)}, "purged");
   const std::string id = w == "retry_one" ? std::string(res.param("id")) : std::string();
-  if (w == "retry_one" && id.size() > broker::id_limits::message_id)
+  if (w == "retry_one" && id.size() > contract::id_limits::message_id)
     return res.send(json_error(req, http::status::not_found, "not_found",
                                "no dead letter has an id that long"));
   c->svc.redis->eval(c->retry, {k.outbound_dead(ch), k.outbound(ch)}, {k.message(""), id},
@@ -254,7 +254,7 @@ void admin_command(const ctx_ptr& c, const request& req, responder res, const ch
 
 }  // namespace
 
-void add_outbound_routes(router& routes, const services& svc, const key_space& keys,
+void add_outbound_routes(router& routes, const services& svc, const contract::key_space& keys,
                          const config& cfg, const adapter_auth& auth,
                          std::map<std::string, std::string> channels) {
   auto c = std::make_shared<outbound_context>(

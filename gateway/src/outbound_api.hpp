@@ -5,7 +5,7 @@
 
 #include "bellhop/gateway/adapter_auth.hpp"
 #include "bellhop/gateway/config.hpp"
-#include "bellhop/gateway/keys.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/gateway/router.hpp"
 #include "services.hpp"
 
@@ -15,7 +15,7 @@ namespace bellhop::gateway {
 // (the admin token): stats, pause and resume, retry and purge of dead letters. `channels`:
 // the channels Bellhop sends on (configured ones), each with the property it belongs to: a
 // message of another property is refused. Everything used must outlive the router.
-void add_outbound_routes(router& routes, const services& svc, const key_space& keys,
+void add_outbound_routes(router& routes, const services& svc, const contract::key_space& keys,
                          const config& cfg, const adapter_auth& auth,
                          std::map<std::string, std::string> channels);
 

@@ -7,11 +7,11 @@
 #include <algorithm>
 #include <chrono>
 
-#include "bellhop/broker/id_limits.hpp"
-#include "bellhop/broker/key_space.hpp"
+#include "bellhop/contract/id_limits.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/gateway/poison.hpp"
 #include "bellhop/json/parse.hpp"
-#include "ids.hpp"
+#include "bellhop/contract/ids.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -62,16 +62,16 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
   f.refused = "invalid";
   auto& m = f.msg;
   m.property_id = str(d, "property_id");
-  if (!broker::is_property_id(m.property_id))
+  if (!contract::is_property_id(m.property_id))
     return "property_id is missing or not a property id";
   m.channel = str(d, "channel");
   if (m.channel.empty()) m.channel = std::string(channel);
-  if (m.channel.size() > broker::id_limits::channel)
-    return "channel is longer than " + std::to_string(broker::id_limits::channel) + " bytes";
+  if (m.channel.size() > contract::id_limits::channel)
+    return "channel is longer than " + std::to_string(contract::id_limits::channel) + " bytes";
   if (!channel.empty() && m.channel != channel)
     return "channel does not match the queue outbound:" + std::string(channel);
   m.to = str(d, "to");
-  if (m.to.empty() || m.to.size() > broker::id_limits::address) return "to is missing or too long";
+  if (m.to.empty() || m.to.size() > contract::id_limits::address) return "to is missing or too long";
   m.text = str(d, "text");
   if (m.text.size() > 65536) return "text is longer than 65536 bytes";
   if (auto a = d.FindMember("attachments"); a != d.MemberEnd() && !a->value.IsNull()) {
@@ -90,20 +90,20 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
     f.delay_ms = p->value.GetInt64();
   }
   m.conversation_id = str(d, "conversation_id");
-  if (m.conversation_id.size() > broker::id_limits::outbound_conversation_id)
+  if (m.conversation_id.size() > contract::id_limits::outbound_conversation_id)
     return "conversation_id is longer than " +
-           std::to_string(broker::id_limits::outbound_conversation_id) + " bytes";
+           std::to_string(contract::id_limits::outbound_conversation_id) + " bytes";
   m.reply_to = str(d, "reply_to");
-  if (m.reply_to.size() > broker::id_limits::reply_to)
-    return "reply_to is longer than " + std::to_string(broker::id_limits::reply_to) + " bytes";
+  if (m.reply_to.size() > contract::id_limits::reply_to)
+    return "reply_to is longer than " + std::to_string(contract::id_limits::reply_to) + " bytes";
   f.idempotency_key = str(d, "idempotency_key");
-  if (f.idempotency_key.size() > broker::id_limits::idempotency_key)
-    return "idempotency_key is longer than " + std::to_string(broker::id_limits::idempotency_key) +
+  if (f.idempotency_key.size() > contract::id_limits::idempotency_key)
+    return "idempotency_key is longer than " + std::to_string(contract::id_limits::idempotency_key) +
            " bytes";
   std::string id = str(d, "id");
-  m.id = is_message_id(id) ? id : make_message_id(std::chrono::system_clock::now());
+  m.id = is_message_id(id) ? id : contract::make_message_id(std::chrono::system_clock::now());
   f.created_at = str(d, "created_at");
-  if (f.created_at.empty()) f.created_at = format_timestamp(std::chrono::system_clock::now());
+  if (f.created_at.empty()) f.created_at = contract::format_timestamp(std::chrono::system_clock::now());
   if (auto e = d.FindMember("extras"); e != d.MemberEnd() && e->value.IsObject()) {
     for (auto it = e->value.MemberBegin(); it != e->value.MemberEnd(); ++it)
       if (it->value.IsString()) m.extras[it->name.GetString()] = it->value.GetString();
@@ -139,7 +139,7 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
 }
 
 std::string outbound_digest(std::string_view normalized_json) {
-  return sha256_hex(normalized_json, 16);
+  return contract::sha256_hex(normalized_json, 16);
 }
 
 }  // namespace bellhop::gateway

@@ -4,7 +4,7 @@
 
 namespace bellhop::gateway {
 
-rate_limits::rate_limits(broker::broker& redis, const key_space& keys, const config& cfg)
+rate_limits::rate_limits(broker::broker& redis, const contract::key_space& keys, const config& cfg)
     : limiter(redis, keys) {
   for (const auto& [name, p] : cfg.ratelimit.policies)
     policies.emplace(name, to_ratelimit_policy(name, p));

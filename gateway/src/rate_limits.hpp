@@ -5,7 +5,7 @@
 
 #include "bellhop/gateway/config.hpp"
 #include "bellhop/gateway/http_types.hpp"
-#include "bellhop/gateway/keys.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/ratelimit/limiter.hpp"
 
@@ -13,7 +13,7 @@ namespace bellhop::gateway {
 
 // The process's limiter and the configured policies, by name.
 struct rate_limits {
-  rate_limits(broker::broker& redis, const key_space& keys, const config& cfg);
+  rate_limits(broker::broker& redis, const contract::key_space& keys, const config& cfg);
 
   ratelimit::limiter limiter;
   std::map<std::string, ratelimit::policy> policies;

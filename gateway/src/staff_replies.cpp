@@ -8,7 +8,7 @@
 
 #include "bellhop/gateway/json_response.hpp"
 #include "channel_senders.hpp"
-#include "ids.hpp"
+#include "bellhop/contract/ids.hpp"
 #include "lua_scripts.hpp"
 #include "outbound.hpp"
 #include "redis_full.hpp"
@@ -25,7 +25,7 @@ struct context {
   rate_limits* limits;
   boost::asio::any_io_executor ex;
   const redis_memory* memory;
-  const key_space keys;
+  const contract::key_space keys;
   const config::inbound_t inbound;
   const config::realtime_t realtime;
   const std::map<std::string, std::string> channel_owners;  // channel_properties()
@@ -59,8 +59,8 @@ void queue(const std::shared_ptr<context>& ctx, realtime::reply_request req,
   const std::string& guest = conversation[2].str();
   const std::string reply_to = conversation[3].is_string() ? conversation[3].str() : "";
   const auto now = std::chrono::system_clock::now();
-  const auto id = make_message_id(now);
-  const auto created_at = format_timestamp(now);
+  const auto id = contract::make_message_id(now);
+  const auto created_at = contract::format_timestamp(now);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
 
   // The canonical outbound message (docs/outbound.md), plus who sent it and when.
@@ -175,7 +175,7 @@ void find_and_queue(const std::shared_ptr<context>& ctx, realtime::reply_request
 
 }  // namespace
 
-realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_space& keys,
+realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const contract::key_space& keys,
                                                const config& cfg, rate_limits* limits,
                                                boost::asio::any_io_executor ex,
                                                const redis_memory* memory) {

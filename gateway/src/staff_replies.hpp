@@ -5,7 +5,7 @@
 
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/gateway/config.hpp"
-#include "bellhop/gateway/keys.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/realtime/service.hpp"
 #include "rate_limits.hpp"
 #include "redis_memory.hpp"
@@ -17,7 +17,7 @@ namespace bellhop::gateway {
 // conversation's record for its channel and guest address. With `limits` (and a
 // ratelimit.staff_replies policy), a session over its policy is refused with "rate_limited";
 // with `memory`, every reply is refused with "redis_full" while Redis is nearly full.
-realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const key_space& keys,
+realtime::reply_queuer make_staff_reply_queuer(broker::broker& redis, const contract::key_space& keys,
                                                const config& cfg, rate_limits* limits,
                                                boost::asio::any_io_executor ex,
                                                const redis_memory* memory = nullptr);

@@ -16,7 +16,7 @@
 #include <map>
 #include <set>
 
-#include "bellhop/broker/id_limits.hpp"
+#include "bellhop/contract/id_limits.hpp"
 #include "bellhop/gateway/client_address.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
@@ -24,7 +24,7 @@
 #include "bellhop/realtime/coalescing_stream.hpp"
 #include "bellhop/realtime/frame_text.hpp"
 #include "connection_limits.hpp"
-#include "ids.hpp"
+#include "bellhop/contract/ids.hpp"
 #include "lua_scripts.hpp"
 #include "web_assets.hpp"
 #include "webchat_frame.hpp"
@@ -37,7 +37,7 @@ namespace websocket = beast::websocket;
 using error_code = boost::system::error_code;
 
 struct webchat_service::shared {
-  shared(const services& s, const key_space& k, const config& c, inbound_sink i,
+  shared(const services& s, const contract::key_space& k, const config& c, inbound_sink i,
          metrics_registry& metrics)
       : svc(s),
         keys(k),
@@ -61,7 +61,7 @@ struct webchat_service::shared {
         poison(poison_metric(metrics)) {}
 
   const services& svc;
-  const key_space& keys;
+  const contract::key_space& keys;
   const config& cfg;
   inbound_sink ingest;
   gauge& open;
@@ -119,7 +119,7 @@ std::optional<std::string> new_token() {
 
 // The guest's name everywhere else: the token stays a secret between Bellhop and the browser.
 std::string guest_of(std::string_view token) {
-  return "wc_" + sha256_hex(token, 16);
+  return "wc_" + contract::sha256_hex(token, 16);
 }
 
 bool is_guest(std::string_view v) {
@@ -251,7 +251,7 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
     const auto element = valid_utf8(frame);
     w.String(element.data(), static_cast<rapidjson::SizeType>(element.size()));
     w.Key("failed_at");
-    w.String(format_timestamp(std::chrono::system_clock::now()).c_str());
+    w.String(contract::format_timestamp(std::chrono::system_clock::now()).c_str());
     w.EndObject();
     // Only the socket that removed it from the outbox files it (others may read it too).
     shared_->svc.redis->eval(shared_->move_to_dead, {outbox, shared_->keys.webchat_dead()},
@@ -410,7 +410,7 @@ void refuse(beast::tcp_stream stream, const request& req, http::status status,
 
 }  // namespace
 
-webchat_service::webchat_service(const services& svc, const key_space& keys, const config& cfg,
+webchat_service::webchat_service(const services& svc, const contract::key_space& keys, const config& cfg,
                                  inbound_sink ingest, metrics_registry& metrics)
     : shared_(std::make_shared<shared>(svc, keys, cfg, std::move(ingest), metrics)) {}
 
@@ -478,7 +478,7 @@ void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_cont
 
 void add_webchat_routes(router& routes, const config& cfg) {
   // The digest of what is served: a new Bellhop with another widget gets another ETag.
-  static const std::string etag = "\"" + sha256_hex(web::webchat_widget, 12) + "\"";
+  static const std::string etag = "\"" + contract::sha256_hex(web::webchat_widget, 12) + "\"";
   const bool configured = cfg.channels.webchat.has_value();
   routes.add(
       http::verb::get, "/v1/webchat/widget.js", [configured](const request& req, responder res) {
@@ -504,7 +504,7 @@ void add_webchat_routes(router& routes, const config& cfg) {
 }
 
 outbound_channel webchat_lane(const webchat_config& c, broker::broker& redis,
-                              const key_space& keys) {
+                              const contract::key_space& keys) {
   auto deliver = std::make_shared<broker::script>(
       broker::script::make("webchat_deliver", std::string(lua::webchat_deliver)));
   outbound_channel lane;
@@ -531,7 +531,7 @@ outbound_channel webchat_lane(const webchat_config& c, broker::broker& redis,
     w.Key("attachments");
     w.RawValue(m.attachments_json.data(), m.attachments_json.size(), rapidjson::kArrayType);
     w.Key("sent_at");
-    const auto now = format_timestamp(std::chrono::system_clock::now());
+    const auto now = contract::format_timestamp(std::chrono::system_clock::now());
     w.String(now.c_str());
     w.EndObject();
     if (!realtime::is_valid_utf8({b.GetString(), b.GetSize()})) {

@@ -5,7 +5,7 @@
 
 #include "bellhop/gateway/config.hpp"
 #include "bellhop/gateway/http_server.hpp"
-#include "bellhop/gateway/keys.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
 #include "inbound_api.hpp"
@@ -29,7 +29,7 @@ namespace bellhop::gateway {
 // hold_s; each (re)connection gets what is waiting, so a reply is shown at least once.
 class webchat_service {
  public:
-  webchat_service(const services& svc, const key_space& keys, const config& cfg,
+  webchat_service(const services& svc, const contract::key_space& keys, const config& cfg,
                   inbound_sink ingest, metrics_registry& metrics);
   ~webchat_service();
   webchat_service(const webchat_service&) = delete;
@@ -53,6 +53,6 @@ void add_webchat_routes(router& routes, const config& cfg);
 // The outbound lane of web chat: a reply goes to the guest's outbox and open sockets; it is
 // `sent` once stored (the guest may read it later), with its id as the provider id.
 outbound_channel webchat_lane(const webchat_config& c, broker::broker& redis,
-                              const key_space& keys);
+                              const contract::key_space& keys);
 
 }  // namespace bellhop::gateway

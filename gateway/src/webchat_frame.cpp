@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "bellhop/broker/id_limits.hpp"
+#include "bellhop/contract/id_limits.hpp"
 #include "bellhop/json/parse.hpp"
 
 namespace bellhop::gateway {
@@ -21,7 +21,7 @@ std::string json_string(std::string_view v) {
 }
 
 bool client_id_shaped(std::string_view v) {
-  return !v.empty() && v.size() <= broker::id_limits::webchat_client_id &&
+  return !v.empty() && v.size() <= contract::id_limits::webchat_client_id &&
          std::all_of(v.begin(), v.end(), [](char c) {
            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
          });

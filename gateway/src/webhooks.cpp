@@ -11,7 +11,7 @@
 #include "bellhop/channels/whatsapp.hpp"
 #include "bellhop/gateway/inbound_message.hpp"
 #include "bellhop/gateway/json_response.hpp"
-#include "ids.hpp"
+#include "bellhop/contract/ids.hpp"
 #include "lua_scripts.hpp"
 #include "redis_full.hpp"
 
@@ -22,7 +22,7 @@ using error_code = boost::system::error_code;
 
 struct webhook_context {
   const services& svc;
-  const key_space& keys;
+  const contract::key_space& keys;
   const config& cfg;
   inbound_sink ingest;
   counter_family& results;  // bellhop_webhooks_total{channel,result}
@@ -99,7 +99,7 @@ std::string inbound_body(const channels::guest_message& g, const std::string& pr
   return {b.GetString(), b.GetSize()};
 }
 
-std::string now_text_of(std::chrono::system_clock::time_point t) { return format_timestamp(t); }
+std::string now_text_of(std::chrono::system_clock::time_point t) { return contract::format_timestamp(t); }
 
 // Cuts `v` to at most `max` bytes without splitting a UTF-8 character. Whether it was cut.
 bool cut_at_character(std::string& v, std::size_t max) {
@@ -126,7 +126,7 @@ channels::guest_message within_limits(channels::guest_message g, std::size_t max
   }
   cut_at_character(g.guest_name, max_guest_name_bytes);
   if (g.external_id.size() > max_external_id_bytes)
-    g.external_id = "sha256:" + sha256_hex(g.external_id);
+    g.external_id = "sha256:" + contract::sha256_hex(g.external_id);
   return g;
 }
 
@@ -210,7 +210,7 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
                  out.what == o::full);
     });
   }
-  const std::string now_text = format_timestamp(now);
+  const std::string now_text = contract::format_timestamp(now);
   for (const auto& s : result->statuses) {
     c->svc.redis->eval(
         c->status, {c->keys.outbound_provider_id(channel, s.provider_message_id)},
@@ -295,7 +295,7 @@ void email(const ctx_ptr& c, const request& req, responder res) {
 
 }  // namespace
 
-void add_webhook_routes(router& routes, const services& svc, const key_space& keys,
+void add_webhook_routes(router& routes, const services& svc, const contract::key_space& keys,
                         const config& cfg, inbound_sink ingest, metrics_registry& metrics) {
   auto c = std::make_shared<webhook_context>(webhook_context{
       svc, keys, cfg, std::move(ingest),

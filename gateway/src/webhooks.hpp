@@ -1,7 +1,7 @@
 #pragma once
 
 #include "bellhop/gateway/config.hpp"
-#include "bellhop/gateway/keys.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/gateway/metrics.hpp"
 #include "bellhop/gateway/router.hpp"
 #include "inbound_api.hpp"
@@ -16,7 +16,7 @@ namespace bellhop::gateway {
 // forward, and only then is it answered 200 (503 when anything was not stored: the provider
 // retries, and dedup makes the retry harmless). A channel without its secrets configured
 // refuses its webhook.
-void add_webhook_routes(router& routes, const services& svc, const key_space& keys,
+void add_webhook_routes(router& routes, const services& svc, const contract::key_space& keys,
                         const config& cfg, inbound_sink ingest, metrics_registry& metrics);
 
 }  // namespace bellhop::gateway

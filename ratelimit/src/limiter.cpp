@@ -26,7 +26,7 @@ class limiter::state {
   std::atomic<std::int64_t> last_warning_{0};  // steady clock ns of the last failure warning
 };
 
-limiter::limiter(broker::broker& redis, broker::key_space keys)
+limiter::limiter(broker::broker& redis, contract::key_space keys)
     : redis_(redis),
       keys_(std::move(keys)),
       script_(broker::script::make("ratelimit_check", std::string(lua::check))),

@@ -14,7 +14,7 @@
 
 #include "bellhop/json/parse.hpp"
 #include "bellhop/realtime/frame_text.hpp"
-#include "bellhop/realtime/timestamp.hpp"
+#include "bellhop/contract/timestamp.hpp"
 
 namespace bellhop::realtime {
 namespace {
@@ -45,7 +45,7 @@ std::optional<std::chrono::system_clock::time_point> event_time(std::string_view
   const auto at = payload.rfind("\"ts\":\"");
   if (at == std::string_view::npos) return std::nullopt;
   auto rest = payload.substr(at + 6);
-  return parse_rfc3339(rest.substr(0, rest.find('"')));
+  return contract::parse_rfc3339(rest.substr(0, rest.find('"')));
 }
 
 // The frame of an event payload read from Redis; null when the payload is not UTF-8: the event
@@ -109,12 +109,12 @@ struct hub::impl : std::enable_shared_from_this<impl> {
   };
   using state_ptr = std::shared_ptr<property_state>;
 
-  impl(asio::any_io_executor ex, broker::broker& r, broker::key_space k, hub_options o)
+  impl(asio::any_io_executor ex, broker::broker& r, contract::key_space k, hub_options o)
       : strand(asio::make_strand(ex)), redis(r), keys(std::move(k)), options(o) {}
 
   asio::strand<asio::any_io_executor> strand;
   broker::broker& redis;
-  const broker::key_space keys;
+  const contract::key_space keys;
   const hub_options options;
   hub_stats stats;
   std::unordered_map<std::string, state_ptr> properties;
@@ -520,7 +520,7 @@ struct hub::impl : std::enable_shared_from_this<impl> {
   }
 };
 
-hub::hub(asio::any_io_executor ex, broker::broker& redis, broker::key_space keys,
+hub::hub(asio::any_io_executor ex, broker::broker& redis, contract::key_space keys,
          hub_options options)
     : impl_(std::make_shared<impl>(std::move(ex), redis, std::move(keys), options)) {}
 

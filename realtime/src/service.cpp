@@ -18,11 +18,11 @@
 #include <set>
 #include <unordered_map>
 
-#include "bellhop/broker/id_limits.hpp"
+#include "bellhop/contract/id_limits.hpp"
 #include "bellhop/json/parse.hpp"
 #include "bellhop/realtime/coalescing_stream.hpp"
 #include "bellhop/realtime/staff_token.hpp"
-#include "bellhop/realtime/timestamp.hpp"
+#include "bellhop/contract/timestamp.hpp"
 #include "client_frame.hpp"
 
 namespace bellhop::realtime {
@@ -35,8 +35,8 @@ namespace websocket = beast::websocket;
 using error_code = boost::system::error_code;
 using sys_clock = std::chrono::system_clock;
 using writer = rapidjson::Writer<rapidjson::StringBuffer>;
-using broker::is_conversation_id;
-using broker::is_property_id;
+using contract::is_conversation_id;
+using contract::is_property_id;
 
 std::string random_hex(std::size_t bytes) {
   thread_local std::mt19937_64 engine{std::random_device{}()};
@@ -60,7 +60,7 @@ std::string text_of(const rapidjson::StringBuffer& b) {
 
 // Printable ASCII without quotes or backslashes: ids clients choose (client_msg_id).
 bool is_client_id(std::string_view s) {
-  return !s.empty() && s.size() <= broker::id_limits::client_msg_id &&
+  return !s.empty() && s.size() <= contract::id_limits::client_msg_id &&
          std::all_of(s.begin(), s.end(),
                      [](unsigned char c) { return c > 0x20 && c < 0x7f && c != '"' && c != '\\'; });
 }
@@ -96,7 +96,7 @@ std::string host_and_pid() {
 }  // namespace
 
 struct service::shared {
-  shared(asio::io_context& io, broker::broker& r, broker::key_space k, service_options o,
+  shared(asio::io_context& io, broker::broker& r, contract::key_space k, service_options o,
          reply_queuer q)
       : ioc(io),
         redis(r),
@@ -107,7 +107,7 @@ struct service::shared {
 
   asio::io_context& ioc;
   broker::broker& redis;
-  const broker::key_space keys;
+  const contract::key_space keys;
   const service_options opts;
   const reply_queuer queue_reply;
   hub events;
@@ -233,7 +233,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     w.Key("heartbeat_s");
     w.Int64(shared_->opts.heartbeat.count());
     put(w, "sub", claims_->subject);
-    put(w, "expires_at", format_rfc3339(claims_->expires));
+    put(w, "expires_at", contract::format_rfc3339(claims_->expires));
     w.EndObject();
     send(text_of(b));
     if (!registered_) {
@@ -278,7 +278,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
 
   void register_session() {
     redis_post({"HSET", shared_->keys.session(id_), "session_id", id_, "sub", claims_->subject,
-                "connected_at", format_rfc3339(sys_clock::now()), "process",
+                "connected_at", contract::format_rfc3339(sys_clock::now()), "process",
                 shared_->process_name});
     redis_post({"EXPIRE", shared_->keys.session(id_), std::to_string(presence_ttl().count())});
     heartbeat_timer_.expires_after(shared_->opts.heartbeat);
@@ -322,7 +322,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     w.StartObject();
     for (const auto& [key, value] : data) put(w, key, value);
     w.EndObject();
-    put(w, "ts", format_rfc3339(sys_clock::now()));
+    put(w, "ts", contract::format_rfc3339(sys_clock::now()));
     w.EndObject();
     shared_->events.publish_ephemeral(property, id_, text_of(b));
   }
@@ -666,7 +666,7 @@ void refuse(beast::tcp_stream stream, unsigned version, http::status status, std
 
 }  // namespace
 
-service::service(asio::io_context& ioc, broker::broker& redis, broker::key_space keys,
+service::service(asio::io_context& ioc, broker::broker& redis, contract::key_space keys,
                  service_options options, reply_queuer queue_reply)
     : shared_(std::make_shared<shared>(ioc, redis, std::move(keys), std::move(options),
                                        std::move(queue_reply))) {}

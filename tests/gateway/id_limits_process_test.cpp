@@ -1,4 +1,4 @@
-// Every id-like value from a client has a maximum (broker/id_limits.hpp, docs/http-api.md "Id
+// Every id-like value from a client has a maximum (contract/id_limits.hpp, docs/http-api.md "Id
 // limits"): one byte over it is refused with the documented status, and the error never echoes
 // the value. A real bellhop.
 #include <gtest/gtest.h>
@@ -6,7 +6,7 @@
 
 #include <fstream>
 
-#include "bellhop/broker/id_limits.hpp"
+#include "bellhop/contract/id_limits.hpp"
 #include "bellhop/realtime/staff_token.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
@@ -18,7 +18,7 @@ namespace bellhop::test {
 namespace {
 
 using namespace std::chrono_literals;
-namespace limits = broker::id_limits;
+namespace limits = contract::id_limits;
 
 const std::string adapter_key = "ids-test-key-0123456789";
 const std::string admin_token = "ids-test-admin-token-0123456789";

@@ -60,7 +60,7 @@ std::string id_of(const std::string& element) {
 // One bellhop process, as far as the reaper is concerned.
 struct gateway_instance {
   gateway_instance(const broker::redis_endpoint& ep, asio::any_io_executor ex,
-                   const key_space& keys, const config::inbound_t& cfg)
+                   const contract::key_space& keys, const config::inbound_t& cfg)
       : redis(options(ep)) {
     redis.start();
     reaper = std::make_unique<inbound_reaper>(ex, redis, keys, cfg, metrics);
@@ -204,7 +204,7 @@ class InboundReaper : public ::testing::Test {
   test::redis_server redis_;
   io_thread io_;
   // Glob characters in the prefix: the reaper's SCAN pattern must escape them.
-  const key_space keys_{"t[1]*:"};
+  const contract::key_space keys_{"t[1]*:"};
   config::inbound_t cfg_;
   broker::broker client_{gateway_instance::options(redis_.unix_endpoint())};  // the "AI engine"
   std::unique_ptr<gateway_instance> gateway_;

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "bellhop/broker/broker.hpp"
-#include "bellhop/broker/key_space.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/ratelimit/limiter.hpp"
 #include "support/io_thread.hpp"
 #include "support/process.hpp"
@@ -164,7 +164,7 @@ class LimiterTest : public ::testing::Test {
 
   LimiterTest()
       : broker_(test::fast_broker_options(redis_.tcp_endpoint())),
-        limiter_(broker_, broker::key_space()) {
+        limiter_(broker_, contract::key_space()) {
     broker_.start();
     limiter_.set_test_clock([this] { return now_.load(); });
   }
@@ -501,7 +501,7 @@ hammered hammer(
   constexpr int brokers = 4, in_flight = 32;
   struct client {
     explicit client(const test::redis_server& redis)
-        : b(test::fast_broker_options(redis.tcp_endpoint())), l(b, broker::key_space()) {}
+        : b(test::fast_broker_options(redis.tcp_endpoint())), l(b, contract::key_space()) {}
     io_thread io;
     broker::broker b;
     limiter l;

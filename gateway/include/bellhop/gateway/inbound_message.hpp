@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "bellhop/broker/id_limits.hpp"
+#include "bellhop/contract/id_limits.hpp"
 
 namespace bellhop::gateway {
 
@@ -21,7 +21,7 @@ struct validation_error {
 };
 
 // Byte limits of canonical fields that no configuration changes.
-inline constexpr std::size_t max_external_id_bytes = broker::id_limits::external_id;
+inline constexpr std::size_t max_external_id_bytes = contract::id_limits::external_id;
 inline constexpr std::size_t max_guest_name_bytes = 200;
 
 struct inbound_limits {

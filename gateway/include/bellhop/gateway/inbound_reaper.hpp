@@ -5,7 +5,7 @@
 
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/gateway/config.hpp"
-#include "bellhop/gateway/keys.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/gateway/metrics.hpp"
 
 namespace bellhop::gateway {
@@ -32,7 +32,7 @@ namespace bellhop::gateway {
 // tick. The broker and the metrics registry must outlive the executor's pending handlers.
 class inbound_reaper {
  public:
-  inbound_reaper(boost::asio::any_io_executor ex, broker::broker& redis, const key_space& keys,
+  inbound_reaper(boost::asio::any_io_executor ex, broker::broker& redis, const contract::key_space& keys,
                  const config::inbound_t& cfg, metrics_registry& metrics);
   ~inbound_reaper();  // stop()s
   inbound_reaper(const inbound_reaper&) = delete;

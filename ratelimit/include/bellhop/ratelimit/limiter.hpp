@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "bellhop/broker/broker.hpp"
-#include "bellhop/broker/key_space.hpp"
+#include "bellhop/contract/keys.hpp"
 
 namespace bellhop::ratelimit {
 
@@ -83,7 +83,7 @@ class limiter {
  public:
   using handler = std::function<void(decision)>;
 
-  limiter(broker::broker& redis, broker::key_space keys);
+  limiter(broker::broker& redis, contract::key_space keys);
   ~limiter();
 
   // Consumes `cost` from every key, or from none when any refuses; `done` runs on `ex`. Checks
@@ -101,7 +101,7 @@ class limiter {
   class state;  // counters and warnings, shared with the checks in flight
 
   broker::broker& redis_;
-  broker::key_space keys_;
+  contract::key_space keys_;
   broker::script script_;
   std::function<std::int64_t()> test_clock_;
   std::shared_ptr<state> state_;

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "bellhop/broker/broker.hpp"
-#include "bellhop/broker/key_space.hpp"
+#include "bellhop/contract/keys.hpp"
 
 namespace bellhop::realtime {
 
@@ -77,7 +77,7 @@ struct hub_stats {
 // Everything runs on one strand of the given executor.
 class hub {
  public:
-  hub(boost::asio::any_io_executor ex, broker::broker& redis, broker::key_space keys,
+  hub(boost::asio::any_io_executor ex, broker::broker& redis, contract::key_space keys,
       hub_options options);
   ~hub();
   hub(const hub&) = delete;

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "bellhop/broker/broker.hpp"
-#include "bellhop/broker/key_space.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/realtime/hub.hpp"
 
 namespace bellhop::realtime {
@@ -66,7 +66,7 @@ struct service_stats {
 // docs/realtime.md). Owns the hub and every session.
 class service {
  public:
-  service(boost::asio::io_context& ioc, broker::broker& redis, broker::key_space keys,
+  service(boost::asio::io_context& ioc, broker::broker& redis, contract::key_space keys,
           service_options options, reply_queuer queue_reply);
   ~service();
   service(const service&) = delete;

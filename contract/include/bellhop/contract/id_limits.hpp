@@ -6,7 +6,7 @@
 
 #include <cstddef>
 
-namespace bellhop::broker::id_limits {
+namespace bellhop::contract::id_limits {
 
 inline constexpr std::size_t property_id = 64;      // and only A-Z a-z 0-9 - _ .
 inline constexpr std::size_t channel = 32;          // whatsapp, sms, email, webchat
@@ -24,4 +24,4 @@ inline constexpr std::size_t client_msg_id = 128;     // a dashboard's staff rep
 inline constexpr std::size_t webchat_client_id = 64;  // a web chat guest's message
 inline constexpr std::size_t consumer_name = 200;     // an AI engine's, read from Redis
 
-}  // namespace bellhop::broker::id_limits
+}  // namespace bellhop::contract::id_limits

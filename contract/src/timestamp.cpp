@@ -1,9 +1,9 @@
-#include "bellhop/realtime/timestamp.hpp"
+#include "bellhop/contract/timestamp.hpp"
 
 #include <cstdio>
 #include <ctime>
 
-namespace bellhop::realtime {
+namespace bellhop::contract {
 namespace {
 
 using sys_clock = std::chrono::system_clock;
@@ -68,4 +68,4 @@ std::string format_rfc3339(sys_clock::time_point t) {
   return buf;
 }
 
-}  // namespace bellhop::realtime
+}  // namespace bellhop::contract

@@ -5,9 +5,9 @@
 #include <string>
 #include <string_view>
 
-#include "bellhop/broker/id_limits.hpp"
+#include "bellhop/contract/id_limits.hpp"
 
-namespace bellhop::broker {
+namespace bellhop::contract {
 
 // Ids that become parts of key names, as every entry point validates them.
 // A property id: 1-64 letters, digits, '-', '_' or '.'.
@@ -162,4 +162,4 @@ class key_space {
   std::string prefix_;
 };
 
-}  // namespace bellhop::broker
+}  // namespace bellhop::contract

@@ -1,6 +1,6 @@
-#include "ids.hpp"
+#include "bellhop/contract/ids.hpp"
 
-#include "bellhop/realtime/timestamp.hpp"
+#include "bellhop/contract/timestamp.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -10,7 +10,7 @@
 #include <random>
 #include <stdexcept>
 
-namespace bellhop::gateway {
+namespace bellhop::contract {
 namespace {
 
 constexpr char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -77,7 +77,7 @@ std::string make_conversation_id(std::string_view property_id, std::string_view 
 }
 
 std::string format_timestamp(std::chrono::system_clock::time_point t) {
-  return realtime::format_rfc3339(t);
+  return contract::format_rfc3339(t);
 }
 
-}  // namespace bellhop::gateway
+}  // namespace bellhop::contract

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace bellhop::realtime {
+namespace bellhop::contract {
 
 // RFC 3339 date-time as Bellhop and providers write it: 2026-11-27T21:00:00.123Z, the fraction
 // optional (microseconds kept), Z or ±hh:mm. nullopt for anything else.
@@ -14,4 +14,4 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
 // UTC with milliseconds: 2026-11-27T21:00:00.123Z
 std::string format_rfc3339(std::chrono::system_clock::time_point t);
 
-}  // namespace bellhop::realtime
+}  // namespace bellhop::contract

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace bellhop::gateway {
+namespace bellhop::contract {
 
 // A time-sortable id: 48-bit Unix milliseconds then 80 random bits, Crockford base32, 26
 // characters (the ULID layout). Ids of later milliseconds sort after earlier ones.
@@ -26,4 +26,4 @@ std::string make_conversation_id(std::string_view property_id, std::string_view 
 // RFC 3339 UTC with milliseconds: 2026-11-27T21:00:00.123Z
 std::string format_timestamp(std::chrono::system_clock::time_point t);
 
-}  // namespace bellhop::gateway
+}  // namespace bellhop::contract
