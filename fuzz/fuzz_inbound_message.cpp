@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "bellhop/contract/keys.hpp"
-#include "bellhop/gateway/inbound_message.hpp"
+#include "bellhop/core/inbound_message.hpp"
 #include "bellhop/json/parse.hpp"
 #include "fuzz_check.hpp"
 #include "json_input.hpp"

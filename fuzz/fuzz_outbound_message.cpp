@@ -9,7 +9,7 @@
 #include "bellhop/contract/keys.hpp"
 #include "fuzz_check.hpp"
 #include "json_input.hpp"
-#include "outbound_message.hpp"
+#include "bellhop/core/outbound_message.hpp"
 
 namespace gw = bellhop::gateway;
 

@@ -10,27 +10,27 @@
 #include <memory>
 #include <thread>
 
-#include "bearer.hpp"
+#include "bellhop/core/bearer.hpp"
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/broker/embedded_redis.hpp"
-#include "bellhop/gateway/http_server.hpp"
-#include "bellhop/gateway/inbound_reaper.hpp"
-#include "bellhop/gateway/json_response.hpp"
-#include "bellhop/gateway/metrics.hpp"
-#include "bellhop/gateway/poison.hpp"
-#include "bellhop/gateway/router.hpp"
-#include "bellhop/realtime/frame_text.hpp"
+#include "bellhop/server/http_server.hpp"
+#include "bellhop/inbound/inbound_reaper.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "bellhop/core/metrics.hpp"
+#include "bellhop/core/poison.hpp"
+#include "bellhop/server/router.hpp"
+#include "bellhop/server/frame_text.hpp"
 #include "bellhop/realtime/service.hpp"
 #include "build_info.hpp"
-#include "channel_senders.hpp"
-#include "conversations_api.hpp"
-#include "inbound_api.hpp"
-#include "outbound.hpp"
-#include "outbound_api.hpp"
-#include "services.hpp"
-#include "staff_replies.hpp"
-#include "webchat.hpp"
-#include "webhooks.hpp"
+#include "bellhop/transport/channel_senders.hpp"
+#include "bellhop/dashboard/conversations_api.hpp"
+#include "bellhop/inbound/inbound_api.hpp"
+#include "bellhop/outbound/outbound.hpp"
+#include "bellhop/outbound/outbound_api.hpp"
+#include "bellhop/core/services.hpp"
+#include "bellhop/outbound/staff_replies.hpp"
+#include "bellhop/transport/webchat.hpp"
+#include "bellhop/transport/webhooks.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -144,7 +144,7 @@ void add_realtime_metrics(metrics_registry& metrics, const realtime::service& da
         out, "bellhop_websocket_invalid_utf8_dropped_total",
         "Texts from Redis not sent to a dashboard or web chat guest: not valid UTF-8.", counter);
     append_metric_sample(out, "bellhop_websocket_invalid_utf8_dropped_total", {},
-                         static_cast<double>(realtime::invalid_utf8_dropped()));
+                         static_cast<double>(server::invalid_utf8_dropped()));
   });
 }
 

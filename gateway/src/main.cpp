@@ -18,7 +18,7 @@
 #include "bellhop/gateway/app.hpp"
 #include "bellhop/gateway/config.hpp"
 #include "bellhop/gateway/logging.hpp"
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "build_info.hpp"
 
 extern char** environ;
@@ -108,7 +108,7 @@ std::optional<std::chrono::seconds> parse_ttl(std::string_view text) {
 
 // Prints only the token on stdout: `bellhop gen-token ... > token.txt` or `$(...)` just work.
 int run_gen_token(const config_overrides& overrides, const gen_token_options& opts) {
-  namespace rt = bellhop::realtime;
+  namespace rt = bellhop::contract;
   const auto ttl = parse_ttl(opts.ttl);
   if (!ttl) {
     return fail(

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "bellhop/json/parse.hpp"
-#include "bellhop/realtime/frame_text.hpp"
+#include "bellhop/server/frame_text.hpp"
 #include "bellhop/contract/timestamp.hpp"
 
 namespace bellhop::realtime {
@@ -51,7 +51,7 @@ std::optional<std::chrono::system_clock::time_point> event_time(std::string_view
 // The frame of an event payload read from Redis; null when the payload is not UTF-8: the event
 // then keeps its place in the seq order but reaches no dashboard.
 frame admitted_event_frame(std::string_view payload) {
-  if (!frame_text_ok(payload, "a dashboard event")) return nullptr;
+  if (!server::frame_text_ok(payload, "a dashboard event")) return nullptr;
   return std::make_shared<const std::string>(event_frame(payload));
 }
 
@@ -396,7 +396,7 @@ struct hub::impl : std::enable_shared_from_this<impl> {
     const auto newline = payload.find('\n');
     if (newline == std::string::npos) return;
     const std::string_view origin(payload.data() + 1, newline - 1);
-    if (!frame_text_ok(std::string_view(payload).substr(newline + 1),
+    if (!server::frame_text_ok(std::string_view(payload).substr(newline + 1),
                        "a dashboard's ephemeral frame"))
       return;
     auto f = std::make_shared<const std::string>(payload.substr(newline + 1));

@@ -20,8 +20,8 @@
 
 #include "bellhop/contract/id_limits.hpp"
 #include "bellhop/json/parse.hpp"
-#include "bellhop/realtime/coalescing_stream.hpp"
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/server/coalescing_stream.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "bellhop/contract/timestamp.hpp"
 #include "client_frame.hpp"
 
@@ -129,7 +129,7 @@ constexpr int max_redis_in_flight = 64;
 class ws_session : public subscriber, public std::enable_shared_from_this<ws_session> {
  public:
   ws_session(beast::tcp_stream&& stream, std::shared_ptr<service::shared> sh, std::string id,
-             std::optional<staff_claims> claims, std::shared_ptr<void> hold)
+             std::optional<contract::staff_claims> claims, std::shared_ptr<void> hold)
       : hold_(std::move(hold)),
         ws_(std::move(stream)),
         strand_(ws_.get_executor()),
@@ -376,10 +376,10 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
         close(close_unauthorized, "unauthorized");
         return;
       }
-      auto claims = verify_staff_token(frame.token, shared_->opts.jwt_secret, sys_clock::now());
+      auto claims = contract::verify_staff_token(frame.token, shared_->opts.jwt_secret, sys_clock::now());
       if (!claims) {
         ++shared_->stats.refused;
-        send_error("unauthorized", std::string(describe(claims.error())), "auth");
+        send_error("unauthorized", std::string(contract::describe(claims.error())), "auth");
         close(close_unauthorized, "unauthorized");
         return;
       }
@@ -399,8 +399,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
 
   // A token close to expiry is replaced in-band by a newer one for the same staff member.
   void on_refresh(const client_frame& frame) {
-    auto claims = verify_staff_token(frame.token, shared_->opts.jwt_secret, sys_clock::now());
-    if (!claims) return send_error("unauthorized", std::string(describe(claims.error())), "auth");
+    auto claims = contract::verify_staff_token(frame.token, shared_->opts.jwt_secret, sys_clock::now());
+    if (!claims) return send_error("unauthorized", std::string(contract::describe(claims.error())), "auth");
     if (claims->subject != claims_->subject)
       return send_error("unauthorized", "a refreshed token must be for the same sub", "auth");
     // Subscriptions the new token no longer covers end now, each with an error frame after
@@ -527,8 +527,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   // control frames (pongs, keep-alive pings, the close frame), each appended whole, so nothing
   // interleaves.
 
-  coalescing_stream& layer() { return ws_.next_layer(); }
-  const coalescing_stream& layer() const { return ws_.next_layer(); }
+  server::coalescing_stream& layer() { return ws_.next_layer(); }
+  const server::coalescing_stream& layer() const { return ws_.next_layer(); }
 
   // Every frame, answers to the client's own frames included, counts against send_queue_bytes:
   // a client that sends pings and never reads the pongs is closed like any slow one.
@@ -619,11 +619,11 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   }
 
   std::shared_ptr<void> hold_;  // the connection's slot under the HTTP server's limits
-  websocket::stream<coalescing_stream> ws_;
+  websocket::stream<server::coalescing_stream> ws_;
   asio::any_io_executor strand_;
   std::shared_ptr<service::shared> shared_;
   const std::string id_;
-  std::optional<staff_claims> claims_;
+  std::optional<contract::staff_claims> claims_;
   asio::steady_timer auth_timer_, expiry_timer_, close_timer_, heartbeat_timer_;
   bool registered_ = false;
   beast::flat_buffer buffer_;
@@ -678,17 +678,17 @@ service::~service() {
 void service::accept(beast::tcp_stream stream, http::request<http::string_body> req,
                      std::shared_ptr<void> hold) {
   const auto& o = shared_->opts;
-  std::optional<staff_claims> claims;
+  std::optional<contract::staff_claims> claims;
   {
     const auto url = boost::urls::parse_origin_form(req.target());
     if (url) {
       const auto params = url->params();
       if (auto it = params.find("token"); it != params.end() && (*it).has_value) {
-        auto verified = verify_staff_token((*it).value, o.jwt_secret, sys_clock::now());
+        auto verified = contract::verify_staff_token((*it).value, o.jwt_secret, sys_clock::now());
         if (!verified) {
           ++shared_->stats.refused;
           return refuse(std::move(stream), req.version(), http::status::unauthorized,
-                        "unauthorized", describe(verified.error()));
+                        "unauthorized", contract::describe(verified.error()));
         }
         claims = std::move(*verified);
       }

@@ -1,6 +1,6 @@
 // The web chat widget (GET /v1/webchat/widget.js) in Debian's Chromium, driven by
 // playwright-core, on a page of another origin, against a live Bellhop with the demo engine.
-// tests/gateway/webchat_widget_browser_test.cpp starts Redis, Bellhop and the engine, runs this
+// tests/gateway/webchat_widget_process_test.cpp starts Redis, Bellhop and the engine, runs this
 // script and then checks Redis and the API. A failed check throws: the exit status is 1.
 //
 //   node webchat_widget.mjs --bellhop http://127.0.0.1:<port> --page-port <port>

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
@@ -152,7 +152,7 @@ class ChannelsEndToEnd : public ::testing::Test {
                              (examples_dir / "demo-engine" / "faq.json").string()},
                             dir_.path() / "engine.log");
     // A staff dashboard, subscribed from the start of the property's history.
-    const auto token = realtime::mint_staff_token(jwt_secret, "frontdesk", {"hotel-berlin"},
+    const auto token = contract::mint_staff_token(jwt_secret, "frontdesk", {"hotel-berlin"},
                                                   std::chrono::system_clock::now(), 1h);
     ASSERT_EQ(dashboard_.connect(port_, "/v1/realtime?token=" + token), 101);
     ASSERT_TRUE(dashboard_.receive().has_value());  // welcome

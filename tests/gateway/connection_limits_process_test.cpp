@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
@@ -446,7 +446,7 @@ TEST_F(ConnectionLimitsProcess, GuestsAndDashboardsThatNeverReadAreClosedAndMemo
   const long before = resident_kb(bellhop_.pid());
   ASSERT_GT(before, 0);
   const auto token =
-      realtime::mint_staff_token(jwt_secret, "alice", {"*"}, std::chrono::system_clock::now(), 1h);
+      contract::mint_staff_token(jwt_secret, "alice", {"*"}, std::chrono::system_clock::now(), 1h);
   const std::pair<std::string, std::string> endpoints[] = {
       {"/v1/webchat", "bellhop_webchat_slow_closed_total"},
       {"/v1/realtime?token=" + token, "bellhop_realtime_slow_closed_total"}};

@@ -8,7 +8,7 @@
 #include <map>
 #include <thread>
 
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
@@ -30,7 +30,7 @@ std::string str(const rapidjson::Value& v, const char* name) { return string_mem
 std::string token(std::vector<std::string> properties, std::chrono::seconds ttl = 1h,
                   const std::string& secret = jwt_secret,
                   sys_clock::time_point now = sys_clock::now()) {
-  return realtime::mint_staff_token(secret, "alice", properties, now, ttl);
+  return contract::mint_staff_token(secret, "alice", properties, now, ttl);
 }
 
 std::int64_t now_ms() {

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
@@ -75,7 +75,7 @@ class DashboardExample : public ::testing::Test {
                                      "--since-file",
                                      since_file_.string()};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    const auto token = realtime::mint_staff_token(jwt_secret, "frontdesk", {property},
+    const auto token = contract::mint_staff_token(jwt_secret, "frontdesk", {property},
                                                   std::chrono::system_clock::now(), 1h);
     return child_process(argv, dir_.path() / ("dashboard-" + std::to_string(++runs_) + ".log"),
                          {{"BELLHOP_TOKEN", token}});

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "support/process.hpp"
 
 extern char** environ;
@@ -102,16 +102,16 @@ class GenToken : public ::testing::Test {
   }
 
   // The single line on stdout, verified at the current time.
-  realtime::staff_claims verified_token(const outcome& o) {
+  contract::staff_claims verified_token(const outcome& o) {
     EXPECT_EQ(o.status, 0) << o.err;
     EXPECT_EQ(o.err, "");
     EXPECT_EQ(line_count(o.out), 1u) << o.out;
     EXPECT_FALSE(o.out.empty());
     EXPECT_EQ(o.out.back(), '\n');
     const auto token = o.out.substr(0, o.out.find('\n'));
-    auto claims = realtime::verify_staff_token(token, secret, std::chrono::system_clock::now());
-    EXPECT_TRUE(claims.has_value()) << (claims ? "" : realtime::describe(claims.error()));
-    return claims.has_value() ? *claims : realtime::staff_claims{};
+    auto claims = contract::verify_staff_token(token, secret, std::chrono::system_clock::now());
+    EXPECT_TRUE(claims.has_value()) << (claims ? "" : contract::describe(claims.error()));
+    return claims.has_value() ? *claims : contract::staff_claims{};
   }
 
   temp_dir dir_;
@@ -133,7 +133,7 @@ TEST_F(GenToken, PrintsOneTokenThatVerifiesWithSubPropertiesAndTtl) {
   EXPECT_FALSE(claims.allows("hotel-rome"));
   // Signed with the configured secret and nothing else.
   const auto token = o.out.substr(0, o.out.size() - 1);
-  EXPECT_FALSE(realtime::verify_staff_token(token, "another-secret-of-enough-length-0123",
+  EXPECT_FALSE(contract::verify_staff_token(token, "another-secret-of-enough-length-0123",
                                             std::chrono::system_clock::now())
                    .has_value());
 }

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "bellhop/contract/id_limits.hpp"
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
@@ -69,7 +69,7 @@ class IdLimits : public ::testing::Test {
   }
 
   std::string token() {
-    return realtime::mint_staff_token(jwt_secret, "alice", {"*"}, std::chrono::system_clock::now(),
+    return contract::mint_staff_token(jwt_secret, "alice", {"*"}, std::chrono::system_clock::now(),
                                       std::chrono::hours(1));
   }
 

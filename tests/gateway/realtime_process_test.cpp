@@ -6,7 +6,7 @@
 #include <fstream>
 #include <thread>
 
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
@@ -28,7 +28,7 @@ std::string str(const rapidjson::Value& v, const char* name) { return string_mem
 std::string token(std::vector<std::string> properties, std::chrono::seconds ttl = 1h,
                   const std::string& secret = jwt_secret,
                   sys_clock::time_point now = sys_clock::now()) {
-  return realtime::mint_staff_token(secret, "alice", properties, now, ttl);
+  return contract::mint_staff_token(secret, "alice", properties, now, ttl);
 }
 
 class RealtimeProcess : public ::testing::Test {
@@ -206,7 +206,7 @@ TEST_F(RealtimeProcess, AnInBandRefreshKeepsCoveredSubscriptionsAndEndsTheOthers
 
   // Another staff member's token is refused and changes nothing.
   ASSERT_TRUE(c->send(R"({"type":"auth","token":")" +
-                      realtime::mint_staff_token(jwt_secret, "bob", {"*"}, sys_clock::now(), 1h) +
+                      contract::mint_staff_token(jwt_secret, "bob", {"*"}, sys_clock::now(), 1h) +
                       "\"}"));
   auto refused = parse(c->receive().value_or("{}"));
   EXPECT_EQ(str(refused, "code"), "unauthorized");

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <map>
 
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
@@ -262,7 +262,7 @@ TEST_F(TenantScope, AStaffMembersClientMsgIdInTwoPropertiesIsTwoRepliesEachSent)
   ASSERT_EQ(paris.status, 202) << paris.body;
 
   ws_client c;
-  const auto token = realtime::mint_staff_token(
+  const auto token = contract::mint_staff_token(
       jwt_secret, "alice", {"hotel-berlin", "hotel-paris"}, std::chrono::system_clock::now(), 1h);
   ASSERT_EQ(c.connect(port_, "/v1/realtime?token=" + token), 101) << c.refusal_body();
   ASSERT_TRUE(c.receive().has_value());  // welcome
@@ -398,7 +398,7 @@ TEST_F(TenantScope, AStaffReplyInAConversationOnAChannelOfAnotherPropertyIsRefus
   const auto guest = inbound(paris_key, "hotel-paris", "wamid.paris-on-whatsapp");
   ASSERT_EQ(guest.status, 202) << guest.body;
   ws_client c;
-  const auto token = realtime::mint_staff_token(jwt_secret, "alice", {"hotel-paris"},
+  const auto token = contract::mint_staff_token(jwt_secret, "alice", {"hotel-paris"},
                                                 std::chrono::system_clock::now(), 1h);
   ASSERT_EQ(c.connect(port_, "/v1/realtime?token=" + token), 101) << c.refusal_body();
   ASSERT_TRUE(c.receive().has_value());  // welcome

@@ -21,7 +21,7 @@
 #include <map>
 
 #include "bellhop/json/parse.hpp"
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
@@ -175,7 +175,7 @@ class UntrustedJson : public ::testing::Test {
   }
 
   std::string staff_token() {
-    return realtime::mint_staff_token(jwt_secret, "frontdesk", {"hotel-berlin"},
+    return contract::mint_staff_token(jwt_secret, "frontdesk", {"hotel-berlin"},
                                       std::chrono::system_clock::now(), 1h);
   }
 
@@ -371,7 +371,7 @@ TEST_F(UntrustedJson, PoisonReadFromInboundListsWebChatOutboxesAndHistoryIsSkipp
   plant({"SET", "property:hotel-h:seq", "4"});
   ws_client dashboard;
   ASSERT_EQ(
-      dashboard.connect(port_, "/v1/realtime?token=" + realtime::mint_staff_token(
+      dashboard.connect(port_, "/v1/realtime?token=" + contract::mint_staff_token(
                                                            jwt_secret, "frontdesk", {"hotel-h"},
                                                            std::chrono::system_clock::now(), 1h)),
       101);

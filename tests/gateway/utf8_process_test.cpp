@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "bellhop/channels/email.hpp"
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
@@ -81,7 +81,7 @@ class Utf8 : public ::testing::Test {
   }
 
   std::string token() {
-    return realtime::mint_staff_token(jwt_secret, "alice", {"hotel-a"},
+    return contract::mint_staff_token(jwt_secret, "alice", {"hotel-a"},
                                       std::chrono::system_clock::now(), std::chrono::hours(1));
   }
 

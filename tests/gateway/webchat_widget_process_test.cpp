@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "bellhop/realtime/staff_token.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
@@ -50,7 +50,7 @@ class WebchatWidget : public ::testing::Test {
 
   // GET with a staff token for hotel-berlin; the parsed body.
   rapidjson::Document staff_get(const std::string& target) {
-    const auto token = realtime::mint_staff_token(jwt_secret, "frontdesk", {"hotel-berlin"},
+    const auto token = contract::mint_staff_token(jwt_secret, "frontdesk", {"hotel-berlin"},
                                                   std::chrono::system_clock::now(), 1h);
     auto r = http_request(port_, "GET", target, "", {{"Authorization", "Bearer " + token}});
     EXPECT_EQ(r.status, 200) << r.body;

@@ -1,0 +1,319 @@
+#include "bellhop/transport/webhooks.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "bellhop/channels/email.hpp"
+#include "bellhop/channels/twilio.hpp"
+#include "bellhop/channels/whatsapp.hpp"
+#include "bellhop/core/inbound_message.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "bellhop/contract/ids.hpp"
+#include "lua_scripts.hpp"
+#include "bellhop/core/redis_full.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+using error_code = boost::system::error_code;
+
+struct webhook_context {
+  const services& svc;
+  const contract::key_space& keys;
+  const config& cfg;
+  inbound_sink ingest;
+  counter_family& results;  // bellhop_webhooks_total{channel,result}
+  broker::script status = broker::script::make("outbound_status",
+                                               std::string(lua::outbound_status));
+};
+using ctx_ptr = std::shared_ptr<webhook_context>;
+
+channels::webhook as_webhook(const request& req) {
+  channels::webhook w;
+  w.method = std::string(req.method_string());
+  w.target = std::string(req.target());
+  for (const auto& f : req) {
+    std::string name(f.name_string());
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    w.headers[name] = std::string(f.value());
+  }
+  w.body = req.body();
+  return w;
+}
+
+response refused(const request& req, const channels::webhook_result& r) {
+  return json_error(req, static_cast<http::status>(r.status), r.error_code, r.error_message,
+                    r.error_field);
+}
+
+response accepted(const request& req, const channels::webhook_result& r) {
+  if (r.reply_body.empty()) return json_response(req, http::status::ok, "{\"status\":\"ok\"}");
+  response res{http::status::ok, req.version()};
+  res.set(http::field::content_type,
+          r.reply_content_type.empty() ? "text/plain" : r.reply_content_type);
+  res.keep_alive(req.keep_alive());
+  res.body() = r.reply_body;
+  res.prepare_payload();
+  return res;
+}
+
+// Before Redis is up nothing can be stored: the provider retries.
+response starting(const request& req) {
+  auto out = json_error(req, http::status::service_unavailable, "unavailable",
+                        "Bellhop is starting; retry later");
+  out.set(http::field::retry_after, "1");
+  return out;
+}
+
+// The canonical inbound body (POST /v1/messages/inbound) of a guest message.
+std::string inbound_body(const channels::guest_message& g, const std::string& property) {
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  auto put = [&](const char* k, const std::string& v, bool null_if_empty = false) {
+    w.Key(k);
+    if (null_if_empty && v.empty())
+      w.Null();
+    else
+      w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  };
+  w.StartObject();
+  put("property_id", property);
+  put("channel", g.channel);
+  put("external_id", g.external_id);
+  put("from", g.from);
+  put("to", g.to, true);
+  put("guest_name", g.guest_name, true);
+  // A message of a kind without text or attachments (a reaction to nothing, an unsupported
+  // type) still reaches the engine, saying what it was.
+  put("text", g.text.empty() && g.attachments_json == "[]" ? "(" + g.content_type + ")" : g.text);
+  put("content_type", g.content_type);
+  w.Key("attachments");
+  w.RawValue(g.attachments_json.data(), g.attachments_json.size(), rapidjson::kArrayType);
+  put("sent_at", g.sent_at, true);
+  w.Key("metadata");
+  w.RawValue(g.metadata_json.data(), g.metadata_json.size(), rapidjson::kObjectType);
+  w.EndObject();
+  return {b.GetString(), b.GetSize()};
+}
+
+std::string now_text_of(std::chrono::system_clock::time_point t) { return contract::format_timestamp(t); }
+
+// Cuts `v` to at most `max` bytes without splitting a UTF-8 character. Whether it was cut.
+bool cut_at_character(std::string& v, std::size_t max) {
+  if (v.size() <= max) return false;
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(v[n]) & 0xC0) == 0x80) --n;  // continuation
+  v.resize(n);
+  return true;
+}
+
+// A provider's message is stored even where it passes a limit of the canonical message that an
+// adapter calling /v1/messages/inbound would be refused for: the provider has no one to tell,
+// and a guest's message is never dropped for its length. A text longer than
+// inbound.max_text_bytes (an email with its quoted history, say) and a guest name longer than
+// the canonical 200 bytes are cut at a character boundary (metadata.text_truncated says so for
+// the text); an id longer than the canonical 256 bytes (an email Message-ID may take 998)
+// becomes "sha256:" + the hex digest of it, still one dedup key per message, the full id kept
+// in the metadata by the adapters that have such ids.
+channels::guest_message within_limits(channels::guest_message g, std::size_t max_text_bytes) {
+  if (cut_at_character(g.text, max_text_bytes)) {
+    const bool empty =
+        g.metadata_json.find_first_not_of(" \t\r\n", 1) == g.metadata_json.rfind('}');
+    g.metadata_json.insert(1, empty ? "\"text_truncated\":true" : "\"text_truncated\":true,");
+  }
+  cut_at_character(g.guest_name, max_guest_name_bytes);
+  if (g.external_id.size() > max_external_id_bytes)
+    g.external_id = "sha256:" + contract::sha256_hex(g.external_id);
+  return g;
+}
+
+// Stores a verified webhook's messages and statuses, then answers: 200 only when all of it is
+// in Redis.
+void store_all(const ctx_ptr& c, const std::string& channel, const std::string& business,
+               const std::string& property, channels::webhook_result r, const request& req,
+               responder res) {
+  struct tally {
+    std::size_t pending = 0;
+    bool failed = false;
+    bool full = false;  // Redis refused a write at maxmemory
+    std::string why;
+  };
+  auto t = std::make_shared<tally>();
+  auto result = std::make_shared<channels::webhook_result>(std::move(r));
+  auto shell = request_shell(req);
+  auto finish_one = [c, t, result, res, shell, channel](bool ok, std::string why,
+                                                        bool full = false) {
+    if (!ok && !t->failed) {
+      t->failed = true;
+      t->why = std::move(why);
+    }
+    t->full = t->full || full;
+    if (--t->pending > 0) return;
+    if (t->full) {  // the provider retries; Redis refused at maxmemory, counted by the broker
+      c->results.labels({channel, "redis_full"}).inc();
+      return res.send(redis_full(shell));
+    }
+    if (t->failed) {
+      c->results.labels({channel, "unavailable"}).inc();
+      auto out = json_error(shell, http::status::service_unavailable, "unavailable",
+                            "not stored: " + t->why + "; retry later");
+      out.set(http::field::retry_after, "1");
+      return res.send(std::move(out));
+    }
+    c->results.labels({channel, "accepted"}).inc();
+    res.send(accepted(shell, *result));
+  };
+
+  std::vector<inbound_message> messages;
+  const auto now = std::chrono::system_clock::now();
+  const inbound_limits limits{static_cast<std::size_t>(c->cfg.inbound.max_text_bytes)};
+  for (const auto& g : result->messages) {
+    if (!business.empty() && g.business != business) {
+      spdlog::warn("webhook {}: a message for {} is not for the configured number {}: skipped",
+                   channel, g.business, business);
+      continue;
+    }
+    auto m = parse_inbound_message(
+        inbound_body(within_limits(g, limits.max_text_bytes), property), limits, now);
+    if (!m) {
+      spdlog::warn("webhook {}: message {} dropped: {} ({})", channel, g.external_id,
+                   m.error().message, m.error().field);
+      continue;
+    }
+    messages.push_back(std::move(*m));
+  }
+  // SMS opt-out keywords: STOP marks the guest opted out (later sends fail at once), START
+  // lifts it. The message itself still reaches the engine.
+  std::vector<broker::command> opt_outs;
+  if (channel == "sms") {
+    for (const auto& g : result->messages) {
+      if (g.metadata_json.find("\"opt_out\":\"stop\"") != std::string::npos)
+        opt_outs.push_back({"SET", c->keys.opted_out("sms", g.from), now_text_of(now)});
+      else if (g.metadata_json.find("\"opt_out\":\"start\"") != std::string::npos)
+        opt_outs.push_back({"DEL", c->keys.opted_out("sms", g.from)});
+    }
+  }
+  t->pending = messages.size() + result->statuses.size() + opt_outs.size() + 1;  // +1: this
+  for (auto& cmd : opt_outs) {
+    c->svc.redis->post(
+        std::move(cmd), res.executor(), [finish_one](error_code ec, broker::reply r) {
+          finish_one(!ec && !r.is_error(), ec ? ec.message() : r.to_string(), is_redis_full(r));
+        });
+  }
+  for (auto& m : messages) {
+    c->ingest(std::move(m), res.executor(), [finish_one](ingest_outcome out) {
+      using o = ingest_outcome::result;
+      finish_one(out.what == o::queued || out.what == o::duplicate, out.detail,
+                 out.what == o::full);
+    });
+  }
+  const std::string now_text = contract::format_timestamp(now);
+  for (const auto& s : result->statuses) {
+    c->svc.redis->eval(
+        c->status, {c->keys.outbound_provider_id(channel, s.provider_message_id)},
+        {s.status, c->keys.prefix(), s.timestamp.empty() ? now_text : s.timestamp, s.error_code,
+         s.error_reason, std::to_string(c->cfg.inbound.history_max), s.provider_message_id},
+        res.executor(), [finish_one](error_code ec, broker::reply rep) {
+          finish_one(!ec && rep.is_array(), ec ? ec.message() : rep.to_string());
+        });
+  }
+  finish_one(true, "");
+}
+
+void whatsapp(const ctx_ptr& c, const request& req, responder res) {
+  const auto& wa = c->cfg.channels.whatsapp;
+  if (!wa) {
+    c->results.labels({"whatsapp", "not_configured"}).inc();
+    return res.send(json_error(req, http::status::not_found, "not_configured",
+                               "channels.whatsapp is not configured on this gateway"));
+  }
+  const channels::whatsapp::settings s{wa->app_secret, wa->verify_token, wa->access_token,
+                                       wa->phone_number_id, wa->api_base_url};
+  const auto hook = as_webhook(req);
+  if (req.method() == http::verb::get) {
+    auto r = channels::whatsapp::verify_subscription(s, hook);
+    c->results.labels({"whatsapp", r.accepted() ? "verified" : "refused"}).inc();
+    return res.send(r.accepted() ? accepted(req, r) : refused(req, r));
+  }
+  auto r = channels::whatsapp::parse_webhook(s, hook);
+  if (!r.accepted()) {
+    c->results.labels({"whatsapp", "refused"}).inc();
+    return res.send(refused(req, r));
+  }
+  if (!c->svc.redis) return res.send(starting(req));
+  store_all(c, "whatsapp", wa->phone_number_id, wa->property_id, std::move(r), req,
+            std::move(res));
+}
+
+// Twilio: an incoming SMS (`sms`) or a status callback (`status`).
+void twilio(const ctx_ptr& c, const request& req, responder res, bool status) {
+  const auto& tw = c->cfg.channels.twilio;
+  if (!tw) {
+    c->results.labels({"sms", "not_configured"}).inc();
+    return res.send(json_error(req, http::status::not_found, "not_configured",
+                               "channels.twilio is not configured on this gateway"));
+  }
+  const channels::twilio::settings s{tw->account_sid, tw->auth_token, tw->from, tw->api_base_url,
+                                     c->cfg.public_url};
+  const auto hook = as_webhook(req);
+  auto r = status ? channels::twilio::parse_status_webhook(s, hook)
+                  : channels::twilio::parse_sms_webhook(s, hook);
+  if (!r.accepted()) {
+    c->results.labels({"sms", "refused"}).inc();
+    return res.send(refused(req, r));
+  }
+  if (!c->svc.redis) return res.send(starting(req));
+  // A sender that is a messaging service (MG…) has no one number guests write to.
+  const std::string number = !tw->from.empty() && tw->from[0] == '+' ? tw->from : "";
+  store_all(c, "sms", number, tw->property_id, std::move(r), req, std::move(res));
+}
+
+// POST /v1/webhooks/email: one guest email in the documented JSON (docs/http-api.md), signed
+// with channels.email.webhook_secret. Any hotel address it was sent to belongs to the property.
+void email(const ctx_ptr& c, const request& req, responder res) {
+  const auto& em = c->cfg.channels.email;
+  if (!em) {
+    c->results.labels({"email", "not_configured"}).inc();
+    return res.send(json_error(req, http::status::not_found, "not_configured",
+                               "channels.email is not configured on this gateway"));
+  }
+  channels::email::settings s;
+  s.webhook_secret = em->webhook_secret;
+  s.from_address = em->from_address;
+  s.from_name = em->from_name;
+  auto r = channels::email::parse_webhook(s, as_webhook(req));
+  if (!r.accepted()) {
+    c->results.labels({"email", "refused"}).inc();
+    return res.send(refused(req, r));
+  }
+  if (!c->svc.redis) return res.send(starting(req));
+  store_all(c, "email", "", em->property_id, std::move(r), req, std::move(res));
+}
+
+}  // namespace
+
+void add_webhook_routes(router& routes, const services& svc, const contract::key_space& keys,
+                        const config& cfg, inbound_sink ingest, metrics_registry& metrics) {
+  auto c = std::make_shared<webhook_context>(webhook_context{
+      svc, keys, cfg, std::move(ingest),
+      metrics.add_counter("bellhop_webhooks_total",
+                          "Provider webhooks by channel and result (accepted, refused, "
+                          "unavailable, verified, not_configured).",
+                          {"channel", "result"})});
+  for (auto verb : {http::verb::get, http::verb::post}) {
+    routes.add(verb, "/v1/webhooks/whatsapp",
+               [c](const request& req, responder res) { whatsapp(c, req, std::move(res)); });
+  }
+  routes.add(http::verb::post, "/v1/webhooks/twilio/sms", [c](const request& req, responder res) {
+    twilio(c, req, std::move(res), false);
+  });
+  routes.add(http::verb::post, "/v1/webhooks/twilio/status",
+             [c](const request& req, responder res) { twilio(c, req, std::move(res), true); });
+  routes.add(http::verb::post, "/v1/webhooks/email",
+             [c](const request& req, responder res) { email(c, req, std::move(res)); });
+}
+
+}  // namespace bellhop::gateway

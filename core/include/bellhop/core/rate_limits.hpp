@@ -1,0 +1,31 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "bellhop/core/config.hpp"
+#include "bellhop/contract/keys.hpp"
+#include "bellhop/core/metrics.hpp"
+#include "bellhop/ratelimit/limiter.hpp"
+
+namespace bellhop::gateway {
+
+// The process's limiter and the configured policies, by name.
+struct rate_limits {
+  rate_limits(broker::broker& redis, const contract::key_space& keys, const config& cfg);
+
+  ratelimit::limiter limiter;
+  std::map<std::string, ratelimit::policy> policies;
+  const ratelimit::policy* inbound_api = nullptr;      // per adapter key; nullptr: none
+  const ratelimit::policy* staff_replies = nullptr;    // per dashboard session; nullptr: none
+  const ratelimit::policy* webchat_session = nullptr;  // per web chat guest; nullptr: none
+  const ratelimit::policy* webchat_ip = nullptr;       // per web chat client address; nullptr: none
+};
+
+// bellhop_ratelimit_decisions_total{policy,result} and bellhop_ratelimit_script_errors_total.
+void add_ratelimit_metrics(metrics_registry& metrics, const rate_limits& limits);
+
+// Seconds, rounded up, of a duration in ms (at least `floor`).
+std::int64_t ceil_seconds(std::int64_t ms, std::int64_t floor = 0);
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,501 @@
+#include "bellhop/dashboard/conversations_api.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <boost/url/parse.hpp>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include "bellhop/core/inbound_message.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "bellhop/core/poison.hpp"
+#include "bellhop/contract/staff_token.hpp"
+#include "bellhop/contract/ids.hpp"
+#include "lua_scripts.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+using contract::is_conversation_id;
+using contract::is_property_id;
+
+using boost::system::error_code;
+using sys_clock = std::chrono::system_clock;
+using writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+constexpr std::int64_t default_limit = 50;
+constexpr std::int64_t max_limit = 200;
+// Index scores are doubles: whole numbers up to 2^53 are exact.
+constexpr std::int64_t max_before_ms = std::int64_t{1} << 53;
+// Values of the metric's `endpoint` label.
+constexpr std::string_view list_endpoint = "conversations";
+constexpr std::string_view messages_endpoint = "messages";
+constexpr std::string_view presence_endpoint = "presence";
+
+struct conversations_context {
+  const services& svc;
+  const contract::key_space& keys;
+  const config& cfg;
+  counter_family& results;
+  counter_family& poison;
+  broker::script list =
+      broker::script::make("list_conversations", std::string(lua::list_conversations));
+  broker::script messages =
+      broker::script::make("conversation_messages", std::string(lua::conversation_messages));
+  broker::script presence = broker::script::make("presence", std::string(lua::presence));
+
+  void count(std::string_view endpoint, std::string_view result) {
+    results.labels({endpoint, result}).inc();
+  }
+};
+
+struct page_query {
+  std::int64_t limit = default_limit;
+  std::optional<std::int64_t> before;
+};
+
+void put(writer& w, const char* key, std::string_view value) {
+  w.Key(key);
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+void put_or_null(writer& w, const char* key, std::string_view value) {
+  if (value.empty()) {
+    w.Key(key);
+    w.Null();
+  } else {
+    put(w, key, value);
+  }
+}
+
+// Echoed back as `field` only when it is short printable ASCII (the body must stay valid JSON).
+std::string field_name(std::string_view key) {
+  const bool printable = key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
+                           return c > 0x20 && c < 0x7f;
+                         });
+  return printable ? std::string(key) : std::string();
+}
+
+validation_error invalid(int status, std::string code, std::string message, std::string field) {
+  return {status, std::move(code), std::move(message), std::move(field)};
+}
+
+// A whole number in [min, max]: 400 when it is not a number at all, 422 when out of range.
+boost::system::result<std::int64_t, validation_error> parse_whole(const std::string& name,
+                                                                  std::string_view text,
+                                                                  std::int64_t min,
+                                                                  std::int64_t max) {
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const bool whole = !text.empty() && end == text.data() + text.size();
+  const std::string range =
+      name + " must be between " + std::to_string(min) + " and " + std::to_string(max);
+  if (ec == std::errc::result_out_of_range && whole)
+    return invalid(422, "out_of_range", range, name);
+  if (ec != std::errc() || !whole)
+    return invalid(400, "invalid_parameter", name + " must be a whole number", name);
+  if (value < min || value > max) return invalid(422, "out_of_range", range, name);
+  // (validation_error is an aggregate starting with an int: name the alternative.)
+  return {boost::system::in_place_value, value};
+}
+
+// `limit` (both endpoints) and `before` (the conversation list). Unknown parameters are
+// refused like unknown body fields: a typo must not silently change the answer.
+boost::system::result<page_query, validation_error> parse_query(std::string_view target,
+                                                                bool with_before) {
+  const auto url = boost::urls::parse_origin_form(target);
+  if (!url) return invalid(400, "malformed_query", "the query string is not valid", {});
+  page_query q;
+  bool seen_limit = false, seen_before = false;
+  for (const auto& p : url->params()) {
+    if (p.key.empty() && !p.has_value) continue;  // "?" or "?a=1&&b=2"
+    bool* seen = nullptr;
+    if (p.key == "limit") {
+      seen = &seen_limit;
+    } else if (with_before && p.key == "before") {
+      seen = &seen_before;
+    } else {
+      return invalid(
+          400, "unknown_parameter",
+          "unknown query parameter; allowed: limit" + std::string(with_before ? ", before" : ""),
+          field_name(p.key));
+    }
+    if (*seen) return invalid(400, "invalid_parameter", p.key + " is given twice", p.key);
+    *seen = true;
+    auto value = p.key == "limit" ? parse_whole(p.key, p.value, 1, max_limit)
+                                  : parse_whole(p.key, p.value, 1, max_before_ms);
+    if (!value) return value.error();
+    if (p.key == "limit")
+      q.limit = *value;
+    else
+      q.before = *value;
+  }
+  return q;
+}
+
+std::string_view bearer_token(std::string_view header) {
+  constexpr std::string_view scheme = "bearer ";
+  if (header.size() < scheme.size()) return {};
+  // The scheme is case-insensitive (RFC 9110).
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return {};
+  }
+  auto token = header.substr(scheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token;
+}
+
+response unauthorized(const request& req, contract::token_error e) {
+  std::string message(contract::describe(e));
+  if (e == contract::token_error::missing) message += ": send Authorization: Bearer <staff token>";
+  auto res = json_error(req, http::status::unauthorized, "unauthorized", message);
+  res.set(http::field::www_authenticate, "Bearer");
+  return res;
+}
+
+response unavailable(const request& req, std::string_view why) {
+  auto res = json_error(req, http::status::service_unavailable, "unavailable",
+                        "Redis is unavailable (" + std::string(why) + "); retry later");
+  res.set(http::field::retry_after, "1");
+  return res;
+}
+
+response refused(const request& req, const validation_error& e) {
+  return json_error(req, static_cast<http::status>(e.status), e.code, e.message, e.field);
+}
+
+response no_such_conversation(const request& req) {
+  return json_error(req, http::status::not_found, "not_found", "no such conversation",
+                    "conversation_id");
+}
+
+// Scores come back as Redis formats doubles ("1732269600000", or with an exponent).
+std::optional<std::int64_t> score_ms(std::string_view s) {
+  double d = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(d) ||
+      std::abs(d) > static_cast<double>(max_before_ms))
+    return std::nullopt;
+  return static_cast<std::int64_t>(std::llround(d));
+}
+
+// Stored messages are read through the bounded parser: at most 1 MiB and 32 levels (ingest
+// writes envelopes of at most inbound.max_depth levels, far smaller).
+constexpr json::limits stored_limits{.max_bytes = 1 << 20, .max_depth = 32};
+
+// Why a stored message cannot be embedded as is ("" when it is one JSON object and nothing
+// else), as the poison metric names it.
+std::string_view unusable_message(const std::string& s) {
+  // RapidJSON reads a NUL as the end of input: text after one would be embedded unchecked.
+  if (s.find('\0') != std::string::npos) return "syntax";
+  rapidjson::Document d;
+  const auto parsed = json::parse(s, d, stored_limits);
+  if (parsed && d.IsObject()) return {};
+  return poison_reason(parsed);
+}
+
+// The id of a stored message (JSON), or "" if it has none.
+std::string message_id(const broker::reply& message) {
+  if (!message.is_string()) return {};
+  rapidjson::Document d;
+  if (!json::parse(message.str(), d, stored_limits) || !d.IsObject()) return {};
+  const auto id = d.FindMember("id");
+  if (id == d.MemberEnd() || !id->value.IsString()) return {};
+  return {id->value.GetString(), id->value.GetStringLength()};
+}
+
+// The list script's reply: {next_before, member, score, {HGETALL…}, last message, …}. The last
+// activity is the index score (the time of the last message); the last message is the head of
+// the conversation's recent messages.
+std::string conversations_body(std::string_view property, const std::vector<broker::reply>& el) {
+  rapidjson::StringBuffer out;
+  writer w(out);
+  w.StartObject();
+  put(w, "property_id", property);
+  w.Key("conversations");
+  w.StartArray();
+  for (std::size_t i = 1; i + 3 < el.size(); i += 4) {
+    const auto& member = el[i];
+    const auto ms = score_ms(el[i + 1].str());
+    const auto& record = el[i + 2].elements();
+    if (!member.is_string() || !ms || !el[i + 2].is_array()) continue;
+    auto field = [&record](std::string_view name) -> std::string_view {
+      for (std::size_t f = 0; f + 1 < record.size(); f += 2)
+        if (record[f].str() == name) return record[f + 1].str();
+      return {};
+    };
+    // An index entry never points to another property's conversation; if one did, its
+    // record must not leak.
+    if (field("property_id") != property) continue;
+    w.StartObject();
+    put(w, "conversation_id", member.str());
+    put(w, "channel", field("channel"));
+    put(w, "guest", field("guest"));
+    put_or_null(w, "guest_name", field("guest_name"));
+    put(w, "last_message_at",
+        contract::format_timestamp(sys_clock::time_point(std::chrono::milliseconds(*ms))));
+    put_or_null(w, "last_message_id", message_id(el[i + 3]));
+    w.Key("last_activity_ms");
+    w.Int64(*ms);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("next_before");
+  if (const auto next = score_ms(el[0].str()))
+    w.Int64(*next);
+  else
+    w.Null();
+  w.EndObject();
+  return {out.GetString(), out.GetSize()};
+}
+
+// The newest `keep` valid envelopes of `stored` (newest first), oldest first. The list may hold
+// up to half again the cap before ingest trims it: `keep` is the cap.
+// Unusable ones are skipped, counted in `poison` and logged (at most one line per conversation
+// read).
+std::string messages_body(std::string_view conversation, std::string_view property,
+                          const std::vector<broker::reply>& stored, std::size_t keep,
+                          counter_family& poison) {
+  rapidjson::StringBuffer out;
+  writer w(out);
+  w.StartObject();
+  put(w, "conversation_id", conversation);
+  put(w, "property_id", property);
+  w.Key("messages");
+  w.StartArray();
+  std::vector<const std::string*> valid;
+  std::size_t skipped = 0;
+  for (const auto& e : stored) {
+    if (valid.size() == keep) break;
+    if (!e.is_string()) continue;
+    if (const auto why = unusable_message(e.str()); why.empty()) {
+      valid.push_back(&e.str());
+    } else if (skipped++ == 0) {
+      report_poison(poison, "conversation_messages", conversation, why,
+                    "a stored message is not a JSON object; skipped");
+    } else {
+      poison.labels({"conversation_messages", why}).inc();
+    }
+  }
+  for (auto it = valid.rbegin(); it != valid.rend(); ++it)
+    w.RawValue((*it)->data(), (*it)->size(), rapidjson::kObjectType);
+  w.EndArray();
+  w.EndObject();
+  return {out.GetString(), out.GetSize()};
+}
+
+// The staff token of the request and its {id} property: the property id, or nullopt once the
+// refusal (401, 422, 403) has been sent.
+std::optional<std::string> authorized_property(const std::shared_ptr<conversations_context>& ctx,
+                                               const request& req, const responder& res,
+                                               std::string_view endpoint) {
+  auto claims = contract::verify_staff_token(bearer_token(req[http::field::authorization]),
+                                             ctx->cfg.auth.jwt_secret, sys_clock::now());
+  if (!claims) {
+    ctx->count(endpoint, "unauthorized");
+    res.send(unauthorized(req, claims.error()));
+    return std::nullopt;
+  }
+  std::string property(res.param("id"));
+  if (!is_property_id(property)) {
+    ctx->count(endpoint, "invalid");
+    res.send(json_error(req, http::status::unprocessable_entity, "invalid_id",
+                        "a property id is 1-64 letters, digits, '-', '_' or '.'", "property_id"));
+    return std::nullopt;
+  }
+  if (!claims->allows(property)) {
+    ctx->count(endpoint, "forbidden");
+    res.send(json_error(req, http::status::forbidden, "forbidden",
+                        "this token does not cover property '" + property + "'", "property_id"));
+    return std::nullopt;
+  }
+  return property;
+}
+
+void list_conversations(const std::shared_ptr<conversations_context>& ctx, const request& req,
+                        responder res) {
+  const auto authorized = authorized_property(ctx, req, res, list_endpoint);
+  if (!authorized) return;
+  const std::string& property = *authorized;
+  const auto query = parse_query(req.target(), true);
+  if (!query) {
+    ctx->count(list_endpoint, "invalid");
+    res.send(refused(req, query.error()));
+    return;
+  }
+  if (!ctx->svc.redis) {
+    ctx->count(list_endpoint, "unavailable");
+    res.send(unavailable(req, "Bellhop is starting"));
+    return;
+  }
+  // Index entries older than the records' TTL point to expired records.
+  const auto now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(sys_clock::now().time_since_epoch())
+          .count();
+  const auto cutoff = now_ms - std::int64_t{ctx->cfg.realtime.conversation_ttl_s} * 1000;
+  std::vector<std::string> args = {ctx->keys.conversation(""), std::to_string(cutoff),
+                                   query->before ? "(" + std::to_string(*query->before) : "+inf",
+                                   std::to_string(query->limit)};
+  ctx->svc.redis->eval(
+      ctx->list, {ctx->keys.property_conversations_index(property)}, std::move(args),
+      res.executor(),
+      [ctx, res, shell = request_shell(req), property](error_code ec, broker::reply r) {
+        if (ec || !r.is_array() || r.elements().empty() || !r.elements()[0].is_string()) {
+          ctx->count(list_endpoint, "unavailable");
+          res.send(unavailable(shell, ec ? ec.message() : "unexpected reply"));
+          return;
+        }
+        ctx->count(list_endpoint, "ok");
+        res.send(
+            json_response(shell, http::status::ok, conversations_body(property, r.elements())));
+      });
+}
+
+void conversation_messages(const std::shared_ptr<conversations_context>& ctx, const request& req,
+                           responder res) {
+  auto claims = contract::verify_staff_token(bearer_token(req[http::field::authorization]),
+                                             ctx->cfg.auth.jwt_secret, sys_clock::now());
+  if (!claims) {
+    ctx->count(messages_endpoint, "unauthorized");
+    res.send(unauthorized(req, claims.error()));
+    return;
+  }
+  const std::string conversation(res.param("id"));
+  if (!is_conversation_id(conversation)) {
+    ctx->count(messages_endpoint, "invalid");
+    res.send(json_error(req, http::status::unprocessable_entity, "invalid_id",
+                        "a conversation id is 'c_' and 32 lowercase hex digits",
+                        "conversation_id"));
+    return;
+  }
+  const auto query = parse_query(req.target(), false);
+  if (!query) {
+    ctx->count(messages_endpoint, "invalid");
+    res.send(refused(req, query.error()));
+    return;
+  }
+  if (!ctx->svc.redis) {
+    ctx->count(messages_endpoint, "unavailable");
+    res.send(unavailable(req, "Bellhop is starting"));
+    return;
+  }
+  ctx->svc.redis->eval(
+      ctx->messages,
+      {ctx->keys.conversation(conversation), ctx->keys.conversation_messages(conversation)},
+      {std::to_string(query->limit)}, res.executor(),
+      [ctx, res, shell = request_shell(req), conversation, staff = std::move(*claims)](
+          error_code ec, broker::reply r) {
+        if (ec || !r.is_array()) {
+          ctx->count(messages_endpoint, "unavailable");
+          res.send(unavailable(shell, ec ? ec.message() : "unexpected reply"));
+          return;
+        }
+        const auto& el = r.elements();
+        // Another property's conversation answers exactly like an unknown one.
+        if (el.empty() || !el[0].is_string() || !staff.allows(el[0].str())) {
+          ctx->count(messages_endpoint, "not_found");
+          res.send(no_such_conversation(shell));
+          return;
+        }
+        if (el.size() < 2 || !el[1].is_array()) {
+          ctx->count(messages_endpoint, "unavailable");
+          res.send(unavailable(shell, "unexpected reply"));
+          return;
+        }
+        ctx->count(messages_endpoint, "ok");
+        res.send(
+            json_response(shell, http::status::ok,
+                          messages_body(conversation, el[0].str(), el[1].elements(),
+                                        static_cast<std::size_t>(ctx->cfg.realtime.recent_messages),
+                                        ctx->poison)));
+      });
+}
+
+// GET /v1/properties/{id}/presence: the staff sessions watching the property, by sub.
+void presence(const std::shared_ptr<conversations_context>& ctx, const request& req,
+              responder res) {
+  const auto authorized = authorized_property(ctx, req, res, presence_endpoint);
+  if (!authorized) return;
+  const std::string& property = *authorized;
+  if (!ctx->svc.redis) {
+    ctx->count(presence_endpoint, "unavailable");
+    res.send(unavailable(req, "Bellhop is starting"));
+    return;
+  }
+  const auto now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(sys_clock::now().time_since_epoch())
+          .count();
+  ctx->svc.redis->eval(
+      ctx->presence, {ctx->keys.property_presence(property)},
+      {std::to_string(now_ms), ctx->keys.session("")}, res.executor(),
+      [ctx, res, shell = request_shell(req), property](error_code ec, broker::reply r) {
+        if (ec || !r.is_array()) {
+          ctx->count(presence_endpoint, "unavailable");
+          res.send(unavailable(shell, ec ? ec.message() : "unexpected reply"));
+          return;
+        }
+        // Sessions grouped by sub, in the order subs first appear.
+        std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> staff;
+        const auto& e = r.elements();
+        for (std::size_t i = 0; i + 2 < e.size(); i += 3) {
+          auto it = std::find_if(staff.begin(), staff.end(),
+                                 [&](const auto& s) { return s.first == e[i + 1].str(); });
+          if (it == staff.end()) it = staff.insert(staff.end(), {e[i + 1].str(), {}});
+          it->second.emplace_back(e[i].str(), e[i + 2].str());
+        }
+        rapidjson::StringBuffer out;
+        writer w(out);
+        w.StartObject();
+        put(w, "property_id", property);
+        w.Key("staff");
+        w.StartArray();
+        for (const auto& [sub, sessions] : staff) {
+          w.StartObject();
+          put(w, "sub", sub);
+          w.Key("sessions");
+          w.StartArray();
+          for (const auto& [id, connected_at] : sessions) {
+            w.StartObject();
+            put(w, "session_id", id);
+            put(w, "connected_at", connected_at);
+            w.EndObject();
+          }
+          w.EndArray();
+          w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+        ctx->count(presence_endpoint, "ok");
+        res.send(json_response(shell, http::status::ok, {out.GetString(), out.GetSize()}));
+      });
+}
+
+}  // namespace
+
+void add_conversation_routes(router& routes, const services& svc, const contract::key_space& keys,
+                             const config& cfg, metrics_registry& metrics) {
+  auto ctx = std::make_shared<conversations_context>(conversations_context{
+      svc, keys, cfg,
+      metrics.add_counter("bellhop_conversations_api_requests_total",
+                          "Dashboard state reads (conversation list, recent messages) by result.",
+                          {"endpoint", "result"}),
+      poison_metric(metrics)});
+  routes.add(
+      http::verb::get, "/v1/properties/{id}/conversations",
+      [ctx](const request& req, responder res) { list_conversations(ctx, req, std::move(res)); });
+  routes.add(http::verb::get, "/v1/properties/{id}/presence",
+             [ctx](const request& req, responder res) { presence(ctx, req, std::move(res)); });
+  routes.add(http::verb::get, "/v1/conversations/{id}/messages",
+             [ctx](const request& req, responder res) {
+               conversation_messages(ctx, req, std::move(res));
+             });
+}
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,165 @@
+#include "ingest_batcher.hpp"
+
+#include <boost/asio/post.hpp>
+#include <utility>
+
+#include "bellhop/server/json_response.hpp"
+#include "lua_scripts.hpp"
+#include "bellhop/core/redis_full.hpp"
+
+namespace bellhop::gateway {
+
+ingest_batcher::ingest_batcher(broker::broker& redis, const contract::key_space& keys, const config& cfg,
+                               limits lim, histogram& batch_sizes, redis_memory* memory)
+    : redis_(redis),
+      memory_(memory),
+      keys_(keys),
+      cfg_(cfg),
+      limits_(lim),
+      batch_sizes_(batch_sizes),
+      script_(broker::script::make("ingest", std::string(lua::ingest))),
+      inbound_key_(keys.inbound()),
+      common_args_{std::to_string(cfg.inbound.dedup_ttl_s),
+                   std::to_string(cfg.inbound.message_ttl_s),
+                   std::to_string(cfg.inbound.history_max),
+                   std::to_string(cfg.realtime.conversation_ttl_s),
+                   std::to_string(cfg.realtime.recent_messages),
+                   keys.message("")} {}
+
+void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex, handler done) {
+  if (refuse_new_data(memory_, redis_)) {
+    ingest_outcome out;
+    out.what = ingest_outcome::result::full;
+    out.detail = "Redis is nearly full";
+    boost::asio::post(ex, [done = std::move(done), out = std::move(out)] { done(out); });
+    return;
+  }
+  const auto& k = keys_;
+  pending p;
+  p.size = msg.envelope.size();
+  p.keys = {k.dedup(msg.property_id, msg.channel, msg.external_id),
+            k.message(msg.id),
+            k.property_seq(msg.property_id),
+            k.property_events(msg.property_id),
+            k.property_conversations_index(msg.property_id),
+            k.conversation(msg.conversation_id),
+            k.conversation_messages(msg.conversation_id),
+            k.legacy_dedup(msg.channel, msg.external_id)};
+  // The event is the envelope between this head and a tail of received_at: the script joins
+  // them with the seq, so the envelope crosses to Redis once.
+  std::string event_head = "\"property_id\":" + json_quote(msg.property_id) +
+                           ",\"event\":\"message.created\",\"data\":";
+  p.args = {msg.id,
+            std::move(msg.envelope),
+            k.property_channel(msg.property_id),
+            std::move(event_head),
+            msg.property_id,
+            msg.channel,
+            msg.conversation_id,
+            msg.received_at,
+            std::to_string(msg.received_ms),
+            std::move(msg.from),
+            std::move(msg.guest_name)};
+  p.ex = std::move(ex);
+  p.done = std::move(done);
+
+  std::lock_guard lock(mu_);
+  waiting_.push_back(std::move(p));
+  if (in_flight_ < limits_.max_in_flight) send_locked(take_locked());
+}
+
+ingest_batcher::batch ingest_batcher::take_locked() {
+  batch b;
+  const auto n = std::min(waiting_.size(), limits_.max_batch);
+  b.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    b.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+  return b;
+}
+
+void ingest_batcher::send_locked(batch b) {
+  if (b.empty()) return;
+  ++in_flight_;
+  batch_sizes_.observe(static_cast<double>(b.size()));
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+  keys.reserve(1 + 8 * b.size());
+  args.reserve(common_args_.size() + 11 * b.size());
+  keys.push_back(inbound_key_);
+  args = common_args_;
+  for (auto& p : b) {
+    for (auto& key : p.keys) keys.push_back(std::move(key));
+    for (auto& arg : p.args) args.push_back(std::move(arg));
+    p.keys.clear();
+    p.args.clear();
+  }
+  auto ex = b.front().ex;
+  auto shared = std::make_shared<batch>(std::move(b));
+  redis_.eval(script_, std::move(keys), std::move(args), std::move(ex),
+              [self = shared_from_this(), shared](boost::system::error_code ec, broker::reply r) {
+                // No answer (timeout, connection lost): the messages waiting would each wait
+                // their turn for the same fate, so they are answered now, with this call's.
+                const bool outage = ec && ec != broker::errc::redis_error;
+                {
+                  std::lock_guard lock(self->mu_);
+                  --self->in_flight_;
+                  if (outage) {
+                    for (auto& p : self->waiting_) shared->push_back(std::move(p));
+                    self->waiting_.clear();
+                  } else if (!self->waiting_.empty()) {
+                    // The next call leaves before this one's answers go out: Redis stays busy.
+                    self->send_locked(self->take_locked());
+                  }
+                }
+                self->finish(*shared, ec, r);
+              });
+}
+
+void ingest_batcher::finish(batch& b, boost::system::error_code ec, const broker::reply& r) {
+  using result = ingest_outcome::result;
+  if (ec || !r.is_array() || r.elements().size() != b.size()) {
+    ingest_outcome out;
+    if (is_redis_full(r)) {  // counted by the broker
+      out.what = result::full;
+      out.detail = r.str();
+    } else if (ec == broker::errc::redis_error || (!ec && r.is_error())) {
+      out.what = result::refused;
+      out.detail = r.is_error() ? r.str() : ec.message();
+    } else {
+      out.what = result::unavailable;
+      out.detail = ec ? ec.message() : "unexpected reply from Redis: " + r.to_string();
+    }
+    for (auto& p : b) p.done(out);
+    return;
+  }
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    const auto& e = r.elements()[i];
+    const auto& parts = e.elements();
+    ingest_outcome out;
+    if (!e.is_array() || parts.size() < 2 || !parts[0].is_integer()) {
+      out.what = result::unavailable;
+      out.detail = "unexpected reply from Redis: " + e.to_string();
+    } else if (parts[0].integer() == 1) {
+      out.what = result::queued;
+      // In the queue, the property's history and the conversation's recent messages.
+      if (memory_) memory_->note_stored(3 * b[i].size);
+      out.id = parts[1].str();
+      if (parts.size() > 3) out.detail = parts[3].str();
+    } else if (parts[0].integer() == 0) {
+      out.what = result::duplicate;
+      out.id = parts[1].str();
+    } else if (broker::is_out_of_memory(parts[1].str())) {  // the script caught the OOM
+      out.what = result::full;
+      out.detail = parts[1].str();
+      redis_.note_out_of_memory();
+    } else {
+      out.what = result::refused;
+      out.detail = parts[1].str();
+    }
+    b[i].done(std::move(out));
+  }
+}
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,560 @@
+#include "bellhop/outbound/outbound.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <random>
+
+#include "bellhop/contract/id_limits.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "bellhop/core/poison.hpp"
+#include "bellhop/contract/ids.hpp"
+#include "lua_scripts.hpp"
+#include "bellhop/core/rate_limits.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+namespace asio = boost::asio;
+using error_code = boost::system::error_code;
+using std::chrono::milliseconds;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+
+using writer = rapidjson::Writer<rapidjson::StringBuffer>;
+void put(writer& w, const char* name, std::string_view v) {
+  w.Key(name);
+  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
+void put_or_null(writer& w, const char* name, std::string_view v) {
+  w.Key(name);
+  if (v.empty())
+    w.Null();
+  else
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
+
+using filed = normalized_outbound;
+
+// Why a message of another property is not sent on a channel (docs/outbound.md).
+std::string property_mismatch(std::string_view property_id, std::string_view channel) {
+  return "property_id " + std::string(property_id) + " is not the property of channel " +
+         std::string(channel);
+}
+
+}  // namespace
+
+class outbound_service::impl : public std::enable_shared_from_this<impl> {
+ public:
+  impl(asio::any_io_executor ex, broker::broker& redis, const contract::key_space& keys, const config& cfg,
+       rate_limits* limits, std::vector<outbound_channel> channels, metrics_registry& metrics)
+      : strand_(asio::make_strand(ex)),
+        redis_(redis),
+        keys_(keys),
+        cfg_(cfg),
+        out_(cfg.outbound),
+        limits_(limits),
+        gateway_id_(make_gateway_id()),
+        heartbeat_timer_(strand_),
+        accept_(broker::script::make("outbound_accept", std::string(lua::outbound_accept))),
+        reject_(broker::script::make("outbound_reject", std::string(lua::outbound_reject))),
+        claim_(broker::script::make("outbound_claim", std::string(lua::outbound_claim))),
+        finish_(broker::script::make("outbound_finish", std::string(lua::outbound_finish))),
+        recover_(broker::script::make("outbound_recover", std::string(lua::outbound_recover))),
+        sends_(metrics.add_counter("bellhop_outbound_sends_total",
+                                   "Outbound send attempts by channel and result (sent, "
+                                   "transient, rate_limited, recipient_limited, permanent, "
+                                   "opted_out), and messages deferred by a rate limit (deferred).",
+                                   {"channel", "result"})),
+        errors_(metrics
+                    .add_counter("bellhop_outbound_errors_total",
+                                 "Failed Redis operations of the outbound sender (retried).")
+                    .labels({})),
+        poison_(poison_metric(metrics)) {
+    for (auto& ch : channels) {
+      auto l = std::make_shared<lane>(strand_);
+      l->queue = keys.outbound(ch.name);
+      l->processing = keys.outbound_processing(ch.name, gateway_id_);
+      l->ready = keys.outbound_ready(ch.name);
+      l->delayed = keys.outbound_delayed(ch.name);
+      l->dead = keys.outbound_dead(ch.name);
+      l->paused = keys.outbound_paused(ch.name);
+      l->stats = keys.outbound_stats(ch.name);
+      l->arrivals = keys.outbound_arrivals(ch.name);
+      l->ch = std::move(ch);
+      lanes_.push_back(std::move(l));
+    }
+  }
+
+  const std::string& gateway_id() const { return gateway_id_; }
+
+  void start() {
+    asio::post(strand_, [self = shared_from_this()] {
+      if (self->stopped_ || self->lanes_.empty()) return;  // no channel to send on
+      self->heartbeat();
+      for (auto& l : self->lanes_) {
+        self->intake(l);
+        self->wake(l);
+      }
+    });
+  }
+
+  void stop() {
+    if (stopped_.exchange(true)) return;
+    asio::post(strand_, [self = shared_from_this()] {
+      self->heartbeat_timer_.cancel();
+      for (auto& l : self->lanes_) {
+        l->due_timer.cancel();
+        l->intake_timer.cancel();
+      }
+    });
+  }
+
+ private:
+  struct lane {
+    explicit lane(asio::strand<asio::any_io_executor>& s) : due_timer(s), intake_timer(s) {}
+    outbound_channel ch;
+    std::string queue, processing, ready, delayed, dead, paused, stats, arrivals;
+    int in_flight = 0;
+    bool claiming = false;
+    std::chrono::steady_clock::time_point blocked_until{};  // a channel-wide limit said so
+    asio::steady_timer due_timer, intake_timer;
+  };
+  using lane_ptr = std::shared_ptr<lane>;
+
+  static std::string make_gateway_id() {
+    char host[64] = {};
+    ::gethostname(host, sizeof host - 1);
+    std::string id = host;
+    for (auto& c : id)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '-';
+    return id + "-" + std::to_string(::getpid()) + "-" +
+           contract::make_message_id(std::chrono::system_clock::now()).substr(16);
+  }
+
+  // Whether a failed script call may not have happened and is worth trying again: the
+  // connection was lost or timed out, or Redis answered that it cannot run it now.
+  static bool transient(error_code ec, const broker::reply& r) {
+    if (ec) return true;
+    if (!r.is_error()) return false;
+    for (std::string_view busy : {"LOADING", "BUSY", "OOM", "TRYAGAIN", "MASTERDOWN", "READONLY"})
+      if (std::string_view(r.str()).substr(0, busy.size()) == busy) return true;
+    return false;
+  }
+
+  // Runs a script that moves an element out of this process's processing list (filing,
+  // dead-lettering, ending a send) until Redis has run it: an element whose outcome was not
+  // recorded would otherwise sit in the list of a process that is alive, where nothing ever
+  // recovers it (docs/outbound.md). Each script takes the element off the list first, so a
+  // second run after a lost reply changes nothing. Gives up only when the process stops;
+  // the element then goes back to the queue by the recovery of stopped processes.
+  void eval_until_done(const lane_ptr& l, const broker::script& script,
+                       std::vector<std::string> keys, std::vector<std::string> args,
+                       const char* what, std::function<void(error_code, broker::reply)> done,
+                       int attempt = 0) {
+    auto keys_copy = keys;
+    auto args_copy = args;
+    redis_.eval(
+        script, std::move(keys), std::move(args), strand_,
+        [self = shared_from_this(), l, &script, keys = std::move(keys_copy),
+         args = std::move(args_copy), what, done = std::move(done),
+         attempt](error_code ec, broker::reply r) mutable {
+          if (!transient(ec, r) || self->stopped_) return done(ec, std::move(r));
+          self->redis_error(what, ec, r);
+          auto timer = std::make_shared<asio::steady_timer>(self->strand_);
+          timer->expires_after(milliseconds(std::min(5000, 100 << std::min(attempt, 6))));
+          timer->async_wait([self, l, &script, keys = std::move(keys), args = std::move(args), what,
+                             done = std::move(done), attempt, timer](error_code wait_ec) mutable {
+            if (wait_ec || self->stopped_) return done(asio::error::operation_aborted, {});
+            self->eval_until_done(l, script, std::move(keys), std::move(args), what,
+                                  std::move(done), attempt + 1);
+          });
+        });
+  }
+
+  void redis_error(const char* what, error_code ec, const broker::reply& r) {
+    errors_.inc();
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_error_log_ < std::chrono::seconds(10)) return;
+    last_error_log_ = now;
+    spdlog::warn("outbound: {} failed: {}", what, ec ? ec.message() : r.to_string());
+  }
+
+  // --- heartbeat and recovery of processes that died -----------------------------------
+  void heartbeat() {
+    if (stopped_) return;
+    const auto now = now_ms();
+    redis_.post({"ZADD", keys_.outbound_gateways(),
+                 std::to_string(now + out_.visibility_timeout_ms), gateway_id_},
+                strand_, [](error_code, broker::reply) {});
+    std::vector<std::string> args = {std::to_string(now), keys_.prefix()};
+    for (auto& l : lanes_) args.push_back(l->ch.name);
+    redis_.eval(recover_, {keys_.outbound_gateways()}, std::move(args), strand_,
+                [self = shared_from_this()](error_code ec, broker::reply r) {
+                  if (ec || !r.is_integer()) return self->redis_error("recovery", ec, r);
+                  if (r.integer() > 0) {
+                    spdlog::info("outbound: {} in-flight sends of stopped processes back in the "
+                                 "queues",
+                                 r.integer());
+                    for (auto& l : self->lanes_) self->wake(l);
+                  }
+                });
+    heartbeat_timer_.expires_after(milliseconds(std::min(1000, out_.visibility_timeout_ms / 3)));
+    heartbeat_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->heartbeat();
+    });
+  }
+
+  // --- intake: outbound:<channel> -> processing -> ready (by priority) -----------------
+  void intake(const lane_ptr& l) {
+    if (stopped_) return;
+    redis_.post_blocking(
+        {"BLMOVE", l->queue, l->processing, "RIGHT", "LEFT", "1"}, milliseconds(3000), strand_,
+        [self = shared_from_this(), l](error_code ec, broker::reply r) {
+          if (self->stopped_) return;
+          if (ec || r.is_error()) {
+            self->redis_error("taking from the outbound queue", ec, r);
+            l->intake_timer.expires_after(milliseconds(500));
+            l->intake_timer.async_wait([self, l](error_code e) {
+              if (!e) self->intake(l);
+            });
+            return;
+          }
+          if (!r.is_string()) return self->intake(l);
+          self->file(l, r.str());
+          self->drain(l);
+        });
+  }
+
+  // After a wait ended with an element, more are likely queued: take up to a batch at once
+  // (pipelined LMOVEs, in order), and go on while batches come back full.
+  void drain(const lane_ptr& l) {
+    constexpr int batch = 64;
+    auto left = std::make_shared<int>(batch);
+    auto got = std::make_shared<int>(0);
+    for (int i = 0; i < batch; ++i) {
+      redis_.post({"LMOVE", l->queue, l->processing, "RIGHT", "LEFT"}, strand_,
+                  [self = shared_from_this(), l, left, got](error_code ec, broker::reply r) {
+                    if (!ec && r.is_string()) {
+                      ++*got;
+                      if (!self->stopped_) self->file(l, r.str());
+                    }
+                    if (--*left > 0 || self->stopped_) return;
+                    if (*got == batch)
+                      self->drain(l);
+                    else
+                      self->intake(l);
+                  });
+    }
+  }
+
+  void file(const lane_ptr& l, const std::string& raw) {
+    auto f = std::make_unique<filed>();
+    auto error = normalize_outbound(raw, l->ch.name, *f);
+    if (!error.empty()) {
+      report_poison(poison_, "outbound", l->queue, f->refused, error);
+    } else if (f->msg.property_id != l->ch.property_id) {
+      error = property_mismatch(f->msg.property_id, l->ch.name);
+      spdlog::warn("outbound: {} element refused: {}", l->queue, error);
+    }
+    if (!error.empty()) {
+      rapidjson::StringBuffer b;
+      writer w(b);
+      w.StartObject();
+      put(w, "reason", "invalid: " + error);
+      put(w, "element", valid_utf8(raw));
+      put(w, "failed_at", contract::format_timestamp(std::chrono::system_clock::now()));
+      w.EndObject();
+      eval_until_done(l, reject_, {l->processing, l->dead, l->stats},
+                  {raw, std::string(b.GetString(), b.GetSize())}, "dead-lettering an element",
+                  [self = shared_from_this()](error_code ec, broker::reply r) {
+                    if (ec || r.is_error()) self->redis_error("dead-lettering an element", ec, r);
+                  });
+      return;
+    }
+    const auto& m = f->msg;
+    const bool idempotent = !f->idempotency_key.empty();
+    const std::string idem_key = idempotent
+                                     ? keys_.outbound_idempotency(m.property_id, f->idempotency_key)
+                                     : keys_.message(m.id);
+    const std::string legacy_idem_key =
+        idempotent ? keys_.legacy_outbound_idempotency(f->idempotency_key) : keys_.message(m.id);
+    const std::int64_t due = f->delay_ms > 0 ? now_ms() + f->delay_ms : 0;
+    eval_until_done(l, accept_,
+                {l->processing, l->ready, l->arrivals, keys_.message(m.id), idem_key, l->stats,
+                 l->delayed, l->dead, legacy_idem_key},
+                {raw, f->json, m.id, std::to_string(m.priority), f->idempotency_key,
+                 std::to_string(out_.idempotency_ttl_s), std::to_string(cfg_.inbound.message_ttl_s),
+                 m.property_id, m.channel, m.conversation_id, f->created_at, m.to,
+                 std::to_string(due), outbound_digest(f->json),
+                 contract::format_timestamp(std::chrono::system_clock::now()), keys_.message("")},
+                "filing a message",
+                [self = shared_from_this(), l, id = m.id](error_code ec, broker::reply r) {
+                  if (ec || r.is_error()) return self->redis_error("filing a message", ec, r);
+                  if (const auto& e = r.elements();
+                      r.is_array() && !e.empty() && e[0].is_integer() && e[0].integer() == -2)
+                    spdlog::warn("outbound: element refused: its id {} belongs to another message",
+                                 id);
+                  self->wake(l);
+                });
+  }
+
+  // --- dispatch: ready -> processing -> provider ----------------------------------------
+  void wake(const lane_ptr& l) {
+    if (stopped_ || l->claiming || l->in_flight >= out_.concurrency) return;
+    if (const auto now = std::chrono::steady_clock::now(); now < l->blocked_until) {
+      const auto left = std::chrono::duration_cast<milliseconds>(l->blocked_until - now);
+      return sleep(l, std::max<std::int64_t>(left.count(), 1));
+    }
+    l->claiming = true;
+    const int room = out_.concurrency - l->in_flight;
+    redis_.eval(
+        claim_, {l->ready, l->processing, l->delayed, l->paused, l->arrivals},
+        {std::to_string(now_ms()), "100", std::to_string(room), keys_.message(""),
+         l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string()},
+        strand_,
+        [self = shared_from_this(), l, room](error_code ec, broker::reply r) {
+          l->claiming = false;
+          if (self->stopped_) return;
+          const auto& e = r.elements();
+          if (ec || !r.is_array() || e.size() < 2 || !e[1].is_integer()) {
+            self->redis_error("taking messages to send", ec, r);
+            return self->sleep(l, 1000);
+          }
+          int taken = 0;
+          for (std::size_t i = 2; i + 1 < e.size(); i += 2) {
+            if (!e[i].is_string()) continue;
+            ++taken;
+            ++l->in_flight;
+            self->send(l, e[i].str(), e[i + 1].is_integer() ? e[i + 1].integer() : 0);
+          }
+          if (taken == room) return self->wake(l);  // there may be more
+          // Nothing more ready: wake at the next due delayed message, or in a second at the
+          // latest (another process's intake, a resume, or a new due time elsewhere).
+          std::int64_t wait = 1000;
+          if (e[1].integer() >= 0) wait = std::clamp<std::int64_t>(e[1].integer() - now_ms(), 0, 1000);
+          self->sleep(l, wait);
+        });
+  }
+
+  void sleep(const lane_ptr& l, std::int64_t ms) {
+    l->due_timer.expires_after(milliseconds(ms));
+    l->due_timer.async_wait([self = shared_from_this(), l](error_code ec) {
+      if (!ec) self->wake(l);
+    });
+  }
+
+  void send(const lane_ptr& l, std::string json, std::int64_t attempts) {
+    filed f;
+    if (auto error = normalize_outbound(json, l->ch.name, f); !error.empty()) {
+      report_poison(poison_, "outbound", l->ready, f.refused, error);
+      return finish(l, "dead", std::move(json), {}, attempts, "unreadable message: " + error, "",
+                    "", 0);
+    }
+    std::optional<channels::outbound_message> msg(std::move(f.msg));
+    // Filed before the intake checked the property (an older version), or the channel was
+    // given to another property since: not sent from this one's number or address.
+    if (msg->property_id != l->ch.property_id) {
+      auto why = property_mismatch(msg->property_id, l->ch.name);
+      return finish(l, "dead", std::move(json), *msg, attempts, std::move(why), "property_mismatch",
+                    "", 0);
+    }
+    if (attempts < 0) {  // the claim found the recipient opted out
+      sends_.labels({l->ch.name, "opted_out"}).inc();
+      return finish(l, "dead", std::move(json), *msg, 0,
+                    "the recipient opted out (replied STOP): not sent", "opted_out", "", 0);
+    }
+    std::vector<ratelimit::limit_key> checks;
+    if (limits_ && l->ch.limits) checks = l->ch.limits(*msg);
+    if (checks.empty()) return call_provider(l, std::move(json), std::move(*msg), attempts);
+    auto m = std::make_shared<channels::outbound_message>(std::move(*msg));
+    limits_->limiter.check(
+        std::move(checks), 1, strand_,
+        [self = shared_from_this(), l, json = std::move(json), m, attempts](
+            ratelimit::decision d) mutable {
+          if (d.allowed) return self->call_provider(l, std::move(json), std::move(*m), attempts);
+          if (!d.degraded && d.retry_after_ms < 0) {
+            return self->finish(l, "dead", std::move(json), *m, attempts,
+                                "larger than a rate limit allows", "rate_limit", "", 0);
+          }
+          self->sends_.labels({l->ch.name, "deferred"}).inc();
+          // A sender's limit holds for every message of the channel: keep this one's place and
+          // let the channel wait, rather than cycle messages through the delayed set.
+          std::int64_t channel_wait = d.degraded ? 1000 : 0;
+          for (std::size_t i = 0; i < l->ch.channel_wide_limits && i < d.verdicts.size(); ++i)
+            if (!d.verdicts[i].allowed)
+              channel_wait = std::max<std::int64_t>(channel_wait, d.verdicts[i].retry_after_ms);
+          if (channel_wait > 0) return self->requeue(l, std::move(json), *m, channel_wait);
+          const auto wait = std::max<std::int64_t>(d.retry_after_ms, 1);
+          self->finish(l, "defer", std::move(json), *m, attempts, "", "", "", now_ms() + wait);
+        });
+  }
+
+  void call_provider(const lane_ptr& l, std::string json, channels::outbound_message msg,
+                     std::int64_t attempts) {
+    auto m = std::make_shared<channels::outbound_message>(std::move(msg));
+    l->ch.send(*m, strand_,
+               [self = shared_from_this(), l, json = std::move(json), m,
+                attempts](channels::send_result r) mutable {
+                 self->on_result(l, std::move(json), *m, attempts, std::move(r));
+               });
+  }
+
+  // Back to the front of its priority in the ready set; no new send starts on the channel for
+  // `wait_ms` (sends in flight finish).
+  void requeue(const lane_ptr& l, std::string json, const channels::outbound_message& m,
+               std::int64_t wait_ms) {
+    l->blocked_until = std::max(l->blocked_until,
+                                std::chrono::steady_clock::now() + milliseconds(wait_ms));
+    finish(l, "requeue", std::move(json), m, 0, "", "", "", 0);
+  }
+
+  std::int64_t backoff_ms(std::int64_t attempts) {
+    double d = out_.backoff_initial_ms;
+    for (std::int64_t i = 1; i < attempts && d < out_.backoff_max_ms; ++i) d *= 2;
+    d = std::min<double>(d, out_.backoff_max_ms);
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    return static_cast<std::int64_t>(d * jitter(rng_));
+  }
+
+  void on_result(const lane_ptr& l, std::string json, const channels::outbound_message& m,
+                 std::int64_t attempts, channels::send_result r) {
+    using channels::send_outcome;
+    sends_.labels({l->ch.name, channels::to_string(r.outcome)}).inc();
+    const std::int64_t now = now_ms();
+    switch (r.outcome) {
+      case send_outcome::sent:
+        return finish(l, "sent", std::move(json), m, attempts, "", "", r.provider_message_id, 0);
+      case send_outcome::rate_limited:  // the provider throttles the sender: the channel waits
+        return requeue(l, std::move(json), m,
+                       r.retry_after.count() > 0 ? r.retry_after.count() : 1000);
+      case send_outcome::recipient_limited: {
+        const auto wait = r.retry_after.count() > 0 ? r.retry_after.count() : backoff_ms(attempts + 1);
+        return finish(l, "defer", std::move(json), m, attempts, "", "", "", now + wait);
+      }
+      case send_outcome::transient:
+        if (attempts + 1 >= out_.max_attempts) {
+          return finish(l, "dead", std::move(json), m, attempts,
+                        "gave up after " + std::to_string(attempts + 1) + " attempts: " + r.reason,
+                        r.error_code, "", 0);
+        }
+        return finish(l, "retry", std::move(json), m, attempts, r.reason, r.error_code, "",
+                      now + backoff_ms(attempts + 1));
+      case send_outcome::permanent:
+        return finish(l, "dead", std::move(json), m, attempts, r.reason, r.error_code, "", 0);
+      case send_outcome::opted_out:
+        return finish(l, "dead", std::move(json), m, attempts, r.reason, r.error_code, "", 0,
+                      true);
+    }
+  }
+
+  void finish(const lane_ptr& l, const char* mode, std::string json,
+              const channels::outbound_message& m, std::int64_t attempts, std::string reason,
+              std::string error_code_, std::string provider_id, std::int64_t due,
+              bool opted_out = false) {
+    const std::string mode_s = mode;
+    const std::string now = contract::format_timestamp(std::chrono::system_clock::now());
+    std::string channel_key, head, data, tail, dead_letter;
+    const bool event = (mode_s == "sent" || mode_s == "dead") && contract::is_property_id(m.property_id);
+    if (event) {
+      channel_key = keys_.property_channel(m.property_id);
+      head = "\"property_id\":" + json_quote(m.property_id) +
+             ",\"event\":\"message.status\",\"data\":";
+      rapidjson::StringBuffer b;
+      writer w(b);
+      w.StartObject();
+      put(w, "id", m.id);
+      put(w, "status", mode_s == "sent" ? "sent" : "failed");
+      put_or_null(w, "conversation_id", m.conversation_id);
+      put(w, "channel", l->ch.name);
+      if (mode_s == "sent") {
+        put(w, "provider_message_id", provider_id);
+      } else {
+        put(w, "reason", reason);
+        put_or_null(w, "error_code", error_code_);
+      }
+      w.EndObject();
+      data.assign(b.GetString(), b.GetSize());
+      tail = ",\"ts\":\"" + now + "\"}";
+    }
+    if (mode_s == "dead") {
+      rapidjson::StringBuffer b;
+      writer w(b);
+      w.StartObject();
+      w.Key("message");
+      if (rapidjson::Document d; json::parse(json, d, {.max_bytes = max_outbound_element_bytes}) &&
+                                 d.IsObject() && json.find('\0') == std::string::npos) {
+        w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+      } else {  // not JSON: quoted, as valid UTF-8
+        const auto text = valid_utf8(json);
+        w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+      }
+      put(w, "reason", reason);
+      put_or_null(w, "error_code", error_code_);
+      w.Key("attempts");
+      w.Int64(attempts + 1);
+      put(w, "failed_at", now);
+      w.EndObject();
+      dead_letter.assign(b.GetString(), b.GetSize());
+    }
+    const std::string pid = contract::is_property_id(m.property_id) ? m.property_id : "-";
+    eval_until_done(
+        l, finish_,
+        {l->processing, keys_.message(m.id.empty() ? "-" : m.id), l->stats, l->delayed, l->dead,
+         keys_.outbound_provider_id(l->ch.name, provider_id.empty() ? "-" : provider_id),
+         keys_.property_seq(pid), keys_.property_events(pid),
+         keys_.opted_out(l->ch.name, m.to.empty() ? "-" : m.to), l->ready},
+        {mode_s, std::move(json), now, std::to_string(due), provider_id, reason, error_code_,
+         std::to_string(cfg_.inbound.message_ttl_s), channel_key,
+         std::to_string(cfg_.inbound.history_max), head, data, tail, dead_letter,
+         opted_out ? "1" : "0"},
+        "recording a send", [self = shared_from_this(), l](error_code ec, broker::reply r) {
+          --l->in_flight;
+          if (ec || r.is_error()) self->redis_error("recording a send", ec, r);
+          self->wake(l);
+        });
+  }
+
+  asio::strand<asio::any_io_executor> strand_;
+  broker::broker& redis_;
+  const contract::key_space& keys_;
+  const config& cfg_;
+  const config::outbound_t& out_;
+  rate_limits* limits_;
+  std::string gateway_id_;
+  asio::steady_timer heartbeat_timer_;
+  broker::script accept_, reject_, claim_, finish_, recover_;
+  counter_family& sends_;
+  counter& errors_;
+  counter_family& poison_;
+  std::vector<lane_ptr> lanes_;
+  std::atomic<bool> stopped_{false};
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::chrono::steady_clock::time_point last_error_log_{};
+};
+
+outbound_service::outbound_service(asio::any_io_executor ex, broker::broker& redis,
+                                   const contract::key_space& keys, const config& cfg, rate_limits* limits,
+                                   std::vector<outbound_channel> channels,
+                                   metrics_registry& metrics)
+    : impl_(std::make_shared<impl>(std::move(ex), redis, keys, cfg, limits, std::move(channels),
+                                   metrics)) {}
+outbound_service::~outbound_service() { stop(); }
+void outbound_service::start() { impl_->start(); }
+void outbound_service::stop() { impl_->stop(); }
+const std::string& outbound_service::gateway_id() const { return impl_->gateway_id(); }
+
+}  // namespace bellhop::gateway

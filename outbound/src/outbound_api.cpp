@@ -1,0 +1,278 @@
+#include "bellhop/outbound/outbound_api.hpp"
+
+#include <openssl/crypto.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <charconv>
+#include <memory>
+
+#include "bellhop/core/bearer.hpp"
+#include "bellhop/contract/id_limits.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "bellhop/contract/ids.hpp"
+#include "lua_scripts.hpp"
+#include "bellhop/outbound/outbound.hpp"
+#include "bellhop/core/redis_full.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+using error_code = boost::system::error_code;
+
+struct outbound_context {
+  const services& svc;
+  const contract::key_space& keys;
+  const config& cfg;
+  const adapter_auth& auth;
+  std::map<std::string, std::string> channels;  // channel -> the property it belongs to
+  broker::script enqueue = broker::script::make("outbound_enqueue",
+                                                std::string(lua::outbound_enqueue));
+  broker::script stats = broker::script::make("outbound_queue_stats",
+                                              std::string(lua::outbound_queue_stats));
+  broker::script retry = broker::script::make("outbound_retry_dead",
+                                              std::string(lua::outbound_retry_dead));
+};
+using ctx_ptr = std::shared_ptr<outbound_context>;
+
+response unavailable(const request& req) {
+  auto res = json_error(req, http::status::service_unavailable, "unavailable",
+                        "Redis is unavailable; retry later");
+  res.set(http::field::retry_after, "1");
+  return res;
+}
+
+// The admin token, compared in constant time; an empty one admits nobody.
+bool is_admin(const outbound_context& c, const request& req) {
+  return bearer_matches(req[http::field::authorization], c.cfg.auth.admin_token);
+}
+
+response admin_refused(const request& req, const outbound_context& c) {
+  auto res = json_error(req, http::status::unauthorized, "unauthorized",
+                        c.cfg.auth.admin_token.empty()
+                            ? "auth.admin_token is not configured: admin requests are refused"
+                            : "missing or wrong admin token: send Authorization: Bearer <token>");
+  res.set(http::field::www_authenticate, "Bearer");
+  return res;
+}
+
+void post_outbound(const ctx_ptr& c, const request& req, responder res) {
+  const auto* key = c->auth.authenticate(req[http::field::authorization]);
+  if (!key) {
+    auto r = json_error(req, http::status::unauthorized, "unauthorized",
+                        "missing or unknown adapter key: send Authorization: Bearer <key>");
+    r.set(http::field::www_authenticate, "Bearer");
+    return res.send(std::move(r));
+  }
+  auto type = req[http::field::content_type];
+  if (type.substr(0, type.find(';')) != "application/json")
+    return res.send(json_error(req, http::status::unsupported_media_type, "unsupported_media_type",
+                               "Content-Type must be application/json"));
+  normalized_outbound m;
+  if (auto error = normalize_outbound(req.body(), "", m, c->cfg.http.max_body_bytes);
+      !error.empty()) {
+    if (m.refused == "too_large")
+      return res.send(json_error(req, http::status::payload_too_large, "payload_too_large", error));
+    const bool malformed = m.refused != "invalid";
+    return res.send(json_error(req, malformed ? http::status::bad_request
+                                              : http::status::unprocessable_entity,
+                               malformed ? "malformed_json" : "invalid_message", error));
+  }
+  const auto owner = c->channels.find(m.msg.channel);
+  if (owner == c->channels.end()) {
+    return res.send(json_error(req, http::status::unprocessable_entity, "unknown_channel",
+                               m.msg.channel.empty()
+                                   ? "channel is required"
+                                   : "channel '" + m.msg.channel + "' is not configured here",
+                               "channel"));
+  }
+  if (!adapter_auth::allows(*key, m.msg.property_id))
+    return res.send(json_error(req, http::status::forbidden, "forbidden",
+                               "this key may not send for property " + m.msg.property_id,
+                               "property_id"));
+  // A channel sends for its own property only: another's would go out from its number or
+  // address, under its sender limits (docs/outbound.md).
+  if (owner->second != m.msg.property_id)
+    return res.send(json_error(
+        req, http::status::unprocessable_entity, "property_mismatch",
+        "channel '" + m.msg.channel + "' does not send for property " + m.msg.property_id,
+        "property_id"));
+  if (!c->svc.redis) return res.send(unavailable(req));
+  if (refuse_new_data(c->svc.memory.get(), *c->svc.redis)) return res.send(redis_full(req));
+  const auto& k = c->keys;
+  const std::string& id = m.msg.id;
+  const bool idempotent = !m.idempotency_key.empty();
+  // The element queued is the filed message with its delay: the intake holds it back from when
+  // it takes it (the record's digest is of the message without the delay).
+  std::string element = m.json;
+  if (m.delay_ms > 0) {
+    element.pop_back();  // the closing '}' of the object normalize_outbound wrote
+    element += ",\"delay_ms\":" + std::to_string(m.delay_ms) + "}";
+  }
+  c->svc.redis->eval(
+      c->enqueue,
+      {idempotent ? k.outbound_idempotency(m.msg.property_id, m.idempotency_key) : k.message(id),
+       k.outbound(m.msg.channel), k.message(id),
+       idempotent ? k.legacy_outbound_idempotency(m.idempotency_key) : k.message(id)},
+      {id, element, m.idempotency_key, std::to_string(c->cfg.outbound.idempotency_ttl_s),
+       std::to_string(c->cfg.inbound.message_ttl_s), m.msg.property_id, m.msg.channel,
+       m.msg.conversation_id, m.created_at, m.msg.to, outbound_digest(m.json), k.message("")},
+      res.executor(), [res, shell = request_shell(req)](error_code ec, broker::reply r) {
+        const auto& e = r.elements();
+        if (is_redis_full(r)) return res.send(redis_full(shell));
+        if (ec || !r.is_array() || e.size() != 2 || !e[0].is_integer())
+          return res.send(unavailable(shell));
+        // The id is another message's (another property's, or not an outbound one): never
+        // overwritten, and the answer says no more than that it is taken.
+        if (e[0].integer() < 0)
+          return res.send(json_error(shell, http::status::conflict, "id_taken",
+                                     "this id belongs to another message; omit id to have one "
+                                     "given",
+                                     "id"));
+        const bool queued = e[0].integer() == 1;
+        res.send(json_response(shell, queued ? http::status::accepted : http::status::ok,
+                               "{\"id\":" + json_quote(e[1].str()) + ",\"status\":\"" +
+                                   (queued ? "queued" : "duplicate") + "\"}"));
+      });
+}
+
+// {channel} of an admin path, when Bellhop sends on it.
+bool known_channel(const ctx_ptr& c, const request& req, const responder& res,
+                   std::string& channel) {
+  channel = std::string(res.param("channel"));
+  if (c->channels.count(channel)) return true;
+  if (channel.size() > contract::id_limits::channel) channel = "(too long)";  // never echoed
+  res.send(json_error(req, http::status::not_found, "not_found",
+                      "no outbound queue '" + channel + "' (channels: configured ones only)"));
+  return false;
+}
+
+void queue_stats(const ctx_ptr& c, const request& req, responder res) {
+  if (!is_admin(*c, req)) return res.send(admin_refused(req, *c));
+  if (!c->svc.redis) return res.send(unavailable(req));
+  struct gather {
+    std::vector<std::pair<std::string, broker::reply>> got;
+    std::size_t pending = 0;
+    bool failed = false;
+  };
+  auto g = std::make_shared<gather>();
+  g->pending = c->channels.size();
+  if (g->pending == 0) return res.send(json_response(req, http::status::ok, "{\"queues\":[]}"));
+  const auto& k = c->keys;
+  for (const auto& entry : c->channels) {
+    const std::string& ch = entry.first;
+    c->svc.redis->eval(
+        c->stats,
+        {k.outbound(ch), k.outbound_ready(ch), k.outbound_delayed(ch), k.outbound_dead(ch),
+         k.outbound_paused(ch), k.outbound_stats(ch), k.outbound_gateways()},
+        {k.outbound_processing(ch, "")}, res.executor(),
+        [g, ch, res, shell = request_shell(req)](error_code ec, broker::reply r) {
+          if (ec || !r.is_array() || r.elements().size() != 6) g->failed = true;
+          g->got.emplace_back(ch, std::move(r));
+          if (--g->pending > 0) return;
+          if (g->failed) return res.send(unavailable(shell));
+          rapidjson::StringBuffer b;
+          rapidjson::Writer<rapidjson::StringBuffer> w(b);
+          w.StartObject();
+          w.Key("queues");
+          w.StartArray();
+          std::sort(g->got.begin(), g->got.end(),
+                    [](const auto& x, const auto& y) { return x.first < y.first; });
+          for (const auto& [name, rep] : g->got) {
+            const auto& e = rep.elements();
+            w.StartObject();
+            w.Key("channel");
+            w.String(name.c_str());
+            const char* names[] = {"waiting", "active", "delayed", "dead"};
+            for (int i = 0; i < 4; ++i) {
+              w.Key(names[i]);
+              w.Int64(e[static_cast<std::size_t>(i)].integer());
+            }
+            w.Key("paused");
+            w.Bool(e[4].integer() == 1);
+            w.Key("counters");
+            w.StartObject();
+            for (const char* counter :
+                 {"accepted", "sent", "failed", "retried", "deferred", "duplicates", "invalid"}) {
+              std::int64_t v = 0;
+              const auto& kv = e[5].elements();
+              for (std::size_t i = 0; i + 1 < kv.size(); i += 2)
+                if (kv[i].str() == counter) {  // a foreign non-number counts as 0, no throw
+                  const auto& t = kv[i + 1].str();
+                  std::from_chars(t.data(), t.data() + t.size(), v);
+                }
+              w.Key(counter);
+              w.Int64(v);
+            }
+            w.EndObject();
+            w.EndObject();
+          }
+          w.EndArray();
+          w.EndObject();
+          res.send(json_response(shell, http::status::ok, std::string(b.GetString(), b.GetSize())));
+        });
+  }
+}
+
+// Pause / resume / purge: one command, answered with a small JSON object.
+void simple(const ctx_ptr& c, const request& req, responder res, broker::command cmd,
+            std::string field) {
+  c->svc.redis->post(std::move(cmd), res.executor(),
+                     [res, shell = request_shell(req), field](error_code ec, broker::reply r) {
+                       if (ec || r.is_error()) return res.send(unavailable(shell));
+                       res.send(json_response(
+                           shell, http::status::ok,
+                           "{\"" + field + "\":" + std::to_string(r.integer()) + "}"));
+                     });
+}
+
+void admin_command(const ctx_ptr& c, const request& req, responder res, const char* what) {
+  if (!is_admin(*c, req)) return res.send(admin_refused(req, *c));
+  std::string ch;
+  if (!known_channel(c, req, res, ch)) return;
+  if (!c->svc.redis) return res.send(unavailable(req));
+  const auto& k = c->keys;
+  const std::string w = what;
+  if (w == "pause") return simple(c, req, res, {"SET", k.outbound_paused(ch), "1"}, "paused");
+  if (w == "resume") return simple(c, req, res, {"DEL", k.outbound_paused(ch)}, "resumed");
+  if (w == "purge") return simple(c, req, res, {"DEL", k.outbound_dead(ch)}, "purged");
+  const std::string id = w == "retry_one" ? std::string(res.param("id")) : std::string();
+  if (w == "retry_one" && id.size() > contract::id_limits::message_id)
+    return res.send(json_error(req, http::status::not_found, "not_found",
+                               "no dead letter has an id that long"));
+  c->svc.redis->eval(c->retry, {k.outbound_dead(ch), k.outbound(ch)}, {k.message(""), id},
+                     res.executor(),
+                     [res, shell = request_shell(req), id](error_code ec, broker::reply r) {
+                       if (ec || !r.is_integer()) return res.send(unavailable(shell));
+                       if (!id.empty() && r.integer() == 0)
+                         return res.send(json_error(shell, http::status::not_found, "not_found",
+                                                    "no dead letter for message " + id));
+                       res.send(json_response(shell, http::status::ok,
+                                              "{\"requeued\":" + std::to_string(r.integer()) + "}"));
+                     });
+}
+
+}  // namespace
+
+void add_outbound_routes(router& routes, const services& svc, const contract::key_space& keys,
+                         const config& cfg, const adapter_auth& auth,
+                         std::map<std::string, std::string> channels) {
+  auto c = std::make_shared<outbound_context>(
+      outbound_context{svc, keys, cfg, auth, std::move(channels)});
+  routes.add(http::verb::post, "/v1/messages/outbound",
+             [c](const request& req, responder res) { post_outbound(c, req, std::move(res)); });
+  routes.add(http::verb::get, "/v1/admin/queues",
+             [c](const request& req, responder res) { queue_stats(c, req, std::move(res)); });
+  auto admin = [&](http::verb v, std::string path, const char* what) {
+    routes.add(v, std::move(path), [c, what](const request& req, responder res) {
+      admin_command(c, req, std::move(res), what);
+    });
+  };
+  admin(http::verb::post, "/v1/admin/queues/{channel}/pause", "pause");
+  admin(http::verb::post, "/v1/admin/queues/{channel}/resume", "resume");
+  admin(http::verb::post, "/v1/admin/queues/{channel}/dead/retry", "retry_all");
+  admin(http::verb::post, "/v1/admin/queues/{channel}/dead/{id}/retry", "retry_one");
+  admin(http::verb::delete_, "/v1/admin/queues/{channel}/dead", "purge");
+}
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,185 @@
+#include "bellhop/core/inbound_message.hpp"
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include "bellhop/core/adapter_auth.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+
+const auto fixed_now = std::chrono::system_clock::time_point(1795000000123ms);
+
+std::string valid_body() {
+  return R"({"property_id":"hotel-berlin","channel":"whatsapp","external_id":"wamid.HBgL",
+             "from":"+4915112345678","to":"+4930123456","guest_name":"Ana",
+             "text":"What time is breakfast?","content_type":"text","attachments":[],
+             "sent_at":"2026-11-22T10:00:00Z","metadata":{"wa":{"x":1}}})";
+}
+
+TEST(InboundMessage, BuildsTheEnvelopeInCanonicalOrder) {
+  auto m = parse_inbound_message(valid_body(), {}, fixed_now);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(m->id.size(), 26u);
+  EXPECT_EQ(m->received_at, "2026-11-18T11:06:40.123Z");
+  EXPECT_EQ(m->conversation_id.substr(0, 2), "c_");
+  rapidjson::Document d;
+  d.Parse(m->envelope.c_str());
+  ASSERT_TRUE(d.IsObject());
+  std::vector<std::string> names;
+  for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) names.push_back(it->name.GetString());
+  EXPECT_EQ(names, (std::vector<std::string>{"id", "property_id", "channel", "external_id", "from",
+                                             "to", "guest_name", "text", "content_type",
+                                             "attachments", "sent_at", "metadata",
+                                             "conversation_id", "received_at", "direction"}));
+  EXPECT_STREQ(d["direction"].GetString(), "inbound");
+  EXPECT_EQ(d["metadata"]["wa"]["x"].GetInt(), 1);
+}
+
+TEST(InboundMessage, DefaultsForOptionalFields) {
+  auto m = parse_inbound_message(
+      R"({"property_id":"p","channel":"sms","external_id":"e","from":"+1","text":"hi"})", {},
+      fixed_now);
+  ASSERT_TRUE(m);
+  rapidjson::Document d;
+  d.Parse(m->envelope.c_str());
+  EXPECT_TRUE(d["to"].IsNull());
+  EXPECT_STREQ(d["content_type"].GetString(), "text");
+  EXPECT_TRUE(d["attachments"].IsArray());
+  EXPECT_TRUE(d["metadata"].IsObject());
+}
+
+TEST(InboundMessage, ConversationIdIsStablePerGuestAndDiffersAcrossGuests) {
+  auto a = parse_inbound_message(valid_body(), {}, fixed_now);
+  auto b = parse_inbound_message(valid_body(), {}, fixed_now + 5s);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->conversation_id, b->conversation_id);
+  EXPECT_NE(a->id, b->id);
+  EXPECT_LT(a->id, b->id) << "ids sort by time";
+  auto other = parse_inbound_message(
+      R"({"property_id":"hotel-berlin","channel":"whatsapp","external_id":"x","from":"+49","text":"t"})",
+      {}, fixed_now);
+  ASSERT_TRUE(other);
+  EXPECT_NE(other->conversation_id, a->conversation_id);
+}
+
+TEST(InboundMessage, AttachmentsWithoutText) {
+  auto m = parse_inbound_message(
+      R"({"property_id":"p","channel":"whatsapp","external_id":"e","from":"+1",
+          "attachments":[{"type":"image","url":"https://x/y.jpg"}]})",
+      {}, fixed_now);
+  EXPECT_TRUE(m) << m.error().message;
+}
+
+struct bad_case {
+  const char* name;
+  std::string body;
+  int status;
+  const char* code;
+  const char* field;
+};
+
+class InboundMessageRejects : public ::testing::TestWithParam<bad_case> {};
+
+TEST_P(InboundMessageRejects, WithStatusCodeAndField) {
+  const auto& c = GetParam();
+  inbound_limits limits;
+  limits.max_text_bytes = 100;
+  auto m = parse_inbound_message(c.body, limits, fixed_now);
+  ASSERT_FALSE(m) << c.name;
+  EXPECT_EQ(m.error().status, c.status) << c.name;
+  EXPECT_EQ(m.error().code, c.code) << c.name << ": " << m.error().message;
+  EXPECT_EQ(m.error().field, c.field) << c.name;
+  EXPECT_FALSE(m.error().message.empty());
+}
+
+const std::string base_fields = R"("property_id":"p","channel":"whatsapp","external_id":"e")";
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, InboundMessageRejects,
+    ::testing::Values(
+        bad_case{"empty", "", 400, "malformed_json", ""},
+        bad_case{"malformed", "{\"property_id\":", 400, "malformed_json", ""},
+        bad_case{"trailing garbage", "{} x", 400, "malformed_json", ""},
+        bad_case{"invalid utf-8", "{\"text\":\"\xff\xfe\"}", 400, "malformed_json", ""},
+        bad_case{"too deep", "{\"metadata\":" + std::string(40, '[') + std::string(40, ']') + "}",
+                 400, "malformed_json", ""},
+        bad_case{"array body", "[1,2]", 422, "invalid_message", ""},
+        bad_case{"missing property", R"({"channel":"sms","external_id":"e","from":"f","text":"t"})",
+                 422, "missing_field", "property_id"},
+        bad_case{"missing from", "{" + base_fields + R"(,"text":"t"})", 422, "missing_field",
+                 "from"},
+        bad_case{"no text or attachments", "{" + base_fields + R"(,"from":"f"})", 422,
+                 "missing_field", "text"},
+        bad_case{"empty attachments only", "{" + base_fields + R"(,"from":"f","attachments":[]})",
+                 422, "missing_field", "text"},
+        bad_case{"wrong type", "{" + base_fields + R"(,"from":12,"text":"t"})", 422,
+                 "invalid_type", "from"},
+        bad_case{"attachments not array", "{" + base_fields + R"(,"from":"f","attachments":{}})",
+                 422, "invalid_type", "attachments"},
+        bad_case{"metadata not object", "{" + base_fields + R"(,"from":"f","text":"t","metadata":[]})",
+                 422, "invalid_type", "metadata"},
+        bad_case{"unknown channel",
+                 R"({"property_id":"p","channel":"fax","external_id":"e","from":"f","text":"t"})",
+                 422, "unknown_channel", "channel"},
+        bad_case{"bad property charset",
+                 R"({"property_id":"p q","channel":"sms","external_id":"e","from":"f","text":"t"})",
+                 422, "invalid_field", "property_id"},
+        bad_case{"text too long", "{" + base_fields + R"(,"from":"f","text":")" +
+                                      std::string(101, 'x') + "\"}",
+                 422, "too_long", "text"},
+        bad_case{"external id too long",
+                 R"({"property_id":"p","channel":"sms","external_id":")" + std::string(300, 'e') +
+                     R"(","from":"f","text":"t"})",
+                 422, "too_long", "external_id"},
+        bad_case{"control chars in from", "{" + base_fields + R"(,"from":"a\nb","text":"t"})", 422,
+                 "invalid_field", "from"},
+        bad_case{"bad sent_at", "{" + base_fields + R"(,"from":"f","text":"t","sent_at":"yesterday"})",
+                 422, "invalid_field", "sent_at"},
+        bad_case{"unknown field", "{" + base_fields + R"(,"from":"f","text":"t","txet":"t"})", 422,
+                 "unknown_field", "txet"},
+        bad_case{"empty external id",
+                 R"({"property_id":"p","channel":"sms","external_id":"","from":"f","text":"t"})",
+                 422, "invalid_field", "external_id"},
+        bad_case{"a million levels", std::string(1000000, '['), 400, "malformed_json", ""},
+        bad_case{"a million levels in a string's neighbour",
+                 "{\"text\":\"[[[\",\"metadata\":" + std::string(1000000, '{'), 400,
+                 "malformed_json", ""}),
+    [](const auto& info) {
+      std::string n = info.param.name;
+      for (auto& c : n) if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      return n;
+    });
+
+TEST(InboundMessage, ABodyOverTheBodyLimitIs413) {
+  inbound_limits limits;
+  limits.max_body_bytes = 64;
+  const std::string body = "{" + base_fields + R"(,"from":"f","text":")" + std::string(64, 'x') +
+                           "\"}";
+  auto m = parse_inbound_message(body, limits, fixed_now);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().status, 413);
+  EXPECT_EQ(m.error().code, "payload_too_large");
+  EXPECT_EQ(m.error().message.find("xxxx"), std::string::npos) << "never echoes the input";
+}
+
+TEST(AdapterAuth, BearerKeysAndProperties) {
+  std::vector<adapter_key> keys = {{"wa", "wa-key-0123456789abc", {"hotel-berlin"}},
+                                   {"all", "all-key-0123456789abc", {"*"}}};
+  adapter_auth auth(keys);
+  ASSERT_NE(auth.authenticate("Bearer wa-key-0123456789abc"), nullptr);
+  EXPECT_EQ(auth.authenticate("Bearer wa-key-0123456789abc")->name, "wa");
+  EXPECT_EQ(auth.authenticate("bearer all-key-0123456789abc")->name, "all");
+  EXPECT_EQ(auth.authenticate("Bearer wa-key-0123456789ab"), nullptr);
+  EXPECT_EQ(auth.authenticate("Basic wa-key-0123456789abc"), nullptr);
+  EXPECT_EQ(auth.authenticate(""), nullptr);
+  EXPECT_EQ(auth.authenticate("Bearer "), nullptr);
+  EXPECT_TRUE(adapter_auth::allows(keys[0], "hotel-berlin"));
+  EXPECT_FALSE(adapter_auth::allows(keys[0], "hotel-paris"));
+  EXPECT_TRUE(adapter_auth::allows(keys[1], "hotel-paris"));
+}
+
+}  // namespace
+}  // namespace bellhop::gateway
