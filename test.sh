@@ -178,6 +178,9 @@ fi
 
 run_config release build/release -DCMAKE_BUILD_TYPE=Release -DBELLHOP_SANITIZE=OFF \
   -DBELLHOP_BUILD_TESTS=ON -DBELLHOP_BUILD_BENCH=ON
+# The module graph docs/architecture.md draws is the one the build links.
+phase "architecture: docs/architecture.md draws the build's module graph" \
+  /usr/bin/python3 scripts/check_architecture.py build/release || true
 
 if [[ $QUICK -eq 0 ]]; then
   # Set for the build too: gtest_discover_tests runs the instrumented test binaries.
