@@ -225,6 +225,89 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   return routes;
 }
 
+// By default one network thread per core but one: the Redis broker thread (and, by default,
+// the embedded redis-server) needs a core too. On 2 cores one network thread accepted 4-8%
+// more messages/s than two in bench/run_ingest_bench.sh (fewer lock hand-offs, see
+// docs/configuration.md).
+std::size_t network_threads(const config& cfg) {
+  return cfg.http.threads > 0
+             ? static_cast<std::size_t>(cfg.http.threads)
+             : std::max(1u, std::max(1u, std::thread::hardware_concurrency()) - 1);
+}
+
+broker::embedded_redis_options embedded_redis_options_of(const config& cfg) {
+  broker::embedded_redis_options eo;
+  eo.data_dir = cfg.data_dir;
+  eo.redis_server = cfg.redis.embedded.redis_server;
+  eo.port = static_cast<std::uint16_t>(cfg.redis.embedded.port);
+  eo.durability = cfg.redis.embedded.durability;
+  eo.maxmemory = cfg.redis.embedded.maxmemory;
+  eo.key_prefix = cfg.redis.key_prefix;
+  return eo;
+}
+
+// The server's options of `http.*` on `at`; the one-line error names the key.
+boost::system::result<http_options, std::string> http_options_of(const config& cfg,
+                                                                 const listen_address& at) {
+  http_options ho;
+  ho.host = at.host;
+  ho.port = at.port;
+  ho.max_body_bytes = cfg.http.max_body_bytes;
+  ho.read_timeout = std::chrono::milliseconds(cfg.http.read_timeout_ms);
+  ho.idle_timeout = std::chrono::milliseconds(cfg.http.idle_timeout_ms);
+  ho.max_connections = cfg.http.max_connections;
+  ho.max_connections_per_client = cfg.http.max_connections_per_ip;
+  auto proxies = trusted_proxies::parse(cfg.http.trusted_proxies);
+  if (!proxies) {
+    return boost::system::result<http_options, std::string>(
+        boost::system::in_place_error, "config 'http.trusted_proxies': " + proxies.error());
+  }
+  ho.proxies = std::move(*proxies);
+  return ho;
+}
+
+realtime::service_options dashboard_options_of(const config& cfg, metrics_registry& metrics) {
+  realtime::service_options ro;
+  ro.jwt_secret = cfg.auth.jwt_secret;
+  ro.max_connections = static_cast<std::size_t>(cfg.realtime.max_connections);
+  ro.send_queue_bytes = static_cast<std::size_t>(cfg.realtime.send_queue_bytes);
+  ro.max_frame_bytes = static_cast<std::size_t>(cfg.realtime.max_frame_bytes);
+  ro.heartbeat = std::chrono::seconds(cfg.realtime.heartbeat_s);
+  ro.idle_timeout = std::chrono::seconds(cfg.realtime.idle_timeout_s);
+  ro.auth_timeout = std::chrono::milliseconds(cfg.realtime.auth_timeout_ms);
+  ro.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
+  ro.hub.history_max_age = std::chrono::seconds(cfg.realtime.history_max_age_s);
+  ro.hub.on_poison = [&poison = poison_metric(metrics)](std::string_view reason) {
+    poison.labels({"event_history", reason}).inc();
+  };
+  return ro;
+}
+
+// metrics.listen: /metrics alone on its own address (e.g. loopback for a local Prometheus).
+// Returns 0, or the exit code after printing why it could not start.
+int start_metrics_server(asio::io_context& ioc, const config& cfg, const http_options& ho,
+                         metrics_registry& metrics, std::unique_ptr<http_server>& out) {
+  auto at = parse_listen(cfg.metrics.listen);
+  if (!at) {
+    fail_line(at.error());
+    return exit_usage;
+  }
+  http_options mo = ho;
+  mo.host = at->host;
+  mo.port = at->port;
+  mo.max_connections = 64;
+  auto metrics_routes = std::make_shared<router>();
+  add_metrics_route(*metrics_routes, metrics, cfg.metrics.token);
+  out = std::make_unique<http_server>(ioc, mo, std::move(metrics_routes), metrics);
+  if (auto started = out->start(); !started) {
+    fail_line(started.error());
+    return exit_failure;
+  }
+  spdlog::info("GET /metrics is served on {}:{} (metrics.listen), not on listen", at->host,
+               out->port());
+  return 0;
+}
+
 }  // namespace
 
 int serve(const config& cfg) {
@@ -233,27 +316,14 @@ int serve(const config& cfg) {
     fail_line(listen.error());
     return exit_usage;
   }
-  // By default one network thread per core but one: the Redis broker thread (and, by default,
-  // the embedded redis-server) needs a core too. On 2 cores one network thread accepted 4-8%
-  // more messages/s than two in bench/run_ingest_bench.sh (fewer lock hand-offs, see
-  // docs/configuration.md).
-  const std::size_t threads =
-      cfg.http.threads > 0 ? static_cast<std::size_t>(cfg.http.threads)
-                           : std::max(1u, std::max(1u, std::thread::hardware_concurrency()) - 1);
+  const std::size_t threads = network_threads(cfg);
 
   // Check the Redis URL, bind the port, then start Redis: a port in use fails fast without
   // starting a redis-server for nothing.
   services svc;
   broker::redis_endpoint endpoint;
   if (cfg.redis.url == "embedded") {
-    broker::embedded_redis_options eo;
-    eo.data_dir = cfg.data_dir;
-    eo.redis_server = cfg.redis.embedded.redis_server;
-    eo.port = static_cast<std::uint16_t>(cfg.redis.embedded.port);
-    eo.durability = cfg.redis.embedded.durability;
-    eo.maxmemory = cfg.redis.embedded.maxmemory;
-    eo.key_prefix = cfg.redis.key_prefix;
-    svc.embedded = std::make_unique<broker::embedded_redis>(std::move(eo));
+    svc.embedded = std::make_unique<broker::embedded_redis>(embedded_redis_options_of(cfg));
   } else {
     auto ep = broker::parse_redis_url(cfg.redis.url);
     if (!ep) {
@@ -271,20 +341,12 @@ int serve(const config& cfg) {
       .labels({build_info::version, build_info::commit})
       .set(1);
 
-  http_options ho;
-  ho.host = listen->host;
-  ho.port = listen->port;
-  ho.max_body_bytes = cfg.http.max_body_bytes;
-  ho.read_timeout = std::chrono::milliseconds(cfg.http.read_timeout_ms);
-  ho.idle_timeout = std::chrono::milliseconds(cfg.http.idle_timeout_ms);
-  ho.max_connections = cfg.http.max_connections;
-  ho.max_connections_per_client = cfg.http.max_connections_per_ip;
-  if (auto proxies = trusted_proxies::parse(cfg.http.trusted_proxies); proxies) {
-    ho.proxies = std::move(*proxies);
-  } else {
-    fail_line("config 'http.trusted_proxies': " + proxies.error());
+  auto http = http_options_of(cfg, *listen);
+  if (!http) {
+    fail_line(http.error());
     return exit_usage;
   }
+  const http_options& ho = *http;
   const contract::key_space keys(cfg.redis.key_prefix);
   const adapter_auth auth(cfg.auth.adapter_keys);
   inbound_sink ingest;
@@ -294,27 +356,9 @@ int serve(const config& cfg) {
     fail_line(started.error());
     return exit_failure;
   }
-  // metrics.listen: /metrics alone on its own address (e.g. loopback for a local Prometheus).
   std::unique_ptr<http_server> metrics_server;
   if (!cfg.metrics.listen.empty()) {
-    auto at = parse_listen(cfg.metrics.listen);
-    if (!at) {
-      fail_line(at.error());
-      return exit_usage;
-    }
-    http_options mo = ho;
-    mo.host = at->host;
-    mo.port = at->port;
-    mo.max_connections = 64;
-    auto metrics_routes = std::make_shared<router>();
-    add_metrics_route(*metrics_routes, metrics, cfg.metrics.token);
-    metrics_server = std::make_unique<http_server>(ioc, mo, std::move(metrics_routes), metrics);
-    if (auto started = metrics_server->start(); !started) {
-      fail_line(started.error());
-      return exit_failure;
-    }
-    spdlog::info("GET /metrics is served on {}:{} (metrics.listen), not on listen", at->host,
-                 metrics_server->port());
+    if (int failed = start_metrics_server(ioc, cfg, ho, metrics, metrics_server)) return failed;
   }
 
   if (svc.embedded) {
@@ -348,20 +392,7 @@ int serve(const config& cfg) {
       make_outbound_channels(cfg, providers, svc.limits.get(), *svc.redis, keys), metrics);
   outbound.start();
 
-  realtime::service_options ro;
-  ro.jwt_secret = cfg.auth.jwt_secret;
-  ro.max_connections = static_cast<std::size_t>(cfg.realtime.max_connections);
-  ro.send_queue_bytes = static_cast<std::size_t>(cfg.realtime.send_queue_bytes);
-  ro.max_frame_bytes = static_cast<std::size_t>(cfg.realtime.max_frame_bytes);
-  ro.heartbeat = std::chrono::seconds(cfg.realtime.heartbeat_s);
-  ro.idle_timeout = std::chrono::seconds(cfg.realtime.idle_timeout_s);
-  ro.auth_timeout = std::chrono::milliseconds(cfg.realtime.auth_timeout_ms);
-  ro.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
-  ro.hub.history_max_age = std::chrono::seconds(cfg.realtime.history_max_age_s);
-  ro.hub.on_poison = [&poison = poison_metric(metrics)](std::string_view reason) {
-    poison.labels({"event_history", reason}).inc();
-  };
-  realtime::service dashboards(ioc, *svc.redis, keys, ro,
+  realtime::service dashboards(ioc, *svc.redis, keys, dashboard_options_of(cfg, metrics),
                                make_staff_reply_queuer(*svc.redis, keys, cfg, svc.limits.get(),
                                                        ioc.get_executor(), svc.memory.get()));
   server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req,
