@@ -21,9 +21,9 @@ channels::send_result no_answer(const provider_response& r) {
   return s;
 }
 
-const ratelimit::policy* policy(rate_limits* limits, const std::string& name) {
+const ratelimit::policy* policy(rate_limits* limits, std::string_view name) {
   if (!limits) return nullptr;
-  auto it = limits->policies.find(name);
+  auto it = limits->policies.find(std::string(name));
   return it == limits->policies.end() ? nullptr : &it->second;
 }
 
@@ -46,8 +46,8 @@ outbound_channel whatsapp_lane(const whatsapp_config& c, std::shared_ptr<provide
                  });
   };
   // Meta's throughput per business number, and its pair rate limit per recipient.
-  const auto* sender = policy(limits, "whatsapp_business_number");
-  const auto* recipient = policy(limits, "whatsapp_recipient");
+  const auto* sender = policy(limits, channels::whatsapp::business_number_limit.name);
+  const auto* recipient = policy(limits, channels::whatsapp::recipient_limit.name);
   const std::string number = c.phone_number_id;
   lane.limits = [sender, recipient, number](const channels::outbound_message& m) {
     std::vector<ratelimit::limit_key> keys;
@@ -75,11 +75,11 @@ outbound_channel sms_lane(const twilio_config& c, const std::string& public_url,
                  });
   };
   // Twilio's pace per sender number, its per-recipient window, and the property's caps.
-  const auto* sender = policy(limits, "twilio_sms_sender");
-  const auto* recipient = policy(limits, "twilio_sms_recipient");
+  const auto* sender = policy(limits, channels::twilio::sender_limit.name);
+  const auto* recipient = policy(limits, channels::twilio::recipient_limit.name);
   std::vector<const ratelimit::policy*> caps;
-  for (const char* name : {"sms_property_minute", "sms_property_hour", "sms_property_day"})
-    if (const auto* p = policy(limits, name)) caps.push_back(p);
+  for (const auto& limit : channels::twilio::property_limits)
+    if (const auto* p = policy(limits, limit.name)) caps.push_back(p);
   const std::string from = c.from;
   lane.limits = [sender, recipient, caps, from](const channels::outbound_message& m) {
     std::vector<ratelimit::limit_key> keys;
@@ -158,8 +158,8 @@ outbound_channel email_lane(const email_config& c, std::chrono::milliseconds tim
   };
   // Mail providers cap a sender per minute/hour/day: Bellhop's property caps stand for them.
   std::vector<const ratelimit::policy*> caps;
-  for (const char* name : {"email_property_minute", "email_property_hour", "email_property_day"})
-    if (const auto* p = policy(limits, name)) caps.push_back(p);
+  for (const auto& limit : channels::email::property_limits)
+    if (const auto* p = policy(limits, limit.name)) caps.push_back(p);
   lane.limits = [caps](const channels::outbound_message& m) {
     std::vector<ratelimit::limit_key> keys;
     for (const auto* p : caps) keys.push_back({p, m.property_id});

@@ -121,4 +121,12 @@ built_mail build_mail(const settings& s, const outbound_message& m, const thread
 send_result interpret_send(int curl_code, long smtp_code, std::string_view error_text,
                            const std::string& message_id);
 
+// Email per property (what a mailbox provider lets one sender do without being throttled or
+// marked as spam): 20 per minute, 1,000 per hour, 10,000 per day.
+inline constexpr published_limit property_limits[] = {
+    {"email_property_minute", "sliding_window", 20, 60'000},
+    {"email_property_hour", "fixed_window", 1000, 3'600'000},
+    {"email_property_day", "fixed_window", 10'000, 86'400'000}};
+inline constexpr const published_limit (&published_limits)[3] = property_limits;
+
 }  // namespace bellhop::channels::email

@@ -93,4 +93,18 @@ http_call send_request(const settings& s, const outbound_message& m);
 send_result interpret_send(int http_status, std::string_view body,
                            const std::map<std::string, std::string>& headers);
 
+// Twilio: 1 SMS/s per long-code sender (more is queued, then refused), 15 messages per 30 s to
+// one recipient from one sender; and per property (a hotel's own cap on SMS costs): 10 per
+// minute, 500 per hour, 5,000 per day.
+inline constexpr published_limit sender_limit{"twilio_sms_sender", "gcra", 1, 1000, 1};
+inline constexpr published_limit recipient_limit{"twilio_sms_recipient", "sliding_window", 15,
+                                                 30'000};
+inline constexpr published_limit property_limits[] = {
+    {"sms_property_minute", "sliding_window", 10, 60'000},
+    {"sms_property_hour", "fixed_window", 500, 3'600'000},
+    {"sms_property_day", "fixed_window", 5000, 86'400'000}};
+inline constexpr published_limit published_limits[] = {sender_limit, recipient_limit,
+                                                       property_limits[0], property_limits[1],
+                                                       property_limits[2]};
+
 }  // namespace bellhop::channels::twilio

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -113,6 +114,18 @@ struct send_result {
   std::string error_code;  // provider's code, "" if none
   std::string reason;      // human-readable, for the dead list and the failed event
   std::chrono::milliseconds retry_after{0};  // rate_limited / recipient_limited; 0 = backoff
+};
+
+// A provider's published rate limit, owned by its channel's adapter (the provider's documents
+// are its source; docs/configuration.md, "Rate-limit policies"). Every configuration has it as
+// a rate-limit policy of that name unless the file redefines it; the channel's sender passes
+// each message through it.
+struct published_limit {
+  std::string_view name;       // the policy's name in ratelimit.policies
+  std::string_view algorithm;  // fixed_window | sliding_window | gcra
+  std::int64_t limit = 0;
+  std::int64_t window_ms = 0;
+  std::int64_t burst = 0;  // gcra only; 0 = limit
 };
 
 }  // namespace bellhop::channels

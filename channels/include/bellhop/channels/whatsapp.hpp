@@ -106,4 +106,11 @@ http_call send_request(const settings& s, const outbound_message& m);
 send_result interpret_send(int http_status, std::string_view body,
                            const std::map<std::string, std::string>& headers);
 
+// WhatsApp Cloud API: 80 messages/s per business phone number (error 130429 beyond), and the
+// pair rate: about 1 message per 6 s to one user, with a small burst (error 131056).
+inline constexpr published_limit business_number_limit{"whatsapp_business_number", "gcra", 80,
+                                                       1000, 80};
+inline constexpr published_limit recipient_limit{"whatsapp_recipient", "gcra", 1, 6000, 3};
+inline constexpr published_limit published_limits[] = {business_number_limit, recipient_limit};
+
 }  // namespace bellhop::channels::whatsapp
