@@ -29,6 +29,7 @@ inline void check_webhook_result(const bellhop::channels::webhook_result& r,
     rapidjson::Document attachments, metadata;
     FUZZ_CHECK(bellhop::json::parse(m.attachments_json, attachments, lim));
     FUZZ_CHECK(attachments.IsArray());
+    FUZZ_CHECK(attachments.Size() == m.attachment_count);
     FUZZ_CHECK(bellhop::json::parse(m.metadata_json, metadata, lim));
     FUZZ_CHECK(metadata.IsObject());
   }
