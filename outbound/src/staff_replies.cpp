@@ -97,10 +97,22 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
   e.EndObject();
   std::string event_rest(ev.GetString() + 1, ev.GetSize() - 1);  // the script prepends the seq
 
-  // The intake files the message under this record only as the same message (its digest).
+  // The intake files the message under this record only as the same message (its digest): the
+  // JSON it will file, written from the typed message rather than read back from `message`.
   normalized_outbound filed;
+  filed.msg.id = id;
+  filed.msg.property_id = req.property_id;
+  filed.msg.channel = channel;
+  filed.msg.to = guest;
+  filed.msg.text = req.text;
+  filed.msg.conversation_id = req.conversation_id;
+  filed.msg.reply_to = reply_to;
+  filed.msg.priority = 3;
+  filed.idempotency_key = "staff:" + req.subject + ":" + req.client_msg_id;
+  filed.sent_by = req.subject;
+  filed.created_at = created_at;
   const std::string digest =
-      normalize_outbound(message, channel, filed).empty() ? outbound_digest(filed.json) : "-";
+      file_outbound(filed, channel).empty() ? outbound_digest(filed.json) : "-";
 
   const auto& k = ctx->keys;
   std::vector<std::string> keys = {
