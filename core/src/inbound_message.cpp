@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <utility>
 
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/contract/keys.hpp"
@@ -297,13 +298,20 @@ boost::system::result<inbound_message, validation_error> validate_inbound_messag
     std::chrono::system_clock::time_point now) {
   // Adapters keep to UTF-8 (a Twilio form field that is not is refused there): checked here as
   // the parser checks a request body, so no envelope carries anything else.
-  for (std::string_view s :
-       {std::string_view(property_id), std::string_view(g.channel), std::string_view(g.external_id),
-        std::string_view(g.from), std::string_view(g.to), std::string_view(g.guest_name),
-        std::string_view(g.text), std::string_view(g.content_type), std::string_view(g.sent_at),
-        std::string_view(g.attachments_json), std::string_view(g.metadata_json)}) {
-    if (!json::is_valid_utf8(s))
-      return invalid("malformed_json", "a field is not valid UTF-8", "", 400);
+  const std::pair<const char*, std::string_view> strings[] = {{"property_id", property_id},
+                                                              {"channel", g.channel},
+                                                              {"external_id", g.external_id},
+                                                              {"from", g.from},
+                                                              {"to", g.to},
+                                                              {"guest_name", g.guest_name},
+                                                              {"text", g.text},
+                                                              {"content_type", g.content_type},
+                                                              {"sent_at", g.sent_at},
+                                                              {"attachments", g.attachments_json},
+                                                              {"metadata", g.metadata_json}};
+  for (const auto& [name, value] : strings) {
+    if (!json::is_valid_utf8(value))
+      return invalid("malformed_json", std::string(name) + " is not valid UTF-8", name, 400);
   }
   message_view v;
   // Required strings are given even when empty: "must not be empty", as for a body that has them.

@@ -333,6 +333,7 @@ TEST(InboundMessageTyped, TextThatIsNotUtf8IsRefused) {
   ASSERT_FALSE(m);
   EXPECT_EQ(m.error().status, 400);
   EXPECT_EQ(m.error().code, "malformed_json");
+  EXPECT_EQ(m.error().field, "text");
   EXPECT_FALSE(parse_inbound_message(body_of(g, "hotel-berlin"), {}, fixed_now))
       << "nor is a body with it accepted";
 }
