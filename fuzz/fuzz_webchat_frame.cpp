@@ -1,6 +1,6 @@
 // parse_webchat_frame: what a guest's browser sends over /v1/webchat (docs/webchat.md), then,
 // for a message, the inbound message it becomes. A message frame is answered either with an
-// ingested message or with the error parse_inbound_message gives, and the one is given exactly
+// ingested message or with the error validate_inbound_message gives, and the one is given exactly
 // when its text is valid UTF-8, has no NUL and is within the text limit.
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +9,7 @@
 
 #include "bellhop/core/inbound_message.hpp"
 #include "bellhop/json/parse.hpp"
+#include "bellhop/json/utf8.hpp"
 #include "fuzz_check.hpp"
 #include "json_input.hpp"
 #include "webchat_frame.hpp"
@@ -38,11 +39,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(!frame.text.empty());
 
   const std::string guest = "wc_0123456789abcdef0123456789abcdef";
-  const std::string body = gw::webchat_inbound_body("hotel-1", guest, frame.client_id, frame.text);
   const gw::inbound_limits limits{.max_text_bytes = 1024};
-  auto m = gw::parse_inbound_message(body, limits, std::chrono::system_clock::now());
-  rapidjson::Document probe;
-  const bool utf8 = static_cast<bool>(bellhop::json::parse(body, probe, lim));
+  auto m =
+      gw::validate_inbound_message(gw::webchat_guest_message(guest, frame.client_id, frame.text),
+                                   "hotel-1", limits, std::chrono::system_clock::now());
+  const bool utf8 = bellhop::json::is_valid_utf8(frame.text);
   const bool acceptable = utf8 && frame.text.find('\0') == std::string::npos &&
                           frame.text.size() <= limits.max_text_bytes;
   FUZZ_CHECK(m.has_value() == acceptable);

@@ -29,8 +29,15 @@ inline void check_webhook_result(const bellhop::channels::webhook_result& r,
     rapidjson::Document attachments, metadata;
     FUZZ_CHECK(bellhop::json::parse(m.attachments_json, attachments, lim));
     FUZZ_CHECK(attachments.IsArray());
+    FUZZ_CHECK(attachments.Size() == m.attachment_count);
     FUZZ_CHECK(bellhop::json::parse(m.metadata_json, metadata, lim));
     FUZZ_CHECK(metadata.IsObject());
+    // The typed opt-out the gateway acts on is the one the engine reads in the metadata.
+    if (m.opt_out) {
+      const auto said = metadata.FindMember("opt_out");
+      FUZZ_CHECK(said != metadata.MemberEnd() && said->value.IsString() &&
+                 std::string_view(said->value.GetString()) == to_string(*m.opt_out));
+    }
   }
   for (const auto& s : r.statuses) {
     FUZZ_CHECK(!s.provider_message_id.empty());

@@ -211,10 +211,10 @@ void put_string(json_writer& w, std::string_view v) {
   w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
 }
 
-// The attachments array as guest_message.attachments_json, or the refusal; `first_kind` gets
-// the first one's kind.
+// The attachments array as guest_message.attachments_json (and how many), or the refusal;
+// `first_kind` gets the first one's kind.
 std::optional<webhook_result> write_attachments(const rapidjson::Value* list, std::string& out,
-                                                std::string& first_kind) {
+                                                std::size_t& count, std::string& first_kind) {
   rapidjson::StringBuffer buffer;
   json_writer w(buffer);
   w.StartArray();
@@ -256,6 +256,7 @@ std::optional<webhook_result> write_attachments(const rapidjson::Value* list, st
       w.Key("url");
       put_string(w, link);
       w.EndObject();
+      ++count;
     }
   }
   w.EndArray();
@@ -513,7 +514,8 @@ webhook_result parse_webhook(const settings& s, const webhook& w) {
 
   guest_message g;
   std::string first_kind;
-  if (auto refused = write_attachments(member(doc, "attachments"), g.attachments_json, first_kind))
+  if (auto refused = write_attachments(member(doc, "attachments"), g.attachments_json,
+                                       g.attachment_count, first_kind))
     return std::move(*refused);
   if (text.empty() && first_kind.empty()) return missing("text (or an attachment)");
 

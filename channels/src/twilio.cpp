@@ -181,7 +181,7 @@ std::string_view media_kind(std::string_view mime) {
 
 // Twilio's default keywords (Advanced Opt-Out tutorial; help.twilio.com article 223134027),
 // matched like Twilio does: the whole message, one word, any case.
-std::string_view keyword_opt_out(std::string_view body) {
+std::optional<opt_out_action> keyword_opt_out(std::string_view body) {
   static constexpr std::array<std::string_view, 8> stop = {
       "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"};
   static constexpr std::array<std::string_view, 3> start = {"START", "YES", "UNSTOP"};
@@ -191,18 +191,18 @@ std::string_view keyword_opt_out(std::string_view body) {
     return std::any_of(list.begin(), list.end(),
                        [word](std::string_view k) { return iequals(word, k); });
   };
-  if (in(stop)) return "stop";
-  if (in(start)) return "start";
-  if (in(help)) return "help";
-  return {};
+  if (in(stop)) return opt_out_action::stop;
+  if (in(start)) return opt_out_action::start;
+  if (in(help)) return opt_out_action::help;
+  return std::nullopt;
 }
 
 // OptOutType (sent when Advanced Opt-Out recognised a keyword, custom ones included) or else
-// the default keywords; "" when neither says anything.
-std::string_view opt_out_of(const form_fields& f, std::string_view body) {
+// the default keywords; none when neither says anything.
+std::optional<opt_out_action> opt_out_of(const form_fields& f, std::string_view body) {
   if (const auto* type = nonempty(f, "OptOutType")) {
-    for (std::string_view k : {"stop", "start", "help"}) {
-      if (iequals(*type, k)) return k;
+    for (auto k : {opt_out_action::stop, opt_out_action::start, opt_out_action::help}) {
+      if (iequals(*type, to_string(k))) return k;
     }
   }
   return keyword_opt_out(body);
@@ -392,6 +392,7 @@ webhook_result parse_sms_webhook(const settings& s, const webhook& w) {
   }
   aw.EndArray();
   m.attachments_json.assign(attachments.GetString(), attachments.GetSize());
+  m.attachment_count = static_cast<std::size_t>(num_media);
 
   rapidjson::StringBuffer metadata;
   json_writer mw(metadata);
@@ -402,7 +403,8 @@ webhook_result parse_sms_webhook(const settings& s, const webhook& w) {
       mw.Int(*n);
     }
   }
-  if (const auto opt = opt_out_of(f, m.text); !opt.empty()) put(mw, "opt_out", opt);
+  m.opt_out = opt_out_of(f, m.text);
+  if (m.opt_out) put(mw, "opt_out", to_string(*m.opt_out));
   mw.EndObject();
   m.metadata_json.assign(metadata.GetString(), metadata.GetSize());
 

@@ -2,6 +2,15 @@
 
 namespace bellhop::channels {
 
+const char* to_string(opt_out_action a) noexcept {
+  switch (a) {
+    case opt_out_action::stop: return "stop";
+    case opt_out_action::start: return "start";
+    case opt_out_action::help: return "help";
+  }
+  return "unknown";
+}
+
 const char* to_string(send_outcome o) noexcept {
   switch (o) {
     case send_outcome::sent: return "sent";

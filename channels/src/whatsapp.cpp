@@ -269,6 +269,7 @@ void take_content(const rapidjson::Value& m, std::string_view type, guest_messag
     w.EndObject();
     w.EndArray();
     g.attachments_json = written(b);
+    g.attachment_count = 1;
   } else if (type == "location") {
     g.content_type = "location";
     const auto* lat = member(body, "latitude");

@@ -6,10 +6,13 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
+#include <utility>
 
+#include "bellhop/contract/ids.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/json/parse.hpp"
-#include "bellhop/contract/ids.hpp"
+#include "bellhop/json/utf8.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -40,8 +43,33 @@ bool looks_like_timestamp(std::string_view s) {
          (s.back() == 'Z' || s.back() == 'z' || s[s.size() - 6] == '+' || s[s.size() - 6] == '-');
 }
 
+// One string field of the canonical message as the rules see it: absent (or null), a string,
+// or (JSON only) given as another type.
+struct text_field {
+  bool present = false;
+  bool is_string = true;
+  std::string_view value;
+};
+
+// The canonical message (docs/http-api.md) whichever way it came: a request body's DOM or an
+// adapter's typed guest_message. The rules and the envelope read only this, so both ways are
+// checked and written by the same code.
+struct message_view {
+  text_field property_id, channel, external_id, from, to, guest_name, text, content_type, sent_at;
+  bool attachments_present = false;
+  bool attachments_array = true;    // JSON only: given as another type
+  bool attachments_objects = true;  // JSON only: an element that is not an object
+  std::size_t attachment_count = 0;
+  const rapidjson::Value* attachments_value = nullptr;  // the JSON path writes the DOM's
+  std::string_view attachments_json = "[]";             // the typed path its adapter's
+  bool metadata_present = false;
+  bool metadata_object = true;            // JSON only: given as another type
+  std::string_view metadata_json = "{}";  // compact, as the envelope holds it
+};
+
 struct string_rule {
   const char* name;
+  text_field message_view::*field;
   bool required;
   std::size_t max_bytes;
 };
@@ -49,6 +77,150 @@ struct string_rule {
 constexpr std::array known_fields = {"property_id", "channel",    "external_id", "from",
                                      "to",          "guest_name", "text",        "content_type",
                                      "attachments", "sent_at",    "metadata"};
+
+// Every rule of the canonical message but the JSON ones (syntax, size, depth, unknown fields),
+// in the order the errors are reported.
+std::optional<validation_error> check(const message_view& v, const inbound_limits& limits) {
+  // Strings: required or not, and their byte limits.
+  const string_rule rules[] = {
+      {"property_id", &message_view::property_id, true, contract::id_limits::property_id},
+      {"channel", &message_view::channel, true, contract::id_limits::channel},
+      {"external_id", &message_view::external_id, true, max_external_id_bytes},
+      {"from", &message_view::from, true, contract::id_limits::address},
+      {"to", &message_view::to, false, contract::id_limits::address},
+      {"guest_name", &message_view::guest_name, false, max_guest_name_bytes},
+      {"text", &message_view::text, false, limits.max_text_bytes},
+      {"content_type", &message_view::content_type, false, 32},
+      {"sent_at", &message_view::sent_at, false, 35},
+  };
+  for (const auto& rule : rules) {
+    const text_field& f = v.*rule.field;
+    if (!f.present) {
+      if (rule.required) {
+        return invalid("missing_field", std::string(rule.name) + " is required", rule.name);
+      }
+      continue;
+    }
+    if (!f.is_string) {
+      return invalid("invalid_type", std::string(rule.name) + " must be a string", rule.name);
+    }
+    if (rule.required && f.value.empty()) {
+      return invalid("invalid_field", std::string(rule.name) + " must not be empty", rule.name);
+    }
+    if (f.value.size() > rule.max_bytes) {
+      return invalid(
+          "too_long",
+          std::string(rule.name) + " is longer than " + std::to_string(rule.max_bytes) + " bytes",
+          rule.name);
+    }
+    if (std::string_view(rule.name) != "text" && has_control_chars(f.value)) {
+      return invalid("invalid_field", std::string(rule.name) + " contains control characters",
+                     rule.name);
+    }
+    if (f.value.find('\0') != std::string_view::npos) {
+      return invalid("invalid_field", std::string(rule.name) + " contains a NUL character",
+                     rule.name);
+    }
+  }
+  if (!is_property_id(v.property_id.value)) {
+    return invalid("invalid_field",
+                   "property_id may contain only letters, digits, '-', '_' and '.'", "property_id");
+  }
+  if (!is_known_channel(v.channel.value)) {
+    return invalid("unknown_channel", "channel must be one of whatsapp, sms, email, webchat",
+                   "channel");
+  }
+  if (v.sent_at.present && !looks_like_timestamp(v.sent_at.value)) {
+    return invalid("invalid_field", "sent_at must be an RFC 3339 timestamp", "sent_at");
+  }
+  if (v.attachments_present) {
+    if (!v.attachments_array) {
+      return invalid("invalid_type", "attachments must be an array", "attachments");
+    }
+    if (v.attachment_count > limits.max_attachments) {
+      return invalid("too_long",
+                     "at most " + std::to_string(limits.max_attachments) + " attachments",
+                     "attachments");
+    }
+    if (!v.attachments_objects) {
+      return invalid("invalid_type", "each attachment must be an object", "attachments");
+    }
+  }
+  if (v.text.value.empty() && v.attachment_count == 0) {
+    return invalid("missing_field", "text or attachments is required", "text");
+  }
+  if (v.metadata_present) {
+    if (!v.metadata_object) {
+      return invalid("invalid_type", "metadata must be an object", "metadata");
+    }
+    if (v.metadata_json.size() > limits.max_metadata_bytes) {
+      return invalid(
+          "too_long",
+          "metadata is larger than " + std::to_string(limits.max_metadata_bytes) + " bytes",
+          "metadata");
+    }
+  }
+  return std::nullopt;
+}
+
+// The validated message and the envelope that goes to inbound:messages: canonical order,
+// absent optional fields as null, defaults filled in.
+inbound_message enrich(const message_view& v, std::chrono::system_clock::time_point now,
+                       std::size_t size_hint) {
+  inbound_message msg;
+  msg.id = contract::make_message_id(now);
+  msg.property_id = v.property_id.value;
+  msg.channel = v.channel.value;
+  msg.external_id = v.external_id.value;
+  msg.conversation_id = contract::make_conversation_id(msg.property_id, msg.channel, v.from.value);
+  msg.from = v.from.value;
+  msg.guest_name = v.guest_name.value;
+  msg.received_at = contract::format_timestamp(now);
+  msg.received_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+
+  rapidjson::StringBuffer out(nullptr, size_hint + 256);
+  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  auto put = [&](const char* name, std::string_view value) {
+    w.Key(name);
+    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  };
+  auto put_optional = [&](const char* name, const text_field& f) {
+    if (f.present) return put(name, f.value);
+    w.Key(name);
+    w.Null();
+  };
+  w.StartObject();
+  put("id", msg.id);
+  put("property_id", msg.property_id);
+  put("channel", msg.channel);
+  put("external_id", msg.external_id);
+  put("from", msg.from);
+  put_optional("to", v.to);
+  put_optional("guest_name", v.guest_name);
+  put("text", v.text.value);
+  put("content_type", v.content_type.value.empty() ? "text" : v.content_type.value);
+  w.Key("attachments");
+  if (v.attachments_value != nullptr) {
+    v.attachments_value->Accept(w);
+  } else {
+    w.RawValue(v.attachments_json.data(), v.attachments_json.size(), rapidjson::kArrayType);
+  }
+  put_optional("sent_at", v.sent_at);
+  w.Key("metadata");
+  w.RawValue(v.metadata_json.data(), v.metadata_json.size(), rapidjson::kObjectType);
+  put("conversation_id", msg.conversation_id);
+  put("received_at", msg.received_at);
+  put("direction", "inbound");
+  w.EndObject();
+  msg.envelope.assign(out.GetString(), out.GetSize());
+  return msg;
+}
+
+// A string the adapter left empty is absent, as the canonical body it stands for leaves it out.
+text_field given(std::string_view value) {
+  return {!value.empty(), true, value};
+}
 
 }  // namespace
 
@@ -81,162 +253,90 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
     }
   }
 
-  // Strings: required or not, and their byte limits.
-  const string_rule rules[] = {
-      {"property_id", true, contract::id_limits::property_id},
-      {"channel", true, contract::id_limits::channel},
-      {"external_id", true, max_external_id_bytes},
-      {"from", true, contract::id_limits::address},
-      {"to", false, contract::id_limits::address},
-      {"guest_name", false, max_guest_name_bytes},
-      {"text", false, limits.max_text_bytes},
-      {"content_type", false, 32},
-      {"sent_at", false, 35},
-  };
-  for (const auto& rule : rules) {
-    auto it = doc.FindMember(rule.name);
-    if (it == doc.MemberEnd() || it->value.IsNull()) {
-      if (rule.required) {
-        return invalid("missing_field", std::string(rule.name) + " is required", rule.name);
-      }
-      continue;
-    }
-    if (!it->value.IsString()) {
-      return invalid("invalid_type", std::string(rule.name) + " must be a string", rule.name);
-    }
-    std::string_view v(it->value.GetString(), it->value.GetStringLength());
-    if (rule.required && v.empty()) {
-      return invalid("invalid_field", std::string(rule.name) + " must not be empty", rule.name);
-    }
-    if (v.size() > rule.max_bytes) {
-      return invalid(
-          "too_long",
-          std::string(rule.name) + " is longer than " + std::to_string(rule.max_bytes) + " bytes",
-          rule.name);
-    }
-    if (std::string_view(rule.name) != "text" && has_control_chars(v)) {
-      return invalid("invalid_field", std::string(rule.name) + " contains control characters",
-                     rule.name);
-    }
-    if (v.find('\0') != std::string_view::npos) {
-      return invalid("invalid_field", std::string(rule.name) + " contains a NUL character",
-                     rule.name);
-    }
-  }
-  auto str = [&](const char* name) -> std::string_view {
+  message_view v;
+  auto field = [&](const char* name) -> text_field {
     auto it = doc.FindMember(name);
-    if (it == doc.MemberEnd() || !it->value.IsString()) return {};
-    return {it->value.GetString(), it->value.GetStringLength()};
+    if (it == doc.MemberEnd() || it->value.IsNull()) return {};
+    if (!it->value.IsString()) return {true, false, {}};
+    return {true, true, {it->value.GetString(), it->value.GetStringLength()}};
   };
-  if (!is_property_id(str("property_id"))) {
-    return invalid("invalid_field",
-                   "property_id may contain only letters, digits, '-', '_' and '.'", "property_id");
+  v.property_id = field("property_id");
+  v.channel = field("channel");
+  v.external_id = field("external_id");
+  v.from = field("from");
+  v.to = field("to");
+  v.guest_name = field("guest_name");
+  v.text = field("text");
+  v.content_type = field("content_type");
+  v.sent_at = field("sent_at");
+  if (auto a = doc.FindMember("attachments"); a != doc.MemberEnd() && !a->value.IsNull()) {
+    v.attachments_present = true;
+    v.attachments_array = a->value.IsArray();
+    if (v.attachments_array) {
+      v.attachments_value = &a->value;
+      v.attachment_count = a->value.Size();
+      for (const auto& e : a->value.GetArray()) v.attachments_objects &= e.IsObject();
+    }
   }
-  if (!is_known_channel(str("channel"))) {
-    return invalid("unknown_channel", "channel must be one of whatsapp, sms, email, webchat",
-                   "channel");
+  // Metadata is written once: the text that is measured goes into the envelope as it is.
+  rapidjson::StringBuffer metadata;
+  if (auto m = doc.FindMember("metadata"); m != doc.MemberEnd() && !m->value.IsNull()) {
+    v.metadata_present = true;
+    v.metadata_object = m->value.IsObject();
+    if (v.metadata_object) {
+      rapidjson::Writer<rapidjson::StringBuffer> w(metadata);
+      m->value.Accept(w);
+      v.metadata_json = {metadata.GetString(), metadata.GetSize()};
+    }
   }
-  if (auto sent = doc.FindMember("sent_at");
-      sent != doc.MemberEnd() && sent->value.IsString() && !looks_like_timestamp(str("sent_at"))) {
-    return invalid("invalid_field", "sent_at must be an RFC 3339 timestamp", "sent_at");
-  }
+  if (auto error = check(v, limits)) return std::move(*error);
+  return enrich(v, now, body.size());
+}
 
-  auto attachments = doc.FindMember("attachments");
-  bool has_attachments = false;
-  if (attachments != doc.MemberEnd() && !attachments->value.IsNull()) {
-    if (!attachments->value.IsArray()) {
-      return invalid("invalid_type", "attachments must be an array", "attachments");
-    }
-    if (attachments->value.Size() > limits.max_attachments) {
-      return invalid("too_long",
-                     "at most " + std::to_string(limits.max_attachments) + " attachments",
-                     "attachments");
-    }
-    for (const auto& a : attachments->value.GetArray()) {
-      if (!a.IsObject()) {
-        return invalid("invalid_type", "each attachment must be an object", "attachments");
-      }
-    }
-    has_attachments = attachments->value.Size() > 0;
+boost::system::result<inbound_message, validation_error> validate_inbound_message(
+    const channels::guest_message& g, std::string_view property_id, const inbound_limits& limits,
+    std::chrono::system_clock::time_point now) {
+  // Adapters keep to UTF-8 (a Twilio form field that is not is refused there): checked here as
+  // the parser checks a request body, so no envelope carries anything else.
+  const std::pair<const char*, std::string_view> strings[] = {{"property_id", property_id},
+                                                              {"channel", g.channel},
+                                                              {"external_id", g.external_id},
+                                                              {"from", g.from},
+                                                              {"to", g.to},
+                                                              {"guest_name", g.guest_name},
+                                                              {"text", g.text},
+                                                              {"content_type", g.content_type},
+                                                              {"sent_at", g.sent_at},
+                                                              {"attachments", g.attachments_json},
+                                                              {"metadata", g.metadata_json}};
+  for (const auto& [name, value] : strings) {
+    if (!json::is_valid_utf8(value))
+      return invalid("malformed_json", std::string(name) + " is not valid UTF-8", name, 400);
   }
-  if (str("text").empty() && !has_attachments) {
-    return invalid("missing_field", "text or attachments is required", "text");
+  message_view v;
+  // Required strings are given even when empty: "must not be empty", as for a body that has them.
+  v.property_id = {true, true, property_id};
+  v.channel = {true, true, g.channel};
+  v.external_id = {true, true, g.external_id};
+  v.from = {true, true, g.from};
+  v.to = given(g.to);
+  v.guest_name = given(g.guest_name);
+  v.text = given(g.text);
+  v.content_type = given(g.content_type);
+  v.sent_at = given(g.sent_at);
+  v.attachments_present = true;
+  v.attachment_count = g.attachment_count;
+  v.attachments_json = g.attachments_json;
+  v.metadata_present = true;
+  // The gateway's own note goes first, next to the adapter's members (docs/http-api.md).
+  std::string noted;
+  if (g.text_truncated) {
+    const bool empty = g.metadata_json == "{}";  // adapters write compact JSON
+    noted = R"({"text_truncated":true)" + (empty ? "}" : "," + g.metadata_json.substr(1));
   }
-  auto metadata = doc.FindMember("metadata");
-  if (metadata != doc.MemberEnd() && !metadata->value.IsNull()) {
-    if (!metadata->value.IsObject()) {
-      return invalid("invalid_type", "metadata must be an object", "metadata");
-    }
-    rapidjson::StringBuffer size_probe;
-    rapidjson::Writer<rapidjson::StringBuffer> w(size_probe);
-    metadata->value.Accept(w);
-    if (size_probe.GetSize() > limits.max_metadata_bytes) {
-      return invalid(
-          "too_long",
-          "metadata is larger than " + std::to_string(limits.max_metadata_bytes) + " bytes",
-          "metadata");
-    }
-  }
-
-  inbound_message msg;
-  msg.id = contract::make_message_id(now);
-  msg.property_id = str("property_id");
-  msg.channel = str("channel");
-  msg.external_id = str("external_id");
-  msg.conversation_id = contract::make_conversation_id(msg.property_id, msg.channel, str("from"));
-  msg.from = str("from");
-  msg.guest_name = str("guest_name");
-  msg.received_at = contract::format_timestamp(now);
-  msg.received_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-
-  // The envelope: canonical order, absent optional fields as null, defaults filled in.
-  rapidjson::StringBuffer out(nullptr, body.size() + 256);
-  rapidjson::Writer<rapidjson::StringBuffer> w(out);
-  auto put = [&](const char* name, std::string_view value) {
-    w.Key(name);
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-  };
-  auto put_optional = [&](const char* name) {
-    auto it = doc.FindMember(name);
-    w.Key(name);
-    if (it == doc.MemberEnd() || it->value.IsNull()) {
-      w.Null();
-    } else {
-      it->value.Accept(w);
-    }
-  };
-  w.StartObject();
-  put("id", msg.id);
-  put("property_id", msg.property_id);
-  put("channel", msg.channel);
-  put("external_id", msg.external_id);
-  put("from", str("from"));
-  put_optional("to");
-  put_optional("guest_name");
-  put("text", str("text"));
-  put("content_type", str("content_type").empty() ? "text" : str("content_type"));
-  w.Key("attachments");
-  if (attachments != doc.MemberEnd() && attachments->value.IsArray()) {
-    attachments->value.Accept(w);
-  } else {
-    w.StartArray();
-    w.EndArray();
-  }
-  put_optional("sent_at");
-  w.Key("metadata");
-  if (metadata != doc.MemberEnd() && metadata->value.IsObject()) {
-    metadata->value.Accept(w);
-  } else {
-    w.StartObject();
-    w.EndObject();
-  }
-  put("conversation_id", msg.conversation_id);
-  put("received_at", msg.received_at);
-  put("direction", "inbound");
-  w.EndObject();
-  msg.envelope.assign(out.GetString(), out.GetSize());
-  return msg;
+  v.metadata_json = g.text_truncated ? std::string_view(noted) : std::string_view(g.metadata_json);
+  if (auto error = check(v, limits)) return std::move(*error);
+  return enrich(v, now, g.text.size() + g.attachments_json.size() + v.metadata_json.size() + 512);
 }
 
 }  // namespace bellhop::gateway

@@ -48,68 +48,54 @@ std::string raw_json(const rapidjson::Value& v) {
 
 using filed = normalized_outbound;
 
-}  // namespace
+// The fields of an element that are not where the typed message can hold them: the JSON
+// types the checks refuse, in check()'s order.
+struct json_faults {
+  bool attachments_not_array = false;
+  bool bad_priority = false;
+  bool bad_delay = false;
+};
 
-// The claim script reads id and priority with a pattern: they come first, in this order.
-std::string normalize_outbound(std::string_view raw, std::string_view channel, filed& f,
-                               std::size_t max_bytes) {
-  rapidjson::Document d;
-  const auto parsed = json::parse(raw, d, {.max_bytes = max_bytes, .max_depth = 32});
-  if (!parsed || !d.IsObject()) {
-    f.refused = poison_reason(parsed);
-    return parsed ? "not a JSON object" : "not a JSON object: " + parsed.message();
-  }
-  f.refused = "invalid";
-  auto& m = f.msg;
-  m.property_id = str(d, "property_id");
+// Every rule of the canonical outbound message (docs/outbound.md) but the JSON ones, in the
+// order they are reported: "" when it may be filed, else why not.
+std::string check(const filed& f, std::string_view channel, const json_faults& faults) {
+  const auto& m = f.msg;
   if (!contract::is_property_id(m.property_id))
     return "property_id is missing or not a property id";
-  m.channel = str(d, "channel");
-  if (m.channel.empty()) m.channel = std::string(channel);
   if (m.channel.size() > contract::id_limits::channel)
     return "channel is longer than " + std::to_string(contract::id_limits::channel) + " bytes";
   if (!channel.empty() && m.channel != channel)
     return "channel does not match the queue outbound:" + std::string(channel);
-  m.to = str(d, "to");
-  if (m.to.empty() || m.to.size() > contract::id_limits::address) return "to is missing or too long";
-  m.text = str(d, "text");
+  if (m.to.empty() || m.to.size() > contract::id_limits::address)
+    return "to is missing or too long";
   if (m.text.size() > 65536) return "text is longer than 65536 bytes";
-  if (auto a = d.FindMember("attachments"); a != d.MemberEnd() && !a->value.IsNull()) {
-    if (!a->value.IsArray()) return "attachments must be an array";
-    m.attachments_json = raw_json(a->value);
-  }
+  if (faults.attachments_not_array) return "attachments must be an array";
   if (m.text.empty() && m.attachments_json == "[]") return "text or attachments is required";
-  if (auto p = d.FindMember("priority"); p != d.MemberEnd() && !p->value.IsNull()) {
-    if (!p->value.IsInt() || p->value.GetInt() < 1 || p->value.GetInt() > 10)
-      return "priority must be an integer from 1 to 10";
-    m.priority = p->value.GetInt();
-  }
-  if (auto p = d.FindMember("delay_ms"); p != d.MemberEnd() && !p->value.IsNull()) {
-    if (!p->value.IsInt64() || p->value.GetInt64() < 0)
-      return "delay_ms must be a non-negative integer";
-    f.delay_ms = p->value.GetInt64();
-  }
-  m.conversation_id = str(d, "conversation_id");
+  if (faults.bad_priority || m.priority < 1 || m.priority > 10)
+    return "priority must be an integer from 1 to 10";
+  if (faults.bad_delay || f.delay_ms < 0) return "delay_ms must be a non-negative integer";
   if (m.conversation_id.size() > contract::id_limits::outbound_conversation_id)
     return "conversation_id is longer than " +
            std::to_string(contract::id_limits::outbound_conversation_id) + " bytes";
-  m.reply_to = str(d, "reply_to");
   if (m.reply_to.size() > contract::id_limits::reply_to)
     return "reply_to is longer than " + std::to_string(contract::id_limits::reply_to) + " bytes";
-  f.idempotency_key = str(d, "idempotency_key");
   if (f.idempotency_key.size() > contract::id_limits::idempotency_key)
     return "idempotency_key is longer than " + std::to_string(contract::id_limits::idempotency_key) +
            " bytes";
-  std::string id = str(d, "id");
-  m.id = is_message_id(id) ? id : contract::make_message_id(std::chrono::system_clock::now());
-  f.created_at = str(d, "created_at");
-  if (f.created_at.empty()) f.created_at = contract::format_timestamp(std::chrono::system_clock::now());
-  if (auto e = d.FindMember("extras"); e != d.MemberEnd() && e->value.IsObject()) {
-    for (auto it = e->value.MemberBegin(); it != e->value.MemberEnd(); ++it)
-      if (it->value.IsString()) m.extras[it->name.GetString()] = it->value.GetString();
-  }
+  return "";
+}
 
-  rapidjson::StringBuffer b;
+// A kept id, or a new one; the time of filing when none is given.
+void complete(filed& f) {
+  auto& m = f.msg;
+  if (!is_message_id(m.id)) m.id = contract::make_message_id(std::chrono::system_clock::now());
+  if (f.created_at.empty()) f.created_at = contract::format_timestamp(std::chrono::system_clock::now());
+}
+
+// The claim script reads id and priority with a pattern: they come first, in this order.
+void write(filed& f) {
+  const auto& m = f.msg;
+  rapidjson::StringBuffer b(nullptr, m.text.size() + m.attachments_json.size() + 512);
   writer w(b);
   w.StartObject();
   put(w, "id", m.id);
@@ -125,7 +111,7 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
   put_or_null(w, "reply_to", m.reply_to);
   put_or_null(w, "idempotency_key", f.idempotency_key);
   put(w, "created_at", f.created_at);
-  if (auto s = str(d, "sent_by"); !s.empty()) put(w, "sent_by", s);
+  if (!f.sent_by.empty()) put(w, "sent_by", f.sent_by);
   if (!m.extras.empty()) {
     w.Key("extras");
     w.StartObject();
@@ -134,6 +120,69 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
   }
   w.EndObject();
   f.json.assign(b.GetString(), b.GetSize());
+}
+
+}  // namespace
+
+std::string read_outbound(std::string_view raw, std::string_view channel, filed& f,
+                          std::size_t max_bytes) {
+  rapidjson::Document d;
+  const auto parsed = json::parse(raw, d, {.max_bytes = max_bytes, .max_depth = 32});
+  if (!parsed || !d.IsObject()) {
+    f.refused = poison_reason(parsed);
+    return parsed ? "not a JSON object" : "not a JSON object: " + parsed.message();
+  }
+  f.refused = "invalid";
+  auto& m = f.msg;
+  json_faults faults;
+  m.property_id = str(d, "property_id");
+  m.channel = str(d, "channel");
+  if (m.channel.empty()) m.channel = std::string(channel);
+  m.to = str(d, "to");
+  m.text = str(d, "text");
+  if (auto a = d.FindMember("attachments"); a != d.MemberEnd() && !a->value.IsNull()) {
+    faults.attachments_not_array = !a->value.IsArray();
+    if (!faults.attachments_not_array) m.attachments_json = raw_json(a->value);
+  }
+  if (auto p = d.FindMember("priority"); p != d.MemberEnd() && !p->value.IsNull()) {
+    faults.bad_priority = !p->value.IsInt();
+    if (!faults.bad_priority) m.priority = p->value.GetInt();
+  }
+  if (auto p = d.FindMember("delay_ms"); p != d.MemberEnd() && !p->value.IsNull()) {
+    faults.bad_delay = !p->value.IsInt64();
+    if (!faults.bad_delay) f.delay_ms = p->value.GetInt64();
+  }
+  m.conversation_id = str(d, "conversation_id");
+  m.reply_to = str(d, "reply_to");
+  f.idempotency_key = str(d, "idempotency_key");
+  if (auto error = check(f, channel, faults); !error.empty()) return error;
+  m.id = str(d, "id");
+  f.created_at = str(d, "created_at");
+  complete(f);
+  f.sent_by = str(d, "sent_by");
+  if (auto e = d.FindMember("extras"); e != d.MemberEnd() && e->value.IsObject()) {
+    for (auto it = e->value.MemberBegin(); it != e->value.MemberEnd(); ++it)
+      if (it->value.IsString()) m.extras[it->name.GetString()] = it->value.GetString();
+  }
+  f.refused = {};
+  return "";
+}
+
+std::string normalize_outbound(std::string_view raw, std::string_view channel, filed& f,
+                               std::size_t max_bytes) {
+  auto error = read_outbound(raw, channel, f, max_bytes);
+  if (error.empty()) write(f);
+  return error;
+}
+
+std::string file_outbound(filed& f, std::string_view channel) {
+  if (f.msg.channel.empty()) f.msg.channel = std::string(channel);
+  if (auto error = check(f, channel, {}); !error.empty()) {
+    f.refused = "invalid";
+    return error;
+  }
+  complete(f);
+  write(f);
   f.refused = {};
   return "";
 }

@@ -357,12 +357,16 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     });
   }
 
+  // `json` is the filed message: read into the typed one, never written again (what the
+  // scripts keep of it is this text).
   void send(const lane_ptr& l, std::string json, std::int64_t attempts) {
     filed f;
-    if (auto error = normalize_outbound(json, l->ch.name, f); !error.empty()) {
+    if (auto error = read_outbound(json, l->ch.name, f); !error.empty()) {
       report_poison(poison_, "outbound", l->ready, f.refused, error);
+      // A JSON object with a field refused is dead-lettered as the object it is.
+      const bool object = f.refused == "invalid";
       return finish(l, "dead", std::move(json), {}, attempts, "unreadable message: " + error, "",
-                    "", 0);
+                    "", 0, false, object);
     }
     std::optional<channels::outbound_message> msg(std::move(f.msg));
     // Filed before the intake checked the property (an older version), or the channel was
@@ -461,10 +465,12 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     }
   }
 
+  // `object`: `json` parsed as a JSON object when it was read (every message that was read
+  // into `m`), so a dead letter holds it as one.
   void finish(const lane_ptr& l, const char* mode, std::string json,
               const channels::outbound_message& m, std::int64_t attempts, std::string reason,
               std::string error_code_, std::string provider_id, std::int64_t due,
-              bool opted_out = false) {
+              bool opted_out = false, bool object = true) {
     const std::string mode_s = mode;
     const std::string now = contract::format_timestamp(std::chrono::system_clock::now());
     std::string channel_key, head, data, tail, dead_letter;
@@ -495,8 +501,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       writer w(b);
       w.StartObject();
       w.Key("message");
-      if (rapidjson::Document d; json::parse(json, d, {.max_bytes = max_outbound_element_bytes}) &&
-                                 d.IsObject() && json.find('\0') == std::string::npos) {
+      // The parser stops at a NUL after the value, which a raw copy would carry along.
+      if (object && json.find('\0') == std::string::npos) {
         w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
       } else {  // not JSON: quoted, as valid UTF-8
         const auto text = valid_utf8(json);

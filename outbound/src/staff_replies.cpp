@@ -62,26 +62,40 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
   const auto created_at = contract::format_timestamp(now);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
 
+  normalized_outbound filed;
+  auto& m = filed.msg;
+  m.id = id;
+  m.property_id = req.property_id;
+  m.channel = channel;
+  m.to = guest;
+  m.text = req.text;
+  m.conversation_id = req.conversation_id;
+  m.reply_to = reply_to;
+  m.priority = 3;  // a person is waiting on both ends: high
+  filed.idempotency_key = "staff:" + req.subject + ":" + req.client_msg_id;
+  filed.sent_by = req.subject;
+  filed.created_at = created_at;
+
   // The canonical outbound message (docs/outbound.md), plus who sent it and when.
   rapidjson::StringBuffer out;
   rapidjson::Writer<rapidjson::StringBuffer> w(out);
   w.StartObject();
-  put(w, "id", id);
-  put(w, "property_id", req.property_id);
-  put(w, "channel", channel);
-  put(w, "to", guest);
-  put(w, "text", req.text);
-  put(w, "conversation_id", req.conversation_id);
+  put(w, "id", m.id);
+  put(w, "property_id", m.property_id);
+  put(w, "channel", m.channel);
+  put(w, "to", m.to);
+  put(w, "text", m.text);
+  put(w, "conversation_id", m.conversation_id);
   w.Key("reply_to");
-  if (reply_to.empty())
+  if (m.reply_to.empty())
     w.Null();
   else
-    w.String(reply_to.data(), static_cast<rapidjson::SizeType>(reply_to.size()));
+    w.String(m.reply_to.data(), static_cast<rapidjson::SizeType>(m.reply_to.size()));
   w.Key("priority");
-  w.Int(3);  // a person is waiting on both ends: high
-  put(w, "idempotency_key", "staff:" + req.subject + ":" + req.client_msg_id);
-  put(w, "sent_by", req.subject);
-  put(w, "created_at", created_at);
+  w.Int(m.priority);
+  put(w, "idempotency_key", filed.idempotency_key);
+  put(w, "sent_by", filed.sent_by);
+  put(w, "created_at", filed.created_at);
   put(w, "direction", "outbound");
   w.EndObject();
   std::string message(out.GetString(), out.GetSize());
@@ -97,10 +111,10 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
   e.EndObject();
   std::string event_rest(ev.GetString() + 1, ev.GetSize() - 1);  // the script prepends the seq
 
-  // The intake files the message under this record only as the same message (its digest).
-  normalized_outbound filed;
+  // The intake files the message under this record only as the same message (its digest): the
+  // JSON it will file, written from the typed message rather than read back from `message`.
   const std::string digest =
-      normalize_outbound(message, channel, filed).empty() ? outbound_digest(filed.json) : "-";
+      file_outbound(filed, channel).empty() ? outbound_digest(filed.json) : "-";
 
   const auto& k = ctx->keys;
   std::vector<std::string> keys = {

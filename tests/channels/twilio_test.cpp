@@ -598,8 +598,15 @@ std::string opt_out_for(const params_t& p) {
   EXPECT_EQ(r.status, 200) << r.error_message;
   if (r.messages.size() != 1) return "<no message>";
   const auto doc = parse_json(r.messages[0].metadata_json);
-  if (!doc.IsObject() || !doc.HasMember("opt_out")) return "";
-  return doc["opt_out"].IsString() ? doc["opt_out"].GetString() : "<not a string>";
+  // The typed field the gateway acts on says what the metadata tells the engine.
+  const auto& typed = r.messages[0].opt_out;
+  if (!doc.IsObject() || !doc.HasMember("opt_out")) {
+    EXPECT_FALSE(typed.has_value()) << to_string(*typed);
+    return "";
+  }
+  if (!doc["opt_out"].IsString()) return "<not a string>";
+  EXPECT_TRUE(typed.has_value() && doc["opt_out"].GetString() == std::string(to_string(*typed)));
+  return doc["opt_out"].GetString();
 }
 
 TEST(twilio_sms, default_keywords_set_opt_out) {

@@ -306,10 +306,9 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
   void on_message(const webchat_frame& frame) {
     const std::string& client_id = frame.client_id;
     // The canonical inbound message: validated and enriched like POST /v1/messages/inbound.
-    const std::string body =
-        webchat_inbound_body(chat().property_id, guest_, client_id, frame.text);
     const inbound_limits limits{static_cast<std::size_t>(shared_->cfg.inbound.max_text_bytes)};
-    auto m = parse_inbound_message(body, limits, std::chrono::system_clock::now());
+    auto m = validate_inbound_message(webchat_guest_message(guest_, client_id, frame.text),
+                                      chat().property_id, limits, std::chrono::system_clock::now());
     if (!m) return send(webchat_error_frame(m.error().code, m.error().message, client_id));
     begin_work();
     // Per guest and per address (docs/webchat.md), one check for both: a refused message is

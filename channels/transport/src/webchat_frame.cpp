@@ -79,22 +79,14 @@ webchat_frame parse_webchat_frame(std::string_view text) {
   return refused(webchat_error_frame("unknown_type", "type must be \"message\" or \"received\""));
 }
 
-std::string webchat_inbound_body(std::string_view property_id, std::string_view guest,
-                                 std::string_view client_id, std::string_view text) {
-  rapidjson::StringBuffer b;
-  rapidjson::Writer<rapidjson::StringBuffer> w(b);
-  auto put = [&w](const char* name, std::string_view value) {
-    w.Key(name);
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-  };
-  w.StartObject();
-  put("property_id", property_id);
-  put("channel", "webchat");
-  put("external_id", std::string(guest) + ":" + std::string(client_id));
-  put("from", guest);
-  put("text", text);
-  w.EndObject();
-  return {b.GetString(), b.GetSize()};
+channels::guest_message webchat_guest_message(std::string_view guest, std::string_view client_id,
+                                              std::string_view text) {
+  channels::guest_message g;
+  g.channel = "webchat";
+  g.external_id = std::string(guest) + ":" + std::string(client_id);
+  g.from = guest;
+  g.text = text;
+  return g;
 }
 
 }  // namespace bellhop::gateway

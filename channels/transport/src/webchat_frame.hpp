@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "bellhop/channels/types.hpp"
+
 namespace bellhop::gateway {
 
 // A frame from a guest's browser (docs/webchat.md), read and checked:
@@ -27,9 +29,9 @@ webchat_frame parse_webchat_frame(std::string_view text);
 std::string webchat_error_frame(std::string_view code, std::string_view message,
                                 std::string_view client_id = {}, std::int64_t retry_after_ms = 0);
 
-// The canonical inbound message of a guest's chat message, before parse_inbound_message
-// validates and enriches it like a POST /v1/messages/inbound body.
-std::string webchat_inbound_body(std::string_view property_id, std::string_view guest,
-                                 std::string_view client_id, std::string_view text);
+// The canonical inbound message of a guest's chat message, before validate_inbound_message
+// checks and enriches it like a POST /v1/messages/inbound body.
+channels::guest_message webchat_guest_message(std::string_view guest, std::string_view client_id,
+                                              std::string_view text);
 
 }  // namespace bellhop::gateway

@@ -1,7 +1,5 @@
 #include "bellhop/transport/webhooks.hpp"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
 #include <memory>
@@ -9,11 +7,11 @@
 #include "bellhop/channels/email.hpp"
 #include "bellhop/channels/twilio.hpp"
 #include "bellhop/channels/whatsapp.hpp"
-#include "bellhop/core/inbound_message.hpp"
-#include "bellhop/server/json_response.hpp"
 #include "bellhop/contract/ids.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/core/inbound_message.hpp"
 #include "bellhop/core/redis_full.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -68,37 +66,6 @@ response starting(const request& req) {
   return out;
 }
 
-// The canonical inbound body (POST /v1/messages/inbound) of a guest message.
-std::string inbound_body(const channels::guest_message& g, const std::string& property) {
-  rapidjson::StringBuffer b;
-  rapidjson::Writer<rapidjson::StringBuffer> w(b);
-  auto put = [&](const char* k, const std::string& v, bool null_if_empty = false) {
-    w.Key(k);
-    if (null_if_empty && v.empty())
-      w.Null();
-    else
-      w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-  };
-  w.StartObject();
-  put("property_id", property);
-  put("channel", g.channel);
-  put("external_id", g.external_id);
-  put("from", g.from);
-  put("to", g.to, true);
-  put("guest_name", g.guest_name, true);
-  // A message of a kind without text or attachments (a reaction to nothing, an unsupported
-  // type) still reaches the engine, saying what it was.
-  put("text", g.text.empty() && g.attachments_json == "[]" ? "(" + g.content_type + ")" : g.text);
-  put("content_type", g.content_type);
-  w.Key("attachments");
-  w.RawValue(g.attachments_json.data(), g.attachments_json.size(), rapidjson::kArrayType);
-  put("sent_at", g.sent_at, true);
-  w.Key("metadata");
-  w.RawValue(g.metadata_json.data(), g.metadata_json.size(), rapidjson::kObjectType);
-  w.EndObject();
-  return {b.GetString(), b.GetSize()};
-}
-
 std::string now_text_of(std::chrono::system_clock::time_point t) { return contract::format_timestamp(t); }
 
 // Cuts `v` to at most `max` bytes without splitting a UTF-8 character. Whether it was cut.
@@ -117,17 +84,15 @@ bool cut_at_character(std::string& v, std::size_t max) {
 // the canonical 200 bytes are cut at a character boundary (metadata.text_truncated says so for
 // the text); an id longer than the canonical 256 bytes (an email Message-ID may take 998)
 // becomes "sha256:" + the hex digest of it, still one dedup key per message, the full id kept
-// in the metadata by the adapters that have such ids.
-channels::guest_message within_limits(channels::guest_message g, std::size_t max_text_bytes) {
-  if (cut_at_character(g.text, max_text_bytes)) {
-    const bool empty =
-        g.metadata_json.find_first_not_of(" \t\r\n", 1) == g.metadata_json.rfind('}');
-    g.metadata_json.insert(1, empty ? "\"text_truncated\":true" : "\"text_truncated\":true,");
-  }
+// in the metadata by the adapters that have such ids. A message of a kind without text or
+// attachments (a reaction to nothing, an unsupported type) still reaches the engine, saying
+// what it was.
+void within_limits(channels::guest_message& g, std::size_t max_text_bytes) {
+  g.text_truncated = cut_at_character(g.text, max_text_bytes);
   cut_at_character(g.guest_name, max_guest_name_bytes);
   if (g.external_id.size() > max_external_id_bytes)
     g.external_id = "sha256:" + contract::sha256_hex(g.external_id);
-  return g;
+  if (g.text.empty() && g.attachment_count == 0) g.text = "(" + g.content_type + ")";
 }
 
 // Stores a verified webhook's messages and statuses, then answers: 200 only when all of it is
@@ -170,14 +135,14 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
   std::vector<inbound_message> messages;
   const auto now = std::chrono::system_clock::now();
   const inbound_limits limits{static_cast<std::size_t>(c->cfg.inbound.max_text_bytes)};
-  for (const auto& g : result->messages) {
+  for (auto& g : result->messages) {
     if (!business.empty() && g.business != business) {
       spdlog::warn("webhook {}: a message for {} is not for the configured number {}: skipped",
                    channel, g.business, business);
       continue;
     }
-    auto m = parse_inbound_message(
-        inbound_body(within_limits(g, limits.max_text_bytes), property), limits, now);
+    within_limits(g, limits.max_text_bytes);
+    auto m = validate_inbound_message(g, property, limits, now);
     if (!m) {
       spdlog::warn("webhook {}: message {} dropped: {} ({})", channel, g.external_id,
                    m.error().message, m.error().field);
@@ -190,9 +155,9 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
   std::vector<broker::command> opt_outs;
   if (channel == "sms") {
     for (const auto& g : result->messages) {
-      if (g.metadata_json.find("\"opt_out\":\"stop\"") != std::string::npos)
+      if (g.opt_out == channels::opt_out_action::stop)
         opt_outs.push_back({"SET", c->keys.opted_out("sms", g.from), now_text_of(now)});
-      else if (g.metadata_json.find("\"opt_out\":\"start\"") != std::string::npos)
+      else if (g.opt_out == channels::opt_out_action::start)
         opt_outs.push_back({"DEL", c->keys.opted_out("sms", g.from)});
     }
   }

@@ -60,8 +60,9 @@ bool signature_valid(std::string_view auth_token, std::string_view full_url,
 // to = To, channel "sms", external_id = MessageSid, from = From, text = Body, attachments_json
 // [{"type":"image"|"audio"|"video"|"document","url","mime_type"}], content_type the first
 // attachment's type or "text"; metadata_json {"num_segments":N} when NumSegments is given and
-// {"opt_out":"stop"|"start"|"help"} from OptOutType, or else when the whole Body (trimmed, any
-// case) is one of Twilio's default keywords. reply_body is an empty TwiML <Response>.
+// {"opt_out":"stop"|"start"|"help"} (and opt_out set alike) from OptOutType, or else when the
+// whole Body (trimmed, any case) is one of Twilio's default keywords. reply_body is an empty
+// TwiML <Response>.
 webhook_result parse_sms_webhook(const settings& s, const webhook& w);
 
 // POST /v1/webhooks/twilio/status: MessageSid and MessageStatus required. sent, delivered and

@@ -6,6 +6,7 @@
 // dispatcher makes the calls, so each adapter is pure functions that tests can feed directly.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -29,6 +30,11 @@ struct webhook {
   }
 };
 
+// What an SMS says about further messages to its sender (Twilio's opt-out keywords): stop
+// sending, start again, or send the help text.
+enum class opt_out_action { stop, start, help };
+const char* to_string(opt_out_action a) noexcept;  // "stop", "start", "help"
+
 // A guest's message in the canonical inbound form (docs/http-api.md, body of /v1/messages/inbound),
 // before Bellhop adds id, conversation_id, received_at and direction. `business` is the
 // provider-side identity the guest wrote to (WhatsApp phone_number_id, Twilio "To" number):
@@ -43,8 +49,14 @@ struct guest_message {
   std::string text;         // "" if none (then attachments or location say what it is)
   std::string content_type = "text";  // text, image, audio, video, document, sticker, location…
   std::string attachments_json = "[]";  // JSON array of objects, e.g. [{"type":"image","id":…}]
+  std::size_t attachment_count = 0;     // the objects in attachments_json
   std::string sent_at;                  // RFC 3339 or ""
   std::string metadata_json = "{}";     // JSON object: provider extras (location, context, …)
+  // SMS: the opt-out keyword the message is (metadata_json says it too, for the engine).
+  std::optional<opt_out_action> opt_out;
+  // Set by the gateway, not an adapter: the text was cut to inbound.max_text_bytes (the
+  // envelope's metadata says "text_truncated":true).
+  bool text_truncated = false;
 };
 
 // A provider's delivery report for a message Bellhop sent.

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "bellhop/channels/types.hpp"
 #include "bellhop/contract/id_limits.hpp"
 
 namespace bellhop::gateway {
@@ -54,6 +55,15 @@ bool is_known_channel(std::string_view channel);
 // received_at and direction. Never throws on bad input.
 boost::system::result<inbound_message, validation_error> parse_inbound_message(
     std::string_view body, const inbound_limits& limits,
+    std::chrono::system_clock::time_point now);
+
+// The same message already typed, from a channel adapter (a webhook, a web-chat frame), for
+// `property_id`: checked by the same rules with the same errors and written into the same
+// envelope as a body with these fields, without JSON text in between. Empty `to`, `guest_name`
+// and `sent_at` are absent (null in the envelope); `text_truncated` puts
+// "text_truncated":true first in the metadata. Never throws on bad input.
+boost::system::result<inbound_message, validation_error> validate_inbound_message(
+    const channels::guest_message& g, std::string_view property_id, const inbound_limits& limits,
     std::chrono::system_clock::time_point now);
 
 }  // namespace bellhop::gateway

@@ -12,9 +12,10 @@ namespace bellhop::gateway {
 // An outbound message as Bellhop files it: the canonical outbound JSON (docs/outbound.md) with its id
 // and priority first, defaults filled in.
 struct normalized_outbound {
-  std::string json;
+  std::string json;  // "" until written (read_outbound leaves it so)
   channels::outbound_message msg;
   std::string idempotency_key, created_at;
+  std::string sent_by;  // a staff reply's author, kept in the filed JSON
   std::int64_t delay_ms = 0;
   // Why normalize_outbound refused it, as the poison metric names it: bellhop::json's error
   // ("too_large", "too_deep", "invalid_utf8", "syntax"), "not_object", or "invalid" (a field).
@@ -31,6 +32,15 @@ inline constexpr std::size_t max_outbound_element_bytes = 1 << 20;
 std::string normalize_outbound(std::string_view raw, std::string_view channel,
                                normalized_outbound& out,
                                std::size_t max_bytes = max_outbound_element_bytes);
+// The same, without writing `out.json`: for a filed message read back to be sent, whose JSON
+// is already the one filed.
+std::string read_outbound(std::string_view raw, std::string_view channel, normalized_outbound& out,
+                          std::size_t max_bytes = max_outbound_element_bytes);
+// A message Bellhop builds itself (a staff reply), already typed: checked by the same rules as
+// an element (a channel left empty is `channel`'s), given an id unless it has one of Bellhop's
+// form and a created_at unless it has one, and written to `out.json` as normalize_outbound
+// writes the element with these fields.
+std::string file_outbound(normalized_outbound& out, std::string_view channel);
 // What a message:<id> record keeps of the message filed under its id (the digest of its
 // normalized JSON): the intake files an element under an existing record only when it is the
 // same message (recovered, or retried from the dead letters), so a client-chosen id never
