@@ -110,6 +110,7 @@ std::string event_frame(const event_envelope& e, std::optional<std::uint64_t> se
 
 std::optional<stored_event_view> parse_stored_event(std::string_view text) {
   stored_event_view v;
+  v.text = text;
   auto& e = v.envelope;
   if (!consume(text, R"({"seq":)")) return std::nullopt;
   // A whole number as stored_event writes it: digits, no leading zero.
@@ -127,16 +128,24 @@ std::optional<stored_event_view> parse_stored_event(std::string_view text) {
   if (text.size() < close.size() || text.substr(text.size() - close.size()) != close)
     return std::nullopt;
   text.remove_suffix(close.size());
-  const auto open = text.rfind('"');
-  if (open == std::string_view::npos || open < ts_key.size() ||
-      text.substr(open - ts_key.size(), ts_key.size()) != ts_key)
+  std::size_t open = text.size();  // of ts: the first '"' back from the end, no escapes after
+  while (open > 0 && !needs_escape(text[open - 1])) --open;
+  if (open < ts_key.size() + 1 || text[open - 1] != '"' ||
+      text.substr(open - 1 - ts_key.size(), ts_key.size()) != ts_key)
     return std::nullopt;
-  e.ts = text.substr(open + 1);
-  for (const char c : e.ts)
-    if (needs_escape(c)) return std::nullopt;
-  e.data = text.substr(0, open - ts_key.size());
+  e.ts = text.substr(open);
+  e.data = text.substr(0, open - 1 - ts_key.size());
   if (e.data.size() < 2 || e.data.front() != '{' || e.data.back() != '}') return std::nullopt;
   return v;
+}
+
+std::string event_frame(const stored_event_view& v) {
+  constexpr std::string_view type = R"({"type":"event",)";
+  std::string out;
+  out.reserve(type.size() + v.text.size() - 1);
+  out += type;
+  out += v.text.substr(1);
+  return out;
 }
 
 }  // namespace bellhop::contract

@@ -45,7 +45,7 @@ const std::string* entry_payload(const broker::reply& entry) {
 // its place in the seq order but reaches no dashboard.
 frame admitted_event_frame(std::string_view payload, const contract::stored_event_view& event) {
   if (!server::frame_text_ok(payload, "a dashboard event")) return nullptr;
-  return std::make_shared<const std::string>(contract::event_frame(event.envelope, event.seq));
+  return std::make_shared<const std::string>(contract::event_frame(event));
 }
 
 // `{"seq":N,...}` -> N: where an event that is unusable otherwise stays in the seq order.

@@ -85,6 +85,21 @@ TEST(EventEnvelope, ParseReadsBackWhatStoredEventWrites) {
   EXPECT_EQ(v->envelope.data, created.data);
   EXPECT_EQ(v->envelope.ts, created.ts);
   EXPECT_EQ(event_frame(v->envelope, v->seq), event_frame(created, 18446744073709551615ull));
+  EXPECT_EQ(event_frame(*v), event_frame(created, 18446744073709551615ull));
+}
+
+TEST(EventEnvelope, FrameOfWhatParseAcceptsIsTheFrameOfItsFields) {
+  const std::string texts[] = {
+      stored_event(1, created),
+      stored_event(42, {"p", "e", "{}", ""}),
+      stored_event(7, {"hotel-a", "note", R"({"a":[1,{"b":""}"}]})", "2026-11-27T21:00:00Z"}),
+      R"({"seq":3,"property_id":"p","event":"e","data":{ "x" : 1 },"ts":"t"})",
+  };
+  for (const auto& text : texts) {
+    const auto v = parse_stored_event(text);
+    ASSERT_TRUE(v) << text;
+    EXPECT_EQ(event_frame(*v), event_frame(v->envelope, v->seq)) << text;
+  }
 }
 
 TEST(EventEnvelope, ParseTakesTsFromTheEndNotFromInsideData) {

@@ -30,7 +30,8 @@ std::string event_frame(const event_envelope& e, std::optional<std::uint64_t> se
 
 struct stored_event_view {
   std::uint64_t seq = 0;
-  event_envelope envelope;  // views into the text read
+  event_envelope envelope;  // views into `text`
+  std::string_view text;    // the whole event as read
 };
 
 // Reads text from Redis that claims to be a stored event, strictly in the layout stored_event
@@ -38,5 +39,10 @@ struct stored_event_view {
 // that need no escaping (Bellhop never writes one that does), data from '{' to '}'. The data's
 // inside is not parsed: it goes to dashboards as written. nullopt for anything else.
 std::optional<stored_event_view> parse_stored_event(std::string_view text);
+
+// event_frame(v.envelope, v.seq) for an event parse_stored_event read, in one copy: what it
+// accepts is exactly what stored_event writes (no escapes to redo, seq without leading zeros),
+// so the frame is the text with "type" in front. The hub's path for every event.
+std::string event_frame(const stored_event_view& v);
 
 }  // namespace bellhop::contract
