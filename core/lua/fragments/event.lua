@@ -19,17 +19,24 @@
 -- \" and \\; every other byte as is. cjson.encode escapes all of those and '/' too, in C: when
 -- it escaped nothing (property ids, event names and times never need it) its answer is the
 -- one; the pattern is the slow way, for the rest (a pattern search costs more than the call).
+-- Answers are kept for the call: a batch of ingest.lua repeats its property ids and names.
 local JSON_ESCAPES = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\t'] = '\\t',
                       ['\n'] = '\\n', ['\f'] = '\\f', ['\r'] = '\\r'}
+local json_strings = {}
 local function json_escape(c)
   return JSON_ESCAPES[c] or string.format('\\u%04X', string.byte(c))
 end
 local function json_string(s)
-  local quoted = cjson.encode(s)
-  if #quoted == #s + 2 then
+  local quoted = json_strings[s]
+  if quoted then
     return quoted
   end
-  return '"' .. string.gsub(s, '[%z\1-\31"\\]', json_escape) .. '"'
+  quoted = cjson.encode(s)
+  if #quoted ~= #s + 2 then
+    quoted = '"' .. string.gsub(s, '[%z\1-\31"\\]', json_escape) .. '"'
+  end
+  json_strings[s] = quoted
+  return quoted
 end
 
 -- The event as stored and published. data is one serialized JSON object, written as is.
