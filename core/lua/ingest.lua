@@ -15,11 +15,11 @@
 -- ARGV[1] dedup TTL (s)   ARGV[2] message TTL (s)   ARGV[3] history length (approximate cap)
 -- ARGV[4] conversation TTL (s)                     ARGV[5] recent messages kept per conversation
 -- ARGV[6] prefix of message keys ('message:' with the key prefix)
--- then 11 arguments per message (message i at 6 + 11i):
---   +1 id     +2 envelope JSON     +3 pub/sub channel
---   +4 the event JSON from after '{"seq":N,' to the envelope: '"property_id":…,"data":'
---   +5 property_id     +6 channel     +7 conversation_id     +8 received_at (RFC 3339)
---   +9 received_at (epoch ms)     +10 guest address (from)     +11 guest name ('' if none)
+-- then 10 arguments per message (message i at 6 + 10i):
+--   +1 id     +2 envelope JSON (also the data of its message.created event)
+--   +3 pub/sub channel     +4 property_id     +5 channel     +6 conversation_id
+--   +7 received_at (RFC 3339, also the event's ts)     +8 received_at (epoch ms)
+--   +9 guest address (from)     +10 guest name ('' if none)
 -- Returns one entry per message: {1, id, seq} when queued, {0, first_id} for a duplicate
 -- external id, {-1, error} when Redis refused to store it (then nothing of it was written, so a
 -- retry can queue it), {1, id, seq, error} when it was queued and recorded in the event history
@@ -29,10 +29,10 @@
 -- call, in order (LPUSH a b c leaves c at the head, so a consumer taking from the tail gets a
 -- first). Nothing runs in between, so a message whose later step is refused is taken back out
 -- of the head end with LREM.
---#include append_event.lua
+--#include event.lua
 --#include conversation.lua
 --#include legacy_key.lua
-local KEYS_PER, ARGS_PER, ARGS_FIRST = 8, 11, 6
+local KEYS_PER, ARGS_PER, ARGS_FIRST = 8, 10, 6
 local PUSH_CHUNK = 256  -- envelopes per LPUSH (unpack has a limit)
 
 local function refused(reply)
@@ -42,21 +42,21 @@ end
 -- After the queue and the history: the status record, the conversation and the publish.
 local function record_and_publish(k, a, id, event)
   redis.call('HSET', KEYS[k + 2], 'id', id, 'status', 'queued', 'direction', 'inbound',
-             'property_id', ARGV[a + 5], 'channel', ARGV[a + 6], 'conversation_id', ARGV[a + 7],
-             'received_at', ARGV[a + 8])
+             'property_id', ARGV[a + 4], 'channel', ARGV[a + 5], 'conversation_id', ARGV[a + 6],
+             'received_at', ARGV[a + 7])
   redis.call('EXPIRE', KEYS[k + 2], ARGV[2])
   local record = redis.call('HMGET', KEYS[k + 6], 'refreshed_at', 'guest_name')
   local fields = {}
   if not record[1] then  -- a new record (or one written before refreshed_at existed)
-    fields = {'conversation_id', ARGV[a + 7], 'property_id', ARGV[a + 5], 'channel', ARGV[a + 6],
-              'guest', ARGV[a + 10]}
+    fields = {'conversation_id', ARGV[a + 6], 'property_id', ARGV[a + 4], 'channel', ARGV[a + 5],
+              'guest', ARGV[a + 9]}
   end
-  local name = ARGV[a + 11]
+  local name = ARGV[a + 10]
   if name ~= '' and record[2] ~= name then  -- a message without a name keeps the known one
     fields[#fields + 1] = 'guest_name'
     fields[#fields + 1] = name
   end
-  add_to_conversation(KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], ARGV[a + 7], ARGV[a + 9],
+  add_to_conversation(KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], ARGV[a + 6], ARGV[a + 8],
                       ARGV[a + 2], ARGV[4], ARGV[5], record[1], fields)
   redis.call('PUBLISH', ARGV[a + 3], event)
 end
@@ -73,7 +73,7 @@ for i = 0, count - 1 do
   if not first then
     -- Taken in before the upgrade, under the unscoped key, by this property: the retry is a
     -- duplicate, and the scoped key answers the next one.
-    local legacy = legacy_first(KEYS[k + 8], ARGV[6], ARGV[a + 5])
+    local legacy = legacy_first(KEYS[k + 8], ARGV[6], ARGV[a + 4])
     if legacy then
       redis.call('SET', KEYS[k + 1], legacy, 'EX', ARGV[1])
       first = legacy
@@ -132,8 +132,8 @@ end
 for _, i in ipairs(fresh) do
   local k, a = 1 + i * KEYS_PER, ARGS_FIRST + i * ARGS_PER
   local id = ARGV[a + 1]
-  local seq, event = append_event(KEYS[k + 3], KEYS[k + 4], ARGV[3], ARGV[a + 4], ARGV[a + 2],
-                                  ',"ts":"' .. ARGV[a + 8] .. '"}')
+  local seq, event = append_event(KEYS[k + 3], KEYS[k + 4], ARGV[3], ARGV[a + 4],
+                                  'message.created', ARGV[a + 2], ARGV[a + 7])
   if not seq then
     redis.call('LREM', KEYS[1], 1, ARGV[a + 2])  -- near the head: pushed by this call
     give_up(i, event)

@@ -7,17 +7,17 @@
 --   dead    an attempt counted, onto the dead list with the reason, status failed
 -- KEYS[1] processing list   KEYS[2] message:<id>   KEYS[3] stats (hash)   KEYS[4] delayed
 -- KEYS[5] dead list   KEYS[6] provider id key (sent)   KEYS[7] property:<pid>:seq
--- KEYS[8] property:<pid>:events   KEYS[10] ready (zset)   KEYS[9] optout:<channel>:<to> (set when ARGV[15] is '1')
+-- KEYS[8] property:<pid>:events   KEYS[10] ready (zset)   KEYS[9] optout:<channel>:<to> (set when ARGV[14] is '1')
 -- ARGV[1] mode   ARGV[2] the message as in the processing list   ARGV[3] now (RFC 3339)
 -- ARGV[4] due (epoch ms)   ARGV[5] provider message id   ARGV[6] reason   ARGV[7] error code
 -- ARGV[8] message TTL (s)   ARGV[9] pub/sub channel ('' = no event)   ARGV[10] history cap
--- ARGV[11] event JSON after '{"seq":N,' up to the data   ARGV[12] event data JSON
--- ARGV[13] event tail ',"ts":…}'   ARGV[14] dead letter JSON   ARGV[15] '1': the recipient
--- opted out (later sends to them fail at once)
+-- ARGV[11] property_id   ARGV[12] data of the message.status event (its ts is ARGV[3])
+-- ARGV[13] dead letter JSON   ARGV[14] '1': the recipient opted out (later sends to them fail
+-- at once)
 -- Returns {1, attempts} or {0} when the message was no longer in the processing list (another
 -- process recovered it, or this call was run before and its answer lost; nothing is changed
 -- then, except that a send that happened and is not recorded yet is recorded).
---#include append_event.lua
+--#include event.lua
 local mode = ARGV[1]
 local removed = redis.call('LREM', KEYS[1], 1, ARGV[2])
 if removed == 0 and (mode ~= 'sent' or redis.call('HGET', KEYS[2], 'provider_message_id') == ARGV[5]) then
@@ -29,7 +29,8 @@ if mode == 'retry' or mode == 'dead' or mode == 'sent' then
 end
 local function event()
   if ARGV[9] ~= '' then
-    local seq, ev = append_event(KEYS[7], KEYS[8], ARGV[10], ARGV[11], ARGV[12], ARGV[13])
+    local seq, ev = append_event(KEYS[7], KEYS[8], ARGV[10], ARGV[11], 'message.status',
+                                 ARGV[12], ARGV[3])
     if seq then
       redis.call('PUBLISH', ARGV[9], ev)
     end
@@ -56,10 +57,10 @@ elseif mode == 'retry' then
   redis.call('HSET', KEYS[2], 'reason', ARGV[6], 'error_code', ARGV[7])
   redis.call('HINCRBY', KEYS[3], 'retried', 1)
 elseif mode == 'dead' then
-  if ARGV[15] == '1' then
+  if ARGV[14] == '1' then
     redis.call('SET', KEYS[9], ARGV[3])
   end
-  redis.call('LPUSH', KEYS[5], ARGV[14])
+  redis.call('LPUSH', KEYS[5], ARGV[13])
   redis.call('HSET', KEYS[2], 'status', 'failed', 'reason', ARGV[6], 'error_code', ARGV[7],
              'failed_at', ARGV[3])
   redis.call('EXPIRE', KEYS[2], ARGV[8])

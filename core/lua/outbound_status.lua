@@ -8,7 +8,7 @@
 -- provider id, record expired, or not a step forward).
 -- Keys derived from the record (message, property seq/events) are not declared: Bellhop does
 -- not run on Redis Cluster.
---#include append_event.lua
+--#include event.lua
 local id = redis.call('GET', KEYS[1])
 if not id then
   return {0, false}
@@ -45,10 +45,9 @@ if new == 'failed' then
   data.reason = ARGV[5]
 end
 local pid = record[2]
-local head = '"property_id":' .. cjson.encode(pid) .. ',"event":"message.status","data":'
 local seq, event = append_event(prefix .. 'property:' .. pid .. ':seq',
-                                prefix .. 'property:' .. pid .. ':events', ARGV[6], head,
-                                cjson.encode(data), ',"ts":' .. cjson.encode(ARGV[3]) .. '}')
+                                prefix .. 'property:' .. pid .. ':events', ARGV[6], pid,
+                                'message.status', cjson.encode(data), ARGV[3])
 if seq then
   redis.call('PUBLISH', prefix .. 'property:' .. pid .. ':conversations', event)
 end

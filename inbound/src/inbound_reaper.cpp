@@ -397,14 +397,9 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
                   });
     }
     if (property.empty()) return;
+    // The message.status event's data; publish_event.lua writes the event around it.
     rapidjson::StringBuffer out;
     rapidjson::Writer<rapidjson::StringBuffer> w(out);
-    w.StartObject();
-    w.Key("property_id");
-    w.String(property.data(), static_cast<rapidjson::SizeType>(property.size()));
-    w.Key("event");
-    w.String("message.status");
-    w.Key("data");
     w.StartObject();
     w.Key("id");
     if (id.empty())
@@ -423,16 +418,12 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
     else
       w.String(conversation.data(), static_cast<rapidjson::SizeType>(conversation.size()));
     w.EndObject();
-    w.Key("ts");
-    const auto ts = contract::format_timestamp(sys_clock::now());
-    w.String(ts.data(), static_cast<rapidjson::SizeType>(ts.size()));
-    w.EndObject();
-    // publish_event.lua prepends '{"seq":N,'.
-    std::string rest(out.GetString() + 1, out.GetSize() - 1);
     ++p->pending;
     redis_.eval(
         publish_, {keys_.property_seq(property), keys_.property_events(property)},
-        {keys_.property_channel(property), std::to_string(cfg_.history_max), std::move(rest)},
+        {keys_.property_channel(property), std::to_string(cfg_.history_max), std::string(property),
+         "message.status", std::string(out.GetString(), out.GetSize()),
+         contract::format_timestamp(sys_clock::now())},
         strand_, [self, p](error_code ec, broker::reply r) {
           if (self->stopped_) return;
           if (ec) self->error("publishing a message.status event", ec, r);

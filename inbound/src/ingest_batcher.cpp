@@ -3,9 +3,8 @@
 #include <boost/asio/post.hpp>
 #include <utility>
 
-#include "bellhop/server/json_response.hpp"
-#include "lua_scripts.hpp"
 #include "bellhop/core/redis_full.hpp"
+#include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
 
@@ -45,14 +44,11 @@ void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex
             k.conversation(msg.conversation_id),
             k.conversation_messages(msg.conversation_id),
             k.legacy_dedup(msg.channel, msg.external_id)};
-  // The event is the envelope between this head and a tail of received_at: the script joins
-  // them with the seq, so the envelope crosses to Redis once.
-  std::string event_head = "\"property_id\":" + json_quote(msg.property_id) +
-                           ",\"event\":\"message.created\",\"data\":";
+  // The envelope crosses to Redis once: the script queues it and writes it as the data of the
+  // message.created event (core/lua/fragments/event.lua).
   p.args = {msg.id,
             std::move(msg.envelope),
             k.property_channel(msg.property_id),
-            std::move(event_head),
             msg.property_id,
             msg.channel,
             msg.conversation_id,
@@ -86,7 +82,7 @@ void ingest_batcher::send_locked(batch b) {
   std::vector<std::string> keys;
   std::vector<std::string> args;
   keys.reserve(1 + 8 * b.size());
-  args.reserve(common_args_.size() + 11 * b.size());
+  args.reserve(common_args_.size() + 10 * b.size());
   keys.push_back(inbound_key_);
   args = common_args_;
   for (auto& p : b) {

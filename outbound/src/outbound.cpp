@@ -473,12 +473,11 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
               bool opted_out = false, bool object = true) {
     const std::string mode_s = mode;
     const std::string now = contract::format_timestamp(std::chrono::system_clock::now());
-    std::string channel_key, head, data, tail, dead_letter;
+    // The message.status event's data; the script writes the event (core/lua/fragments/event.lua).
+    std::string channel_key, data, dead_letter;
     const bool event = (mode_s == "sent" || mode_s == "dead") && contract::is_property_id(m.property_id);
     if (event) {
       channel_key = keys_.property_channel(m.property_id);
-      head = "\"property_id\":" + json_quote(m.property_id) +
-             ",\"event\":\"message.status\",\"data\":";
       rapidjson::StringBuffer b;
       writer w(b);
       w.StartObject();
@@ -494,7 +493,6 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       }
       w.EndObject();
       data.assign(b.GetString(), b.GetSize());
-      tail = ",\"ts\":\"" + now + "\"}";
     }
     if (mode_s == "dead") {
       rapidjson::StringBuffer b;
@@ -525,7 +523,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
          keys_.opted_out(l->ch.name, m.to.empty() ? "-" : m.to), l->ready},
         {mode_s, std::move(json), now, std::to_string(due), provider_id, reason, error_code_,
          std::to_string(cfg_.inbound.message_ttl_s), channel_key,
-         std::to_string(cfg_.inbound.history_max), head, data, tail, dead_letter,
+         std::to_string(cfg_.inbound.history_max), event ? m.property_id : "", data, dead_letter,
          opted_out ? "1" : "0"},
         "recording a send", [self = shared_from_this(), l](error_code ec, broker::reply r) {
           --l->in_flight;

@@ -100,17 +100,6 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
   w.EndObject();
   std::string message(out.GetString(), out.GetSize());
 
-  rapidjson::StringBuffer ev;
-  rapidjson::Writer<rapidjson::StringBuffer> e(ev);
-  e.StartObject();
-  put(e, "property_id", req.property_id);
-  put(e, "event", "message.created");
-  e.Key("data");
-  e.RawValue(message.data(), message.size(), rapidjson::kObjectType);
-  put(e, "ts", created_at);
-  e.EndObject();
-  std::string event_rest(ev.GetString() + 1, ev.GetSize() - 1);  // the script prepends the seq
-
   // The intake files the message under this record only as the same message (its digest): the
   // JSON it will file, written from the typed message rather than read back from `message`.
   const std::string digest =
@@ -133,7 +122,6 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
                                    std::to_string(ctx->inbound.message_ttl_s),
                                    k.property_channel(req.property_id),
                                    std::to_string(ctx->inbound.history_max),
-                                   std::move(event_rest),
                                    req.property_id,
                                    channel,
                                    req.conversation_id,

@@ -12,9 +12,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bellhop/contract/event.hpp"
+#include "bellhop/contract/timestamp.hpp"
 #include "bellhop/json/parse.hpp"
 #include "bellhop/server/frame_text.hpp"
-#include "bellhop/contract/timestamp.hpp"
 
 namespace bellhop::realtime {
 namespace {
@@ -40,30 +41,15 @@ const std::string* entry_payload(const broker::reply& entry) {
   return nullptr;
 }
 
-// The "ts" of an event payload (its last member, as Bellhop's scripts write it).
-std::optional<std::chrono::system_clock::time_point> event_time(std::string_view payload) {
-  const auto at = payload.rfind("\"ts\":\"");
-  if (at == std::string_view::npos) return std::nullopt;
-  auto rest = payload.substr(at + 6);
-  return contract::parse_rfc3339(rest.substr(0, rest.find('"')));
-}
-
-// The frame of an event payload read from Redis; null when the payload is not UTF-8: the event
-// then keeps its place in the seq order but reaches no dashboard.
-frame admitted_event_frame(std::string_view payload) {
+// The frame of an event read from Redis; null when its text is not UTF-8: the event then keeps
+// its place in the seq order but reaches no dashboard.
+frame admitted_event_frame(std::string_view payload, const contract::stored_event_view& event) {
   if (!server::frame_text_ok(payload, "a dashboard event")) return nullptr;
-  return std::make_shared<const std::string>(event_frame(payload));
+  return std::make_shared<const std::string>(contract::event_frame(event));
 }
 
-frame subscribed_frame(const std::string& property, std::uint64_t seq, bool recovered) {
-  return std::make_shared<const std::string>(
-      R"({"type":"subscribed","property_id":")" + property + R"(","seq":)" + std::to_string(seq) +
-      R"(,"recovered":)" + (recovered ? "true" : "false") + "}");
-}
-
-}  // namespace
-
-std::optional<std::uint64_t> event_seq(std::string_view payload) {
+// `{"seq":N,...}` -> N: where an event that is unusable otherwise stays in the seq order.
+std::optional<std::uint64_t> leading_seq(std::string_view payload) {
   constexpr std::string_view prefix = R"({"seq":)";
   if (payload.substr(0, prefix.size()) != prefix) return std::nullopt;
   const char* begin = payload.data() + prefix.size();
@@ -74,11 +60,13 @@ std::optional<std::uint64_t> event_seq(std::string_view payload) {
   return v;
 }
 
-std::string event_frame(std::string_view payload) {
-  std::string out = R"({"type":"event",)";
-  out.append(payload.substr(1));
-  return out;
+frame subscribed_frame(const std::string& property, std::uint64_t seq, bool recovered) {
+  return std::make_shared<const std::string>(
+      R"({"type":"subscribed","property_id":")" + property + R"(","seq":)" + std::to_string(seq) +
+      R"(,"recovered":)" + (recovered ? "true" : "false") + "}");
 }
+
+}  // namespace
 
 struct hub::impl : std::enable_shared_from_this<impl> {
   struct member {
@@ -262,7 +250,8 @@ struct hub::impl : std::enable_shared_from_this<impl> {
       if (!entries.empty()) {
         const auto* payload = entry_payload(entries.front());
         const auto first = stream_seq(entries.front().elements()[0].str());
-        const auto when = payload ? event_time(*payload) : std::nullopt;
+        const auto event = payload ? contract::parse_stored_event(*payload) : std::nullopt;
+        const auto when = event ? contract::parse_rfc3339(event->envelope.ts) : std::nullopt;
         recovered = first && *first == m.next && when &&
                     std::chrono::system_clock::now() - *when <= options.history_max_age;
       }
@@ -279,11 +268,12 @@ struct hub::impl : std::enable_shared_from_this<impl> {
       const auto* payload = entry_payload(entry);
       const auto n = stream_seq(entry.elements()[0].str());
       if (!payload || !n || *n < m.next) continue;
-      if (!usable(*payload, st->name, *n)) {
+      const auto event = from_history(*payload, st->name, *n);
+      if (!event) {
         m.next = *n + 1;
         continue;
       }
-      send(m, admitted_event_frame(*payload));
+      send(m, admitted_event_frame(*payload, *event));
       ++stats.replayed;
       m.next = *n + 1;
     }
@@ -378,14 +368,20 @@ struct hub::impl : std::enable_shared_from_this<impl> {
 
   void on_message(const state_ptr& st, const std::string& payload) {
     if (!payload.empty() && payload.front() == '~') return on_ephemeral(*st, payload);
-    const auto seq = event_seq(payload);
+    const auto event = contract::parse_stored_event(payload);
+    const auto seq = event ? std::optional(event->seq) : leading_seq(payload);
     if (!seq) {
       spdlog::debug("realtime: ignoring a message without seq on {}", st->name);
       return;
     }
     ++stats.events;
     if (st->seq_known && *seq <= st->last) return;  // already delivered (e.g. by a fill)
-    auto f = admitted_event_frame(payload);
+    // Unusable but numbered: it keeps its place in the seq order and reaches no dashboard.
+    frame f;
+    if (!event || event->envelope.property_id != st->name)
+      poisoned(*seq, st->name, "invalid");
+    else
+      f = admitted_event_frame(payload, *event);
     if (st->seq_known && *seq == st->last + 1 && st->ahead.empty())
       return deliver_live(*st, *seq, f);
     st->ahead.emplace(*seq, std::move(f));
@@ -463,10 +459,12 @@ struct hub::impl : std::enable_shared_from_this<impl> {
     for (const auto& entry : entries) {
       const auto* payload = entry_payload(entry);
       const auto n = stream_seq(entry.elements()[0].str());
-      if (!payload || !n || *n <= st->last || *n > to || !usable(*payload, st->name, *n)) continue;
+      if (!payload || !n || *n <= st->last || *n > to) continue;
+      const auto event = from_history(*payload, st->name, *n);
+      if (!event) continue;
       if (*n > st->last + 1) stats.gaps_unrecoverable += *n - st->last - 1;
       ++stats.gaps_filled;
-      deliver_live(*st, *n, admitted_event_frame(*payload));
+      deliver_live(*st, *n, admitted_event_frame(*payload, *event));
     }
     const std::uint64_t target = std::max(to, st->fill_to);
     if (entries.size() >= options.replay_page && st->last < target) return fill(st, target);
@@ -481,21 +479,35 @@ struct hub::impl : std::enable_shared_from_this<impl> {
     advance(st);
   }
 
-  // Whether a history entry can go to dashboards as is: one JSON object, bounded. Poison is
-  // reported (on_poison, and a warn line at most every 30 s) and skipped.
-  bool usable(const std::string& payload, const std::string& property, std::uint64_t seq) {
+  // A history entry that can go to dashboards: one JSON object, bounded, and an event of this
+  // property under its own seq, in the layout Bellhop writes (contract::stored_event). Poison
+  // is reported and skipped.
+  std::optional<contract::stored_event_view> from_history(const std::string& payload,
+                                                          const std::string& property,
+                                                          std::uint64_t seq) {
     rapidjson::Document d;
     const auto parsed = json::parse(payload, d, {.max_bytes = 1 << 20, .max_depth = 32});
-    if (parsed && d.IsObject() && payload.find('\0') == std::string::npos) return true;
-    const std::string_view reason = parsed ? "not_object" : json::to_string(parsed.code);
+    if (!parsed || !d.IsObject() || payload.find('\0') != std::string::npos) {
+      poisoned(seq, property, parsed ? "not_object" : json::to_string(parsed.code));
+      return std::nullopt;
+    }
+    auto event = contract::parse_stored_event(payload);
+    if (!event || event->seq != seq || event->envelope.property_id != property) {
+      poisoned(seq, property, "invalid");
+      return std::nullopt;
+    }
+    return event;
+  }
+
+  // An event that reaches no dashboard: on_poison, and a warn line at most every 30 s.
+  void poisoned(std::uint64_t seq, const std::string& property, std::string_view reason) {
     if (options.on_poison) options.on_poison(reason);
     const auto now = std::chrono::steady_clock::now();
     if (now - last_poison_warning >= std::chrono::seconds(30)) {
       last_poison_warning = now;
-      spdlog::warn("realtime: event {} in the history of property {} is unusable ({}); skipped",
-                   seq, property, reason);
+      spdlog::warn("realtime: event {} of property {} is unusable ({}); skipped", seq, property,
+                   reason);
     }
-    return false;
   }
 
   void redis_error(std::string_view what, error_code ec, const broker::reply& r) {

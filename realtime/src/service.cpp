@@ -18,11 +18,12 @@
 #include <set>
 #include <unordered_map>
 
+#include "bellhop/contract/event.hpp"
 #include "bellhop/contract/id_limits.hpp"
-#include "bellhop/json/parse.hpp"
-#include "bellhop/server/coalescing_stream.hpp"
 #include "bellhop/contract/staff_token.hpp"
 #include "bellhop/contract/timestamp.hpp"
+#include "bellhop/json/parse.hpp"
+#include "bellhop/server/coalescing_stream.hpp"
 #include "client_frame.hpp"
 
 namespace bellhop::realtime {
@@ -315,16 +316,12 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     rapidjson::StringBuffer b;
     writer w(b);
     w.StartObject();
-    put(w, "type", "event");
-    put(w, "property_id", property);
-    put(w, "event", event);
-    w.Key("data");
-    w.StartObject();
     for (const auto& [key, value] : data) put(w, key, value);
     w.EndObject();
-    put(w, "ts", contract::format_rfc3339(sys_clock::now()));
-    w.EndObject();
-    shared_->events.publish_ephemeral(property, id_, text_of(b));
+    const auto ts = contract::format_rfc3339(sys_clock::now());
+    shared_->events.publish_ephemeral(
+        property, id_,
+        contract::event_frame({property, event, {b.GetString(), b.GetSize()}, ts}, std::nullopt));
   }
 
   // ---- reading ------------------------------------------------------------------------

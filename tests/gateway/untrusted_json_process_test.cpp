@@ -393,6 +393,49 @@ TEST_F(UntrustedJson, PoisonReadFromInboundListsWebChatOutboxesAndHistoryIsSkipp
   expect_alive();
 }
 
+TEST_F(UntrustedJson, EventsNotInBellhopsLayoutAreSkippedAndCountedFromHistoryAndLive) {
+  start_bellhop();
+  char ts[32];
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  auto event = [&](int seq, const std::string& property) {
+    return R"({"seq":)" + std::to_string(seq) + R"(,"property_id":")" + property +
+           R"(","event":"note","data":{"n":)" + std::to_string(seq) + R"(},"ts":")" + ts + "\"}";
+  };
+  const std::string key = "property:hotel-berlin:events";
+  plant({"XADD", key, "1-0", "event", event(1, "hotel-berlin")});
+  plant({"XADD", key, "2-0", "event", event(2, "hotel-paris")});    // another property's
+  plant({"XADD", key, "3-0", "event", event(30, "hotel-berlin")});  // under another seq
+  plant({"XADD", key, "4-0", "event",                               // JSON, not the layout
+         R"({"seq":4,"property_id":"hotel-berlin","event":"note","data":{},"ts":"x","n":1})"});
+  plant({"XADD", key, "5-0", "event", event(5, "hotel-berlin")});
+  plant({"SET", "property:hotel-berlin:seq", "5"});
+  ws_client dashboard;
+  ASSERT_EQ(dashboard.connect(port_, "/v1/realtime?token=" + staff_token()), 101);
+  ASSERT_TRUE(dashboard.receive().has_value());  // welcome
+  ASSERT_TRUE(dashboard.send(R"({"type":"subscribe","property_id":"hotel-berlin","since":0})"));
+  std::vector<std::string> frames;
+  for (int i = 0; i < 10 && frames.size() < 2; ++i) {
+    auto f = dashboard.receive(5s);
+    if (!f) break;
+    if (string_member(parse_bounded(*f), "type") == "event") frames.push_back(*f);
+  }
+  // Dashboards get the stored event with "type" in front, byte for byte.
+  EXPECT_EQ(frames,
+            (std::vector<std::string>{R"({"type":"event",)" + event(1, "hotel-berlin").substr(1),
+                                      R"({"type":"event",)" + event(5, "hotel-berlin").substr(1)}));
+  EXPECT_EQ(poison_count("event_history", "invalid"), 3);
+
+  // Live: another property's event keeps its seq (no wait for it from history), the next comes.
+  plant({"PUBLISH", "property:hotel-berlin:conversations", event(6, "hotel-paris")});
+  plant({"PUBLISH", "property:hotel-berlin:conversations", event(7, "hotel-berlin")});
+  const auto f = dashboard.receive(5s);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(*f, R"({"type":"event",)" + event(7, "hotel-berlin").substr(1));
+  EXPECT_EQ(poison_count("event_history", "invalid"), 4);
+  expect_alive();
+}
+
 TEST_F(UntrustedJson, BellhopStartedWithPoisonPlantedComesUpAndStaysUp) {
   // Poison everywhere before the first start: the queues, the ready set, the processing list of
   // a Bellhop process that died (recovered at start), a dead engine's processing list.

@@ -18,7 +18,8 @@ namespace bellhop::gateway {
 // Sources: inbound (a dead consumer's processing list), inbound_oldest (the oldest message of
 // inbound:messages, read for the age gauge), outbound (outbound:<channel> and its ready,
 // delayed and processing sets), webchat_outbox, conversation_messages, event_history (a
-// property's event stream read back for a dashboard's `since` or a gap).
+// property's event stream read back for a dashboard's `since` or a gap, and the same events
+// live from pub/sub when they are not in Bellhop's layout).
 // Reasons: too_large, too_deep, invalid_utf8, syntax (bellhop::json's), not_object, invalid
 // (a field missing or of the wrong type).
 inline counter_family& poison_metric(metrics_registry& metrics) {

@@ -37,9 +37,11 @@ struct hub_options {
   std::size_t replay_page = 250;                // events per XRANGE while replaying
   std::size_t replay_pause_bytes = 256 * 1024;
   std::chrono::milliseconds retry_delay{200};  // after a failed history read
-  // Called (on the hub's strand) for each history entry read back that is not one JSON object
-  // within bellhop::json's limits (1 MiB, 32 levels, UTF-8): it is skipped, never sent.
-  // `reason`: "too_large", "too_deep", "invalid_utf8", "syntax" or "not_object".
+  // Called (on the hub's strand) for each event from Redis that is skipped, never sent: a
+  // history entry that is not one JSON object within bellhop::json's limits (1 MiB, 32 levels,
+  // UTF-8), or an event (history or pub/sub) that is not one of this property under its seq
+  // in the layout Bellhop writes (contract::parse_stored_event).
+  // `reason`: "too_large", "too_deep", "invalid_utf8", "syntax", "not_object" or "invalid".
   std::function<void(std::string_view reason)> on_poison;
 };
 
@@ -59,11 +61,13 @@ struct hub_stats {
 //
 // One Redis SUBSCRIBE per property that has local dashboards, through the broker's single
 // subscriber connection; UNSUBSCRIBE when the last one leaves. Events carry a seq assigned in
-// Redis (ingest.lua, publish_event.lua); per property the hub delivers them strictly in seq
-// order, each once: a seq that arrives ahead of the next expected one parks the later events
-// and the missing ones are read from the property's stream (XRANGE) first. The same happens
-// after the subscriber connection comes back (the broker's on_subscribed): GET the counter,
-// read what was missed. A seq that history no longer has is skipped and counted.
+// Redis (core/lua/fragments/event.lua); the hub reads each as data
+// (contract::parse_stored_event) and serializes its frame once (contract::event_frame). Per
+// property it delivers them strictly in seq order, each once: a seq that arrives ahead of the next
+// expected one parks the later events and the missing ones are read from the property's stream
+// (XRANGE) first. The same happens after the subscriber connection comes back (the broker's
+// on_subscribed): GET the counter, read what was missed. A seq that history no longer has is
+// skipped and counted.
 //
 // A dashboard that subscribes with `since` gets the events after it from history, then the live
 // ones, by seq: live events that arrive during the history read wait in its member entry and
@@ -101,12 +105,5 @@ class hub {
   struct impl;
   std::shared_ptr<impl> impl_;
 };
-
-// `{"seq":N,...}` -> N, or nullopt. Only the prefix is read: events are built by Bellhop's
-// scripts with seq first.
-std::optional<std::uint64_t> event_seq(std::string_view payload);
-// The frame a dashboard receives for an event payload from Redis:
-// {"type":"event","seq":N,"property_id":…,"event":…,"data":…,"ts":…}.
-std::string event_frame(std::string_view payload);
 
 }  // namespace bellhop::realtime
