@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "bellhop/contract/encoding.hpp"
 #include "json_webhook.hpp"
 #include "text.hpp"
 
@@ -275,15 +276,6 @@ bool plain_header_text(std::string_view v) {
   return v.find("=?") == std::string_view::npos;
 }
 
-std::string base64(std::string_view v) {
-  std::string out(4 * ((v.size() + 2) / 3) + 1, '\0');
-  const int n =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                      reinterpret_cast<const unsigned char*>(v.data()), static_cast<int>(v.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 // RFC 2047 "B" encoded words of UTF-8 text, each at most 75 characters and never splitting a
 // UTF-8 character (6.3: a word must decode on its own), joined by a fold (CRLF SP).
 std::string encoded_words(std::string_view v) {
@@ -295,7 +287,7 @@ std::string encoded_words(std::string_view v) {
     std::size_t n = std::min(max_raw, v.size());
     while (n < v.size() && n > 1 && (static_cast<unsigned char>(v[n]) & 0xC0) == 0x80) --n;
     if (!out.empty()) out += "\r\n ";
-    out += "=?UTF-8?B?" + base64(v.substr(0, n)) + "?=";
+    out += "=?UTF-8?B?" + contract::to_base64(v.substr(0, n)) + "?=";
     v.remove_prefix(n);
   }
   return out;
@@ -436,13 +428,7 @@ std::string signature(std::string_view secret, std::string_view body) {
            mac, &len) == nullptr) {
     return "";
   }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "sha256=";
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[mac[i] >> 4];
-    out += hex[mac[i] & 15];
-  }
-  return out;
+  return "sha256=" + contract::to_hex({reinterpret_cast<const char*>(mac), len});
 }
 
 webhook_result parse_webhook(const settings& s, const webhook& w) {

@@ -1,14 +1,16 @@
 #include "bellhop/contract/ids.hpp"
 
-#include "bellhop/contract/timestamp.hpp"
-
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <random>
 #include <stdexcept>
+
+#include "bellhop/contract/encoding.hpp"
+#include "bellhop/contract/timestamp.hpp"
 
 namespace bellhop::contract {
 namespace {
@@ -57,15 +59,8 @@ std::array<unsigned char, 32> sha256(std::string_view data) {
 }
 
 std::string sha256_hex(std::string_view data, std::size_t bytes) {
-  static constexpr char hex[] = "0123456789abcdef";
   const auto digest = sha256(data);
-  std::string out;
-  out.reserve(2 * bytes);
-  for (std::size_t i = 0; i < bytes && i < digest.size(); ++i) {
-    out.push_back(hex[digest[i] >> 4]);
-    out.push_back(hex[digest[i] & 0xf]);
-  }
-  return out;
+  return to_hex({reinterpret_cast<const char*>(digest.data()), std::min(bytes, digest.size())});
 }
 
 std::string make_conversation_id(std::string_view property_id, std::string_view channel,

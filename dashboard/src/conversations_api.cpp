@@ -12,11 +12,12 @@
 #include <cmath>
 #include <optional>
 
-#include "bellhop/core/inbound_message.hpp"
-#include "bellhop/server/json_response.hpp"
-#include "bellhop/core/poison.hpp"
-#include "bellhop/contract/staff_token.hpp"
 #include "bellhop/contract/ids.hpp"
+#include "bellhop/contract/staff_token.hpp"
+#include "bellhop/core/bearer.hpp"
+#include "bellhop/core/inbound_message.hpp"
+#include "bellhop/core/poison.hpp"
+#include "bellhop/server/json_response.hpp"
 #include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
@@ -139,14 +140,9 @@ boost::system::result<page_query, validation_error> parse_query(std::string_view
   return q;
 }
 
+// The staff token of the Authorization header, spaces around it ignored; empty when none.
 std::string_view bearer_token(std::string_view header) {
-  constexpr std::string_view scheme = "bearer ";
-  if (header.size() < scheme.size()) return {};
-  // The scheme is case-insensitive (RFC 9110).
-  for (std::size_t i = 0; i < scheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return {};
-  }
-  auto token = header.substr(scheme.size());
+  auto token = bearer_credentials(header).value_or(std::string_view{});
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
   return token;

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -25,6 +24,7 @@
 #include <utility>
 #include <variant>
 
+#include "bellhop/contract/secrets.hpp"
 #include "bellhop/core/client_address.hpp"
 #include "bellhop/json/parse.hpp"
 
@@ -843,25 +843,11 @@ std::string json_quote(std::string_view s) {
 
 // 32 random bytes, base64url without padding (43 characters).
 std::string random_secret() {
-  std::array<unsigned char, 32> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+  auto secret = contract::random_secret(32);
+  if (!secret) {
     throw std::runtime_error("cannot generate secrets: the system random generator failed");
   }
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char b : bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += alphabet[(acc >> bits) & 0x3f];
-    }
-  }
-  if (bits > 0) out += alphabet[(acc << (6 - bits)) & 0x3f];
-  return out;
+  return std::move(*secret);
 }
 
 status write_all(int fd, const std::string& text) {

@@ -1,6 +1,5 @@
 #include "bellhop/transport/webchat.hpp"
 
-#include <openssl/rand.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -17,15 +16,16 @@
 #include <set>
 
 #include "bellhop/contract/id_limits.hpp"
+#include "bellhop/contract/ids.hpp"
+#include "bellhop/contract/secrets.hpp"
 #include "bellhop/core/client_address.hpp"
 #include "bellhop/core/inbound_message.hpp"
-#include "bellhop/server/json_response.hpp"
 #include "bellhop/core/poison.hpp"
-#include "bellhop/server/coalescing_stream.hpp"
 #include "bellhop/json/utf8.hpp"
-#include "bellhop/server/frame_text.hpp"
+#include "bellhop/server/coalescing_stream.hpp"
 #include "bellhop/server/connection_limits.hpp"
-#include "bellhop/contract/ids.hpp"
+#include "bellhop/server/frame_text.hpp"
+#include "bellhop/server/json_response.hpp"
 #include "lua_scripts.hpp"
 #include "web_assets.hpp"
 #include "webchat_frame.hpp"
@@ -96,26 +96,6 @@ bool token_shaped(std::string_view t) {
   return t.size() == token_chars && std::all_of(t.begin(), t.end(), [](char c) {
            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
          });
-}
-
-std::optional<std::string> new_token() {
-  unsigned char bytes[32];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return std::nullopt;
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char b : bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      out += alphabet[(acc >> (bits - 6)) & 63];
-      bits -= 6;
-    }
-  }
-  if (bits > 0) out += alphabet[(acc << (6 - bits)) & 63];
-  return out;
 }
 
 // The guest's name everywhere else: the token stays a secret between Bellhop and the browser.
@@ -464,7 +444,7 @@ void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_cont
                   "session must be the token a welcome frame gave");
   }
   if (token.empty()) {
-    auto fresh = new_token();
+    auto fresh = contract::random_secret(32);
     if (!fresh) {
       return refuse(std::move(stream), req, http::status::service_unavailable, "unavailable",
                     "no randomness for a session token");
