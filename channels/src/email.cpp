@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bellhop/contract/encoding.hpp"
+#include "bellhop/json/write.hpp"
 #include "json_webhook.hpp"
 #include "text.hpp"
 
@@ -22,7 +23,7 @@ namespace {
 using detail::iequals;
 using detail::lower;
 using detail::trim;
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json_writer = json::writer;
 
 constexpr int max_json_depth = 16;
 constexpr std::size_t max_line_bytes = 998;     // RFC 5322 2.1.1: a line, CRLF excluded
@@ -208,9 +209,7 @@ webhook_result invalid(const std::string& field, const std::string& why) {
   return webhook_result::refuse(422, "invalid_field", field + " " + why);
 }
 
-void put_string(json_writer& w, std::string_view v) {
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
+using json::write_string;
 
 // The attachments array as guest_message.attachments_json, or the refusal; `first_kind` gets
 // the first one's kind.
@@ -246,16 +245,16 @@ std::optional<webhook_result> write_attachments(const rapidjson::Value* list, st
       if (first_kind.empty()) first_kind = kind;
       w.StartObject();
       w.Key("type");
-      put_string(w, kind);
+      write_string(w, kind);
       w.Key("filename");
       if (name != nullptr)
-        put_string(w, text_of(*name));
+        write_string(w, text_of(*name));
       else
         w.Null();
       w.Key("mime_type");
-      put_string(w, mime_type);
+      write_string(w, mime_type);
       w.Key("url");
-      put_string(w, link);
+      write_string(w, link);
       w.EndObject();
     }
   }
@@ -507,16 +506,16 @@ webhook_result parse_webhook(const settings& s, const webhook& w) {
   json_writer mw(meta);
   mw.StartObject();
   mw.Key("subject");  // always there, "" when the email had none: the reply reads it
-  put_string(mw, subject);
+  write_string(mw, subject);
   mw.Key("message_id");
-  put_string(mw, *id);
+  write_string(mw, *id);
   if (!replied_to.empty()) {
     mw.Key("in_reply_to");
-    put_string(mw, replied_to.front());
+    write_string(mw, replied_to.front());
   }
   if (!references.empty()) {
     mw.Key("references");
-    put_string(mw, joined_references(references));
+    write_string(mw, joined_references(references));
   }
   mw.EndObject();
 

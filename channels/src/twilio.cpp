@@ -19,6 +19,7 @@
 #include "bellhop/contract/encoding.hpp"
 #include "bellhop/contract/secrets.hpp"
 #include "bellhop/json/utf8.hpp"
+#include "bellhop/json/write.hpp"
 #include "json_webhook.hpp"
 #include "text.hpp"
 
@@ -31,7 +32,7 @@ using detail::lower;
 using detail::retry_after_header;
 using detail::trim;
 
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json_writer = json::writer;
 using params_t = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::string_view empty_twiml =
@@ -201,10 +202,7 @@ std::string_view opt_out_of(const form_fields& f, std::string_view body) {
   return keyword_opt_out(body);
 }
 
-void put(json_writer& w, std::string_view key, std::string_view value) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
+using json::put;
 
 // ---- send answer -----------------------------------------------------------------------------
 

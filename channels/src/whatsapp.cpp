@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "bellhop/contract/secrets.hpp"
+#include "bellhop/json/write.hpp"
 #include "json_webhook.hpp"
 #include "text.hpp"
 
@@ -29,7 +30,7 @@ using detail::lower;
 using detail::retry_after_header;
 using detail::trim;
 
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json_writer = json::writer;
 using namespace std::chrono_literals;
 
 // ---- text ------------------------------------------------------------------------------------
@@ -174,14 +175,7 @@ std::string code_of(const rapidjson::Value* v) {
   return "";
 }
 
-void put(json_writer& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-void put(json_writer& w, const char* key, std::string_view value) {
-  w.Key(key);
-  put(w, value);
-}
+using json::put;
 
 // Writes key: value only when the member is a string in the payload.
 void copy_string(json_writer& w, const rapidjson::Value* from, const char* name,

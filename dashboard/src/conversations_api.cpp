@@ -17,6 +17,7 @@
 #include "bellhop/core/bearer.hpp"
 #include "bellhop/core/inbound_message.hpp"
 #include "bellhop/core/poison.hpp"
+#include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
 #include "lua_scripts.hpp"
 
@@ -28,7 +29,7 @@ using contract::is_property_id;
 
 using boost::system::error_code;
 using sys_clock = std::chrono::system_clock;
-using writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json::writer;
 
 constexpr std::int64_t default_limit = 50;
 constexpr std::int64_t max_limit = 200;
@@ -61,19 +62,8 @@ struct page_query {
   std::optional<std::int64_t> before;
 };
 
-void put(writer& w, const char* key, std::string_view value) {
-  w.Key(key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
-void put_or_null(writer& w, const char* key, std::string_view value) {
-  if (value.empty()) {
-    w.Key(key);
-    w.Null();
-  } else {
-    put(w, key, value);
-  }
-}
+using json::put;
+using json::put_or_null;
 
 // Echoed back as `field` only when it is short printable ASCII (the body must stay valid JSON).
 std::string field_name(std::string_view key) {

@@ -12,6 +12,7 @@
 
 #include "bellhop/contract/id_limits.hpp"
 #include "bellhop/core/inbound_message.hpp"
+#include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
 #include "ingest_batcher.hpp"
 
@@ -107,14 +108,14 @@ void store(const std::shared_ptr<inbound_context>& ctx, inbound_message msg, res
                                "conversation entry or dashboard event may be missing");
             ctx->queued.inc();
             send(json_response(shell, http::status::accepted,
-                                   "{\"id\":" + json_quote(out.id) +
-                                       ",\"status\":\"queued\",\"conversation_id\":" +
-                                       json_quote(conversation) + "}"));
+                               "{\"id\":" + json::quote(out.id) +
+                                   ",\"status\":\"queued\",\"conversation_id\":" +
+                                   json::quote(conversation) + "}"));
             return;
           case result::duplicate:
             ctx->duplicate.inc();
             send(json_response(shell, http::status::ok,
-                                   "{\"id\":" + json_quote(out.id) + ",\"status\":\"duplicate\"}"));
+                               "{\"id\":" + json::quote(out.id) + ",\"status\":\"duplicate\"}"));
             return;
           case result::refused:
             ctx->log_refusal("the message", out.detail, "answering 503");

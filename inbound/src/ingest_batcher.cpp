@@ -3,9 +3,10 @@
 #include <boost/asio/post.hpp>
 #include <utility>
 
+#include "bellhop/core/redis_full.hpp"
+#include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
 #include "lua_scripts.hpp"
-#include "bellhop/core/redis_full.hpp"
 
 namespace bellhop::gateway {
 
@@ -47,7 +48,7 @@ void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex
             k.legacy_dedup(msg.channel, msg.external_id)};
   // The event is the envelope between this head and a tail of received_at: the script joins
   // them with the seq, so the envelope crosses to Redis once.
-  std::string event_head = "\"property_id\":" + json_quote(msg.property_id) +
+  std::string event_head = "\"property_id\":" + json::quote(msg.property_id) +
                            ",\"event\":\"message.created\",\"data\":";
   p.args = {msg.id,
             std::move(msg.envelope),

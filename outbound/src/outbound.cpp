@@ -7,18 +7,19 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <functional>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <functional>
 #include <random>
 
 #include "bellhop/contract/id_limits.hpp"
-#include "bellhop/server/json_response.hpp"
-#include "bellhop/core/poison.hpp"
 #include "bellhop/contract/ids.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/core/poison.hpp"
 #include "bellhop/core/rate_limits.hpp"
+#include "bellhop/json/write.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -33,19 +34,9 @@ std::int64_t now_ms() {
       .count();
 }
 
-
-using writer = rapidjson::Writer<rapidjson::StringBuffer>;
-void put(writer& w, const char* name, std::string_view v) {
-  w.Key(name);
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
-void put_or_null(writer& w, const char* name, std::string_view v) {
-  w.Key(name);
-  if (v.empty())
-    w.Null();
-  else
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
+using json::put;
+using json::put_or_null;
+using json::writer;
 
 using filed = normalized_outbound;
 
@@ -471,7 +462,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     const bool event = (mode_s == "sent" || mode_s == "dead") && contract::is_property_id(m.property_id);
     if (event) {
       channel_key = keys_.property_channel(m.property_id);
-      head = "\"property_id\":" + json_quote(m.property_id) +
+      head = "\"property_id\":" + json::quote(m.property_id) +
              ",\"event\":\"message.status\",\"data\":";
       rapidjson::StringBuffer b;
       writer w(b);

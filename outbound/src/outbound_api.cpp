@@ -7,13 +7,14 @@
 #include <charconv>
 #include <memory>
 
-#include "bellhop/core/bearer.hpp"
 #include "bellhop/contract/id_limits.hpp"
-#include "bellhop/server/json_response.hpp"
 #include "bellhop/contract/ids.hpp"
-#include "lua_scripts.hpp"
-#include "bellhop/outbound/outbound.hpp"
+#include "bellhop/core/bearer.hpp"
 #include "bellhop/core/redis_full.hpp"
+#include "bellhop/json/write.hpp"
+#include "bellhop/outbound/outbound.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -131,7 +132,7 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
                                      "id"));
         const bool queued = e[0].integer() == 1;
         res.send(json_response(shell, queued ? http::status::accepted : http::status::ok,
-                               "{\"id\":" + json_quote(e[1].str()) + ",\"status\":\"" +
+                               "{\"id\":" + json::quote(e[1].str()) + ",\"status\":\"" +
                                    (queued ? "queued" : "duplicate") + "\"}"));
       });
 }

@@ -19,10 +19,11 @@
 #include <unordered_map>
 
 #include "bellhop/contract/id_limits.hpp"
-#include "bellhop/json/parse.hpp"
-#include "bellhop/server/coalescing_stream.hpp"
 #include "bellhop/contract/staff_token.hpp"
 #include "bellhop/contract/timestamp.hpp"
+#include "bellhop/json/parse.hpp"
+#include "bellhop/json/write.hpp"
+#include "bellhop/server/coalescing_stream.hpp"
 #include "client_frame.hpp"
 
 namespace bellhop::realtime {
@@ -34,9 +35,9 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using error_code = boost::system::error_code;
 using sys_clock = std::chrono::system_clock;
-using writer = rapidjson::Writer<rapidjson::StringBuffer>;
 using contract::is_conversation_id;
 using contract::is_property_id;
+using json::writer;
 
 std::string random_hex(std::size_t bytes) {
   thread_local std::mt19937_64 engine{std::random_device{}()};
@@ -49,10 +50,7 @@ std::string random_hex(std::size_t bytes) {
   return out;
 }
 
-void put(writer& w, const char* key, std::string_view value) {
-  w.Key(key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
+using json::put;
 
 std::string text_of(const rapidjson::StringBuffer& b) {
   return {b.GetString(), b.GetSize()};

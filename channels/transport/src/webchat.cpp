@@ -22,6 +22,7 @@
 #include "bellhop/core/inbound_message.hpp"
 #include "bellhop/core/poison.hpp"
 #include "bellhop/json/utf8.hpp"
+#include "bellhop/json/write.hpp"
 #include "bellhop/server/coalescing_stream.hpp"
 #include "bellhop/server/connection_limits.hpp"
 #include "bellhop/server/frame_text.hpp"
@@ -85,13 +86,6 @@ constexpr std::size_t kernel_send_buffer = 64 * 1024;
 constexpr json::limits reply_limits{.max_bytes = 1 << 20, .max_depth = 32};
 constexpr std::size_t token_chars = 43;  // 32 random bytes, base64url without padding
 
-std::string json_string(std::string_view v) {
-  rapidjson::StringBuffer b;
-  rapidjson::Writer<rapidjson::StringBuffer> w(b);
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-  return {b.GetString(), b.GetSize()};
-}
-
 bool token_shaped(std::string_view t) {
   return t.size() == token_chars && std::all_of(t.begin(), t.end(), [](char c) {
            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
@@ -150,8 +144,8 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
   const webchat_config& chat() const { return *shared_->cfg.channels.webchat; }
 
   void on_open() {
-    send(R"({"type":"welcome","session":)" + json_string(token_) + R"(,"guest":)" +
-         json_string(guest_) + R"(,"property_id":)" + json_string(chat().property_id) + "}");
+    send(R"({"type":"welcome","session":)" + json::quote(token_) + R"(,"guest":)" +
+         json::quote(guest_) + R"(,"property_id":)" + json::quote(chat().property_id) + "}");
     // Replies published while this socket is open come here; each (re)subscription on Redis
     // also brings what waits in the outbox (sent while the guest was away or the link down).
     auto weak = weak_from_this();
@@ -319,8 +313,8 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
           self->end_work();
           using o = ingest_outcome::result;
           if (out.what == o::queued || out.what == o::duplicate) {
-            self->send(R"({"type":"ack","client_id":)" + json_string(client_id) + R"(,"id":)" +
-                       json_string(out.id) + R"(,"status":)" +
+            self->send(R"({"type":"ack","client_id":)" + json::quote(client_id) + R"(,"id":)" +
+                       json::quote(out.id) + R"(,"status":)" +
                        (out.what == o::queued ? "\"queued\"" : "\"duplicate\"") + "}");
           } else if (out.what == o::full) {  // nothing kept; Redis is at maxmemory
             self->send(webchat_error_frame("redis_full", std::string(redis_full_message), client_id));
@@ -380,7 +374,7 @@ void refuse(beast::tcp_stream stream, const request& req, http::status status,
   if (!retry_after.empty()) s->res.set(http::field::retry_after, retry_after);
   s->res.keep_alive(false);
   s->res.body() =
-      R"({"error":{"code":)" + json_string(code) + R"(,"message":)" + json_string(message) + "}}";
+      R"({"error":{"code":)" + json::quote(code) + R"(,"message":)" + json::quote(message) + "}}";
   s->res.prepare_payload();
   s->stream.expires_after(std::chrono::seconds(5));
   http::async_write(s->stream, s->res, [s](error_code, std::size_t) {

@@ -9,11 +9,12 @@
 #include "bellhop/channels/email.hpp"
 #include "bellhop/channels/twilio.hpp"
 #include "bellhop/channels/whatsapp.hpp"
-#include "bellhop/core/inbound_message.hpp"
-#include "bellhop/server/json_response.hpp"
 #include "bellhop/contract/ids.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/core/inbound_message.hpp"
 #include "bellhop/core/redis_full.hpp"
+#include "bellhop/json/write.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -71,28 +72,22 @@ response starting(const request& req) {
 // The canonical inbound body (POST /v1/messages/inbound) of a guest message.
 std::string inbound_body(const channels::guest_message& g, const std::string& property) {
   rapidjson::StringBuffer b;
-  rapidjson::Writer<rapidjson::StringBuffer> w(b);
-  auto put = [&](const char* k, const std::string& v, bool null_if_empty = false) {
-    w.Key(k);
-    if (null_if_empty && v.empty())
-      w.Null();
-    else
-      w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-  };
+  json::writer w(b);
   w.StartObject();
-  put("property_id", property);
-  put("channel", g.channel);
-  put("external_id", g.external_id);
-  put("from", g.from);
-  put("to", g.to, true);
-  put("guest_name", g.guest_name, true);
+  json::put(w, "property_id", property);
+  json::put(w, "channel", g.channel);
+  json::put(w, "external_id", g.external_id);
+  json::put(w, "from", g.from);
+  json::put_or_null(w, "to", g.to);
+  json::put_or_null(w, "guest_name", g.guest_name);
   // A message of a kind without text or attachments (a reaction to nothing, an unsupported
   // type) still reaches the engine, saying what it was.
-  put("text", g.text.empty() && g.attachments_json == "[]" ? "(" + g.content_type + ")" : g.text);
-  put("content_type", g.content_type);
+  json::put(w, "text",
+            g.text.empty() && g.attachments_json == "[]" ? "(" + g.content_type + ")" : g.text);
+  json::put(w, "content_type", g.content_type);
   w.Key("attachments");
   w.RawValue(g.attachments_json.data(), g.attachments_json.size(), rapidjson::kArrayType);
-  put("sent_at", g.sent_at, true);
+  json::put_or_null(w, "sent_at", g.sent_at);
   w.Key("metadata");
   w.RawValue(g.metadata_json.data(), g.metadata_json.size(), rapidjson::kObjectType);
   w.EndObject();

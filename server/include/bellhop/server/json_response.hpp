@@ -25,9 +25,6 @@ inline constexpr std::string_view redis_full_message =
 // request itself, which belongs to the connection: for handlers that answer asynchronously.
 request request_shell(const request& req);
 
-// `s` as a JSON string literal, quotes included.
-std::string json_quote(std::string_view s);
-
 // A response whose body is already serialized JSON.
 response json_response(const request& req, http::status status, std::string body);
 
