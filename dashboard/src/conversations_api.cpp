@@ -147,10 +147,9 @@ response unauthorized(const request& req, contract::token_error e) {
 }
 
 response unavailable(const request& req, std::string_view why) {
-  auto res = json_error(req, http::status::service_unavailable, "unavailable",
-                        "Redis is unavailable (" + std::string(why) + "); retry later");
-  res.set(http::field::retry_after, "1");
-  return res;
+  return service_unavailable(req, "unavailable",
+                             "Redis is unavailable (" + std::string(why) + "); retry later",
+                             std::chrono::seconds(1));
 }
 
 response refused(const request& req, const validation_error& e) {

@@ -27,11 +27,10 @@ response unauthorized(const request& req) {
 }
 
 response unavailable(const request& req, std::string_view why) {
-  auto res = json_error(req, http::status::service_unavailable, "unavailable",
-                        std::string("the message was not stored: ") + std::string(why) +
-                            "; retry later");
-  res.set(http::field::retry_after, "1");
-  return res;
+  return service_unavailable(
+      req, "unavailable",
+      std::string("the message was not stored: ") + std::string(why) + "; retry later",
+      std::chrono::seconds(1));
 }
 
 bool is_json_content_type(std::string_view value) {

@@ -37,10 +37,8 @@ struct outbound_context {
 using ctx_ptr = std::shared_ptr<outbound_context>;
 
 response unavailable(const request& req) {
-  auto res = json_error(req, http::status::service_unavailable, "unavailable",
-                        "Redis is unavailable; retry later");
-  res.set(http::field::retry_after, "1");
-  return res;
+  return service_unavailable(req, "unavailable", "Redis is unavailable; retry later",
+                             std::chrono::seconds(1));
 }
 
 // The admin token, compared in constant time; an empty one admits nobody.

@@ -29,11 +29,15 @@ response json_response(const request& req, http::status status, std::string body
   return res;
 }
 
-response redis_full(const request& req) {
-  auto res =
-      json_error(req, http::status::service_unavailable, redis_full_code, redis_full_message);
-  res.set(http::field::retry_after, "5");
+response service_unavailable(const request& req, std::string_view code, std::string_view message,
+                             std::chrono::seconds retry_after) {
+  auto res = json_error(req, http::status::service_unavailable, code, message);
+  res.set(http::field::retry_after, std::to_string(retry_after.count()));
   return res;
+}
+
+response redis_full(const request& req) {
+  return service_unavailable(req, redis_full_code, redis_full_message, std::chrono::seconds(5));
 }
 
 request request_shell(const request& req) {

@@ -15,9 +15,9 @@ overload_session::overload_session(boost::asio::ip::tcp::socket&& socket,
   request req;
   req.keep_alive(false);
   if (why == reason::server_full) {
-    res_ = json_error(req, http::status::service_unavailable, "too_many_connections",
-                      "the server is at its connection limit; retry later");
-    res_.set(http::field::retry_after, "1");
+    res_ = service_unavailable(req, "too_many_connections",
+                               "the server is at its connection limit; retry later",
+                               std::chrono::seconds(1));
   } else {
     res_ = json_error(req, http::status::too_many_requests, "too_many_client_connections",
                       "too many connections from your address; close some and retry");

@@ -27,6 +27,7 @@
 #include "bellhop/server/connection_limits.hpp"
 #include "bellhop/server/frame_text.hpp"
 #include "bellhop/server/json_response.hpp"
+#include "bellhop/server/upgrade_refusal.hpp"
 #include "lua_scripts.hpp"
 #include "web_assets.hpp"
 #include "webchat_frame.hpp"
@@ -363,24 +364,8 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
 
 // Answers an upgrade request with a JSON error and closes.
 void refuse(beast::tcp_stream stream, const request& req, http::status status,
-            std::string_view code, std::string_view message, std::string_view retry_after = {}) {
-  struct state {
-    beast::tcp_stream stream;
-    http::response<http::string_body> res;
-  };
-  auto s = std::make_shared<state>(state{std::move(stream), {status, req.version()}});
-  s->res.set(http::field::server, "bellhop");
-  s->res.set(http::field::content_type, "application/json");
-  if (!retry_after.empty()) s->res.set(http::field::retry_after, retry_after);
-  s->res.keep_alive(false);
-  s->res.body() =
-      R"({"error":{"code":)" + json::quote(code) + R"(,"message":)" + json::quote(message) + "}}";
-  s->res.prepare_payload();
-  s->stream.expires_after(std::chrono::seconds(5));
-  http::async_write(s->stream, s->res, [s](error_code, std::size_t) {
-    error_code ignored;
-    s->stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  });
+            std::string_view code, std::string_view message) {
+  refuse_upgrade(std::move(stream), json_error(request_shell(req), status, code, message));
 }
 
 }  // namespace
@@ -417,17 +402,21 @@ void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_cont
           unlogged);
     }
     if (total) {
-      return refuse(std::move(stream), req, http::status::service_unavailable,
-                    "too_many_connections", "web chat is at its connection limit; retry later",
-                    "5");
+      return refuse_upgrade(std::move(stream),
+                            service_unavailable(request_shell(req), "too_many_connections",
+                                                "web chat is at its connection limit; retry later",
+                                                std::chrono::seconds(5)));
     }
-    return refuse(std::move(stream), req, http::status::too_many_requests,
-                  "too_many_client_connections",
-                  "too many chat connections from your address; close some and retry", "5");
+    auto res = json_error(request_shell(req), http::status::too_many_requests,
+                          "too_many_client_connections",
+                          "too many chat connections from your address; close some and retry");
+    res.set(http::field::retry_after, "5");
+    return refuse_upgrade(std::move(stream), std::move(res));
   }
   if (!shared_->svc.redis || !shared_->svc.limits) {
-    return refuse(std::move(stream), req, http::status::service_unavailable, "unavailable",
-                  "Bellhop is starting; retry later", "1");
+    return refuse_upgrade(std::move(stream), service_unavailable(request_shell(req), "unavailable",
+                                                                 "Bellhop is starting; retry later",
+                                                                 std::chrono::seconds(1)));
   }
   std::string token;
   if (auto url = boost::urls::parse_origin_form(req.target()); url) {

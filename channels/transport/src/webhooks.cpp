@@ -63,10 +63,8 @@ response accepted(const request& req, const channels::webhook_result& r) {
 
 // Before Redis is up nothing can be stored: the provider retries.
 response starting(const request& req) {
-  auto out = json_error(req, http::status::service_unavailable, "unavailable",
-                        "Bellhop is starting; retry later");
-  out.set(http::field::retry_after, "1");
-  return out;
+  return service_unavailable(req, "unavailable", "Bellhop is starting; retry later",
+                             std::chrono::seconds(1));
 }
 
 // The canonical inbound body (POST /v1/messages/inbound) of a guest message.
@@ -153,10 +151,9 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
     }
     if (t->failed) {
       c->results.labels({channel, "unavailable"}).inc();
-      auto out = json_error(shell, http::status::service_unavailable, "unavailable",
-                            "not stored: " + t->why + "; retry later");
-      out.set(http::field::retry_after, "1");
-      return res.send(std::move(out));
+      return res.send(service_unavailable(shell, "unavailable",
+                                          "not stored: " + t->why + "; retry later",
+                                          std::chrono::seconds(1)));
     }
     c->results.labels({channel, "accepted"}).inc();
     res.send(accepted(shell, *result));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,12 @@ namespace bellhop::gateway {
 // omitted when empty. Content-Type application/json; version and keep-alive follow `req`.
 response json_error(const request& req, http::status status, std::string_view code,
                     std::string_view message, std::string_view field = {});
+
+// 503 {"error":{"code":…,"message":…}} with Retry-After: `retry_after`: what the request needs
+// (Redis, a free connection) is not there now, nothing was done, the client retries later
+// (docs/http-api.md). Every "503 + Retry-After" answer is made here.
+response service_unavailable(const request& req, std::string_view code, std::string_view message,
+                             std::chrono::seconds retry_after);
 
 // 503 {"error":{"code":"redis_full",…}} with Retry-After: Redis reached its maxmemory and refuses
 // writes (noeviction); nothing was stored, nothing stored before is lost (docs/http-api.md).
