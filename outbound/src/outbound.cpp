@@ -13,6 +13,7 @@
 #include <functional>
 #include <random>
 
+#include "bellhop/broker/backoff.hpp"
 #include "bellhop/contract/id_limits.hpp"
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/core/poison.hpp"
@@ -413,12 +414,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     finish(l, "requeue", std::move(json), m, 0, "", "", "", 0);
   }
 
+  // The delay before attempt `attempts` (from 1): broker::backoff_delay of retry attempts - 1.
   std::int64_t backoff_ms(std::int64_t attempts) {
-    double d = out_.backoff_initial_ms;
-    for (std::int64_t i = 1; i < attempts && d < out_.backoff_max_ms; ++i) d *= 2;
-    d = std::min<double>(d, out_.backoff_max_ms);
-    std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    return static_cast<std::int64_t>(d * jitter(rng_));
+    const auto retry = static_cast<std::uint32_t>(std::clamp<std::int64_t>(attempts - 1, 0, 64));
+    return broker::backoff_delay(milliseconds(out_.backoff_initial_ms),
+                                 milliseconds(out_.backoff_max_ms), retry,
+                                 std::uniform_real_distribution<double>(0.0, 1.0)(rng_))
+        .count();
   }
 
   void on_result(const lane_ptr& l, std::string json, const channels::outbound_message& m,
