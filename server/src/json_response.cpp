@@ -29,11 +29,25 @@ response json_response(const request& req, http::status status, std::string body
   return res;
 }
 
-response service_unavailable(const request& req, std::string_view code, std::string_view message,
-                             std::chrono::seconds retry_after) {
-  auto res = json_error(req, http::status::service_unavailable, code, message);
+namespace {
+
+response retry_later(const request& req, http::status status, std::string_view code,
+                     std::string_view message, std::chrono::seconds retry_after) {
+  auto res = json_error(req, status, code, message);
   res.set(http::field::retry_after, std::to_string(retry_after.count()));
   return res;
+}
+
+}  // namespace
+
+response service_unavailable(const request& req, std::string_view code, std::string_view message,
+                             std::chrono::seconds retry_after) {
+  return retry_later(req, http::status::service_unavailable, code, message, retry_after);
+}
+
+response too_many_requests(const request& req, std::string_view code, std::string_view message,
+                           std::chrono::seconds retry_after) {
+  return retry_later(req, http::status::too_many_requests, code, message, retry_after);
 }
 
 response redis_full(const request& req) {

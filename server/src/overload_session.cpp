@@ -9,6 +9,12 @@
 
 namespace bellhop::gateway {
 
+response too_many_client_connections(const request& req) {
+  return too_many_requests(req, "too_many_client_connections",
+                           "too many connections from your address; close some and retry",
+                           std::chrono::seconds(5));
+}
+
 overload_session::overload_session(boost::asio::ip::tcp::socket&& socket,
                                    std::chrono::milliseconds write_timeout, reason why)
     : stream_(std::move(socket)), write_timeout_(write_timeout) {
@@ -19,9 +25,7 @@ overload_session::overload_session(boost::asio::ip::tcp::socket&& socket,
                                "the server is at its connection limit; retry later",
                                std::chrono::seconds(1));
   } else {
-    res_ = json_error(req, http::status::too_many_requests, "too_many_client_connections",
-                      "too many connections from your address; close some and retry");
-    res_.set(http::field::retry_after, "5");
+    res_ = too_many_client_connections(req);
   }
   res_.set(http::field::server, "bellhop");
 }

@@ -215,19 +215,13 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
         shared_->poison, "webchat_outbox", outbox, why,
         "a reply frame is not a JSON object with an id; moved to " + shared_->keys.webchat_dead());
     rapidjson::StringBuffer b;
-    rapidjson::Writer<rapidjson::StringBuffer> w(b);
+    json::writer w(b);
     w.StartObject();
-    w.Key("reason");
-    w.String(why.data(), static_cast<rapidjson::SizeType>(why.size()));
-    w.Key("guest");
-    w.String(guest_.c_str());
-    w.Key("id");
-    w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
-    w.Key("element");
-    const auto element = valid_utf8(frame);
-    w.String(element.data(), static_cast<rapidjson::SizeType>(element.size()));
-    w.Key("failed_at");
-    w.String(contract::format_timestamp(std::chrono::system_clock::now()).c_str());
+    json::put(w, "reason", why);
+    json::put(w, "guest", guest_);
+    json::put(w, "id", id);
+    json::put(w, "element", valid_utf8(frame));
+    json::put(w, "failed_at", contract::format_timestamp(std::chrono::system_clock::now()));
     w.EndObject();
     // Only the socket that removed it from the outbox files it (others may read it too).
     shared_->svc.redis->eval(shared_->move_to_dead, {outbox, shared_->keys.webchat_dead()},
@@ -407,11 +401,11 @@ void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_cont
                                                 "web chat is at its connection limit; retry later",
                                                 std::chrono::seconds(5)));
     }
-    auto res = json_error(request_shell(req), http::status::too_many_requests,
-                          "too_many_client_connections",
-                          "too many chat connections from your address; close some and retry");
-    res.set(http::field::retry_after, "5");
-    return refuse_upgrade(std::move(stream), std::move(res));
+    return refuse_upgrade(
+        std::move(stream),
+        too_many_requests(request_shell(req), "too_many_client_connections",
+                          "too many chat connections from your address; close some and retry",
+                          std::chrono::seconds(5)));
   }
   if (!shared_->svc.redis || !shared_->svc.limits) {
     return refuse_upgrade(std::move(stream), service_unavailable(request_shell(req), "unavailable",

@@ -20,6 +20,11 @@ response json_error(const request& req, http::status status, std::string_view co
 response service_unavailable(const request& req, std::string_view code, std::string_view message,
                              std::chrono::seconds retry_after);
 
+// 429 {"error":{"code":…,"message":…}} with Retry-After: `retry_after`: the client holds too
+// much (connections from its address); it lets some go and retries.
+response too_many_requests(const request& req, std::string_view code, std::string_view message,
+                           std::chrono::seconds retry_after);
+
 // 503 {"error":{"code":"redis_full",…}} with Retry-After: Redis reached its maxmemory and refuses
 // writes (noeviction); nothing was stored, nothing stored before is lost (docs/http-api.md).
 // Every write path answers a broker::is_out_of_memory refusal with this.
