@@ -34,6 +34,7 @@
 #include "bellhop/broker/backoff.hpp"
 #include "bellhop/contract/encoding.hpp"
 #include "bellhop/contract/ids.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/contract/secrets.hpp"
 
 namespace bellhop::broker {
@@ -392,16 +393,6 @@ std::string log_tail(const fs::path& log, off_t offset, std::size_t max_lines) {
   return out;
 }
 
-// `prefix` as a literal in a Redis glob pattern.
-std::string glob_escape(std::string_view prefix) {
-  std::string out;
-  for (const char c : prefix) {
-    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 // A number from a cgroup file ("max" and anything unreadable: nullopt).
 std::optional<std::uint64_t> read_limit(const char* path) {
   std::ifstream in(path);
@@ -419,7 +410,7 @@ std::string describe_bytes(std::uint64_t bytes) {
 }  // namespace
 
 std::vector<std::string> engine_acl_rules(std::string_view key_prefix) {
-  const std::string p = glob_escape(key_prefix);
+  const std::string p = contract::glob_escape(key_prefix);
   const std::string q = p + "inbound:messages";
   return {
       "resetkeys",

@@ -49,6 +49,17 @@ std::string make_message_id(std::chrono::system_clock::time_point now) {
   return out;
 }
 
+std::string make_random_hex(std::size_t bytes) {
+  std::string raw;
+  raw.reserve(bytes + 8);
+  while (raw.size() < bytes) {
+    auto v = random64();
+    for (int i = 0; i < 8; ++i, v >>= 8) raw.push_back(static_cast<char>(v & 0xff));
+  }
+  raw.resize(bytes);
+  return to_hex(raw);
+}
+
 std::array<unsigned char, 32> sha256(std::string_view data) {
   static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   std::array<unsigned char, 32> out{};

@@ -7,9 +7,10 @@
 #include <algorithm>
 #include <array>
 
+#include "bellhop/contract/ids.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/json/parse.hpp"
-#include "bellhop/contract/ids.hpp"
+#include "bellhop/json/write.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -192,11 +193,7 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
 
   // The envelope: canonical order, absent optional fields as null, defaults filled in.
   rapidjson::StringBuffer out(nullptr, body.size() + 256);
-  rapidjson::Writer<rapidjson::StringBuffer> w(out);
-  auto put = [&](const char* name, std::string_view value) {
-    w.Key(name);
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-  };
+  json::writer w(out);
   auto put_optional = [&](const char* name) {
     auto it = doc.FindMember(name);
     w.Key(name);
@@ -207,15 +204,15 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
     }
   };
   w.StartObject();
-  put("id", msg.id);
-  put("property_id", msg.property_id);
-  put("channel", msg.channel);
-  put("external_id", msg.external_id);
-  put("from", str("from"));
+  json::put(w, "id", msg.id);
+  json::put(w, "property_id", msg.property_id);
+  json::put(w, "channel", msg.channel);
+  json::put(w, "external_id", msg.external_id);
+  json::put(w, "from", str("from"));
   put_optional("to");
   put_optional("guest_name");
-  put("text", str("text"));
-  put("content_type", str("content_type").empty() ? "text" : str("content_type"));
+  json::put(w, "text", str("text"));
+  json::put(w, "content_type", str("content_type").empty() ? "text" : str("content_type"));
   w.Key("attachments");
   if (attachments != doc.MemberEnd() && attachments->value.IsArray()) {
     attachments->value.Accept(w);
@@ -231,9 +228,9 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
     w.StartObject();
     w.EndObject();
   }
-  put("conversation_id", msg.conversation_id);
-  put("received_at", msg.received_at);
-  put("direction", "inbound");
+  json::put(w, "conversation_id", msg.conversation_id);
+  json::put(w, "received_at", msg.received_at);
+  json::put(w, "direction", "inbound");
   w.EndObject();
   msg.envelope.assign(out.GetString(), out.GetSize());
   return msg;

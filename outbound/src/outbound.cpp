@@ -492,8 +492,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                                  d.IsObject() && json.find('\0') == std::string::npos) {
         w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
       } else {  // not JSON: quoted, as valid UTF-8
-        const auto text = valid_utf8(json);
-        w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+        json::write_string(w, valid_utf8(json));
       }
       put(w, "reason", reason);
       put_or_null(w, "error_code", error_code_);

@@ -70,11 +70,7 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
   put(w, "to", guest);
   put(w, "text", req.text);
   put(w, "conversation_id", req.conversation_id);
-  w.Key("reply_to");
-  if (reply_to.empty())
-    w.Null();
-  else
-    w.String(reply_to.data(), static_cast<rapidjson::SizeType>(reply_to.size()));
+  json::put_or_null(w, "reply_to", reply_to);
   w.Key("priority");
   w.Int(3);  // a person is waiting on both ends: high
   put(w, "idempotency_key", "staff:" + req.subject + ":" + req.client_msg_id);

@@ -14,11 +14,11 @@
 #include <boost/url/parse.hpp>
 #include <deque>
 #include <mutex>
-#include <random>
 #include <set>
 #include <unordered_map>
 
 #include "bellhop/contract/id_limits.hpp"
+#include "bellhop/contract/ids.hpp"
 #include "bellhop/contract/staff_token.hpp"
 #include "bellhop/contract/timestamp.hpp"
 #include "bellhop/json/parse.hpp"
@@ -40,17 +40,6 @@ using sys_clock = std::chrono::system_clock;
 using contract::is_conversation_id;
 using contract::is_property_id;
 using json::writer;
-
-std::string random_hex(std::size_t bytes) {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  while (out.size() < 2 * bytes) {
-    auto v = engine();
-    for (int i = 0; i < 16 && out.size() < 2 * bytes; ++i, v >>= 4) out.push_back(digits[v & 0xf]);
-  }
-  return out;
-}
 
 using json::put;
 
@@ -683,7 +672,7 @@ void service::accept(beast::tcp_stream stream, http::request<http::string_body> 
                     "too_many_connections",
                     "the dashboard connection limit (realtime.max_connections) is reached");
     }
-    std::string id = "s_" + random_hex(12);
+    std::string id = "s_" + contract::make_random_hex(12);
     session = std::make_shared<ws_session>(std::move(stream), shared_, id, std::move(claims),
                                            std::move(hold));
     shared_->sessions.emplace(id, session);

@@ -76,17 +76,13 @@ webchat_frame parse_webchat_frame(std::string_view text) {
 std::string webchat_inbound_body(std::string_view property_id, std::string_view guest,
                                  std::string_view client_id, std::string_view text) {
   rapidjson::StringBuffer b;
-  rapidjson::Writer<rapidjson::StringBuffer> w(b);
-  auto put = [&w](const char* name, std::string_view value) {
-    w.Key(name);
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-  };
+  json::writer w(b);
   w.StartObject();
-  put("property_id", property_id);
-  put("channel", "webchat");
-  put("external_id", std::string(guest) + ":" + std::string(client_id));
-  put("from", guest);
-  put("text", text);
+  json::put(w, "property_id", property_id);
+  json::put(w, "channel", "webchat");
+  json::put(w, "external_id", std::string(guest) + ":" + std::string(client_id));
+  json::put(w, "from", guest);
+  json::put(w, "text", text);
   w.EndObject();
   return {b.GetString(), b.GetSize()};
 }
