@@ -1,7 +1,6 @@
 #include "bellhop/contract/ids.hpp"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <array>
@@ -10,6 +9,7 @@
 #include <stdexcept>
 
 #include "bellhop/contract/encoding.hpp"
+#include "bellhop/contract/secrets.hpp"
 #include "bellhop/contract/timestamp.hpp"
 
 namespace bellhop::contract {
@@ -20,10 +20,9 @@ constexpr char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 // Per-thread generator seeded from the OS: ids need uniqueness, not secrecy.
 std::uint64_t random64() {
   thread_local std::mt19937_64 engine = [] {
-    std::array<unsigned char, 8> seed{};
     std::uint64_t s = std::random_device{}();
-    if (RAND_bytes(seed.data(), static_cast<int>(seed.size())) == 1) {
-      for (auto b : seed) s = (s << 8) ^ b;
+    if (const auto seed = random_bytes(8)) {
+      for (const char b : *seed) s = (s << 8) ^ static_cast<unsigned char>(b);
     }
     return std::mt19937_64(s);
   }();
