@@ -14,15 +14,21 @@ backoff::backoff(duration initial, duration max, random_source random)
   }
 }
 
-backoff::duration backoff::next() {
-  // Cap the exponent so the shift never overflows, then cap the delay itself.
-  const auto exponent = std::min<std::uint32_t>(attempt_, 30);
-  const auto uncapped = initial_.count() * (std::int64_t{1} << exponent);
-  const auto ceiling = std::min<std::int64_t>(uncapped, max_.count());
-  ++attempt_;
+std::chrono::milliseconds backoff_delay(std::chrono::milliseconds initial,
+                                        std::chrono::milliseconds max, std::uint32_t n,
+                                        double random) {
+  // Doubled until it reaches the cap: no shift that could overflow, whatever n is.
+  std::int64_t ceiling = std::min(initial.count(), max.count());
+  for (std::uint32_t i = 0; i < n && ceiling > 0 && ceiling < max.count(); ++i) {
+    ceiling = std::min(ceiling * 2, max.count());
+  }
   const double half = static_cast<double>(ceiling) / 2.0;
-  const double r = std::clamp(random_(), 0.0, 1.0);
-  return duration(static_cast<std::int64_t>(half + half * r));
+  const double r = std::clamp(random, 0.0, 1.0);
+  return std::chrono::milliseconds(static_cast<std::int64_t>(half + half * r));
+}
+
+backoff::duration backoff::next() {
+  return backoff_delay(initial_, max_, attempt_++, random_());
 }
 
 }  // namespace bellhop::broker

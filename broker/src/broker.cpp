@@ -8,18 +8,19 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <charconv>
 #include <ctime>
-#include <boost/asio/post.hpp>
 #include <deque>
 #include <list>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
 #include "bellhop/broker/backoff.hpp"
+#include "bellhop/contract/encoding.hpp"
 #include "uv_adapter.hpp"
 
 namespace bellhop::broker {
@@ -58,16 +59,6 @@ void append_resp(std::string& out, const command& cmd) {
   }
 }
 using boost::system::error_code;
-
-std::string hex(const unsigned char* data, std::size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = digits[data[i] >> 4];
-    out[2 * i + 1] = digits[data[i] & 0xf];
-  }
-  return out;
-}
 
 bool starts_with(const std::string& s, std::string_view prefix) {
   return s.size() >= prefix.size() && std::string_view(s).substr(0, prefix.size()) == prefix;
@@ -841,7 +832,8 @@ class broker::impl {
 script script::make(std::string name, std::string body) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   ::SHA1(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest);
-  return script{std::move(name), std::move(body), hex(digest, sizeof digest)};
+  return script{std::move(name), std::move(body),
+                contract::to_hex({reinterpret_cast<const char*>(digest), sizeof digest})};
 }
 
 broker::broker(broker_options options)

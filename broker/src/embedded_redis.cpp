@@ -3,8 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <string.h>
@@ -34,6 +32,10 @@
 #include <vector>
 
 #include "bellhop/broker/backoff.hpp"
+#include "bellhop/contract/encoding.hpp"
+#include "bellhop/contract/ids.hpp"
+#include "bellhop/contract/keys.hpp"
+#include "bellhop/contract/secrets.hpp"
 
 namespace bellhop::broker {
 namespace {
@@ -60,7 +62,6 @@ outcome<std::decay_t<T>> success(T&& value) {
   return outcome<std::decay_t<T>>(boost::system::in_place_value, std::forward<T>(value));
 }
 
-constexpr char hex_digits[] = "0123456789abcdef";
 constexpr auto probe_interval = 50ms;
 constexpr auto probe_io_timeout = 250ms;
 constexpr auto lock_poll_interval = 50ms;
@@ -206,14 +207,13 @@ outcome<fs::path> find_redis_server(const std::string& name) {
 // A redis.conf argument in double quotes, with the escapes Redis' sdssplitargs understands.
 std::string config_string(std::string_view s) {
   std::string out = "\"";
-  for (const unsigned char c : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
     } else if (c < 0x20 || c >= 0x7f) {
-      out += "\\x";
-      out += hex_digits[c >> 4];
-      out += hex_digits[c & 0x0f];
+      out += "\\x" + contract::to_hex(s.substr(i, 1));
     } else {
       out += static_cast<char>(c);
     }
@@ -253,25 +253,6 @@ std::optional<std::uint64_t> memory_size_bytes(std::string_view s) {
 bool is_valid_password(std::string_view s) {
   return !s.empty() && s.size() <= 512 &&
          std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-}
-
-std::string hex_encode(const unsigned char* data, std::size_t size) {
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out += hex_digits[data[i] >> 4];
-    out += hex_digits[data[i] & 0x0f];
-  }
-  return out;
-}
-
-// A password's SHA-256 in hex: what an ACL "#<hash>" rule takes, so the engine's password itself
-// is in no file but its own.
-std::string sha256_hex(std::string_view s) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int size = 0;
-  if (EVP_Digest(s.data(), s.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) return {};
-  return hex_encode(digest.data(), size);
 }
 
 // The password is generated once and reused, so AI engines configured with it keep working
@@ -323,11 +304,11 @@ outcome<std::string> load_or_create_password(const fs::path& file, const fs::pat
     if (errno != ENOENT)
       return failure{"cannot read " + file.string() + ": " + errno_message(errno)};
 
-    std::array<unsigned char, password_bytes> random{};
-    if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    const auto random = contract::random_bytes(password_bytes);
+    if (!random) {
       return failure{"cannot generate the embedded Redis password: OpenSSL RAND_bytes failed"};
     }
-    const std::string password = hex_encode(random.data(), random.size());
+    const std::string password = contract::to_hex(*random);
     unique_fd out(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!out) {
       if (errno == EEXIST) continue;  // created concurrently: read that one
@@ -412,16 +393,6 @@ std::string log_tail(const fs::path& log, off_t offset, std::size_t max_lines) {
   return out;
 }
 
-// `prefix` as a literal in a Redis glob pattern.
-std::string glob_escape(std::string_view prefix) {
-  std::string out;
-  for (const char c : prefix) {
-    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 // A number from a cgroup file ("max" and anything unreadable: nullopt).
 std::optional<std::uint64_t> read_limit(const char* path) {
   std::ifstream in(path);
@@ -439,7 +410,7 @@ std::string describe_bytes(std::uint64_t bytes) {
 }  // namespace
 
 std::vector<std::string> engine_acl_rules(std::string_view key_prefix) {
-  const std::string p = glob_escape(key_prefix);
+  const std::string p = contract::glob_escape(key_prefix);
   const std::string q = p + "inbound:messages";
   return {
       "resetkeys",
@@ -477,8 +448,10 @@ std::vector<std::string> engine_acl_rules(std::string_view key_prefix) {
 }
 
 std::string engine_acl_setuser(std::string_view key_prefix, std::string_view password) {
-  std::string line = "ACL SETUSER " + std::string(engine_user) + " reset on " +
-                     (password.empty() ? std::string(">CHANGE-ME") : "#" + sha256_hex(password));
+  // "#<SHA-256 in hex>": the engine's password itself is in no file but its own.
+  std::string line =
+      "ACL SETUSER " + std::string(engine_user) + " reset on " +
+      (password.empty() ? std::string(">CHANGE-ME") : "#" + contract::sha256_hex(password));
   for (const auto& rule : engine_acl_rules(key_prefix)) line += " " + rule;
   return line;
 }
@@ -699,7 +672,7 @@ outcome<> embedded_redis::impl::prepare() {
   if (!password) return failure{password.error()};
   auto engine_password = load_or_create_password(engine_password_path_, data_dir_, 037);
   if (!engine_password) return failure{engine_password.error()};
-  const auto engine_hash = sha256_hex(*engine_password);
+  const auto engine_hash = contract::sha256_hex(*engine_password);
   if (engine_hash.empty()) return failure{"cannot hash the engine password: OpenSSL failed"};
   {
     std::lock_guard lock(mutex_);

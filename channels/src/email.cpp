@@ -12,6 +12,8 @@
 #include <optional>
 #include <vector>
 
+#include "bellhop/contract/encoding.hpp"
+#include "bellhop/json/write.hpp"
 #include "json_webhook.hpp"
 #include "text.hpp"
 
@@ -21,7 +23,7 @@ namespace {
 using detail::iequals;
 using detail::lower;
 using detail::trim;
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json_writer = json::writer;
 
 constexpr int max_json_depth = 16;
 constexpr std::size_t max_line_bytes = 998;     // RFC 5322 2.1.1: a line, CRLF excluded
@@ -207,9 +209,7 @@ webhook_result invalid(const std::string& field, const std::string& why) {
   return webhook_result::refuse(422, "invalid_field", field + " " + why);
 }
 
-void put_string(json_writer& w, std::string_view v) {
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
+using json::write_string;
 
 // The attachments array as guest_message.attachments_json (and how many), or the refusal;
 // `first_kind` gets the first one's kind.
@@ -245,16 +245,16 @@ std::optional<webhook_result> write_attachments(const rapidjson::Value* list, st
       if (first_kind.empty()) first_kind = kind;
       w.StartObject();
       w.Key("type");
-      put_string(w, kind);
+      write_string(w, kind);
       w.Key("filename");
       if (name != nullptr)
-        put_string(w, text_of(*name));
+        write_string(w, text_of(*name));
       else
         w.Null();
       w.Key("mime_type");
-      put_string(w, mime_type);
+      write_string(w, mime_type);
       w.Key("url");
-      put_string(w, link);
+      write_string(w, link);
       w.EndObject();
       ++count;
     }
@@ -276,15 +276,6 @@ bool plain_header_text(std::string_view v) {
   return v.find("=?") == std::string_view::npos;
 }
 
-std::string base64(std::string_view v) {
-  std::string out(4 * ((v.size() + 2) / 3) + 1, '\0');
-  const int n =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                      reinterpret_cast<const unsigned char*>(v.data()), static_cast<int>(v.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 // RFC 2047 "B" encoded words of UTF-8 text, each at most 75 characters and never splitting a
 // UTF-8 character (6.3: a word must decode on its own), joined by a fold (CRLF SP).
 std::string encoded_words(std::string_view v) {
@@ -296,7 +287,7 @@ std::string encoded_words(std::string_view v) {
     std::size_t n = std::min(max_raw, v.size());
     while (n < v.size() && n > 1 && (static_cast<unsigned char>(v[n]) & 0xC0) == 0x80) --n;
     if (!out.empty()) out += "\r\n ";
-    out += "=?UTF-8?B?" + base64(v.substr(0, n)) + "?=";
+    out += "=?UTF-8?B?" + contract::to_base64(v.substr(0, n)) + "?=";
     v.remove_prefix(n);
   }
   return out;
@@ -437,13 +428,7 @@ std::string signature(std::string_view secret, std::string_view body) {
            mac, &len) == nullptr) {
     return "";
   }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "sha256=";
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[mac[i] >> 4];
-    out += hex[mac[i] & 15];
-  }
-  return out;
+  return "sha256=" + contract::to_hex({reinterpret_cast<const char*>(mac), len});
 }
 
 webhook_result parse_webhook(const settings& s, const webhook& w) {
@@ -523,16 +508,16 @@ webhook_result parse_webhook(const settings& s, const webhook& w) {
   json_writer mw(meta);
   mw.StartObject();
   mw.Key("subject");  // always there, "" when the email had none: the reply reads it
-  put_string(mw, subject);
+  write_string(mw, subject);
   mw.Key("message_id");
-  put_string(mw, *id);
+  write_string(mw, *id);
   if (!replied_to.empty()) {
     mw.Key("in_reply_to");
-    put_string(mw, replied_to.front());
+    write_string(mw, replied_to.front());
   }
   if (!references.empty()) {
     mw.Key("references");
-    put_string(mw, joined_references(references));
+    write_string(mw, joined_references(references));
   }
   mw.EndObject();
 

@@ -3,15 +3,10 @@
 #include <boost/throw_exception.hpp>
 #include <stdexcept>
 
+#include "bellhop/contract/encoding.hpp"
+
 namespace bellhop::channels {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -29,14 +24,13 @@ bool decode(std::string_view part, std::size_t base, std::string& out, form_erro
     } else if (c != '%') {
       out.push_back(c);
     } else {
-      const int hi = i + 1 < part.size() ? hex_value(part[i + 1]) : -1;
-      const int lo = i + 2 < part.size() ? hex_value(part[i + 2]) : -1;
-      if (hi < 0 || lo < 0) {
+      const auto byte = contract::from_hex(part.substr(i + 1, 2));
+      if (!byte || byte->size() != 1) {
         error.offset = base + i;
         error.message = "invalid percent-escape at offset " + std::to_string(base + i);
         return false;
       }
-      out.push_back(static_cast<char>(hi * 16 + lo));
+      out.push_back(byte->front());
       i += 2;
     }
   }

@@ -1,12 +1,12 @@
 #include "json_webhook.hpp"
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include <array>
 #include <climits>
 
+#include "bellhop/contract/encoding.hpp"
+#include "bellhop/contract/secrets.hpp"
 #include "text.hpp"
 
 namespace bellhop::channels::detail {
@@ -17,23 +17,6 @@ const unsigned char* bytes(std::string_view v) {
   return v.empty() ? &empty : reinterpret_cast<const unsigned char*>(v.data());
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool decode_hex(std::string_view hex, std::array<unsigned char, 32>& out) {
-  if (hex.size() != out.size() * 2) return false;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<unsigned char>(hi * 16 + lo);
-  }
-  return true;
-}
-
 }  // namespace
 
 bool hmac_sha256_header_valid(std::string_view secret, std::string_view body,
@@ -42,16 +25,15 @@ bool hmac_sha256_header_valid(std::string_view secret, std::string_view body,
   constexpr std::string_view prefix = "sha256=";
   const auto v = trim(header_value);
   if (v.size() != prefix.size() + 64 || !iequals(v.substr(0, prefix.size()), prefix)) return false;
-  std::array<unsigned char, 32> given{};
-  if (!decode_hex(v.substr(prefix.size()), given)) return false;
+  const auto given = contract::from_hex(v.substr(prefix.size()));
+  if (!given) return false;
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), bytes(body),
-           body.size(), mac, &len) == nullptr ||
-      len != given.size()) {
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), bytes(body), body.size(),
+           mac, &len) == nullptr) {
     return false;
   }
-  return CRYPTO_memcmp(mac, given.data(), given.size()) == 0;
+  return contract::constant_time_equal({reinterpret_cast<const char*>(mac), len}, *given);
 }
 
 bool is_json_content_type(std::string_view value) {

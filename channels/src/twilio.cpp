@@ -1,6 +1,5 @@
 #include "bellhop/channels/twilio.hpp"
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <rapidjson/document.h>
@@ -17,7 +16,10 @@
 #include <optional>
 
 #include "bellhop/channels/form.hpp"
+#include "bellhop/contract/encoding.hpp"
+#include "bellhop/contract/secrets.hpp"
 #include "bellhop/json/utf8.hpp"
+#include "bellhop/json/write.hpp"
 #include "json_webhook.hpp"
 #include "text.hpp"
 
@@ -30,7 +32,7 @@ using detail::lower;
 using detail::retry_after_header;
 using detail::trim;
 
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json_writer = json::writer;
 using params_t = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::string_view empty_twiml =
@@ -68,14 +70,6 @@ std::optional<int> small_number(std::string_view v, std::size_t max_digits) {
 const unsigned char* bytes(std::string_view v) {
   static const unsigned char empty = 0;
   return v.empty() ? &empty : reinterpret_cast<const unsigned char*>(v.data());
-}
-
-std::string base64(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes(data),
-                                static_cast<int>(data.size()));
-  out.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
-  return out;
 }
 
 // ---- webhook checks --------------------------------------------------------------------------
@@ -208,10 +202,7 @@ std::optional<opt_out_action> opt_out_of(const form_fields& f, std::string_view 
   return keyword_opt_out(body);
 }
 
-void put(json_writer& w, std::string_view key, std::string_view value) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
+using json::put;
 
 // ---- send answer -----------------------------------------------------------------------------
 
@@ -329,7 +320,7 @@ std::string signature(std::string_view auth_token, std::string_view full_url, pa
            data.size(), mac, &len) == nullptr) {
     return "";
   }
-  return base64(std::string_view(reinterpret_cast<const char*>(mac), len));
+  return contract::to_base64({reinterpret_cast<const char*>(mac), len});
 }
 
 bool signature_valid(std::string_view auth_token, std::string_view full_url, const params_t& params,
@@ -339,8 +330,7 @@ bool signature_valid(std::string_view auth_token, std::string_view full_url, con
   const auto given = trim(header_value);
   // The length of a SHA-1 signature (28) is no secret; only the content is compared in
   // constant time.
-  return !expected.empty() && given.size() == expected.size() &&
-         CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+  return !expected.empty() && contract::constant_time_equal(given, expected);
 }
 
 webhook_result parse_sms_webhook(const settings& s, const webhook& w) {
@@ -459,7 +449,7 @@ http_call send_request(const settings& s, const outbound_message& m) {
   call.url =
       std::string(base) + "/2010-04-01/Accounts/" + form_encode(s.account_sid) + "/Messages.json";
   call.headers = {
-      {"Authorization", "Basic " + base64(s.account_sid + ":" + s.auth_token)},
+      {"Authorization", "Basic " + contract::to_base64(s.account_sid + ":" + s.auth_token)},
       {"Content-Type", "application/x-www-form-urlencoded"},
   };
 

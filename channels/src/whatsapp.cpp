@@ -1,8 +1,5 @@
 #include "bellhop/channels/whatsapp.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -18,6 +15,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "bellhop/contract/secrets.hpp"
+#include "bellhop/json/write.hpp"
 #include "json_webhook.hpp"
 #include "text.hpp"
 
@@ -31,7 +30,7 @@ using detail::lower;
 using detail::retry_after_header;
 using detail::trim;
 
-using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json_writer = json::writer;
 using namespace std::chrono_literals;
 
 // ---- text ------------------------------------------------------------------------------------
@@ -136,23 +135,6 @@ std::string rfc3339_from_unix(const rapidjson::Value* v) {
   return out;
 }
 
-// ---- crypto ----------------------------------------------------------------------------------
-
-const unsigned char* bytes(std::string_view v) {
-  static const unsigned char empty = 0;
-  return v.empty() ? &empty : reinterpret_cast<const unsigned char*>(v.data());
-}
-
-// Equal-length digests compared with CRYPTO_memcmp: neither the length nor the content of the
-// configured token leaks through timing.
-bool tokens_equal(std::string_view a, std::string_view b) {
-  unsigned char da[EVP_MAX_MD_SIZE], db[EVP_MAX_MD_SIZE];
-  unsigned int la = 0, lb = 0;
-  if (EVP_Digest(bytes(a), a.size(), da, &la, EVP_sha256(), nullptr) != 1) return false;
-  if (EVP_Digest(bytes(b), b.size(), db, &lb, EVP_sha256(), nullptr) != 1) return false;
-  return la == 32 && lb == 32 && CRYPTO_memcmp(da, db, 32) == 0;
-}
-
 // ---- JSON ------------------------------------------------------------------------------------
 
 // Parses untrusted JSON; false (doc unusable) when too deep, malformed or not UTF-8.
@@ -193,14 +175,7 @@ std::string code_of(const rapidjson::Value* v) {
   return "";
 }
 
-void put(json_writer& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-void put(json_writer& w, const char* key, std::string_view value) {
-  w.Key(key);
-  put(w, value);
-}
+using json::put;
 
 // Writes key: value only when the member is a string in the payload.
 void copy_string(json_writer& w, const rapidjson::Value* from, const char* name,
@@ -565,7 +540,7 @@ webhook_result verify_subscription(const settings& s, const webhook& w) {
   const auto challenge = get("hub.challenge");
   if (!challenge || challenge->empty()) return bad("hub.challenge is missing");
   if (challenge->size() > 1024) return bad("hub.challenge is longer than 1024 bytes");
-  if (s.verify_token.empty() || !tokens_equal(*token, s.verify_token)) {
+  if (s.verify_token.empty() || !contract::secrets_equal(*token, s.verify_token)) {
     return webhook_result::refuse(403, "forbidden", "hub.verify_token does not match");
   }
   webhook_result r;

@@ -1,14 +1,16 @@
 #include "bellhop/contract/ids.hpp"
 
-#include "bellhop/contract/timestamp.hpp"
-
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <random>
 #include <stdexcept>
+
+#include "bellhop/contract/encoding.hpp"
+#include "bellhop/contract/secrets.hpp"
+#include "bellhop/contract/timestamp.hpp"
 
 namespace bellhop::contract {
 namespace {
@@ -18,10 +20,9 @@ constexpr char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 // Per-thread generator seeded from the OS: ids need uniqueness, not secrecy.
 std::uint64_t random64() {
   thread_local std::mt19937_64 engine = [] {
-    std::array<unsigned char, 8> seed{};
     std::uint64_t s = std::random_device{}();
-    if (RAND_bytes(seed.data(), static_cast<int>(seed.size())) == 1) {
-      for (auto b : seed) s = (s << 8) ^ b;
+    if (const auto seed = random_bytes(8)) {
+      for (const char b : *seed) s = (s << 8) ^ static_cast<unsigned char>(b);
     }
     return std::mt19937_64(s);
   }();
@@ -47,6 +48,17 @@ std::string make_message_id(std::chrono::system_clock::time_point now) {
   return out;
 }
 
+std::string make_random_hex(std::size_t bytes) {
+  std::string raw;
+  raw.reserve(bytes + 8);
+  while (raw.size() < bytes) {
+    auto v = random64();
+    for (int i = 0; i < 8; ++i, v >>= 8) raw.push_back(static_cast<char>(v & 0xff));
+  }
+  raw.resize(bytes);
+  return to_hex(raw);
+}
+
 std::array<unsigned char, 32> sha256(std::string_view data) {
   static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   std::array<unsigned char, 32> out{};
@@ -57,15 +69,8 @@ std::array<unsigned char, 32> sha256(std::string_view data) {
 }
 
 std::string sha256_hex(std::string_view data, std::size_t bytes) {
-  static constexpr char hex[] = "0123456789abcdef";
   const auto digest = sha256(data);
-  std::string out;
-  out.reserve(2 * bytes);
-  for (std::size_t i = 0; i < bytes && i < digest.size(); ++i) {
-    out.push_back(hex[digest[i] >> 4]);
-    out.push_back(hex[digest[i] & 0xf]);
-  }
-  return out;
+  return to_hex({reinterpret_cast<const char*>(digest.data()), std::min(bytes, digest.size())});
 }
 
 std::string make_conversation_id(std::string_view property_id, std::string_view channel,

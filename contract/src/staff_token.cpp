@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "bellhop/json/parse.hpp"
+#include "bellhop/json/write.hpp"
 
 namespace bellhop::contract {
 namespace {
@@ -192,13 +193,12 @@ std::string mint_staff_token(std::string_view secret, std::string_view subject,
   const std::int64_t exp = iat + ttl.count();
 
   rapidjson::StringBuffer json;
-  rapidjson::Writer<rapidjson::StringBuffer> w(json);
+  json::writer w(json);
   w.StartObject();
-  w.Key("sub");
-  w.String(subject.data(), static_cast<rapidjson::SizeType>(subject.size()));
+  json::put(w, "sub", subject);
   w.Key("properties");
   w.StartArray();
-  for (const auto& p : properties) w.String(p.data(), static_cast<rapidjson::SizeType>(p.size()));
+  for (const auto& p : properties) json::write_string(w, p);
   w.EndArray();
   w.Key("iat");
   w.Int64(iat);

@@ -1,31 +1,31 @@
 #include "bellhop/core/adapter_auth.hpp"
 
-#include <openssl/crypto.h>
-
 #include <algorithm>
 
 #include "bellhop/contract/ids.hpp"
+#include "bellhop/contract/secrets.hpp"
+#include "bellhop/core/bearer.hpp"
 
 namespace bellhop::gateway {
+namespace {
+
+std::string_view as_bytes(const std::array<unsigned char, 32>& digest) {
+  return {reinterpret_cast<const char*>(digest.data()), digest.size()};
+}
+
+}  // namespace
 
 adapter_auth::adapter_auth(const std::vector<adapter_key>& keys) {
   for (const auto& k : keys) entries_.push_back({contract::sha256(k.key), k});
 }
 
 const adapter_key* adapter_auth::authenticate(std::string_view header) const {
-  constexpr std::string_view scheme = "Bearer ";
-  if (header.size() <= scheme.size()) return nullptr;
-  // The scheme is case-insensitive (RFC 9110).
-  for (std::size_t i = 0; i < scheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(header[i])) !=
-        std::tolower(static_cast<unsigned char>(scheme[i]))) {
-      return nullptr;
-    }
-  }
-  const auto presented = contract::sha256(header.substr(scheme.size()));
+  const auto credentials = bearer_credentials(header);
+  if (!credentials || credentials->empty()) return nullptr;
+  const auto presented = contract::sha256(*credentials);
   const adapter_key* match = nullptr;
-  for (const auto& e : entries_) {
-    if (CRYPTO_memcmp(e.digest.data(), presented.data(), presented.size()) == 0) match = &e.key;
+  for (const auto& e : entries_) {  // every key compared: timing tells none of them
+    if (contract::constant_time_equal(as_bytes(e.digest), as_bytes(presented))) match = &e.key;
   }
   return match;
 }

@@ -13,6 +13,7 @@
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/json/parse.hpp"
 #include "bellhop/json/utf8.hpp"
+#include "bellhop/json/write.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -180,11 +181,8 @@ inbound_message enrich(const message_view& v, std::chrono::system_clock::time_po
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
 
   rapidjson::StringBuffer out(nullptr, size_hint + 256);
-  rapidjson::Writer<rapidjson::StringBuffer> w(out);
-  auto put = [&](const char* name, std::string_view value) {
-    w.Key(name);
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-  };
+  json::writer w(out);
+  auto put = [&](const char* name, std::string_view value) { json::put(w, name, value); };
   auto put_optional = [&](const char* name, const text_field& f) {
     if (f.present) return put(name, f.value);
     w.Key(name);

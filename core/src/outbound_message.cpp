@@ -8,10 +8,11 @@
 #include <chrono>
 
 #include "bellhop/contract/id_limits.hpp"
+#include "bellhop/contract/ids.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/core/poison.hpp"
 #include "bellhop/json/parse.hpp"
-#include "bellhop/contract/ids.hpp"
+#include "bellhop/json/write.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -22,18 +23,9 @@ bool is_message_id(std::string_view s) {
          });
 }
 
-using writer = rapidjson::Writer<rapidjson::StringBuffer>;
-void put(writer& w, const char* name, std::string_view v) {
-  w.Key(name);
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
-void put_or_null(writer& w, const char* name, std::string_view v) {
-  w.Key(name);
-  if (v.empty())
-    w.Null();
-  else
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
+using json::put;
+using json::put_or_null;
+using json::writer;
 std::string str(const rapidjson::Value& o, const char* name) {
   auto it = o.FindMember(name);
   if (it == o.MemberEnd() || !it->value.IsString()) return {};

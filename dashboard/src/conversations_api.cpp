@@ -12,11 +12,13 @@
 #include <cmath>
 #include <optional>
 
-#include "bellhop/core/inbound_message.hpp"
-#include "bellhop/server/json_response.hpp"
-#include "bellhop/core/poison.hpp"
-#include "bellhop/contract/staff_token.hpp"
 #include "bellhop/contract/ids.hpp"
+#include "bellhop/contract/staff_token.hpp"
+#include "bellhop/core/bearer.hpp"
+#include "bellhop/core/inbound_message.hpp"
+#include "bellhop/core/poison.hpp"
+#include "bellhop/json/write.hpp"
+#include "bellhop/server/json_response.hpp"
 #include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
@@ -27,7 +29,7 @@ using contract::is_property_id;
 
 using boost::system::error_code;
 using sys_clock = std::chrono::system_clock;
-using writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json::writer;
 
 constexpr std::int64_t default_limit = 50;
 constexpr std::int64_t max_limit = 200;
@@ -60,19 +62,8 @@ struct page_query {
   std::optional<std::int64_t> before;
 };
 
-void put(writer& w, const char* key, std::string_view value) {
-  w.Key(key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
-void put_or_null(writer& w, const char* key, std::string_view value) {
-  if (value.empty()) {
-    w.Key(key);
-    w.Null();
-  } else {
-    put(w, key, value);
-  }
-}
+using json::put;
+using json::put_or_null;
 
 // Echoed back as `field` only when it is short printable ASCII (the body must stay valid JSON).
 std::string field_name(std::string_view key) {
@@ -139,14 +130,9 @@ boost::system::result<page_query, validation_error> parse_query(std::string_view
   return q;
 }
 
+// The staff token of the Authorization header, spaces around it ignored; empty when none.
 std::string_view bearer_token(std::string_view header) {
-  constexpr std::string_view scheme = "bearer ";
-  if (header.size() < scheme.size()) return {};
-  // The scheme is case-insensitive (RFC 9110).
-  for (std::size_t i = 0; i < scheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return {};
-  }
-  auto token = header.substr(scheme.size());
+  auto token = bearer_credentials(header).value_or(std::string_view{});
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
   return token;
@@ -161,10 +147,9 @@ response unauthorized(const request& req, contract::token_error e) {
 }
 
 response unavailable(const request& req, std::string_view why) {
-  auto res = json_error(req, http::status::service_unavailable, "unavailable",
-                        "Redis is unavailable (" + std::string(why) + "); retry later");
-  res.set(http::field::retry_after, "1");
-  return res;
+  return service_unavailable(req, "unavailable",
+                             "Redis is unavailable (" + std::string(why) + "); retry later",
+                             std::chrono::seconds(1));
 }
 
 response refused(const request& req, const validation_error& e) {

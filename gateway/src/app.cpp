@@ -192,9 +192,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   });
   routes->add(http::verb::get, "/readyz", [&svc](const request& req, responder res) {
     auto unavailable = [](const request& r, std::string_view message) {
-      auto out = json_error(r, http::status::service_unavailable, "redis_unavailable", message);
-      out.set(http::field::retry_after, "1");
-      return out;
+      return service_unavailable(r, "redis_unavailable", message, std::chrono::seconds(1));
     };
     if (!svc.redis) {
       res.send(unavailable(req, "starting: Redis is not connected yet"));

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -25,8 +24,10 @@
 #include <utility>
 #include <variant>
 
+#include "bellhop/contract/secrets.hpp"
 #include "bellhop/core/client_address.hpp"
 #include "bellhop/json/parse.hpp"
+#include "bellhop/json/write.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -834,34 +835,13 @@ std::string listen_problem(std::string_view text, listen_address* out) {
   return "";
 }
 
-std::string json_quote(std::string_view s) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
-
 // 32 random bytes, base64url without padding (43 characters).
 std::string random_secret() {
-  std::array<unsigned char, 32> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+  auto secret = contract::random_secret(32);
+  if (!secret) {
     throw std::runtime_error("cannot generate secrets: the system random generator failed");
   }
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char b : bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += alphabet[(acc >> bits) & 0x3f];
-    }
-  }
-  if (bits > 0) out += alphabet[(acc << (6 - bits)) & 0x3f];
-  return out;
+  return std::move(*secret);
 }
 
 status write_all(int fd, const std::string& text) {
@@ -1046,9 +1026,9 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
        "root:bellhop).\n";
   t += "{\n";
   t += "  // HTTP API address: host:port, [ipv6]:port or :port (all interfaces).\n";
-  t += "  \"listen\": " + json_quote(listen) + ",\n";
+  t += "  \"listen\": " + json::quote(listen) + ",\n";
   t += "  // State: the embedded Redis' data, its generated password and socket.\n";
-  t += "  \"data_dir\": " + json_quote(data_dir) + ",\n";
+  t += "  \"data_dir\": " + json::quote(data_dir) + ",\n";
   t += "  // How providers reach this gateway, e.g. \"https://gateway.example-hotel.com\".\n";
   t += "  // Needed for webhook signatures once channels are configured.\n";
   t += "  \"public_url\": \"\",\n";
@@ -1068,23 +1048,23 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "  \"redis\": {\n";
   t += "    // \"embedded\" runs a private redis-server in data_dir. For an external Redis:\n";
   t += "    // \"redis://user:password@host:6379/0\" or \"unix:///run/redis/redis.sock\".\n";
-  t += "    \"url\": " + json_quote(d.redis.url) + ",\n";
-  t += "    \"key_prefix\": " + json_quote(d.redis.key_prefix) + ",\n";
+  t += "    \"url\": " + json::quote(d.redis.url) + ",\n";
+  t += "    \"key_prefix\": " + json::quote(d.redis.key_prefix) + ",\n";
   t += "    \"command_timeout_ms\": " + n(d.redis.command_timeout_ms) + ",\n";
   t += "    \"connect_timeout_ms\": " + n(d.redis.connect_timeout_ms) + ",\n";
   t += "    \"embedded\": {\n";
   t += "      // Loopback TCP port for AI engines on this host (0 = unix socket only).\n";
   t += "      \"port\": " + n(d.redis.embedded.port) + ",\n";
   t += "      // \"everysec\" may lose up to a second of writes on power loss; \"always\" none.\n";
-  t += "      \"durability\": " + json_quote(d.redis.embedded.durability) + ",\n";
-  t += "      \"maxmemory\": " + json_quote(d.redis.embedded.maxmemory) +
+  t += "      \"durability\": " + json::quote(d.redis.embedded.durability) + ",\n";
+  t += "      \"maxmemory\": " + json::quote(d.redis.embedded.maxmemory) +
        ",  // \"\": a quarter of RAM (256mb-8gb); \"0\": no limit; or e.g. \"512mb\"\n";
-  t += "      \"redis_server\": " + json_quote(d.redis.embedded.redis_server) + "\n";
+  t += "      \"redis_server\": " + json::quote(d.redis.embedded.redis_server) + "\n";
   t += "    }\n";
   t += "  },\n";
   t += "  \"log\": {\n";
-  t += "    \"level\": " + json_quote(d.log.level) + ",  // trace, debug, info, warn, error\n";
-  t += "    \"format\": " + json_quote(d.log.format) + "  // text or json\n";
+  t += "    \"level\": " + json::quote(d.log.level) + ",  // trace, debug, info, warn, error\n";
+  t += "    \"format\": " + json::quote(d.log.format) + "  // text or json\n";
   t += "  },\n";
   t +=
       "  // GET /metrics: when listen is public, protect it with a token or move it to loopback.\n";
@@ -1092,12 +1072,12 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "  \"auth\": {\n";
   t += "    // Bearer keys for channel adapters and AI engines; properties: ids or [\"*\"].\n";
   t += "    \"adapter_keys\": [\n";
-  t += "      { \"name\": \"default-adapter\", \"key\": " + json_quote(random_secret()) +
+  t += "      { \"name\": \"default-adapter\", \"key\": " + json::quote(random_secret()) +
        ", \"properties\": [\"*\"] }\n";
   t += "    ],\n";
   t += "    // Signs staff dashboard tokens (HS256); changing it signs everyone out.\n";
-  t += "    \"jwt_secret\": " + json_quote(random_secret()) + ",\n";
-  t += "    \"admin_token\": " + json_quote(random_secret()) + "\n";
+  t += "    \"jwt_secret\": " + json::quote(random_secret()) + ",\n";
+  t += "    \"admin_token\": " + json::quote(random_secret()) + "\n";
   t += "  },\n";
   t += "  \"ratelimit\": {\n";
   t += "    // algorithm: fixed_window, sliding_window or gcra (gcra also takes \"burst\");\n";

@@ -12,6 +12,7 @@
 
 #include "bellhop/contract/id_limits.hpp"
 #include "bellhop/core/inbound_message.hpp"
+#include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
 #include "ingest_batcher.hpp"
 
@@ -26,11 +27,10 @@ response unauthorized(const request& req) {
 }
 
 response unavailable(const request& req, std::string_view why) {
-  auto res = json_error(req, http::status::service_unavailable, "unavailable",
-                        std::string("the message was not stored: ") + std::string(why) +
-                            "; retry later");
-  res.set(http::field::retry_after, "1");
-  return res;
+  return service_unavailable(
+      req, "unavailable",
+      std::string("the message was not stored: ") + std::string(why) + "; retry later",
+      std::chrono::seconds(1));
 }
 
 bool is_json_content_type(std::string_view value) {
@@ -107,14 +107,14 @@ void store(const std::shared_ptr<inbound_context>& ctx, inbound_message msg, res
                                "conversation entry or dashboard event may be missing");
             ctx->queued.inc();
             send(json_response(shell, http::status::accepted,
-                                   "{\"id\":" + json_quote(out.id) +
-                                       ",\"status\":\"queued\",\"conversation_id\":" +
-                                       json_quote(conversation) + "}"));
+                               "{\"id\":" + json::quote(out.id) +
+                                   ",\"status\":\"queued\",\"conversation_id\":" +
+                                   json::quote(conversation) + "}"));
             return;
           case result::duplicate:
             ctx->duplicate.inc();
             send(json_response(shell, http::status::ok,
-                                   "{\"id\":" + json_quote(out.id) + ",\"status\":\"duplicate\"}"));
+                               "{\"id\":" + json::quote(out.id) + ",\"status\":\"duplicate\"}"));
             return;
           case result::refused:
             ctx->log_refusal("the message", out.detail, "answering 503");

@@ -12,16 +12,16 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bellhop/contract/id_limits.hpp"
-#include "bellhop/core/poison.hpp"
-#include "bellhop/contract/timestamp.hpp"
 #include "bellhop/contract/ids.hpp"
+#include "bellhop/contract/timestamp.hpp"
+#include "bellhop/core/poison.hpp"
+#include "bellhop/json/write.hpp"
 #include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
@@ -37,26 +37,6 @@ constexpr json::limits element_limits{.max_bytes = 1 << 20, .max_depth = 32};
 constexpr std::string_view scan_count = "1000";
 
 // MATCH pattern escaping: the key prefix is configuration and may hold glob characters.
-std::string glob_escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out;
-}
-
-std::string random_token() {
-  std::random_device rd;
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 4; ++i) {
-    auto v = rd();
-    for (int j = 0; j < 8; ++j, v >>= 4) out.push_back(hex[v & 0xf]);
-  }
-  return out;
-}
-
 // A string member of a JSON object, or empty.
 std::string_view string_member(const rapidjson::Value& object, const char* name) {
   auto it = object.FindMember(name);
@@ -77,9 +57,9 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
         cfg_(cfg),
         interval_(std::max(1, cfg.reaper_interval_ms)),
         scan_interval_(std::max(1, cfg.consumer_scan_interval_ms)),
-        token_(random_token()),
+        token_(contract::make_random_hex(16)),
         processing_prefix_(keys.inbound_processing("")),
-        processing_match_(glob_escape(processing_prefix_) + "*"),
+        processing_match_(contract::glob_escape(processing_prefix_) + "*"),
         lock_(broker::script::make("lock", std::string(lua::lock))),
         reap_(broker::script::make("reap_consumer", std::string(lua::reap_consumer))),
         publish_(broker::script::make("publish_event", std::string(lua::publish_event))),
@@ -399,24 +379,14 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
     if (property.empty()) return;
     // The message.status event's data; publish_event.lua writes the event around it.
     rapidjson::StringBuffer out;
-    rapidjson::Writer<rapidjson::StringBuffer> w(out);
+    json::writer w(out);
     w.StartObject();
-    w.Key("id");
-    if (id.empty())
-      w.Null();
-    else
-      w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
-    w.Key("status");
-    w.String("failed");
-    w.Key("reason");
-    w.String("max_deliveries");
+    json::put_or_null(w, "id", id);
+    json::put(w, "status", "failed");
+    json::put(w, "reason", "max_deliveries");
     w.Key("deliveries");
     w.Int64(deliveries);
-    w.Key("conversation_id");
-    if (conversation.empty())
-      w.Null();
-    else
-      w.String(conversation.data(), static_cast<rapidjson::SizeType>(conversation.size()));
+    json::put_or_null(w, "conversation_id", conversation);
     w.EndObject();
     ++p->pending;
     redis_.eval(

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "bellhop/core/redis_full.hpp"
+#include "bellhop/json/write.hpp"
+#include "bellhop/server/json_response.hpp"
 #include "lua_scripts.hpp"
 
 namespace bellhop::gateway {

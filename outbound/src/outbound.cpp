@@ -7,18 +7,20 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <functional>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <functional>
 #include <random>
 
+#include "bellhop/broker/backoff.hpp"
 #include "bellhop/contract/id_limits.hpp"
-#include "bellhop/server/json_response.hpp"
-#include "bellhop/core/poison.hpp"
 #include "bellhop/contract/ids.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/core/poison.hpp"
 #include "bellhop/core/rate_limits.hpp"
+#include "bellhop/json/write.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -33,19 +35,9 @@ std::int64_t now_ms() {
       .count();
 }
 
-
-using writer = rapidjson::Writer<rapidjson::StringBuffer>;
-void put(writer& w, const char* name, std::string_view v) {
-  w.Key(name);
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
-void put_or_null(writer& w, const char* name, std::string_view v) {
-  w.Key(name);
-  if (v.empty())
-    w.Null();
-  else
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
+using json::put;
+using json::put_or_null;
+using json::writer;
 
 using filed = normalized_outbound;
 
@@ -426,12 +418,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     finish(l, "requeue", std::move(json), m, 0, "", "", "", 0);
   }
 
+  // The delay before attempt `attempts` (from 1): broker::backoff_delay of retry attempts - 1.
   std::int64_t backoff_ms(std::int64_t attempts) {
-    double d = out_.backoff_initial_ms;
-    for (std::int64_t i = 1; i < attempts && d < out_.backoff_max_ms; ++i) d *= 2;
-    d = std::min<double>(d, out_.backoff_max_ms);
-    std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    return static_cast<std::int64_t>(d * jitter(rng_));
+    const auto retry = static_cast<std::uint32_t>(std::clamp<std::int64_t>(attempts - 1, 0, 64));
+    return broker::backoff_delay(milliseconds(out_.backoff_initial_ms),
+                                 milliseconds(out_.backoff_max_ms), retry,
+                                 std::uniform_real_distribution<double>(0.0, 1.0)(rng_))
+        .count();
   }
 
   void on_result(const lane_ptr& l, std::string json, const channels::outbound_message& m,
@@ -503,8 +496,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       if (object && json.find('\0') == std::string::npos) {
         w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
       } else {  // not JSON: quoted, as valid UTF-8
-        const auto text = valid_utf8(json);
-        w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+        json::write_string(w, valid_utf8(json));
       }
       put(w, "reason", reason);
       put_or_null(w, "error_code", error_code_);

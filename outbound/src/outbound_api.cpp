@@ -7,13 +7,14 @@
 #include <charconv>
 #include <memory>
 
-#include "bellhop/core/bearer.hpp"
 #include "bellhop/contract/id_limits.hpp"
-#include "bellhop/server/json_response.hpp"
 #include "bellhop/contract/ids.hpp"
-#include "lua_scripts.hpp"
-#include "bellhop/outbound/outbound.hpp"
+#include "bellhop/core/bearer.hpp"
 #include "bellhop/core/redis_full.hpp"
+#include "bellhop/json/write.hpp"
+#include "bellhop/outbound/outbound.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -36,10 +37,8 @@ struct outbound_context {
 using ctx_ptr = std::shared_ptr<outbound_context>;
 
 response unavailable(const request& req) {
-  auto res = json_error(req, http::status::service_unavailable, "unavailable",
-                        "Redis is unavailable; retry later");
-  res.set(http::field::retry_after, "1");
-  return res;
+  return service_unavailable(req, "unavailable", "Redis is unavailable; retry later",
+                             std::chrono::seconds(1));
 }
 
 // The admin token, compared in constant time; an empty one admits nobody.
@@ -131,7 +130,7 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
                                      "id"));
         const bool queued = e[0].integer() == 1;
         res.send(json_response(shell, queued ? http::status::accepted : http::status::ok,
-                               "{\"id\":" + json_quote(e[1].str()) + ",\"status\":\"" +
+                               "{\"id\":" + json::quote(e[1].str()) + ",\"status\":\"" +
                                    (queued ? "queued" : "duplicate") + "\"}"));
       });
 }

@@ -6,11 +6,12 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <map>
 
-#include "bellhop/server/json_response.hpp"
 #include "bellhop/contract/ids.hpp"
-#include "lua_scripts.hpp"
-#include "bellhop/outbound/outbound.hpp"
 #include "bellhop/core/redis_full.hpp"
+#include "bellhop/json/write.hpp"
+#include "bellhop/outbound/outbound.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "lua_scripts.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -32,10 +33,7 @@ struct context {
   const broker::script target = broker::script::make("reply_target", std::string(lua::reply_target));
 };
 
-void put(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key, std::string_view v) {
-  w.Key(key);
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-}
+using json::put;
 
 contract::reply_result failed(std::string code, std::string message) {
   return {{}, std::move(code), std::move(message)};
@@ -86,11 +84,7 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
   put(w, "to", m.to);
   put(w, "text", m.text);
   put(w, "conversation_id", m.conversation_id);
-  w.Key("reply_to");
-  if (m.reply_to.empty())
-    w.Null();
-  else
-    w.String(m.reply_to.data(), static_cast<rapidjson::SizeType>(m.reply_to.size()));
+  json::put_or_null(w, "reply_to", m.reply_to);
   w.Key("priority");
   w.Int(m.priority);
   put(w, "idempotency_key", filed.idempotency_key);

@@ -14,16 +14,19 @@
 #include <boost/url/parse.hpp>
 #include <deque>
 #include <mutex>
-#include <random>
 #include <set>
 #include <unordered_map>
 
 #include "bellhop/contract/event.hpp"
 #include "bellhop/contract/id_limits.hpp"
+#include "bellhop/contract/ids.hpp"
 #include "bellhop/contract/staff_token.hpp"
 #include "bellhop/contract/timestamp.hpp"
 #include "bellhop/json/parse.hpp"
+#include "bellhop/json/write.hpp"
 #include "bellhop/server/coalescing_stream.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "bellhop/server/upgrade_refusal.hpp"
 #include "client_frame.hpp"
 
 namespace bellhop::realtime {
@@ -35,25 +38,11 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using error_code = boost::system::error_code;
 using sys_clock = std::chrono::system_clock;
-using writer = rapidjson::Writer<rapidjson::StringBuffer>;
 using contract::is_conversation_id;
 using contract::is_property_id;
+using json::writer;
 
-std::string random_hex(std::size_t bytes) {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  while (out.size() < 2 * bytes) {
-    auto v = engine();
-    for (int i = 0; i < 16 && out.size() < 2 * bytes; ++i, v >>= 4) out.push_back(digits[v & 0xf]);
-  }
-  return out;
-}
-
-void put(writer& w, const char* key, std::string_view value) {
-  w.Key(key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
+using json::put;
 
 std::string text_of(const rapidjson::StringBuffer& b) {
   return {b.GetString(), b.GetSize()};
@@ -70,20 +59,6 @@ bool is_client_id(std::string_view s) {
 // never carry large input back); "" otherwise.
 std::string_view echo(std::string_view s) {
   return s.size() <= 64 && is_client_id(s) ? s : std::string_view{};
-}
-
-// The body of an HTTP answer that refuses an upgrade.
-std::string error_body(std::string_view code, std::string_view message) {
-  rapidjson::StringBuffer b;
-  writer w(b);
-  w.StartObject();
-  w.Key("error");
-  w.StartObject();
-  put(w, "code", code);
-  put(w, "message", message);
-  w.EndObject();
-  w.EndObject();
-  return text_of(b);
 }
 
 class ws_session;
@@ -640,25 +615,14 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
 };
 
 // Answers an upgrade request with an HTTP error and closes the connection.
-void refuse(beast::tcp_stream stream, unsigned version, http::status status, std::string_view code,
-            std::string_view message) {
-  struct state {
-    beast::tcp_stream stream;
-    http::response<http::string_body> res;
-  };
-  auto s = std::make_shared<state>(state{std::move(stream), {status, version}});
-  s->res.set(http::field::server, "bellhop");
-  s->res.set(http::field::content_type, "application/json");
-  if (status == http::status::unauthorized) s->res.set(http::field::www_authenticate, "Bearer");
-  if (status == http::status::service_unavailable) s->res.set(http::field::retry_after, "5");
-  s->res.keep_alive(false);
-  s->res.body() = error_body(code, message);
-  s->res.prepare_payload();
-  s->stream.expires_after(std::chrono::seconds(5));
-  http::async_write(s->stream, s->res, [s](error_code, std::size_t) {
-    error_code ignored;
-    s->stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  });
+void refuse(beast::tcp_stream stream, const http::request<http::string_body>& req,
+            http::status status, std::string_view code, std::string_view message) {
+  const auto shell = gateway::request_shell(req);
+  auto res = status == http::status::service_unavailable
+                 ? gateway::service_unavailable(shell, code, message, std::chrono::seconds(5))
+                 : gateway::json_error(shell, status, code, message);
+  if (status == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
+  gateway::refuse_upgrade(std::move(stream), std::move(res));
 }
 
 }  // namespace
@@ -684,8 +648,8 @@ void service::accept(beast::tcp_stream stream, http::request<http::string_body> 
         auto verified = contract::verify_staff_token((*it).value, o.jwt_secret, sys_clock::now());
         if (!verified) {
           ++shared_->stats.refused;
-          return refuse(std::move(stream), req.version(), http::status::unauthorized,
-                        "unauthorized", contract::describe(verified.error()));
+          return refuse(std::move(stream), req, http::status::unauthorized, "unauthorized",
+                        contract::describe(verified.error()));
         }
         claims = std::move(*verified);
       }
@@ -696,16 +660,16 @@ void service::accept(beast::tcp_stream stream, http::request<http::string_body> 
     std::lock_guard lock(shared_->mutex);
     if (shared_->stopping) {
       ++shared_->stats.refused;
-      return refuse(std::move(stream), req.version(), http::status::service_unavailable,
-                    "unavailable", "Bellhop is shutting down");
+      return refuse(std::move(stream), req, http::status::service_unavailable, "unavailable",
+                    "Bellhop is shutting down");
     }
     if (shared_->sessions.size() >= o.max_connections) {
       ++shared_->stats.refused;
-      return refuse(std::move(stream), req.version(), http::status::service_unavailable,
+      return refuse(std::move(stream), req, http::status::service_unavailable,
                     "too_many_connections",
                     "the dashboard connection limit (realtime.max_connections) is reached");
     }
-    std::string id = "s_" + random_hex(12);
+    std::string id = "s_" + contract::make_random_hex(12);
     session = std::make_shared<ws_session>(std::move(stream), shared_, id, std::move(claims),
                                            std::move(hold));
     shared_->sessions.emplace(id, session);

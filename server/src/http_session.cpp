@@ -21,6 +21,7 @@
 #include "bellhop/server/router.hpp"
 #include "framing.hpp"
 #include "lingering_close.hpp"
+#include "overload_session.hpp"
 #include "server_shared.hpp"
 
 namespace bellhop::gateway {
@@ -283,10 +284,7 @@ bool http_session::upgrade() {
           key, remote_, shared_->opts.max_connections_per_client, unlogged);
     }
     shared_->metrics.count_request(up->first, req_.method(), http::status::too_many_requests);
-    auto res = json_error(req_, http::status::too_many_requests, "too_many_client_connections",
-                          "too many connections from your address; close some and retry");
-    res.set(http::field::retry_after, "5");
-    write(std::move(res), false);
+    write(too_many_client_connections(req_), false);
     return true;
   }
   // The connection now belongs to the WebSocket side; this session only ends.

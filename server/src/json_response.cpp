@@ -1,41 +1,20 @@
 #include "bellhop/server/json_response.hpp"
 
 #include "bellhop/core/rate_limits.hpp"
-
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "bellhop/json/write.hpp"
 
 namespace bellhop::gateway {
-namespace {
-
-void string_value(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-}  // namespace
-
-std::string json_quote(std::string_view s) {
-  rapidjson::StringBuffer out;
-  rapidjson::Writer<rapidjson::StringBuffer> w(out);
-  string_value(w, s);
-  return {out.GetString(), out.GetSize()};
-}
 
 response json_error(const request& req, http::status status, std::string_view code,
                     std::string_view message, std::string_view field) {
   rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  json::writer w(buf);
   w.StartObject();
   w.Key("error");
   w.StartObject();
-  w.Key("code");
-  string_value(w, code);
-  w.Key("message");
-  string_value(w, message);
-  if (!field.empty()) {
-    w.Key("field");
-    string_value(w, field);
-  }
+  json::put(w, "code", code);
+  json::put(w, "message", message);
+  if (!field.empty()) json::put(w, "field", field);
   w.EndObject();
   w.EndObject();
   return json_response(req, status, std::string(buf.GetString(), buf.GetSize()));
@@ -50,11 +29,29 @@ response json_response(const request& req, http::status status, std::string body
   return res;
 }
 
-response redis_full(const request& req) {
-  auto res =
-      json_error(req, http::status::service_unavailable, redis_full_code, redis_full_message);
-  res.set(http::field::retry_after, "5");
+namespace {
+
+response retry_later(const request& req, http::status status, std::string_view code,
+                     std::string_view message, std::chrono::seconds retry_after) {
+  auto res = json_error(req, status, code, message);
+  res.set(http::field::retry_after, std::to_string(retry_after.count()));
   return res;
+}
+
+}  // namespace
+
+response service_unavailable(const request& req, std::string_view code, std::string_view message,
+                             std::chrono::seconds retry_after) {
+  return retry_later(req, http::status::service_unavailable, code, message, retry_after);
+}
+
+response too_many_requests(const request& req, std::string_view code, std::string_view message,
+                           std::chrono::seconds retry_after) {
+  return retry_later(req, http::status::too_many_requests, code, message, retry_after);
+}
+
+response redis_full(const request& req) {
+  return service_unavailable(req, redis_full_code, redis_full_message, std::chrono::seconds(5));
 }
 
 request request_shell(const request& req) {

@@ -9,19 +9,23 @@
 
 namespace bellhop::gateway {
 
+response too_many_client_connections(const request& req) {
+  return too_many_requests(req, "too_many_client_connections",
+                           "too many connections from your address; close some and retry",
+                           std::chrono::seconds(5));
+}
+
 overload_session::overload_session(boost::asio::ip::tcp::socket&& socket,
                                    std::chrono::milliseconds write_timeout, reason why)
     : stream_(std::move(socket)), write_timeout_(write_timeout) {
   request req;
   req.keep_alive(false);
   if (why == reason::server_full) {
-    res_ = json_error(req, http::status::service_unavailable, "too_many_connections",
-                      "the server is at its connection limit; retry later");
-    res_.set(http::field::retry_after, "1");
+    res_ = service_unavailable(req, "too_many_connections",
+                               "the server is at its connection limit; retry later",
+                               std::chrono::seconds(1));
   } else {
-    res_ = json_error(req, http::status::too_many_requests, "too_many_client_connections",
-                      "too many connections from your address; close some and retry");
-    res_.set(http::field::retry_after, "5");
+    res_ = too_many_client_connections(req);
   }
   res_.set(http::field::server, "bellhop");
 }

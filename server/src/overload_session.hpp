@@ -9,6 +9,10 @@
 
 namespace bellhop::gateway {
 
+// 429 too_many_client_connections with Retry-After: 5: the answer to a client beyond
+// max_connections_per_client, before its request is read or after (an upgrade).
+response too_many_client_connections(const request& req);
+
 // A connection accepted beyond max_connections (503 too_many_connections) or beyond its client's
 // max_connections_per_client (429 too_many_client_connections): answered without reading the
 // request, then closed.

@@ -46,5 +46,20 @@ TEST(Backoff, DefaultRandomStaysInRange) {
   }
 }
 
+// The outbound dispatcher's retries: 1 s doubling to 5 min (the config's defaults), whatever
+// the attempt count Redis hands back.
+TEST(BackoffDelay, IsTheFormulaOfEveryRetry) {
+  const milliseconds initial(1000), max(300000);
+  EXPECT_EQ(backoff_delay(initial, max, 0, 0.0), milliseconds(500));
+  EXPECT_EQ(backoff_delay(initial, max, 0, 0.5), milliseconds(750));
+  EXPECT_EQ(backoff_delay(initial, max, 3, 0.0), milliseconds(4000));
+  EXPECT_EQ(backoff_delay(initial, max, 9, 0.0), milliseconds(150000));  // 512 s capped
+  EXPECT_EQ(backoff_delay(initial, max, 4'000'000'000u, 0.0), milliseconds(150000));
+  EXPECT_EQ(backoff_delay(milliseconds(1), milliseconds(std::int64_t{1} << 40), 63, 0.0),
+            milliseconds(std::int64_t{1} << 39));  // no overflow on the way to a far cap
+  EXPECT_EQ(backoff_delay(milliseconds(800), milliseconds(200), 2, 0.0), milliseconds(100));
+  EXPECT_EQ(backoff_delay(milliseconds(0), max, 1'000'000'000u, 1.0), milliseconds(0));
+}
+
 }  // namespace
 }  // namespace bellhop::broker

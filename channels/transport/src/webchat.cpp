@@ -1,6 +1,5 @@
 #include "bellhop/transport/webchat.hpp"
 
-#include <openssl/rand.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -17,15 +16,18 @@
 #include <set>
 
 #include "bellhop/contract/id_limits.hpp"
+#include "bellhop/contract/ids.hpp"
+#include "bellhop/contract/secrets.hpp"
 #include "bellhop/core/client_address.hpp"
 #include "bellhop/core/inbound_message.hpp"
-#include "bellhop/server/json_response.hpp"
 #include "bellhop/core/poison.hpp"
-#include "bellhop/server/coalescing_stream.hpp"
 #include "bellhop/json/utf8.hpp"
-#include "bellhop/server/frame_text.hpp"
+#include "bellhop/json/write.hpp"
+#include "bellhop/server/coalescing_stream.hpp"
 #include "bellhop/server/connection_limits.hpp"
-#include "bellhop/contract/ids.hpp"
+#include "bellhop/server/frame_text.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "bellhop/server/upgrade_refusal.hpp"
 #include "lua_scripts.hpp"
 #include "web_assets.hpp"
 #include "webchat_frame.hpp"
@@ -85,37 +87,10 @@ constexpr std::size_t kernel_send_buffer = 64 * 1024;
 constexpr json::limits reply_limits{.max_bytes = 1 << 20, .max_depth = 32};
 constexpr std::size_t token_chars = 43;  // 32 random bytes, base64url without padding
 
-std::string json_string(std::string_view v) {
-  rapidjson::StringBuffer b;
-  rapidjson::Writer<rapidjson::StringBuffer> w(b);
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-  return {b.GetString(), b.GetSize()};
-}
-
 bool token_shaped(std::string_view t) {
   return t.size() == token_chars && std::all_of(t.begin(), t.end(), [](char c) {
            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
          });
-}
-
-std::optional<std::string> new_token() {
-  unsigned char bytes[32];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return std::nullopt;
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char b : bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      out += alphabet[(acc >> (bits - 6)) & 63];
-      bits -= 6;
-    }
-  }
-  if (bits > 0) out += alphabet[(acc << (6 - bits)) & 63];
-  return out;
 }
 
 // The guest's name everywhere else: the token stays a secret between Bellhop and the browser.
@@ -170,8 +145,8 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
   const webchat_config& chat() const { return *shared_->cfg.channels.webchat; }
 
   void on_open() {
-    send(R"({"type":"welcome","session":)" + json_string(token_) + R"(,"guest":)" +
-         json_string(guest_) + R"(,"property_id":)" + json_string(chat().property_id) + "}");
+    send(R"({"type":"welcome","session":)" + json::quote(token_) + R"(,"guest":)" +
+         json::quote(guest_) + R"(,"property_id":)" + json::quote(chat().property_id) + "}");
     // Replies published while this socket is open come here; each (re)subscription on Redis
     // also brings what waits in the outbox (sent while the guest was away or the link down).
     auto weak = weak_from_this();
@@ -240,19 +215,13 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
         shared_->poison, "webchat_outbox", outbox, why,
         "a reply frame is not a JSON object with an id; moved to " + shared_->keys.webchat_dead());
     rapidjson::StringBuffer b;
-    rapidjson::Writer<rapidjson::StringBuffer> w(b);
+    json::writer w(b);
     w.StartObject();
-    w.Key("reason");
-    w.String(why.data(), static_cast<rapidjson::SizeType>(why.size()));
-    w.Key("guest");
-    w.String(guest_.c_str());
-    w.Key("id");
-    w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
-    w.Key("element");
-    const auto element = valid_utf8(frame);
-    w.String(element.data(), static_cast<rapidjson::SizeType>(element.size()));
-    w.Key("failed_at");
-    w.String(contract::format_timestamp(std::chrono::system_clock::now()).c_str());
+    json::put(w, "reason", why);
+    json::put(w, "guest", guest_);
+    json::put(w, "id", id);
+    json::put(w, "element", valid_utf8(frame));
+    json::put(w, "failed_at", contract::format_timestamp(std::chrono::system_clock::now()));
     w.EndObject();
     // Only the socket that removed it from the outbox files it (others may read it too).
     shared_->svc.redis->eval(shared_->move_to_dead, {outbox, shared_->keys.webchat_dead()},
@@ -338,8 +307,8 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
           self->end_work();
           using o = ingest_outcome::result;
           if (out.what == o::queued || out.what == o::duplicate) {
-            self->send(R"({"type":"ack","client_id":)" + json_string(client_id) + R"(,"id":)" +
-                       json_string(out.id) + R"(,"status":)" +
+            self->send(R"({"type":"ack","client_id":)" + json::quote(client_id) + R"(,"id":)" +
+                       json::quote(out.id) + R"(,"status":)" +
                        (out.what == o::queued ? "\"queued\"" : "\"duplicate\"") + "}");
           } else if (out.what == o::full) {  // nothing kept; Redis is at maxmemory
             self->send(webchat_error_frame("redis_full", std::string(redis_full_message), client_id));
@@ -388,24 +357,8 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
 
 // Answers an upgrade request with a JSON error and closes.
 void refuse(beast::tcp_stream stream, const request& req, http::status status,
-            std::string_view code, std::string_view message, std::string_view retry_after = {}) {
-  struct state {
-    beast::tcp_stream stream;
-    http::response<http::string_body> res;
-  };
-  auto s = std::make_shared<state>(state{std::move(stream), {status, req.version()}});
-  s->res.set(http::field::server, "bellhop");
-  s->res.set(http::field::content_type, "application/json");
-  if (!retry_after.empty()) s->res.set(http::field::retry_after, retry_after);
-  s->res.keep_alive(false);
-  s->res.body() =
-      R"({"error":{"code":)" + json_string(code) + R"(,"message":)" + json_string(message) + "}}";
-  s->res.prepare_payload();
-  s->stream.expires_after(std::chrono::seconds(5));
-  http::async_write(s->stream, s->res, [s](error_code, std::size_t) {
-    error_code ignored;
-    s->stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  });
+            std::string_view code, std::string_view message) {
+  refuse_upgrade(std::move(stream), json_error(request_shell(req), status, code, message));
 }
 
 }  // namespace
@@ -442,17 +395,21 @@ void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_cont
           unlogged);
     }
     if (total) {
-      return refuse(std::move(stream), req, http::status::service_unavailable,
-                    "too_many_connections", "web chat is at its connection limit; retry later",
-                    "5");
+      return refuse_upgrade(std::move(stream),
+                            service_unavailable(request_shell(req), "too_many_connections",
+                                                "web chat is at its connection limit; retry later",
+                                                std::chrono::seconds(5)));
     }
-    return refuse(std::move(stream), req, http::status::too_many_requests,
-                  "too_many_client_connections",
-                  "too many chat connections from your address; close some and retry", "5");
+    return refuse_upgrade(
+        std::move(stream),
+        too_many_requests(request_shell(req), "too_many_client_connections",
+                          "too many chat connections from your address; close some and retry",
+                          std::chrono::seconds(5)));
   }
   if (!shared_->svc.redis || !shared_->svc.limits) {
-    return refuse(std::move(stream), req, http::status::service_unavailable, "unavailable",
-                  "Bellhop is starting; retry later", "1");
+    return refuse_upgrade(std::move(stream), service_unavailable(request_shell(req), "unavailable",
+                                                                 "Bellhop is starting; retry later",
+                                                                 std::chrono::seconds(1)));
   }
   std::string token;
   if (auto url = boost::urls::parse_origin_form(req.target()); url) {
@@ -463,7 +420,7 @@ void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_cont
                   "session must be the token a welcome frame gave");
   }
   if (token.empty()) {
-    auto fresh = new_token();
+    auto fresh = contract::random_secret(32);
     if (!fresh) {
       return refuse(std::move(stream), req, http::status::service_unavailable, "unavailable",
                     "no randomness for a session token");

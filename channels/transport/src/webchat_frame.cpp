@@ -9,16 +9,10 @@
 
 #include "bellhop/contract/id_limits.hpp"
 #include "bellhop/json/parse.hpp"
+#include "bellhop/json/write.hpp"
 
 namespace bellhop::gateway {
 namespace {
-
-std::string json_string(std::string_view v) {
-  rapidjson::StringBuffer b;
-  rapidjson::Writer<rapidjson::StringBuffer> w(b);
-  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-  return {b.GetString(), b.GetSize()};
-}
 
 bool client_id_shaped(std::string_view v) {
   return !v.empty() && v.size() <= contract::id_limits::webchat_client_id &&
@@ -38,8 +32,8 @@ webchat_frame refused(std::string error) {
 std::string webchat_error_frame(std::string_view code, std::string_view message,
                                 std::string_view client_id, std::int64_t retry_after_ms) {
   std::string f =
-      R"({"type":"error","code":)" + json_string(code) + R"(,"message":)" + json_string(message);
-  if (!client_id.empty()) f += R"(,"client_id":)" + json_string(client_id);
+      R"({"type":"error","code":)" + json::quote(code) + R"(,"message":)" + json::quote(message);
+  if (!client_id.empty()) f += R"(,"client_id":)" + json::quote(client_id);
   if (retry_after_ms > 0) f += R"(,"retry_after_ms":)" + std::to_string(retry_after_ms);
   return f + "}";
 }

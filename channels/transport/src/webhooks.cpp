@@ -10,6 +10,7 @@
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/core/inbound_message.hpp"
 #include "bellhop/core/redis_full.hpp"
+#include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
 #include "lua_scripts.hpp"
 
@@ -60,10 +61,8 @@ response accepted(const request& req, const channels::webhook_result& r) {
 
 // Before Redis is up nothing can be stored: the provider retries.
 response starting(const request& req) {
-  auto out = json_error(req, http::status::service_unavailable, "unavailable",
-                        "Bellhop is starting; retry later");
-  out.set(http::field::retry_after, "1");
-  return out;
+  return service_unavailable(req, "unavailable", "Bellhop is starting; retry later",
+                             std::chrono::seconds(1));
 }
 
 std::string now_text_of(std::chrono::system_clock::time_point t) { return contract::format_timestamp(t); }
@@ -123,10 +122,9 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
     }
     if (t->failed) {
       c->results.labels({channel, "unavailable"}).inc();
-      auto out = json_error(shell, http::status::service_unavailable, "unavailable",
-                            "not stored: " + t->why + "; retry later");
-      out.set(http::field::retry_after, "1");
-      return res.send(std::move(out));
+      return res.send(service_unavailable(shell, "unavailable",
+                                          "not stored: " + t->why + "; retry later",
+                                          std::chrono::seconds(1)));
     }
     c->results.labels({channel, "accepted"}).inc();
     res.send(accepted(shell, *result));

@@ -5,16 +5,13 @@
 #include <rapidjson/writer.h>
 
 #include "bellhop/json/parse.hpp"
+#include "bellhop/json/write.hpp"
 
 namespace bellhop::demo {
 namespace {
 
-using writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void put(writer& w, const char* key, std::string_view value) {
-  w.Key(key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
+using json::put;
+using json::writer;
 
 // The channel becomes part of a Redis key (outbound:<channel>), so only plain names pass.
 bool valid_channel(std::string_view c) {

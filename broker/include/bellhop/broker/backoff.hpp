@@ -6,8 +6,15 @@
 
 namespace bellhop::broker {
 
-// Exponential backoff with "equal jitter": attempt n waits between d/2 and d, where
-// d = min(max, initial * 2^n). The random source is injected so tests are deterministic.
+// Exponential backoff with "equal jitter": retry n (from 0) waits between d/2 and d, where
+// d = min(max, initial * 2^n); `random` in [0, 1) picks where. The one backoff formula: Redis
+// reconnects, the embedded Redis' restarts and the outbound dispatcher's retries use it.
+std::chrono::milliseconds backoff_delay(std::chrono::milliseconds initial,
+                                        std::chrono::milliseconds max, std::uint32_t n,
+                                        double random);
+
+// backoff_delay with the attempt counted here. The random source is injected so tests are
+// deterministic.
 class backoff {
  public:
   using duration = std::chrono::milliseconds;

@@ -12,6 +12,10 @@ namespace bellhop::contract {
 // characters (the ULID layout). Ids of later milliseconds sort after earlier ones.
 std::string make_message_id(std::chrono::system_clock::time_point now);
 
+// `bytes` random bytes in lower-case hex, for ids that need uniqueness, not secrecy (sessions,
+// a process's consumer token); secrets come from secrets.hpp.
+std::string make_random_hex(std::size_t bytes);
+
 // SHA-256 of `data`. The digest is fetched from OpenSSL once: ::SHA256() looks it up by name
 // on every call (half of its cost, measured on the inbound path).
 std::array<unsigned char, 32> sha256(std::string_view data);

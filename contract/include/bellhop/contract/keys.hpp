@@ -24,6 +24,17 @@ inline bool is_conversation_id(std::string_view s) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
+// `text` matched literally in a Redis glob pattern (SCAN MATCH, ACL key patterns): a key prefix
+// may hold * ? [ ] or \, which are escaped.
+inline std::string glob_escape(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 // The Redis key names of the AI-engine contract (README, docs/ai-engine.md), with the
 // configured prefix. One place builds them so the names never drift apart.
 class key_space {

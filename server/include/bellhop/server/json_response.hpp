@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,17 @@ namespace bellhop::gateway {
 response json_error(const request& req, http::status status, std::string_view code,
                     std::string_view message, std::string_view field = {});
 
+// 503 {"error":{"code":…,"message":…}} with Retry-After: `retry_after`: what the request needs
+// (Redis, a free connection) is not there now, nothing was done, the client retries later
+// (docs/http-api.md). Every "503 + Retry-After" answer is made here.
+response service_unavailable(const request& req, std::string_view code, std::string_view message,
+                             std::chrono::seconds retry_after);
+
+// 429 {"error":{"code":…,"message":…}} with Retry-After: `retry_after`: the client holds too
+// much (connections from its address); it lets some go and retries.
+response too_many_requests(const request& req, std::string_view code, std::string_view message,
+                           std::chrono::seconds retry_after);
+
 // 503 {"error":{"code":"redis_full",…}} with Retry-After: Redis reached its maxmemory and refuses
 // writes (noeviction); nothing was stored, nothing stored before is lost (docs/http-api.md).
 // Every write path answers a broker::is_out_of_memory refusal with this.
@@ -24,9 +36,6 @@ inline constexpr std::string_view redis_full_message =
 // The parts of a request a late response needs (version, keep-alive), detached from the
 // request itself, which belongs to the connection: for handlers that answer asynchronously.
 request request_shell(const request& req);
-
-// `s` as a JSON string literal, quotes included.
-std::string json_quote(std::string_view s);
 
 // A response whose body is already serialized JSON.
 response json_response(const request& req, http::status status, std::string body);
