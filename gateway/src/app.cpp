@@ -22,7 +22,7 @@
 #include "bellhop/server/frame_text.hpp"
 #include "bellhop/realtime/service.hpp"
 #include "build_info.hpp"
-#include "bellhop/transport/channel_senders.hpp"
+#include "bellhop/transport/channel_transports.hpp"
 #include "bellhop/dashboard/conversations_api.hpp"
 #include "bellhop/inbound/inbound_api.hpp"
 #include "bellhop/outbound/outbound.hpp"
@@ -30,7 +30,6 @@
 #include "bellhop/core/services.hpp"
 #include "bellhop/outbound/staff_replies.hpp"
 #include "bellhop/transport/webchat.hpp"
-#include "bellhop/transport/webhooks.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -166,13 +165,27 @@ void add_metrics_route(router& routes, metrics_registry& metrics, const std::str
   });
 }
 
+transport_options transport_options_of(const config& cfg) {
+  transport_options o;
+  o.public_url = cfg.public_url;
+  o.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
+  o.history_max = cfg.inbound.history_max;
+  o.request_timeout = std::chrono::milliseconds(cfg.outbound.request_timeout_ms);
+  o.concurrency = static_cast<std::size_t>(cfg.outbound.concurrency);
+  o.whatsapp = cfg.channels.whatsapp;
+  o.twilio = cfg.channels.twilio;
+  o.email = cfg.channels.email;
+  o.webchat = cfg.channels.webchat;
+  return o;
+}
+
 // `ingest`: the atomic ingest, for the channels that are not routes (web chat).
 std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& svc,
                                     const contract::key_space& keys, const config& cfg,
                                     const adapter_auth& auth, inbound_sink& ingest) {
   auto routes = std::make_shared<router>();
   ingest = add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
-  add_webhook_routes(*routes, svc, keys, cfg, ingest, metrics);
+  add_webhook_routes(*routes, svc, keys, transport_options_of(cfg), ingest, metrics);
   add_conversation_routes(*routes, svc, keys, cfg, metrics);
   add_outbound_routes(*routes, svc, keys, cfg, auth, channel_properties(cfg));
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
@@ -186,7 +199,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
       res.send(std::move(out));
     });
   }
-  add_webchat_routes(*routes, cfg);
+  add_webchat_routes(*routes, transport_options_of(cfg));
   routes->add(http::verb::get, "/livez", [](const request& req, responder res) {
     res.send(json_response(req, http::status::ok, R"({"status":"ok"})"));
   });
@@ -349,7 +362,7 @@ int serve(const config& cfg) {
   const adapter_auth auth(cfg.auth.adapter_keys);
   inbound_sink ingest;
   http_server server(ioc, ho, make_routes(metrics, svc, keys, cfg, auth, ingest), metrics);
-  webchat_service webchat(svc, keys, cfg, std::move(ingest), metrics);
+  webchat_service webchat(svc, keys, transport_options_of(cfg), std::move(ingest), metrics);
   if (auto started = server.start(); !started) {
     fail_line(started.error());
     return exit_failure;
@@ -387,7 +400,9 @@ int serve(const config& cfg) {
       std::make_shared<provider_client>(std::chrono::milliseconds(cfg.outbound.request_timeout_ms));
   outbound_service outbound(
       ioc.get_executor(), *svc.redis, keys, cfg, svc.limits.get(),
-      make_outbound_channels(cfg, providers, svc.limits.get(), *svc.redis, keys), metrics);
+      make_outbound_channels(transport_options_of(cfg), providers, svc.limits.get(), *svc.redis,
+                             keys),
+      metrics);
   outbound.start();
 
   realtime::service dashboards(ioc, *svc.redis, keys, dashboard_options_of(cfg, metrics),

@@ -40,11 +40,11 @@ namespace websocket = beast::websocket;
 using error_code = boost::system::error_code;
 
 struct webchat_service::shared {
-  shared(const services& s, const contract::key_space& k, const config& c, inbound_sink i,
+  shared(const services& s, const contract::key_space& k, const transport_options& o, inbound_sink i,
          metrics_registry& metrics)
       : svc(s),
         keys(k),
-        cfg(c),
+        opts(o),
         ingest(std::move(i)),
         open(metrics.add_gauge("bellhop_webchat_sockets", "Open web chat guest sockets.")
                  .labels({})),
@@ -57,15 +57,15 @@ struct webchat_service::shared {
                                      "Web chat sockets closed because their unsent bytes exceeded "
                                      "channels.webchat.send_queue_bytes.")
                         .labels({})),
-        sockets(c.channels.webchat
-                    ? connection_limits::make(c.channels.webchat->max_sockets,
-                                              c.channels.webchat->max_sockets_per_ip, &open)
+        sockets(o.webchat
+                    ? connection_limits::make(o.webchat->max_sockets,
+                                              o.webchat->max_sockets_per_ip, &open)
                     : connection_limits::make(0, 0)),
         poison(poison_metric(metrics)) {}
 
   const services& svc;
   const contract::key_space& keys;
-  const config& cfg;
+  const transport_options opts;
   inbound_sink ingest;
   gauge& open;
   counter_family& refused;
@@ -142,7 +142,7 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
   }
 
  private:
-  const webchat_config& chat() const { return *shared_->cfg.channels.webchat; }
+  const webchat_config& chat() const { return *shared_->opts.webchat; }
 
   void on_open() {
     send(R"({"type":"welcome","session":)" + json::quote(token_) + R"(,"guest":)" +
@@ -275,7 +275,7 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
   void on_message(const webchat_frame& frame) {
     const std::string& client_id = frame.client_id;
     // The canonical inbound message: validated and enriched like POST /v1/messages/inbound.
-    const inbound_limits limits{static_cast<std::size_t>(shared_->cfg.inbound.max_text_bytes)};
+    const inbound_limits limits{shared_->opts.max_text_bytes};
     auto m = validate_inbound_message(webchat_guest_message(guest_, client_id, frame.text),
                                       chat().property_id, limits, std::chrono::system_clock::now());
     if (!m) return send(webchat_error_frame(m.error().code, m.error().message, client_id));
@@ -363,14 +363,15 @@ void refuse(beast::tcp_stream stream, const request& req, http::status status,
 
 }  // namespace
 
-webchat_service::webchat_service(const services& svc, const contract::key_space& keys, const config& cfg,
+webchat_service::webchat_service(const services& svc, const contract::key_space& keys,
+                                 const transport_options& opts,
                                  inbound_sink ingest, metrics_registry& metrics)
-    : shared_(std::make_shared<shared>(svc, keys, cfg, std::move(ingest), metrics)) {}
+    : shared_(std::make_shared<shared>(svc, keys, opts, std::move(ingest), metrics)) {}
 
 webchat_service::~webchat_service() = default;
 
 void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_context ctx) {
-  const auto& chat = shared_->cfg.channels.webchat;
+  const auto& chat = shared_->opts.webchat;
   if (!chat) {
     return refuse(std::move(stream), req, http::status::not_found, "not_configured",
                   "channels.webchat is not configured on this gateway");
@@ -433,10 +434,10 @@ void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_cont
       ->start(std::move(req));
 }
 
-void add_webchat_routes(router& routes, const config& cfg) {
+void add_webchat_routes(router& routes, const transport_options& opts) {
   // The digest of what is served: a new Bellhop with another widget gets another ETag.
   static const std::string etag = "\"" + contract::sha256_hex(web::webchat_widget, 12) + "\"";
-  const bool configured = cfg.channels.webchat.has_value();
+  const bool configured = opts.webchat.has_value();
   routes.add(
       http::verb::get, "/v1/webchat/widget.js", [configured](const request& req, responder res) {
         if (!configured) {

@@ -3,7 +3,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <memory>
 
-#include "bellhop/core/config.hpp"
+#include "bellhop/transport/options.hpp"
 #include "bellhop/server/http_server.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/core/metrics.hpp"
@@ -29,7 +29,7 @@ namespace bellhop::gateway {
 // hold_s; each (re)connection gets what is waiting, so a reply is shown at least once.
 class webchat_service {
  public:
-  webchat_service(const services& svc, const contract::key_space& keys, const config& cfg,
+  webchat_service(const services& svc, const contract::key_space& keys, const transport_options& opts,
                   inbound_sink ingest, metrics_registry& metrics);
   ~webchat_service();
   webchat_service(const webchat_service&) = delete;
@@ -48,7 +48,7 @@ class webchat_service {
 // GET /v1/webchat/widget.js: the guests' chat widget for the hotel's pages
 // (channels/transport/web/webchat_widget.js, built into the binary), with an ETag; 404 not_configured
 // without channels.webchat.
-void add_webchat_routes(router& routes, const config& cfg);
+void add_webchat_routes(router& routes, const transport_options& opts);
 
 // The outbound lane of web chat: a reply goes to the guest's outbox and open sockets; it is
 // `sent` once stored (the guest may read it later), with its id as the provider id.

@@ -1,0 +1,189 @@
+#include "transport_common.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "bellhop/contract/ids.hpp"
+#include "bellhop/contract/timestamp.hpp"
+#include "bellhop/core/inbound_message.hpp"
+#include "bellhop/core/redis_full.hpp"
+#include "bellhop/server/json_response.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+using error_code = boost::system::error_code;
+
+// Cuts `v` to at most `max` bytes without splitting a UTF-8 character. Whether it was cut.
+bool cut_at_character(std::string& v, std::size_t max) {
+  if (v.size() <= max) return false;
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(v[n]) & 0xC0) == 0x80) --n;  // continuation
+  v.resize(n);
+  return true;
+}
+
+// A provider's message is stored even where it passes a limit of the canonical message that an
+// adapter calling /v1/messages/inbound would be refused for: the provider has no one to tell,
+// and a guest's message is never dropped for its length. A text longer than
+// inbound.max_text_bytes (an email with its quoted history, say) and a guest name longer than
+// the canonical 200 bytes are cut at a character boundary (metadata.text_truncated says so for
+// the text); an id longer than the canonical 256 bytes (an email Message-ID may take 998)
+// becomes "sha256:" + the hex digest of it, still one dedup key per message, the full id kept
+// in the metadata by the adapters that have such ids. A message of a kind without text or
+// attachments (a reaction to nothing, an unsupported type) still reaches the engine, saying
+// what it was.
+void within_limits(channels::guest_message& g, std::size_t max_text_bytes) {
+  g.text_truncated = cut_at_character(g.text, max_text_bytes);
+  cut_at_character(g.guest_name, max_guest_name_bytes);
+  if (g.external_id.size() > max_external_id_bytes)
+    g.external_id = "sha256:" + contract::sha256_hex(g.external_id);
+  if (g.text.empty() && g.attachment_count == 0) g.text = "(" + g.content_type + ")";
+}
+
+}  // namespace
+
+channels::webhook as_webhook(const request& req) {
+  channels::webhook w;
+  w.method = std::string(req.method_string());
+  w.target = std::string(req.target());
+  for (const auto& f : req) {
+    std::string name(f.name_string());
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    w.headers[name] = std::string(f.value());
+  }
+  w.body = req.body();
+  return w;
+}
+
+response refused(const request& req, const channels::webhook_result& r) {
+  return json_error(req, static_cast<http::status>(r.status), r.error_code, r.error_message,
+                    r.error_field);
+}
+
+response accepted(const request& req, const channels::webhook_result& r) {
+  if (r.reply_body.empty()) return json_response(req, http::status::ok, "{\"status\":\"ok\"}");
+  response res{http::status::ok, req.version()};
+  res.set(http::field::content_type,
+          r.reply_content_type.empty() ? "text/plain" : r.reply_content_type);
+  res.keep_alive(req.keep_alive());
+  res.body() = r.reply_body;
+  res.prepare_payload();
+  return res;
+}
+
+response starting(const request& req) {
+  return service_unavailable(req, "unavailable", "Bellhop is starting; retry later",
+                             std::chrono::seconds(1));
+}
+
+response not_configured(const ctx_ptr& c, const request& req, std::string_view channel,
+                        std::string_view section) {
+  c->results.labels({std::string(channel), "not_configured"}).inc();
+  return json_error(req, http::status::not_found, "not_configured",
+                    std::string(section) + " is not configured on this gateway");
+}
+
+void store_all(const ctx_ptr& c, const std::string& channel, const std::string& business,
+               const std::string& property, channels::webhook_result r, const request& req,
+               responder res) {
+  struct tally {
+    std::size_t pending = 0;
+    bool failed = false;
+    bool full = false;  // Redis refused a write at maxmemory
+    std::string why;
+  };
+  auto t = std::make_shared<tally>();
+  auto result = std::make_shared<channels::webhook_result>(std::move(r));
+  auto shell = request_shell(req);
+  auto finish_one = [c, t, result, res, shell, channel](bool ok, std::string why,
+                                                        bool full = false) {
+    if (!ok && !t->failed) {
+      t->failed = true;
+      t->why = std::move(why);
+    }
+    t->full = t->full || full;
+    if (--t->pending > 0) return;
+    if (t->full) {  // the provider retries; Redis refused at maxmemory, counted by the broker
+      c->results.labels({channel, "redis_full"}).inc();
+      return res.send(redis_full(shell));
+    }
+    if (t->failed) {
+      c->results.labels({channel, "unavailable"}).inc();
+      return res.send(service_unavailable(shell, "unavailable",
+                                          "not stored: " + t->why + "; retry later",
+                                          std::chrono::seconds(1)));
+    }
+    c->results.labels({channel, "accepted"}).inc();
+    res.send(accepted(shell, *result));
+  };
+
+  std::vector<inbound_message> messages;
+  const auto now = std::chrono::system_clock::now();
+  const inbound_limits limits{c->opts.max_text_bytes};
+  for (auto& g : result->messages) {
+    if (!business.empty() && g.business != business) {
+      spdlog::warn("webhook {}: a message for {} is not for the configured number {}: skipped",
+                   channel, g.business, business);
+      continue;
+    }
+    within_limits(g, limits.max_text_bytes);
+    auto m = validate_inbound_message(g, property, limits, now);
+    if (!m) {
+      spdlog::warn("webhook {}: message {} dropped: {} ({})", channel, g.external_id,
+                   m.error().message, m.error().field);
+      continue;
+    }
+    messages.push_back(std::move(*m));
+  }
+  // SMS opt-out keywords: STOP marks the guest opted out (later sends fail at once), START
+  // lifts it. The message itself still reaches the engine.
+  std::vector<broker::command> opt_outs;
+  if (channel == "sms") {
+    for (const auto& g : result->messages) {
+      if (g.opt_out == channels::opt_out_action::stop)
+        opt_outs.push_back({"SET", c->keys.opted_out("sms", g.from), contract::format_timestamp(now)});
+      else if (g.opt_out == channels::opt_out_action::start)
+        opt_outs.push_back({"DEL", c->keys.opted_out("sms", g.from)});
+    }
+  }
+  t->pending = messages.size() + result->statuses.size() + opt_outs.size() + 1;  // +1: this
+  for (auto& cmd : opt_outs) {
+    c->svc.redis->post(
+        std::move(cmd), res.executor(), [finish_one](error_code ec, broker::reply r) {
+          finish_one(!ec && !r.is_error(), ec ? ec.message() : r.to_string(), is_redis_full(r));
+        });
+  }
+  for (auto& m : messages) {
+    c->ingest(std::move(m), res.executor(), [finish_one](ingest_outcome out) {
+      using o = ingest_outcome::result;
+      finish_one(out.what == o::queued || out.what == o::duplicate, out.detail,
+                 out.what == o::full);
+    });
+  }
+  const std::string now_text = contract::format_timestamp(now);
+  for (const auto& s : result->statuses) {
+    c->svc.redis->eval(
+        c->status, {c->keys.outbound_provider_id(channel, s.provider_message_id)},
+        {s.status, c->keys.prefix(), s.timestamp.empty() ? now_text : s.timestamp, s.error_code,
+         s.error_reason, std::to_string(c->opts.history_max), s.provider_message_id},
+        res.executor(), [finish_one](error_code ec, broker::reply rep) {
+          finish_one(!ec && rep.is_array(), ec ? ec.message() : rep.to_string());
+        });
+  }
+  finish_one(true, "");
+}
+
+channels::send_result no_answer(const provider_response& r) {
+  channels::send_result s;
+  s.outcome = channels::send_outcome::transient;
+  s.reason = r.error;
+  return s;
+}
+
+const ratelimit::policy* policy(rate_limits* limits, std::string_view name) {
+  if (!limits) return nullptr;
+  auto it = limits->policies.find(std::string(name));
+  return it == limits->policies.end() ? nullptr : &it->second;
+}
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "bellhop/broker/broker.hpp"
+#include "bellhop/channels/types.hpp"
+#include "bellhop/contract/keys.hpp"
+#include "bellhop/core/ingest.hpp"
+#include "bellhop/core/metrics.hpp"
+#include "bellhop/core/outbound_lane.hpp"
+#include "bellhop/core/rate_limits.hpp"
+#include "bellhop/core/services.hpp"
+#include "bellhop/server/router.hpp"
+#include "bellhop/transport/options.hpp"
+#include "bellhop/transport/provider_client.hpp"
+#include "lua_scripts.hpp"
+
+// What every channel's transport shares (channels/transport/src/<channel>.cpp): a provider
+// webhook's plumbing from the verified request to Redis and back, and the pieces of a sender
+// lane. Private to the module.
+
+namespace bellhop::gateway {
+
+struct webhook_context {
+  const services& svc;
+  const contract::key_space& keys;
+  const transport_options opts;
+  inbound_sink ingest;
+  counter_family& results;  // bellhop_webhooks_total{channel,result}
+  broker::script status = broker::script::make("outbound_status",
+                                               std::string(lua::outbound_status));
+};
+using ctx_ptr = std::shared_ptr<webhook_context>;
+
+// The webhook as the channel adapters take it: method, target, lower-case headers, body.
+channels::webhook as_webhook(const request& req);
+// The adapter's refusal (401, 403, 422, ...) as a JSON error.
+response refused(const request& req, const channels::webhook_result& r);
+// 200: the adapter's own reply body (Twilio's TwiML), or {"status":"ok"}.
+response accepted(const request& req, const channels::webhook_result& r);
+// 503 before Redis is up: nothing can be stored yet, the provider retries.
+response starting(const request& req);
+// 404 not_configured for a channel without its section (`section`: "channels.whatsapp").
+response not_configured(const ctx_ptr& c, const request& req, std::string_view channel,
+                        std::string_view section);
+// Stores a verified webhook's messages (those for `business`, when not empty) and statuses
+// for `property`, then answers: 200 only when all of it is in Redis.
+void store_all(const ctx_ptr& c, const std::string& channel, const std::string& business,
+               const std::string& property, channels::webhook_result r, const request& req,
+               responder res);
+
+// A send whose provider call got no answer (connect, TLS, timeout): try again later.
+channels::send_result no_answer(const provider_response& r);
+// The configured policy of that name, or nullptr (none configured, or no limiter).
+const ratelimit::policy* policy(rate_limits* limits, std::string_view name);
+
+// Each channel: its webhook routes and its sender lane (channels/transport/src/<channel>.cpp).
+void add_whatsapp_routes(router& routes, const ctx_ptr& c);
+outbound_channel whatsapp_lane(const whatsapp_config& c, std::shared_ptr<provider_client> client,
+                               rate_limits* limits);
+void add_sms_routes(router& routes, const ctx_ptr& c);
+outbound_channel sms_lane(const twilio_config& c, const std::string& public_url,
+                          std::shared_ptr<provider_client> client, rate_limits* limits);
+void add_email_routes(router& routes, const ctx_ptr& c);
+outbound_channel email_lane(const email_config& c, std::chrono::milliseconds timeout,
+                            std::size_t concurrency, rate_limits* limits, broker::broker& redis,
+                            const contract::key_space& keys);
+
+}  // namespace bellhop::gateway
