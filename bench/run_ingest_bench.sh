@@ -137,7 +137,7 @@ fi
 if command -v redis-benchmark >/dev/null; then
   envelope='{"id":"01KBREF0000000__rand_int__","property_id":"bench-1","channel":"whatsapp","external_id":"bench-ref-__rand_int__","from":"+491500000001","to":"+4930123456","guest_name":null,"text":"Hello, is a late checkout possible tomorrow? Request 00000001.","content_type":"text","attachments":[],"sent_at":null,"metadata":{},"conversation_id":"c_0123456789abcdef0123456789abcdef","received_at":"2026-11-27T21:00:00.123Z","direction":"inbound"}'
   rcli() { redis-cli -s "$data/redis.sock" -a "$(cat "$data/redis.password")" --no-auth-warning "$@"; }
-  script=$(bench_lua_script core ingest.lua)
+  script=$(bench_lua_script inbound ingest.lua)
   sha=$(rcli SCRIPT LOAD "$script")
   # One message per call (the script's layout: KEYS inbound + 8 per message, ARGV 6 common +
   # 10 per message).

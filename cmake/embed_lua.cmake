@@ -1,10 +1,14 @@
 # Writes OUTPUT: every LUA_DIR/*.lua as `NAMESPACE::<stem>` (std::string_view), so the scripts
 # ship inside the binary and are still edited as plain .lua files.
-# `--#include NAME` lines are replaced by LUA_DIR/fragments/NAME.
+# `--#include NAME` lines are replaced by FRAGMENTS_DIR/NAME (default LUA_DIR/fragments).
 #   cmake -DLUA_DIR=<module>/lua -DNAMESPACE=bellhop::<module>::lua -DOUTPUT=<header> -P embed_lua.cmake
 # PATTERN (default *.lua) embeds other text files the same way (the web chat widget's .js).
+# Modules call it through bellhop_embed_lua() (cmake/bellhop_lua.cmake).
 if(NOT PATTERN)
   set(PATTERN "*.lua")
+endif()
+if(NOT FRAGMENTS_DIR)
+  set(FRAGMENTS_DIR ${LUA_DIR}/fragments)
 endif()
 file(GLOB scripts ${LUA_DIR}/${PATTERN})
 list(SORT scripts)
@@ -12,11 +16,11 @@ set(text "// Generated from ${LUA_DIR}/${PATTERN} by cmake/embed_lua.cmake. Do n
 foreach(script IN LISTS scripts)
   get_filename_component(stem ${script} NAME_WE)
   file(READ ${script} body)
-  # `--#include NAME` lines take the text of lua/fragments/NAME: shared code, one copy.
+  # `--#include NAME` lines take the text of FRAGMENTS_DIR/NAME: shared code, one copy.
   string(REGEX MATCHALL "--#include [A-Za-z0-9_]+\\.lua" includes "${body}")
   foreach(line IN LISTS includes)
     string(REPLACE "--#include " "" fragment "${line}")
-    file(READ ${LUA_DIR}/fragments/${fragment} fragment_body)
+    file(READ ${FRAGMENTS_DIR}/${fragment} fragment_body)
     string(REPLACE "${line}" "${fragment_body}" body "${body}")
   endforeach()
   string(APPEND text "inline constexpr std::string_view ${stem} = R\"bellhop_lua(${body})bellhop_lua\";\n")

@@ -19,7 +19,7 @@
 #include "bellhop/core/poison.hpp"
 #include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/dashboard/lua.hpp"
 
 namespace bellhop::gateway {
 namespace {

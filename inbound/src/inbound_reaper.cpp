@@ -22,7 +22,7 @@
 #include "bellhop/contract/timestamp.hpp"
 #include "bellhop/core/poison.hpp"
 #include "bellhop/json/write.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/inbound/lua.hpp"
 
 namespace bellhop::gateway {
 namespace {

@@ -6,7 +6,7 @@
 #include "bellhop/core/redis_full.hpp"
 #include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/inbound/lua.hpp"
 
 namespace bellhop::gateway {
 

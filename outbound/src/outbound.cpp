@@ -20,7 +20,7 @@
 #include "bellhop/core/rate_limits.hpp"
 #include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/outbound/lua.hpp"
 
 namespace bellhop::gateway {
 namespace {

@@ -11,7 +11,7 @@
 #include "bellhop/json/write.hpp"
 #include "bellhop/outbound/outbound.hpp"
 #include "bellhop/server/json_response.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/outbound/lua.hpp"
 
 namespace bellhop::gateway {
 namespace {

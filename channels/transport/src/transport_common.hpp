@@ -15,7 +15,7 @@
 #include "bellhop/server/router.hpp"
 #include "bellhop/transport/options.hpp"
 #include "bellhop/transport/provider_client.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/transport/lua.hpp"
 
 // What every channel's transport shares (channels/transport/src/<channel>.cpp): a provider
 // webhook's plumbing from the verified request to Redis and back, and the pieces of a sender

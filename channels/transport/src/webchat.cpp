@@ -28,7 +28,7 @@
 #include "bellhop/server/frame_text.hpp"
 #include "bellhop/server/json_response.hpp"
 #include "bellhop/server/upgrade_refusal.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/transport/lua.hpp"
 #include "web_assets.hpp"
 #include "webchat_frame.hpp"
 

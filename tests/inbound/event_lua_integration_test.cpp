@@ -8,7 +8,7 @@
 #include <string>
 
 #include "bellhop/contract/event.hpp"
-#include "lua_scripts.hpp"
+#include "bellhop/inbound/lua.hpp"
 #include "support/io_thread.hpp"
 #include "support/redis_server.hpp"
 
