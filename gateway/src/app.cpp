@@ -166,6 +166,17 @@ void add_metrics_route(router& routes, metrics_registry& metrics, const std::str
   });
 }
 
+// Each flow's options, from the config (each field's key is named in the flow's options.hpp).
+rate_limit_options rate_limit_options_of(const config& cfg) {
+  rate_limit_options ro;
+  ro.policies = cfg.ratelimit.policies;
+  ro.inbound_api = cfg.ratelimit.inbound_api;
+  ro.staff_replies = cfg.ratelimit.staff_replies;
+  ro.webchat_session = cfg.ratelimit.webchat_session;
+  ro.webchat_ip = cfg.ratelimit.webchat_ip;
+  return ro;
+}
+
 // `ingest`: the atomic ingest, for the channels that are not routes (web chat).
 std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& svc,
                                     const contract::key_space& keys, const config& cfg,
@@ -375,7 +386,7 @@ int serve(const config& cfg) {
   redis->start();
   add_redis_metrics(metrics, *redis, svc.embedded.get());
   svc.redis = std::move(redis);  // before ioc.run(): no request reads svc concurrently yet
-  svc.limits = std::make_unique<rate_limits>(*svc.redis, keys, cfg);
+  svc.limits = std::make_unique<rate_limits>(*svc.redis, keys, rate_limit_options_of(cfg));
   svc.memory = std::make_shared<redis_memory>(*svc.redis, ioc.get_executor(),
                                               std::chrono::milliseconds(250));
   svc.memory->start();
