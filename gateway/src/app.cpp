@@ -167,6 +167,21 @@ void add_metrics_route(router& routes, metrics_registry& metrics, const std::str
 }
 
 // Each flow's options, from the config (each field's key is named in the flow's options.hpp).
+inbound_options inbound_options_of(const config& cfg) {
+  inbound_options io;
+  io.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
+  io.max_body_bytes = cfg.http.max_body_bytes;
+  io.dedup_ttl_s = cfg.inbound.dedup_ttl_s;
+  io.message_ttl_s = cfg.inbound.message_ttl_s;
+  io.history_max = cfg.inbound.history_max;
+  io.conversation_ttl_s = cfg.realtime.conversation_ttl_s;
+  io.recent_messages = cfg.realtime.recent_messages;
+  io.max_deliveries = cfg.inbound.max_deliveries;
+  io.reaper_interval_ms = cfg.inbound.reaper_interval_ms;
+  io.consumer_scan_interval_ms = cfg.inbound.consumer_scan_interval_ms;
+  return io;
+}
+
 rate_limit_options rate_limit_options_of(const config& cfg) {
   rate_limit_options ro;
   ro.policies = cfg.ratelimit.policies;
@@ -182,7 +197,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
                                     const contract::key_space& keys, const config& cfg,
                                     const adapter_auth& auth, inbound_sink& ingest) {
   auto routes = std::make_shared<router>();
-  ingest = add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
+  ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, cfg, ingest, metrics);
   add_conversation_routes(*routes, svc, keys, cfg, metrics);
   add_outbound_routes(*routes, svc, keys, cfg, auth, channel_properties(cfg));
@@ -392,7 +407,7 @@ int serve(const config& cfg) {
   svc.memory->start();
   add_redis_memory_metrics(metrics, *svc.memory);
   add_ratelimit_metrics(metrics, *svc.limits);
-  inbound_reaper reaper(ioc.get_executor(), *svc.redis, keys, cfg.inbound, metrics);
+  inbound_reaper reaper(ioc.get_executor(), *svc.redis, keys, inbound_options_of(cfg), metrics);
   reaper.start();
   auto providers =
       std::make_shared<provider_client>(std::chrono::milliseconds(cfg.outbound.request_timeout_ms));
