@@ -182,6 +182,24 @@ inbound_options inbound_options_of(const config& cfg) {
   return io;
 }
 
+outbound_options outbound_options_of(const config& cfg) {
+  outbound_options oo;
+  oo.concurrency = cfg.outbound.concurrency;
+  oo.max_attempts = cfg.outbound.max_attempts;
+  oo.backoff_initial_ms = cfg.outbound.backoff_initial_ms;
+  oo.backoff_max_ms = cfg.outbound.backoff_max_ms;
+  oo.visibility_timeout_ms = cfg.outbound.visibility_timeout_ms;
+  oo.idempotency_ttl_s = cfg.outbound.idempotency_ttl_s;
+  oo.message_ttl_s = cfg.inbound.message_ttl_s;
+  oo.history_max = cfg.inbound.history_max;
+  oo.conversation_ttl_s = cfg.realtime.conversation_ttl_s;
+  oo.recent_messages = cfg.realtime.recent_messages;
+  oo.admin_token = cfg.auth.admin_token;
+  oo.max_body_bytes = cfg.http.max_body_bytes;
+  oo.channels = channel_properties(cfg);
+  return oo;
+}
+
 rate_limit_options rate_limit_options_of(const config& cfg) {
   rate_limit_options ro;
   ro.policies = cfg.ratelimit.policies;
@@ -200,7 +218,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, cfg, ingest, metrics);
   add_conversation_routes(*routes, svc, keys, cfg, metrics);
-  add_outbound_routes(*routes, svc, keys, cfg, auth, channel_properties(cfg));
+  add_outbound_routes(*routes, svc, keys, outbound_options_of(cfg), auth);
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   for (const char* path : {"/v1/realtime", "/v1/webchat"}) {
     routes->add(http::verb::get, path, [path](const request& req, responder res) {
@@ -412,13 +430,14 @@ int serve(const config& cfg) {
   auto providers =
       std::make_shared<provider_client>(std::chrono::milliseconds(cfg.outbound.request_timeout_ms));
   outbound_service outbound(
-      ioc.get_executor(), *svc.redis, keys, cfg, svc.limits.get(),
+      ioc.get_executor(), *svc.redis, keys, outbound_options_of(cfg), svc.limits.get(),
       make_outbound_channels(cfg, providers, svc.limits.get(), *svc.redis, keys), metrics);
   outbound.start();
 
-  realtime::service dashboards(ioc, *svc.redis, keys, dashboard_options_of(cfg, metrics),
-                               make_staff_reply_queuer(*svc.redis, keys, cfg, svc.limits.get(),
-                                                       ioc.get_executor(), svc.memory.get()));
+  realtime::service dashboards(
+      ioc, *svc.redis, keys, dashboard_options_of(cfg, metrics),
+      make_staff_reply_queuer(*svc.redis, keys, outbound_options_of(cfg), svc.limits.get(),
+                              ioc.get_executor(), svc.memory.get()));
   server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req,
                                                   upgrade_context ctx) {
     dashboards.accept(std::move(stream), std::move(req), std::move(ctx.slot));
