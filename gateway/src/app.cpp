@@ -200,6 +200,31 @@ outbound_options outbound_options_of(const config& cfg) {
   return oo;
 }
 
+dashboard_options dashboard_options_of(const config& cfg) {
+  dashboard_options d;
+  d.jwt_secret = cfg.auth.jwt_secret;
+  d.conversation_ttl_s = cfg.realtime.conversation_ttl_s;
+  d.recent_messages = cfg.realtime.recent_messages;
+  return d;
+}
+
+realtime::service_options realtime_options_of(const config& cfg, metrics_registry& metrics) {
+  realtime::service_options ro;
+  ro.jwt_secret = cfg.auth.jwt_secret;
+  ro.max_connections = static_cast<std::size_t>(cfg.realtime.max_connections);
+  ro.send_queue_bytes = static_cast<std::size_t>(cfg.realtime.send_queue_bytes);
+  ro.max_frame_bytes = static_cast<std::size_t>(cfg.realtime.max_frame_bytes);
+  ro.heartbeat = std::chrono::seconds(cfg.realtime.heartbeat_s);
+  ro.idle_timeout = std::chrono::seconds(cfg.realtime.idle_timeout_s);
+  ro.auth_timeout = std::chrono::milliseconds(cfg.realtime.auth_timeout_ms);
+  ro.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
+  ro.hub.history_max_age = std::chrono::seconds(cfg.realtime.history_max_age_s);
+  ro.hub.on_poison = [&poison = poison_metric(metrics)](std::string_view reason) {
+    poison.labels({"event_history", reason}).inc();
+  };
+  return ro;
+}
+
 rate_limit_options rate_limit_options_of(const config& cfg) {
   rate_limit_options ro;
   ro.policies = cfg.ratelimit.policies;
@@ -217,7 +242,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   auto routes = std::make_shared<router>();
   ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, cfg, ingest, metrics);
-  add_conversation_routes(*routes, svc, keys, cfg, metrics);
+  add_conversation_routes(*routes, svc, keys, dashboard_options_of(cfg), metrics);
   add_outbound_routes(*routes, svc, keys, outbound_options_of(cfg), auth);
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   for (const char* path : {"/v1/realtime", "/v1/webchat"}) {
@@ -306,23 +331,6 @@ boost::system::result<http_options, std::string> http_options_of(const config& c
   }
   ho.proxies = std::move(*proxies);
   return ho;
-}
-
-realtime::service_options dashboard_options_of(const config& cfg, metrics_registry& metrics) {
-  realtime::service_options ro;
-  ro.jwt_secret = cfg.auth.jwt_secret;
-  ro.max_connections = static_cast<std::size_t>(cfg.realtime.max_connections);
-  ro.send_queue_bytes = static_cast<std::size_t>(cfg.realtime.send_queue_bytes);
-  ro.max_frame_bytes = static_cast<std::size_t>(cfg.realtime.max_frame_bytes);
-  ro.heartbeat = std::chrono::seconds(cfg.realtime.heartbeat_s);
-  ro.idle_timeout = std::chrono::seconds(cfg.realtime.idle_timeout_s);
-  ro.auth_timeout = std::chrono::milliseconds(cfg.realtime.auth_timeout_ms);
-  ro.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
-  ro.hub.history_max_age = std::chrono::seconds(cfg.realtime.history_max_age_s);
-  ro.hub.on_poison = [&poison = poison_metric(metrics)](std::string_view reason) {
-    poison.labels({"event_history", reason}).inc();
-  };
-  return ro;
 }
 
 // metrics.listen: /metrics alone on its own address (e.g. loopback for a local Prometheus).
@@ -435,7 +443,7 @@ int serve(const config& cfg) {
   outbound.start();
 
   realtime::service dashboards(
-      ioc, *svc.redis, keys, dashboard_options_of(cfg, metrics),
+      ioc, *svc.redis, keys, realtime_options_of(cfg, metrics),
       make_staff_reply_queuer(*svc.redis, keys, outbound_options_of(cfg), svc.limits.get(),
                               ioc.get_executor(), svc.memory.get()));
   server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req,
