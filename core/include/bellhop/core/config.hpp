@@ -14,8 +14,9 @@
 #include "bellhop/core/rate_limits.hpp"   // ratelimit_policy, default_ratelimit_policies
 
 // The settings of one bellhop process, as data: what gateway/ loads (defaults <- JSON file <-
-// BELLHOP_* environment <- flags, bellhop/gateway/config.hpp) and the flows read. Every key, its
-// type, default and environment variable is listed in docs/configuration.md.
+// BELLHOP_* environment <- flags, bellhop/gateway/config.hpp) and turns into each flow's options
+// (gateway/src/app.cpp; channels/transport/ still reads it whole). Every key, its type, default
+// and environment variable is listed in docs/configuration.md.
 
 namespace bellhop::gateway {
 
