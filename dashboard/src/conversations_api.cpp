@@ -43,7 +43,7 @@ constexpr std::string_view presence_endpoint = "presence";
 struct conversations_context {
   const services& svc;
   const contract::key_space& keys;
-  const config& cfg;
+  const dashboard_options options;
   counter_family& results;
   counter_family& poison;
   broker::script list =
@@ -282,7 +282,7 @@ std::optional<std::string> authorized_property(const std::shared_ptr<conversatio
                                                const request& req, const responder& res,
                                                std::string_view endpoint) {
   auto claims = contract::verify_staff_token(bearer_token(req[http::field::authorization]),
-                                             ctx->cfg.auth.jwt_secret, sys_clock::now());
+                                             ctx->options.jwt_secret, sys_clock::now());
   if (!claims) {
     ctx->count(endpoint, "unauthorized");
     res.send(unauthorized(req, claims.error()));
@@ -324,7 +324,7 @@ void list_conversations(const std::shared_ptr<conversations_context>& ctx, const
   const auto now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(sys_clock::now().time_since_epoch())
           .count();
-  const auto cutoff = now_ms - std::int64_t{ctx->cfg.realtime.conversation_ttl_s} * 1000;
+  const auto cutoff = now_ms - std::int64_t{ctx->options.conversation_ttl_s} * 1000;
   std::vector<std::string> args = {ctx->keys.conversation(""), std::to_string(cutoff),
                                    query->before ? "(" + std::to_string(*query->before) : "+inf",
                                    std::to_string(query->limit)};
@@ -346,7 +346,7 @@ void list_conversations(const std::shared_ptr<conversations_context>& ctx, const
 void conversation_messages(const std::shared_ptr<conversations_context>& ctx, const request& req,
                            responder res) {
   auto claims = contract::verify_staff_token(bearer_token(req[http::field::authorization]),
-                                             ctx->cfg.auth.jwt_secret, sys_clock::now());
+                                             ctx->options.jwt_secret, sys_clock::now());
   if (!claims) {
     ctx->count(messages_endpoint, "unauthorized");
     res.send(unauthorized(req, claims.error()));
@@ -395,11 +395,10 @@ void conversation_messages(const std::shared_ptr<conversations_context>& ctx, co
           return;
         }
         ctx->count(messages_endpoint, "ok");
-        res.send(
-            json_response(shell, http::status::ok,
-                          messages_body(conversation, el[0].str(), el[1].elements(),
-                                        static_cast<std::size_t>(ctx->cfg.realtime.recent_messages),
-                                        ctx->poison)));
+        res.send(json_response(
+            shell, http::status::ok,
+            messages_body(conversation, el[0].str(), el[1].elements(),
+                          static_cast<std::size_t>(ctx->options.recent_messages), ctx->poison)));
       });
 }
 
@@ -465,9 +464,9 @@ void presence(const std::shared_ptr<conversations_context>& ctx, const request& 
 }  // namespace
 
 void add_conversation_routes(router& routes, const services& svc, const contract::key_space& keys,
-                             const config& cfg, metrics_registry& metrics) {
+                             const dashboard_options& options, metrics_registry& metrics) {
   auto ctx = std::make_shared<conversations_context>(conversations_context{
-      svc, keys, cfg,
+      svc, keys, options,
       metrics.add_counter("bellhop_conversations_api_requests_total",
                           "Dashboard state reads (conversation list, recent messages) by result.",
                           {"endpoint", "result"}),

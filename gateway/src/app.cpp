@@ -165,6 +165,75 @@ void add_metrics_route(router& routes, metrics_registry& metrics, const std::str
   });
 }
 
+// Each flow's options, from the config (each field's key is named in the flow's options.hpp).
+inbound_options inbound_options_of(const config& cfg) {
+  inbound_options io;
+  io.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
+  io.max_body_bytes = cfg.http.max_body_bytes;
+  io.dedup_ttl_s = cfg.inbound.dedup_ttl_s;
+  io.message_ttl_s = cfg.inbound.message_ttl_s;
+  io.history_max = cfg.inbound.history_max;
+  io.conversation_ttl_s = cfg.realtime.conversation_ttl_s;
+  io.recent_messages = cfg.realtime.recent_messages;
+  io.max_deliveries = cfg.inbound.max_deliveries;
+  io.reaper_interval_ms = cfg.inbound.reaper_interval_ms;
+  io.consumer_scan_interval_ms = cfg.inbound.consumer_scan_interval_ms;
+  return io;
+}
+
+outbound_options outbound_options_of(const config& cfg) {
+  outbound_options oo;
+  oo.concurrency = cfg.outbound.concurrency;
+  oo.max_attempts = cfg.outbound.max_attempts;
+  oo.backoff_initial_ms = cfg.outbound.backoff_initial_ms;
+  oo.backoff_max_ms = cfg.outbound.backoff_max_ms;
+  oo.visibility_timeout_ms = cfg.outbound.visibility_timeout_ms;
+  oo.idempotency_ttl_s = cfg.outbound.idempotency_ttl_s;
+  oo.message_ttl_s = cfg.inbound.message_ttl_s;
+  oo.history_max = cfg.inbound.history_max;
+  oo.conversation_ttl_s = cfg.realtime.conversation_ttl_s;
+  oo.recent_messages = cfg.realtime.recent_messages;
+  oo.admin_token = cfg.auth.admin_token;
+  oo.max_body_bytes = cfg.http.max_body_bytes;
+  oo.channels = channel_properties(cfg);
+  return oo;
+}
+
+dashboard_options dashboard_options_of(const config& cfg) {
+  dashboard_options d;
+  d.jwt_secret = cfg.auth.jwt_secret;
+  d.conversation_ttl_s = cfg.realtime.conversation_ttl_s;
+  d.recent_messages = cfg.realtime.recent_messages;
+  return d;
+}
+
+realtime::service_options realtime_options_of(const config& cfg, metrics_registry& metrics) {
+  realtime::service_options ro;
+  ro.jwt_secret = cfg.auth.jwt_secret;
+  ro.max_connections = static_cast<std::size_t>(cfg.realtime.max_connections);
+  ro.send_queue_bytes = static_cast<std::size_t>(cfg.realtime.send_queue_bytes);
+  ro.max_frame_bytes = static_cast<std::size_t>(cfg.realtime.max_frame_bytes);
+  ro.heartbeat = std::chrono::seconds(cfg.realtime.heartbeat_s);
+  ro.idle_timeout = std::chrono::seconds(cfg.realtime.idle_timeout_s);
+  ro.auth_timeout = std::chrono::milliseconds(cfg.realtime.auth_timeout_ms);
+  ro.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
+  ro.hub.history_max_age = std::chrono::seconds(cfg.realtime.history_max_age_s);
+  ro.hub.on_poison = [&poison = poison_metric(metrics)](std::string_view reason) {
+    poison.labels({"event_history", reason}).inc();
+  };
+  return ro;
+}
+
+rate_limit_options rate_limit_options_of(const config& cfg) {
+  rate_limit_options ro;
+  ro.policies = cfg.ratelimit.policies;
+  ro.inbound_api = cfg.ratelimit.inbound_api;
+  ro.staff_replies = cfg.ratelimit.staff_replies;
+  ro.webchat_session = cfg.ratelimit.webchat_session;
+  ro.webchat_ip = cfg.ratelimit.webchat_ip;
+  return ro;
+}
+
 transport_options transport_options_of(const config& cfg) {
   transport_options o;
   o.public_url = cfg.public_url;
@@ -184,10 +253,10 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
                                     const contract::key_space& keys, const config& cfg,
                                     const adapter_auth& auth, inbound_sink& ingest) {
   auto routes = std::make_shared<router>();
-  ingest = add_inbound_routes(*routes, svc, keys, cfg, auth, metrics);
+  ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, transport_options_of(cfg), ingest, metrics);
-  add_conversation_routes(*routes, svc, keys, cfg, metrics);
-  add_outbound_routes(*routes, svc, keys, cfg, auth, channel_properties(cfg));
+  add_conversation_routes(*routes, svc, keys, dashboard_options_of(cfg), metrics);
+  add_outbound_routes(*routes, svc, keys, outbound_options_of(cfg), auth);
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   for (const char* path : {"/v1/realtime", "/v1/webchat"}) {
     routes->add(http::verb::get, path, [path](const request& req, responder res) {
@@ -275,23 +344,6 @@ boost::system::result<http_options, std::string> http_options_of(const config& c
   }
   ho.proxies = std::move(*proxies);
   return ho;
-}
-
-realtime::service_options dashboard_options_of(const config& cfg, metrics_registry& metrics) {
-  realtime::service_options ro;
-  ro.jwt_secret = cfg.auth.jwt_secret;
-  ro.max_connections = static_cast<std::size_t>(cfg.realtime.max_connections);
-  ro.send_queue_bytes = static_cast<std::size_t>(cfg.realtime.send_queue_bytes);
-  ro.max_frame_bytes = static_cast<std::size_t>(cfg.realtime.max_frame_bytes);
-  ro.heartbeat = std::chrono::seconds(cfg.realtime.heartbeat_s);
-  ro.idle_timeout = std::chrono::seconds(cfg.realtime.idle_timeout_s);
-  ro.auth_timeout = std::chrono::milliseconds(cfg.realtime.auth_timeout_ms);
-  ro.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes);
-  ro.hub.history_max_age = std::chrono::seconds(cfg.realtime.history_max_age_s);
-  ro.hub.on_poison = [&poison = poison_metric(metrics)](std::string_view reason) {
-    poison.labels({"event_history", reason}).inc();
-  };
-  return ro;
 }
 
 // metrics.listen: /metrics alone on its own address (e.g. loopback for a local Prometheus).
@@ -388,26 +440,27 @@ int serve(const config& cfg) {
   redis->start();
   add_redis_metrics(metrics, *redis, svc.embedded.get());
   svc.redis = std::move(redis);  // before ioc.run(): no request reads svc concurrently yet
-  svc.limits = std::make_unique<rate_limits>(*svc.redis, keys, cfg);
+  svc.limits = std::make_unique<rate_limits>(*svc.redis, keys, rate_limit_options_of(cfg));
   svc.memory = std::make_shared<redis_memory>(*svc.redis, ioc.get_executor(),
                                               std::chrono::milliseconds(250));
   svc.memory->start();
   add_redis_memory_metrics(metrics, *svc.memory);
   add_ratelimit_metrics(metrics, *svc.limits);
-  inbound_reaper reaper(ioc.get_executor(), *svc.redis, keys, cfg.inbound, metrics);
+  inbound_reaper reaper(ioc.get_executor(), *svc.redis, keys, inbound_options_of(cfg), metrics);
   reaper.start();
   auto providers =
       std::make_shared<provider_client>(std::chrono::milliseconds(cfg.outbound.request_timeout_ms));
   outbound_service outbound(
-      ioc.get_executor(), *svc.redis, keys, cfg, svc.limits.get(),
+      ioc.get_executor(), *svc.redis, keys, outbound_options_of(cfg), svc.limits.get(),
       make_outbound_channels(transport_options_of(cfg), providers, svc.limits.get(), *svc.redis,
                              keys),
       metrics);
   outbound.start();
 
-  realtime::service dashboards(ioc, *svc.redis, keys, dashboard_options_of(cfg, metrics),
-                               make_staff_reply_queuer(*svc.redis, keys, cfg, svc.limits.get(),
-                                                       ioc.get_executor(), svc.memory.get()));
+  realtime::service dashboards(
+      ioc, *svc.redis, keys, realtime_options_of(cfg, metrics),
+      make_staff_reply_queuer(*svc.redis, keys, outbound_options_of(cfg), svc.limits.get(),
+                              ioc.get_executor(), svc.memory.get()));
   server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req,
                                                   upgrade_context ctx) {
     dashboards.accept(std::move(stream), std::move(req), std::move(ctx.slot));

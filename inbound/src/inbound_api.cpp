@@ -47,7 +47,7 @@ bool is_json_content_type(std::string_view value) {
 struct inbound_context {
   const services& svc;
   const contract::key_space& keys;
-  const config& cfg;
+  const inbound_options options;
   const adapter_auth& auth;
   inbound_limits limits;
   counter_family& results;
@@ -66,8 +66,8 @@ struct inbound_context {
   // configuration problem the operator must see, e.g. a foreign key of another type.
   ingest_batcher& ingest() {
     std::call_once(batcher_made, [this] {
-      batcher = std::make_shared<ingest_batcher>(*svc.redis, keys, cfg, ingest_batcher::limits{},
-                                                 batch_sizes, svc.memory.get());
+      batcher = std::make_shared<ingest_batcher>(
+          *svc.redis, keys, options, ingest_batcher::limits{}, batch_sizes, svc.memory.get());
     });
     return *batcher;
   }
@@ -239,14 +239,14 @@ void message_status(const std::shared_ptr<inbound_context>& ctx, const request& 
 
 }  // namespace
 
-inbound_sink add_inbound_routes(router& routes, const services& svc, const contract::key_space& keys,
-                                const config& cfg, const adapter_auth& auth,
-                                metrics_registry& metrics) {
+inbound_sink add_inbound_routes(router& routes, const services& svc,
+                                const contract::key_space& keys, const inbound_options& options,
+                                const adapter_auth& auth, metrics_registry& metrics) {
   // Built in place (C++20 aggregate initialization with parentheses): it holds an atomic.
   auto ctx = std::make_shared<inbound_context>(
-      svc, keys, cfg, auth,
-      inbound_limits{.max_text_bytes = static_cast<std::size_t>(cfg.inbound.max_text_bytes),
-                     .max_body_bytes = cfg.http.max_body_bytes},
+      svc, keys, options, auth,
+      inbound_limits{.max_text_bytes = options.max_text_bytes,
+                     .max_body_bytes = options.max_body_bytes},
       metrics.add_counter("bellhop_inbound_messages_total",
                           "POST /v1/messages/inbound answers by result.", {"result"}),
       metrics

@@ -49,14 +49,14 @@ std::string_view string_member(const rapidjson::Value& object, const char* name)
 class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
  public:
   impl(asio::any_io_executor ex, broker::broker& redis, const contract::key_space& keys,
-       const config::inbound_t& cfg, metrics_registry& metrics)
+       const inbound_options& options, metrics_registry& metrics)
       : strand_(asio::make_strand(ex)),
         timer_(strand_),
         redis_(redis),
         keys_(keys),
-        cfg_(cfg),
-        interval_(std::max(1, cfg.reaper_interval_ms)),
-        scan_interval_(std::max(1, cfg.consumer_scan_interval_ms)),
+        options_(options),
+        interval_(std::max(1, options.reaper_interval_ms)),
+        scan_interval_(std::max(1, options.consumer_scan_interval_ms)),
         token_(contract::make_random_hex(16)),
         processing_prefix_(keys.inbound_processing("")),
         processing_match_(contract::glob_escape(processing_prefix_) + "*"),
@@ -260,8 +260,8 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
         redis_.eval(reap_,
                     {list, keys_.inbound_heartbeat(consumer), keys_.inbound(), keys_.inbound_dead(),
                      keys_.inbound_deliveries(), keys_.inbound_consumers()},
-                    {std::to_string(cfg_.max_deliveries), std::to_string(cfg_.message_ttl_s),
-                     consumer},
+                    {std::to_string(options_.max_deliveries),
+                     std::to_string(options_.message_ttl_s), consumer},
                     strand_, [self, p, list](error_code ec, broker::reply r) {
                       if (self->stopped_) return;
                       self->on_reaped(p, list, ec, r);
@@ -391,8 +391,8 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
     ++p->pending;
     redis_.eval(
         publish_, {keys_.property_seq(property), keys_.property_events(property)},
-        {keys_.property_channel(property), std::to_string(cfg_.history_max), std::string(property),
-         "message.status", std::string(out.GetString(), out.GetSize()),
+        {keys_.property_channel(property), std::to_string(options_.history_max),
+         std::string(property), "message.status", std::string(out.GetString(), out.GetSize()),
          contract::format_timestamp(sys_clock::now())},
         strand_, [self, p](error_code ec, broker::reply r) {
           if (self->stopped_) return;
@@ -413,7 +413,7 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
       spdlog::warn(
           "inbound reaper: {} messages failed {} deliveries and were moved to {} "
           "(first: {})",
-          p->dead_ids.size(), cfg_.max_deliveries, keys_.inbound_dead(), p->dead_ids.front());
+          p->dead_ids.size(), options_.max_deliveries, keys_.inbound_dead(), p->dead_ids.front());
     schedule();
   }
 
@@ -444,7 +444,7 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
   asio::steady_timer timer_;
   broker::broker& redis_;
   const contract::key_space keys_;
-  const config::inbound_t cfg_;
+  const inbound_options options_;
   const std::chrono::milliseconds interval_;
   const std::chrono::milliseconds scan_interval_;
   const std::string token_;  // our value of the lease key
@@ -473,9 +473,9 @@ class inbound_reaper::impl : public std::enable_shared_from_this<impl> {
 };
 
 inbound_reaper::inbound_reaper(asio::any_io_executor ex, broker::broker& redis,
-                               const contract::key_space& keys, const config::inbound_t& cfg,
+                               const contract::key_space& keys, const inbound_options& options,
                                metrics_registry& metrics)
-    : impl_(std::make_shared<impl>(std::move(ex), redis, keys, cfg, metrics)) {}
+    : impl_(std::make_shared<impl>(std::move(ex), redis, keys, options, metrics)) {}
 
 inbound_reaper::~inbound_reaper() {
   impl_->stop();

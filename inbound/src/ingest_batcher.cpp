@@ -10,22 +10,20 @@
 
 namespace bellhop::gateway {
 
-ingest_batcher::ingest_batcher(broker::broker& redis, const contract::key_space& keys, const config& cfg,
-                               limits lim, histogram& batch_sizes, redis_memory* memory)
+ingest_batcher::ingest_batcher(broker::broker& redis, const contract::key_space& keys,
+                               const inbound_options& options, limits lim, histogram& batch_sizes,
+                               redis_memory* memory)
     : redis_(redis),
       memory_(memory),
       keys_(keys),
-      cfg_(cfg),
       limits_(lim),
       batch_sizes_(batch_sizes),
       script_(broker::script::make("ingest", std::string(lua::ingest))),
       inbound_key_(keys.inbound()),
-      common_args_{std::to_string(cfg.inbound.dedup_ttl_s),
-                   std::to_string(cfg.inbound.message_ttl_s),
-                   std::to_string(cfg.inbound.history_max),
-                   std::to_string(cfg.realtime.conversation_ttl_s),
-                   std::to_string(cfg.realtime.recent_messages),
-                   keys.message("")} {}
+      common_args_{
+          std::to_string(options.dedup_ttl_s),     std::to_string(options.message_ttl_s),
+          std::to_string(options.history_max),     std::to_string(options.conversation_ttl_s),
+          std::to_string(options.recent_messages), keys.message("")} {}
 
 void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex, handler done) {
   if (refuse_new_data(memory_, redis_)) {

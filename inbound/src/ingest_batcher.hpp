@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "bellhop/broker/broker.hpp"
-#include "bellhop/core/config.hpp"
+#include "bellhop/contract/keys.hpp"
 #include "bellhop/core/inbound_message.hpp"
 #include "bellhop/core/ingest.hpp"
-#include "bellhop/contract/keys.hpp"
 #include "bellhop/core/metrics.hpp"
 #include "bellhop/core/redis_memory.hpp"
+#include "bellhop/inbound/options.hpp"
 
 namespace bellhop::gateway {
 
@@ -40,8 +40,9 @@ class ingest_batcher : public std::enable_shared_from_this<ingest_batcher> {
   };
 
   // With `memory`, a message is answered `full` at once while Redis is nearly full.
-  ingest_batcher(broker::broker& redis, const contract::key_space& keys, const config& cfg, limits lim,
-                 histogram& batch_sizes, redis_memory* memory = nullptr);
+  ingest_batcher(broker::broker& redis, const contract::key_space& keys,
+                 const inbound_options& options, limits lim, histogram& batch_sizes,
+                 redis_memory* memory = nullptr);
 
   // Thread-safe.
   void submit(inbound_message msg, boost::asio::any_io_executor ex, handler done);
@@ -63,7 +64,6 @@ class ingest_batcher : public std::enable_shared_from_this<ingest_batcher> {
   broker::broker& redis_;
   redis_memory* memory_;
   const contract::key_space& keys_;
-  const config& cfg_;
   const limits limits_;
   histogram& batch_sizes_;
   const broker::script script_;

@@ -51,13 +51,13 @@ std::string property_mismatch(std::string_view property_id, std::string_view cha
 
 class outbound_service::impl : public std::enable_shared_from_this<impl> {
  public:
-  impl(asio::any_io_executor ex, broker::broker& redis, const contract::key_space& keys, const config& cfg,
-       rate_limits* limits, std::vector<outbound_channel> channels, metrics_registry& metrics)
+  impl(asio::any_io_executor ex, broker::broker& redis, const contract::key_space& keys,
+       const outbound_options& options, rate_limits* limits, std::vector<outbound_channel> channels,
+       metrics_registry& metrics)
       : strand_(asio::make_strand(ex)),
         redis_(redis),
         keys_(keys),
-        cfg_(cfg),
-        out_(cfg.outbound),
+        options_(options),
         limits_(limits),
         gateway_id_(make_gateway_id()),
         heartbeat_timer_(strand_),
@@ -190,7 +190,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     if (stopped_) return;
     const auto now = now_ms();
     redis_.post({"ZADD", keys_.outbound_gateways(),
-                 std::to_string(now + out_.visibility_timeout_ms), gateway_id_},
+                 std::to_string(now + options_.visibility_timeout_ms), gateway_id_},
                 strand_, [](error_code, broker::reply) {});
     std::vector<std::string> args = {std::to_string(now), keys_.prefix()};
     for (auto& l : lanes_) args.push_back(l->ch.name);
@@ -204,7 +204,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                     for (auto& l : self->lanes_) self->wake(l);
                   }
                 });
-    heartbeat_timer_.expires_after(milliseconds(std::min(1000, out_.visibility_timeout_ms / 3)));
+    heartbeat_timer_.expires_after(
+        milliseconds(std::min(1000, options_.visibility_timeout_ms / 3)));
     heartbeat_timer_.async_wait([self = shared_from_this()](error_code ec) {
       if (!ec) self->heartbeat();
     });
@@ -285,34 +286,34 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     const std::string legacy_idem_key =
         idempotent ? keys_.legacy_outbound_idempotency(f->idempotency_key) : keys_.message(m.id);
     const std::int64_t due = f->delay_ms > 0 ? now_ms() + f->delay_ms : 0;
-    eval_until_done(l, accept_,
-                {l->processing, l->ready, l->arrivals, keys_.message(m.id), idem_key, l->stats,
-                 l->delayed, l->dead, legacy_idem_key},
-                {raw, f->json, m.id, std::to_string(m.priority), f->idempotency_key,
-                 std::to_string(out_.idempotency_ttl_s), std::to_string(cfg_.inbound.message_ttl_s),
-                 m.property_id, m.channel, m.conversation_id, f->created_at, m.to,
-                 std::to_string(due), outbound_digest(f->json),
-                 contract::format_timestamp(std::chrono::system_clock::now()), keys_.message("")},
-                "filing a message",
-                [self = shared_from_this(), l, id = m.id](error_code ec, broker::reply r) {
-                  if (ec || r.is_error()) return self->redis_error("filing a message", ec, r);
-                  if (const auto& e = r.elements();
-                      r.is_array() && !e.empty() && e[0].is_integer() && e[0].integer() == -2)
-                    spdlog::warn("outbound: element refused: its id {} belongs to another message",
-                                 id);
-                  self->wake(l);
-                });
+    eval_until_done(
+        l, accept_,
+        {l->processing, l->ready, l->arrivals, keys_.message(m.id), idem_key, l->stats, l->delayed,
+         l->dead, legacy_idem_key},
+        {raw, f->json, m.id, std::to_string(m.priority), f->idempotency_key,
+         std::to_string(options_.idempotency_ttl_s), std::to_string(options_.message_ttl_s),
+         m.property_id, m.channel, m.conversation_id, f->created_at, m.to, std::to_string(due),
+         outbound_digest(f->json), contract::format_timestamp(std::chrono::system_clock::now()),
+         keys_.message("")},
+        "filing a message",
+        [self = shared_from_this(), l, id = m.id](error_code ec, broker::reply r) {
+          if (ec || r.is_error()) return self->redis_error("filing a message", ec, r);
+          if (const auto& e = r.elements();
+              r.is_array() && !e.empty() && e[0].is_integer() && e[0].integer() == -2)
+            spdlog::warn("outbound: element refused: its id {} belongs to another message", id);
+          self->wake(l);
+        });
   }
 
   // --- dispatch: ready -> processing -> provider ----------------------------------------
   void wake(const lane_ptr& l) {
-    if (stopped_ || l->claiming || l->in_flight >= out_.concurrency) return;
+    if (stopped_ || l->claiming || l->in_flight >= options_.concurrency) return;
     if (const auto now = std::chrono::steady_clock::now(); now < l->blocked_until) {
       const auto left = std::chrono::duration_cast<milliseconds>(l->blocked_until - now);
       return sleep(l, std::max<std::int64_t>(left.count(), 1));
     }
     l->claiming = true;
-    const int room = out_.concurrency - l->in_flight;
+    const int room = options_.concurrency - l->in_flight;
     redis_.eval(
         claim_, {l->ready, l->processing, l->delayed, l->paused, l->arrivals},
         {std::to_string(now_ms()), "100", std::to_string(room), keys_.message(""),
@@ -421,8 +422,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   // The delay before attempt `attempts` (from 1): broker::backoff_delay of retry attempts - 1.
   std::int64_t backoff_ms(std::int64_t attempts) {
     const auto retry = static_cast<std::uint32_t>(std::clamp<std::int64_t>(attempts - 1, 0, 64));
-    return broker::backoff_delay(milliseconds(out_.backoff_initial_ms),
-                                 milliseconds(out_.backoff_max_ms), retry,
+    return broker::backoff_delay(milliseconds(options_.backoff_initial_ms),
+                                 milliseconds(options_.backoff_max_ms), retry,
                                  std::uniform_real_distribution<double>(0.0, 1.0)(rng_))
         .count();
   }
@@ -443,7 +444,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         return finish(l, "defer", std::move(json), m, attempts, "", "", "", now + wait);
       }
       case send_outcome::transient:
-        if (attempts + 1 >= out_.max_attempts) {
+        if (attempts + 1 >= options_.max_attempts) {
           return finish(l, "dead", std::move(json), m, attempts,
                         "gave up after " + std::to_string(attempts + 1) + " attempts: " + r.reason,
                         r.error_code, "", 0);
@@ -514,9 +515,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
          keys_.property_seq(pid), keys_.property_events(pid),
          keys_.opted_out(l->ch.name, m.to.empty() ? "-" : m.to), l->ready},
         {mode_s, std::move(json), now, std::to_string(due), provider_id, reason, error_code_,
-         std::to_string(cfg_.inbound.message_ttl_s), channel_key,
-         std::to_string(cfg_.inbound.history_max), event ? m.property_id : "", data, dead_letter,
-         opted_out ? "1" : "0"},
+         std::to_string(options_.message_ttl_s), channel_key, std::to_string(options_.history_max),
+         event ? m.property_id : "", data, dead_letter, opted_out ? "1" : "0"},
         "recording a send", [self = shared_from_this(), l](error_code ec, broker::reply r) {
           --l->in_flight;
           if (ec || r.is_error()) self->redis_error("recording a send", ec, r);
@@ -527,8 +527,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   asio::strand<asio::any_io_executor> strand_;
   broker::broker& redis_;
   const contract::key_space& keys_;
-  const config& cfg_;
-  const config::outbound_t& out_;
+  const outbound_options options_;
   rate_limits* limits_;
   std::string gateway_id_;
   asio::steady_timer heartbeat_timer_;
@@ -543,10 +542,10 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
 };
 
 outbound_service::outbound_service(asio::any_io_executor ex, broker::broker& redis,
-                                   const contract::key_space& keys, const config& cfg, rate_limits* limits,
-                                   std::vector<outbound_channel> channels,
+                                   const contract::key_space& keys, const outbound_options& options,
+                                   rate_limits* limits, std::vector<outbound_channel> channels,
                                    metrics_registry& metrics)
-    : impl_(std::make_shared<impl>(std::move(ex), redis, keys, cfg, limits, std::move(channels),
+    : impl_(std::make_shared<impl>(std::move(ex), redis, keys, options, limits, std::move(channels),
                                    metrics)) {}
 outbound_service::~outbound_service() { stop(); }
 void outbound_service::start() { impl_->start(); }

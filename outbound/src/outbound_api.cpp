@@ -24,9 +24,8 @@ using error_code = boost::system::error_code;
 struct outbound_context {
   const services& svc;
   const contract::key_space& keys;
-  const config& cfg;
+  const outbound_options options;
   const adapter_auth& auth;
-  std::map<std::string, std::string> channels;  // channel -> the property it belongs to
   broker::script enqueue = broker::script::make("outbound_enqueue",
                                                 std::string(lua::outbound_enqueue));
   broker::script stats = broker::script::make("outbound_queue_stats",
@@ -43,12 +42,12 @@ response unavailable(const request& req) {
 
 // The admin token, compared in constant time; an empty one admits nobody.
 bool is_admin(const outbound_context& c, const request& req) {
-  return bearer_matches(req[http::field::authorization], c.cfg.auth.admin_token);
+  return bearer_matches(req[http::field::authorization], c.options.admin_token);
 }
 
 response admin_refused(const request& req, const outbound_context& c) {
   auto res = json_error(req, http::status::unauthorized, "unauthorized",
-                        c.cfg.auth.admin_token.empty()
+                        c.options.admin_token.empty()
                             ? "auth.admin_token is not configured: admin requests are refused"
                             : "missing or wrong admin token: send Authorization: Bearer <token>");
   res.set(http::field::www_authenticate, "Bearer");
@@ -68,7 +67,7 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
     return res.send(json_error(req, http::status::unsupported_media_type, "unsupported_media_type",
                                "Content-Type must be application/json"));
   normalized_outbound m;
-  if (auto error = normalize_outbound(req.body(), "", m, c->cfg.http.max_body_bytes);
+  if (auto error = normalize_outbound(req.body(), "", m, c->options.max_body_bytes);
       !error.empty()) {
     if (m.refused == "too_large")
       return res.send(json_error(req, http::status::payload_too_large, "payload_too_large", error));
@@ -77,8 +76,8 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
                                               : http::status::unprocessable_entity,
                                malformed ? "malformed_json" : "invalid_message", error));
   }
-  const auto owner = c->channels.find(m.msg.channel);
-  if (owner == c->channels.end()) {
+  const auto owner = c->options.channels.find(m.msg.channel);
+  if (owner == c->options.channels.end()) {
     return res.send(json_error(req, http::status::unprocessable_entity, "unknown_channel",
                                m.msg.channel.empty()
                                    ? "channel is required"
@@ -113,8 +112,8 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
       {idempotent ? k.outbound_idempotency(m.msg.property_id, m.idempotency_key) : k.message(id),
        k.outbound(m.msg.channel), k.message(id),
        idempotent ? k.legacy_outbound_idempotency(m.idempotency_key) : k.message(id)},
-      {id, element, m.idempotency_key, std::to_string(c->cfg.outbound.idempotency_ttl_s),
-       std::to_string(c->cfg.inbound.message_ttl_s), m.msg.property_id, m.msg.channel,
+      {id, element, m.idempotency_key, std::to_string(c->options.idempotency_ttl_s),
+       std::to_string(c->options.message_ttl_s), m.msg.property_id, m.msg.channel,
        m.msg.conversation_id, m.created_at, m.msg.to, outbound_digest(m.json), k.message("")},
       res.executor(), [res, shell = request_shell(req)](error_code ec, broker::reply r) {
         const auto& e = r.elements();
@@ -139,7 +138,7 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
 bool known_channel(const ctx_ptr& c, const request& req, const responder& res,
                    std::string& channel) {
   channel = std::string(res.param("channel"));
-  if (c->channels.count(channel)) return true;
+  if (c->options.channels.count(channel)) return true;
   if (channel.size() > contract::id_limits::channel) channel = "(too long)";  // never echoed
   res.send(json_error(req, http::status::not_found, "not_found",
                       "no outbound queue '" + channel + "' (channels: configured ones only)"));
@@ -155,10 +154,10 @@ void queue_stats(const ctx_ptr& c, const request& req, responder res) {
     bool failed = false;
   };
   auto g = std::make_shared<gather>();
-  g->pending = c->channels.size();
+  g->pending = c->options.channels.size();
   if (g->pending == 0) return res.send(json_response(req, http::status::ok, "{\"queues\":[]}"));
   const auto& k = c->keys;
-  for (const auto& entry : c->channels) {
+  for (const auto& entry : c->options.channels) {
     const std::string& ch = entry.first;
     c->svc.redis->eval(
         c->stats,
@@ -254,10 +253,8 @@ void admin_command(const ctx_ptr& c, const request& req, responder res, const ch
 }  // namespace
 
 void add_outbound_routes(router& routes, const services& svc, const contract::key_space& keys,
-                         const config& cfg, const adapter_auth& auth,
-                         std::map<std::string, std::string> channels) {
-  auto c = std::make_shared<outbound_context>(
-      outbound_context{svc, keys, cfg, auth, std::move(channels)});
+                         const outbound_options& options, const adapter_auth& auth) {
+  auto c = std::make_shared<outbound_context>(outbound_context{svc, keys, options, auth});
   routes.add(http::verb::post, "/v1/messages/outbound",
              [c](const request& req, responder res) { post_outbound(c, req, std::move(res)); });
   routes.add(http::verb::get, "/v1/admin/queues",

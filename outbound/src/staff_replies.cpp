@@ -26,9 +26,7 @@ struct context {
   boost::asio::any_io_executor ex;
   const redis_memory* memory;
   const contract::key_space keys;
-  const config::inbound_t inbound;
-  const config::realtime_t realtime;
-  const std::map<std::string, std::string> channel_owners;  // channel_properties()
+  const outbound_options options;  // options.channels: each channel's property
   const broker::script script = broker::script::make("staff_reply", std::string(lua::staff_reply));
   const broker::script target = broker::script::make("reply_target", std::string(lua::reply_target));
 };
@@ -50,8 +48,8 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
   const std::string& channel = conversation[1].str();
   // A conversation's channel is its property's; one that names a channel configured here for
   // another property (an adapter's inbound message) is not answered from that one's number.
-  if (auto owner = ctx->channel_owners.find(channel);
-      owner != ctx->channel_owners.end() && owner->second != req.property_id)
+  if (auto owner = ctx->options.channels.find(channel);
+      owner != ctx->options.channels.end() && owner->second != req.property_id)
     return done(failed("forbidden", "this conversation's channel sends for another property"));
   const std::string& guest = conversation[2].str();
   const std::string reply_to = conversation[3].is_string() ? conversation[3].str() : "";
@@ -113,17 +111,17 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
   std::vector<std::string> args = {id,
                                    std::move(message),
                                    std::to_string(idempotency_ttl_s),
-                                   std::to_string(ctx->inbound.message_ttl_s),
+                                   std::to_string(ctx->options.message_ttl_s),
                                    k.property_channel(req.property_id),
-                                   std::to_string(ctx->inbound.history_max),
+                                   std::to_string(ctx->options.history_max),
                                    req.property_id,
                                    channel,
                                    req.conversation_id,
                                    created_at,
                                    std::to_string(ms.count()),
                                    req.subject,
-                                   std::to_string(ctx->realtime.conversation_ttl_s),
-                                   std::to_string(ctx->realtime.recent_messages),
+                                   std::to_string(ctx->options.conversation_ttl_s),
+                                   std::to_string(ctx->options.recent_messages),
                                    digest,
                                    k.message("")};
   ctx->redis.eval(
@@ -170,12 +168,13 @@ void find_and_queue(const std::shared_ptr<context>& ctx, contract::reply_request
 
 }  // namespace
 
-contract::reply_queuer make_staff_reply_queuer(broker::broker& redis, const contract::key_space& keys,
-                                               const config& cfg, rate_limits* limits,
+contract::reply_queuer make_staff_reply_queuer(broker::broker& redis,
+                                               const contract::key_space& keys,
+                                               const outbound_options& options, rate_limits* limits,
                                                boost::asio::any_io_executor ex,
                                                const redis_memory* memory) {
-  auto ctx = std::make_shared<context>(context{redis, limits, std::move(ex), memory, keys,
-                                               cfg.inbound, cfg.realtime, channel_properties(cfg)});
+  auto ctx =
+      std::make_shared<context>(context{redis, limits, std::move(ex), memory, keys, options});
   return [ctx](contract::reply_request req, contract::reply_callback done) {
     if (refuse_new_data(ctx->memory, ctx->redis))
       return done(failed("redis_full", std::string(redis_full_message)));

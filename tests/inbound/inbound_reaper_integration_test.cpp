@@ -60,10 +60,10 @@ std::string id_of(const std::string& element) {
 // One bellhop process, as far as the reaper is concerned.
 struct gateway_instance {
   gateway_instance(const broker::redis_endpoint& ep, asio::any_io_executor ex,
-                   const contract::key_space& keys, const config::inbound_t& cfg)
+                   const contract::key_space& keys, const inbound_options& inbound)
       : redis(options(ep)) {
     redis.start();
-    reaper = std::make_unique<inbound_reaper>(ex, redis, keys, cfg, metrics);
+    reaper = std::make_unique<inbound_reaper>(ex, redis, keys, inbound, metrics);
     reaper->start();
   }
 
@@ -87,10 +87,9 @@ struct gateway_instance {
 class InboundReaper : public ::testing::Test {
  protected:
   InboundReaper() {
-    cfg_.reaper_interval_ms = 100;
-    cfg_.visibility_timeout_ms = 300;
-    cfg_.max_deliveries = 5;
-    cfg_.history_max = 100;
+    options_.reaper_interval_ms = 100;
+    options_.max_deliveries = 5;
+    options_.history_max = 100;
     client_.start();
     gateway_ = start_gateway();
   }
@@ -108,7 +107,8 @@ class InboundReaper : public ::testing::Test {
   }
 
   std::unique_ptr<gateway_instance> start_gateway() {
-    return std::make_unique<gateway_instance>(redis_.unix_endpoint(), io_.executor(), keys_, cfg_);
+    return std::make_unique<gateway_instance>(redis_.unix_endpoint(), io_.executor(), keys_,
+                                              options_);
   }
 
   reply run(broker::command cmd) {
@@ -157,7 +157,7 @@ class InboundReaper : public ::testing::Test {
             "2",
             keys_.inbound_heartbeat(consumer),
             keys_.inbound_consumers(),
-            std::to_string(cfg_.visibility_timeout_ms),
+            std::to_string(heartbeat_ms),
             consumer};
   }
   void heartbeat(const std::string& consumer) { run(heartbeat_command(consumer)); }
@@ -205,7 +205,8 @@ class InboundReaper : public ::testing::Test {
   io_thread io_;
   // Glob characters in the prefix: the reaper's SCAN pattern must escape them.
   const contract::key_space keys_{"t[1]*:"};
-  config::inbound_t cfg_;
+  inbound_options options_;
+  static constexpr int heartbeat_ms = 300;  // the test consumers' heartbeat lifetime
   broker::broker client_{gateway_instance::options(redis_.unix_endpoint())};  // the "AI engine"
   std::unique_ptr<gateway_instance> gateway_;
   std::unique_ptr<gateway_instance> other_;
@@ -284,13 +285,13 @@ TEST_F(InboundReaper, MessageWhoseConsumerAlwaysDiesIsDeadAfterMaxDeliveries) {
   ASSERT_TRUE(test::eventually([&] { return subscribed.load(); }));
 
   run({"LPUSH", keys_.inbound(), msg, junk});
-  for (int delivery = 1; delivery <= cfg_.max_deliveries; ++delivery) {
+  for (int delivery = 1; delivery <= options_.max_deliveries; ++delivery) {
     SCOPED_TRACE("delivery " + std::to_string(delivery));
     ASSERT_TRUE(test::eventually([&] { return llen(keys_.inbound()) == 2; }));
     EXPECT_EQ(take_order(keys_.inbound()), (std::vector<std::string>{msg, junk}));
     take("ghost", 2);  // and dies without a heartbeat, every time
     ASSERT_TRUE(test::eventually([&] { return !exists(keys_.inbound_processing("ghost")); }));
-    if (delivery < cfg_.max_deliveries) {
+    if (delivery < options_.max_deliveries) {
       EXPECT_EQ(run({"HGET", keys_.inbound_deliveries(), id}).str(), std::to_string(delivery));
       EXPECT_EQ(run({"HGET", keys_.inbound_deliveries(), junk_id}).str(), std::to_string(delivery));
       EXPECT_EQ(llen(keys_.inbound_dead()), 0);
@@ -321,7 +322,7 @@ TEST_F(InboundReaper, MessageWhoseConsumerAlwaysDiesIsDeadAfterMaxDeliveries) {
   EXPECT_STREQ(d["data"]["id"].GetString(), id.c_str());
   EXPECT_STREQ(d["data"]["status"].GetString(), "failed");
   EXPECT_STREQ(d["data"]["reason"].GetString(), "max_deliveries");
-  EXPECT_EQ(d["data"]["deliveries"].GetInt(), cfg_.max_deliveries);
+  EXPECT_EQ(d["data"]["deliveries"].GetInt(), options_.max_deliveries);
   EXPECT_STREQ(d["data"]["conversation_id"].GetString(), "c_0");
   const std::string ts = d["ts"].GetString();
   EXPECT_EQ(ts.size(), 24u) << ts;
@@ -336,7 +337,8 @@ TEST_F(InboundReaper, MessageWhoseConsumerAlwaysDiesIsDeadAfterMaxDeliveries) {
   EXPECT_EQ(run({"GET", keys_.property_seq(property)}).str(), "42");
 
   EXPECT_EQ(gateway_->metric("bellhop_inbound_dead_letters_total"), 2);
-  EXPECT_EQ(gateway_->metric("bellhop_inbound_redeliveries_total"), 2 * (cfg_.max_deliveries - 1));
+  EXPECT_EQ(gateway_->metric("bellhop_inbound_redeliveries_total"),
+            2 * (options_.max_deliveries - 1));
 }
 
 TEST_F(InboundReaper, TwoReapersNeverRequeueAMessageTwice) {
@@ -429,7 +431,7 @@ TEST_F(InboundReaper, TicksReadTheRegistryAndDoNotScanTheKeyspace) {
 TEST_F(InboundReaper, ScanFindsConsumersThatNeverRegistered) {
   // A reaper with a short scan interval replaces the fixture's (which scanned once at start).
   gateway_->reaper->stop();
-  cfg_.consumer_scan_interval_ms = 300;
+  options_.consumer_scan_interval_ms = 300;
   other_ = start_gateway();
   ASSERT_TRUE(test::eventually(
       [&] { return other_->metric("bellhop_inbound_reaper_leader") == 1; }));

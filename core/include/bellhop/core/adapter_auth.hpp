@@ -1,12 +1,18 @@
 #pragma once
 
 #include <array>
+#include <string>
 #include <string_view>
 #include <vector>
 
-#include "bellhop/core/config.hpp"
-
 namespace bellhop::gateway {
+
+// One configured adapter key (auth.adapter_keys).
+struct adapter_key {
+  std::string name;
+  std::string key;
+  std::vector<std::string> properties;  // property ids, or "*" for all
+};
 
 // Checks `Authorization: Bearer <key>` against the configured adapter keys in constant time:
 // keys are compared as SHA-256 digests (equal lengths) with CRYPTO_memcmp, and every key is

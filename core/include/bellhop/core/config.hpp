@@ -10,33 +10,15 @@
 #include <string_view>
 #include <vector>
 
-#include "bellhop/ratelimit/limiter.hpp"
+#include "bellhop/core/adapter_auth.hpp"  // adapter_key
+#include "bellhop/core/rate_limits.hpp"   // ratelimit_policy, default_ratelimit_policies
 
 // The settings of one bellhop process, as data: what gateway/ loads (defaults <- JSON file <-
-// BELLHOP_* environment <- flags, bellhop/gateway/config.hpp) and the flows read. Every key, its
-// type, default and environment variable is listed in docs/configuration.md.
+// BELLHOP_* environment <- flags, bellhop/gateway/config.hpp) and turns into each flow's options
+// (gateway/src/app.cpp; channels/transport/ still reads it whole). Every key, its type, default
+// and environment variable is listed in docs/configuration.md.
 
 namespace bellhop::gateway {
-
-struct adapter_key {
-  std::string name;
-  std::string key;
-  std::vector<std::string> properties;  // property ids, or "*" for all
-};
-
-struct ratelimit_policy {
-  std::string algorithm;  // fixed_window | sliding_window | gcra
-  std::int64_t limit = 0;
-  std::int64_t window_ms = 0;
-  std::int64_t burst = 0;       // gcra only; 0 = limit
-  std::string fail = "closed";  // when Redis cannot decide: "open" (allow) or "closed" (refuse)
-};
-
-// The policies every config has unless it redefines them by name: the providers' published
-// limits (docs/configuration.md gives each one's source) and Bellhop's own.
-std::map<std::string, ratelimit_policy> default_ratelimit_policies();
-// The limiter's form of a configured policy (`burst` kept for gcra only).
-ratelimit::policy to_ratelimit_policy(const std::string& name, const ratelimit_policy& p);
 
 struct whatsapp_config {
   std::string app_secret, verify_token, access_token, phone_number_id,

@@ -1,18 +1,45 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 
-#include "bellhop/core/config.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/core/metrics.hpp"
 #include "bellhop/ratelimit/limiter.hpp"
 
 namespace bellhop::gateway {
 
+// One configured policy (ratelimit.policies.<name>).
+struct ratelimit_policy {
+  std::string algorithm;  // fixed_window | sliding_window | gcra
+  std::int64_t limit = 0;
+  std::int64_t window_ms = 0;
+  std::int64_t burst = 0;       // gcra only; 0 = limit
+  std::string fail = "closed";  // when Redis cannot decide: "open" (allow) or "closed" (refuse)
+};
+
+// The policies every config has unless it redefines them by name: the providers' published
+// limits (docs/configuration.md gives each one's source) and Bellhop's own.
+std::map<std::string, ratelimit_policy> default_ratelimit_policies();
+// The limiter's form of a configured policy (`burst` kept for gcra only).
+ratelimit::policy to_ratelimit_policy(const std::string& name, const ratelimit_policy& p);
+
+// What the rate limits take of the settings; the app fills it from the config. Each field
+// names its key (docs/configuration.md); a name that is "" or not a policy means no limit.
+struct rate_limit_options {
+  std::map<std::string, ratelimit_policy> policies =
+      default_ratelimit_policies();                 // ratelimit.policies
+  std::string inbound_api;                          // ratelimit.inbound_api
+  std::string staff_replies = "staff_reply";        // ratelimit.staff_replies
+  std::string webchat_session = "webchat_session";  // ratelimit.webchat_session
+  std::string webchat_ip = "webchat_ip";            // ratelimit.webchat_ip
+};
+
 // The process's limiter and the configured policies, by name.
 struct rate_limits {
-  rate_limits(broker::broker& redis, const contract::key_space& keys, const config& cfg);
+  rate_limits(broker::broker& redis, const contract::key_space& keys,
+              const rate_limit_options& options);
 
   ratelimit::limiter limiter;
   std::map<std::string, ratelimit::policy> policies;

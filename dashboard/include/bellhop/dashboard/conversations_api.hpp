@@ -1,10 +1,10 @@
 #pragma once
 
-#include "bellhop/core/config.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/core/metrics.hpp"
-#include "bellhop/server/router.hpp"
 #include "bellhop/core/services.hpp"
+#include "bellhop/dashboard/options.hpp"
+#include "bellhop/server/router.hpp"
 
 namespace bellhop::gateway {
 
@@ -12,6 +12,6 @@ namespace bellhop::gateway {
 // dashboard loads on start and after `subscribed {recovered:false}`. Staff JWT as Bearer token.
 // Everything the handlers use must outlive the router.
 void add_conversation_routes(router& routes, const services& svc, const contract::key_space& keys,
-                             const config& cfg, metrics_registry& metrics);
+                             const dashboard_options& options, metrics_registry& metrics);
 
 }  // namespace bellhop::gateway

@@ -4,9 +4,9 @@
 #include <memory>
 
 #include "bellhop/broker/broker.hpp"
-#include "bellhop/core/config.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/core/metrics.hpp"
+#include "bellhop/inbound/options.hpp"
 
 namespace bellhop::gateway {
 
@@ -32,8 +32,9 @@ namespace bellhop::gateway {
 // tick. The broker and the metrics registry must outlive the executor's pending handlers.
 class inbound_reaper {
  public:
-  inbound_reaper(boost::asio::any_io_executor ex, broker::broker& redis, const contract::key_space& keys,
-                 const config::inbound_t& cfg, metrics_registry& metrics);
+  inbound_reaper(boost::asio::any_io_executor ex, broker::broker& redis,
+                 const contract::key_space& keys, const inbound_options& options,
+                 metrics_registry& metrics);
   ~inbound_reaper();  // stop()s
   inbound_reaper(const inbound_reaper&) = delete;
   inbound_reaper& operator=(const inbound_reaper&) = delete;

@@ -8,12 +8,12 @@
 
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/channels/types.hpp"
-#include "bellhop/core/config.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/core/metrics.hpp"
-#include "bellhop/ratelimit/limiter.hpp"
 #include "bellhop/core/outbound_lane.hpp"
 #include "bellhop/core/outbound_message.hpp"
+#include "bellhop/outbound/options.hpp"
+#include "bellhop/ratelimit/limiter.hpp"
 
 namespace bellhop::gateway {
 
@@ -28,8 +28,9 @@ struct rate_limits;
 // in-flight sends back to the queues if it dies, and this one does the same for them.
 class outbound_service {
  public:
-  outbound_service(boost::asio::any_io_executor ex, broker::broker& redis, const contract::key_space& keys,
-                   const config& cfg, rate_limits* limits, std::vector<outbound_channel> channels,
+  outbound_service(boost::asio::any_io_executor ex, broker::broker& redis,
+                   const contract::key_space& keys, const outbound_options& options,
+                   rate_limits* limits, std::vector<outbound_channel> channels,
                    metrics_registry& metrics);
   ~outbound_service();  // stop()s
   outbound_service(const outbound_service&) = delete;

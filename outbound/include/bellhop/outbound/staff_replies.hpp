@@ -4,11 +4,11 @@
 #include <memory>
 
 #include "bellhop/broker/broker.hpp"
-#include "bellhop/core/config.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/contract/staff_reply.hpp"
 #include "bellhop/core/rate_limits.hpp"
 #include "bellhop/core/redis_memory.hpp"
+#include "bellhop/outbound/options.hpp"
 
 namespace bellhop::gateway {
 
@@ -17,8 +17,9 @@ namespace bellhop::gateway {
 // conversation's record for its channel and guest address. With `limits` (and a
 // ratelimit.staff_replies policy), a session over its policy is refused with "rate_limited";
 // with `memory`, every reply is refused with "redis_full" while Redis is nearly full.
-contract::reply_queuer make_staff_reply_queuer(broker::broker& redis, const contract::key_space& keys,
-                                               const config& cfg, rate_limits* limits,
+contract::reply_queuer make_staff_reply_queuer(broker::broker& redis,
+                                               const contract::key_space& keys,
+                                               const outbound_options& options, rate_limits* limits,
                                                boost::asio::any_io_executor ex,
                                                const redis_memory* memory = nullptr);
 

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+
+namespace bellhop::gateway {
+
+// What the outbound flow reads of the settings (the dispatcher, the outbound API, staff
+// replies); the app fills it from the config. Each field names its key
+// (docs/configuration.md).
+struct outbound_options {
+  // The dispatcher
+  int concurrency = 8;                // outbound.concurrency
+  int max_attempts = 5;               // outbound.max_attempts
+  int backoff_initial_ms = 1000;      // outbound.backoff_initial_ms
+  int backoff_max_ms = 300000;        // outbound.backoff_max_ms
+  int visibility_timeout_ms = 30000;  // outbound.visibility_timeout_ms
+
+  // What the scripts write (the dispatcher, the outbound API, staff replies)
+  int idempotency_ttl_s = 86400;     // outbound.idempotency_ttl_s (not of staff replies)
+  int message_ttl_s = 604800;        // inbound.message_ttl_s
+  int history_max = 10000;           // inbound.history_max
+  int conversation_ttl_s = 2592000;  // realtime.conversation_ttl_s
+  int recent_messages = 50;          // realtime.recent_messages
+
+  // The outbound API
+  std::string admin_token;               // auth.admin_token ("" = admin requests refused)
+  std::size_t max_body_bytes = 1048576;  // http.max_body_bytes
+
+  // The channels Bellhop sends on (the configured ones), each with the property it belongs to
+  // (channels.<name>.property_id): a message or a staff reply of another property is refused.
+  std::map<std::string, std::string> channels;
+};
+
+}  // namespace bellhop::gateway
