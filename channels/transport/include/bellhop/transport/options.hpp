@@ -5,9 +5,42 @@
 #include <optional>
 #include <string>
 
-#include "bellhop/core/config.hpp"
-
 namespace bellhop::gateway {
+
+// Each channel's section of the configuration (channels.<name>, docs/configuration.md).
+struct whatsapp_config {
+  std::string app_secret, verify_token, access_token, phone_number_id,
+      api_base_url = "https://graph.facebook.com/v21.0";
+  std::string property_id;  // the property this number belongs to
+};
+
+struct twilio_config {
+  std::string account_sid, auth_token, from, api_base_url = "https://api.twilio.com";
+  std::string property_id;  // the property this number belongs to
+};
+
+// Email: guests' mail arrives through POST /v1/webhooks/email (a provider's inbound parse or a
+// relay posts the documented JSON, signed with webhook_secret); replies go out by SMTP.
+struct email_config {
+  std::string webhook_secret;  // HMAC-SHA256 key of X-Bellhop-Signature
+  std::string from_address;    // the hotel's address replies come from
+  std::string from_name;       // its display name ("" = none)
+  std::string smtp_url;        // smtp://host:587 (STARTTLS required) or smtps://host:465
+  std::string smtp_username, smtp_password;  // AUTH; both empty = no AUTH
+  std::string smtp_ca_file;  // PEM CA bundle for the server's certificate ("" = the system's)
+  std::string property_id;   // the property this address belongs to
+};
+
+// Web chat: guests of the hotel's site on GET /v1/webchat (WebSocket), anonymous sessions.
+struct webchat_config {
+  std::string property_id;                // the property the chat belongs to
+  int hold_s = 86400;                     // how long replies wait for a guest who is away
+  std::string allowed_origin;             // the site's origin ("https://hotel.example"); "" = any
+  std::size_t max_sockets = 10000;        // guest sockets per process; beyond: 503
+  std::size_t max_sockets_per_ip = 100;   // per client address (IPv6: /64); beyond: 429
+  std::size_t send_queue_bytes = 262144;  // unsent bytes per socket before it is closed as slow
+  std::size_t max_in_flight = 8;  // messages per socket awaiting Redis; beyond, reading pauses
+};
 
 // What the channel transports take of the configuration (docs/configuration.md): each
 // channel's section, and the few settings of other sections they obey.
