@@ -32,8 +32,9 @@ using namespace std::chrono_literals;
 
 const std::string jwt_secret = "limits-test-jwt-secret-0123456789abcdef";
 
-// A blocking TCP client from `source` (an address of 127/8) with a 10 s receive timeout: a
-// test that waits for an answer never hangs, and never relies on a timeout to pass.
+// A blocking TCP client from `source` (an address of 127/8) with 10 s receive and send timeouts:
+// a test that waits for an answer, or writes to a server that stopped reading, never hangs, and
+// never relies on a timeout to pass.
 class raw_client {
  public:
   raw_client(std::uint16_t port, const std::string& source, int receive_buffer = 0) {
@@ -42,6 +43,7 @@ class raw_client {
       ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     timeval tv{10, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     sockaddr_in from{};
     from.sin_family = AF_INET;
     ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
@@ -170,7 +172,7 @@ long resident_kb(int pid) {
 }
 
 class ConnectionLimitsProcess : public ::testing::Test {
- protected:
+ public:  // the never-reading tests share a function of their own
   // `http` and `webchat`: extra members of those sections; `ratelimit`: the section's members.
   void start_bellhop(const std::string& http, const std::string& webchat,
                      const std::string& ratelimit = "", const std::string& realtime = "") {
@@ -419,7 +421,7 @@ long flood_without_reading(std::uint16_t port, int sockets, const std::string& t
   // by the WebSocket idle timeout its keep-alive ping, stuck behind the backlog, runs into.
   EXPECT_TRUE(eventually([&] { return upgraded == sockets; }, 30s));
   EXPECT_TRUE(eventually(
-      [&] { return metric(port, "bellhop_http_connections_active") <= active_before; }, 150s))
+      [&] { return metric(port, "bellhop_http_connections_active") <= active_before; }, 120s))
       << target.substr(0, target.find('?')) << ": " << metric(port, "bellhop_http_connections_active")
       << " connections open, " << active_before << " before; " << closed_metric << " = "
       << metric(port, closed_metric);
@@ -431,7 +433,11 @@ long flood_without_reading(std::uint16_t port, int sockets, const std::string& t
   return peak_kb;
 }
 
-TEST_F(ConnectionLimitsProcess, GuestsAndDashboardsThatNeverReadAreClosedAndMemoryStaysBounded) {
+// One socket kind per test: when the machine is loaded, the sockets of one kind may be let go
+// only by the WebSocket idle timeout (60-75 s), and both kinds in one test would pass the
+// per-test time limit.
+void never_reading_sockets_are_closed(ConnectionLimitsProcess& t, const std::string& target,
+                                      const std::string& closed_metric) {
 #if defined(__SANITIZE_ADDRESS__)
   // AddressSanitizer keeps freed memory in quarantine (256 MB) to catch use after free, which
   // would show here as growth: the sanitized bellhop gets none, so what is measured is what
@@ -442,24 +448,29 @@ TEST_F(ConnectionLimitsProcess, GuestsAndDashboardsThatNeverReadAreClosedAndMemo
   ::setenv("ASAN_OPTIONS", options.c_str(), 1);
 #endif
   // Web chat's default send_queue_bytes is 256 kB.
-  start_bellhop("", "", "", R"(, "send_queue_bytes": 262144)");
-  const long before = resident_kb(bellhop_.pid());
+  t.start_bellhop("", "", "", R"(, "send_queue_bytes": 262144)");
+  const long before = resident_kb(t.bellhop_.pid());
   ASSERT_GT(before, 0);
+  const long peak = flood_without_reading(t.port_, 16, target, t.bellhop_.pid(), closed_metric);
+  const auto path = target.substr(0, target.find('?'));
+  std::printf("%s: resident memory %ld kB before, %ld kB at the peak\n", path.c_str(), before,
+              peak);
+  std::fflush(stdout);
+  // 16 sockets sent 18 MB each; before, each could hold most of it in its queue.
+  EXPECT_LT(peak - before, 96 * 1024)
+      << path << ": resident memory grew from " << before << " kB to " << peak << " kB";
+  EXPECT_EQ(http_get(t.port_, "/readyz").status, 200);
+}
+
+TEST_F(ConnectionLimitsProcess, GuestsThatNeverReadAreClosedAndMemoryStaysBounded) {
+  never_reading_sockets_are_closed(*this, "/v1/webchat", "bellhop_webchat_slow_closed_total");
+}
+
+TEST_F(ConnectionLimitsProcess, DashboardsThatNeverReadAreClosedAndMemoryStaysBounded) {
   const auto token =
       contract::mint_staff_token(jwt_secret, "alice", {"*"}, std::chrono::system_clock::now(), 1h);
-  const std::pair<std::string, std::string> endpoints[] = {
-      {"/v1/webchat", "bellhop_webchat_slow_closed_total"},
-      {"/v1/realtime?token=" + token, "bellhop_realtime_slow_closed_total"}};
-  for (const auto& [target, closed_metric] : endpoints) {
-    const long peak = flood_without_reading(port_, 16, target, bellhop_.pid(), closed_metric);
-    const auto path = target.substr(0, target.find('?'));
-    std::printf("%s: resident memory %ld kB before, %ld kB at the peak\n", path.c_str(), before,
-                peak);
-    // 16 sockets sent 18 MB each; before, each could hold most of it in its queue.
-    EXPECT_LT(peak - before, 96 * 1024)
-        << path << ": resident memory grew from " << before << " kB to " << peak << " kB";
-    EXPECT_EQ(http_get(port_, "/readyz").status, 200);
-  }
+  never_reading_sockets_are_closed(*this, "/v1/realtime?token=" + token,
+                                   "bellhop_realtime_slow_closed_total");
 }
 
 }  // namespace
