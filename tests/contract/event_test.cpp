@@ -104,7 +104,9 @@ TEST(EventEnvelope, FrameOfWhatParseAcceptsIsTheFrameOfItsFields) {
 
 TEST(EventEnvelope, ParseTakesTsFromTheEndNotFromInsideData) {
   const std::string data = R"({"text":",\"ts\":\"1999-01-01T00:00:00Z\"}"})";
-  const auto v = parse_stored_event(stored_event(5, {"p", "e", data, "2026-11-27T21:00:00Z"}));
+  // The parsed view points into the stored text: it must outlive the view.
+  const std::string text = stored_event(5, {"p", "e", data, "2026-11-27T21:00:00Z"});
+  const auto v = parse_stored_event(text);
   ASSERT_TRUE(v);
   EXPECT_EQ(v->envelope.data, data);
   EXPECT_EQ(v->envelope.ts, "2026-11-27T21:00:00Z");

@@ -39,6 +39,8 @@ struct stored_event_view {
 // that need no escaping (Bellhop never writes one that does), data from '{' to '}'. The data's
 // inside is not parsed: it goes to dashboards as written. nullopt for anything else.
 std::optional<stored_event_view> parse_stored_event(std::string_view text);
+// The view points into `text`: a temporary string would leave it dangling.
+std::optional<stored_event_view> parse_stored_event(std::string&& text) = delete;
 
 // event_frame(v.envelope, v.seq) for an event parse_stored_event read, in one copy: what it
 // accepts is exactly what stored_event writes (no escapes to redo, seq without leading zeros),
