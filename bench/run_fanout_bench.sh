@@ -41,7 +41,7 @@ if [ "${REPEAT:-1}" -gt 1 ] && [ -z "${BENCH_REPEATING:-}" ]; then
   exit 0
 fi
 bench_start_bellhop fanout-bench \
-  "\"realtime\": { \"max_connections\": $((connections + 100)) }, \"http\": { \"max_connections\": $((connections + 100)) }"
+  "\"realtime\": { \"max_connections\": $((connections + 100)) }, \"http\": { \"max_connections\": $((connections + 100)), \"max_connections_per_ip\": $((connections + 100)) }"
 token=$("$bellhop" gen-token --config "$dir/config.json" --sub fanout-bench --properties '*' --ttl 1h)
 echo "== bellhop $("$bellhop" version 2>/dev/null | head -1) on $url (embedded Redis on $redis_port)"
 echo "== $connections dashboards over $properties properties, $rate events/s for $duration s"
