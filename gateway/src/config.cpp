@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <set>
 #include <span>
@@ -26,6 +27,7 @@
 
 #include "bellhop/contract/secrets.hpp"
 #include "bellhop/core/client_address.hpp"
+#include "bellhop/core/quiet_hours.hpp"
 #include "bellhop/json/parse.hpp"
 #include "bellhop/json/write.hpp"
 
@@ -187,6 +189,28 @@ std::string check_trusted_proxy(std::string_view v) {
   return trusted_proxies::check(v);
 }
 
+std::string check_time_zone(std::string_view v) {
+  return time_zone_problem(v);
+}
+
+// "HH:MM", 00:00 to 23:59: minutes after midnight, or -1.
+int clock_minutes(std::string_view v) {
+  auto digit = [&](std::size_t i) { return v[i] >= '0' && v[i] <= '9' ? v[i] - '0' : -100; };
+  if (v.size() != 5 || v[2] != ':') return -1;
+  const int h = digit(0) * 10 + digit(1), m = digit(3) * 10 + digit(4);
+  return h < 0 || h > 23 || m < 0 || m > 59 ? -1 : h * 60 + m;
+}
+
+std::string check_clock_time(std::string_view v) {
+  return clock_minutes(v) < 0 ? "must be a local time HH:MM (00:00 to 23:59)" : "";
+}
+
+std::string check_e164(std::string_view v) {
+  const bool ok = v.size() >= 9 && v.size() <= 16 && v[0] == '+' && v[1] != '0' &&
+                  std::all_of(v.begin() + 1, v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return ok ? "" : "must be a phone number in E.164 form (+ and 8 to 15 digits)";
+}
+
 // Adapter keys travel as bearer tokens.
 std::string check_adapter_key(std::string_view v) {
   if (v.size() < 16) return "must be at least 16 characters long";
@@ -330,6 +354,36 @@ const field<ratelimit_policy> policy_fields[] = {
      check_fail},
 };
 
+// A property's `quiet_hours` as written, before it becomes minutes.
+struct clock_window {
+  std::string start, end;
+};
+
+const field<property> property_fields[] = {
+    {"id", [](property& p) -> field_target { return &p.id; }, int_rule::any, check_property_id,
+     true},
+    {"name", [](property& p) -> field_target { return &p.name; }},
+    {"time_zone", [](property& p) -> field_target { return &p.time_zone; }, int_rule::any,
+     check_time_zone, true},
+};
+
+const field<clock_window> quiet_hours_fields[] = {
+    {"start", [](clock_window& w) -> field_target { return &w.start; }, int_rule::any,
+     check_clock_time, true},
+    {"end", [](clock_window& w) -> field_target { return &w.end; }, int_rule::any, check_clock_time,
+     true},
+};
+
+const field<escalation_contact> escalation_fields[] = {
+    {"after_s", [](escalation_contact& e) -> field_target { return &e.after_s; },
+     int_rule::positive},
+    {"email", [](escalation_contact& e) -> field_target { return &e.email; }, int_rule::any,
+     check_email_address},
+    {"sms", [](escalation_contact& e) -> field_target { return &e.sms; }, int_rule::any,
+     check_e164},
+};
+
+constexpr std::string_view properties_path = "properties";
 constexpr std::string_view adapter_keys_path = "auth.adapter_keys";
 constexpr std::string_view policies_path = "ratelimit.policies";
 constexpr std::string_view env_prefix = "BELLHOP_";
@@ -481,13 +535,21 @@ class loader {
 
  private:
   status walk_object(const rapidjson::Value& object, const std::string& prefix);
+  // A record's member that is an object of its own (a property's quiet_hours): its name and
+  // what reads it.
+  struct nested_member {
+    std::string_view name;
+    std::function<status(const rapidjson::Value&, const std::string& path)> read;
+  };
   template <class T>
   status walk_record(const rapidjson::Value& object, const std::string& prefix, T& out,
-                     std::span<const field<T>> fields);
+                     std::span<const field<T>> fields, std::span<const nested_member> nested = {});
   status assign_json(const rapidjson::Value& v, field_target target, int_rule rule,
                      string_check check, const std::string& path);
   status load_adapter_keys(const rapidjson::Value& v);
   status load_policies(const rapidjson::Value& v);
+  status load_properties(const rapidjson::Value& v);
+  status check_property_references();
   status file_error(const std::string& key, std::string_view problem) {
     return fail(describe(file_origin_, key, problem));
   }
@@ -551,6 +613,8 @@ status loader::walk_object(const rapidjson::Value& object, const std::string& pr
       if (auto r = load_adapter_keys(v); !r) return r;
     } else if (path == policies_path) {
       if (auto r = load_policies(v); !r) return r;
+    } else if (path == properties_path) {
+      if (auto r = load_properties(v); !r) return r;
     } else if (is_section(path)) {
       if (!v.IsObject()) return file_error(path, "must be an object");
       for (const auto& section : optional_sections) {
@@ -567,18 +631,26 @@ status loader::walk_object(const rapidjson::Value& object, const std::string& pr
 
 template <class T>
 status loader::walk_record(const rapidjson::Value& object, const std::string& prefix, T& out,
-                           std::span<const field<T>> fields) {
+                           std::span<const field<T>> fields,
+                           std::span<const nested_member> nested) {
   if (!object.IsObject()) return file_error(prefix, "must be an object");
   std::set<std::string_view> seen;
   for (const auto& member : object.GetObject()) {
     std::string_view name(member.name.GetString(), member.name.GetStringLength());
     std::string path = prefix + "." + std::string(name);
-    auto f =
-        std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.path == name; });
-    if (f == fields.end()) return fail(file_origin_.label + ": unknown key '" + path + "'");
     if (!seen.insert(name).second) {
       return fail(file_origin_.label + ": duplicate key '" + path + "'");
     }
+    auto n =
+        std::find_if(nested.begin(), nested.end(), [&](const auto& n) { return n.name == name; });
+    if (n != nested.end()) {
+      if (!member.value.IsObject()) return file_error(path, "must be an object");
+      if (auto r = n->read(member.value, path); !r) return r;
+      continue;
+    }
+    auto f =
+        std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.path == name; });
+    if (f == fields.end()) return fail(file_origin_.label + ": unknown key '" + path + "'");
     if (auto r = assign_json(member.value, f->target(out), f->rule, f->check, path); !r) return r;
   }
   for (const auto& f : fields) {
@@ -633,6 +705,71 @@ status loader::load_policies(const rapidjson::Value& v) {
     policies[name] = policy;
   }
   cfg_.ratelimit.policies = std::move(policies);
+  return {};
+}
+
+status loader::load_properties(const rapidjson::Value& v) {
+  const std::string path(properties_path);
+  if (!v.IsArray() || v.Empty()) return file_error(path, "must be a non-empty array of objects");
+  std::vector<property> properties;
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    const std::string item = path + "[" + std::to_string(i) + "]";
+    property p;
+    p.time_zone.clear();  // required here: UTC is only the implicit properties' zone
+    const nested_member nested[] = {
+        {"quiet_hours",
+         [&](const rapidjson::Value& object, const std::string& at) -> status {
+           clock_window w;
+           if (auto r = walk_record<clock_window>(object, at, w, quiet_hours_fields); !r) return r;
+           const quiet_hours q{clock_minutes(w.start), clock_minutes(w.end)};
+           if (q.start_min == q.end_min) {
+             return file_error(at + ".end", "must differ from start (" + w.start + ")");
+           }
+           p.quiet = q;
+           return {};
+         }},
+        {"escalation",
+         [&](const rapidjson::Value& object, const std::string& at) -> status {
+           escalation_contact e;
+           if (auto r = walk_record<escalation_contact>(object, at, e, escalation_fields); !r)
+             return r;
+           if (e.email.empty() && e.sms.empty()) {
+             return file_error(at, "needs an email or an sms contact (or both)");
+           }
+           p.escalation = std::move(e);
+           return {};
+         }},
+    };
+    if (auto r = walk_record<property>(v[i], item, p, property_fields, nested); !r) return r;
+    for (std::size_t j = 0; j < properties.size(); ++j) {
+      if (properties[j].id == p.id) {
+        return file_error(item + ".id", "'" + p.id + "' is already the id of " + path + "[" +
+                                            std::to_string(j) + "]");
+      }
+    }
+    properties.push_back(std::move(p));
+  }
+  cfg_.properties = std::move(properties);
+  cfg_.properties_declared = true;
+  origins_[path] = file_origin_;
+  return {};
+}
+
+// With a `properties` section, every property the config names must be in it; without one,
+// each becomes an implicit property (docs/properties.md, "Upgrading from one property per
+// gateway").
+status loader::check_property_references() {
+  for (const auto& ref : property_references(cfg_)) {
+    if (find_property(cfg_, ref.id) != nullptr) continue;
+    if (cfg_.properties_declared) {
+      return fail(
+          describe(origin_of(ref.key), ref.key,
+                   "names property '" + ref.id + "', which is not in the properties section"));
+    }
+    property implicit;
+    implicit.id = ref.id;
+    cfg_.properties.push_back(std::move(implicit));
+  }
   return {};
 }
 
@@ -781,6 +918,7 @@ status loader::validate() {
       return fail(describe(origin_of(item), item, problem));
     }
   }
+  if (auto r = check_property_references(); !r) return r;
   // A client pinging every heartbeat_s must never look idle to the server.
   if (cfg_.realtime.heartbeat_s >= cfg_.realtime.idle_timeout_s) {
     return fail(describe(origin_of("realtime.heartbeat_s"), "realtime.heartbeat_s",
@@ -1145,6 +1283,36 @@ boost::system::result<void, std::string> write_secret_file(const std::filesystem
     return fail("cannot replace " + name + ": " + std::strerror(err));
   }
   return {};
+}
+
+std::vector<property_reference> property_references(const config& cfg) {
+  std::vector<property_reference> refs;
+  // Each channel section names its property (and, with many accounts, each account its own).
+  auto channel = [&](std::string_view name, const auto& section) {
+    if (!section) return;
+    refs.push_back({"channels." + std::string(name) + ".property_id", section->property_id});
+  };
+  channel("whatsapp", cfg.channels.whatsapp);
+  channel("twilio", cfg.channels.twilio);
+  channel("email", cfg.channels.email);
+  channel("webchat", cfg.channels.webchat);
+  for (std::size_t i = 0; i < cfg.auth.adapter_keys.size(); ++i) {
+    const auto& ids = cfg.auth.adapter_keys[i].properties;
+    for (std::size_t j = 0; j < ids.size(); ++j) {
+      if (ids[j] == "*") continue;
+      refs.push_back({std::string(adapter_keys_path) + "[" + std::to_string(i) + "].properties[" +
+                          std::to_string(j) + "]",
+                      ids[j]});
+    }
+  }
+  return refs;
+}
+
+const property* find_property(const config& cfg, std::string_view id) {
+  for (const auto& p : cfg.properties) {
+    if (p.id == id) return &p;
+  }
+  return nullptr;
 }
 
 std::map<std::string, std::string> channel_properties(const config& cfg) {

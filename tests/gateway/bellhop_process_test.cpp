@@ -229,6 +229,36 @@ TEST_F(BellhopProcess, UnknownKeyInConfigNamesTheKey) {
   EXPECT_NE(out.find("redis.urll"), std::string::npos) << out;
 }
 
+TEST_F(BellhopProcess, CheckConfigNamesAMissingPropertyAndWhereItIsNamed) {
+  const auto file = dir_.path() / "properties.json";
+  const std::string properties =
+      R"("properties": [{"id": "hotel-berlin", "time_zone": "Europe/Berlin",
+                         "quiet_hours": {"start": "22:00", "end": "07:00"}}],)";
+  std::ofstream(file) << "{" << properties
+                      << R"("channels": {"webchat": {"property_id": "hotel-paris"}}})";
+  auto [code, out] = run({"check-config", "--config", file.string()});
+  EXPECT_NE(code, 0);
+  EXPECT_NE(out.find("'channels.webchat.property_id' names property 'hotel-paris', which is not "
+                     "in the properties section"),
+            std::string::npos)
+      << out;
+  // Declared, it passes; without the section, any id passes (an implicit property).
+  std::ofstream(file) << "{" << properties
+                      << R"("channels": {"webchat": {"property_id": "hotel-berlin"}}})";
+  auto [ok, ok_out] = run({"check-config", "--config", file.string()});
+  EXPECT_EQ(ok, 0) << ok_out;
+  std::ofstream(file) << R"({"channels": {"webchat": {"property_id": "hotel-paris"}}})";
+  auto [implicit, implicit_out] = run({"check-config", "--config", file.string()});
+  EXPECT_EQ(implicit, 0) << implicit_out;
+  // A time zone the tz database does not know is one line naming the key.
+  std::ofstream(file) << R"({"properties": [{"id": "h", "time_zone": "Mars/Olympus_Mons"}]})";
+  auto [zone, zone_out] = run({"check-config", "--config", file.string()});
+  EXPECT_NE(zone, 0);
+  EXPECT_NE(zone_out.find("'properties[0].time_zone' is not a time zone of the tz database"),
+            std::string::npos)
+      << zone_out;
+}
+
 TEST_F(BellhopProcess, PortInUseIsOneClearLine) {
   // Hold the port bellhop will be told to use.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

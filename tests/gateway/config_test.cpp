@@ -867,3 +867,145 @@ TEST_F(ConfigTest, ConnectionLimitsAndTrustedProxies) {
 
 }  // namespace
 }  // namespace bellhop::gateway
+
+namespace bellhop::gateway {
+namespace {
+
+// --- properties (docs/properties.md) -----------------------------------------------------
+
+const std::string berlin_property =
+    R"({"id": "hotel-berlin", "name": "Hotel Berlin", "time_zone": "Europe/Berlin",
+        "quiet_hours": {"start": "22:00", "end": "07:30"},
+        "escalation": {"after_s": 600, "email": "duty@hotel-berlin.example", "sms": "+4915112345678"}})";
+
+TEST_F(ConfigTest, PropertiesSectionIsParsed) {
+  auto cfg = load_ok(R"({"properties": [)" + berlin_property +
+                     R"(, {"id": "hotel-lisbon", "time_zone": "Europe/Lisbon"}],
+                          "channels": {"webchat": {"property_id": "hotel-lisbon"}},
+                          "auth": {"adapter_keys": [{"name": "a", "key": ")" +
+                     valid_key + R"(", "properties": ["hotel-berlin", "*"]}]}})");
+  EXPECT_TRUE(cfg.properties_declared);
+  ASSERT_EQ(cfg.properties.size(), 2u);
+  const auto& berlin = cfg.properties[0];
+  EXPECT_EQ(berlin.id, "hotel-berlin");
+  EXPECT_EQ(berlin.name, "Hotel Berlin");
+  EXPECT_EQ(berlin.time_zone, "Europe/Berlin");
+  ASSERT_TRUE(berlin.quiet.has_value());
+  EXPECT_EQ(berlin.quiet->start_min, 22 * 60);
+  EXPECT_EQ(berlin.quiet->end_min, 7 * 60 + 30);
+  ASSERT_TRUE(berlin.escalation.has_value());
+  EXPECT_EQ(berlin.escalation->after_s, 600);
+  EXPECT_EQ(berlin.escalation->email, "duty@hotel-berlin.example");
+  EXPECT_EQ(berlin.escalation->sms, "+4915112345678");
+  const auto& lisbon = cfg.properties[1];
+  EXPECT_EQ(lisbon.name, "");
+  EXPECT_FALSE(lisbon.quiet.has_value());
+  EXPECT_FALSE(lisbon.escalation.has_value());
+  EXPECT_EQ(find_property(cfg, "hotel-lisbon"), &cfg.properties[1]);
+  EXPECT_EQ(find_property(cfg, "hotel-paris"), nullptr);
+}
+
+TEST_F(ConfigTest, EscalationDefaultsAndOneContactSuffices) {
+  auto cfg = load_ok(R"({"properties": [{"id": "h", "time_zone": "UTC",
+                                          "escalation": {"sms": "+15551234567"}}]})");
+  ASSERT_TRUE(cfg.properties.at(0).escalation.has_value());
+  EXPECT_EQ(cfg.properties[0].escalation->after_s, 300);
+  EXPECT_EQ(cfg.properties[0].escalation->email, "");
+}
+
+TEST_F(ConfigTest, WithoutPropertiesEveryReferencedIdIsAnImplicitProperty) {
+  auto cfg = load_ok(R"({"channels": {"webchat": {"property_id": "hotel-berlin"},
+                         "twilio": {"account_sid": "AC1", "auth_token": "t", "from": "+15550001111",
+                                    "property_id": "hotel-berlin"}},
+                         "auth": {"adapter_keys": [{"name": "a", "key": ")" +
+                     valid_key + R"(", "properties": ["*", "hotel-lisbon"]}]}})");
+  EXPECT_FALSE(cfg.properties_declared);
+  ASSERT_EQ(cfg.properties.size(), 2u);
+  EXPECT_EQ(cfg.properties[0].id, "hotel-berlin");
+  EXPECT_EQ(cfg.properties[1].id, "hotel-lisbon");
+  for (const auto& p : cfg.properties) {
+    EXPECT_EQ(p.time_zone, "UTC");
+    EXPECT_FALSE(p.quiet.has_value());
+    EXPECT_FALSE(p.escalation.has_value());
+  }
+  // A config without any: none.
+  EXPECT_THAT(load_ok("{}").properties, IsEmpty());
+}
+
+TEST_F(ConfigTest, EnvironmentChannelReferencesAreCheckedToo) {
+  auto r = load_json(R"({"properties": [{"id": "hotel-berlin", "time_zone": "Europe/Berlin"}]})",
+                     {{"BELLHOP_CHANNELS_WEBCHAT_PROPERTY_ID", "hotel-paris"}});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(),
+            "environment BELLHOP_CHANNELS_WEBCHAT_PROPERTY_ID: names property 'hotel-paris', which "
+            "is not in the properties section");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Properties, ConfigValidationTest,
+    ::testing::Values(
+        validation_case{R"({"properties": {}})",
+                        "'properties' must be a non-empty array of objects"},
+        validation_case{R"({"properties": []})",
+                        "'properties' must be a non-empty array of objects"},
+        validation_case{R"({"properties": ["h"]})", "'properties[0]' must be an object"},
+        validation_case{R"({"properties": [{"time_zone": "UTC"}]})",
+                        "'properties[0].id' is required"},
+        validation_case{R"({"properties": [{"id": "h"}]})",
+                        "'properties[0].time_zone' is required"},
+        validation_case{R"({"properties": [{"id": "h b", "time_zone": "UTC"}]})",
+                        "'properties[0].id' must be 1-64 letters, digits, '-', '_' or '.'"},
+        validation_case{R"({"properties": [{"id": "h", "time_zone": "UTC"},
+                                           {"id": "h", "time_zone": "UTC"}]})",
+                        "'properties[1].id' 'h' is already the id of properties[0]"},
+        validation_case{R"({"properties": [{"id": "h", "time_zone": "Europe/Berln"}]})",
+                        "'properties[0].time_zone' is not a time zone of the tz database (an "
+                        "IANA name such as Europe/Berlin)"},
+        validation_case{R"({"properties": [{"id": "h", "time_zone": "UTC", "floor": 3}]})",
+                        "unknown key 'properties[0].floor'"},
+        validation_case{
+            R"({"properties": [{"id": "h", "time_zone": "UTC", "quiet_hours": "22-7"}]})",
+            "'properties[0].quiet_hours' must be an object"},
+        validation_case{R"({"properties": [{"id": "h", "time_zone": "UTC",
+                                            "quiet_hours": {"start": "22:00"}}]})",
+                        "'properties[0].quiet_hours.end' is required"},
+        validation_case{R"({"properties": [{"id": "h", "time_zone": "UTC",
+                                            "quiet_hours": {"start": "24:00", "end": "07:00"}}]})",
+                        "'properties[0].quiet_hours.start' must be a local time HH:MM (00:00 to "
+                        "23:59)"},
+        validation_case{R"({"properties": [{"id": "h", "time_zone": "UTC",
+                                            "quiet_hours": {"start": "22:00", "end": "7:00"}}]})",
+                        "'properties[0].quiet_hours.end' must be a local time HH:MM (00:00 to "
+                        "23:59)"},
+        validation_case{R"({"properties": [{"id": "h", "time_zone": "UTC",
+                                            "quiet_hours": {"start": "22:00", "end": "22:00"}}]})",
+                        "'properties[0].quiet_hours.end' must differ from start (22:00)"},
+        validation_case{R"({"properties": [{"id": "h", "time_zone": "UTC",
+                                            "escalation": {"after_s": 60}}]})",
+                        "'properties[0].escalation' needs an email or an sms contact (or both)"},
+        validation_case{R"({"properties": [{"id": "h", "time_zone": "UTC",
+                                            "escalation": {"after_s": 0, "email": "a@b.example"}}]})",
+                        "'properties[0].escalation.after_s' must be a positive integer"},
+        validation_case{R"({"properties": [{"id": "h", "time_zone": "UTC",
+                                            "escalation": {"sms": "0151 1234567"}}]})",
+                        "'properties[0].escalation.sms' must be a phone number in E.164 form (+ "
+                        "and 8 to 15 digits)"},
+        validation_case{R"({"properties": [{"id": "h", "time_zone": "UTC",
+                                            "escalation": {"email": "duty"}}]})",
+                        "'properties[0].escalation.email' must be an email address "
+                        "(local@domain)"},
+        // References must exist once the section is there.
+        validation_case{R"({"properties": [{"id": "hotel-berlin", "time_zone": "UTC"}],
+                            "channels": {"webchat": {"property_id": "hotel-paris"}}})",
+                        "'channels.webchat.property_id' names property 'hotel-paris', which is "
+                        "not in the properties section"},
+        validation_case{R"({"properties": [{"id": "hotel-berlin", "time_zone": "UTC"}],
+                            "auth": {"adapter_keys": [
+                              {"name": "a", "key": "0123456789abcdef0123", "properties": ["*"]},
+                              {"name": "b", "key": "fedcba98765432100000",
+                               "properties": ["hotel-berlin", "hotel-rome"]}]}})",
+                        "'auth.adapter_keys[1].properties[1]' names property 'hotel-rome', which "
+                        "is not in the properties section"}));
+
+}  // namespace
+}  // namespace bellhop::gateway

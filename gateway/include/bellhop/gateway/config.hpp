@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bellhop/core/adapter_auth.hpp"      // adapter_key
+#include "bellhop/core/property.hpp"          // property
 #include "bellhop/core/ratelimit_policy.hpp"  // ratelimit_policy, default_ratelimit_policies
 #include "bellhop/transport/options.hpp"      // the channels' sections
 
@@ -106,6 +107,10 @@ struct config {
     std::string webchat_session = "webchat_session";  // per web chat guest ("" = none)
     std::string webchat_ip = "webchat_ip";            // per web chat client address ("" = none)
   } ratelimit;
+  // The hotels this gateway serves (docs/properties.md). Without a `properties` section, every
+  // property id the config names (channels, adapter keys) is an implicit property: time zone
+  // UTC, no quiet hours, no escalation; load_config fills them in (properties_declared false).
+  std::vector<property> properties;
   struct channels_t {
     std::optional<whatsapp_config> whatsapp;
     std::optional<twilio_config> twilio;
@@ -116,7 +121,19 @@ struct config {
   // Not configuration keys: what load_config saw.
   std::string source_file;               // file actually loaded; empty if none
   std::vector<std::string> unknown_env;  // BELLHOP_* variables that match no key (warned about)
+  bool properties_declared = false;      // the file had a `properties` section
 };
+
+// Where the config names a property: the key ("channels.whatsapp.property_id",
+// "auth.adapter_keys[0].properties[1]") and the id. Adapter keys' "*" is not a reference.
+struct property_reference {
+  std::string key;
+  std::string id;
+};
+std::vector<property_reference> property_references(const config& cfg);
+
+// The property of that id, or nullptr.
+const property* find_property(const config& cfg, std::string_view id);
 
 // The channels Bellhop sends on (the configured ones: whatsapp, sms, email, webchat), each with
 // the property it belongs to (channels.<name>.property_id).
