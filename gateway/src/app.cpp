@@ -196,6 +196,7 @@ outbound_options outbound_options_of(const config& cfg) {
   oo.admin_token = cfg.auth.admin_token;
   oo.max_body_bytes = cfg.http.max_body_bytes;
   oo.channels = channel_properties(cfg);
+  oo.properties = cfg.properties;
   return oo;
 }
 

@@ -1,39 +1,84 @@
 -- Takes the next messages to send: first promotes due retries and rate-limited sends from the
 -- delayed set (in batches), then, unless the channel is paused, moves up to N of the ready
 -- messages with the lowest scores (priority, then arrival) into this process's processing list.
+-- A bulk message (priority 5 to 10) of a property inside its quiet hours is not taken: it goes
+-- to the delayed set, due when they end, with its record `delayed` (reason quiet_hours).
 -- KEYS[1] ready (zset)   KEYS[2] processing list   KEYS[3] delayed (zset)   KEYS[4] paused flag
--- KEYS[5] arrivals counter
+-- KEYS[5] arrivals counter   KEYS[6] quiet (zset: ids of messages held for quiet hours)
+-- KEYS[7] stats (hash)
 -- ARGV[1] now (epoch ms)   ARGV[2] most to promote   ARGV[3] most to take
 -- ARGV[4] prefix of message keys ('message:' with the key prefix)
 -- ARGV[5] prefix of the channel's opted-out recipients ('optout:<channel>:'), '' if none
--- Returns {paused 0/1, next due (epoch ms, -1 none), json1, attempts1, json2, attempts2, …};
--- attempts -1: the recipient opted out, so the message must fail without a send.
+-- ARGV[6] most to hold for quiet hours in this call
+-- ARGV[7…] per property inside its quiet hours now, three values: property_id, when they end
+-- (epoch ms, > now), the same as RFC 3339
+-- Returns {paused 0/1, next due (epoch ms, -1 none), held, json1, attempts1, json2, attempts2,
+-- …}; attempts -1: the recipient opted out, so the message must fail without a send.
 local function priority_of(message)  -- Bellhop writes id then priority first
   return tonumber(string.match(message, '^{"id":"[^"]*","priority":(%d+)')) or 5
+end
+local function id_of(message)
+  return string.match(message, '^{"id":"([^"]*)"') or ''
 end
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, message in ipairs(due) do
   redis.call('ZREM', KEYS[3], message)
   redis.call('ZADD', KEYS[1], priority_of(message) * 1e12 + redis.call('INCR', KEYS[5]), message)
-end
-local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-local next_due = first[2] and math.floor(tonumber(first[2])) or -1
-if redis.call('EXISTS', KEYS[4]) == 1 then
-  return {1, next_due}
-end
-local out = {0, next_due}
-local top = redis.call('ZPOPMIN', KEYS[1], ARGV[3])
-for i = 1, #top, 2 do
-  local message = top[i]
-  redis.call('LPUSH', KEYS[2], message)
-  local id = string.match(message, '^{"id":"([^"]*)"') or ''
-  out[#out + 1] = message
-  local to = ARGV[5] ~= '' and string.match(message,
-      '^{"id":"[^"]*","priority":%d+,"property_id":"[^"]*","channel":"[^"]*","to":"([^"\\]*)"')
-  if to and redis.call('EXISTS', ARGV[5] .. to) == 1 then
-    out[#out + 1] = -1
-  else
-    out[#out + 1] = tonumber(redis.call('HGET', ARGV[4] .. id, 'attempts') or '0')
+  local id = id_of(message)
+  if redis.call('ZREM', KEYS[6], id) == 1 and redis.call('HGET', ARGV[4] .. id, 'status') == 'delayed' then
+    redis.call('HSET', ARGV[4] .. id, 'status', 'queued')
+    redis.call('HDEL', ARGV[4] .. id, 'reason', 'due_at')
   end
 end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  return {1, first[2] and math.floor(tonumber(first[2])) or -1, 0}
+end
+local quiet = {}  -- property_id -> {until ms, until RFC 3339}
+for i = 7, #ARGV - 2, 3 do
+  quiet[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]}
+end
+local out = {0, -1, 0}
+local want = tonumber(ARGV[3])
+local held, max_held = 0, tonumber(ARGV[6])
+while want > 0 do
+  local top = redis.call('ZPOPMIN', KEYS[1], want)
+  if #top == 0 then
+    break
+  end
+  for i = 1, #top, 2 do
+    local message = top[i]
+    local id = id_of(message)
+    local pid = string.match(message, '^{"id":"[^"]*","priority":%d+,"property_id":"([^"]*)"')
+    local q = pid and quiet[pid]
+    if q and priority_of(message) >= 5 then
+      redis.call('ZADD', KEYS[3], q[1], message)
+      redis.call('ZADD', KEYS[6], q[1], id)
+      if redis.call('EXISTS', ARGV[4] .. id) == 1 then
+        redis.call('HSET', ARGV[4] .. id, 'status', 'delayed', 'reason', 'quiet_hours', 'due_at', q[2])
+      end
+      held = held + 1
+    else
+      redis.call('LPUSH', KEYS[2], message)
+      out[#out + 1] = message
+      local to = ARGV[5] ~= '' and string.match(message,
+          '^{"id":"[^"]*","priority":%d+,"property_id":"[^"]*","channel":"[^"]*","to":"([^"\\]*)"')
+      if to and redis.call('EXISTS', ARGV[5] .. to) == 1 then
+        out[#out + 1] = -1
+      else
+        out[#out + 1] = tonumber(redis.call('HGET', ARGV[4] .. id, 'attempts') or '0')
+      end
+      want = want - 1
+    end
+  end
+  if held >= max_held then
+    break
+  end
+end
+if held > 0 then
+  redis.call('HINCRBY', KEYS[7], 'quiet_held', held)
+end
+local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+out[2] = first[2] and math.floor(tonumber(first[2])) or -1
+out[3] = held
 return out

@@ -1,12 +1,13 @@
 -- One channel's queue figures, read together.
 -- KEYS[1] outbound:<channel>   KEYS[2] ready   KEYS[3] delayed   KEYS[4] dead   KEYS[5] paused
--- KEYS[6] stats (hash)   KEYS[7] outbound:gateways
+-- KEYS[6] stats (hash)   KEYS[7] outbound:gateways   KEYS[8] quiet (zset)
 -- ARGV[1] prefix of processing lists ('outbound:<channel>:processing:')
--- Returns {waiting, active, delayed, dead, paused, {counter, value, …}}.
+-- Returns {waiting, active, delayed, dead, paused, {counter, value, …}, quiet}; quiet: the
+-- delayed messages that wait for their property's quiet hours to end.
 local active = 0
 for _, gateway in ipairs(redis.call('ZRANGE', KEYS[7], 0, -1)) do
   active = active + redis.call('LLEN', ARGV[1] .. gateway)
 end
 return {redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]), active,
         redis.call('ZCARD', KEYS[3]), redis.call('LLEN', KEYS[4]), redis.call('EXISTS', KEYS[5]),
-        redis.call('HGETALL', KEYS[6])}
+        redis.call('HGETALL', KEYS[6]), redis.call('ZCARD', KEYS[8])}

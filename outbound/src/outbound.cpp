@@ -17,10 +17,11 @@
 #include "bellhop/contract/id_limits.hpp"
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/core/poison.hpp"
+#include "bellhop/core/quiet_hours.hpp"
 #include "bellhop/core/rate_limits.hpp"
 #include "bellhop/json/write.hpp"
-#include "bellhop/server/json_response.hpp"
 #include "bellhop/outbound/lua.hpp"
+#include "bellhop/server/json_response.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -86,6 +87,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       l->paused = keys.outbound_paused(ch.name);
       l->stats = keys.outbound_stats(ch.name);
       l->arrivals = keys.outbound_arrivals(ch.name);
+      l->quiet = keys.outbound_quiet(ch.name);
       l->ch = std::move(ch);
       lanes_.push_back(std::move(l));
     }
@@ -119,7 +121,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   struct lane {
     explicit lane(asio::strand<asio::any_io_executor>& s) : due_timer(s), intake_timer(s) {}
     outbound_channel ch;
-    std::string queue, processing, ready, delayed, dead, paused, stats, arrivals;
+    std::string queue, processing, ready, delayed, dead, paused, stats, arrivals, quiet;
     int in_flight = 0;
     bool claiming = false;
     std::chrono::steady_clock::time_point blocked_until{};  // a channel-wide limit said so
@@ -314,33 +316,63 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     }
     l->claiming = true;
     const int room = options_.concurrency - l->in_flight;
+    const auto now = std::chrono::system_clock::now();
+    std::vector<std::string> args = {
+        std::to_string(now_ms()),
+        "100",
+        std::to_string(room),
+        keys_.message(""),
+        l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string(),
+        std::to_string(max_quiet_holds)};
+    append_quiet_properties(now, args);
     redis_.eval(
-        claim_, {l->ready, l->processing, l->delayed, l->paused, l->arrivals},
-        {std::to_string(now_ms()), "100", std::to_string(room), keys_.message(""),
-         l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string()},
-        strand_,
+        claim_, {l->ready, l->processing, l->delayed, l->paused, l->arrivals, l->quiet, l->stats},
+        std::move(args), strand_,
         [self = shared_from_this(), l, room](error_code ec, broker::reply r) {
           l->claiming = false;
           if (self->stopped_) return;
           const auto& e = r.elements();
-          if (ec || !r.is_array() || e.size() < 2 || !e[1].is_integer()) {
+          if (ec || !r.is_array() || e.size() < 3 || !e[1].is_integer() || !e[2].is_integer()) {
             self->redis_error("taking messages to send", ec, r);
             return self->sleep(l, 1000);
           }
+          const auto held = e[2].integer();
+          if (held > 0)
+            self->sends_.labels({l->ch.name, "quiet_hours"}).inc(static_cast<std::uint64_t>(held));
           int taken = 0;
-          for (std::size_t i = 2; i + 1 < e.size(); i += 2) {
+          for (std::size_t i = 3; i + 1 < e.size(); i += 2) {
             if (!e[i].is_string()) continue;
             ++taken;
             ++l->in_flight;
             self->send(l, e[i].str(), e[i + 1].is_integer() ? e[i + 1].integer() : 0);
           }
-          if (taken == room) return self->wake(l);  // there may be more
+          // There may be more: a full batch, or a claim that stopped holding at its cap.
+          if (taken == room || held >= max_quiet_holds) return self->wake(l);
           // Nothing more ready: wake at the next due delayed message, or in a second at the
           // latest (another process's intake, a resume, or a new due time elsewhere).
           std::int64_t wait = 1000;
-          if (e[1].integer() >= 0) wait = std::clamp<std::int64_t>(e[1].integer() - now_ms(), 0, 1000);
+          if (e[1].integer() >= 0)
+            wait = std::clamp<std::int64_t>(e[1].integer() - now_ms(), 0, 1000);
           self->sleep(l, wait);
         });
+  }
+
+  // The claim holds at most this many bulk messages for quiet hours per call, so that one call
+  // never runs long however many a campaign queued; the dispatcher calls again at once.
+  static constexpr std::int64_t max_quiet_holds = 1000;
+
+  // The claim's table of the properties inside their quiet hours now: property_id, end (epoch
+  // ms), end (RFC 3339) each. Computed per claim, so no message costs a Redis call of its own.
+  void append_quiet_properties(std::chrono::system_clock::time_point now,
+                               std::vector<std::string>& args) const {
+    for (const auto& p : options_.properties) {
+      const auto q = quiet_hours_at(p, now);
+      if (!q.quiet) continue;
+      args.push_back(p.id);
+      args.push_back(std::to_string(
+          std::chrono::duration_cast<milliseconds>(q.until.time_since_epoch()).count()));
+      args.push_back(contract::format_timestamp(q.until));
+    }
   }
 
   void sleep(const lane_ptr& l, std::int64_t ms) {

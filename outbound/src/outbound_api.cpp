@@ -162,10 +162,10 @@ void queue_stats(const ctx_ptr& c, const request& req, responder res) {
     c->svc.redis->eval(
         c->stats,
         {k.outbound(ch), k.outbound_ready(ch), k.outbound_delayed(ch), k.outbound_dead(ch),
-         k.outbound_paused(ch), k.outbound_stats(ch), k.outbound_gateways()},
+         k.outbound_paused(ch), k.outbound_stats(ch), k.outbound_gateways(), k.outbound_quiet(ch)},
         {k.outbound_processing(ch, "")}, res.executor(),
         [g, ch, res, shell = request_shell(req)](error_code ec, broker::reply r) {
-          if (ec || !r.is_array() || r.elements().size() != 6) g->failed = true;
+          if (ec || !r.is_array() || r.elements().size() != 7) g->failed = true;
           g->got.emplace_back(ch, std::move(r));
           if (--g->pending > 0) return;
           if (g->failed) return res.send(unavailable(shell));
@@ -186,12 +186,14 @@ void queue_stats(const ctx_ptr& c, const request& req, responder res) {
               w.Key(names[i]);
               w.Int64(e[static_cast<std::size_t>(i)].integer());
             }
+            w.Key("quiet");  // of `delayed`, those waiting for quiet hours to end
+            w.Int64(e[6].integer());
             w.Key("paused");
             w.Bool(e[4].integer() == 1);
             w.Key("counters");
             w.StartObject();
-            for (const char* counter :
-                 {"accepted", "sent", "failed", "retried", "deferred", "duplicates", "invalid"}) {
+            for (const char* counter : {"accepted", "sent", "failed", "retried", "deferred",
+                                        "duplicates", "invalid", "quiet_held"}) {
               std::int64_t v = 0;
               const auto& kv = e[5].elements();
               for (std::size_t i = 0; i + 1 < kv.size(); i += 2)

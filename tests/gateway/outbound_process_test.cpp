@@ -36,25 +36,32 @@ std::string reply(const std::string& to, const std::string& text, int priority =
 class OutboundProcess : public ::testing::Test {
  protected:
   // `outbound`, `policies`: JSON members of those config objects.
+  // `top`: more top-level members ("\"properties\": […],").
   child_process start_bellhop(const redis_server& redis, const fake_provider& graph,
-                              const std::string& outbound = "",
-                              const std::string& policies = "") {
+                              const std::string& outbound = "", const std::string& policies = "",
+                              const std::string& top = "") {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
-    std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)" << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string() << R"(",
-      "public_url": "http://127.0.0.1:)" << port_ << R"(",
-      "redis": {"url": ")" << redis.url() << R"(", "command_timeout_ms": 1000},
+    std::ofstream(config) << "{" << top << R"(
+      "listen": "127.0.0.1:)"
+                          << port_ << R"(",
+      "data_dir": ")" << (dir_.path() / "data").string()
+                          << R"(",
+      "public_url": "http://127.0.0.1:)"
+                          << port_ << R"(",
+      "redis": {"url": ")" << redis.url()
+                          << R"(", "command_timeout_ms": 1000},
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400)"
                           << (outbound.empty() ? "" : ", " + outbound) << R"(},
-      "ratelimit": {"policies": {)" << policies << R"(}},
+      "ratelimit": {"policies": {)"
+                          << policies << R"(}},
       "auth": {"adapter_keys": [{"name": "all", "key": "outbound-test-key-0123456789",
                                   "properties": ["*"]}],
                "admin_token": "admin-token-0123456789"},
       "channels": {"whatsapp": {"app_secret": "app-secret", "verify_token": "verify",
         "access_token": "graph-token", "phone_number_id": "1234", "property_id": "hotel-berlin",
-        "api_base_url": ")" << graph.url() << R"(/v21.0"}}
+        "api_base_url": ")"
+                          << graph.url() << R"(/v21.0"}}
     })";
     child_process p({BELLHOP_BINARY, "serve", "--config", config.string()},
                     dir_.path() / ("bellhop-" + std::to_string(++runs_) + ".log"));
@@ -118,6 +125,83 @@ TEST_F(OutboundProcess, AMessagePushedByAnEngineReachesTheGraphApiAndIsRecordedS
   const auto history = redis.cli("XRANGE property:hotel-berlin:events - +");
   EXPECT_NE(history.find(R"("event":"message.status")"), std::string::npos) << history;
   EXPECT_NE(history.find(R"("status":"sent")"), std::string::npos) << history;
+}
+
+// "HH:MM" of a number of minutes after midnight, wrapped to a day.
+std::string clock_time(long long minutes) {
+  minutes = ((minutes % 1440) + 1440) % 1440;
+  char text[6];
+  std::snprintf(text, sizeof text, "%02lld:%02lld", minutes / 60, minutes % 60);
+  return text;
+}
+
+TEST_F(OutboundProcess, QuietHoursHoldBulkMessagesButNotReplies) {
+  // The property's quiet hours run from an hour ago to two hours from now, local time. Its zone,
+  // Asia/Kolkata (UTC+05:30 all year, no daylight saving), lets the test place the window
+  // without a tz library of its own and keeps the local time off the UTC hour.
+  using std::chrono::duration_cast;
+  using std::chrono::minutes;
+  const auto utc_minutes =
+      duration_cast<minutes>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const long long local = utc_minutes + 5 * 60 + 30;
+  const std::string properties = R"("properties": [{"id": "hotel-berlin", "name": "Hotel Berlin",
+      "time_zone": "Asia/Kolkata", "quiet_hours": {"start": ")" +
+                                 clock_time(local - 60) + R"(", "end": ")" +
+                                 clock_time(local + 120) + R"("}}],)";
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(redis, graph, "", "", properties);
+
+  // A campaign message (bulk, 7) first, then a guest's reply (2) and a default-priority one (5).
+  push(redis, reply("+4915100000020", "Spa offer", 7));
+  push(redis, reply("+4915100000021", "Your taxi is here", 2));
+  push(redis, reply("+4915100000022", "Newsletter", 5));
+  ASSERT_TRUE(eventually([&] { return graph.count() == 1; }, 10s)) << bellhop.output();
+  EXPECT_NE(graph.requests()[0].body.find("Your taxi is here"), std::string::npos)
+      << graph.requests()[0].body;
+
+  // Both bulk messages wait in the delayed set until the quiet hours end, recorded as such.
+  ASSERT_TRUE(eventually([&] { return redis.cli("ZCARD outbound:whatsapp:quiet") == "2"; }, 10s))
+      << bellhop.output();
+  const long long end_ms = (utc_minutes + 120) * 60000;  // the window's end, in UTC
+  std::istringstream ids(redis.cli("ZRANGE outbound:whatsapp:quiet 0 -1"));
+  int held = 0;
+  for (std::string id; std::getline(ids, id);) {
+    if (id.empty()) continue;
+    ++held;
+    EXPECT_EQ(redis.cli("HGET message:" + id + " status"), "delayed");
+    EXPECT_EQ(redis.cli("HGET message:" + id + " reason"), "quiet_hours");
+    const auto due = std::stoll(redis.cli("ZSCORE outbound:whatsapp:quiet " + id));
+    // The minute may have turned between the test's clock and the dispatcher's.
+    EXPECT_TRUE(due == end_ms || due == end_ms + 60000) << due << " vs " << end_ms;
+    EXPECT_FALSE(redis.cli("HGET message:" + id + " due_at").empty());
+  }
+  EXPECT_EQ(held, 2);
+  EXPECT_EQ(redis.cli("ZCARD outbound:whatsapp:delayed"), "2");
+  EXPECT_EQ(redis.cli("ZCARD outbound:whatsapp:ready"), "0");
+
+  // The dispatcher keeps claiming (every second at the latest): they stay held, not sent.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(graph.count(), 1u);
+  const std::map<std::string, std::string> admin = {
+      {"Authorization", "Bearer admin-token-0123456789"}};
+  auto stats = http_request(port_, "GET", "/v1/admin/queues", "", admin);
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  const auto doc = json(stats.body);
+  const auto q = doc["queues"][0].GetObject();
+  EXPECT_EQ(q["quiet"].GetInt(), 2) << stats.body;
+  EXPECT_EQ(q["delayed"].GetInt(), 2) << stats.body;
+  EXPECT_EQ(q["counters"]["quiet_held"].GetInt(), 2) << stats.body;
+  const auto metrics = http_get(port_, "/metrics").body;
+  EXPECT_NE(
+      metrics.find(R"(bellhop_outbound_sends_total{channel="whatsapp",result="quiet_hours"} 2)"),
+      std::string::npos)
+      << metrics;
+
+  // A reply queued during quiet hours still goes at once.
+  push(redis, reply("+4915100000023", "Checkout is at 11", 4));
+  ASSERT_TRUE(eventually([&] { return graph.count() == 2; }, 10s)) << bellhop.output();
+  EXPECT_NE(graph.requests()[1].body.find("Checkout is at 11"), std::string::npos);
 }
 
 TEST_F(OutboundProcess, TwoServerErrorsThenSuccessIsSentOnceAfterBackoff) {

@@ -69,6 +69,11 @@ class key_space {
   std::string outbound_delayed(std::string_view channel) const {
     return k("outbound:", channel, ":delayed");
   }
+  // The ids of the delayed messages that wait for their property's quiet hours to end (zset,
+  // score = that end, epoch ms): what the queue stats count as `quiet`.
+  std::string outbound_quiet(std::string_view channel) const {
+    return k("outbound:", channel, ":quiet");
+  }
   std::string outbound_dead(std::string_view channel) const {
     return k("outbound:", channel, ":dead");
   }

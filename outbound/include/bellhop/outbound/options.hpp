@@ -3,6 +3,9 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <vector>
+
+#include "bellhop/core/property.hpp"
 
 namespace bellhop::gateway {
 
@@ -31,6 +34,10 @@ struct outbound_options {
   // The channels Bellhop sends on (the configured ones), each with the property it belongs to
   // (channels.<name>.property_id): a message or a staff reply of another property is refused.
   std::map<std::string, std::string> channels;
+
+  // The properties (properties, or the implicit ones): bulk messages (priority 5 to 10) of a
+  // property inside its quiet hours wait until they end (docs/outbound.md, "Quiet hours").
+  std::vector<property> properties;
 };
 
 }  // namespace bellhop::gateway
