@@ -1,0 +1,158 @@
+// outbound_claim.lua and quiet hours on a real redis-server: which messages the claim holds
+// (bulk ones of a property inside its quiet hours), where they wait, what their record says,
+// and how they come back when the quiet hours end (docs/outbound.md, "Quiet hours").
+#include <gtest/gtest.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "bellhop/outbound/lua.hpp"
+#include "support/io_thread.hpp"
+#include "support/redis_server.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+using boost::system::error_code;
+using broker::reply;
+
+constexpr long long now = 1'800'000'000'000;  // epoch ms
+constexpr long long quiet_end = now + 60'000;
+
+std::string message(const std::string& id, int priority, const std::string& property) {
+  return R"({"id":")" + id + R"(","priority":)" + std::to_string(priority) + R"(,"property_id":")" +
+         property + R"(","channel":"whatsapp","to":"+4915100000001","text":"x"})";
+}
+
+class ClaimLua : public ::testing::Test {
+ protected:
+  ClaimLua() : client_(test::fast_broker_options(redis_.unix_endpoint())) { client_.start(); }
+  ~ClaimLua() override {
+    client_.stop();
+    io_.drain();
+  }
+
+  reply run(broker::command cmd) {
+    std::promise<std::pair<error_code, reply>> p;
+    auto f = p.get_future();
+    client_.post(std::move(cmd), io_.executor(), [&p](error_code ec, reply r) {
+      p.set_value({ec, std::move(r)});
+    });
+    auto [ec, r] = f.get();
+    EXPECT_FALSE(ec) << ec.message() << " " << r.to_string();
+    return r;
+  }
+
+  // Files a message as the intake does: in the ready set, with a `queued` record.
+  void file(const std::string& id, int priority, const std::string& property) {
+    run({"ZADD", "ready", std::to_string(priority * 1'000'000'000'000LL + ++arrivals_),
+         message(id, priority, property)});
+    run({"HSET", "message:" + id, "id", id, "status", "queued"});
+  }
+
+  struct claimed {
+    long long held = 0;
+    std::vector<std::string> ids;  // taken to send
+  };
+  // The claim at `at` with room for `room` sends; `quiet`: property ids inside their quiet
+  // hours (until quiet_end).
+  claimed claim(long long at, int room, const std::vector<std::string>& quiet,
+                int max_held = 1000) {
+    broker::command cmd = {"EVAL",
+                           std::string(lua::outbound_claim),
+                           "7",
+                           "ready",
+                           "processing",
+                           "delayed",
+                           "paused",
+                           "arrivals",
+                           "quiet",
+                           "stats",
+                           std::to_string(at),
+                           "100",
+                           std::to_string(room),
+                           "message:",
+                           "",
+                           std::to_string(max_held)};
+    for (const auto& pid : quiet) {
+      cmd.push_back(pid);
+      cmd.push_back(std::to_string(quiet_end));
+      cmd.push_back("2027-01-15T08:00:00.000Z");
+    }
+    const auto r = run(std::move(cmd));
+    claimed out;
+    const auto& e = r.elements();
+    EXPECT_TRUE(r.is_array() && e.size() >= 3) << r.to_string();
+    if (!r.is_array() || e.size() < 3) return out;
+    out.held = e[2].integer();
+    for (std::size_t i = 3; i + 1 < e.size(); i += 2) {
+      const auto& json = e[i].str();
+      out.ids.push_back(json.substr(7, json.find('"', 7) - 7));
+    }
+    return out;
+  }
+
+  std::string field(const std::string& id, const std::string& name) {
+    const auto r = run({"HGET", "message:" + id, name});
+    return r.is_string() ? r.str() : "<nil>";
+  }
+
+  test::redis_server redis_;
+  test::io_thread io_;
+  broker::broker client_;
+  long long arrivals_ = 0;
+};
+
+TEST_F(ClaimLua, BulkMessagesOfAQuietPropertyWaitRepliesAndOtherPropertiesGo) {
+  file("bulk-quiet", 7, "hotel-berlin");
+  file("normal-quiet", 5, "hotel-berlin");
+  file("reply-quiet", 4, "hotel-berlin");
+  file("bulk-other", 10, "hotel-lisbon");
+  const auto c = claim(now, 8, {"hotel-berlin"});
+  EXPECT_EQ(c.held, 2);
+  EXPECT_EQ(c.ids, (std::vector<std::string>{"reply-quiet", "bulk-other"}));
+  for (const std::string id : {"bulk-quiet", "normal-quiet"}) {
+    EXPECT_EQ(field(id, "status"), "delayed");
+    EXPECT_EQ(field(id, "reason"), "quiet_hours");
+    EXPECT_EQ(field(id, "due_at"), "2027-01-15T08:00:00.000Z");
+    EXPECT_EQ(run({"ZSCORE", "quiet", id}).str(), std::to_string(quiet_end));
+  }
+  EXPECT_EQ(field("reply-quiet", "status"), "queued");
+  EXPECT_EQ(run({"ZCARD", "delayed"}).integer(), 2);
+  EXPECT_EQ(run({"ZCARD", "ready"}).integer(), 0);
+  EXPECT_EQ(run({"HGET", "stats", "quiet_held"}).str(), "2");
+}
+
+TEST_F(ClaimLua, WhenTheQuietHoursEndTheMessageIsQueuedAgainAndSent) {
+  file("bulk", 7, "hotel-berlin");
+  ASSERT_EQ(claim(now, 1, {"hotel-berlin"}).held, 1);
+  // Still quiet a second later: it stays where it is.
+  auto c = claim(now + 1000, 1, {"hotel-berlin"});
+  EXPECT_EQ(c.held, 0);
+  EXPECT_TRUE(c.ids.empty());
+  // The end: promoted, taken, its record queued again without the reason.
+  c = claim(quiet_end, 1, {});
+  EXPECT_EQ(c.ids, std::vector<std::string>{"bulk"});
+  EXPECT_EQ(field("bulk", "status"), "queued");
+  EXPECT_EQ(field("bulk", "reason"), "<nil>");
+  EXPECT_EQ(field("bulk", "due_at"), "<nil>");
+  EXPECT_EQ(run({"ZCARD", "quiet"}).integer(), 0);
+  EXPECT_EQ(run({"ZCARD", "delayed"}).integer(), 0);
+}
+
+TEST_F(ClaimLua, HoldsAtMostTheCapPerCallAndTakesTheRoomItHas) {
+  for (int i = 0; i < 5; ++i) file("bulk-" + std::to_string(i), 7, "hotel-berlin");
+  file("other-bulk", 9, "hotel-lisbon");
+  auto c = claim(now, 1, {"hotel-berlin"}, 3);
+  EXPECT_EQ(c.held, 3);
+  EXPECT_TRUE(c.ids.empty());
+  c = claim(now, 1, {"hotel-berlin"}, 3);
+  EXPECT_EQ(c.held, 2);
+  EXPECT_EQ(c.ids, std::vector<std::string>{"other-bulk"});
+  EXPECT_EQ(run({"ZCARD", "quiet"}).integer(), 5);
+}
+
+}  // namespace
+}  // namespace bellhop::gateway
