@@ -1232,6 +1232,16 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t += "    // Policy applied to each dashboard session's replies (\"\" = none).\n";
   t += "    \"staff_replies\": \"staff_reply\"\n";
   t += "  },\n";
+  t += "  // The hotels this gateway serves (docs/properties.md): time zone, quiet hours (bulk\n";
+  t += "  // messages wait until they end), escalation contact. Without this section, every\n";
+  t += "  // property_id the config names is a property in UTC without quiet hours.\n";
+  t += "  // \"properties\": [\n";
+  t += "  //   { \"id\": \"hotel-berlin\", \"name\": \"Hotel Berlin\", \"time_zone\": "
+       "\"Europe/Berlin\",\n";
+  t += "  //     \"quiet_hours\": { \"start\": \"22:00\", \"end\": \"07:00\" },\n";
+  t +=
+      "  //     \"escalation\": { \"after_s\": 300, \"email\": \"duty@hotel-berlin.example\" } }\n";
+  t += "  // ],\n";
   t += "  \"channels\": {\n";
   t += "    // Uncomment and fill in to enable a channel (and set public_url).\n";
   t += "    // \"whatsapp\": { \"app_secret\": \"\", \"verify_token\": \"\", \"access_token\": "
