@@ -30,6 +30,9 @@ for _, message in ipairs(due) do
     redis.call('HDEL', ARGV[4] .. id, 'reason', 'due_at')
   end
 end
+-- Ids whose quiet hours ended an hour ago and that are still here left the delayed set another
+-- way (a process of a version without quiet hours promoted them): no longer waiting.
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (tonumber(ARGV[1]) - 3600000))
 if redis.call('EXISTS', KEYS[4]) == 1 then
   local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
   return {1, first[2] and math.floor(tonumber(first[2])) or -1, 0}

@@ -154,5 +154,14 @@ TEST_F(ClaimLua, HoldsAtMostTheCapPerCallAndTakesTheRoomItHas) {
   EXPECT_EQ(run({"ZCARD", "quiet"}).integer(), 5);
 }
 
+TEST_F(ClaimLua, AnIdLeftBehindAnHourAfterItsQuietHoursIsForgotten) {
+  // Promoted by a process that knows no quiet hours: the id stays in the quiet set.
+  run({"ZADD", "quiet", std::to_string(quiet_end), "gone"});
+  claim(quiet_end + 3'599'000, 1, {});
+  EXPECT_EQ(run({"ZCARD", "quiet"}).integer(), 1);
+  claim(quiet_end + 3'601'000, 1, {});
+  EXPECT_EQ(run({"ZCARD", "quiet"}).integer(), 0);
+}
+
 }  // namespace
 }  // namespace bellhop::gateway
