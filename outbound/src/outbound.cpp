@@ -318,14 +318,16 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     l->claiming = true;
     const int room = options_.concurrency - l->in_flight;
     const auto now = std::chrono::system_clock::now();
+    const auto now_epoch_ms =
+        std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count();
     std::vector<std::string> args = {
-        std::to_string(now_ms()),
+        std::to_string(now_epoch_ms),
         "100",
         std::to_string(room),
         keys_.message(""),
         l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string(),
         std::to_string(max_quiet_holds)};
-    append_quiet_properties(now, args);
+    append_quiet_properties(now, now_epoch_ms, args);
     redis_.eval(
         claim_, {l->ready, l->processing, l->delayed, l->paused, l->arrivals, l->quiet, l->stats},
         std::move(args), strand_,
@@ -363,16 +365,28 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   static constexpr std::int64_t max_quiet_holds = 1000;
 
   // The claim's table of the properties inside their quiet hours now: property_id, end (epoch
-  // ms), end (RFC 3339) each. Computed per claim, so no message costs a Redis call of its own.
-  void append_quiet_properties(std::chrono::system_clock::time_point now,
-                               std::vector<std::string>& args) const {
-    for (const auto& p : options_.properties) {
-      const auto q = quiet_hours_at(p, now);
-      if (!q.quiet) continue;
-      args.push_back(p.id);
-      args.push_back(std::to_string(
-          std::chrono::duration_cast<milliseconds>(q.until.time_since_epoch()).count()));
-      args.push_back(contract::format_timestamp(q.until));
+  // ms), end (RFC 3339) each, so no message costs a Redis call of its own. The time-zone
+  // arithmetic runs at most once a second, not per claim: quiet hours may begin up to a second
+  // late, and an entry is passed only while it holds (before its end), so none ends late.
+  void append_quiet_properties(std::chrono::system_clock::time_point now, std::int64_t now_epoch_ms,
+                               std::vector<std::string>& args) {
+    if (quiet_at_ == std::chrono::system_clock::time_point{} || now < quiet_at_ ||
+        now - quiet_at_ >= std::chrono::seconds(1)) {
+      quiet_.clear();
+      for (const auto& p : options_.properties) {
+        const auto q = quiet_hours_at(p, now);
+        if (!q.quiet) continue;
+        quiet_.push_back(
+            {p.id, std::chrono::duration_cast<milliseconds>(q.until.time_since_epoch()).count(),
+             contract::format_timestamp(q.until)});
+      }
+      quiet_at_ = now;
+    }
+    for (const auto& e : quiet_) {
+      if (e.until_ms <= now_epoch_ms) continue;
+      args.push_back(e.property_id);
+      args.push_back(std::to_string(e.until_ms));
+      args.push_back(e.until_text);
     }
   }
 
@@ -569,6 +583,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   counter& errors_;
   counter_family& poison_;
   std::vector<lane_ptr> lanes_;
+  struct quiet_entry {
+    std::string property_id;
+    std::int64_t until_ms = 0;
+    std::string until_text;  // RFC 3339
+  };
+  std::vector<quiet_entry> quiet_;  // properties inside their quiet hours at quiet_at_
+  std::chrono::system_clock::time_point quiet_at_{};
   std::atomic<bool> stopped_{false};
   std::mt19937_64 rng_{std::random_device{}()};
   std::chrono::steady_clock::time_point last_error_log_{};
