@@ -1297,7 +1297,8 @@ boost::system::result<void, std::string> write_secret_file(const std::filesystem
 
 std::vector<property_reference> property_references(const config& cfg) {
   std::vector<property_reference> refs;
-  // Each channel section names its property (and, with many accounts, each account its own).
+  // Each channel section names its property. Channel accounts, each bound to a property
+  // (channels.<name>.accounts[i].property_id), belong here too, one reference each.
   auto channel = [&](std::string_view name, const auto& section) {
     if (!section) return;
     refs.push_back({"channels." + std::string(name) + ".property_id", section->property_id});
