@@ -40,7 +40,8 @@ redis.call('HSET', KEYS[3], 'id', ARGV[1], 'status', 'queued', 'direction', 'out
            'property_id', ARGV[7], 'channel', ARGV[8], 'conversation_id', ARGV[9],
            'created_at', ARGV[10], 'sent_by', ARGV[12], 'digest', ARGV[15])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
+-- Answered: the guest waits no more (escalate.lua may alert again after the next message).
 add_to_conversation(KEYS[6], KEYS[7], KEYS[8], ARGV[9], ARGV[11], ARGV[2], ARGV[13], ARGV[14],
-                    record[2], {})
+                    record[2], {'escalated_at', '0'})
 redis.call('PUBLISH', ARGV[5], event)
 return {1, ARGV[1], seq}

@@ -137,6 +137,11 @@ class key_space {
   std::string property_conversations_index(std::string_view property) const {
     return k("property:", property, ":conversation_index");
   }
+  // Where the escalation pass of a property stopped: the last activity time (epoch ms) up to
+  // which its conversations were looked at (docs/properties.md, "Escalation").
+  std::string property_escalation_cursor(std::string_view property) const {
+    return k("property:", property, ":escalation_cursor");
+  }
   std::string conversation(std::string_view conversation_id) const {
     return k("conversation:", conversation_id);
   }
