@@ -24,6 +24,7 @@
 #include "build_info.hpp"
 #include "bellhop/transport/channel_transports.hpp"
 #include "bellhop/dashboard/conversations_api.hpp"
+#include "bellhop/dashboard/escalation.hpp"
 #include "bellhop/inbound/inbound_api.hpp"
 #include "bellhop/outbound/outbound.hpp"
 #include "bellhop/outbound/outbound_api.hpp"
@@ -206,6 +207,14 @@ dashboard_options dashboard_options_of(const config& cfg) {
   d.conversation_ttl_s = cfg.realtime.conversation_ttl_s;
   d.recent_messages = cfg.realtime.recent_messages;
   return d;
+}
+
+escalation_options escalation_options_of(const config& cfg) {
+  escalation_options e;
+  e.properties = cfg.properties;
+  e.history_max = cfg.inbound.history_max;
+  e.conversation_ttl_s = cfg.realtime.conversation_ttl_s;
+  return e;
 }
 
 realtime::service_options realtime_options_of(const config& cfg, metrics_registry& metrics) {
@@ -457,6 +466,9 @@ int serve(const config& cfg) {
                              keys),
       metrics);
   outbound.start();
+  escalation_sweeper escalations(ioc.get_executor(), *svc.redis, keys, escalation_options_of(cfg),
+                                 metrics);
+  escalations.start();
 
   realtime::service dashboards(
       ioc, *svc.redis, keys, realtime_options_of(cfg, metrics),
@@ -492,6 +504,7 @@ int serve(const config& cfg) {
     }
     stopping = true;
     reaper.stop();          // releases its lease while the broker still runs
+    escalations.stop();
     svc.memory->stop();
     outbound.stop();        // no new sends; those in flight finish or are recovered later
     dashboards.shutdown();  // 1001 going away
@@ -520,6 +533,7 @@ int serve(const config& cfg) {
   for (auto& w : workers) w.join();
 
   reaper.stop();
+  escalations.stop();
   outbound.stop();
   svc.redis->stop();
   if (svc.embedded) svc.embedded->stop();

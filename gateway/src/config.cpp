@@ -1125,6 +1125,18 @@ std::vector<std::string> config_warnings(const config& cfg) {
         "public_url is empty but channels are configured: Twilio webhook signatures cannot be "
         "verified and providers need it to reach the webhooks");
   }
+  // An escalation goes out on a channel of this gateway: without it, it waits on its queue.
+  for (std::size_t i = 0; i < cfg.properties.size(); ++i) {
+    const auto& e = cfg.properties[i].escalation;
+    if (!e) continue;
+    const auto key = "properties[" + std::to_string(i) + "].escalation.";
+    if (!e->email.empty() && !cfg.channels.email)
+      warnings.push_back(key + "email is set but channels.email is not configured: escalations " +
+                         "wait on outbound:email and are never sent");
+    if (!e->sms.empty() && !cfg.channels.twilio)
+      warnings.push_back(key + "sms is set but channels.twilio is not configured: escalations " +
+                         "wait on outbound:sms and are never sent");
+  }
   for (const auto& [name, policy] : cfg.ratelimit.policies) {
     if (policy.burst != 0 && policy.algorithm != "gcra") {
       warnings.push_back("ratelimit.policies." + name + ".burst is ignored: only gcra uses it");
