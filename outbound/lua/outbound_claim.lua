@@ -6,8 +6,12 @@
 -- ARGV[1] now (epoch ms)   ARGV[2] most to promote   ARGV[3] most to take
 -- ARGV[4] prefix of message keys ('message:' with the key prefix)
 -- ARGV[5] prefix of the channel's opted-out recipients ('optout:<channel>:'), '' if none
--- Returns {paused 0/1, next due (epoch ms, -1 none), json1, attempts1, json2, attempts2, …};
--- attempts -1: the recipient opted out, so the message must fail without a send.
+-- ARGV[6] prefix of conversation records ('conversation:' with the key prefix) when the channel
+--         has a customer-service window (WhatsApp), '' if not
+-- Returns {paused 0/1, next due (epoch ms, -1 none), json1, attempts1, last_inbound_at1, json2,
+-- …}; attempts -1: the recipient opted out, so the message must fail without a send;
+-- last_inbound_at: the last_inbound_at of the conversation of the message's record (epoch ms),
+-- -1 when the record names no conversation, the conversation has none, or ARGV[6] is ''.
 local function priority_of(message)  -- Bellhop writes id then priority first
   return tonumber(string.match(message, '^{"id":"[^"]*","priority":(%d+)')) or 5
 end
@@ -30,10 +34,16 @@ for i = 1, #top, 2 do
   out[#out + 1] = message
   local to = ARGV[5] ~= '' and string.match(message,
       '^{"id":"[^"]*","priority":%d+,"property_id":"[^"]*","channel":"[^"]*","to":"([^"\\]*)"')
+  local record = redis.call('HMGET', ARGV[4] .. id, 'attempts', 'conversation_id')
   if to and redis.call('EXISTS', ARGV[5] .. to) == 1 then
     out[#out + 1] = -1
   else
-    out[#out + 1] = tonumber(redis.call('HGET', ARGV[4] .. id, 'attempts') or '0')
+    out[#out + 1] = tonumber(record[1] or '0')
   end
+  local last_inbound_at = -1
+  if ARGV[6] ~= '' and record[2] and record[2] ~= '' then
+    last_inbound_at = tonumber(redis.call('HGET', ARGV[6] .. record[2], 'last_inbound_at')) or -1
+  end
+  out[#out + 1] = last_inbound_at
 end
 return out
