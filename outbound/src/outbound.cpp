@@ -69,7 +69,9 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         sends_(metrics.add_counter("bellhop_outbound_sends_total",
                                    "Outbound send attempts by channel and result (sent, "
                                    "transient, rate_limited, recipient_limited, permanent, "
-                                   "opted_out), and messages deferred by a rate limit (deferred).",
+                                   "opted_out), messages deferred by a rate limit (deferred), "
+                                   "and messages the channel refused before any call "
+                                   "(refused: WhatsApp's service window).",
                                    {"channel", "result"})),
         errors_(metrics
                     .add_counter("bellhop_outbound_errors_total",
