@@ -392,7 +392,8 @@ std::string take_status(const rapidjson::Value& st, const std::string& where, we
     if (errors != nullptr && errors->IsArray() && !errors->Empty() && (*errors)[0].IsObject()) {
       const auto& e = (*errors)[0];
       u.error_code = code_of(member(e, "code"));
-      u.error_reason = error_reason(&e);
+      // Meta mostly reports a closed customer-service window here, after accepting the send.
+      u.error_reason = u.error_code == "131047" ? "outside_service_window" : error_reason(&e);
     }
   }
   out.statuses.push_back(std::move(u));

@@ -376,9 +376,7 @@ TEST(WhatsappWebhook, TakesDeliveredReadAndFailedStatuses) {
   EXPECT_EQ(f.status, "failed");
   EXPECT_EQ(f.provider_message_id, "wamid.FAILED");
   EXPECT_EQ(f.error_code, "131047");
-  EXPECT_EQ(f.error_reason,
-            "Re-engagement message: Message failed to send because more than 24 hours have "
-            "passed since the customer last replied to this number.");
+  EXPECT_EQ(f.error_reason, "outside_service_window");  // the window closed, as Meta says
   EXPECT_EQ(f.timestamp, "2025-06-08T21:03:20Z");
 }
 

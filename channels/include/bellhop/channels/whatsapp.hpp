@@ -74,7 +74,8 @@ bool signature_valid(std::string_view app_secret, std::string_view body,
 //   reaction              "reaction", the emoji ("" when removed); metadata {"message_id"}
 //   anything else         "unsupported", ""; metadata {"whatsapp_type": <type>}
 // and metadata {"context_message_id"} when the guest replied to a message. Statuses sent,
-// delivered, read and failed are taken (others ignored), with errors[0] when failed; recipient
+// delivered, read and failed are taken (others ignored), with errors[0] when failed (its code,
+// and "title: details" as the reason, but "outside_service_window" for 131047); recipient
 // = "+" + recipient_id, or recipient_user_id when a send to a BSUID came without the phone.
 webhook_result parse_webhook(const settings& s, const webhook& w);
 
