@@ -82,34 +82,36 @@ template_fault read_parameter(const rapidjson::Value& v, const std::string& at,
   return {};
 }
 
+// A button's position: 0 to 9, as a number or a one-digit string; -1 when it is anything else.
+int button_index(const rapidjson::Value& v) {
+  if (v.IsInt()) return v.GetInt() >= 0 && v.GetInt() <= 9 ? v.GetInt() : -1;
+  if (v.IsString() && v.GetStringLength() == 1 && v.GetString()[0] >= '0' &&
+      v.GetString()[0] <= '9')
+    return v.GetString()[0] - '0';
+  return -1;
+}
+
 template_fault read_component(const rapidjson::Value& v, const std::string& at,
                               template_component& c) {
   if (!v.IsObject()) return fault(at + " must be an object", at);
-  if (unknown_member(v, {"type", "sub_type", "index", "parameters"}))
-    return fault(at + " has a member other than type, sub_type, index, parameters", at);
   const auto* type = member(v, "type");
   if (type == nullptr || !type->IsString() ||
       (text(*type) != "header" && text(*type) != "body" && text(*type) != "button"))
     return fault(at + ".type must be \"header\", \"body\" or \"button\"", at + ".type");
+  if (unknown_member(v, {"type", "sub_type", "index", "parameters"}))
+    return fault(at + " has a member other than type, sub_type, index, parameters", at);
   c.type = text(*type);
   const bool button = c.type == "button";
   const auto* sub_type = member(v, "sub_type");
   if (button != (sub_type != nullptr) ||
       (sub_type && (!sub_type->IsString() || !is_identifier(text(*sub_type), 32))))
-    return fault(at + ".sub_type is required on a button ([a-z_]{1,32}) and only there",
+    return fault(at + ".sub_type is required on a button ([a-z0-9_]{1,32}) and only there",
                  at + ".sub_type");
   if (sub_type) c.sub_type = text(*sub_type);
   const auto* index = member(v, "index");
-  if (index && index->IsInt() && index->GetInt() >= 0 && index->GetInt() <= 9) {
-    c.index = index->GetInt();
-  } else if (index && index->IsString() && index->GetStringLength() == 1 &&
-             index->GetString()[0] >= '0' && index->GetString()[0] <= '9') {
-    c.index = index->GetString()[0] - '0';
-  } else if (index) {
-    c.index = -2;  // refused below
-  }
-  if (button != (c.index >= 0) || c.index == -2)
+  if (button != (index != nullptr) || (index && button_index(*index) < 0))
     return fault(at + ".index is required on a button (0 to 9) and only there", at + ".index");
+  if (index) c.index = button_index(*index);
   if (const auto* parameters = member(v, "parameters")) {
     if (!parameters->IsArray() || parameters->Size() > max_template_parameters)
       return fault(

@@ -130,6 +130,24 @@ TEST(OutboundTemplate, TextWithATemplateKeepsBoth) {
   EXPECT_NE(f.json.find(R"("template":{"name":"hello_world","language":"en"})"), std::string::npos);
 }
 
+TEST(OutboundTemplate, AButtonIndexMayBeAOneDigitString) {
+  normalized_outbound f;
+  ASSERT_EQ(normalize_outbound(
+                with_template(R"({"name":"a","language":"en","components":[{"type":"button",)"
+                              R"("sub_type":"url","index":"3","parameters":[)"
+                              R"({"type":"text","text":"booking-42"}]}]})"),
+                "whatsapp", f),
+            "");
+  EXPECT_EQ(f.msg.template_msg->components[0].index, 3);
+  normalized_outbound g;
+  EXPECT_NE(normalize_outbound(
+                with_template(R"({"name":"a","language":"en","components":[{"type":"button",)"
+                              R"("sub_type":"url","index":"03"}]})"),
+                "whatsapp", g),
+            "");
+  EXPECT_EQ(g.refused_field, "template.components[0].index");
+}
+
 TEST(OutboundTemplate, NoTextNoAttachmentsNoTemplateIsRefused) {
   normalized_outbound f;
   EXPECT_EQ(normalize_outbound(R"({"property_id":"p","to":"+1"})", "whatsapp", f),

@@ -51,7 +51,7 @@ struct template_fault {
 //   {"name": [a-z0-9_]{1,512}, "language": "en" | "en_US" (a Meta language code),
 //    "components"?: [ at most 10 of
 //      {"type": "header" | "body" | "button",
-//       "sub_type"?: [a-z_]{1,32} (a button's, required there: "quick_reply", "url", …),
+//       "sub_type"?: [a-z0-9_]{1,32} (a button's, required there: "quick_reply", "url", …),
 //       "index"?: 0–9 or "0"–"9" (a button's, required there),
 //       "parameters"?: [ at most 32 of
 //         {"type": "text", "text": 1–1024 bytes, "parameter_name"?: [a-z0-9_]{1,64}} |
