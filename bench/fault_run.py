@@ -172,6 +172,8 @@ class Bellhop:
             "channels": {"whatsapp": {
                 "app_secret": "s", "verify_token": "v", "access_token": "t",
                 "phone_number_id": "1000", "property_id": "fault-1",
+                # Messages to guests who never wrote: the service window is not what is measured.
+                "service_window_s": 0,
                 "api_base_url": "http://127.0.0.1:%d/v21.0" % provider_port}},
         }
         for k, v in (extra or {}).items():

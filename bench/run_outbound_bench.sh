@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Outbound benchmark: a fresh `bellhop serve` (embedded Redis, free loopback ports) sending on
-# the WhatsApp lane to bench/provider_fake, a local provider that answers at once.
+# the WhatsApp lane to bench/provider_fake, a local provider that answers at once. The guests
+# never wrote, so the customer-service window is off (service_window_s 0).
 #   bench/run_outbound_bench.sh [path/to/bellhop]     (default build/release/gateway/bellhop)
 # 1. Throughput: COUNT (default 20000) messages to distinct guests, with the provider policies
 #    raised out of the way (the limiter still runs for every message): sends/s, from the first
@@ -42,7 +43,7 @@ start_lane() {
   bench_start_bellhop outbound-bench "\"outbound\": {\"concurrency\": $concurrency},
   \"ratelimit\": {\"policies\": {$policies}},
   \"channels\": {\"whatsapp\": {\"app_secret\": \"s\", \"verify_token\": \"v\", \"access_token\": \"t\",
-    \"phone_number_id\": \"1000\", \"property_id\": \"bench-1\",
+    \"phone_number_id\": \"1000\", \"property_id\": \"bench-1\", \"service_window_s\": 0,
     \"api_base_url\": \"http://127.0.0.1:$(cat "$port_file")/v21.0\"}}"
 }
 stop_lane() {

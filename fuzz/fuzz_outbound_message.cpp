@@ -46,6 +46,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(n.channel == m.channel && n.to == m.to && n.text == m.text);
   FUZZ_CHECK(n.conversation_id == m.conversation_id && n.reply_to == m.reply_to);
   FUZZ_CHECK(n.extras == m.extras);
+  // A template (WhatsApp only) comes back whole: filed JSON and Graph API body share its writer.
+  FUZZ_CHECK(n.template_msg.has_value() == m.template_msg.has_value());
+  FUZZ_CHECK(!m.template_msg || m.channel == "whatsapp");
+  if (m.template_msg) {
+    FUZZ_CHECK(n.template_msg->name == m.template_msg->name);
+    FUZZ_CHECK(n.template_msg->language == m.template_msg->language);
+    FUZZ_CHECK(n.template_msg->components.size() == m.template_msg->components.size());
+    FUZZ_CHECK(m.template_msg->components.size() <= bellhop::channels::max_template_components);
+  }
+  FUZZ_CHECK(!m.text.empty() || m.attachments_json != "[]" || m.template_msg);
   FUZZ_CHECK(second.idempotency_key == first.idempotency_key);
   FUZZ_CHECK(second.created_at == first.created_at);
   return 0;

@@ -11,6 +11,10 @@ const char* to_string(opt_out_action a) noexcept {
   return "unknown";
 }
 
+bool sends_template(const outbound_message& m) {
+  return m.template_msg && m.text.empty() && m.attachments_json == "[]";
+}
+
 const char* to_string(send_outcome o) noexcept {
   switch (o) {
     case send_outcome::sent: return "sent";

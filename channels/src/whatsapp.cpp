@@ -392,7 +392,8 @@ std::string take_status(const rapidjson::Value& st, const std::string& where, we
     if (errors != nullptr && errors->IsArray() && !errors->Empty() && (*errors)[0].IsObject()) {
       const auto& e = (*errors)[0];
       u.error_code = code_of(member(e, "code"));
-      u.error_reason = error_reason(&e);
+      // Meta mostly reports a closed customer-service window here, after accepting the send.
+      u.error_reason = u.error_code == "131047" ? "outside_service_window" : error_reason(&e);
     }
   }
   out.statuses.push_back(std::move(u));
@@ -602,6 +603,33 @@ std::string recipient_error(std::string_view to) {
   return "to is neither a phone number nor a WhatsApp business-scoped user id";
 }
 
+namespace {
+
+// Meta takes a phone number in "to" and a BSUID in "recipient" (if both, "to" wins). Anything
+// else goes as it came, for Meta to refuse (a permanent error) rather than Bellhop guessing.
+void put_recipient(json_writer& w, std::string_view to) {
+  if (const auto phone = phone_digits(to)) {
+    put(w, "to", *phone);
+  } else if (const auto bsuid = trim(to); is_bsuid(bsuid)) {
+    put(w, "recipient", bsuid);
+  } else {
+    put(w, "to", to);
+  }
+}
+
+}  // namespace
+
+std::optional<send_result> admit(outbound_message& m, std::int64_t now_ms, std::int64_t window_ms) {
+  if (sends_template(m)) return std::nullopt;
+  if (m.last_inbound_at && now_ms - *m.last_inbound_at < window_ms) return std::nullopt;
+  if (m.template_msg) {
+    m.text.clear();
+    m.attachments_json = "[]";
+    return std::nullopt;
+  }
+  return verdict(send_outcome::permanent, "outside_service_window", "outside_service_window");
+}
+
 http_call send_request(const settings& s, const outbound_message& m) {
   http_call call;
   call.method = "POST";
@@ -612,6 +640,31 @@ http_call send_request(const settings& s, const outbound_message& m) {
   call.headers = {{"Authorization", "Bearer " + s.access_token},
                   {"Content-Type", "application/json"}};
 
+  if (sends_template(m)) {
+    rapidjson::StringBuffer b;
+    json_writer w(b);
+    w.StartObject();
+    put(w, "messaging_product", "whatsapp");
+    put(w, "recipient_type", "individual");
+    put_recipient(w, m.to);
+    put(w, "type", "template");
+    w.Key("template");
+    w.StartObject();
+    put(w, "name", m.template_msg->name);
+    w.Key("language");
+    w.StartObject();
+    put(w, "code", m.template_msg->language);
+    w.EndObject();
+    if (!m.template_msg->components.empty()) {
+      w.Key("components");
+      write_template_components(w, m.template_msg->components);
+    }
+    w.EndObject();
+    w.EndObject();
+    call.body = written(b);
+    return call;
+  }
+
   auto media = pick_media(m.attachments_json);
   const auto text = with_links(m.text, m.attachments_json, media);
   rapidjson::StringBuffer b;
@@ -619,15 +672,7 @@ http_call send_request(const settings& s, const outbound_message& m) {
   w.StartObject();
   put(w, "messaging_product", "whatsapp");
   put(w, "recipient_type", "individual");
-  // Meta takes a phone number in "to" and a BSUID in "recipient" (if both, "to" wins). Anything
-  // else goes as it came, for Meta to refuse (a permanent error) rather than Bellhop guessing.
-  if (const auto phone = phone_digits(m.to)) {
-    put(w, "to", *phone);
-  } else if (const auto bsuid = trim(m.to); is_bsuid(bsuid)) {
-    put(w, "recipient", bsuid);
-  } else {
-    put(w, "to", m.to);
-  }
+  put_recipient(w, m.to);
   // An audio message carries no caption: with a text, the audio goes as a document, which does,
   // rather than the text being lost.
   if (media && media->type == "audio" && !text.empty()) media->type = "document";
@@ -702,10 +747,9 @@ send_result interpret_send(int http_status, std::string_view body,
                    "too many messages to this recipient: " + said, 6s, headers);
   }
   if (code == "131047") {
-    return verdict(send_outcome::permanent, code,
-                   "the 24-hour customer service window is closed (more than 24 hours since the "
-                   "guest's last message): only a template message can reach them (" +
-                       said + ")");
+    // The 24-hour customer-service window is closed: Bellhop's own check (admit) let it
+    // through on a last_inbound_at Meta does not share (a clock, a message Bellhop missed).
+    return verdict(send_outcome::permanent, code, "outside_service_window");
   }
   if (code == "131026") {
     return verdict(

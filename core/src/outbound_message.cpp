@@ -44,13 +44,16 @@ using filed = normalized_outbound;
 // types the checks refuse, in check()'s order.
 struct json_faults {
   bool attachments_not_array = false;
+  channels::template_fault template_fault;
   bool bad_priority = false;
   bool bad_delay = false;
 };
 
 // Every rule of the canonical outbound message (docs/outbound.md) but the JSON ones, in the
-// order they are reported: "" when it may be filed, else why not.
-std::string check(const filed& f, std::string_view channel, const json_faults& faults) {
+// order they are reported: "" when it may be filed, else why not (and the template's field at
+// fault in `field`, for a template refused).
+std::string check(const filed& f, std::string_view channel, const json_faults& faults,
+                  std::string& field) {
   const auto& m = f.msg;
   if (!contract::is_property_id(m.property_id))
     return "property_id is missing or not a property id";
@@ -62,7 +65,16 @@ std::string check(const filed& f, std::string_view channel, const json_faults& f
     return "to is missing or too long";
   if (m.text.size() > 65536) return "text is longer than 65536 bytes";
   if (faults.attachments_not_array) return "attachments must be an array";
-  if (m.text.empty() && m.attachments_json == "[]") return "text or attachments is required";
+  if (!faults.template_fault.message.empty()) {
+    field = faults.template_fault.field;
+    return faults.template_fault.message;
+  }
+  if (m.template_msg && m.channel != "whatsapp") {
+    field = "template";
+    return "template is for the whatsapp channel only";
+  }
+  if (m.text.empty() && m.attachments_json == "[]" && !m.template_msg)
+    return "text, attachments or template is required";
   if (faults.bad_priority || m.priority < 1 || m.priority > 10)
     return "priority must be an integer from 1 to 10";
   if (faults.bad_delay || f.delay_ms < 0) return "delay_ms must be a non-negative integer";
@@ -99,6 +111,10 @@ void write(filed& f) {
   put(w, "text", m.text);
   w.Key("attachments");
   w.RawValue(m.attachments_json.data(), m.attachments_json.size(), rapidjson::kArrayType);
+  if (m.template_msg) {
+    w.Key("template");
+    channels::write_template(w, *m.template_msg);
+  }
   put_or_null(w, "conversation_id", m.conversation_id);
   put_or_null(w, "reply_to", m.reply_to);
   put_or_null(w, "idempotency_key", f.idempotency_key);
@@ -136,6 +152,9 @@ std::string read_outbound(std::string_view raw, std::string_view channel, filed&
     faults.attachments_not_array = !a->value.IsArray();
     if (!faults.attachments_not_array) m.attachments_json = raw_json(a->value);
   }
+  if (auto t = d.FindMember("template"); t != d.MemberEnd() && !t->value.IsNull()) {
+    faults.template_fault = channels::read_template(t->value, m.template_msg.emplace());
+  }
   if (auto p = d.FindMember("priority"); p != d.MemberEnd() && !p->value.IsNull()) {
     faults.bad_priority = !p->value.IsInt();
     if (!faults.bad_priority) m.priority = p->value.GetInt();
@@ -147,7 +166,7 @@ std::string read_outbound(std::string_view raw, std::string_view channel, filed&
   m.conversation_id = str(d, "conversation_id");
   m.reply_to = str(d, "reply_to");
   f.idempotency_key = str(d, "idempotency_key");
-  if (auto error = check(f, channel, faults); !error.empty()) return error;
+  if (auto error = check(f, channel, faults, f.refused_field); !error.empty()) return error;
   m.id = str(d, "id");
   f.created_at = str(d, "created_at");
   complete(f);
@@ -169,7 +188,7 @@ std::string normalize_outbound(std::string_view raw, std::string_view channel, f
 
 std::string file_outbound(filed& f, std::string_view channel) {
   if (f.msg.channel.empty()) f.msg.channel = std::string(channel);
-  if (auto error = check(f, channel, {}); !error.empty()) {
+  if (auto error = check(f, channel, {}, f.refused_field); !error.empty()) {
     f.refused = "invalid";
     return error;
   }

@@ -290,6 +290,7 @@ const field<config> config_fields[] = {
     {BELLHOP_CHANNEL_KEY(whatsapp, phone_number_id), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(whatsapp, api_base_url), int_rule::any, check_http_url},
     {BELLHOP_CHANNEL_KEY(whatsapp, property_id), int_rule::any, check_property_id, true},
+    {BELLHOP_CHANNEL_KEY(whatsapp, service_window_s), int_rule::non_negative},
     {BELLHOP_CHANNEL_KEY(twilio, account_sid), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(twilio, auth_token), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(twilio, from), int_rule::any, check_not_empty, true},

@@ -58,6 +58,9 @@ local function record_and_publish(k, a, id, event)
   end
   add_to_conversation(KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], ARGV[a + 6], ARGV[a + 8],
                       ARGV[a + 2], ARGV[4], ARGV[5], record[1], fields)
+  -- The guest's last message: WhatsApp's customer-service window is counted from it
+  -- (docs/outbound.md).
+  redis.call('HSET', KEYS[k + 6], 'last_inbound_at', ARGV[a + 8])
   redis.call('PUBLISH', ARGV[a + 3], event)
 end
 

@@ -10,10 +10,14 @@
 -- ARGV[4] prefix of message keys ('message:' with the key prefix)
 -- ARGV[5] prefix of the channel's opted-out recipients ('optout:<channel>:'), '' if none
 -- ARGV[6] most to hold for quiet hours in this call
--- ARGV[7…] per property inside its quiet hours now, three values: property_id, when they end
+-- ARGV[7] prefix of conversation records ('conversation:' with the key prefix) when the channel
+--         has a customer-service window (WhatsApp), '' if not
+-- ARGV[8…] per property inside its quiet hours now, three values: property_id, when they end
 -- (epoch ms, > now), the same as RFC 3339
--- Returns {paused 0/1, next due (epoch ms, -1 none), held, json1, attempts1, json2, attempts2,
--- …}; attempts -1: the recipient opted out, so the message must fail without a send.
+-- Returns {paused 0/1, next due (epoch ms, -1 none), held, json1, attempts1, last_inbound_at1,
+-- json2, …}; attempts -1: the recipient opted out, so the message must fail without a send;
+-- last_inbound_at: the last_inbound_at of the conversation of the message's record (epoch ms),
+-- -1 when the record names no conversation, the conversation has none, or ARGV[7] is ''.
 local function priority_of(message)  -- Bellhop writes id then priority first
   return tonumber(string.match(message, '^{"id":"[^"]*","priority":(%d+)')) or 5
 end
@@ -38,7 +42,7 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
   return {1, first[2] and math.floor(tonumber(first[2])) or -1, 0}
 end
 local quiet = {}  -- property_id -> {until ms, until RFC 3339}
-for i = 7, #ARGV - 2, 3 do
+for i = 8, #ARGV - 2, 3 do
   quiet[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]}
 end
 local out = {0, -1, 0}
@@ -66,11 +70,17 @@ while want > 0 do
       out[#out + 1] = message
       local to = ARGV[5] ~= '' and string.match(message,
           '^{"id":"[^"]*","priority":%d+,"property_id":"[^"]*","channel":"[^"]*","to":"([^"\\]*)"')
+      local record = redis.call('HMGET', ARGV[4] .. id, 'attempts', 'conversation_id')
       if to and redis.call('EXISTS', ARGV[5] .. to) == 1 then
         out[#out + 1] = -1
       else
-        out[#out + 1] = tonumber(redis.call('HGET', ARGV[4] .. id, 'attempts') or '0')
+        out[#out + 1] = tonumber(record[1] or '0')
       end
+      local last_inbound_at = -1
+      if ARGV[7] ~= '' and record[2] and record[2] ~= '' then
+        last_inbound_at = tonumber(redis.call('HGET', ARGV[7] .. record[2], 'last_inbound_at')) or -1
+      end
+      out[#out + 1] = last_inbound_at
       want = want - 1
     end
   end

@@ -13,7 +13,8 @@
 -- ARGV[8] message TTL (s)   ARGV[9] pub/sub channel ('' = no event)   ARGV[10] history cap
 -- ARGV[11] property_id   ARGV[12] data of the message.status event (its ts is ARGV[3])
 -- ARGV[13] dead letter JSON   ARGV[14] '1': the recipient opted out (later sends to them fail
--- at once)
+-- at once)   ARGV[15] sent: how it was sent when not as itself ('template': WhatsApp's
+-- template in place of a text; '' otherwise)
 -- Returns {1, attempts} or {0} when the message was no longer in the processing list (another
 -- process recovered it, or this call was run before and its answer lost; nothing is changed
 -- then, except that a send that happened and is not recorded yet is recorded).
@@ -39,6 +40,9 @@ end
 if mode == 'sent' then
   redis.call('HSET', KEYS[2], 'status', 'sent', 'provider_message_id', ARGV[5], 'sent_at', ARGV[3])
   redis.call('HDEL', KEYS[2], 'reason', 'error_code')
+  if ARGV[15] and ARGV[15] ~= '' then
+    redis.call('HSET', KEYS[2], 'sent_as', ARGV[15])
+  end
   redis.call('EXPIRE', KEYS[2], ARGV[8])
   if ARGV[5] ~= '' then
     redis.call('SET', KEYS[6], string.match(ARGV[2], '^{"id":"([^"]*)"') or '', 'EX', ARGV[8])

@@ -70,8 +70,10 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         sends_(metrics.add_counter("bellhop_outbound_sends_total",
                                    "Outbound send attempts by channel and result (sent, "
                                    "transient, rate_limited, recipient_limited, permanent, "
-                                   "opted_out), messages deferred by a rate limit (deferred) and bulk "
-                                   "messages held for quiet hours (quiet_hours).",
+                                   "opted_out), messages deferred by a rate limit (deferred), bulk "
+                                   "messages held for quiet hours (quiet_hours), and messages the "
+                                   "channel refused before any call (refused: WhatsApp's service "
+                                   "window).",
                                    {"channel", "result"})),
         errors_(metrics
                     .add_counter("bellhop_outbound_errors_total",
@@ -326,7 +328,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         std::to_string(room),
         keys_.message(""),
         l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string(),
-        std::to_string(max_quiet_holds)};
+        std::to_string(max_quiet_holds),
+        l->ch.reads_last_inbound ? keys_.conversation("") : std::string()};
     append_quiet_properties(now, now_epoch_ms, args);
     redis_.eval(
         claim_, {l->ready, l->processing, l->delayed, l->paused, l->arrivals, l->quiet, l->stats},
@@ -343,11 +346,12 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
           if (held > 0)
             self->sends_.labels({l->ch.name, "quiet_hours"}).inc(static_cast<std::uint64_t>(held));
           int taken = 0;
-          for (std::size_t i = 3; i + 1 < e.size(); i += 2) {
+          for (std::size_t i = 3; i + 2 < e.size(); i += 3) {
             if (!e[i].is_string()) continue;
             ++taken;
             ++l->in_flight;
-            self->send(l, e[i].str(), e[i + 1].is_integer() ? e[i + 1].integer() : 0);
+            self->send(l, e[i].str(), e[i + 1].is_integer() ? e[i + 1].integer() : 0,
+                       e[i + 2].is_integer() ? e[i + 2].integer() : -1);
           }
           // There may be more: a full batch, or a claim that stopped holding at its cap.
           if (taken == room || held >= max_quiet_holds) return self->wake(l);
@@ -399,7 +403,10 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
 
   // `json` is the filed message: read into the typed one, never written again (what the
   // scripts keep of it is this text).
-  void send(const lane_ptr& l, std::string json, std::int64_t attempts) {
+  // `last_inbound_at`: when the guest last wrote in the message's conversation (epoch ms), -1
+  // unknown (read by the claim for channels with a service window only).
+  void send(const lane_ptr& l, std::string json, std::int64_t attempts,
+            std::int64_t last_inbound_at) {
     filed f;
     if (auto error = read_outbound(json, l->ch.name, f); !error.empty()) {
       report_poison(poison_, "outbound", l->ready, f.refused, error);
@@ -420,6 +427,16 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       sends_.labels({l->ch.name, "opted_out"}).inc();
       return finish(l, "dead", std::move(json), *msg, 0,
                     "the recipient opted out (replied STOP): not sent", "opted_out", "", 0);
+    }
+    if (last_inbound_at >= 0) msg->last_inbound_at = last_inbound_at;
+    // Decided now, not when it was queued: a message delayed or retried may have left the
+    // guest's service window since.
+    if (l->ch.admit) {
+      if (auto refused = l->ch.admit(*msg, now_ms())) {
+        sends_.labels({l->ch.name, "refused"}).inc();
+        return finish(l, "dead", std::move(json), *msg, attempts, std::move(refused->reason),
+                      std::move(refused->error_code), "", 0);
+      }
     }
     std::vector<ratelimit::limit_key> checks;
     if (limits_ && l->ch.limits) checks = l->ch.limits(*msg);
@@ -528,6 +545,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       put(w, "channel", l->ch.name);
       if (mode_s == "sent") {
         put(w, "provider_message_id", provider_id);
+        if (channels::sends_template(m)) put(w, "sent_as", "template");
       } else {
         put(w, "reason", reason);
         put_or_null(w, "error_code", error_code_);
@@ -563,7 +581,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
          keys_.opted_out(l->ch.name, m.to.empty() ? "-" : m.to), l->ready},
         {mode_s, std::move(json), now, std::to_string(due), provider_id, reason, error_code_,
          std::to_string(options_.message_ttl_s), channel_key, std::to_string(options_.history_max),
-         event ? m.property_id : "", data, dead_letter, opted_out ? "1" : "0"},
+         event ? m.property_id : "", data, dead_letter, opted_out ? "1" : "0",
+         mode_s == "sent" && channels::sends_template(m) ? "template" : ""},
         "recording a send", [self = shared_from_this(), l](error_code ec, broker::reply r) {
           --l->in_flight;
           if (ec || r.is_error()) self->redis_error("recording a send", ec, r);

@@ -72,9 +72,10 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
     if (m.refused == "too_large")
       return res.send(json_error(req, http::status::payload_too_large, "payload_too_large", error));
     const bool malformed = m.refused != "invalid";
-    return res.send(json_error(req, malformed ? http::status::bad_request
-                                              : http::status::unprocessable_entity,
-                               malformed ? "malformed_json" : "invalid_message", error));
+    return res.send(
+        json_error(req, malformed ? http::status::bad_request : http::status::unprocessable_entity,
+                   malformed ? "malformed_json" : "invalid_message", error,
+                   malformed ? std::string() : m.refused_field));
   }
   const auto owner = c->options.channels.find(m.msg.channel);
   if (owner == c->options.channels.end()) {

@@ -376,9 +376,7 @@ TEST(WhatsappWebhook, TakesDeliveredReadAndFailedStatuses) {
   EXPECT_EQ(f.status, "failed");
   EXPECT_EQ(f.provider_message_id, "wamid.FAILED");
   EXPECT_EQ(f.error_code, "131047");
-  EXPECT_EQ(f.error_reason,
-            "Re-engagement message: Message failed to send because more than 24 hours have "
-            "passed since the customer last replied to this number.");
+  EXPECT_EQ(f.error_reason, "outside_service_window");  // the window closed, as Meta says
   EXPECT_EQ(f.timestamp, "2025-06-08T21:03:20Z");
 }
 
@@ -736,6 +734,97 @@ TEST(WhatsappSend, BuildsATextMessage) {
   EXPECT_STREQ(d["text"]["body"].GetString(), "Breakfast is 7:00\u201310:30.\n\"Enjoy\"");
 }
 
+message_template check_in_template() {
+  message_template t;
+  t.name = "check_in_reminder";
+  t.language = "en_US";
+  t.components.push_back({"body", "", -1, {{"text", "Ana", ""}, {"text", "15:00", "time"}}});
+  t.components.push_back({"button", "quick_reply", 0, {{"payload", "late-check-in", ""}}});
+  return t;
+}
+
+TEST(WhatsappSend, BuildsATemplateMessageWhenThereIsNoTextOrAttachment) {
+  auto m = message_to("+49 151 1234-5678", "");
+  m.template_msg = check_in_template();
+  const auto call = send_request(test_settings(), m);
+  EXPECT_EQ(call.url, "https://graph.facebook.com/v21.0/106540352242922/messages");
+  EXPECT_EQ(
+      call.body,
+      R"({"messaging_product":"whatsapp","recipient_type":"individual",)"
+      R"("to":"4915112345678","type":"template","template":{"name":"check_in_reminder",)"
+      R"("language":{"code":"en_US"},"components":[{"type":"body","parameters":[)"
+      R"({"type":"text","text":"Ana"},{"type":"text","text":"15:00","parameter_name":"time"}]},)"
+      R"({"type":"button","sub_type":"quick_reply","index":"0","parameters":[)"
+      R"({"type":"payload","payload":"late-check-in"}]}]}})");
+}
+
+TEST(WhatsappSend, ATemplateWithoutComponentsHasNone) {
+  auto m = message_to("US.13491208655302741918", "");
+  m.template_msg = message_template{"hello_world", "en", {}};
+  EXPECT_EQ(send_request(test_settings(), m).body,
+            R"({"messaging_product":"whatsapp","recipient_type":"individual",)"
+            R"("recipient":"US.13491208655302741918","type":"template",)"
+            R"("template":{"name":"hello_world","language":{"code":"en"}}})");
+}
+
+TEST(WhatsappSend, TextWithATemplateGoesAsTheText) {
+  auto m = message_to("+4915112345678", "Your room is ready");
+  m.template_msg = check_in_template();
+  auto d = parse(send_request(test_settings(), m).body);
+  EXPECT_STREQ(d["type"].GetString(), "text");
+  EXPECT_FALSE(d.HasMember("template"));
+}
+
+// ---- admit: the customer-service window -----------------------------------------------------
+
+constexpr std::int64_t day_ms = 86'400'000;
+constexpr std::int64_t now = 1'800'000'000'000;
+
+TEST(WhatsappWindow, AFreeFormMessageInsideTheWindowGoesAsItIs) {
+  auto m = message_to("+4915112345678", "Breakfast is from 7.");
+  m.last_inbound_at = now - day_ms + 1;
+  EXPECT_FALSE(admit(m, now, day_ms).has_value());
+  EXPECT_EQ(m.text, "Breakfast is from 7.");
+  m.template_msg = check_in_template();  // the fallback is not used inside
+  EXPECT_FALSE(admit(m, now, day_ms).has_value());
+  EXPECT_EQ(m.text, "Breakfast is from 7.");
+  EXPECT_FALSE(sends_template(m));
+}
+
+TEST(WhatsappWindow, OutsideTheWindowWithoutATemplateIsRefusedWithoutACall) {
+  auto m = message_to("+4915112345678", "Breakfast is from 7.");
+  m.last_inbound_at = now - day_ms;  // exactly 24 h: closed
+  auto r = admit(m, now, day_ms);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, send_outcome::permanent);
+  EXPECT_EQ(r->reason, "outside_service_window");
+  EXPECT_EQ(r->error_code, "outside_service_window");
+  // No known conversation: outside.
+  auto unknown = message_to("+4915112345678", "hello");
+  ASSERT_TRUE(admit(unknown, now, day_ms).has_value());
+  // Attachments are free-form too.
+  auto image = message_to("+4915112345678", "",
+                          R"([{"type":"image","url":"https://cdn.hotel.example/key.png"}])");
+  ASSERT_TRUE(admit(image, now, day_ms).has_value());
+}
+
+TEST(WhatsappWindow, OutsideTheWindowTheTemplateGoesInstead) {
+  auto m = message_to("+4915112345678", "Your room is ready",
+                      R"([{"type":"image","url":"https://cdn.hotel.example/key.png"}])");
+  m.template_msg = check_in_template();
+  m.last_inbound_at = now - 2 * day_ms;
+  EXPECT_FALSE(admit(m, now, day_ms).has_value());
+  EXPECT_TRUE(sends_template(m));
+  EXPECT_STREQ(parse(send_request(test_settings(), m).body)["type"].GetString(), "template");
+}
+
+TEST(WhatsappWindow, ATemplateOnlyMessageGoesWhateverTheWindow) {
+  auto m = message_to("+4915112345678", "");
+  m.template_msg = check_in_template();
+  EXPECT_FALSE(admit(m, now, day_ms).has_value());
+  EXPECT_TRUE(sends_template(m));
+}
+
 TEST(WhatsappSend, StripsOneTrailingSlashOfTheBaseUrl) {
   auto s = test_settings();
   s.api_base_url = "http://127.0.0.1:8089/v21.0/";
@@ -935,7 +1024,7 @@ TEST(WhatsappInterpret, PairRateLimitIsRecipientLimitedForSixSeconds) {
   EXPECT_EQ(s.outcome, send_outcome::recipient_limited);
 }
 
-TEST(WhatsappInterpret, ClosedWindowIsPermanentAndSaysTemplate) {
+TEST(WhatsappInterpret, ClosedWindowIsPermanentOutsideTheServiceWindow) {
   const auto r = interpret_send(
       400,
       graph_error(131047, "(#131047) Re-engagement message",
@@ -944,8 +1033,7 @@ TEST(WhatsappInterpret, ClosedWindowIsPermanentAndSaysTemplate) {
       no_headers);
   EXPECT_EQ(r.outcome, send_outcome::permanent);
   EXPECT_EQ(r.error_code, "131047");
-  EXPECT_THAT(r.reason, HasSubstr("24-hour"));
-  EXPECT_THAT(r.reason, HasSubstr("template"));
+  EXPECT_EQ(r.reason, "outside_service_window");
   EXPECT_EQ(r.retry_after, 0ms);
 }
 

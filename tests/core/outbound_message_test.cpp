@@ -83,5 +83,147 @@ TEST(OutboundMessage, TheFirstFaultOfAnElementIsReported) {
       "delay_ms must be a non-negative integer");
 }
 
+// ---- templates (WhatsApp) ---------------------------------------------------------------------
+
+std::string with_template(const std::string& tmpl, const std::string& text = "",
+                          const std::string& channel = "whatsapp") {
+  return R"({"property_id":"hotel-berlin","channel":")" + channel + R"(","to":"+4915112345678",)" +
+         (text.empty() ? "" : R"("text":")" + text + "\",") + R"("template":)" + tmpl + "}";
+}
+
+const std::string check_in = R"({"name":"check_in_reminder","language":"en_US","components":[)"
+                             R"({"type":"body","parameters":[{"type":"text","text":"Ana"},)"
+                             R"({"type":"text","text":"15:00","parameter_name":"time"}]},)"
+                             R"({"type":"button","sub_type":"quick_reply","index":0,"parameters":[)"
+                             R"({"type":"payload","payload":"late"}]}]})";
+
+TEST(OutboundTemplate, ATemplateOnlyMessageIsFiledWithItsTemplate) {
+  normalized_outbound f;
+  ASSERT_EQ(normalize_outbound(with_template(check_in), "whatsapp", f), "");
+  ASSERT_TRUE(f.msg.template_msg.has_value());
+  const auto& t = *f.msg.template_msg;
+  EXPECT_EQ(t.name, "check_in_reminder");
+  EXPECT_EQ(t.language, "en_US");
+  ASSERT_EQ(t.components.size(), 2u);
+  EXPECT_EQ(t.components[0].parameters[1].parameter_name, "time");
+  EXPECT_EQ(t.components[1].index, 0);
+  EXPECT_EQ(t.components[1].parameters[0].value, "late");
+  // Filed as Bellhop writes it (the index as Meta's examples give it), and read back the same.
+  EXPECT_NE(
+      f.json.find(R"("template":{"name":"check_in_reminder","language":"en_US",)"
+                  R"("components":[{"type":"body","parameters":[{"type":"text","text":"Ana"},)"),
+      std::string::npos)
+      << f.json;
+  normalized_outbound back;
+  ASSERT_EQ(normalize_outbound(f.json, "whatsapp", back), "");
+  EXPECT_EQ(back.json, f.json);
+}
+
+TEST(OutboundTemplate, TextWithATemplateKeepsBoth) {
+  normalized_outbound f;
+  ASSERT_EQ(normalize_outbound(with_template(R"({"name":"hello_world","language":"en"})", "Hi"),
+                               "whatsapp", f),
+            "");
+  EXPECT_EQ(f.msg.text, "Hi");
+  ASSERT_TRUE(f.msg.template_msg.has_value());
+  EXPECT_TRUE(f.msg.template_msg->components.empty());
+  EXPECT_NE(f.json.find(R"("template":{"name":"hello_world","language":"en"})"), std::string::npos);
+}
+
+TEST(OutboundTemplate, AButtonIndexMayBeAOneDigitString) {
+  normalized_outbound f;
+  ASSERT_EQ(normalize_outbound(
+                with_template(R"({"name":"a","language":"en","components":[{"type":"button",)"
+                              R"("sub_type":"url","index":"3","parameters":[)"
+                              R"({"type":"text","text":"booking-42"}]}]})"),
+                "whatsapp", f),
+            "");
+  EXPECT_EQ(f.msg.template_msg->components[0].index, 3);
+  normalized_outbound g;
+  EXPECT_NE(normalize_outbound(
+                with_template(R"({"name":"a","language":"en","components":[{"type":"button",)"
+                              R"("sub_type":"url","index":"03"}]})"),
+                "whatsapp", g),
+            "");
+  EXPECT_EQ(g.refused_field, "template.components[0].index");
+}
+
+TEST(OutboundTemplate, NoTextNoAttachmentsNoTemplateIsRefused) {
+  normalized_outbound f;
+  EXPECT_EQ(normalize_outbound(R"({"property_id":"p","to":"+1"})", "whatsapp", f),
+            "text, attachments or template is required");
+  EXPECT_EQ(f.refused, "invalid");
+}
+
+TEST(OutboundTemplate, ATemplateOnAnotherChannelIsRefused) {
+  normalized_outbound f;
+  EXPECT_EQ(normalize_outbound(with_template(check_in, "Hi", "sms"), "", f),
+            "template is for the whatsapp channel only");
+  EXPECT_EQ(f.refused_field, "template");
+}
+
+struct bad_template {
+  std::string tmpl, field;
+};
+
+TEST(OutboundTemplate, HostileTemplatesAreRefusedNamingTheField) {
+  const std::string many_components = "[" + [] {
+    std::string c;
+    for (int i = 0; i < 11; ++i) c += std::string(i ? "," : "") + R"({"type":"body"})";
+    return c;
+  }() + "]";
+  std::string many_parameters;
+  for (int i = 0; i < 33; ++i)
+    many_parameters += std::string(i ? "," : "") + R"({"type":"text","text":"x"})";
+  const bad_template cases[] = {
+      {R"("check_in")", "template"},
+      {R"({"name":"Check-In","language":"en"})", "template.name"},
+      {R"({"name":")" + std::string(513, 'a') + R"(","language":"en"})", "template.name"},
+      {R"({"name":"","language":"en"})", "template.name"},
+      {R"({"name":"a","language":"english"})", "template.language"},
+      {R"({"name":"a","language":"en_us"})", "template.language"},
+      {R"({"name":"a","language":7})", "template.language"},
+      {R"({"name":"a","language":"en","extra":1})", "template"},
+      {R"({"name":"a","language":"en","components":{}})", "template.components"},
+      {R"({"name":"a","language":"en","components":)" + many_components + "}",
+       "template.components"},
+      {R"({"name":"a","language":"en","components":[{"type":"footer"}]})",
+       "template.components[0].type"},
+      {R"({"name":"a","language":"en","components":[{"type":"button","index":0}]})",
+       "template.components[0].sub_type"},
+      {R"({"name":"a","language":"en","components":[{"type":"button","sub_type":"url"}]})",
+       "template.components[0].index"},
+      {R"({"name":"a","language":"en","components":[{"type":"button","sub_type":"url","index":10}]})",
+       "template.components[0].index"},
+      {R"({"name":"a","language":"en","components":[{"type":"body","index":0}]})",
+       "template.components[0].index"},
+      {R"({"name":"a","language":"en","components":[{"type":"body","parameters":[)" +
+           many_parameters + "]}]}",
+       "template.components[0].parameters"},
+      {R"({"name":"a","language":"en","components":[{"type":"body","parameters":[)"
+       R"({"type":"image","image":{"link":"x"}}]}]})",
+       "template.components[0].parameters[0].type"},
+      {R"({"name":"a","language":"en","components":[{"type":"body","parameters":[)"
+       R"({"type":"text","text":""}]}]})",
+       "template.components[0].parameters[0].text"},
+      {R"({"name":"a","language":"en","components":[{"type":"body","parameters":[)"
+       R"({"type":"text","text":")" +
+           std::string(1025, 'x') + R"("}]}]})",
+       "template.components[0].parameters[0].text"},
+      {R"({"name":"a","language":"en","components":[{"type":"body","parameters":[)"
+       R"({"type":"text","text":"x","parameter_name":"Guest Name"}]}]})",
+       "template.components[0].parameters[0].parameter_name"},
+      {R"({"name":"a","language":"en","components":[{"type":"body","parameters":[)"
+       R"({"type":"payload","payload":"x","text":"y"}]}]})",
+       "template.components[0].parameters[0].text"},
+  };
+  for (const auto& c : cases) {
+    normalized_outbound f;
+    EXPECT_NE(normalize_outbound(with_template(c.tmpl, "Hi"), "whatsapp", f), "") << c.tmpl;
+    EXPECT_EQ(f.refused, "invalid") << c.tmpl;
+    EXPECT_EQ(f.refused_field, c.field) << c.tmpl;
+  }
+}
+
 }  // namespace
 }  // namespace bellhop::gateway

@@ -595,6 +595,21 @@ TEST_F(ConfigTest, EnvironmentCompletesAChannelFromTheFile) {
   EXPECT_EQ(c.channels.whatsapp->app_secret, "s");
 }
 
+TEST_F(ConfigTest, WhatsappServiceWindowDefaultsToADayAndIsConfigurable) {
+  const std::string whatsapp = R"("app_secret": "s", "verify_token": "v", "access_token": "t",
+                                  "phone_number_id": "p", "property_id": "hotel-berlin")";
+  config c = load_ok(R"({"channels": {"whatsapp": {)" + whatsapp + "}}}");
+  ASSERT_TRUE(c.channels.whatsapp.has_value());
+  EXPECT_EQ(c.channels.whatsapp->service_window_s, 86400);
+  c = load_ok(R"({"channels": {"whatsapp": {"service_window_s": 2, )" + whatsapp + "}}}");
+  EXPECT_EQ(c.channels.whatsapp->service_window_s, 2);
+  c = load_ok(R"({"channels": {"whatsapp": {)" + whatsapp + "}}}",
+              {{"BELLHOP_CHANNELS_WHATSAPP_SERVICE_WINDOW_S", "0"}});
+  EXPECT_EQ(c.channels.whatsapp->service_window_s, 0);
+  EXPECT_EQ(file_error(R"({"channels": {"whatsapp": {"service_window_s": -1, )" + whatsapp + "}}}"),
+            "'channels.whatsapp.service_window_s' must be a non-negative integer");
+}
+
 TEST_F(ConfigTest, UnknownEnvironmentVariablesAreWarningsNotErrors) {
   auto r = load({{"BELLHOP_HTTP_THREDS", "4"},
                  {"BELLHOP_CONFIG", ""},

@@ -36,7 +36,9 @@ std::string reply(const std::string& to, const std::string& text, int priority =
 class OutboundProcess : public ::testing::Test {
  protected:
   // `outbound`, `policies`: JSON members of those config objects.
-  // `top`: more top-level members ("\"properties\": […],").
+  // `top`: more top-level members ("\"properties\": […],"). The service window is off
+  // (service_window_s 0): these tests are about the queues, whatever guest they write to
+  // (service_window_process_test has the window).
   child_process start_bellhop(const redis_server& redis, const fake_provider& graph,
                               const std::string& outbound = "", const std::string& policies = "",
                               const std::string& top = "") {
@@ -60,6 +62,7 @@ class OutboundProcess : public ::testing::Test {
                "admin_token": "admin-token-0123456789"},
       "channels": {"whatsapp": {"app_secret": "app-secret", "verify_token": "verify",
         "access_token": "graph-token", "phone_number_id": "1234", "property_id": "hotel-berlin",
+        "service_window_s": 0,
         "api_base_url": ")"
                           << graph.url() << R"(/v21.0"}}
     })";

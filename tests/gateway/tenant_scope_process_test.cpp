@@ -61,6 +61,7 @@ class TenantScope : public ::testing::Test {
                           << R"("},
       "channels": {"whatsapp": {"app_secret": "app-secret", "verify_token": "verify",
         "access_token": "graph-token", "phone_number_id": "1234", "property_id": "hotel-berlin",
+        "service_window_s": 0,
         "api_base_url": ")"
                           << graph_->url() << R"(/v21.0"},
         "webchat": {"property_id": "hotel-paris"}}

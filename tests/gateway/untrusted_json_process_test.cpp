@@ -131,7 +131,7 @@ class UntrustedJson : public ::testing::Test {
       "channels": {
         "whatsapp": {"app_secret": ")"
                           << app_secret << R"(", "verify_token": "verify",
-          "access_token": "graph-token", "phone_number_id": "1234",
+          "access_token": "graph-token", "phone_number_id": "1234", "service_window_s": 0,
           "property_id": "hotel-berlin", "api_base_url": ")"
                           << graph_.url() << R"(/v21.0"},
         "email": {"webhook_secret": ")"

@@ -75,7 +75,8 @@ class ClaimLua : public ::testing::Test {
                            std::to_string(room),
                            "message:",
                            "",
-                           std::to_string(max_held)};
+                           std::to_string(max_held),
+                           ""};  // no service window
     for (const auto& pid : quiet) {
       cmd.push_back(pid);
       cmd.push_back(std::to_string(quiet_end));
@@ -87,7 +88,7 @@ class ClaimLua : public ::testing::Test {
     EXPECT_TRUE(r.is_array() && e.size() >= 3) << r.to_string();
     if (!r.is_array() || e.size() < 3) return out;
     out.held = e[2].integer();
-    for (std::size_t i = 3; i + 1 < e.size(); i += 2) {
+    for (std::size_t i = 3; i + 2 < e.size(); i += 3) {
       const auto& json = e[i].str();
       out.ids.push_back(json.substr(7, json.find('"', 7) - 7));
     }

@@ -66,6 +66,13 @@ outbound_channel whatsapp_lane(const whatsapp_config& c, std::shared_ptr<provide
     return keys;
   };
   lane.channel_wide_limits = sender ? 1 : 0;
+  // The customer-service window, decided when the message is taken to send (docs/outbound.md).
+  if (c.service_window_s == 0) return lane;
+  lane.reads_last_inbound = true;
+  const std::int64_t window_ms = std::int64_t{c.service_window_s} * 1000;
+  lane.admit = [window_ms](channels::outbound_message& m, std::int64_t now_ms) {
+    return channels::whatsapp::admit(m, now_ms, window_ms);
+  };
   return lane;
 }
 

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "bellhop/channels/message_template.hpp"
+
 namespace bellhop::channels {
 
 // A webhook as it arrived. Signatures cover the raw bytes, so nothing is decoded beforehand.
@@ -97,9 +99,19 @@ struct outbound_message {
   std::string property_id, channel, to, text, conversation_id, reply_to;
   std::string attachments_json = "[]";
   int priority = 5;
-  // Channel extras: email subject / In-Reply-To / References, WhatsApp template, …
+  // Channel extras: email subject / In-Reply-To / References, …
   std::map<std::string, std::string> extras;
+  // WhatsApp: the template sent when there is no text or attachment, or in their place outside
+  // the customer-service window.
+  std::optional<message_template> template_msg;
+  // When the guest last wrote in the message's conversation (epoch ms), as the dispatcher read
+  // it when it took the message to send; unset when unknown or not read (channels without a
+  // service window). Not part of the message's JSON.
+  std::optional<std::int64_t> last_inbound_at;
 };
+
+// Whether `m` goes out as its template: it has one and neither text nor attachments.
+bool sends_template(const outbound_message& m);
 
 // One HTTP request to a provider.
 struct http_call {

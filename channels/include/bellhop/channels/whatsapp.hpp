@@ -9,7 +9,9 @@
 //   messages/*-messages            send request bodies
 //   business-scoped-user-ids       usernames: the BSUID fields of webhooks and sends
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -72,7 +74,8 @@ bool signature_valid(std::string_view app_secret, std::string_view body,
 //   reaction              "reaction", the emoji ("" when removed); metadata {"message_id"}
 //   anything else         "unsupported", ""; metadata {"whatsapp_type": <type>}
 // and metadata {"context_message_id"} when the guest replied to a message. Statuses sent,
-// delivered, read and failed are taken (others ignored), with errors[0] when failed; recipient
+// delivered, read and failed are taken (others ignored), with errors[0] when failed (its code,
+// and "title: details" as the reason, but "outside_service_window" for 131047); recipient
 // = "+" + recipient_id, or recipient_user_id when a send to a BSUID came without the phone.
 webhook_result parse_webhook(const settings& s, const webhook& w);
 
@@ -80,7 +83,24 @@ webhook_result parse_webhook(const settings& s, const webhook& w);
 // ("+49 151 1234-5678") or a BSUID. The sender fails such a message at once, without a call.
 std::string recipient_error(std::string_view to);
 
-// POST {api_base_url}/{phone_number_id}/messages with the bearer token. A text message, unless
+// WhatsApp's customer-service window (docs/outbound.md, "WhatsApp's customer-service window"):
+// a free-form message (text, attachments) reaches a guest only within `window_ms` of the
+// guest's last message (Meta: 24 hours); outside it only a template does. Decides, when the
+// dispatcher takes `m` to send at `now_ms` (epoch ms), from m.last_inbound_at (unset: no known
+// conversation, so outside):
+//   a template-only message (no text, no attachments)   sent as it is (nullopt)
+//   inside the window                                   sent as it is (nullopt)
+//   outside, with a template                            nullopt, m made template-only (its
+//                                                       text and attachments dropped)
+//   outside, without a template                         permanent, error_code and reason
+//                                                       "outside_service_window": no call
+std::optional<send_result> admit(outbound_message& m, std::int64_t now_ms, std::int64_t window_ms);
+
+// POST {api_base_url}/{phone_number_id}/messages with the bearer token. When
+// sends_template(m): the template message
+//   {"messaging_product":"whatsapp","recipient_type":"individual","to":…,"type":"template",
+//    "template":{"name":…,"language":{"code":…},"components":[…]}} (components when any).
+// Otherwise a text message, unless
 // attachments_json holds an object whose "type" is image, audio, video or document with an
 // "id" (WhatsApp media id, preferred) or a "url" (sent as "link"): then that media message,
 // with the text as its caption (an audio message has none: audio with a text goes as a
@@ -95,9 +115,9 @@ http_call send_request(const settings& s, const outbound_message& m);
 //   error 130429 (throughput)                 rate_limited, Retry-After or 1 s
 //   error 4, 80007 (app / account API limits) rate_limited, Retry-After or 60 s
 //   error 131056 (pair rate limit)            recipient_limited, Retry-After or 6 s
-//   error 131047 (24-hour window closed),
-//   131026 (undeliverable), 130472 (Meta
-//   experiment)                               permanent
+//   error 131047 (24-hour window closed)      permanent, reason "outside_service_window"
+//   error 131026 (undeliverable), 130472
+//   (Meta experiment)                         permanent
 //   error 2, 131000 (Meta: try again)         transient
 //   HTTP 429 with another code                rate_limited, Retry-After or 1 s
 //   other 4xx with a Graph error body         permanent, the provider's message

@@ -2,7 +2,9 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,16 @@ struct outbound_channel {
   std::size_t channel_wide_limits = 0;
   // Recipients can opt out (SMS STOP): sends to them fail at once, without a provider call.
   bool opt_out = false;
+  // WhatsApp's customer-service window (docs/outbound.md): the dispatcher reads, with each
+  // message it takes to send, when the guest last wrote in its conversation
+  // (message.last_inbound_at, in the same script: no further round trip) ...
+  bool reads_last_inbound = false;
+  // ... and `admit` decides, before the rate limits, whether the message goes as it is, as
+  // `admit` changed it (a WhatsApp text outside the window becomes its template), or not at all:
+  // a send_result to end it with, without a provider call. Unset: every message goes.
+  std::function<std::optional<channels::send_result>(channels::outbound_message&,
+                                                     std::int64_t now_ms)>
+      admit;
 };
 
 }  // namespace bellhop::gateway

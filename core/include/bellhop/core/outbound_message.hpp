@@ -20,6 +20,8 @@ struct normalized_outbound {
   // Why normalize_outbound refused it, as the poison metric names it: bellhop::json's error
   // ("too_large", "too_deep", "invalid_utf8", "syntax"), "not_object", or "invalid" (a field).
   std::string_view refused = {};
+  // The field at fault when one can be named ("template.name", …), else "".
+  std::string refused_field;
 };
 // The largest element of an outbound list Bellhop reads (POST bodies are bounded by
 // http.max_body_bytes instead).

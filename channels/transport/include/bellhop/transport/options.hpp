@@ -12,6 +12,10 @@ struct whatsapp_config {
   std::string app_secret, verify_token, access_token, phone_number_id,
       api_base_url = "https://graph.facebook.com/v21.0";
   std::string property_id;  // the property this number belongs to
+  // WhatsApp's customer-service window: a free-form message reaches a guest only this long
+  // after the guest's last message (Meta: 24 hours; shorter for tests). 0: Bellhop does not
+  // check, Meta decides (its error 131047).
+  int service_window_s = 86400;
 };
 
 struct twilio_config {
