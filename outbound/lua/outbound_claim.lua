@@ -18,8 +18,43 @@
 -- json2, …}; attempts -1: the recipient opted out, so the message must fail without a send;
 -- last_inbound_at: the last_inbound_at of the conversation of the message's record (epoch ms),
 -- -1 when the record names no conversation, the conversation has none, or ARGV[7] is ''.
+-- A conversation from before last_inbound_at was written (docs/upgrading.md) answers with the
+-- received_at of the newest guest message among its recent messages.
 local function priority_of(message)  -- Bellhop writes id then priority first
   return tonumber(string.match(message, '^{"id":"[^"]*","priority":(%d+)')) or 5
+end
+-- Epoch ms of an RFC 3339 UTC time as Bellhop writes it ("2026-11-22T10:00:00.123Z"), or nil.
+local function epoch_ms(text)
+  local y, mo, d, h, mi, sec, frac = string.match(text or '',
+      '^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)%.?(%d*)Z$')
+  if not y then
+    return nil
+  end
+  y, mo = tonumber(y), tonumber(mo)
+  if mo <= 2 then  -- days from the civil date (H. Hinnant's days_from_civil)
+    y = y - 1
+  end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (mo + 9) % 12
+  local doy = math.floor((153 * mp + 2) / 5) + tonumber(d) - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  local ms = tonumber(string.sub(frac .. '000', 1, 3))
+  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(sec) * 1000 + ms
+end
+-- The guest's last message time of a conversation without last_inbound_at (written before it
+-- existed): its newest inbound message among the recent ones, -1 if none.
+local function legacy_last_inbound(messages_key)
+  for _, m in ipairs(redis.call('LRANGE', messages_key, 0, 99)) do
+    if string.find(m, '"direction":"inbound"', 1, true) then
+      local ok, decoded = pcall(cjson.decode, m)
+      if ok and type(decoded) == 'table' and decoded.direction == 'inbound' then
+        return epoch_ms(decoded.received_at) or -1
+      end
+    end
+  end
+  return -1
 end
 local function id_of(message)
   return string.match(message, '^{"id":"([^"]*)"') or ''
@@ -78,7 +113,8 @@ while want > 0 do
       end
       local last_inbound_at = -1
       if ARGV[7] ~= '' and record[2] and record[2] ~= '' then
-        last_inbound_at = tonumber(redis.call('HGET', ARGV[7] .. record[2], 'last_inbound_at')) or -1
+        last_inbound_at = tonumber(redis.call('HGET', ARGV[7] .. record[2], 'last_inbound_at')) or
+                          legacy_last_inbound(ARGV[7] .. record[2] .. ':messages')
       end
       out[#out + 1] = last_inbound_at
       want = want - 1

@@ -55,11 +55,12 @@ class ClaimLua : public ::testing::Test {
   struct claimed {
     long long held = 0;
     std::vector<std::string> ids;  // taken to send
+    std::vector<long long> last_inbound;  // each one's guest's last message (-1 unknown)
   };
   // The claim at `at` with room for `room` sends; `quiet`: property ids inside their quiet
   // hours (until quiet_end).
   claimed claim(long long at, int room, const std::vector<std::string>& quiet,
-                int max_held = 1000) {
+                int max_held = 1000, const std::string& conversations = "") {
     broker::command cmd = {"EVAL",
                            std::string(lua::outbound_claim),
                            "7",
@@ -76,7 +77,7 @@ class ClaimLua : public ::testing::Test {
                            "message:",
                            "",
                            std::to_string(max_held),
-                           ""};  // no service window
+                           conversations};  // "": no service window
     for (const auto& pid : quiet) {
       cmd.push_back(pid);
       cmd.push_back(std::to_string(quiet_end));
@@ -91,6 +92,7 @@ class ClaimLua : public ::testing::Test {
     for (std::size_t i = 3; i + 2 < e.size(); i += 3) {
       const auto& json = e[i].str();
       out.ids.push_back(json.substr(7, json.find('"', 7) - 7));
+      out.last_inbound.push_back(e[i + 2].integer());
     }
     return out;
   }
@@ -162,6 +164,27 @@ TEST_F(ClaimLua, AnIdLeftBehindAnHourAfterItsQuietHoursIsForgotten) {
   EXPECT_EQ(run({"ZCARD", "quiet"}).integer(), 1);
   claim(quiet_end + 3'601'000, 1, {});
   EXPECT_EQ(run({"ZCARD", "quiet"}).integer(), 0);
+}
+
+// The service window's input: the conversation's last_inbound_at, or for a conversation from
+// before it was written, the received_at of its newest guest message.
+TEST_F(ClaimLua, TheGuestsLastMessageComesWithEachWhatsAppMessage) {
+  file("new", 3, "hotel-berlin");
+  file("legacy", 3, "hotel-berlin");
+  file("none", 3, "hotel-berlin");
+  file("unknown", 3, "hotel-berlin");
+  run({"HSET", "message:new", "conversation_id", "c_new"});
+  run({"HSET", "message:legacy", "conversation_id", "c_old"});
+  run({"HSET", "message:unknown", "conversation_id", "c_gone"});
+  run({"HSET", "conversation:c_new", "last_inbound_at", "1799999990000"});
+  run({"HSET", "conversation:c_old", "guest", "+4915100000001"});
+  run({"RPUSH", "conversation:c_old:messages",
+       R"({"direction":"outbound","text":"newer staff reply","created_at":"2026-11-23T00:00:00Z"})",
+       R"({"direction":"inbound","text":"hi","received_at":"2026-11-22T10:00:00.123Z"})",
+       R"({"direction":"inbound","text":"older","received_at":"2024-02-29T23:59:59Z"})"});
+  const auto c = claim(now, 8, {}, 1000, "conversation:");
+  ASSERT_EQ(c.ids, (std::vector<std::string>{"new", "legacy", "none", "unknown"}));
+  EXPECT_EQ(c.last_inbound, (std::vector<long long>{1'799'999'990'000, 1'795'341'600'123, -1, -1}));
 }
 
 }  // namespace
