@@ -24,6 +24,8 @@
 #include "build_info.hpp"
 #include "bellhop/transport/channel_transports.hpp"
 #include "bellhop/dashboard/conversations_api.hpp"
+#include "bellhop/dashboard/conversation_state.hpp"
+#include "bellhop/dashboard/conversation_state_api.hpp"
 #include "bellhop/inbound/inbound_api.hpp"
 #include "bellhop/outbound/outbound.hpp"
 #include "bellhop/outbound/outbound_api.hpp"
@@ -202,6 +204,7 @@ outbound_options outbound_options_of(const config& cfg) {
 dashboard_options dashboard_options_of(const config& cfg) {
   dashboard_options d;
   d.jwt_secret = cfg.auth.jwt_secret;
+  d.history_max = cfg.inbound.history_max;
   d.conversation_ttl_s = cfg.realtime.conversation_ttl_s;
   d.recent_messages = cfg.realtime.recent_messages;
   return d;
@@ -256,6 +259,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, transport_options_of(cfg), ingest, metrics);
   add_conversation_routes(*routes, svc, keys, dashboard_options_of(cfg), metrics);
+  add_conversation_state_routes(*routes, svc, keys, dashboard_options_of(cfg), auth, metrics);
   add_outbound_routes(*routes, svc, keys, outbound_options_of(cfg), auth);
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   for (const char* path : {"/v1/realtime", "/v1/webchat"}) {
@@ -460,7 +464,10 @@ int serve(const config& cfg) {
   realtime::service dashboards(
       ioc, *svc.redis, keys, realtime_options_of(cfg, metrics),
       make_staff_reply_queuer(*svc.redis, keys, outbound_options_of(cfg), svc.limits.get(),
-                              ioc.get_executor(), svc.memory.get()));
+                              ioc.get_executor(), svc.memory.get()),
+      make_conversation_changer(
+          std::make_shared<conversation_writer>(svc, keys, dashboard_options_of(cfg)),
+          ioc.get_executor()));
   server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req,
                                                   upgrade_context ctx) {
     dashboards.accept(std::move(stream), std::move(req), std::move(ctx.slot));

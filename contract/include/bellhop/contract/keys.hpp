@@ -132,6 +132,11 @@ class key_space {
   std::string property_conversations_index(std::string_view property) const {
     return k("property:", property, ":conversation_index");
   }
+  // Guest messages staff have not read, per conversation (hash cid -> count; a conversation's
+  // entry goes when staff read it): the property's unread total is the sum.
+  std::string property_unread(std::string_view property) const {
+    return k("property:", property, ":unread");
+  }
   std::string conversation(std::string_view conversation_id) const {
     return k("conversation:", conversation_id);
   }
