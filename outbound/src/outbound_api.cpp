@@ -76,6 +76,12 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
                                               : http::status::unprocessable_entity,
                                malformed ? "malformed_json" : "invalid_message", error));
   }
+  // A handoff is a change of the conversation, answered with its state: it has its own route.
+  if (m.handoff)
+    return res.send(json_error(req, http::status::unprocessable_entity, "invalid_message",
+                               "handoff is taken from outbound:<channel> only; over HTTP use "
+                               "POST /v1/conversations/{id}/handoff",
+                               "handoff"));
   const auto owner = c->options.channels.find(m.msg.channel);
   if (owner == c->options.channels.end()) {
     return res.send(json_error(req, http::status::unprocessable_entity, "unknown_channel",

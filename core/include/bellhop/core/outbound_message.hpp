@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,18 @@ struct normalized_outbound {
   channels::outbound_message msg;
   std::string idempotency_key, created_at;
   std::string sent_by;  // a staff reply's author, kept in the filed JSON
+  // Who wrote it: "ai" (an engine; the default, absent from the filed JSON) or "staff". An
+  // "ai" reply to a conversation with staff is held, not sent (docs/outbound.md).
+  std::string source = "ai";
+  // An engine's handoff carried by the element (docs/ai-engine.md): the conversation goes to
+  // staff when the intake files it. A handoff alone (no text, no attachments) sends nothing.
+  struct handoff_request {
+    std::string reason;
+    std::string confidence;  // a JSON number from 0 to 1, "" none
+  };
+  std::optional<handoff_request> handoff;
+  // Whether there is a message to send (false: a handoff only).
+  bool has_message() const { return !msg.text.empty() || msg.attachments_json != "[]"; }
   std::int64_t delay_ms = 0;
   // Why normalize_outbound refused it, as the poison metric names it: bellhop::json's error
   // ("too_large", "too_deep", "invalid_utf8", "syntax"), "not_object", or "invalid" (a field).
