@@ -57,8 +57,7 @@ constexpr std::size_t max_handoff_reason_bytes = 500;
 std::string read_handoff(const rapidjson::Value& v, normalized_outbound::handoff_request& out) {
   if (!v.IsObject()) return "handoff must be an object";
   const auto reason = v.FindMember("reason");
-  if (reason == v.MemberEnd() || !reason->value.IsString() ||
-      reason->value.GetStringLength() == 0)
+  if (reason == v.MemberEnd() || !reason->value.IsString() || reason->value.GetStringLength() == 0)
     return "handoff.reason must be a non-empty string";
   if (reason->value.GetStringLength() > max_handoff_reason_bytes)
     return "handoff.reason is longer than " + std::to_string(max_handoff_reason_bytes) + " bytes";

@@ -71,14 +71,12 @@ boost::system::result<change_body, validation_error> parse_body(std::string_view
   for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {
     const std::string_view name(it->name.GetString(), it->name.GetStringLength());
     const auto& v = it->value;
-    const bool allowed = name == "reason" || (change == "handoff" && (name == "confidence" ||
-                                                                      name == "assignee"));
+    const bool allowed =
+        name == "reason" || (change == "handoff" && (name == "confidence" || name == "assignee"));
     if (!allowed)
       return invalid(400, "unknown_field",
-                     change == "handoff"
-                         ? "unknown field; allowed: reason, confidence, assignee"
-                         : (change == "read" ? "unknown field; allowed: reason"
-                                             : "unknown field; allowed: reason"),
+                     change == "handoff" ? "unknown field; allowed: reason, confidence, assignee"
+                                         : "unknown field; allowed: reason",
                      name.size() <= 64 ? std::string(name) : std::string());
     if (v.IsNull()) continue;
     if (name == "confidence") {
@@ -162,15 +160,15 @@ void change_state(const ctx_ptr& ctx, const request& req, responder res, std::st
   auto type = req[http::field::content_type];
   if (!req.body().empty() && type.substr(0, type.find(';')) != "application/json") {
     count("invalid");
-    return res.send(json_error(req, http::status::unsupported_media_type,
-                               "unsupported_media_type", "Content-Type must be application/json"));
+    return res.send(json_error(req, http::status::unsupported_media_type, "unsupported_media_type",
+                               "Content-Type must be application/json"));
   }
   auto body = parse_body(req.body(), change);
   if (!body) {
     count("invalid");
     const auto& e = body.error();
-    return res.send(json_error(req, static_cast<http::status>(e.status), e.code, e.message,
-                               e.field));
+    return res.send(
+        json_error(req, static_cast<http::status>(e.status), e.code, e.message, e.field));
   }
   if (!ctx->svc.redis) {
     count("unavailable");
@@ -198,29 +196,29 @@ void change_state(const ctx_ptr& ctx, const request& req, responder res, std::st
                                      "this credential does not cover the conversation's property",
                                      "property_id"));
         }
-        contract::conversation_change c{property,         conversation,  change,
-                                        who.name,         body.reason,   body.confidence,
-                                        body.assignee};
+        contract::conversation_change c{property,    conversation,    change,       who.name,
+                                        body.reason, body.confidence, body.assignee};
         // Staff taking a conversation over take it themselves unless they name someone.
         if (change == "handoff" && who.staff && c.assignee.empty()) c.assignee = who.name;
-        ctx->writer.change(std::move(c), res.executor(), [ctx, res, shell, count](
-                                      contract::conversation_change_result out) {
-          if (out.error_code == "not_found") {
-            count("not_found");
-            return res.send(json_error(shell, http::status::not_found, "not_found",
-                                       "no such conversation", "conversation_id"));
-          }
-          if (out.error_code == "redis_full") {
-            count("unavailable");
-            return res.send(redis_full(shell));
-          }
-          if (!out.error_code.empty()) {
-            count("unavailable");
-            return res.send(unavailable(shell, out.error_message));
-          }
-          count("ok");
-          res.send(json_response(shell, http::status::ok, state_body(out)));
-        });
+        ctx->writer.change(
+            std::move(c), res.executor(),
+            [ctx, res, shell, count](contract::conversation_change_result out) {
+              if (out.error_code == "not_found") {
+                count("not_found");
+                return res.send(json_error(shell, http::status::not_found, "not_found",
+                                           "no such conversation", "conversation_id"));
+              }
+              if (out.error_code == "redis_full") {
+                count("unavailable");
+                return res.send(redis_full(shell));
+              }
+              if (!out.error_code.empty()) {
+                count("unavailable");
+                return res.send(unavailable(shell, out.error_message));
+              }
+              count("ok");
+              res.send(json_response(shell, http::status::ok, state_body(out)));
+            });
       });
 }
 

@@ -357,8 +357,7 @@ void list_conversations(const std::shared_ptr<conversations_context>& ctx, const
   ctx->svc.redis->eval(
       ctx->list,
       {ctx->keys.property_conversations_index(property), ctx->keys.property_unread(property)},
-      std::move(args),
-      res.executor(),
+      std::move(args), res.executor(),
       [ctx, res, shell = request_shell(req), property](error_code ec, broker::reply r) {
         if (ec || !r.is_array() || r.elements().empty() || !r.elements()[0].is_string()) {
           ctx->count(list_endpoint, "unavailable");

@@ -313,7 +313,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         contract::is_conversation_id(m.conversation_id)
             ? m.conversation_id
             : contract::make_conversation_id(m.property_id, m.channel, m.to);
-    const std::string held_data = f->source == "staff" ? std::string() : held_event_data(*f, conversation);
+    const std::string held_data =
+        f->source == "staff" ? std::string() : held_event_data(*f, conversation);
     const auto now = std::chrono::system_clock::now();
     eval_until_done(
         l, accept_,
@@ -321,16 +322,32 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
          l->dead, legacy_idem_key, keys_.conversation(conversation),
          keys_.property_unread(m.property_id), keys_.property_seq(m.property_id),
          keys_.property_events(m.property_id)},
-        {raw, f->json, m.id, std::to_string(m.priority), f->idempotency_key,
-         std::to_string(options_.idempotency_ttl_s), std::to_string(options_.message_ttl_s),
-         m.property_id, m.channel, m.conversation_id, f->created_at, m.to, std::to_string(due),
-         outbound_digest(f->json), contract::format_timestamp(now), keys_.message(""), f->source,
-         keys_.property_channel(m.property_id), std::to_string(options_.history_max), held_data,
-         f->handoff ? "1" : "0", f->handoff ? f->handoff->reason : "",
+        {raw,
+         f->json,
+         m.id,
+         std::to_string(m.priority),
+         f->idempotency_key,
+         std::to_string(options_.idempotency_ttl_s),
+         std::to_string(options_.message_ttl_s),
+         m.property_id,
+         m.channel,
+         m.conversation_id,
+         f->created_at,
+         m.to,
+         std::to_string(due),
+         outbound_digest(f->json),
+         contract::format_timestamp(now),
+         keys_.message(""),
+         f->source,
+         keys_.property_channel(m.property_id),
+         std::to_string(options_.history_max),
+         held_data,
+         f->handoff ? "1" : "0",
+         f->handoff ? f->handoff->reason : "",
          f->handoff ? f->handoff->confidence : "",
-         std::to_string(
-             std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count()),
-         conversation, f->has_message() ? "0" : "1"},
+         std::to_string(std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count()),
+         conversation,
+         f->has_message() ? "0" : "1"},
         "filing a message",
         [self = shared_from_this(), l, id = m.id, conversation](error_code ec, broker::reply r) {
           if (ec || r.is_error()) return self->redis_error("filing a message", ec, r);
@@ -339,9 +356,10 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
             if (e[0].integer() == -2)
               spdlog::warn("outbound: element refused: its id {} belongs to another message", id);
             if (e[0].integer() == 2 && e[1].is_integer() && e[1].integer() == 0)
-              spdlog::warn("outbound: handoff of conversation {} dropped: no such conversation "
-                           "in the element's property",
-                           conversation);
+              spdlog::warn(
+                  "outbound: handoff of conversation {} dropped: no such conversation "
+                  "in the element's property",
+                  conversation);
           }
           self->wake(l);
         });

@@ -490,7 +490,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   // conversation.updated event reaches every subscribed dashboard through the hub.
   void on_conversation_change(const client_frame& frame, std::string_view change) {
     const std::string_view type = frame.type;
-    const std::string ref(frame.client_msg_id.empty() ? type : std::string_view(frame.client_msg_id));
+    const std::string ref(frame.client_msg_id.empty() ? type
+                                                      : std::string_view(frame.client_msg_id));
     if (!frame.client_msg_id.empty() && !is_client_id(frame.client_msg_id))
       return send_error("invalid_field", "client_msg_id must be 1-128 printable ASCII characters",
                         type);

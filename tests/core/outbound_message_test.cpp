@@ -98,9 +98,9 @@ TEST(OutboundMessage, SourceIsAiUnlessStaffAndOnlyStaffIsWritten) {
   EXPECT_EQ(ai.source, "ai");
   EXPECT_EQ(ai.json.find("\"source\""), std::string::npos) << ai.json;
   normalized_outbound staff;
-  ASSERT_EQ(normalize_outbound(engine_element + R"(,"text":"hi","source":"staff"})", "whatsapp",
-                               staff),
-            "");
+  ASSERT_EQ(
+      normalize_outbound(engine_element + R"(,"text":"hi","source":"staff"})", "whatsapp", staff),
+      "");
   EXPECT_EQ(staff.source, "staff");
   EXPECT_NE(staff.json.find(R"("source":"staff")"), std::string::npos) << staff.json;
   normalized_outbound bad;
@@ -110,10 +110,10 @@ TEST(OutboundMessage, SourceIsAiUnlessStaffAndOnlyStaffIsWritten) {
 
 TEST(OutboundMessage, AHandoffMayComeAloneAndIsChecked) {
   normalized_outbound alone;
-  ASSERT_EQ(normalize_outbound(engine_element +
-                                   R"(,"handoff":{"reason":"refund","confidence":0.25}})",
-                               "whatsapp", alone),
-            "");
+  ASSERT_EQ(
+      normalize_outbound(engine_element + R"(,"handoff":{"reason":"refund","confidence":0.25}})",
+                         "whatsapp", alone),
+      "");
   ASSERT_TRUE(alone.handoff.has_value());
   EXPECT_EQ(alone.handoff->reason, "refund");
   EXPECT_EQ(alone.handoff->confidence, "0.25");
@@ -131,7 +131,8 @@ TEST(OutboundMessage, AHandoffMayComeAloneAndIsChecked) {
       {R"("handoff":"yes")", "handoff must be an object"},
       {R"("handoff":{})", "handoff.reason must be a non-empty string"},
       {R"("handoff":{"reason":""})", "handoff.reason must be a non-empty string"},
-      {R"("handoff":{"reason":"x","confidence":2})", "handoff.confidence must be a number from 0 to 1"},
+      {R"("handoff":{"reason":"x","confidence":2})",
+       "handoff.confidence must be a number from 0 to 1"},
       {R"("handoff":{"reason":"x","confidence":"high"})",
        "handoff.confidence must be a number from 0 to 1"},
       {R"("handoff":{"reason":")" + std::string(501, 'x') + "\"}",

@@ -200,9 +200,11 @@ TEST_F(ExamplesProcess, DemoEngineAnswersFaqHandsOffTheRestAcksAndStopsCleanly) 
 
   // The hand-off through Redis (docs/ai-engine.md): no text, nothing is sent to the guest.
   auto handoff = parse(list("outbound:whatsapp")[0]);
-  ASSERT_TRUE(handoff.HasMember("handoff") && handoff["handoff"].IsObject()) << list("outbound:whatsapp")[0];
+  ASSERT_TRUE(handoff.HasMember("handoff") && handoff["handoff"].IsObject())
+      << list("outbound:whatsapp")[0];
   EXPECT_EQ(member(handoff["handoff"], "reason"), "no canned answer for this question");
-  ASSERT_TRUE(handoff["handoff"].HasMember("confidence") && handoff["handoff"]["confidence"].IsNumber());
+  ASSERT_TRUE(handoff["handoff"].HasMember("confidence") &&
+              handoff["handoff"]["confidence"].IsNumber());
   EXPECT_FALSE(handoff.HasMember("text")) << "the dog question must not be answered";
   EXPECT_EQ(member(handoff, "to"), "+4915112345678");
   EXPECT_EQ(member(handoff, "reply_to"), "01JDQ0000000000000000000B2");

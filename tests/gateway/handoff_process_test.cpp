@@ -8,8 +8,8 @@
 
 #include <deque>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "bellhop/contract/ids.hpp"
@@ -31,8 +31,7 @@ const fs::path examples_dir = BELLHOP_EXAMPLES_DIR;
 const std::string jwt_secret = "handoff-e2e-jwt-secret-0123456789abcdef";
 const std::string adapter_key = "handoff-test-key-0123456789";
 const std::string guest = "+4915112345678";
-const std::string conversation =
-    contract::make_conversation_id("hotel-berlin", "whatsapp", guest);
+const std::string conversation = contract::make_conversation_id("hotel-berlin", "whatsapp", guest);
 
 std::string faq_answer(const std::string& rule) {
   std::ifstream in(examples_dir / "demo-engine" / "faq.json");
@@ -56,32 +55,37 @@ class HandoffEndToEnd : public ::testing::Test {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
     std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)" << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string() << R"(",
-      "redis": {"url": ")" << redis_.url() << R"(", "command_timeout_ms": 1000},
-      "auth": {"adapter_keys": [{"name": "engine-berlin", "key": ")" << adapter_key << R"(",
+      "listen": "127.0.0.1:)"
+                          << port_ << R"(",
+      "data_dir": ")" << (dir_.path() / "data").string()
+                          << R"(",
+      "redis": {"url": ")" << redis_.url()
+                          << R"(", "command_timeout_ms": 1000},
+      "auth": {"adapter_keys": [{"name": "engine-berlin", "key": ")"
+                          << adapter_key << R"(",
                                   "properties": ["hotel-berlin"]}],
-               "jwt_secret": ")" << jwt_secret << R"("},
+               "jwt_secret": ")"
+                          << jwt_secret << R"("},
       "channels": {
         "whatsapp": {"app_secret": "app-secret", "verify_token": "verify",
           "access_token": "graph-token", "phone_number_id": "1234",
-          "property_id": "hotel-berlin", "api_base_url": ")" << graph << R"(/v21.0"}}
+          "property_id": "hotel-berlin", "api_base_url": ")"
+                          << graph << R"(/v21.0"}}
     })";
     bellhop_ = child_process({BELLHOP_BINARY, "serve", "--config", config.string()},
                              dir_.path() / "bellhop.log");
     ASSERT_TRUE(eventually([&] { return http_get(port_, "/readyz").status == 200; }, 20s))
         << bellhop_.output();
     if (with_engine) {
-      engine_ = child_process({BELLHOP_DEMO_ENGINE_BINARY, "--redis", redis_.url(), "--consumer",
-                               "demo-handoff", "--faq",
-                               (examples_dir / "demo-engine" / "faq.json").string()},
-                              dir_.path() / "engine.log");
+      engine_ = child_process(
+          {BELLHOP_DEMO_ENGINE_BINARY, "--redis", redis_.url(), "--consumer", "demo-handoff",
+           "--faq", (examples_dir / "demo-engine" / "faq.json").string()},
+          dir_.path() / "engine.log");
     }
   }
 
   void connect_dashboard(ws_client& ws, const std::string& since = "0") {
-    ASSERT_EQ(ws.connect(port_, "/v1/realtime?token=" +
-                                    staff_token("frontdesk", {"hotel-berlin"})),
+    ASSERT_EQ(ws.connect(port_, "/v1/realtime?token=" + staff_token("frontdesk", {"hotel-berlin"})),
               101);
     ASSERT_TRUE(ws.receive().has_value());  // welcome
     ws.send(R"({"type":"subscribe","property_id":"hotel-berlin","since":)" + since + "}");
@@ -90,11 +94,11 @@ class HandoffEndToEnd : public ::testing::Test {
   // The guest writes (POST /v1/messages/inbound, as an adapter would).
   void guest_writes(const std::string& external_id, const std::string& text) {
     const std::string body = R"({"property_id":"hotel-berlin","channel":"whatsapp",)"
-                             R"("external_id":")" + external_id + R"(","from":")" + guest +
-                             R"(","text":")" + text + "\"}";
-    auto r = http_request(port_, "POST", "/v1/messages/inbound", body,
-                          {{"Content-Type", "application/json"},
-                           {"Authorization", "Bearer " + adapter_key}});
+                             R"("external_id":")" +
+                             external_id + R"(","from":")" + guest + R"(","text":")" + text + "\"}";
+    auto r = http_request(
+        port_, "POST", "/v1/messages/inbound", body,
+        {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + adapter_key}});
     ASSERT_EQ(r.status, 202) << r.body << bellhop_.output();
   }
 

@@ -47,19 +47,43 @@ class IngestConversationState : public ::testing::Test {
   }
 
   static std::string envelope(const std::string& id) {
-    return R"({"id":")" + id + R"(","property_id":"p","channel":"whatsapp","text":"hi",)"
-           R"("conversation_id":")" + cid + R"(","direction":"inbound","conversation_mode":"ai"})";
+    return R"({"id":")" + id +
+           R"(","property_id":"p","channel":"whatsapp","text":"hi",)"
+           R"("conversation_id":")" +
+           cid + R"(","direction":"inbound","conversation_mode":"ai"})";
   }
 
   // One message through ingest.lua, as ingest_batcher sends it.
   reply ingest(const std::string& id, const std::string& ms) {
-    return run({"EVAL", std::string(lua::ingest), "10", "inbound:messages", "dedup:p:whatsapp:" + id,
-                "message:" + id, "property:p:seq", "property:p:events",
-                "property:p:conversation_index", "conversation:" + cid,
-                "conversation:" + cid + ":messages", "dedup:whatsapp:" + id, "property:p:unread",
-                "3600", "3600", "100", "2592000", "50", "message:", id, envelope(id),
-                "property:p:conversations", "p", "whatsapp", cid, "2026-12-05T10:00:00.000Z", ms,
-                "+4915112345678", ""});
+    return run({"EVAL",
+                std::string(lua::ingest),
+                "10",
+                "inbound:messages",
+                "dedup:p:whatsapp:" + id,
+                "message:" + id,
+                "property:p:seq",
+                "property:p:events",
+                "property:p:conversation_index",
+                "conversation:" + cid,
+                "conversation:" + cid + ":messages",
+                "dedup:whatsapp:" + id,
+                "property:p:unread",
+                "3600",
+                "3600",
+                "100",
+                "2592000",
+                "50",
+                "message:",
+                id,
+                envelope(id),
+                "property:p:conversations",
+                "p",
+                "whatsapp",
+                cid,
+                "2026-12-05T10:00:00.000Z",
+                ms,
+                "+4915112345678",
+                ""});
   }
 
   test::redis_server redis_;

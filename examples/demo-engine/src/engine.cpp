@@ -108,8 +108,7 @@ void engine::handle(std::string element) {
   } else {
     auto record = make_handoff(*in);
     auto what = "handed " + in->id + " to staff: " + record;
-    settle(std::move(element), key("outbound:" + in->channel), std::move(record),
-           std::move(what));
+    settle(std::move(element), key("outbound:" + in->channel), std::move(record), std::move(what));
   }
 }
 

@@ -31,7 +31,6 @@ struct conversation_change_result {
 };
 using conversation_change_callback = std::function<void(conversation_change_result)>;
 // Must call back exactly once (any thread).
-using conversation_changer =
-    std::function<void(conversation_change, conversation_change_callback)>;
+using conversation_changer = std::function<void(conversation_change, conversation_change_callback)>;
 
 }  // namespace bellhop::contract
