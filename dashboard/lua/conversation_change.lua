@@ -5,6 +5,7 @@
 --
 -- KEYS[1] conversation:<cid>   KEYS[2] property:<pid>:unread (hash cid -> unread)
 -- KEYS[3] property:<pid>:seq   KEYS[4] property:<pid>:events
+-- KEYS[5] property:<pid>:escalation
 -- ARGV[1] conversation_id   ARGV[2] property_id   ARGV[3] change (handoff, release, read)
 -- ARGV[4] by (the staff member's sub, or the adapter key's name)   ARGV[5] reason ('' none)
 -- ARGV[6] confidence (a JSON number, '' none)   ARGV[7] assignee ('' none)
@@ -14,7 +15,7 @@
 --#include event.lua
 --#include conversation_state.lua
 local seq, event, data = change_conversation(
-    {record = KEYS[1], unread = KEYS[2], seq = KEYS[3], events = KEYS[4]},
+    {record = KEYS[1], unread = KEYS[2], seq = KEYS[3], events = KEYS[4], escalation = KEYS[5]},
     {cid = ARGV[1], property_id = ARGV[2], change = ARGV[3], by = ARGV[4], reason = ARGV[5],
      confidence = ARGV[6], assignee = ARGV[7], now_ms = ARGV[8], ts = ARGV[9],
      history_max = ARGV[10]})

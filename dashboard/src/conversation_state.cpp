@@ -37,7 +37,8 @@ void conversation_writer::change(contract::conversation_change c, boost::asio::a
   const auto& k = keys_;
   std::vector<std::string> keys = {k.conversation(c.conversation_id),
                                    k.property_unread(c.property_id), k.property_seq(c.property_id),
-                                   k.property_events(c.property_id)};
+                                   k.property_events(c.property_id),
+                                   k.property_escalation(c.property_id)};
   std::vector<std::string> args = {c.conversation_id,
                                    c.property_id,
                                    c.change,

@@ -26,6 +26,7 @@
 #include "bellhop/dashboard/conversations_api.hpp"
 #include "bellhop/dashboard/conversation_state.hpp"
 #include "bellhop/dashboard/conversation_state_api.hpp"
+#include "bellhop/dashboard/escalator.hpp"
 #include "bellhop/inbound/inbound_api.hpp"
 #include "bellhop/outbound/outbound.hpp"
 #include "bellhop/outbound/outbound_api.hpp"
@@ -460,6 +461,10 @@ int serve(const config& cfg) {
                              keys),
       metrics);
   outbound.start();
+  // The properties with an escalation contact (docs/properties.md, "Escalation"): the
+  // `properties` section's, once the config has one (issue 16 part D); none until then.
+  escalator escalations(ioc.get_executor(), svc, keys, dashboard_options_of(cfg), {});
+  escalations.start();
 
   realtime::service dashboards(
       ioc, *svc.redis, keys, realtime_options_of(cfg, metrics),
@@ -500,6 +505,7 @@ int serve(const config& cfg) {
     reaper.stop();          // releases its lease while the broker still runs
     svc.memory->stop();
     outbound.stop();        // no new sends; those in flight finish or are recovered later
+    escalations.stop();
     dashboards.shutdown();  // 1001 going away
     spdlog::info("signal {}: shutting down (finishing in-flight requests, up to {} ms)", sig,
                  cfg.shutdown_timeout_ms);
@@ -527,6 +533,7 @@ int serve(const config& cfg) {
 
   reaper.stop();
   outbound.stop();
+  escalations.stop();
   svc.redis->stop();
   if (svc.embedded) svc.embedded->stop();
   svc.memory.reset();  // its timer belongs to the io_context, which goes first

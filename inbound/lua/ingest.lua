@@ -3,12 +3,13 @@
 -- calls are in Redis together (group commit), so the fixed cost of a call is shared.
 -- For each message either all of it happens or none: dedup, queue, status, event seq, history,
 -- publish, the conversation's index entry, recent messages, last_inbound_at and unread count
--- (the record's and the property's), and (when new, renamed or due for renewal) its record.
+-- (the record's and the property's), the start of the guest's wait when staff have the
+-- conversation (escalation), and (when new, renamed or due for renewal) its record.
 -- The envelope ends with "conversation_mode":"ai" (core/src/inbound_message.cpp writes it
 -- last); for a conversation whose record says mode human the script writes "human" there, and
 -- that envelope is the one queued, stored and published (docs/ai-engine.md).
 --
--- KEYS[1] inbound:messages, then 9 keys per message (message i from 0 at 1 + 9i):
+-- KEYS[1] inbound:messages, then 10 keys per message (message i from 0 at 1 + 10i):
 --   +1 dedup:<pid>:<channel>:<external_id>   +2 message:<id>
 --   +3 property:<pid>:seq              +4 property:<pid>:events (stream)
 --   +5 property:<pid>:conversation_index (zset)
@@ -16,6 +17,7 @@
 --   +8 dedup:<channel>:<external_id> (the key from before dedup was scoped by property: honoured
 --      when its first message is this property's, docs/upgrading.md)
 --   +9 property:<pid>:unread (hash cid -> guest messages since staff last read)
+--   +10 property:<pid>:escalation (zset cid -> when its guest began to wait for staff)
 -- ARGV[1] dedup TTL (s)   ARGV[2] message TTL (s)   ARGV[3] history length (approximate cap)
 -- ARGV[4] conversation TTL (s)                     ARGV[5] recent messages kept per conversation
 -- ARGV[6] prefix of message keys ('message:' with the key prefix)
@@ -36,7 +38,7 @@
 --#include event.lua
 --#include conversation.lua
 --#include legacy_key.lua
-local KEYS_PER, ARGS_PER, ARGS_FIRST = 9, 10, 6
+local KEYS_PER, ARGS_PER, ARGS_FIRST = 10, 10, 6
 local PUSH_CHUNK = 256  -- envelopes per LPUSH (unpack has a limit)
 
 local function refused(reply)
@@ -44,7 +46,7 @@ local function refused(reply)
 end
 
 -- After the queue and the history: the status record, the conversation and the publish.
-local function record_and_publish(k, a, id, event, envelope)
+local function record_and_publish(k, a, id, event, envelope, waits)
   redis.call('HSET', KEYS[k + 2], 'id', id, 'status', 'queued', 'direction', 'inbound',
              'property_id', ARGV[a + 4], 'channel', ARGV[a + 5], 'conversation_id', ARGV[a + 6],
              'received_at', ARGV[a + 7])
@@ -66,6 +68,9 @@ local function record_and_publish(k, a, id, event, envelope)
                       envelope, ARGV[4], ARGV[5], record[1], fields)
   redis.call('HINCRBY', KEYS[k + 6], 'unread', 1)
   redis.call('HINCRBY', KEYS[k + 9], ARGV[a + 6], 1)
+  if waits then  -- the first unread, unanswered message starts the wait (NX)
+    redis.call('ZADD', KEYS[k + 10], 'NX', ARGV[a + 8], ARGV[a + 6])
+  end
   redis.call('PUBLISH', ARGV[a + 3], event)
 end
 
@@ -110,14 +115,18 @@ end
 
 -- The envelopes of the new messages, each with its conversation's mode (one HGET per message,
 -- in this call: no round trip). Built before the queue, as the queue holds them.
-local envelopes = {}
+-- A message of a conversation with staff that was not escalated yet starts the guest's wait.
+local envelopes, waits = {}, {}
 local MODE_AI = ',"conversation_mode":"ai"}'
 local MODE_HUMAN = ',"conversation_mode":"human"}'
 for _, i in ipairs(fresh) do
   local text = ARGV[ARGS_FIRST + i * ARGS_PER + 2]
-  if redis.call('HGET', KEYS[1 + i * KEYS_PER + 6], 'mode') == 'human' and
-     string.sub(text, -#MODE_AI) == MODE_AI then
-    text = string.sub(text, 1, -#MODE_AI - 1) .. MODE_HUMAN
+  local state = redis.call('HMGET', KEYS[1 + i * KEYS_PER + 6], 'mode', 'escalated_at')
+  if state[1] == 'human' then
+    waits[i] = not state[2]
+    if string.sub(text, -#MODE_AI) == MODE_AI then
+      text = string.sub(text, 1, -#MODE_AI - 1) .. MODE_HUMAN
+    end
   end
   envelopes[i] = text
 end
@@ -159,7 +168,7 @@ for _, i in ipairs(fresh) do
     redis.call('LREM', KEYS[1], 1, envelope(i))  -- near the head: pushed by this call
     give_up(i, event)
   else
-    local ok, err = pcall(record_and_publish, k, a, id, event, envelope(i))
+    local ok, err = pcall(record_and_publish, k, a, id, event, envelope(i), waits[i])
     if ok then
       results[i + 1] = {1, id, seq}
     else

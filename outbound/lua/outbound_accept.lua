@@ -16,6 +16,7 @@
 -- KEYS[10] conversation:<cid> (the message's conversation_id when it is one of Bellhop's, else
 --          the one Bellhop derives from property, channel and to)
 -- KEYS[11] property:<pid>:unread   KEYS[12] property:<pid>:seq   KEYS[13] property:<pid>:events
+-- KEYS[14] property:<pid>:escalation
 -- ARGV[17] source ('ai' or 'staff')   ARGV[18] pub/sub channel of the property's events
 -- ARGV[19] history length cap   ARGV[20] the data of the message.status event when held
 -- ARGV[21] '1' when the element carries a handoff   ARGV[22] its reason   ARGV[23] its
@@ -41,7 +42,8 @@ end
 -- unknown (or another property's) or its event could not be written.
 local function handoff()
   local seq, event = change_conversation(
-      {record = KEYS[10], unread = KEYS[11], seq = KEYS[12], events = KEYS[13]},
+      {record = KEYS[10], unread = KEYS[11], seq = KEYS[12], events = KEYS[13],
+       escalation = KEYS[14]},
       {cid = ARGV[25], property_id = ARGV[8], change = 'handoff', by = 'engine',
        reason = ARGV[22], confidence = ARGV[23], assignee = '', now_ms = ARGV[24],
        ts = ARGV[15], history_max = ARGV[19]})

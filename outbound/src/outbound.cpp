@@ -321,7 +321,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         {l->processing, l->ready, l->arrivals, keys_.message(m.id), idem_key, l->stats, l->delayed,
          l->dead, legacy_idem_key, keys_.conversation(conversation),
          keys_.property_unread(m.property_id), keys_.property_seq(m.property_id),
-         keys_.property_events(m.property_id)},
+         keys_.property_events(m.property_id), keys_.property_escalation(m.property_id)},
         {raw,
          f->json,
          m.id,

@@ -109,7 +109,8 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
       k.property_conversations_index(req.property_id),
       k.conversation(req.conversation_id),
       k.conversation_messages(req.conversation_id),
-      k.legacy_reply_idempotency(req.subject, req.client_msg_id)};
+      k.legacy_reply_idempotency(req.subject, req.client_msg_id),
+      k.property_escalation(req.property_id)};
   std::vector<std::string> args = {id,
                                    std::move(message),
                                    std::to_string(idempotency_ttl_s),

@@ -50,11 +50,11 @@ class ConversationChangeLua : public ::testing::Test {
   reply change(const std::string& what, const std::string& by, const std::string& reason,
                const std::string& confidence = "", const std::string& assignee = "",
                const std::string& property = "hotel-berlin", bool may_fail = false) {
-    return run({"EVAL", std::string(lua::conversation_change), "4", "conversation:" + cid,
+    return run({"EVAL", std::string(lua::conversation_change), "5", "conversation:" + cid,
                 "property:" + property + ":unread", "property:" + property + ":seq",
-                "property:" + property + ":events", cid, property, what, by, reason, confidence,
-                assignee, "1796467771000", "2026-12-05T10:49:31.000Z", "100",
-                "property:" + property + ":conversations"},
+                "property:" + property + ":events", "property:" + property + ":escalation", cid,
+                property, what, by, reason, confidence, assignee, "1796467771000",
+                "2026-12-05T10:49:31.000Z", "100", "property:" + property + ":conversations"},
                may_fail);
   }
 

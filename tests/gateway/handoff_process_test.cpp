@@ -197,6 +197,8 @@ TEST_F(HandoffEndToEnd, EngineHandsOffItsRepliesAreHeldStaffReplyIsSentReleaseLe
   const auto held_id = string_member(held["data"], "id");
   EXPECT_EQ(redis_.cli("HGET message:" + held_id + " status"), "held");
   EXPECT_EQ(redis_.cli("HGET outbound:whatsapp:stats held"), "1");
+  EXPECT_NE(redis_.cli("ZSCORE property:hotel-berlin:escalation " + conversation), "")
+      << "the guest waits for staff";
 
   // The conversations list carries the state and the property's unread total.
   const auto token = staff_token("frontdesk", {"hotel-berlin"});
@@ -214,13 +216,22 @@ TEST_F(HandoffEndToEnd, EngineHandsOffItsRepliesAreHeldStaffReplyIsSentReleaseLe
   EXPECT_TRUE(c["last_inbound_at"].IsInt64());
   EXPECT_TRUE(c["read_at"].IsNull());
 
-  // 3. Staff take over, read, and answer: the staff reply is sent.
+  // 3. Staff take over, answer (the staff reply is sent) and mark it read.
   dashboard.send(R"({"type":"takeover","property_id":"hotel-berlin","conversation_id":")" +
                  conversation + R"(","client_msg_id":"t1"})");
   auto took = answer(dashboard);
   EXPECT_EQ(string_member(took, "type"), "ack") << seen_;
   EXPECT_EQ(string_member(took, "client_msg_id"), "t1");
   EXPECT_EQ(string_member(took["conversation"], "assignee"), "frontdesk");
+  dashboard.send(R"({"type":"reply","property_id":"hotel-berlin","conversation_id":")" +
+                 conversation + R"(","client_msg_id":"r1","text":"Dogs are welcome!"})");
+  EXPECT_EQ(string_member(answer(dashboard), "type"), "ack") << seen_;
+  EXPECT_EQ(redis_.cli("ZSCORE property:hotel-berlin:escalation " + conversation), "")
+      << "the guest's wait for staff ends with the staff reply (docs/properties.md, Escalation)";
+  ASSERT_TRUE(eventually([&] { return graph.count() == 1; }, 15s)) << bellhop_.output();
+  EXPECT_EQ(string_member(parse_json(graph.requests()[0].body)["text"], "body"),
+            "Dogs are welcome!");
+
   dashboard.send(R"({"type":"read","property_id":"hotel-berlin","conversation_id":")" +
                  conversation + "\"}");
   auto read = answer(dashboard);
@@ -230,13 +241,6 @@ TEST_F(HandoffEndToEnd, EngineHandsOffItsRepliesAreHeldStaffReplyIsSentReleaseLe
   auto read_event = event(dashboard, "conversation.updated", "change", "read");
   EXPECT_TRUE(read_event["data"]["read_at"].IsInt64());
   EXPECT_EQ(redis_.cli("HGET property:hotel-berlin:unread " + conversation), "");
-
-  dashboard.send(R"({"type":"reply","property_id":"hotel-berlin","conversation_id":")" +
-                 conversation + R"(","client_msg_id":"r1","text":"Dogs are welcome!"})");
-  EXPECT_EQ(string_member(answer(dashboard), "type"), "ack") << seen_;
-  ASSERT_TRUE(eventually([&] { return graph.count() == 1; }, 15s)) << bellhop_.output();
-  EXPECT_EQ(string_member(parse_json(graph.requests()[0].body)["text"], "body"),
-            "Dogs are welcome!");
 
   // 4. Released: the engine answers again, and is sent.
   dashboard.send(R"({"type":"release","property_id":"hotel-berlin","conversation_id":")" +

@@ -57,7 +57,7 @@ class IngestConversationState : public ::testing::Test {
   reply ingest(const std::string& id, const std::string& ms) {
     return run({"EVAL",
                 std::string(lua::ingest),
-                "10",
+                "11",
                 "inbound:messages",
                 "dedup:p:whatsapp:" + id,
                 "message:" + id,
@@ -68,6 +68,7 @@ class IngestConversationState : public ::testing::Test {
                 "conversation:" + cid + ":messages",
                 "dedup:whatsapp:" + id,
                 "property:p:unread",
+                "property:p:escalation",
                 "3600",
                 "3600",
                 "100",
@@ -115,6 +116,21 @@ TEST_F(IngestConversationState, EachMessageCountsUnreadAndTheEnvelopeSaysTheMode
   event.Parse(events.elements()[0].elements()[1].elements()[1].str().c_str());
   ASSERT_TRUE(event.IsObject());
   EXPECT_STREQ(event["data"]["conversation_mode"].GetString(), "human");
+}
+
+// With staff, the first unanswered message starts the guest's wait (escalation); later ones
+// keep its start; once escalated, no new wait starts until staff read or answer.
+TEST_F(IngestConversationState, WithStaffTheFirstUnansweredMessageStartsTheWait) {
+  ingest("01JDQ0000000000000000000C1", "1796467770000");
+  EXPECT_EQ(get({"ZCARD", "property:p:escalation"}), "0") << "no wait while the engine answers";
+  run({"HSET", "conversation:" + cid, "mode", "human"});
+  ingest("01JDQ0000000000000000000C2", "1796467771000");
+  ingest("01JDQ0000000000000000000C3", "1796467772000");
+  EXPECT_EQ(get({"ZSCORE", "property:p:escalation", cid}), "1796467771000");
+  run({"ZREM", "property:p:escalation", cid});
+  run({"HSET", "conversation:" + cid, "escalated_at", "1796467773000"});
+  ingest("01JDQ0000000000000000000C4", "1796467774000");
+  EXPECT_EQ(get({"ZCARD", "property:p:escalation"}), "0");
 }
 
 TEST_F(IngestConversationState, AMessageWhoseEventIsRefusedLeavesTheQueueAsItWas) {

@@ -7,7 +7,10 @@
 -- conversation.updated event (seq, history); the caller publishes the event JSON returned.
 --   change: 'handoff' (mode human), 'release' (mode ai), 'read' (unread 0), 'escalated'
 --   k: {record = conversation:<cid>, unread = property:<pid>:unread, seq = property:<pid>:seq,
---       events = property:<pid>:events}
+--       events = property:<pid>:events, escalation = property:<pid>:escalation}
+-- The guest's wait for staff (escalation): a handoff of a conversation with unread messages
+-- starts it (unless one is running), read and release end it and allow the next escalation,
+-- escalated ends it and records escalated_at (no new wait starts until staff read or answer).
 --   a: {cid, property_id, change, by, reason, confidence ('' none), assignee, now_ms, ts
 --       (RFC 3339), history_max}
 -- Returns seq, event JSON and the data JSON (the conversation's state), or nil and 'not_found'
@@ -91,6 +94,15 @@ local function change_conversation(k, a)
   end
   if a.change == 'read' then
     redis.call('HDEL', k.unread, a.cid)
+  end
+  if a.change == 'read' or a.change == 'release' then
+    redis.call('ZREM', k.escalation, a.cid)
+    redis.call('HDEL', k.record, 'escalated_at')
+  elseif a.change == 'escalated' then
+    redis.call('ZREM', k.escalation, a.cid)
+    redis.call('HSET', k.record, 'escalated_at', a.now_ms)
+  elseif a.change == 'handoff' and (tonumber(after[6]) or 0) > 0 then
+    redis.call('ZADD', k.escalation, 'NX', a.now_ms, a.cid)
   end
   return seq, event, data
 end

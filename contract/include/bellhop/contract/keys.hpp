@@ -137,6 +137,12 @@ class key_space {
   std::string property_unread(std::string_view property) const {
     return k("property:", property, ":unread");
   }
+  // Conversations with staff whose guest waits: cid scored by when the wait began (epoch ms),
+  // until staff read or answer; the escalation notifies the property's contact once it is
+  // older than escalation.after_s (docs/properties.md, "Escalation").
+  std::string property_escalation(std::string_view property) const {
+    return k("property:", property, ":escalation");
+  }
   std::string conversation(std::string_view conversation_id) const {
     return k("conversation:", conversation_id);
   }
