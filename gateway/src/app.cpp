@@ -124,6 +124,9 @@ void add_realtime_metrics(metrics_registry& metrics, const realtime::service& da
         s.errors_sent);
     one("bellhop_realtime_replies_total", "Staff reply frames accepted for queueing.", counter,
         s.replies);
+    one("bellhop_realtime_conversation_changes_total",
+        "takeover, release and read frames accepted (docs/realtime.md).", counter,
+        s.conversation_changes);
     one("bellhop_realtime_properties", "Properties with local dashboards (Redis SUBSCRIBEs).",
         metric_type::gauge, h.properties);
     one("bellhop_realtime_events_total", "Sequenced events received from Redis pub/sub.", counter,
