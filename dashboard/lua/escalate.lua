@@ -37,8 +37,11 @@ end
 for i = 1, #due, 2 do
   local cid, since = due[i], tonumber(due[i + 1])
   local record = ARGV[7] .. cid
-  local state = redis.call('HMGET', record, 'property_id', 'mode', 'unread', 'escalated_at',
-                           'guest')
+  local state = redis.pcall('HMGET', record, 'property_id', 'mode', 'unread', 'escalated_at',
+                            'guest')
+  if type(state) ~= 'table' or state.err then
+    state = {}  -- not a record Bellhop wrote: dropped from the waiting set
+  end
   if state[1] ~= ARGV[1] or state[2] ~= 'human' or (tonumber(state[3]) or 0) == 0 or state[4] then
     redis.call('ZREM', KEYS[1], cid)  -- read, answered, released or gone in between
   else

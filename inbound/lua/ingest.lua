@@ -121,8 +121,10 @@ local MODE_AI = ',"conversation_mode":"ai"}'
 local MODE_HUMAN = ',"conversation_mode":"human"}'
 for _, i in ipairs(fresh) do
   local text = ARGV[ARGS_FIRST + i * ARGS_PER + 2]
-  local state = redis.call('HMGET', KEYS[1 + i * KEYS_PER + 6], 'mode', 'escalated_at')
-  if state[1] == 'human' then
+  -- pcall: a record Bellhop did not write (another type) reads as mode ai, and its message is
+  -- still queued (the dedup key is set already; a failed call would lose it).
+  local state = redis.pcall('HMGET', KEYS[1 + i * KEYS_PER + 6], 'mode', 'escalated_at')
+  if not refused(state) and state[1] == 'human' then
     waits[i] = not state[2]
     if string.sub(text, -#MODE_AI) == MODE_AI then
       text = string.sub(text, 1, -#MODE_AI - 1) .. MODE_HUMAN

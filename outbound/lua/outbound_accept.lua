@@ -40,7 +40,7 @@ end
 
 -- The engine's handoff, with its event published: the seq, or 0 when the conversation is
 -- unknown (or another property's) or its event could not be written.
-local function handoff()
+local function apply_handoff()
   local seq, event = change_conversation(
       {record = KEYS[10], unread = KEYS[11], seq = KEYS[12], events = KEYS[13],
        escalation = KEYS[14]},
@@ -52,6 +52,12 @@ local function handoff()
   end
   redis.call('PUBLISH', ARGV[18], event)
   return seq
+end
+-- The element has left the processing list: an error now (a record of another type) must not
+-- fail the script, or the element would be lost. Such a handoff is dropped (0).
+local function handoff()
+  local ok, seq = pcall(apply_handoff)
+  return ok and seq or 0
 end
 if ARGV[26] == '1' then
   return {2, handoff()}
@@ -85,8 +91,9 @@ if ARGV[5] ~= '' then
     return {0, first}
   end
 end
-local state = redis.call('HMGET', KEYS[10], 'property_id', 'mode')
-if ARGV[17] ~= 'staff' and state[1] == ARGV[8] and state[2] == 'human' then
+local state = redis.pcall('HMGET', KEYS[10], 'property_id', 'mode')
+if ARGV[17] ~= 'staff' and type(state) == 'table' and not state.err and state[1] == ARGV[8] and
+   state[2] == 'human' then
   -- Held: recorded and shown to staff as a suggestion, never sent.
   local seq, event = append_event(KEYS[12], KEYS[13], ARGV[19], ARGV[8], 'message.status',
                                   ARGV[20], ARGV[15])

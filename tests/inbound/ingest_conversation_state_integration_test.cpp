@@ -145,3 +145,19 @@ TEST_F(IngestConversationState, AMessageWhoseEventIsRefusedLeavesTheQueueAsItWas
 
 }  // namespace
 }  // namespace bellhop::gateway
+
+namespace bellhop::gateway {
+namespace {
+
+// A conversation key Bellhop did not write (another type) does not lose the message: it is
+// queued with mode ai, and only its later steps are reported refused.
+TEST_F(IngestConversationState, AConversationKeyOfAnotherTypeStillQueuesTheMessage) {
+  run({"SET", "conversation:" + cid, "not a hash"});
+  auto r = ingest("01JDQ0000000000000000000E1", "1796467770000");
+  ASSERT_TRUE(r.is_array()) << r.to_string();
+  EXPECT_EQ(r.elements()[0].elements()[0].integer(), 1) << r.to_string();
+  EXPECT_EQ(get({"LINDEX", "inbound:messages", "0"}), envelope("01JDQ0000000000000000000E1"));
+}
+
+}  // namespace
+}  // namespace bellhop::gateway
