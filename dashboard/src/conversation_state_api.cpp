@@ -66,6 +66,9 @@ boost::system::result<change_body, validation_error> parse_body(std::string_view
   }
   rapidjson::Document d;
   const auto parsed = json::parse(text, d, {.max_bytes = max_body_bytes, .max_depth = 4});
+  if (parsed.code == json::error::too_large)
+    return invalid(413, "payload_too_large",
+                   "the body is larger than " + std::to_string(max_body_bytes) + " bytes", {});
   if (!parsed || !d.IsObject())
     return invalid(400, "malformed_json", "the body must be a JSON object", {});
   for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {

@@ -342,6 +342,8 @@ TEST_F(HandoffEndToEnd, RestHandoffReleaseAndReadAnswerTheStateOrRefuse) {
       {base + "/handoff", R"({"reason":")" + std::string(501, 'x') + "\"}", staff, 422,
        "invalid_field"},
       {base + "/read", R"({"confidence":0.5})", staff, 400, "unknown_field"},
+      {base + "/release", R"({"reason":")" + std::string(5000, 'x') + "\"}", staff, 413,
+       "payload_too_large"},
   };
   for (const auto& row : rows) {
     auto res = post(row.target, row.body, row.bearer);
