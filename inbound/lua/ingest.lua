@@ -22,7 +22,8 @@
 -- ARGV[4] conversation TTL (s)                     ARGV[5] recent messages kept per conversation
 -- ARGV[6] prefix of message keys ('message:' with the key prefix)
 -- then 10 arguments per message (message i at 6 + 10i):
---   +1 id     +2 envelope JSON (also the data of its message.created event)
+--   +1 id     +2 envelope JSON ending with "conversation_mode":"ai" (with the mode written in,
+--      also the data of its message.created event)
 --   +3 pub/sub channel     +4 property_id     +5 channel     +6 conversation_id
 --   +7 received_at (RFC 3339, also the event's ts)     +8 received_at (epoch ms)
 --   +9 guest address (from)     +10 guest name ('' if none)
@@ -34,7 +35,7 @@
 -- The steps go message by message except the queue: one LPUSH takes every new message of the
 -- call, in order (LPUSH a b c leaves c at the head, so a consumer taking from the tail gets a
 -- first). Nothing runs in between, so a message whose later step is refused is taken back out
--- of the head end with LREM.
+-- of the head end with LREM, by the envelope as queued (its mode written in).
 --#include event.lua
 --#include conversation.lua
 --#include legacy_key.lua
