@@ -210,6 +210,8 @@ inbound_message enrich(const message_view& v, std::chrono::system_clock::time_po
   put("conversation_id", msg.conversation_id);
   put("received_at", msg.received_at);
   put("direction", "inbound");
+  // Last: ingest.lua writes "human" here for a conversation with staff (docs/ai-engine.md).
+  put("conversation_mode", "ai");
   w.EndObject();
   msg.envelope.assign(out.GetString(), out.GetSize());
   return msg;

@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include "bellhop/contract/id_limits.hpp"
@@ -47,7 +48,31 @@ struct json_faults {
   channels::template_fault template_fault;
   bool bad_priority = false;
   bool bad_delay = false;
+  bool bad_source = false;
+  std::string bad_handoff;  // why the handoff object is refused
 };
+
+constexpr std::size_t max_handoff_reason_bytes = 500;
+
+// `handoff`: {"reason": string (required), "confidence": number from 0 to 1 (optional)}.
+std::string read_handoff(const rapidjson::Value& v, normalized_outbound::handoff_request& out) {
+  if (!v.IsObject()) return "handoff must be an object";
+  const auto reason = v.FindMember("reason");
+  if (reason == v.MemberEnd() || !reason->value.IsString() || reason->value.GetStringLength() == 0)
+    return "handoff.reason must be a non-empty string";
+  if (reason->value.GetStringLength() > max_handoff_reason_bytes)
+    return "handoff.reason is longer than " + std::to_string(max_handoff_reason_bytes) + " bytes";
+  out.reason.assign(reason->value.GetString(), reason->value.GetStringLength());
+  if (const auto c = v.FindMember("confidence"); c != v.MemberEnd() && !c->value.IsNull()) {
+    if (!c->value.IsNumber()) return "handoff.confidence must be a number from 0 to 1";
+    const double d = c->value.GetDouble();
+    if (!(d >= 0 && d <= 1)) return "handoff.confidence must be a number from 0 to 1";
+    char buf[32];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+    if (ec == std::errc()) out.confidence.assign(buf, end);
+  }
+  return "";
+}
 
 // Every rule of the canonical outbound message (docs/outbound.md) but the JSON ones, in the
 // order they are reported: "" when it may be filed, else why not (and the template's field at
@@ -73,8 +98,9 @@ std::string check(const filed& f, std::string_view channel, const json_faults& f
     field = "template";
     return "template is for the whatsapp channel only";
   }
-  if (m.text.empty() && m.attachments_json == "[]" && !m.template_msg)
-    return "text, attachments or template is required";
+  if (!faults.bad_handoff.empty()) return faults.bad_handoff;
+  if (!f.has_message() && !f.handoff) return "text, attachments or template is required";
+  if (faults.bad_source) return "source must be \"ai\" or \"staff\"";
   if (faults.bad_priority || m.priority < 1 || m.priority > 10)
     return "priority must be an integer from 1 to 10";
   if (faults.bad_delay || f.delay_ms < 0) return "delay_ms must be a non-negative integer";
@@ -120,6 +146,7 @@ void write(filed& f) {
   put_or_null(w, "idempotency_key", f.idempotency_key);
   put(w, "created_at", f.created_at);
   if (!f.sent_by.empty()) put(w, "sent_by", f.sent_by);
+  if (f.source != "ai") put(w, "source", f.source);
   if (!m.extras.empty()) {
     w.Key("extras");
     w.StartObject();
@@ -163,6 +190,15 @@ std::string read_outbound(std::string_view raw, std::string_view channel, filed&
     faults.bad_delay = !p->value.IsInt64();
     if (!faults.bad_delay) f.delay_ms = p->value.GetInt64();
   }
+  if (auto p = d.FindMember("source"); p != d.MemberEnd() && !p->value.IsNull()) {
+    f.source = str(d, "source");
+    faults.bad_source = f.source != "ai" && f.source != "staff";
+  }
+  if (auto h = d.FindMember("handoff"); h != d.MemberEnd() && !h->value.IsNull()) {
+    normalized_outbound::handoff_request handoff;
+    faults.bad_handoff = read_handoff(h->value, handoff);
+    if (faults.bad_handoff.empty()) f.handoff = std::move(handoff);
+  }
   m.conversation_id = str(d, "conversation_id");
   m.reply_to = str(d, "reply_to");
   f.idempotency_key = str(d, "idempotency_key");
@@ -200,6 +236,12 @@ std::string file_outbound(filed& f, std::string_view channel) {
 
 std::string outbound_digest(std::string_view normalized_json) {
   return contract::sha256_hex(normalized_json, 16);
+}
+
+std::string conversation_of(const channels::outbound_message& m) {
+  return contract::is_conversation_id(m.conversation_id)
+             ? m.conversation_id
+             : contract::make_conversation_id(m.property_id, m.channel, m.to);
 }
 
 }  // namespace bellhop::gateway

@@ -171,6 +171,14 @@ std::optional<std::int64_t> score_ms(std::string_view s) {
   return static_cast<std::int64_t>(std::llround(d));
 }
 
+// A whole number a script stored in a record field, or nullopt (absent or not one).
+std::optional<std::int64_t> whole(std::string_view s) {
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
 // Stored messages are read through the bounded parser: at most 1 MiB and 32 levels (ingest
 // writes envelopes of at most inbound.max_depth levels, far smaller).
 constexpr json::limits stored_limits{.max_bytes = 1 << 20, .max_depth = 32};
@@ -196,7 +204,8 @@ std::string message_id(const broker::reply& message) {
   return {id->value.GetString(), id->value.GetStringLength()};
 }
 
-// The list script's reply: {next_before, member, score, {HGETALL…}, last message, …}. The last
+// The list script's reply: {next_before, unread total, member, score, {HGETALL…}, last
+// message, …}. The last
 // activity is the index score (the time of the last message); the last message is the head of
 // the conversation's recent messages.
 std::string conversations_body(std::string_view property, const std::vector<broker::reply>& el) {
@@ -204,9 +213,11 @@ std::string conversations_body(std::string_view property, const std::vector<brok
   writer w(out);
   w.StartObject();
   put(w, "property_id", property);
+  w.Key("unread");
+  w.Int64(el.size() > 1 && el[1].is_integer() ? el[1].integer() : 0);
   w.Key("conversations");
   w.StartArray();
-  for (std::size_t i = 1; i + 3 < el.size(); i += 4) {
+  for (std::size_t i = 2; i + 3 < el.size(); i += 4) {
     const auto& member = el[i];
     const auto ms = score_ms(el[i + 1].str());
     const auto& record = el[i + 2].elements();
@@ -229,6 +240,21 @@ std::string conversations_body(std::string_view property, const std::vector<brok
     put_or_null(w, "last_message_id", message_id(el[i + 3]));
     w.Key("last_activity_ms");
     w.Int64(*ms);
+    // Conversation state (docs/properties.md): absent fields are the defaults.
+    put(w, "mode", field("mode") == "human" ? "human" : "ai");
+    put_or_null(w, "assignee", field("assignee"));
+    w.Key("unread");
+    w.Int64(whole(field("unread")).value_or(0));
+    w.Key("last_inbound_at");
+    if (const auto at = whole(field("last_inbound_at")))
+      w.Int64(*at);
+    else
+      w.Null();
+    w.Key("read_at");
+    if (const auto at = whole(field("read_at")))
+      w.Int64(*at);
+    else
+      w.Null();
     w.EndObject();
   }
   w.EndArray();
@@ -329,8 +355,9 @@ void list_conversations(const std::shared_ptr<conversations_context>& ctx, const
                                    query->before ? "(" + std::to_string(*query->before) : "+inf",
                                    std::to_string(query->limit)};
   ctx->svc.redis->eval(
-      ctx->list, {ctx->keys.property_conversations_index(property)}, std::move(args),
-      res.executor(),
+      ctx->list,
+      {ctx->keys.property_conversations_index(property), ctx->keys.property_unread(property)},
+      std::move(args), res.executor(),
       [ctx, res, shell = request_shell(req), property](error_code ec, broker::reply r) {
         if (ec || !r.is_array() || r.elements().empty() || !r.elements()[0].is_string()) {
           ctx->count(list_endpoint, "unavailable");

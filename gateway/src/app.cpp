@@ -24,7 +24,9 @@
 #include "build_info.hpp"
 #include "bellhop/transport/channel_transports.hpp"
 #include "bellhop/dashboard/conversations_api.hpp"
-#include "bellhop/dashboard/escalation.hpp"
+#include "bellhop/dashboard/conversation_state.hpp"
+#include "bellhop/dashboard/conversation_state_api.hpp"
+#include "bellhop/dashboard/escalator.hpp"
 #include "bellhop/inbound/inbound_api.hpp"
 #include "bellhop/outbound/outbound.hpp"
 #include "bellhop/outbound/outbound_api.hpp"
@@ -122,6 +124,9 @@ void add_realtime_metrics(metrics_registry& metrics, const realtime::service& da
         s.errors_sent);
     one("bellhop_realtime_replies_total", "Staff reply frames accepted for queueing.", counter,
         s.replies);
+    one("bellhop_realtime_conversation_changes_total",
+        "takeover, release and read frames accepted (docs/realtime.md).", counter,
+        s.conversation_changes);
     one("bellhop_realtime_properties", "Properties with local dashboards (Redis SUBSCRIBEs).",
         metric_type::gauge, h.properties);
     one("bellhop_realtime_events_total", "Sequenced events received from Redis pub/sub.", counter,
@@ -204,17 +209,10 @@ outbound_options outbound_options_of(const config& cfg) {
 dashboard_options dashboard_options_of(const config& cfg) {
   dashboard_options d;
   d.jwt_secret = cfg.auth.jwt_secret;
+  d.history_max = cfg.inbound.history_max;
   d.conversation_ttl_s = cfg.realtime.conversation_ttl_s;
   d.recent_messages = cfg.realtime.recent_messages;
   return d;
-}
-
-escalation_options escalation_options_of(const config& cfg) {
-  escalation_options e;
-  e.properties = cfg.properties;
-  e.history_max = cfg.inbound.history_max;
-  e.conversation_ttl_s = cfg.realtime.conversation_ttl_s;
-  return e;
 }
 
 realtime::service_options realtime_options_of(const config& cfg, metrics_registry& metrics) {
@@ -266,6 +264,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, transport_options_of(cfg), ingest, metrics);
   add_conversation_routes(*routes, svc, keys, dashboard_options_of(cfg), metrics);
+  add_conversation_state_routes(*routes, svc, keys, dashboard_options_of(cfg), auth, metrics);
   add_outbound_routes(*routes, svc, keys, outbound_options_of(cfg), auth);
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   for (const char* path : {"/v1/realtime", "/v1/webchat"}) {
@@ -466,14 +465,17 @@ int serve(const config& cfg) {
                              keys),
       metrics);
   outbound.start();
-  escalation_sweeper escalations(ioc.get_executor(), *svc.redis, keys, escalation_options_of(cfg),
-                                 metrics);
+  // The properties with an escalation contact (docs/properties.md, "Escalation").
+  escalator escalations(ioc.get_executor(), svc, keys, dashboard_options_of(cfg), cfg.properties);
   escalations.start();
 
   realtime::service dashboards(
       ioc, *svc.redis, keys, realtime_options_of(cfg, metrics),
       make_staff_reply_queuer(*svc.redis, keys, outbound_options_of(cfg), svc.limits.get(),
-                              ioc.get_executor(), svc.memory.get()));
+                              ioc.get_executor(), svc.memory.get()),
+      make_conversation_changer(
+          std::make_shared<conversation_writer>(svc, keys, dashboard_options_of(cfg)),
+          ioc.get_executor()));
   server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req,
                                                   upgrade_context ctx) {
     dashboards.accept(std::move(stream), std::move(req), std::move(ctx.slot));
@@ -504,9 +506,9 @@ int serve(const config& cfg) {
     }
     stopping = true;
     reaper.stop();          // releases its lease while the broker still runs
-    escalations.stop();
     svc.memory->stop();
     outbound.stop();        // no new sends; those in flight finish or are recovered later
+    escalations.stop();
     dashboards.shutdown();  // 1001 going away
     spdlog::info("signal {}: shutting down (finishing in-flight requests, up to {} ms)", sig,
                  cfg.shutdown_timeout_ms);
@@ -533,8 +535,8 @@ int serve(const config& cfg) {
   for (auto& w : workers) w.join();
 
   reaper.stop();
-  escalations.stop();
   outbound.stop();
+  escalations.stop();
   svc.redis->stop();
   if (svc.embedded) svc.embedded->stop();
   svc.memory.reset();  // its timer belongs to the io_context, which goes first

@@ -2,21 +2,28 @@
 -- more messages per call, taken in order. Bellhop sends the messages that arrive while earlier
 -- calls are in Redis together (group commit), so the fixed cost of a call is shared.
 -- For each message either all of it happens or none: dedup, queue, status, event seq, history,
--- publish, and the conversation's index entry, recent messages and (when new, renamed or due
--- for renewal) record.
+-- publish, the conversation's index entry, recent messages, last_inbound_at and unread count
+-- (the record's and the property's), the start of the guest's wait when staff have the
+-- conversation (escalation), and (when new, renamed or due for renewal) its record.
+-- The envelope ends with "conversation_mode":"ai" (core/src/inbound_message.cpp writes it
+-- last); for a conversation whose record says mode human the script writes "human" there, and
+-- that envelope is the one queued, stored and published (docs/ai-engine.md).
 --
--- KEYS[1] inbound:messages, then 8 keys per message (message i from 0 at 1 + 8i):
+-- KEYS[1] inbound:messages, then 10 keys per message (message i from 0 at 1 + 10i):
 --   +1 dedup:<pid>:<channel>:<external_id>   +2 message:<id>
 --   +3 property:<pid>:seq              +4 property:<pid>:events (stream)
 --   +5 property:<pid>:conversation_index (zset)
 --   +6 conversation:<cid> (hash)       +7 conversation:<cid>:messages (list)
 --   +8 dedup:<channel>:<external_id> (the key from before dedup was scoped by property: honoured
 --      when its first message is this property's, docs/upgrading.md)
+--   +9 property:<pid>:unread (hash cid -> guest messages since staff last read)
+--   +10 property:<pid>:escalation (zset cid -> when its guest began to wait for staff)
 -- ARGV[1] dedup TTL (s)   ARGV[2] message TTL (s)   ARGV[3] history length (approximate cap)
 -- ARGV[4] conversation TTL (s)                     ARGV[5] recent messages kept per conversation
 -- ARGV[6] prefix of message keys ('message:' with the key prefix)
 -- then 10 arguments per message (message i at 6 + 10i):
---   +1 id     +2 envelope JSON (also the data of its message.created event)
+--   +1 id     +2 envelope JSON ending with "conversation_mode":"ai" (with the mode written in,
+--      also the data of its message.created event)
 --   +3 pub/sub channel     +4 property_id     +5 channel     +6 conversation_id
 --   +7 received_at (RFC 3339, also the event's ts)     +8 received_at (epoch ms)
 --   +9 guest address (from)     +10 guest name ('' if none)
@@ -28,11 +35,11 @@
 -- The steps go message by message except the queue: one LPUSH takes every new message of the
 -- call, in order (LPUSH a b c leaves c at the head, so a consumer taking from the tail gets a
 -- first). Nothing runs in between, so a message whose later step is refused is taken back out
--- of the head end with LREM.
+-- of the head end with LREM, by the envelope as queued (its mode written in).
 --#include event.lua
 --#include conversation.lua
 --#include legacy_key.lua
-local KEYS_PER, ARGS_PER, ARGS_FIRST = 8, 10, 6
+local KEYS_PER, ARGS_PER, ARGS_FIRST = 10, 10, 6
 local PUSH_CHUNK = 256  -- envelopes per LPUSH (unpack has a limit)
 
 local function refused(reply)
@@ -40,7 +47,7 @@ local function refused(reply)
 end
 
 -- After the queue and the history: the status record, the conversation and the publish.
-local function record_and_publish(k, a, id, event)
+local function record_and_publish(k, a, id, event, envelope, waits)
   redis.call('HSET', KEYS[k + 2], 'id', id, 'status', 'queued', 'direction', 'inbound',
              'property_id', ARGV[a + 4], 'channel', ARGV[a + 5], 'conversation_id', ARGV[a + 6],
              'received_at', ARGV[a + 7])
@@ -56,11 +63,15 @@ local function record_and_publish(k, a, id, event)
     fields[#fields + 1] = 'guest_name'
     fields[#fields + 1] = name
   end
+  fields[#fields + 1] = 'last_inbound_at'
+  fields[#fields + 1] = ARGV[a + 8]
   add_to_conversation(KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], ARGV[a + 6], ARGV[a + 8],
-                      ARGV[a + 2], ARGV[4], ARGV[5], record[1], fields)
-  -- The guest's last message: WhatsApp's customer-service window is counted from it
-  -- (docs/outbound.md).
-  redis.call('HSET', KEYS[k + 6], 'last_inbound_at', ARGV[a + 8])
+                      envelope, ARGV[4], ARGV[5], record[1], fields)
+  redis.call('HINCRBY', KEYS[k + 6], 'unread', 1)
+  redis.call('HINCRBY', KEYS[k + 9], ARGV[a + 6], 1)
+  if waits then  -- the first unread, unanswered message starts the wait (NX)
+    redis.call('ZADD', KEYS[k + 10], 'NX', ARGV[a + 8], ARGV[a + 6])
+  end
   redis.call('PUBLISH', ARGV[a + 3], event)
 end
 
@@ -103,8 +114,27 @@ local function settle_copies()
   return results
 end
 
+-- The envelopes of the new messages, each with its conversation's mode (one HGET per message,
+-- in this call: no round trip). Built before the queue, as the queue holds them.
+-- A message of a conversation with staff that was not escalated yet starts the guest's wait.
+local envelopes, waits = {}, {}
+local MODE_AI = ',"conversation_mode":"ai"}'
+local MODE_HUMAN = ',"conversation_mode":"human"}'
+for _, i in ipairs(fresh) do
+  local text = ARGV[ARGS_FIRST + i * ARGS_PER + 2]
+  -- pcall: a record Bellhop did not write (another type) reads as mode ai, and its message is
+  -- still queued (the dedup key is set already; a failed call would lose it).
+  local state = redis.pcall('HMGET', KEYS[1 + i * KEYS_PER + 6], 'mode', 'escalated_at')
+  if not refused(state) and state[1] == 'human' then
+    waits[i] = not state[2]
+    if string.sub(text, -#MODE_AI) == MODE_AI then
+      text = string.sub(text, 1, -#MODE_AI - 1) .. MODE_HUMAN
+    end
+  end
+  envelopes[i] = text
+end
 local function envelope(i)
-  return ARGV[ARGS_FIRST + i * ARGS_PER + 2]
+  return envelopes[i]
 end
 -- A new message that can't be stored: its dedup key goes, so a retry can queue it.
 local function give_up(i, err)
@@ -136,12 +166,12 @@ for _, i in ipairs(fresh) do
   local k, a = 1 + i * KEYS_PER, ARGS_FIRST + i * ARGS_PER
   local id = ARGV[a + 1]
   local seq, event = append_event(KEYS[k + 3], KEYS[k + 4], ARGV[3], ARGV[a + 4],
-                                  'message.created', ARGV[a + 2], ARGV[a + 7])
+                                  'message.created', envelope(i), ARGV[a + 7])
   if not seq then
-    redis.call('LREM', KEYS[1], 1, ARGV[a + 2])  -- near the head: pushed by this call
+    redis.call('LREM', KEYS[1], 1, envelope(i))  -- near the head: pushed by this call
     give_up(i, event)
   else
-    local ok, err = pcall(record_and_publish, k, a, id, event)
+    local ok, err = pcall(record_and_publish, k, a, id, event, envelope(i), waits[i])
     if ok then
       results[i + 1] = {1, id, seq}
     else

@@ -43,7 +43,9 @@ void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex
             k.property_conversations_index(msg.property_id),
             k.conversation(msg.conversation_id),
             k.conversation_messages(msg.conversation_id),
-            k.legacy_dedup(msg.channel, msg.external_id)};
+            k.legacy_dedup(msg.channel, msg.external_id),
+            k.property_unread(msg.property_id),
+            k.property_escalation(msg.property_id)};
   // The envelope crosses to Redis once: the script queues it and writes it as the data of the
   // message.created event (core/lua/fragments/event.lua).
   p.args = {msg.id,
@@ -81,7 +83,7 @@ void ingest_batcher::send_locked(batch b) {
   batch_sizes_.observe(static_cast<double>(b.size()));
   std::vector<std::string> keys;
   std::vector<std::string> args;
-  keys.reserve(1 + 8 * b.size());
+  keys.reserve(1 + 10 * b.size());
   args.reserve(common_args_.size() + 10 * b.size());
   keys.push_back(inbound_key_);
   args = common_args_;

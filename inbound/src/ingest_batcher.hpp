@@ -49,7 +49,7 @@ class ingest_batcher : public std::enable_shared_from_this<ingest_batcher> {
 
  private:
   struct pending {
-    std::vector<std::string> keys;  // the message's 8 keys, in the script's order
+    std::vector<std::string> keys;  // the message's 10 keys, in the script's order
     std::vector<std::string> args;  // its 10 arguments
     std::size_t size = 0;           // of its envelope
     boost::asio::any_io_executor ex;

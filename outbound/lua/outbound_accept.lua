@@ -8,18 +8,60 @@
 --         again when none)
 -- ARGV[1] the element as taken   ARGV[2] the message as Bellhop sends it ('{"id":…,"priority":N,…}')
 -- ARGV[3] id   ARGV[4] priority   ARGV[5] idempotency key ('' = none)   ARGV[6] its TTL (s)
--- ARGV[7] message TTL (s)   ARGV[8] property_id   ARGV[9] channel   ARGV[10] conversation_id
+-- ARGV[7] message TTL (s)   ARGV[8] property_id   ARGV[9] channel   ARGV[10] conversation_id (the one named,
+-- or the one Bellhop derives for property, channel and to)
 -- ARGV[11] created_at   ARGV[12] to   ARGV[13] due (epoch ms) when delayed (delay_ms), else 0
 -- ARGV[14] digest of ARGV[2]   ARGV[15] now (RFC 3339)
 -- ARGV[16] prefix of message keys ('message:' with the key prefix)
--- Returns {1, id} when filed, {0, first_id} when the idempotency key was used by another
+-- The conversation's state (docs/properties.md, "Conversation state"):
+-- KEYS[10] conversation:<cid> (the message's conversation_id when it is one of Bellhop's, else
+--          the one Bellhop derives from property, channel and to)
+-- KEYS[11] property:<pid>:unread   KEYS[12] property:<pid>:seq   KEYS[13] property:<pid>:events
+-- KEYS[14] property:<pid>:escalation
+-- ARGV[17] source ('ai' or 'staff')   ARGV[18] pub/sub channel of the property's events
+-- ARGV[19] history length cap   ARGV[20] the data of the message.status event when held
+-- ARGV[21] '1' when the element carries a handoff   ARGV[22] its reason   ARGV[23] its
+-- confidence ('' none)   ARGV[24] now (epoch ms)   ARGV[25] conversation id (of KEYS[10])
+-- ARGV[26] '1' when the element is a handoff only (nothing to send)
+-- An 'ai' message for a conversation whose mode is human is held: status held with reason
+-- conversation_with_staff, a message.status event, never sent. A handoff is applied after the
+-- message is filed (or held), so an engine's "a colleague will answer you" still goes out.
+-- Returns {1, id} when filed, {3, id} when held, {2, seq or 0} for a handoff only (0: no such
+-- conversation), {0, first_id} when the idempotency key was used by another
 -- message (this one is dropped), {-1} when the element had left the processing list (another
 -- process recovered it: that one files it), {-2, 'id_taken'} when the element's id belongs to
 -- another message (a record of another property, an inbound message, or another outbound
 -- message): it is dead-lettered, and that record stays as it was.
 --#include legacy_key.lua
+--#include event.lua
+--#include conversation_state.lua
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
   return {-1}
+end
+
+-- The engine's handoff, with its event published: the seq, or 0 when the conversation is
+-- unknown (or another property's) or its event could not be written.
+local function apply_handoff()
+  local seq, event = change_conversation(
+      {record = KEYS[10], unread = KEYS[11], seq = KEYS[12], events = KEYS[13],
+       escalation = KEYS[14]},
+      {cid = ARGV[25], property_id = ARGV[8], change = 'handoff', by = 'engine',
+       reason = ARGV[22], confidence = ARGV[23], assignee = '', now_ms = ARGV[24],
+       ts = ARGV[15], history_max = ARGV[19]})
+  if not seq then
+    return 0
+  end
+  redis.call('PUBLISH', ARGV[18], event)
+  return seq
+end
+-- The element has left the processing list: an error now (a record of another type) must not
+-- fail the script, or the element would be lost. Such a handoff is dropped (0).
+local function handoff()
+  local ok, seq = pcall(apply_handoff)
+  return ok and seq or 0
+end
+if ARGV[26] == '1' then
+  return {2, handoff()}
 end
 -- A record that exists was written for this very message (POST /v1/messages/outbound, a staff
 -- reply, or this script before a crash or a dead letter's retry): same property, outbound, the
@@ -50,6 +92,29 @@ if ARGV[5] ~= '' then
     return {0, first}
   end
 end
+local state = redis.pcall('HMGET', KEYS[10], 'property_id', 'mode')
+if ARGV[17] ~= 'staff' and type(state) == 'table' and not state.err and state[1] == ARGV[8] and
+   state[2] == 'human' then
+  -- Held: recorded and shown to staff as a suggestion, never sent.
+  local seq, event = append_event(KEYS[12], KEYS[13], ARGV[19], ARGV[8], 'message.status',
+                                  ARGV[20], ARGV[15])
+  if redis.call('EXISTS', KEYS[4]) == 0 then
+    redis.call('HSET', KEYS[4], 'id', ARGV[3], 'direction', 'outbound', 'property_id', ARGV[8],
+               'channel', ARGV[9], 'conversation_id', ARGV[10], 'created_at', ARGV[11],
+               'to', ARGV[12], 'digest', ARGV[14])
+  end
+  redis.call('HSET', KEYS[4], 'status', 'held', 'reason', 'conversation_with_staff',
+             'held_at', ARGV[15])
+  redis.call('EXPIRE', KEYS[4], ARGV[7])
+  redis.call('HINCRBY', KEYS[6], 'held', 1)
+  if seq then
+    redis.call('PUBLISH', ARGV[18], event)
+  end
+  if ARGV[21] == '1' then
+    handoff()
+  end
+  return {3, ARGV[3]}
+end
 if tonumber(ARGV[13]) > 0 then
   redis.call('ZADD', KEYS[7], ARGV[13], ARGV[2])
 else
@@ -62,4 +127,7 @@ if redis.call('EXISTS', KEYS[4]) == 0 then  -- a staff reply's record exists alr
   redis.call('EXPIRE', KEYS[4], ARGV[7])
 end
 redis.call('HINCRBY', KEYS[6], 'accepted', 1)
+if ARGV[21] == '1' then
+  handoff()
+end
 return {1, ARGV[3]}

@@ -7,7 +7,7 @@
 --         property, honoured when its message is this property's, docs/upgrading.md; KEYS[3]
 --         again when none)
 -- ARGV[1] id   ARGV[2] the message JSON   ARGV[3] idempotency key ('' = none)   ARGV[4] its TTL
--- ARGV[5] message TTL   ARGV[6] property_id   ARGV[7] channel   ARGV[8] conversation_id
+-- ARGV[5] message TTL   ARGV[6] property_id   ARGV[7] channel   ARGV[8] conversation (conversation_of: named or derived)
 -- ARGV[9] created_at   ARGV[10] to   ARGV[11] digest of the message JSON (the intake files
 -- only this message under the id)   ARGV[12] prefix of message keys ('message:' with the prefix)
 -- Returns {1, id} when queued, {0, first_id} when the key or the id was used before by this

@@ -16,6 +16,8 @@
 --         scoped by property, honoured when its message is this property's, docs/upgrading.md)
 -- ARGV[13] conversation TTL (s)                            ARGV[14] recent messages kept
 -- ARGV[15] digest of the message as the intake files it   ARGV[16] prefix of message keys
+-- KEYS[10] property:<pid>:escalation: an answer ends the guest's wait for staff and allows the
+--          next escalation (docs/properties.md, "Escalation")
 -- Returns {1, id, seq} when queued, {0, first_id} when this client_msg_id was queued before.
 --#include event.lua
 --#include conversation.lua
@@ -42,6 +44,8 @@ redis.call('HSET', KEYS[3], 'id', ARGV[1], 'status', 'queued', 'direction', 'out
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 -- Answered: the guest waits no more (escalate.lua may alert again after the next message).
 add_to_conversation(KEYS[6], KEYS[7], KEYS[8], ARGV[9], ARGV[11], ARGV[2], ARGV[13], ARGV[14],
-                    record[2], {'escalated_at', '0'})
+                    record[2], {})
+redis.call('ZREM', KEYS[10], ARGV[9])
+redis.call('HDEL', KEYS[7], 'escalated_at')
 redis.call('PUBLISH', ARGV[5], event)
 return {1, ARGV[1], seq}

@@ -42,6 +42,27 @@ using json::writer;
 
 using filed = normalized_outbound;
 
+// The data of the message.status event of an engine's reply held while its conversation is
+// with staff (docs/outbound.md): the text, so dashboards can show it as a suggestion.
+std::string held_event_data(const normalized_outbound& f, std::string_view conversation) {
+  const auto& m = f.msg;
+  rapidjson::StringBuffer b;
+  writer w(b);
+  w.StartObject();
+  put(w, "id", m.id);
+  put(w, "status", "held");
+  put(w, "reason", "conversation_with_staff");
+  put(w, "conversation_id", conversation);
+  put(w, "channel", m.channel);
+  put(w, "to", m.to);
+  put(w, "text", m.text);
+  w.Key("attachments");
+  w.RawValue(m.attachments_json.data(), m.attachments_json.size(), rapidjson::kArrayType);
+  put(w, "source", f.source);
+  w.EndObject();
+  return {b.GetString(), b.GetSize()};
+}
+
 // Why a message of another property is not sent on a channel (docs/outbound.md).
 std::string property_mismatch(std::string_view property_id, std::string_view channel) {
   return "property_id " + std::string(property_id) + " is not the property of channel " +
@@ -291,21 +312,57 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     const std::string legacy_idem_key =
         idempotent ? keys_.legacy_outbound_idempotency(f->idempotency_key) : keys_.message(m.id);
     const std::int64_t due = f->delay_ms > 0 ? now_ms() + f->delay_ms : 0;
+    // The conversation whose mode decides whether an engine's reply is held: the one named,
+    // or the one Bellhop derives for the guest (core/src/inbound_message.cpp does the same).
+    const std::string conversation = conversation_of(m);
+    const std::string held_data =
+        f->source == "staff" ? std::string() : held_event_data(*f, conversation);
+    const auto now = std::chrono::system_clock::now();
     eval_until_done(
         l, accept_,
         {l->processing, l->ready, l->arrivals, keys_.message(m.id), idem_key, l->stats, l->delayed,
-         l->dead, legacy_idem_key},
-        {raw, f->json, m.id, std::to_string(m.priority), f->idempotency_key,
-         std::to_string(options_.idempotency_ttl_s), std::to_string(options_.message_ttl_s),
-         m.property_id, m.channel, m.conversation_id, f->created_at, m.to, std::to_string(due),
-         outbound_digest(f->json), contract::format_timestamp(std::chrono::system_clock::now()),
-         keys_.message("")},
+         l->dead, legacy_idem_key, keys_.conversation(conversation),
+         keys_.property_unread(m.property_id), keys_.property_seq(m.property_id),
+         keys_.property_events(m.property_id), keys_.property_escalation(m.property_id)},
+        {raw,
+         f->json,
+         m.id,
+         std::to_string(m.priority),
+         f->idempotency_key,
+         std::to_string(options_.idempotency_ttl_s),
+         std::to_string(options_.message_ttl_s),
+         m.property_id,
+         m.channel,
+         conversation,  // the record names it: the claim reads the guest's last message there
+         f->created_at,
+         m.to,
+         std::to_string(due),
+         outbound_digest(f->json),
+         contract::format_timestamp(now),
+         keys_.message(""),
+         f->source,
+         keys_.property_channel(m.property_id),
+         std::to_string(options_.history_max),
+         held_data,
+         f->handoff ? "1" : "0",
+         f->handoff ? f->handoff->reason : "",
+         f->handoff ? f->handoff->confidence : "",
+         std::to_string(std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count()),
+         conversation,
+         f->has_message() ? "0" : "1"},
         "filing a message",
-        [self = shared_from_this(), l, id = m.id](error_code ec, broker::reply r) {
+        [self = shared_from_this(), l, id = m.id, conversation](error_code ec, broker::reply r) {
           if (ec || r.is_error()) return self->redis_error("filing a message", ec, r);
-          if (const auto& e = r.elements();
-              r.is_array() && !e.empty() && e[0].is_integer() && e[0].integer() == -2)
-            spdlog::warn("outbound: element refused: its id {} belongs to another message", id);
+          const auto& e = r.elements();
+          if (r.is_array() && e.size() >= 2 && e[0].is_integer()) {
+            if (e[0].integer() == -2)
+              spdlog::warn("outbound: element refused: its id {} belongs to another message", id);
+            if (e[0].integer() == 2 && e[1].is_integer() && e[1].integer() == 0)
+              spdlog::warn(
+                  "outbound: handoff of conversation {} dropped: no such conversation "
+                  "in the element's property",
+                  conversation);
+          }
           self->wake(l);
         });
   }

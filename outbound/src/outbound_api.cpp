@@ -77,6 +77,12 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
                    malformed ? "malformed_json" : "invalid_message", error,
                    malformed ? std::string() : m.refused_field));
   }
+  // A handoff is a change of the conversation, answered with its state: it has its own route.
+  if (m.handoff)
+    return res.send(json_error(req, http::status::unprocessable_entity, "invalid_message",
+                               "handoff is taken from outbound:<channel> only; over HTTP use "
+                               "POST /v1/conversations/{id}/handoff",
+                               "handoff"));
   const auto owner = c->options.channels.find(m.msg.channel);
   if (owner == c->options.channels.end()) {
     return res.send(json_error(req, http::status::unprocessable_entity, "unknown_channel",
@@ -115,7 +121,7 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
        idempotent ? k.legacy_outbound_idempotency(m.idempotency_key) : k.message(id)},
       {id, element, m.idempotency_key, std::to_string(c->options.idempotency_ttl_s),
        std::to_string(c->options.message_ttl_s), m.msg.property_id, m.msg.channel,
-       m.msg.conversation_id, m.created_at, m.msg.to, outbound_digest(m.json), k.message("")},
+       conversation_of(m.msg), m.created_at, m.msg.to, outbound_digest(m.json), k.message("")},
       res.executor(), [res, shell = request_shell(req)](error_code ec, broker::reply r) {
         const auto& e = r.elements();
         if (is_redis_full(r)) return res.send(redis_full(shell));

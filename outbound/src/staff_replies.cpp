@@ -70,6 +70,7 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
   m.priority = 3;  // a person is waiting on both ends: high
   filed.idempotency_key = "staff:" + req.subject + ":" + req.client_msg_id;
   filed.sent_by = req.subject;
+  filed.source = "staff";  // sent while the conversation is with staff (docs/outbound.md)
   filed.created_at = created_at;
 
   // The canonical outbound message (docs/outbound.md), plus who sent it and when.
@@ -87,6 +88,7 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
   w.Int(m.priority);
   put(w, "idempotency_key", filed.idempotency_key);
   put(w, "sent_by", filed.sent_by);
+  put(w, "source", filed.source);
   put(w, "created_at", filed.created_at);
   put(w, "direction", "outbound");
   w.EndObject();
@@ -107,7 +109,8 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
       k.property_conversations_index(req.property_id),
       k.conversation(req.conversation_id),
       k.conversation_messages(req.conversation_id),
-      k.legacy_reply_idempotency(req.subject, req.client_msg_id)};
+      k.legacy_reply_idempotency(req.subject, req.client_msg_id),
+      k.property_escalation(req.property_id)};
   std::vector<std::string> args = {id,
                                    std::move(message),
                                    std::to_string(idempotency_ttl_s),

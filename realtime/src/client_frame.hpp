@@ -15,9 +15,9 @@ namespace bellhop::realtime {
 struct client_frame {
   std::string type;
   std::string token;                   // auth
-  std::string property_id;             // subscribe, unsubscribe, reply, typing
-  std::string conversation_id;         // reply, typing
-  std::string client_msg_id;           // reply
+  std::string property_id;             // subscribe, unsubscribe, reply, typing, takeover, …
+  std::string conversation_id;         // reply, typing, takeover, release, read
+  std::string client_msg_id;           // reply (and optional on takeover, release, read)
   std::string text;                    // reply
   std::optional<std::uint64_t> since;  // subscribe: given as a non-negative integer
   bool since_invalid = false;          // subscribe: given, not null, and not such an integer

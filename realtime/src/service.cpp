@@ -73,12 +73,13 @@ std::string host_and_pid() {
 
 struct service::shared {
   shared(asio::io_context& io, broker::broker& r, contract::key_space k, service_options o,
-         reply_queuer q)
+         reply_queuer q, conversation_changer c)
       : ioc(io),
         redis(r),
         keys(std::move(k)),
         opts(std::move(o)),
         queue_reply(std::move(q)),
+        change_conversation(std::move(c)),
         events(io.get_executor(), r, keys, opts.hub) {}
 
   asio::io_context& ioc;
@@ -86,6 +87,7 @@ struct service::shared {
   const contract::key_space keys;
   const service_options opts;
   const reply_queuer queue_reply;
+  const conversation_changer change_conversation;
   hub events;
   service_stats stats;
   const std::string process_name = host_and_pid();
@@ -365,8 +367,13 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     if (type == "typing") return on_typing(frame);
     if (type == "ping") return send(R"({"type":"pong"})");
     if (type == "auth") return on_refresh(frame);
+    if (type == "takeover") return on_conversation_change(frame, "handoff");
+    if (type == "release") return on_conversation_change(frame, "release");
+    if (type == "read") return on_conversation_change(frame, "read");
     send_error("unknown_type",
-               "type must be one of subscribe, unsubscribe, reply, typing, ping, auth", echo(type));
+               "type must be one of subscribe, unsubscribe, reply, typing, ping, auth, takeover, "
+               "release, read",
+               echo(type));
   }
 
   // A token close to expiry is replaced in-band by a newer one for the same staff member.
@@ -476,6 +483,58 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
                              self->send(text_of(b));
                            });
                          });
+  }
+
+  // takeover (change "handoff": to this staff member), release and read: answered with an
+  // ack carrying the event's seq and the conversation's state, or an error frame; the
+  // conversation.updated event reaches every subscribed dashboard through the hub.
+  void on_conversation_change(const client_frame& frame, std::string_view change) {
+    const std::string_view type = frame.type;
+    const std::string ref(frame.client_msg_id.empty() ? type
+                                                      : std::string_view(frame.client_msg_id));
+    if (!frame.client_msg_id.empty() && !is_client_id(frame.client_msg_id))
+      return send_error("invalid_field", "client_msg_id must be 1-128 printable ASCII characters",
+                        type);
+    std::string property;
+    if (!property_allowed(frame, ref, property)) return;
+    const std::string_view conversation = frame.conversation_id;
+    if (!is_conversation_id(conversation))
+      return send_error("invalid_field", "conversation_id must be a conversation id (c_…)", ref);
+    if (!shared_->change_conversation)
+      return send_error("unavailable", "conversation changes are not served here", ref);
+    if (changes_in_flight_ >= 16)
+      return send_error("busy", "too many changes in flight; wait for their acks", ref);
+    ++changes_in_flight_;
+    ++shared_->stats.conversation_changes;
+    contract::conversation_change c;
+    c.property_id = property;
+    c.conversation_id = conversation;
+    c.change = change;
+    c.by = claims_->subject;
+    if (change == "handoff") {
+      c.assignee = claims_->subject;
+      c.reason = "taken over by staff";
+    }
+    shared_->change_conversation(
+        std::move(c), [self = shared_from_this(), ref, type = std::string(type),
+                       echo_id = frame.client_msg_id](contract::conversation_change_result r) {
+          asio::post(self->strand_, [self, ref, type, echo_id, r = std::move(r)] {
+            --self->changes_in_flight_;
+            if (!r.error_code.empty()) return self->send_error(r.error_code, r.error_message, ref);
+            rapidjson::StringBuffer b;
+            writer w(b);
+            w.StartObject();
+            put(w, "type", "ack");
+            put(w, "for", type);
+            if (!echo_id.empty()) put(w, "client_msg_id", echo_id);
+            w.Key("seq");
+            w.Uint64(r.seq);
+            w.Key("conversation");
+            w.RawValue(r.state_json.data(), r.state_json.size(), rapidjson::kObjectType);
+            w.EndObject();
+            self->send(text_of(b));
+          });
+        });
   }
 
   void on_typing(const client_frame& frame) {
@@ -609,6 +668,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
   bool left_ = false;
   std::set<std::string> properties_;
   int replies_in_flight_ = 0;
+  int changes_in_flight_ = 0;
   int redis_in_flight_ = 0;
   bool read_paused_ = false;
   std::chrono::steady_clock::time_point last_typing_{};
@@ -628,9 +688,10 @@ void refuse(beast::tcp_stream stream, const http::request<http::string_body>& re
 }  // namespace
 
 service::service(asio::io_context& ioc, broker::broker& redis, contract::key_space keys,
-                 service_options options, reply_queuer queue_reply)
+                 service_options options, reply_queuer queue_reply,
+                 conversation_changer change_conversation)
     : shared_(std::make_shared<shared>(ioc, redis, std::move(keys), std::move(options),
-                                       std::move(queue_reply))) {}
+                                       std::move(queue_reply), std::move(change_conversation))) {}
 
 service::~service() {
   shutdown();

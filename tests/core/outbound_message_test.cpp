@@ -227,3 +227,67 @@ TEST(OutboundTemplate, HostileTemplatesAreRefusedNamingTheField) {
 
 }  // namespace
 }  // namespace bellhop::gateway
+
+namespace bellhop::gateway {
+namespace {
+
+const std::string engine_element =
+    R"({"property_id":"hotel-berlin","channel":"whatsapp","to":"+4915112345678")";
+
+TEST(OutboundMessage, SourceIsAiUnlessStaffAndOnlyStaffIsWritten) {
+  normalized_outbound ai;
+  ASSERT_EQ(normalize_outbound(engine_element + R"(,"text":"hi"})", "whatsapp", ai), "");
+  EXPECT_EQ(ai.source, "ai");
+  EXPECT_EQ(ai.json.find("\"source\""), std::string::npos) << ai.json;
+  normalized_outbound staff;
+  ASSERT_EQ(
+      normalize_outbound(engine_element + R"(,"text":"hi","source":"staff"})", "whatsapp", staff),
+      "");
+  EXPECT_EQ(staff.source, "staff");
+  EXPECT_NE(staff.json.find(R"("source":"staff")"), std::string::npos) << staff.json;
+  normalized_outbound bad;
+  EXPECT_EQ(normalize_outbound(engine_element + R"(,"text":"hi","source":"bot"})", "whatsapp", bad),
+            "source must be \"ai\" or \"staff\"");
+}
+
+TEST(OutboundMessage, AHandoffMayComeAloneAndIsChecked) {
+  normalized_outbound alone;
+  ASSERT_EQ(
+      normalize_outbound(engine_element + R"(,"handoff":{"reason":"refund","confidence":0.25}})",
+                         "whatsapp", alone),
+      "");
+  ASSERT_TRUE(alone.handoff.has_value());
+  EXPECT_EQ(alone.handoff->reason, "refund");
+  EXPECT_EQ(alone.handoff->confidence, "0.25");
+  EXPECT_FALSE(alone.has_message());
+
+  normalized_outbound with_text;
+  ASSERT_EQ(normalize_outbound(engine_element + R"(,"text":"A colleague will answer.",)"
+                                                R"("handoff":{"reason":"refund"}})",
+                               "whatsapp", with_text),
+            "");
+  EXPECT_TRUE(with_text.has_message());
+  EXPECT_EQ(with_text.handoff->confidence, "");
+
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"("handoff":"yes")", "handoff must be an object"},
+      {R"("handoff":{})", "handoff.reason must be a non-empty string"},
+      {R"("handoff":{"reason":""})", "handoff.reason must be a non-empty string"},
+      {R"("handoff":{"reason":"x","confidence":2})",
+       "handoff.confidence must be a number from 0 to 1"},
+      {R"("handoff":{"reason":"x","confidence":"high"})",
+       "handoff.confidence must be a number from 0 to 1"},
+      {R"("handoff":{"reason":")" + std::string(501, 'x') + "\"}",
+       "handoff.reason is longer than 500 bytes"},
+  };
+  for (const auto& [field, why] : refused) {
+    normalized_outbound f;
+    EXPECT_EQ(normalize_outbound(engine_element + "," + field + "}", "whatsapp", f), why) << field;
+  }
+  normalized_outbound nothing;
+  EXPECT_EQ(normalize_outbound(engine_element + "}", "whatsapp", nothing),
+            "text, attachments or template is required");
+}
+
+}  // namespace
+}  // namespace bellhop::gateway

@@ -102,10 +102,13 @@ void engine::handle(std::string element) {
     auto what = "answered " + in->id + " (" + in->channel + ", rule " + rule->name + ")";
     settle(std::move(element), key("outbound:" + in->channel), make_reply(*in, rule->answer),
            std::move(what));
+  } else if (in->conversation_mode == "human") {
+    // Staff answer this conversation: no second hand-off, nothing to suggest.
+    settle(std::move(element), {}, {}, "left " + in->id + " to staff (conversation with staff)");
   } else {
     auto record = make_handoff(*in);
     auto what = "handed " + in->id + " to staff: " + record;
-    settle(std::move(element), key("handoff:staff"), std::move(record), std::move(what));
+    settle(std::move(element), key("outbound:" + in->channel), std::move(record), std::move(what));
   }
 }
 

@@ -24,7 +24,7 @@ struct engine_options {
 //              SADD <inbound>:consumers <consumer>, before the first take and every
 //              visibility_timeout/3 after it;
 //   take       BLMOVE <inbound> <inbound>:processing:<consumer> RIGHT LEFT <block>;
-//   settle     the reply (outbound:<channel>) or staff hand-off (handoff:staff) and the ack
+//   settle     the reply or the staff hand-off (both on outbound:<channel>) and the ack
 //              (LREM of the exact element) in one MULTI/EXEC, see settle(); only commands
 //              Bellhop's engine ACL user may run.
 // Everything runs on one executor (one thread); the broker does the I/O.

@@ -56,6 +56,9 @@ boost::system::result<envelope, std::string> parse_envelope(std::string_view jso
     out->assign(it->value.GetString(), it->value.GetStringLength());
   }
   if (!valid_channel(e.channel)) return bad("\"channel\" is not a plain channel name");
+  if (auto it = doc.FindMember("conversation_mode");
+      it != doc.MemberEnd() && it->value.IsString() && it->value == "human")
+    e.conversation_mode = "human";
   if (auto it = doc.FindMember("text"); it != doc.MemberEnd()) {
     if (it->value.IsString()) {
       e.text.assign(it->value.GetString(), it->value.GetStringLength());
@@ -88,10 +91,17 @@ std::string make_handoff(const envelope& in) {
   writer w(buf);
   w.StartObject();
   put(w, "property_id", in.property_id);
+  put(w, "channel", in.channel);
+  put(w, "to", in.from);
   put(w, "conversation_id", in.conversation_id);
   put(w, "reply_to", in.id);
-  put(w, "reason", "needs_staff");
-  put(w, "text", in.text);
+  w.Key("handoff");
+  w.StartObject();
+  put(w, "reason", "no canned answer for this question");
+  w.Key("confidence");
+  w.Double(0.1);  // the demo only knows its FAQ: anything else is a guess it does not make
+  w.EndObject();
+  put(w, "idempotency_key", "handoff:" + in.id);
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }

@@ -1,6 +1,7 @@
 // bellhop-demo-engine: a tiny "AI engine" for Bellhop. It takes guest messages from
 // inbound:messages, answers the ones an FAQ rule matches on outbound:<channel> and hands the
-// rest to staff (handoff:staff), following the consumer contract of docs/ai-engine.md.
+// rest to staff (an outbound element with a handoff), following the consumer contract of
+// docs/ai-engine.md.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 

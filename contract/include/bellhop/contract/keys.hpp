@@ -137,10 +137,16 @@ class key_space {
   std::string property_conversations_index(std::string_view property) const {
     return k("property:", property, ":conversation_index");
   }
-  // Where the escalation pass of a property stopped: the last activity time (epoch ms) up to
-  // which its conversations were looked at (docs/properties.md, "Escalation").
-  std::string property_escalation_cursor(std::string_view property) const {
-    return k("property:", property, ":escalation_cursor");
+  // Guest messages staff have not read, per conversation (hash cid -> count; a conversation's
+  // entry goes when staff read it): the property's unread total is the sum.
+  std::string property_unread(std::string_view property) const {
+    return k("property:", property, ":unread");
+  }
+  // Conversations with staff whose guest waits: cid scored by when the wait began (epoch ms),
+  // until staff read or answer; the escalation notifies the property's contact once it is
+  // older than escalation.after_s (docs/properties.md, "Escalation").
+  std::string property_escalation(std::string_view property) const {
+    return k("property:", property, ":escalation");
   }
   std::string conversation(std::string_view conversation_id) const {
     return k("conversation:", conversation_id);

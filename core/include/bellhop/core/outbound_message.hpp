@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,20 @@ struct normalized_outbound {
   channels::outbound_message msg;
   std::string idempotency_key, created_at;
   std::string sent_by;  // a staff reply's author, kept in the filed JSON
+  // Who wrote it: "ai" (an engine; the default, absent from the filed JSON) or "staff". An
+  // "ai" reply to a conversation with staff is held, not sent (docs/outbound.md).
+  std::string source = "ai";
+  // An engine's handoff carried by the element (docs/ai-engine.md): the conversation goes to
+  // staff when the intake files it. A handoff alone (no text, no attachments) sends nothing.
+  struct handoff_request {
+    std::string reason;
+    std::string confidence;  // a JSON number from 0 to 1, "" none
+  };
+  std::optional<handoff_request> handoff;
+  // Whether there is a message to send (false: a handoff only).
+  bool has_message() const {
+    return !msg.text.empty() || msg.attachments_json != "[]" || msg.template_msg.has_value();
+  }
   std::int64_t delay_ms = 0;
   // Why normalize_outbound refused it, as the poison metric names it: bellhop::json's error
   // ("too_large", "too_deep", "invalid_utf8", "syntax"), "not_object", or "invalid" (a field).
@@ -43,6 +58,11 @@ std::string read_outbound(std::string_view raw, std::string_view channel, normal
 // form and a created_at unless it has one, and written to `out.json` as normalize_outbound
 // writes the element with these fields.
 std::string file_outbound(normalized_outbound& out, std::string_view channel);
+// The conversation a message belongs to, as its record names it: its conversation_id when it
+// is one of Bellhop's (c_ and 32 hex digits), else the one Bellhop derives for its property,
+// channel and guest (as core/src/inbound_message.cpp does for the guest's messages). Held
+// replies and WhatsApp's service window are decided by this conversation.
+std::string conversation_of(const channels::outbound_message& m);
 // What a message:<id> record keeps of the message filed under its id (the digest of its
 // normalized JSON): the intake files an element under an existing record only when it is the
 // same message (recovered, or retried from the dead letters), so a client-chosen id never

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "bellhop/broker/broker.hpp"
+#include "bellhop/contract/conversation_change.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/contract/staff_reply.hpp"
 #include "bellhop/realtime/hub.hpp"
@@ -25,6 +26,10 @@ using contract::reply_callback;
 using contract::reply_queuer;
 using contract::reply_request;
 using contract::reply_result;
+// The frames takeover, release and read and how they are written: the contract's types
+// (bellhop/contract/conversation_change.hpp), implemented by the dashboard module, wired by
+// the app.
+using contract::conversation_changer;
 
 struct service_options {
   std::string jwt_secret;
@@ -47,6 +52,7 @@ struct service_stats {
   std::atomic<std::uint64_t> frames_in{0};
   std::atomic<std::uint64_t> errors_sent{0};
   std::atomic<std::uint64_t> replies{0};
+  std::atomic<std::uint64_t> conversation_changes{0};  // takeover, release, read frames taken
 };
 
 // GET /v1/realtime: the staff dashboards' WebSocket endpoint (docs/realtime.md;
@@ -54,7 +60,8 @@ struct service_stats {
 class service {
  public:
   service(boost::asio::io_context& ioc, broker::broker& redis, contract::key_space keys,
-          service_options options, reply_queuer queue_reply);
+          service_options options, reply_queuer queue_reply,
+          conversation_changer change_conversation = {});
   ~service();
   service(const service&) = delete;
   service& operator=(const service&) = delete;

@@ -1,0 +1,116 @@
+#include "bellhop/dashboard/escalator.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/post.hpp>
+
+#include "bellhop/contract/ids.hpp"
+#include "bellhop/dashboard/lua.hpp"
+
+namespace bellhop::gateway {
+
+using boost::system::error_code;
+
+struct escalator::impl : std::enable_shared_from_this<impl> {
+  impl(boost::asio::any_io_executor ex, const services& s, const contract::key_space& k,
+       const dashboard_options& o, std::vector<property> p)
+      : executor(ex), timer(ex), svc(s), keys(k), options(o) {
+    for (auto& each : p)
+      if (each.escalation && (!each.escalation->email.empty() || !each.escalation->sms.empty()))
+        properties.push_back(std::move(each));
+  }
+
+  void schedule() {
+    if (stopped) return;
+    timer.expires_after(std::chrono::seconds(1));
+    timer.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->stopped) return;
+      self->tick(std::chrono::system_clock::now(), [self](int escalated) {
+        if (escalated > 0) spdlog::info("escalation: {} conversations escalated", escalated);
+        self->schedule();
+      });
+    });
+  }
+
+  void tick(std::chrono::system_clock::time_point now, std::function<void(int)> done) {
+    if (properties.empty() || !svc.redis) return done(0);
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    struct pass {
+      std::size_t left;
+      int escalated = 0;
+      bool failed = false;
+      std::function<void(int)> done;
+    };
+    auto p = std::make_shared<pass>(pass{properties.size(), 0, false, std::move(done)});
+    for (const auto& prop : properties) {
+      const auto& e = *prop.escalation;
+      std::vector<std::string> k = {keys.property_escalation(prop.id),
+                                    keys.property_unread(prop.id),
+                                    keys.property_seq(prop.id),
+                                    keys.property_events(prop.id),
+                                    keys.outbound("email"),
+                                    keys.outbound("sms")};
+      std::vector<std::string> args = {prop.id,
+                                       std::to_string(now_ms - std::int64_t{e.after_s} * 1000),
+                                       std::to_string(now_ms),
+                                       contract::format_timestamp(now),
+                                       std::to_string(options.history_max),
+                                       keys.property_channel(prop.id),
+                                       keys.conversation(""),
+                                       e.email,
+                                       e.sms,
+                                       prop.name.empty() ? prop.id : prop.name,
+                                       "100"};
+      svc.redis->eval(script, std::move(k), std::move(args), executor,
+                      [self = shared_from_this(), p, id = prop.id](error_code ec, broker::reply r) {
+                        if (ec || !r.is_integer()) {
+                          p->failed = true;
+                          if (!self->warned.exchange(true))
+                            spdlog::warn(
+                                "escalation of property {} failed: {}; retried every "
+                                "second",
+                                id, ec ? ec.message() : r.to_string());
+                        } else {
+                          self->warned = false;
+                          p->escalated += static_cast<int>(r.integer());
+                        }
+                        if (--p->left == 0) p->done(p->failed ? -1 : p->escalated);
+                      });
+    }
+  }
+
+  boost::asio::any_io_executor executor;
+  boost::asio::steady_timer timer;
+  const services& svc;
+  const contract::key_space& keys;
+  const dashboard_options options;
+  std::vector<property> properties;
+  const broker::script script = broker::script::make("escalate", std::string(lua::escalate));
+  std::atomic<bool> stopped{false};
+  std::atomic<bool> warned{false};
+};
+
+escalator::escalator(boost::asio::any_io_executor ex, const services& svc,
+                     const contract::key_space& keys, const dashboard_options& options,
+                     std::vector<property> properties)
+    : impl_(std::make_shared<impl>(ex, svc, keys, options, std::move(properties))) {}
+escalator::~escalator() {
+  stop();
+}
+
+void escalator::start() {
+  if (!impl_->properties.empty()) impl_->schedule();
+}
+
+void escalator::stop() {
+  if (impl_->stopped.exchange(true)) return;
+  boost::asio::post(impl_->executor, [self = impl_] { self->timer.cancel(); });
+}
+
+void escalator::tick(std::chrono::system_clock::time_point now, std::function<void(int)> done) {
+  impl_->tick(now, std::move(done));
+}
+
+}  // namespace bellhop::gateway

@@ -1,0 +1,154 @@
+// The escalation (dashboard/src/escalator.cpp, dashboard/lua/escalate.lua) on a real
+// redis-server, with the time of each pass given: a guest who waits for staff longer than the
+// property's escalation.after_s notifies its contact once (email and SMS on the outbound
+// queues, a conversation.updated event "escalated"); not before, not when staff read first,
+// and not again until staff read or answer.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <future>
+#include <string>
+
+#include "bellhop/dashboard/conversation_state.hpp"
+#include "bellhop/dashboard/escalator.hpp"
+#include "support/io_thread.hpp"
+#include "support/redis_server.hpp"
+
+namespace bellhop::gateway {
+namespace {
+
+using boost::system::error_code;
+using broker::reply;
+using std::chrono::milliseconds;
+
+const std::string cid = "c_0123456789abcdef0123456789abcdef";
+const auto t0 = std::chrono::system_clock::time_point(milliseconds(1796467770000));
+
+class Escalation : public ::testing::Test {
+ protected:
+  Escalation() {
+    svc_.redis =
+        std::make_unique<broker::broker>(test::fast_broker_options(redis_.unix_endpoint()));
+    svc_.redis->start();
+    property p;
+    p.id = "hotel-berlin";
+    p.name = "Hotel Berlin";
+    p.escalation = escalation_contact{300, "manager@hotel-berlin.example", "+4930999999"};
+    escalations_ = std::make_unique<escalator>(io_.executor(), svc_, keys_, options_,
+                                               std::vector<property>{p});
+  }
+  ~Escalation() override {
+    escalations_.reset();
+    svc_.redis->stop();
+    io_.drain();
+  }
+
+  reply run(broker::command cmd) {
+    std::promise<reply> p;
+    svc_.redis->post(std::move(cmd), io_.executor(),
+                     [&p](error_code, reply r) { p.set_value(std::move(r)); });
+    return p.get_future().get();
+  }
+  std::string get(broker::command cmd) {
+    auto r = run(std::move(cmd));
+    return r.is_string() ? r.str() : r.is_integer() ? std::to_string(r.integer()) : "<nil>";
+  }
+  int tick(milliseconds after_t0) {
+    std::promise<int> p;
+    escalations_->tick(t0 + after_t0, [&p](int n) { p.set_value(n); });
+    return p.get_future().get();
+  }
+  std::string change(const std::string& what) {
+    std::promise<std::string> p;
+    conversation_writer writer(svc_, keys_, options_);
+    writer.change({"hotel-berlin", cid, what, "frontdesk", "", "", ""}, io_.executor(),
+                  [&p](contract::conversation_change_result r) {
+                    p.set_value(r.error_code.empty() ? "ok" : r.error_code);
+                  });
+    return p.get_future().get();
+  }
+
+  // A conversation with staff whose guest wrote at t0 (what ingest.lua leaves).
+  void guest_waits_since_t0() {
+    run({"HSET", "conversation:" + cid, "conversation_id", cid, "property_id", "hotel-berlin",
+         "channel", "whatsapp", "guest", "+4915112345678", "mode", "human", "unread", "1"});
+    run({"HSET", "property:hotel-berlin:unread", cid, "1"});
+    run({"ZADD", "property:hotel-berlin:escalation", "1796467770000", cid});
+  }
+
+  test::redis_server redis_;
+  test::io_thread io_;
+  services svc_;
+  contract::key_space keys_;
+  dashboard_options options_;
+  std::unique_ptr<escalator> escalations_;
+};
+
+TEST_F(Escalation, FiresOnceAfterTheConfiguredTime) {
+  guest_waits_since_t0();
+  EXPECT_EQ(tick(milliseconds(299000)), 0) << "not before after_s";
+  EXPECT_EQ(get({"LLEN", "outbound:email"}), "0");
+  EXPECT_EQ(tick(milliseconds(300000)), 1);
+  ASSERT_EQ(get({"LLEN", "outbound:email"}), "1");
+  ASSERT_EQ(get({"LLEN", "outbound:sms"}), "1");
+  rapidjson::Document mail;
+  mail.Parse(get({"LINDEX", "outbound:email", "0"}).c_str());
+  ASSERT_TRUE(mail.IsObject());
+  EXPECT_STREQ(mail["to"].GetString(), "manager@hotel-berlin.example");
+  EXPECT_STREQ(mail["property_id"].GetString(), "hotel-berlin");
+  EXPECT_STREQ(mail["source"].GetString(), "staff");
+  EXPECT_NE(std::string(mail["text"].GetString()).find("+4915112345678"), std::string::npos);
+  rapidjson::Document sms;
+  sms.Parse(get({"LINDEX", "outbound:sms", "0"}).c_str());
+  EXPECT_STREQ(sms["to"].GetString(), "+4930999999");
+  // The event, with seq, in the property's history.
+  auto events = run({"XRANGE", "property:hotel-berlin:events", "-", "+"});
+  ASSERT_EQ(events.elements().size(), 1u);
+  rapidjson::Document event;
+  event.Parse(events.elements()[0].elements()[1].elements()[1].str().c_str());
+  EXPECT_STREQ(event["event"].GetString(), "conversation.updated");
+  EXPECT_STREQ(event["data"]["change"].GetString(), "escalated");
+  EXPECT_EQ(get({"HGET", "conversation:" + cid, "escalated_at"}), "1796468070000");
+
+  // Once: later passes, and a new guest message (ingest starts no wait while escalated_at is
+  // set), notify nobody.
+  EXPECT_EQ(tick(milliseconds(900000)), 0);
+  EXPECT_EQ(get({"LLEN", "outbound:email"}), "1");
+
+  // Read by staff: the next wait may escalate again.
+  EXPECT_EQ(change("read"), "ok");
+  EXPECT_EQ(get({"HGET", "conversation:" + cid, "escalated_at"}), "<nil>");
+}
+
+TEST_F(Escalation, NotWhenStaffReadFirst) {
+  guest_waits_since_t0();
+  EXPECT_EQ(change("read"), "ok");
+  EXPECT_EQ(get({"ZCARD", "property:hotel-berlin:escalation"}), "0");
+  EXPECT_EQ(tick(milliseconds(600000)), 0);
+  EXPECT_EQ(get({"LLEN", "outbound:email"}), "0");
+  EXPECT_EQ(get({"LLEN", "outbound:sms"}), "0");
+}
+
+TEST_F(Escalation, NotWhenReleasedOrAnsweredInBetween) {
+  guest_waits_since_t0();
+  // Answered: staff_reply.lua takes the conversation off the waiting set; the pass also
+  // drops an entry whose conversation is no longer with staff or has nothing unread.
+  run({"HSET", "conversation:" + cid, "unread", "0"});
+  EXPECT_EQ(tick(milliseconds(600000)), 0);
+  EXPECT_EQ(get({"ZCARD", "property:hotel-berlin:escalation"}), "0");
+  guest_waits_since_t0();
+  EXPECT_EQ(change("release"), "ok");
+  EXPECT_EQ(tick(milliseconds(600000)), 0);
+  EXPECT_EQ(get({"LLEN", "outbound:email"}), "0");
+}
+
+TEST_F(Escalation, AHandoffWithUnreadMessagesStartsTheWait) {
+  run({"HSET", "conversation:" + cid, "conversation_id", cid, "property_id", "hotel-berlin",
+       "channel", "whatsapp", "guest", "+4915112345678", "unread", "2"});
+  EXPECT_EQ(change("handoff"), "ok");
+  EXPECT_NE(get({"ZSCORE", "property:hotel-berlin:escalation", cid}), "<nil>");
+}
+
+}  // namespace
+}  // namespace bellhop::gateway
