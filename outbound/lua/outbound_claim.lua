@@ -6,8 +6,11 @@
 -- ARGV[1] now (epoch ms)   ARGV[2] most to promote   ARGV[3] most to take
 -- ARGV[4] prefix of message keys ('message:' with the key prefix)
 -- ARGV[5] prefix of the channel's opted-out recipients ('optout:<channel>:'), '' if none
--- Returns {paused 0/1, next due (epoch ms, -1 none), json1, attempts1, json2, attempts2, …};
--- attempts -1: the recipient opted out, so the message must fail without a send.
+-- ARGV[6] prefix of conversation keys ('conversation:' with the key prefix)
+-- Returns {paused 0/1, next due (epoch ms, -1 none), json1, attempts1, account1, json2, …};
+-- attempts -1: the recipient opted out, so the message must fail without a send; account: the
+-- account the guest of the message's conversation last wrote to ('' when none is known), which
+-- the reply goes out from unless the message names one (docs/outbound.md).
 local function priority_of(message)  -- Bellhop writes id then priority first
   return tonumber(string.match(message, '^{"id":"[^"]*","priority":(%d+)')) or 5
 end
@@ -30,10 +33,14 @@ for i = 1, #top, 2 do
   out[#out + 1] = message
   local to = ARGV[5] ~= '' and string.match(message,
       '^{"id":"[^"]*","priority":%d+,"property_id":"[^"]*","channel":"[^"]*","to":"([^"\\]*)"')
+  local record = redis.call('HMGET', ARGV[4] .. id, 'attempts', 'conversation_id')
   if to and redis.call('EXISTS', ARGV[5] .. to) == 1 then
     out[#out + 1] = -1
   else
-    out[#out + 1] = tonumber(redis.call('HGET', ARGV[4] .. id, 'attempts') or '0')
+    out[#out + 1] = tonumber(record[1] or '0')
   end
+  local account = record[2] and record[2] ~= '' and
+      redis.call('HGET', ARGV[6] .. record[2], 'account')
+  out[#out + 1] = account or ''
 end
 return out

@@ -41,11 +41,6 @@ using json::writer;
 
 using filed = normalized_outbound;
 
-// Why a message of another property is not sent on a channel (docs/outbound.md).
-std::string property_mismatch(std::string_view property_id, std::string_view channel) {
-  return "property_id " + std::string(property_id) + " is not the property of channel " +
-         std::string(channel);
-}
 
 }  // namespace
 
@@ -259,8 +254,11 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     auto error = normalize_outbound(raw, l->ch.name, *f);
     if (!error.empty()) {
       report_poison(poison_, "outbound", l->queue, f->refused, error);
-    } else if (f->msg.property_id != l->ch.property_id) {
-      error = property_mismatch(f->msg.property_id, l->ch.name);
+    } else if (std::string why; !pick_account(l->ch.name, l->ch.accounts, f->msg.property_id,
+                                              f->msg.account, "", why)) {
+      // A property without an account here, or an account not its own: never sent from
+      // another property's number or address (docs/outbound.md).
+      error = std::move(why);
       spdlog::warn("outbound: {} element refused: {}", l->queue, error);
     }
     if (!error.empty()) {
@@ -317,7 +315,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     redis_.eval(
         claim_, {l->ready, l->processing, l->delayed, l->paused, l->arrivals},
         {std::to_string(now_ms()), "100", std::to_string(room), keys_.message(""),
-         l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string()},
+         l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string(),
+         keys_.conversation("")},
         strand_,
         [self = shared_from_this(), l, room](error_code ec, broker::reply r) {
           l->claiming = false;
@@ -328,11 +327,12 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
             return self->sleep(l, 1000);
           }
           int taken = 0;
-          for (std::size_t i = 2; i + 1 < e.size(); i += 2) {
+          for (std::size_t i = 2; i + 2 < e.size(); i += 3) {
             if (!e[i].is_string()) continue;
             ++taken;
             ++l->in_flight;
-            self->send(l, e[i].str(), e[i + 1].is_integer() ? e[i + 1].integer() : 0);
+            self->send(l, e[i].str(), e[i + 1].is_integer() ? e[i + 1].integer() : 0,
+                       e[i + 2].is_string() ? e[i + 2].str() : "");
           }
           if (taken == room) return self->wake(l);  // there may be more
           // Nothing more ready: wake at the next due delayed message, or in a second at the
@@ -351,8 +351,10 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   }
 
   // `json` is the filed message: read into the typed one, never written again (what the
-  // scripts keep of it is this text).
-  void send(const lane_ptr& l, std::string json, std::int64_t attempts) {
+  // scripts keep of it is this text). `conversation_account`: the account its guest last
+  // wrote to ("" = none known).
+  void send(const lane_ptr& l, std::string json, std::int64_t attempts,
+            const std::string& conversation_account) {
     filed f;
     if (auto error = read_outbound(json, l->ch.name, f); !error.empty()) {
       report_poison(poison_, "outbound", l->ready, f.refused, error);
@@ -362,13 +364,16 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                     "", 0, false, object);
     }
     std::optional<channels::outbound_message> msg(std::move(f.msg));
-    // Filed before the intake checked the property (an older version), or the channel was
-    // given to another property since: not sent from this one's number or address.
-    if (msg->property_id != l->ch.property_id) {
-      auto why = property_mismatch(msg->property_id, l->ch.name);
-      return finish(l, "dead", std::move(json), *msg, attempts, std::move(why), "property_mismatch",
-                    "", 0);
+    // The account it goes out from. None: filed before the intake checked it (an older
+    // version), or the property's accounts changed since; never sent from another's.
+    std::string why;
+    const auto* account = pick_account(l->ch.name, l->ch.accounts, msg->property_id,
+                                       msg->account, conversation_account, why);
+    if (!account) {
+      return finish(l, "dead", std::move(json), *msg, attempts, std::move(why),
+                    "property_mismatch", "", 0);
     }
+    msg->account = account->id;
     if (attempts < 0) {  // the claim found the recipient opted out
       sends_.labels({l->ch.name, "opted_out"}).inc();
       return finish(l, "dead", std::move(json), *msg, 0,

@@ -73,7 +73,8 @@ bool signature_valid(std::string_view app_secret, std::string_view body,
 //   anything else         "unsupported", ""; metadata {"whatsapp_type": <type>}
 // and metadata {"context_message_id"} when the guest replied to a message. Statuses sent,
 // delivered, read and failed are taken (others ignored), with errors[0] when failed; recipient
-// = "+" + recipient_id, or recipient_user_id when a send to a BSUID came without the phone.
+// = "+" + recipient_id, or recipient_user_id when a send to a BSUID came without the phone;
+// business = the change's metadata.phone_number_id (the number that sent it).
 webhook_result parse_webhook(const settings& s, const webhook& w);
 
 // Why `to` can receive no WhatsApp message ("" when it can): it must be a phone number

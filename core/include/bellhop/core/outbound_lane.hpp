@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bellhop/channels/types.hpp"
@@ -14,13 +15,29 @@
 
 namespace bellhop::gateway {
 
+// One account of a channel (a WhatsApp number, a Twilio sender, a mailbox, a web chat site):
+// its id (docs/properties.md, "Accounts and routing") and the property it belongs to.
+struct channel_account {
+  std::string id, property_id;
+};
+
+// The account a message goes out from (docs/outbound.md): the one it names (`named`), else the
+// one the guest wrote to (`conversation`, when it is still an account of the message's
+// property), else the property's first. nullptr when there is none, `why` then says so.
+// `channel` names the channel in `why`.
+const channel_account* pick_account(std::string_view channel,
+                                    const std::vector<channel_account>& accounts,
+                                    std::string_view property_id, std::string_view named,
+                                    std::string_view conversation, std::string& why);
+
 // What the dispatcher needs of one channel: how to send, and which rate limits a message
 // passes before it is sent (sender, recipient pair, property caps; may be none).
 struct outbound_channel {
   std::string name;  // "whatsapp", "sms", …: the queue is outbound:<name>
-  // The property the channel belongs to (channels.<name>.property_id): only its messages are
-  // sent on the channel; another property's go to the dead letters (docs/outbound.md).
-  std::string property_id;
+  // The channel's accounts: a message is sent from one of its property's (the dispatcher sets
+  // the message's `account` before `limits` and `send` see it); a message of a property
+  // without one goes to the dead letters (docs/outbound.md).
+  std::vector<channel_account> accounts;
   std::function<void(const channels::outbound_message&, boost::asio::any_io_executor,
                      std::function<void(channels::send_result)>)>
       send;
