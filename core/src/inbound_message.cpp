@@ -76,8 +76,8 @@ struct string_rule {
   std::size_t max_bytes;
 };
 
-constexpr std::array known_fields = {"property_id", "channel",     "external_id", "from",
-                                     "to",          "account",     "guest_name",  "text",
+constexpr std::array known_fields = {"property_id",  "channel",     "external_id", "from",
+                                     "to",           "account",     "guest_name",  "text",
                                      "content_type", "attachments", "sent_at",     "metadata"};
 
 // Every rule of the canonical message but the JSON ones (syntax, size, depth, unknown fields),

@@ -75,8 +75,8 @@ std::string check(const filed& f, std::string_view channel, const json_faults& f
   if (faults.bad_account || m.account.size() > contract::id_limits::address ||
       std::any_of(m.account.begin(), m.account.end(),
                   [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
-    return "account must be a string of at most " +
-           std::to_string(contract::id_limits::address) + " bytes without control characters";
+    return "account must be a string of at most " + std::to_string(contract::id_limits::address) +
+           " bytes without control characters";
   if (f.idempotency_key.size() > contract::id_limits::idempotency_key)
     return "idempotency_key is longer than " + std::to_string(contract::id_limits::idempotency_key) +
            " bytes";

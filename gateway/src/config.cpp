@@ -293,7 +293,8 @@ const field<config> config_fields[] = {
 
 // The accounts of a channel section (channels.<name>.accounts[i], web chat's sites[i]): what
 // an account leaves out that the section has (a secret, the SMTP server) is the section's.
-#define BELLHOP_ACCOUNT_KEY(type, member) #member, [](type & a) -> field_target { return &a.member; }
+#define BELLHOP_ACCOUNT_KEY(type, member) \
+#member, [](type & a) -> field_target { return &a.member; }
 
 const field<whatsapp_account> whatsapp_account_fields[] = {
     {BELLHOP_ACCOUNT_KEY(whatsapp_account, property_id), int_rule::any, check_property_id, true},
@@ -897,9 +898,9 @@ void default_to(std::string& value, const std::string& section_value) {
 // becomes accounts[0]; a list takes the section's shared values where an account leaves them
 // out, may not sit beside the one-account fields, and names each account once.
 status loader::check_channel_accounts() {
-  auto alone = [&](std::string_view list,
-                   std::initializer_list<std::pair<std::string_view, const std::string*>> fields)
-      -> status {
+  auto alone =
+      [&](std::string_view list,
+          std::initializer_list<std::pair<std::string_view, const std::string*>> fields) -> status {
     for (const auto& [key, value] : fields) {
       if (value->empty()) continue;
       return fail(describe(origin_of(std::string(key)), key,
@@ -924,16 +925,16 @@ status loader::check_channel_accounts() {
       auto [it, fresh] = first.emplace(ids[i], i);
       if (fresh) continue;
       const std::string key = item_path(list, i) + "." + std::string(member);
-      return fail(describe(origin_of(key), key,
-                           "is already used by " + item_path(list, it->second)));
+      return fail(
+          describe(origin_of(key), key, "is already used by " + item_path(list, it->second)));
     }
     return {};
   };
 
   if (auto& wa = cfg_.channels.whatsapp) {
     if (wa->accounts.empty()) {
-      wa->accounts.push_back(
-          {wa->property_id, wa->phone_number_id, wa->access_token, wa->app_secret, wa->verify_token});
+      wa->accounts.push_back({wa->property_id, wa->phone_number_id, wa->access_token,
+                              wa->app_secret, wa->verify_token});
     } else {
       if (auto r = alone(whatsapp_accounts_path,
                          {{"channels.whatsapp.property_id", &wa->property_id},
@@ -958,11 +959,11 @@ status loader::check_channel_accounts() {
   if (auto& tw = cfg_.channels.twilio) {
     if (tw->accounts.empty()) {
       tw->accounts.push_back({tw->property_id, tw->account_sid, tw->auth_token, tw->from});
-    } else if (auto r = alone(twilio_accounts_path,
-                              {{"channels.twilio.property_id", &tw->property_id},
-                               {"channels.twilio.account_sid", &tw->account_sid},
-                               {"channels.twilio.auth_token", &tw->auth_token},
-                               {"channels.twilio.from", &tw->from}});
+    } else if (auto r =
+                   alone(twilio_accounts_path, {{"channels.twilio.property_id", &tw->property_id},
+                                                {"channels.twilio.account_sid", &tw->account_sid},
+                                                {"channels.twilio.auth_token", &tw->auth_token},
+                                                {"channels.twilio.from", &tw->from}});
                !r) {
       return r;
     }

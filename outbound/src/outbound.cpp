@@ -41,7 +41,6 @@ using json::writer;
 
 using filed = normalized_outbound;
 
-
 }  // namespace
 
 class outbound_service::impl : public std::enable_shared_from_this<impl> {
@@ -315,10 +314,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     redis_.eval(
         claim_, {l->ready, l->processing, l->delayed, l->paused, l->arrivals},
         {std::to_string(now_ms()), "100", std::to_string(room), keys_.message(""),
-         l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string(),
-         keys_.conversation("")},
-        strand_,
-        [self = shared_from_this(), l, room](error_code ec, broker::reply r) {
+         l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string(), keys_.conversation("")},
+        strand_, [self = shared_from_this(), l, room](error_code ec, broker::reply r) {
           l->claiming = false;
           if (self->stopped_) return;
           const auto& e = r.elements();
@@ -338,7 +335,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
           // Nothing more ready: wake at the next due delayed message, or in a second at the
           // latest (another process's intake, a resume, or a new due time elsewhere).
           std::int64_t wait = 1000;
-          if (e[1].integer() >= 0) wait = std::clamp<std::int64_t>(e[1].integer() - now_ms(), 0, 1000);
+          if (e[1].integer() >= 0)
+            wait = std::clamp<std::int64_t>(e[1].integer() - now_ms(), 0, 1000);
           self->sleep(l, wait);
         });
   }
@@ -367,11 +365,11 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     // The account it goes out from. None: filed before the intake checked it (an older
     // version), or the property's accounts changed since; never sent from another's.
     std::string why;
-    const auto* account = pick_account(l->ch.name, l->ch.accounts, msg->property_id,
-                                       msg->account, conversation_account, why);
+    const auto* account = pick_account(l->ch.name, l->ch.accounts, msg->property_id, msg->account,
+                                       conversation_account, why);
     if (!account) {
-      return finish(l, "dead", std::move(json), *msg, attempts, std::move(why),
-                    "property_mismatch", "", 0);
+      return finish(l, "dead", std::move(json), *msg, attempts, std::move(why), "property_mismatch",
+                    "", 0);
     }
     msg->account = account->id;
     if (attempts < 0) {  // the claim found the recipient opted out

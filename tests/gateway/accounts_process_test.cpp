@@ -94,56 +94,76 @@ class Accounts : public ::testing::Test {
   void SetUp() override {
     cert_ = dir_.path() / "smtp-cert.pem";
     key_ = dir_.path() / "smtp-key.pem";
-    run_capture("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-                "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
-                    shell_quote(key_.string()) + " -out " + shell_quote(cert_.string()),
-                true);
+    run_capture(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+        "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+            shell_quote(key_.string()) + " -out " + shell_quote(cert_.string()),
+        true);
     ASSERT_TRUE(fs::exists(cert_)) << "openssl could not make the test certificate";
     fs::create_directories(dir_.path() / "mail");
     sink_ = child_process({"/usr/bin/python3", smtp_sink.string(), cert_.string(), key_.string(),
                            "hotel-smtp", "smtp-password-0123", (dir_.path() / "mail").string()},
                           dir_.path() / "smtp-sink.log");
-    ASSERT_TRUE(eventually([&] {
-      const auto out = sink_.output();
-      const auto at = out.find("port ");
-      if (at == std::string::npos) return false;
-      smtp_port_ = static_cast<std::uint16_t>(std::stoi(out.substr(at + 5)));
-      return true;
-    }, 20s)) << sink_.output();
+    ASSERT_TRUE(eventually(
+        [&] {
+          const auto out = sink_.output();
+          const auto at = out.find("port ");
+          if (at == std::string::npos) return false;
+          smtp_port_ = static_cast<std::uint16_t>(std::stoi(out.substr(at + 5)));
+          return true;
+        },
+        20s))
+        << sink_.output();
 
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
     std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)" << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string() << R"(",
-      "public_url": ")" << public_url << R"(",
-      "redis": {"url": ")" << redis_.url() << R"(", "command_timeout_ms": 1000},
+      "listen": "127.0.0.1:)"
+                          << port_ << R"(",
+      "data_dir": ")" << (dir_.path() / "data").string()
+                          << R"(",
+      "public_url": ")" << public_url
+                          << R"(",
+      "redis": {"url": ")" << redis_.url()
+                          << R"(", "command_timeout_ms": 1000},
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400},
-      "auth": {"adapter_keys": [{"name": "all", "key": ")" << adapter_key << R"(",
-                                  "properties": ["*"]}], "jwt_secret": ")" << jwt_secret << R"("},
+      "auth": {"adapter_keys": [{"name": "all", "key": ")"
+                          << adapter_key << R"(",
+                                  "properties": ["*"]}], "jwt_secret": ")"
+                          << jwt_secret << R"("},
       "channels": {
-        "whatsapp": {"app_secret": ")" << berlin_app_secret << R"(", "verify_token": "verify",
-          "api_base_url": ")" << graph_.url() << R"(/v21.0",
+        "whatsapp": {"app_secret": ")"
+                          << berlin_app_secret << R"(", "verify_token": "verify",
+          "api_base_url": ")"
+                          << graph_.url() << R"(/v21.0",
           "accounts": [
             {"property_id": "hotel-berlin", "phone_number_id": "1111",
              "access_token": "graph-token-berlin"},
             {"property_id": "hotel-paris", "phone_number_id": "2222",
-             "access_token": "graph-token-paris", "app_secret": ")" << paris_app_secret << R"(",
+             "access_token": "graph-token-paris", "app_secret": ")"
+                          << paris_app_secret << R"(",
              "verify_token": "verify-paris"}]},
-        "twilio": {"api_base_url": ")" << twilio_.url() << R"(",
+        "twilio": {"api_base_url": ")"
+                          << twilio_.url() << R"(",
           "accounts": [
             {"property_id": "hotel-berlin", "account_sid": "ACBERLIN",
-             "auth_token": ")" << berlin_twilio_token << R"(", "from": "+15550001111"},
+             "auth_token": ")"
+                          << berlin_twilio_token << R"(", "from": "+15550001111"},
             {"property_id": "hotel-paris", "account_sid": "ACPARIS",
-             "auth_token": ")" << paris_twilio_token << R"(", "from": "+33700000002"}]},
-        "email": {"webhook_secret": ")" << email_secret << R"(",
-          "smtp_url": "smtp://127.0.0.1:)" << smtp_port_ << R"(",
+             "auth_token": ")"
+                          << paris_twilio_token << R"(", "from": "+33700000002"}]},
+        "email": {"webhook_secret": ")"
+                          << email_secret << R"(",
+          "smtp_url": "smtp://127.0.0.1:)"
+                          << smtp_port_ << R"(",
           "smtp_username": "hotel-smtp", "smtp_password": "smtp-password-0123",
-          "smtp_ca_file": ")" << cert_.string() << R"(",
+          "smtp_ca_file": ")"
+                          << cert_.string() << R"(",
           "accounts": [
             {"property_id": "hotel-berlin", "address": "frontdesk@berlin.example"},
             {"property_id": "hotel-paris", "address": "Accueil@Paris.example",
-             "from_name": "Hotel Paris", "webhook_secret": ")" << paris_email_secret << R"("}]},
+             "from_name": "Hotel Paris", "webhook_secret": ")"
+                          << paris_email_secret << R"("}]},
         "webchat": {"sites": [
           {"id": "berlin-site", "property_id": "hotel-berlin"},
           {"id": "paris-site", "property_id": "hotel-paris"}]}}
@@ -172,32 +192,34 @@ class Accounts : public ::testing::Test {
 
   http_result post_twilio(const std::string& token, const std::string& form) {
     const std::string path = "/v1/webhooks/twilio/sms";
-    return http_request(port_, "POST", path, form,
-                        {{"Content-Type", "application/x-www-form-urlencoded"},
-                         {"X-Twilio-Signature",
-                          twilio_signature(token, public_url + path, form, dir_.path())}});
+    return http_request(
+        port_, "POST", path, form,
+        {{"Content-Type", "application/x-www-form-urlencoded"},
+         {"X-Twilio-Signature", twilio_signature(token, public_url + path, form, dir_.path())}});
   }
 
   http_result post_outbound(const std::string& body) {
-    return http_request(port_, "POST", "/v1/messages/outbound", body,
-                        {{"Content-Type", "application/json"},
-                         {"Authorization", "Bearer " + adapter_key}});
+    return http_request(
+        port_, "POST", "/v1/messages/outbound", body,
+        {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + adapter_key}});
   }
 
   // The envelope on inbound:messages whose external_id is `id` (nothing takes them off).
   rapidjson::Document envelope(const std::string& external_id) {
     rapidjson::Document found;
-    eventually([&] {
-      std::istringstream lines(redis_.cli("LRANGE inbound:messages 0 -1"));
-      for (std::string line; std::getline(lines, line);) {
-        auto d = parse_json(line);
-        if (d.IsObject() && string_member(d, "external_id") == external_id) {
-          found.Swap(d);
-          return true;
-        }
-      }
-      return false;
-    }, 10s);
+    eventually(
+        [&] {
+          std::istringstream lines(redis_.cli("LRANGE inbound:messages 0 -1"));
+          for (std::string line; std::getline(lines, line);) {
+            auto d = parse_json(line);
+            if (d.IsObject() && string_member(d, "external_id") == external_id) {
+              found.Swap(d);
+              return true;
+            }
+          }
+          return false;
+        },
+        10s);
     return found;
   }
 
@@ -211,9 +233,8 @@ class Accounts : public ::testing::Test {
   temp_dir dir_;
   redis_server redis_;
   fake_provider graph_{[](const fake_request&, std::size_t i) {
-    return fake_response{
-        200, R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.OUT)" +
-                 std::to_string(i) + R"("}]})"};
+    return fake_response{200, R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.OUT)" +
+                                  std::to_string(i) + R"("}]})"};
   }};
   fake_provider twilio_{[](const fake_request&, std::size_t i) {
     return fake_response{201, R"({"sid":"SMOUT)" + std::to_string(i) + R"(","status":"queued"})"};
@@ -250,8 +271,9 @@ TEST_F(Accounts, EachWebhookLandsInItsPropertyAndEachReplyLeavesFromItsAccount) 
     EXPECT_EQ(challenge.status, 200) << token;
     EXPECT_EQ(challenge.body, "42");
   }
-  EXPECT_EQ(http_get(port_, "/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nope&"
-                            "hub.challenge=42")
+  EXPECT_EQ(http_get(port_,
+                     "/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nope&"
+                     "hub.challenge=42")
                 .status,
             403);
 
@@ -352,9 +374,9 @@ TEST_F(Accounts, EachWebhookLandsInItsPropertyAndEachReplyLeavesFromItsAccount) 
   ASSERT_TRUE(eventually([&] { return graph_.count() == 1; }, 15s)) << bellhop_.output();
   EXPECT_EQ(graph_.requests()[0].target, "/v21.0/2222/messages");
   EXPECT_EQ(graph_.requests()[0].headers["authorization"], "Bearer graph-token-paris");
-  ASSERT_EQ(reply("hotel-berlin", "whatsapp", "+4915112345678", conversation["wamid.BERLIN1"])
-                .status,
-            202);
+  ASSERT_EQ(
+      reply("hotel-berlin", "whatsapp", "+4915112345678", conversation["wamid.BERLIN1"]).status,
+      202);
   ASSERT_TRUE(eventually([&] { return graph_.count() == 2; }, 15s)) << bellhop_.output();
   EXPECT_EQ(graph_.requests()[1].target, "/v21.0/1111/messages");
   EXPECT_EQ(graph_.requests()[1].headers["authorization"], "Bearer graph-token-berlin");
@@ -365,9 +387,10 @@ TEST_F(Accounts, EachWebhookLandsInItsPropertyAndEachReplyLeavesFromItsAccount) 
   EXPECT_NE(twilio_.requests()[0].body.find("From=%2B33700000002"), std::string::npos)
       << twilio_.requests()[0].body;
 
-  ASSERT_EQ(reply("hotel-paris", "email", "ana@example.com", conversation["<paris-1@mail.example.com>"])
-                .status,
-            202);
+  ASSERT_EQ(
+      reply("hotel-paris", "email", "ana@example.com", conversation["<paris-1@mail.example.com>"])
+          .status,
+      202);
   const auto mail = dir_.path() / "mail" / "1.json";
   ASSERT_TRUE(eventually([&] { return fs::exists(mail); }, 15s))
       << bellhop_.output() << sink_.output();
@@ -423,7 +446,8 @@ TEST_F(Accounts, TrafficForAnUnknownAccountIsAcknowledgedAndKeptOnInboundUnroute
   auto posted = post_json("/v1/webhooks/whatsapp", wa, "X-Hub-Signature-256",
                           hmac_sha256(berlin_app_secret, wa, dir_.path()));
   EXPECT_EQ(posted.status, 200) << posted.body;
-  const std::string status = R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"4930000000","phone_number_id":"9999"},"statuses":[{"id":"wamid.SOMEONE","status":"delivered","timestamp":"1795860060","recipient_id":"4915112345678"}]}}]}]})";
+  const std::string status =
+      R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"4930000000","phone_number_id":"9999"},"statuses":[{"id":"wamid.SOMEONE","status":"delivered","timestamp":"1795860060","recipient_id":"4915112345678"}]}}]}]})";
   EXPECT_EQ(post_json("/v1/webhooks/whatsapp", status, "X-Hub-Signature-256",
                       hmac_sha256(paris_app_secret, status, dir_.path()))
                 .status,
@@ -464,11 +488,13 @@ TEST_F(Accounts, TrafficForAnUnknownAccountIsAcknowledgedAndKeptOnInboundUnroute
   }
   EXPECT_NE(redis_.cli("LINDEX inbound:unrouted 1").find("SMNOBODY"), std::string::npos);
   const auto metrics = http_get(port_, "/metrics").body;
-  EXPECT_NE(metrics.find(R"(bellhop_inbound_unrouted_total{channel="whatsapp",reason="unknown_account"} 2)"),
+  EXPECT_NE(metrics.find(
+                R"(bellhop_inbound_unrouted_total{channel="whatsapp",reason="unknown_account"} 2)"),
             std::string::npos)
       << metrics.substr(0, 2000);
-  EXPECT_NE(metrics.find(R"(bellhop_inbound_unrouted_total{channel="sms",reason="unknown_account"} 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.find(R"(bellhop_inbound_unrouted_total{channel="sms",reason="unknown_account"} 1)"),
+      std::string::npos);
   // Nothing reached either property's dashboard.
   EXPECT_EQ(frames(berlin_).find("message.created"), std::string::npos);
   EXPECT_EQ(frames(paris_).find("message.created"), std::string::npos);

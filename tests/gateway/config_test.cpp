@@ -958,12 +958,12 @@ INSTANTIATE_TEST_SUITE_P(
                                               "access_token": "a"})"),
                         "'channels.whatsapp.accounts[0].app_secret' is required (in the account, "
                         "or as channels.whatsapp.app_secret for all of them)"},
-        validation_case{whatsapp_accounts(
-                            R"("app_secret": "s", "verify_token": "v", "phone_number_id": "9", )",
-                            R"({"property_id": "p1", "phone_number_id": "1",
+        validation_case{
+            whatsapp_accounts(R"("app_secret": "s", "verify_token": "v", "phone_number_id": "9", )",
+                              R"({"property_id": "p1", "phone_number_id": "1",
                                 "access_token": "a"})"),
-                        "'channels.whatsapp.phone_number_id' must not be set together with "
-                        "channels.whatsapp.accounts (set it in each account instead)"},
+            "'channels.whatsapp.phone_number_id' must not be set together with "
+            "channels.whatsapp.accounts (set it in each account instead)"},
         validation_case{whatsapp_accounts(R"("app_secret": "s", "verify_token": "v", )",
                                           R"({"phone_number_id": "1", "access_token": "a"})"),
                         "'channels.whatsapp.accounts[0].property_id' is required"},

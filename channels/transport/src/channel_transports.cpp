@@ -46,7 +46,8 @@ std::vector<outbound_channel> make_outbound_channels(const transport_options& op
   }
   if (opts.webchat) {
     lanes.push_back(webchat_lane(*opts.webchat, redis, keys));
-    for (const auto& s : opts.webchat->sites) lanes.back().accounts.push_back({s.id, s.property_id});
+    for (const auto& s : opts.webchat->sites)
+      lanes.back().accounts.push_back({s.id, s.property_id});
   }
   return lanes;
 }

@@ -46,8 +46,8 @@ void email(const ctx_ptr& c, const request& req, responder res) {
     std::vector<std::string> secrets{em->webhook_secret};
     for (const auto& a : em->accounts) secrets.push_back(a.webhook_secret);
     for (const auto& candidate : secrets) {
-      if (!candidate.empty() && contract::constant_time_equal(
-                                    channels::email::signature(candidate, hook.body), lower)) {
+      if (!candidate.empty() &&
+          contract::constant_time_equal(channels::email::signature(candidate, hook.body), lower)) {
         secret = candidate;
         break;
       }
@@ -63,7 +63,8 @@ void email(const ctx_ptr& c, const request& req, responder res) {
   // A known mailbox takes only what its own secret signed; an unknown one what the section's
   // secret (or, without one, any mailbox's) signed, kept on inbound:unrouted.
   std::map<std::string, routed_account> known;
-  for (const auto& a : em->accounts) known.emplace(a.address, routed_account{a.address, a.property_id});
+  for (const auto& a : em->accounts)
+    known.emplace(a.address, routed_account{a.address, a.property_id});
   for (const auto& g : r.messages) {
     const email_account* mailbox = nullptr;
     for (const auto& a : em->accounts)
@@ -72,9 +73,9 @@ void email(const ctx_ptr& c, const request& req, responder res) {
                             : em->webhook_secret.empty() || em->webhook_secret == secret;
     if (!ok) {
       c->results.labels({"email", "refused"}).inc();
-      return res.send(refused(
-          req, channels::webhook_result::refuse(401, "invalid_signature",
-                                                "X-Bellhop-Signature is not this mailbox's")));
+      return res.send(
+          refused(req, channels::webhook_result::refuse(
+                           401, "invalid_signature", "X-Bellhop-Signature is not this mailbox's")));
     }
   }
   if (!c->svc.redis) return res.send(starting(req));
@@ -118,10 +119,7 @@ outbound_channel email_lane(const email_config& c, std::chrono::milliseconds tim
                                                  std::function<void(channels::send_result)> done) {
     auto from = mailboxes->find(m.account);
     if (from == mailboxes->end()) {  // the dispatcher picks one of the lane's accounts
-      channels::send_result r;
-      r.outcome = channels::send_outcome::permanent;
-      r.reason = "account " + m.account + " is not a mailbox of this gateway";
-      return done(std::move(r));
+      return done(never_sent("account " + m.account + " is not a mailbox of this gateway"));
     }
     const auto& s = from->second.s;
     const auto& smtp = from->second.smtp;

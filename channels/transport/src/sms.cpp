@@ -63,9 +63,7 @@ void twilio(const ctx_ptr& c, const request& req, responder res, bool status) {
   // A status moves the record of a message Bellhop sent, whichever number sent it.
   std::optional<routed_account> to;
   if (account) to = routed_account{account->from, account->property_id};
-  auto route = [&to](const std::string&) -> const routed_account* {
-    return to ? &*to : nullptr;
-  };
+  auto route = [&to](const std::string&) -> const routed_account* { return to ? &*to : nullptr; };
   store_all(c, "sms", route, std::move(r), req, std::move(res), false);
 }
 
@@ -92,8 +90,7 @@ outbound_channel sms_lane(const twilio_config& c, const std::string& public_url,
                                 std::function<void(channels::send_result)> done) {
     auto sender = senders->find(m.account);
     if (sender == senders->end()) {  // the dispatcher picks one of the lane's accounts
-      return done({channels::send_outcome::permanent, "", "",
-                   "account " + m.account + " is not a Twilio sender of this gateway", {}});
+      return done(never_sent("account " + m.account + " is not a Twilio sender of this gateway"));
     }
     client->call(channels::twilio::send_request(sender->second, m), ex,
                  [done = std::move(done)](provider_response r) {

@@ -182,11 +182,11 @@ void store_all(const ctx_ptr& c, const std::string& channel, const webhook_route
   t->pending = messages.size() + result->statuses.size() + opt_outs.size() + unrouted.size() +
                1;  // +1: this
   for (auto& entry : unrouted) {
-    c->svc.redis->post(
-        {"LPUSH", c->keys.inbound_unrouted(), std::move(entry)}, res.executor(),
-        [finish_one](error_code ec, broker::reply r) {
-          finish_one(!ec && !r.is_error(), ec ? ec.message() : r.to_string(), is_redis_full(r));
-        });
+    c->svc.redis->post({"LPUSH", c->keys.inbound_unrouted(), std::move(entry)}, res.executor(),
+                       [finish_one](error_code ec, broker::reply r) {
+                         finish_one(!ec && !r.is_error(), ec ? ec.message() : r.to_string(),
+                                    is_redis_full(r));
+                       });
   }
   if (!unrouted.empty()) {
     c->svc.redis->post({"LTRIM", c->keys.inbound_unrouted(), "0", std::to_string(unrouted_cap - 1)},
@@ -221,6 +221,13 @@ channels::send_result no_answer(const provider_response& r) {
   channels::send_result s;
   s.outcome = channels::send_outcome::transient;
   s.reason = r.error;
+  return s;
+}
+
+channels::send_result never_sent(std::string reason) {
+  channels::send_result s;
+  s.outcome = channels::send_outcome::permanent;
+  s.reason = std::move(reason);
   return s;
 }
 

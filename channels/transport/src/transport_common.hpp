@@ -66,6 +66,8 @@ void store_all(const ctx_ptr& c, const std::string& channel, const webhook_route
 
 // A send whose provider call got no answer (connect, TLS, timeout): try again later.
 channels::send_result no_answer(const provider_response& r);
+// A send that can never be made: dead with `reason`, no provider call.
+channels::send_result never_sent(std::string reason);
 // The configured policy of that name, or nullptr (none configured, or no limiter).
 const ratelimit::policy* policy(rate_limits* limits, std::string_view name);
 

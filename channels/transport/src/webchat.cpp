@@ -280,7 +280,8 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
     const inbound_limits limits{shared_->opts.max_text_bytes};
     auto g = webchat_guest_message(guest_, client_id, frame.text);
     g.account = site_.id;
-    auto m = validate_inbound_message(g, site_.property_id, limits, std::chrono::system_clock::now());
+    auto m =
+        validate_inbound_message(g, site_.property_id, limits, std::chrono::system_clock::now());
     if (!m) return send(webchat_error_frame(m.error().code, m.error().message, client_id));
     begin_work();
     // Per guest and per address (docs/webchat.md), one check for both: a refused message is

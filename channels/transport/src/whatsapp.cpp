@@ -82,8 +82,7 @@ outbound_channel whatsapp_lane(const whatsapp_config& c, std::shared_ptr<provide
                                 std::function<void(channels::send_result)> done) {
     auto number = numbers->find(m.account);
     if (number == numbers->end()) {  // the dispatcher picks one of the lane's accounts
-      return done({channels::send_outcome::permanent, "", "",
-                   "account " + m.account + " is not a WhatsApp number of this gateway", {}});
+      return done(never_sent("account " + m.account + " is not a WhatsApp number of this gateway"));
     }
     if (auto why = channels::whatsapp::recipient_error(m.to); !why.empty()) {
       return done({channels::send_outcome::permanent, "", "", std::move(why), {}});

@@ -41,7 +41,7 @@ struct twilio_config {
 // A hotel mailbox; its id is `address` (lower-case once loaded).
 struct email_account {
   std::string property_id, address;
-  std::string webhook_secret, from_name;  // left out: the section's
+  std::string webhook_secret, from_name;                             // left out: the section's
   std::string smtp_url, smtp_username, smtp_password, smtp_ca_file;  // left out: the section's
 };
 
