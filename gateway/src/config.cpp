@@ -1331,6 +1331,8 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t +=
       "    //            \"smtp_url\": \"smtp://mail.example.com:587\", \"smtp_username\": \"\",\n";
   t += "    //            \"smtp_password\": \"\" }\n";
+  t += "    // Several numbers, addresses or sites (docs/properties.md): \"accounts\": [{…}, …]\n";
+  t += "    // (web chat: \"sites\"), each with its own property_id.\n";
   t += "  }\n";
   t += "}\n";
   return t;

@@ -462,6 +462,24 @@ TEST_F(Accounts, TrafficForAnUnknownAccountIsAcknowledgedAndKeptOnInboundUnroute
                       hmac_sha256(email_secret, mail, dir_.path()))
                 .status,
             200);
+  // What cannot be verified or read is refused, never kept: an AccountSid no account has (no
+  // token to verify it with), a body that is not JSON, a wrong signature.
+  EXPECT_EQ(post_twilio(berlin_twilio_token,
+                        "AccountSid=ACNOBODY&Body=Hi&From=%2B4915112345678&"
+                        "MessageSid=SMNOSID&NumMedia=0&To=%2B15550001111")
+                .status,
+            403);
+  const std::string broken = R"({"object":"whatsapp_business_account","entry":[)";
+  EXPECT_EQ(post_json("/v1/webhooks/whatsapp", broken, "X-Hub-Signature-256",
+                      hmac_sha256(berlin_app_secret, broken, dir_.path()))
+                .status,
+            400);
+  // An account that is not a string is no message.
+  const auto typed = post_outbound(
+      R"({"property_id":"hotel-berlin","channel":"sms","to":"+4915112345678","text":"x",)"
+      R"("account":7})");
+  EXPECT_EQ(typed.status, 422) << typed.body;
+  EXPECT_EQ(string_member(parse_json(typed.body)["error"], "code"), "invalid_message");
   // Unsigned traffic is still refused, never kept.
   EXPECT_EQ(post_json("/v1/webhooks/whatsapp", wa, "X-Hub-Signature-256", "sha256=00").status, 401);
 
