@@ -75,13 +75,14 @@ std::string twilio_signature(const std::string& token, const std::string& url,
       {token, url, file.string()});
 }
 
-std::string whatsapp_text(const std::string& number, const std::string& id,
-                          const std::string& text) {
+// A guest's text to `number` (a guest of that number is one conversation per property: the
+// conversation's account is the number the guest wrote to last).
+std::string whatsapp_text(const std::string& number, const std::string& id, const std::string& text,
+                          const std::string& guest = "4915112345678") {
   return R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"4930000000","phone_number_id":")" +
-         number +
-         R"("},"contacts":[{"profile":{"name":"Ana"},"wa_id":"4915112345678"}],"messages":[{"from":"4915112345678","id":")" +
-         id + R"(","timestamp":"1795860000","type":"text","text":{"body":")" + text +
-         R"("}}]}}]}]})";
+         number + R"("},"contacts":[{"profile":{"name":"Ana"},"wa_id":")" + guest +
+         R"("}],"messages":[{"from":")" + guest + R"(","id":")" + id +
+         R"(","timestamp":"1795860000","type":"text","text":{"body":")" + text + R"("}}]}}]}]})";
 }
 
 std::string mail_to(const std::string& to, const std::string& id, const std::string& text) {
@@ -142,7 +143,9 @@ class Accounts : public ::testing::Test {
             {"property_id": "hotel-paris", "phone_number_id": "2222",
              "access_token": "graph-token-paris", "app_secret": ")"
                           << paris_app_secret << R"(",
-             "verify_token": "verify-paris"}]},
+             "verify_token": "verify-paris"},
+            {"property_id": "hotel-berlin", "phone_number_id": "3333",
+             "access_token": "graph-token-berlin-2"}]},
         "twilio": {"api_base_url": ")"
                           << twilio_.url() << R"(",
           "accounts": [
@@ -258,6 +261,12 @@ TEST_F(Accounts, EachWebhookLandsInItsPropertyAndEachReplyLeavesFromItsAccount) 
                       hmac_sha256(paris_app_secret, wa_paris, dir_.path()))
                 .status,
             200);
+  // Berlin's second number: replies to its guest leave from it, not from Berlin's first.
+  const auto wa_berlin2 = whatsapp_text("3333", "wamid.BERLIN2", "Parking?", "4915122222222");
+  ASSERT_EQ(post_json("/v1/webhooks/whatsapp", wa_berlin2, "X-Hub-Signature-256",
+                      hmac_sha256(berlin_app_secret, wa_berlin2, dir_.path()))
+                .status,
+            200);
   // Paris's number under Berlin's app is not Paris's message: kept aside, not queued.
   const auto wa_crossed = whatsapp_text("2222", "wamid.CROSSED", "Hello");
   EXPECT_EQ(post_json("/v1/webhooks/whatsapp", wa_crossed, "X-Hub-Signature-256",
@@ -333,6 +342,7 @@ TEST_F(Accounts, EachWebhookLandsInItsPropertyAndEachReplyLeavesFromItsAccount) 
   const std::vector<expected> arrivals = {
       {"wamid.BERLIN1", "hotel-berlin", "1111"},
       {"wamid.PARIS1", "hotel-paris", "2222"},
+      {"wamid.BERLIN2", "hotel-berlin", "3333"},
       {"SMBERLIN1", "hotel-berlin", "+15550001111"},
       {"SMPARIS1", "hotel-paris", "+33700000002"},
       {"<berlin-1@mail.example.com>", "hotel-berlin", "frontdesk@berlin.example"},
@@ -360,7 +370,7 @@ TEST_F(Accounts, EachWebhookLandsInItsPropertyAndEachReplyLeavesFromItsAccount) 
     }
   }
   ASSERT_FALSE(webchat_conversation.empty());
-  EXPECT_EQ(redis_.cli("LLEN inbound:messages"), "7") << "the crossed and forged ones are not";
+  EXPECT_EQ(redis_.cli("LLEN inbound:messages"), "8") << "the crossed and forged ones are not";
 
   // --- Replies, by conversation only: from the account the guest wrote to ---------------------
   auto reply = [&](const std::string& property, const std::string& channel, const std::string& to,
@@ -380,6 +390,33 @@ TEST_F(Accounts, EachWebhookLandsInItsPropertyAndEachReplyLeavesFromItsAccount) 
   ASSERT_TRUE(eventually([&] { return graph_.count() == 2; }, 15s)) << bellhop_.output();
   EXPECT_EQ(graph_.requests()[1].target, "/v21.0/1111/messages");
   EXPECT_EQ(graph_.requests()[1].headers["authorization"], "Bearer graph-token-berlin");
+  ASSERT_EQ(
+      reply("hotel-berlin", "whatsapp", "+4915122222222", conversation["wamid.BERLIN2"]).status,
+      202);
+  ASSERT_TRUE(eventually([&] { return graph_.count() == 3; }, 15s)) << bellhop_.output();
+  EXPECT_EQ(graph_.requests()[2].target, "/v21.0/3333/messages");
+  EXPECT_EQ(graph_.requests()[2].headers["authorization"], "Bearer graph-token-berlin-2");
+  // Without a conversation: the property's first number.
+  ASSERT_EQ(post_outbound(R"({"property_id":"hotel-berlin","channel":"whatsapp",)"
+                          R"("to":"+4915100000009","text":"Welcome"})")
+                .status,
+            202);
+  ASSERT_TRUE(eventually([&] { return graph_.count() == 4; }, 15s)) << bellhop_.output();
+  EXPECT_EQ(graph_.requests()[3].target, "/v21.0/1111/messages");
+  // The first guest writes to the second number: their conversation's replies follow.
+  const auto wa_moved = whatsapp_text("3333", "wamid.BERLIN3", "And parking?");
+  ASSERT_EQ(post_json("/v1/webhooks/whatsapp", wa_moved, "X-Hub-Signature-256",
+                      hmac_sha256(berlin_app_secret, wa_moved, dir_.path()))
+                .status,
+            200);
+  ASSERT_EQ(string_member(envelope("wamid.BERLIN3"), "conversation_id"),
+            conversation["wamid.BERLIN1"]);
+  EXPECT_EQ(redis_.cli("HGET conversation:" + conversation["wamid.BERLIN1"] + " account"), "3333");
+  ASSERT_EQ(
+      reply("hotel-berlin", "whatsapp", "+4915112345678", conversation["wamid.BERLIN1"]).status,
+      202);
+  ASSERT_TRUE(eventually([&] { return graph_.count() == 5; }, 15s)) << bellhop_.output();
+  EXPECT_EQ(graph_.requests()[4].target, "/v21.0/3333/messages");
 
   ASSERT_EQ(reply("hotel-paris", "sms", "+4915112345678", conversation["SMPARIS1"]).status, 202);
   ASSERT_TRUE(eventually([&] { return twilio_.count() == 1; }, 15s)) << bellhop_.output();
