@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <functional>
+#include <map>
 #include <random>
 
 #include "bellhop/broker/backoff.hpp"
@@ -19,8 +20,8 @@
 #include "bellhop/core/poison.hpp"
 #include "bellhop/core/rate_limits.hpp"
 #include "bellhop/json/write.hpp"
-#include "bellhop/server/json_response.hpp"
 #include "bellhop/outbound/lua.hpp"
+#include "bellhop/server/json_response.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -117,6 +118,9 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     int in_flight = 0;
     bool claiming = false;
     std::chrono::steady_clock::time_point blocked_until{};  // a channel-wide limit said so
+    // With several accounts: until when (epoch ms) each account's sender limit holds its
+    // messages back.
+    std::map<std::string, std::int64_t> account_blocked;
     asio::steady_timer due_timer, intake_timer;
   };
   using lane_ptr = std::shared_ptr<lane>;
@@ -372,6 +376,11 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                     "", 0);
     }
     msg->account = account->id;
+    if (auto blocked = l->account_blocked.find(account->id);
+        blocked != l->account_blocked.end() && now_ms() < blocked->second) {  // its sender's limit
+      sends_.labels({l->ch.name, "deferred"}).inc();
+      return finish(l, "defer", std::move(json), *msg, attempts, "", "", "", blocked->second);
+    }
     if (attempts < 0) {  // the claim found the recipient opted out
       sends_.labels({l->ch.name, "opted_out"}).inc();
       return finish(l, "dead", std::move(json), *msg, 0,
@@ -417,6 +426,14 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   // `wait_ms` (sends in flight finish).
   void requeue(const lane_ptr& l, std::string json, const channels::outbound_message& m,
                std::int64_t wait_ms) {
+    // With several accounts, a sender's limit holds for its own account: its messages wait in
+    // the delayed set, all due at the same instant, so they come back in the order of their
+    // ids (of their creation); the other accounts' go on.
+    if (l->ch.accounts.size() > 1) {
+      auto& blocked = l->account_blocked[m.account];
+      blocked = std::max(blocked, now_ms() + wait_ms);
+      return finish(l, "defer", std::move(json), m, 0, "", "", "", blocked);
+    }
     l->blocked_until = std::max(l->blocked_until,
                                 std::chrono::steady_clock::now() + milliseconds(wait_ms));
     finish(l, "requeue", std::move(json), m, 0, "", "", "", 0);

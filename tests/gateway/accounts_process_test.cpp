@@ -128,6 +128,8 @@ class Accounts : public ::testing::Test {
       "redis": {"url": ")" << redis_.url()
                           << R"(", "command_timeout_ms": 1000},
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400},
+      "ratelimit": )" << ratelimit_
+                          << R"(,
       "auth": {"adapter_keys": [{"name": "all", "key": ")"
                           << adapter_key << R"(",
                                   "properties": ["*"]}], "jwt_secret": ")"
@@ -233,6 +235,7 @@ class Accounts : public ::testing::Test {
     return all;
   }
 
+  std::string ratelimit_ = "{}";  // the ratelimit section
   temp_dir dir_;
   redis_server redis_;
   fake_provider graph_{[](const fake_request&, std::size_t i) {
@@ -553,6 +556,47 @@ TEST_F(Accounts, TrafficForAnUnknownAccountIsAcknowledgedAndKeptOnInboundUnroute
   // Nothing reached either property's dashboard.
   EXPECT_EQ(frames(berlin_).find("message.created"), std::string::npos);
   EXPECT_EQ(frames(paris_).find("message.created"), std::string::npos);
+}
+
+// One number's sender limit holds back that number's messages only: another number of the
+// channel keeps sending meanwhile.
+class AccountsWithASlowSender : public Accounts {
+ protected:
+  AccountsWithASlowSender() {
+    ratelimit_ = R"({"policies": {"whatsapp_business_number":
+                      {"algorithm": "gcra", "limit": 1, "window_ms": 4000, "burst": 1}}})";
+  }
+};
+
+TEST_F(AccountsWithASlowSender, ANumbersSenderLimitDoesNotHoldBackAnotherNumber) {
+  auto send = [&](const std::string& property, const std::string& to) {
+    return post_outbound(R"({"property_id":")" + property + R"(","channel":"whatsapp","to":")" +
+                         to + R"(","text":"Hello"})");
+  };
+  for (const auto* to : {"+4915100000001", "+4915100000002", "+4915100000003"})
+    ASSERT_EQ(send("hotel-berlin", to).status, 202);
+  ASSERT_TRUE(eventually([&] { return graph_.count() == 1; }, 10s)) << bellhop_.output();
+  // Berlin's number has used its one send per 4 s; Paris's has not.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return http_get(port_, "/metrics")
+                   .body.find(
+                       R"(bellhop_outbound_sends_total{channel="whatsapp",result="deferred"})") !=
+               std::string::npos;
+      },
+      5s))
+      << bellhop_.output();
+  const auto queued = std::chrono::steady_clock::now();
+  ASSERT_EQ(send("hotel-paris", "+33600000001").status, 202);
+  ASSERT_TRUE(eventually([&] { return graph_.count() == 2; }, 10s)) << bellhop_.output();
+  EXPECT_LT(std::chrono::steady_clock::now() - queued, 2s) << "waited for Berlin's number";
+  EXPECT_EQ(graph_.requests()[1].target, "/v21.0/2222/messages");
+  // Berlin's others follow at its pace, in their order.
+  ASSERT_TRUE(eventually([&] { return graph_.count() == 4; }, 15s)) << bellhop_.output();
+  EXPECT_NE(graph_.requests()[2].body.find("4915100000002"), std::string::npos)
+      << graph_.requests()[2].body;
+  EXPECT_NE(graph_.requests()[3].body.find("4915100000003"), std::string::npos);
+  EXPECT_GE(graph_.requests()[3].at - graph_.requests()[0].at, 7s) << "one per 4 s";
 }
 
 }  // namespace

@@ -42,9 +42,10 @@ struct outbound_channel {
                      std::function<void(channels::send_result)>)>
       send;
   std::function<std::vector<ratelimit::limit_key>(const channels::outbound_message&)> limits;
-  // How many of the first `limits` hold for the whole channel (the sender's): when one of
-  // them refuses, the message keeps its place and the channel waits; the others (a recipient,
-  // a property) delay that message only.
+  // How many of the first `limits` hold for the whole sender (the account's): when one of them
+  // refuses, the message keeps its place and the channel waits (with several accounts, that
+  // account's messages wait in the delayed set, the others go on); the others (a recipient, a
+  // property) delay that message only.
   std::size_t channel_wide_limits = 0;
   // Recipients can opt out (SMS STOP): sends to them fail at once, without a provider call.
   bool opt_out = false;
