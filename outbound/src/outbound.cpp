@@ -428,7 +428,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                std::int64_t wait_ms) {
     // With several accounts, a sender's limit holds for its own account: its messages wait in
     // the delayed set, all due at the same instant, so they come back in the order of their
-    // ids (of their creation); the other accounts' go on.
+    // ids (of their creation, to the millisecond); the other accounts' go on.
     if (l->ch.accounts.size() > 1) {
       auto& blocked = l->account_blocked[m.account];
       blocked = std::max(blocked, now_ms() + wait_ms);
