@@ -974,8 +974,8 @@ status loader::check_channel_accounts() {
 
   if (auto& em = cfg_.channels.email) {
     if (em->accounts.empty()) {
-      em->accounts.push_back({em->property_id, em->from_address, em->webhook_secret, em->from_name,
-                              em->smtp_url, em->smtp_username, em->smtp_password,
+      em->accounts.push_back({em->property_id, em->from_address, "", em->webhook_secret,
+                              em->from_name, em->smtp_url, em->smtp_username, em->smtp_password,
                               em->smtp_ca_file});
     } else {
       if (auto r = alone(email_accounts_path, {{"channels.email.property_id", &em->property_id},
@@ -997,7 +997,7 @@ status loader::check_channel_accounts() {
     }
     // The adapter gives the address a guest wrote to in lower case.
     std::vector<std::string> ids;
-    for (auto& a : em->accounts) ids.push_back(a.address = lower_case(a.address));
+    for (auto& a : em->accounts) ids.push_back(a.id = lower_case(a.address));
     if (auto r = unique(email_accounts_path, "address", ids); !r) return r;
   }
 
@@ -1389,7 +1389,7 @@ std::map<std::string, std::vector<channel_account>> channel_accounts(const confi
   }
   if (cfg.channels.email) {
     auto& list = out["email"];
-    for (const auto& a : cfg.channels.email->accounts) list.push_back({a.address, a.property_id});
+    for (const auto& a : cfg.channels.email->accounts) list.push_back({a.id, a.property_id});
   }
   if (cfg.channels.webchat) {
     auto& list = out["webchat"];

@@ -887,7 +887,8 @@ TEST_F(ConfigTest, TheOneAccountFormIsAccountsZero) {
   EXPECT_EQ(c.channels.twilio->accounts[0].from, "+15550001");
   EXPECT_EQ(c.channels.twilio->accounts[0].account_sid, "AC1");
   ASSERT_EQ(c.channels.email->accounts.size(), 1u);
-  EXPECT_EQ(c.channels.email->accounts[0].address, "frontdesk@hotel.example");
+  EXPECT_EQ(c.channels.email->accounts[0].address, "FrontDesk@Hotel.example");  // replies' From
+  EXPECT_EQ(c.channels.email->accounts[0].id, "frontdesk@hotel.example");
   EXPECT_EQ(c.channels.email->accounts[0].smtp_url, "smtp://mail.example");
   ASSERT_EQ(c.channels.webchat->sites.size(), 1u);
   EXPECT_EQ(c.channels.webchat->sites[0].id, "default");

@@ -42,7 +42,7 @@ std::vector<outbound_channel> make_outbound_channels(const transport_options& op
     lanes.push_back(
         email_lane(*opts.email, opts.request_timeout, opts.concurrency, limits, redis, keys));
     for (const auto& a : opts.email->accounts)
-      lanes.back().accounts.push_back({a.address, a.property_id});
+      lanes.back().accounts.push_back({a.id, a.property_id});
   }
   if (opts.webchat) {
     lanes.push_back(webchat_lane(*opts.webchat, redis, keys));

@@ -63,12 +63,11 @@ void email(const ctx_ptr& c, const request& req, responder res) {
   // A known mailbox takes only what its own secret signed; an unknown one what the section's
   // secret (or, without one, any mailbox's) signed, kept on inbound:unrouted.
   std::map<std::string, routed_account> known;
-  for (const auto& a : em->accounts)
-    known.emplace(a.address, routed_account{a.address, a.property_id});
+  for (const auto& a : em->accounts) known.emplace(a.id, routed_account{a.id, a.property_id});
   for (const auto& g : r.messages) {
     const email_account* mailbox = nullptr;
     for (const auto& a : em->accounts)
-      if (a.address == g.business) mailbox = &a;
+      if (a.id == g.business) mailbox = &a;
     const bool ok = mailbox ? mailbox->webhook_secret == secret
                             : em->webhook_secret.empty() || em->webhook_secret == secret;
     if (!ok) {
@@ -104,11 +103,10 @@ outbound_channel email_lane(const email_config& c, std::chrono::milliseconds tim
   auto mailboxes = std::make_shared<std::map<std::string, mailbox>>();
   for (const auto& a : c.accounts) {
     mailboxes->emplace(
-        a.address,
-        mailbox{settings_of(a), std::make_shared<smtp_client>(
-                                    smtp_settings{a.smtp_url, a.smtp_username, a.smtp_password,
-                                                  a.smtp_ca_file, timeout},
-                                    std::min<std::size_t>(concurrency, 4))});
+        a.id, mailbox{settings_of(a), std::make_shared<smtp_client>(
+                                          smtp_settings{a.smtp_url, a.smtp_username,
+                                                        a.smtp_password, a.smtp_ca_file, timeout},
+                                          std::min<std::size_t>(concurrency, 4))});
   }
   auto thread = std::make_shared<broker::script>(
       broker::script::make("email_thread", std::string(lua::email_thread)));

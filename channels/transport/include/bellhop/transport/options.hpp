@@ -38,9 +38,11 @@ struct twilio_config {
   std::vector<twilio_account> accounts;
 };
 
-// A hotel mailbox; its id is `address` (lower-case once loaded).
+// A hotel mailbox; its id is `address` in lower case (`id`, set at load: what guests' mail
+// names); replies come from `address` (the adapter writes it in lower case too).
 struct email_account {
   std::string property_id, address;
+  std::string id;
   std::string webhook_secret, from_name;                             // left out: the section's
   std::string smtp_url, smtp_username, smtp_password, smtp_ca_file;  // left out: the section's
 };
