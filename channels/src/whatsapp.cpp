@@ -367,7 +367,8 @@ std::string error_reason(const rapidjson::Value* error) {
   return reason.empty() ? std::string(details) : reason + ": " + std::string(details);
 }
 
-std::string take_status(const rapidjson::Value& st, const std::string& where, webhook_result& out) {
+std::string take_status(const rapidjson::Value& st, const change_context& ctx,
+                        const std::string& where, webhook_result& out) {
   if (!st.IsObject()) return where + " is not an object";
   const auto id = text_member(st, "id");
   const auto status = text_member(st, "status");
@@ -376,6 +377,7 @@ std::string take_status(const rapidjson::Value& st, const std::string& where, we
   if (!is_known_status(status)) return "";  // e.g. "deleted", "warning": nothing to move
 
   status_update u;
+  u.business = ctx.business;
   u.provider_message_id = id;
   u.status = status;
   // Sent to a BSUID and the phone withheld: no recipient_id, recipient_user_id says who.
@@ -435,8 +437,8 @@ std::string take_change(const rapidjson::Value& change, const std::string& where
   }
   if (statuses != nullptr) {
     for (rapidjson::SizeType i = 0; i < statuses->Size(); ++i) {
-      auto why =
-          take_status((*statuses)[i], where + ".value.statuses[" + std::to_string(i) + "]", out);
+      auto why = take_status((*statuses)[i], ctx,
+                             where + ".value.statuses[" + std::to_string(i) + "]", out);
       if (!why.empty()) return why;
     }
   }

@@ -56,7 +56,8 @@ struct text_field {
 // adapter's typed guest_message. The rules and the envelope read only this, so both ways are
 // checked and written by the same code.
 struct message_view {
-  text_field property_id, channel, external_id, from, to, guest_name, text, content_type, sent_at;
+  text_field property_id, channel, external_id, from, to, account, guest_name, text, content_type,
+      sent_at;
   bool attachments_present = false;
   bool attachments_array = true;    // JSON only: given as another type
   bool attachments_objects = true;  // JSON only: an element that is not an object
@@ -75,9 +76,9 @@ struct string_rule {
   std::size_t max_bytes;
 };
 
-constexpr std::array known_fields = {"property_id", "channel",    "external_id", "from",
-                                     "to",          "guest_name", "text",        "content_type",
-                                     "attachments", "sent_at",    "metadata"};
+constexpr std::array known_fields = {"property_id",  "channel",     "external_id", "from",
+                                     "to",           "account",     "guest_name",  "text",
+                                     "content_type", "attachments", "sent_at",     "metadata"};
 
 // Every rule of the canonical message but the JSON ones (syntax, size, depth, unknown fields),
 // in the order the errors are reported.
@@ -89,6 +90,7 @@ std::optional<validation_error> check(const message_view& v, const inbound_limit
       {"external_id", &message_view::external_id, true, max_external_id_bytes},
       {"from", &message_view::from, true, contract::id_limits::address},
       {"to", &message_view::to, false, contract::id_limits::address},
+      {"account", &message_view::account, false, contract::id_limits::address},
       {"guest_name", &message_view::guest_name, false, max_guest_name_bytes},
       {"text", &message_view::text, false, limits.max_text_bytes},
       {"content_type", &message_view::content_type, false, 32},
@@ -175,6 +177,7 @@ inbound_message enrich(const message_view& v, std::chrono::system_clock::time_po
   msg.external_id = v.external_id.value;
   msg.conversation_id = contract::make_conversation_id(msg.property_id, msg.channel, v.from.value);
   msg.from = v.from.value;
+  msg.account = v.account.value;
   msg.guest_name = v.guest_name.value;
   msg.received_at = contract::format_timestamp(now);
   msg.received_ms =
@@ -195,6 +198,7 @@ inbound_message enrich(const message_view& v, std::chrono::system_clock::time_po
   put("external_id", msg.external_id);
   put("from", msg.from);
   put_optional("to", v.to);
+  put_optional("account", v.account);
   put_optional("guest_name", v.guest_name);
   put("text", v.text.value);
   put("content_type", v.content_type.value.empty() ? "text" : v.content_type.value);
@@ -265,6 +269,7 @@ boost::system::result<inbound_message, validation_error> parse_inbound_message(
   v.external_id = field("external_id");
   v.from = field("from");
   v.to = field("to");
+  v.account = field("account");
   v.guest_name = field("guest_name");
   v.text = field("text");
   v.content_type = field("content_type");
@@ -303,6 +308,7 @@ boost::system::result<inbound_message, validation_error> validate_inbound_messag
                                                               {"external_id", g.external_id},
                                                               {"from", g.from},
                                                               {"to", g.to},
+                                                              {"account", g.account},
                                                               {"guest_name", g.guest_name},
                                                               {"text", g.text},
                                                               {"content_type", g.content_type},
@@ -320,6 +326,7 @@ boost::system::result<inbound_message, validation_error> validate_inbound_messag
   v.external_id = {true, true, g.external_id};
   v.from = {true, true, g.from};
   v.to = given(g.to);
+  v.account = given(g.account);
   v.guest_name = given(g.guest_name);
   v.text = given(g.text);
   v.content_type = given(g.content_type);

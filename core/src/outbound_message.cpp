@@ -50,6 +50,7 @@ struct json_faults {
   bool bad_delay = false;
   bool bad_source = false;
   std::string bad_handoff;  // why the handoff object is refused
+  bool bad_account = false;
 };
 
 constexpr std::size_t max_handoff_reason_bytes = 500;
@@ -109,6 +110,11 @@ std::string check(const filed& f, std::string_view channel, const json_faults& f
            std::to_string(contract::id_limits::outbound_conversation_id) + " bytes";
   if (m.reply_to.size() > contract::id_limits::reply_to)
     return "reply_to is longer than " + std::to_string(contract::id_limits::reply_to) + " bytes";
+  if (faults.bad_account || m.account.size() > contract::id_limits::address ||
+      std::any_of(m.account.begin(), m.account.end(),
+                  [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+    return "account must be a string of at most " + std::to_string(contract::id_limits::address) +
+           " bytes without control characters";
   if (f.idempotency_key.size() > contract::id_limits::idempotency_key)
     return "idempotency_key is longer than " + std::to_string(contract::id_limits::idempotency_key) +
            " bytes";
@@ -147,6 +153,7 @@ void write(filed& f) {
   put(w, "created_at", f.created_at);
   if (!f.sent_by.empty()) put(w, "sent_by", f.sent_by);
   if (f.source != "ai") put(w, "source", f.source);
+  if (!m.account.empty()) put(w, "account", m.account);
   if (!m.extras.empty()) {
     w.Key("extras");
     w.StartObject();
@@ -201,6 +208,10 @@ std::string read_outbound(std::string_view raw, std::string_view channel, filed&
   }
   m.conversation_id = str(d, "conversation_id");
   m.reply_to = str(d, "reply_to");
+  if (auto a = d.FindMember("account"); a != d.MemberEnd() && !a->value.IsNull()) {
+    faults.bad_account = !a->value.IsString();
+    m.account = str(d, "account");
+  }
   f.idempotency_key = str(d, "idempotency_key");
   if (auto error = check(f, channel, faults, f.refused_field); !error.empty()) return error;
   m.id = str(d, "id");

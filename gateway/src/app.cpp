@@ -201,7 +201,7 @@ outbound_options outbound_options_of(const config& cfg) {
   oo.recent_messages = cfg.realtime.recent_messages;
   oo.admin_token = cfg.auth.admin_token;
   oo.max_body_bytes = cfg.http.max_body_bytes;
-  oo.channels = channel_properties(cfg);
+  oo.channels = channel_accounts(cfg);
   oo.properties = cfg.properties;
   return oo;
 }

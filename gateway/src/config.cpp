@@ -316,22 +316,73 @@ const field<config> config_fields[] = {
 #undef BELLHOP_KEY
 #undef BELLHOP_CHANNEL_KEY
 
+// The accounts of a channel section (channels.<name>.accounts[i], web chat's sites[i]): what
+// an account leaves out that the section has (a secret, the SMTP server) is the section's.
+#define BELLHOP_ACCOUNT_KEY(type, member) \
+#member, [](type & a) -> field_target { return &a.member; }
+
+const field<whatsapp_account> whatsapp_account_fields[] = {
+    {BELLHOP_ACCOUNT_KEY(whatsapp_account, property_id), int_rule::any, check_property_id, true},
+    {BELLHOP_ACCOUNT_KEY(whatsapp_account, phone_number_id), int_rule::any, check_not_empty, true},
+    {BELLHOP_ACCOUNT_KEY(whatsapp_account, access_token), int_rule::any, check_not_empty, true},
+    {BELLHOP_ACCOUNT_KEY(whatsapp_account, app_secret), int_rule::any, check_not_empty},
+    {BELLHOP_ACCOUNT_KEY(whatsapp_account, verify_token), int_rule::any, check_not_empty},
+};
+
+const field<twilio_account> twilio_account_fields[] = {
+    {BELLHOP_ACCOUNT_KEY(twilio_account, property_id), int_rule::any, check_property_id, true},
+    {BELLHOP_ACCOUNT_KEY(twilio_account, account_sid), int_rule::any, check_not_empty, true},
+    {BELLHOP_ACCOUNT_KEY(twilio_account, auth_token), int_rule::any, check_not_empty, true},
+    {BELLHOP_ACCOUNT_KEY(twilio_account, from), int_rule::any, check_not_empty, true},
+};
+
+const field<email_account> email_account_fields[] = {
+    {BELLHOP_ACCOUNT_KEY(email_account, property_id), int_rule::any, check_property_id, true},
+    {BELLHOP_ACCOUNT_KEY(email_account, address), int_rule::any, check_email_address, true},
+    {BELLHOP_ACCOUNT_KEY(email_account, webhook_secret), int_rule::any, check_not_empty},
+    {BELLHOP_ACCOUNT_KEY(email_account, from_name)},
+    {BELLHOP_ACCOUNT_KEY(email_account, smtp_url), int_rule::any, check_smtp_url},
+    {BELLHOP_ACCOUNT_KEY(email_account, smtp_username)},
+    {BELLHOP_ACCOUNT_KEY(email_account, smtp_password)},
+    {BELLHOP_ACCOUNT_KEY(email_account, smtp_ca_file)},
+};
+
+const field<webchat_site> webchat_site_fields[] = {
+    {BELLHOP_ACCOUNT_KEY(webchat_site, id), int_rule::any, check_name, true},
+    {BELLHOP_ACCOUNT_KEY(webchat_site, property_id), int_rule::any, check_property_id, true},
+    {BELLHOP_ACCOUNT_KEY(webchat_site, allowed_origin), int_rule::any, check_public_url},
+};
+
+#undef BELLHOP_ACCOUNT_KEY
+
+constexpr std::string_view whatsapp_accounts_path = "channels.whatsapp.accounts";
+constexpr std::string_view twilio_accounts_path = "channels.twilio.accounts";
+constexpr std::string_view email_accounts_path = "channels.email.accounts";
+constexpr std::string_view webchat_sites_path = "channels.webchat.sites";
+
 // Sections that exist only when configured (by a file object or by any of their variables).
+// `listed`: the section lists its accounts (then its one-account fields are not required; each
+// account's are, checked by check_channel_accounts).
 struct optional_section {
   std::string_view path;
   bool (*active)(const config&);
   void (*activate)(config&);
+  bool (*listed)(const config&);
 };
 
 const optional_section optional_sections[] = {
     {"channels.whatsapp", [](const config& c) { return c.channels.whatsapp.has_value(); },
-     [](config& c) { engage(c.channels.whatsapp); }},
+     [](config& c) { engage(c.channels.whatsapp); },
+     [](const config& c) { return !c.channels.whatsapp->accounts.empty(); }},
     {"channels.twilio", [](const config& c) { return c.channels.twilio.has_value(); },
-     [](config& c) { engage(c.channels.twilio); }},
+     [](config& c) { engage(c.channels.twilio); },
+     [](const config& c) { return !c.channels.twilio->accounts.empty(); }},
     {"channels.email", [](const config& c) { return c.channels.email.has_value(); },
-     [](config& c) { engage(c.channels.email); }},
+     [](config& c) { engage(c.channels.email); },
+     [](const config& c) { return !c.channels.email->accounts.empty(); }},
     {"channels.webchat", [](const config& c) { return c.channels.webchat.has_value(); },
-     [](config& c) { engage(c.channels.webchat); }},
+     [](config& c) { engage(c.channels.webchat); },
+     [](const config& c) { return !c.channels.webchat->sites.empty(); }},
 };
 
 const field<adapter_key> adapter_key_fields[] = {
@@ -547,7 +598,11 @@ class loader {
                      std::span<const field<T>> fields, std::span<const nested_member> nested = {});
   status assign_json(const rapidjson::Value& v, field_target target, int_rule rule,
                      string_check check, const std::string& path);
+  template <class T>
+  status load_list(const rapidjson::Value& v, const std::string& path, std::vector<T>& out,
+                   std::span<const field<T>> fields);
   status load_adapter_keys(const rapidjson::Value& v);
+  status check_channel_accounts();
   status load_policies(const rapidjson::Value& v);
   status load_properties(const rapidjson::Value& v);
   status check_property_references();
@@ -616,6 +671,19 @@ status loader::walk_object(const rapidjson::Value& object, const std::string& pr
       if (auto r = load_policies(v); !r) return r;
     } else if (path == properties_path) {
       if (auto r = load_properties(v); !r) return r;
+    } else if (path == whatsapp_accounts_path) {
+      auto& list = engage(cfg_.channels.whatsapp).accounts;
+      if (auto r = load_list<whatsapp_account>(v, path, list, whatsapp_account_fields); !r)
+        return r;
+    } else if (path == twilio_accounts_path) {
+      auto& list = engage(cfg_.channels.twilio).accounts;
+      if (auto r = load_list<twilio_account>(v, path, list, twilio_account_fields); !r) return r;
+    } else if (path == email_accounts_path) {
+      auto& list = engage(cfg_.channels.email).accounts;
+      if (auto r = load_list<email_account>(v, path, list, email_account_fields); !r) return r;
+    } else if (path == webchat_sites_path) {
+      auto& list = engage(cfg_.channels.webchat).sites;
+      if (auto r = load_list<webchat_site>(v, path, list, webchat_site_fields); !r) return r;
     } else if (is_section(path)) {
       if (!v.IsObject()) return file_error(path, "must be an object");
       for (const auto& section : optional_sections) {
@@ -659,6 +727,23 @@ status loader::walk_record(const rapidjson::Value& object, const std::string& pr
       return file_error(prefix + "." + std::string(f.path), "is required");
     }
   }
+  return {};
+}
+
+// A channel's accounts (or web chat's sites): a non-empty array of records.
+template <class T>
+status loader::load_list(const rapidjson::Value& v, const std::string& path, std::vector<T>& out,
+                         std::span<const field<T>> fields) {
+  if (!v.IsArray() || v.Empty()) return file_error(path, "must be a non-empty array of objects");
+  std::vector<T> items;
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    T item;
+    const std::string at = path + "[" + std::to_string(i) + "]";
+    if (auto r = walk_record<T>(v[i], at, item, fields); !r) return r;
+    items.push_back(std::move(item));
+  }
+  out = std::move(items);
+  origins_[path] = file_origin_;
   return {};
 }
 
@@ -892,7 +977,7 @@ status loader::validate() {
   while (cfg_.public_url.ends_with('/')) cfg_.public_url.pop_back();
 
   for (const auto& section : optional_sections) {
-    if (!section.active(cfg_)) continue;
+    if (!section.active(cfg_) || section.listed(cfg_)) continue;
     for (const auto& f : config_fields) {
       if (!f.required || !is_under(f.path, section.path)) continue;
       if (std::get<std::string*>(f.target(cfg_))->empty()) {
@@ -901,6 +986,8 @@ status loader::validate() {
       }
     }
   }
+
+  if (auto r = check_channel_accounts(); !r) return r;
 
   for (const auto& [key, name] :
        {std::pair{"ratelimit.inbound_api", &cfg_.ratelimit.inbound_api},
@@ -925,6 +1012,146 @@ status loader::validate() {
     return fail(describe(origin_of("realtime.heartbeat_s"), "realtime.heartbeat_s",
                          "must be less than realtime.idle_timeout_s (" +
                              std::to_string(cfg_.realtime.idle_timeout_s) + ")"));
+  }
+  return {};
+}
+
+namespace {
+
+std::string item_path(std::string_view list, std::size_t i) {
+  return std::string(list) + "[" + std::to_string(i) + "]";
+}
+
+std::string lower_case(std::string v) {
+  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return v;
+}
+
+void default_to(std::string& value, const std::string& section_value) {
+  if (value.empty()) value = section_value;
+}
+
+}  // namespace
+
+// Each channel's accounts (docs/properties.md, "Accounts and routing"): the one-account form
+// becomes accounts[0]; a list takes the section's shared values where an account leaves them
+// out, may not sit beside the one-account fields, and names each account once.
+status loader::check_channel_accounts() {
+  auto alone =
+      [&](std::string_view list,
+          std::initializer_list<std::pair<std::string_view, const std::string*>> fields) -> status {
+    for (const auto& [key, value] : fields) {
+      if (value->empty()) continue;
+      return fail(describe(origin_of(std::string(key)), key,
+                           "must not be set together with " + std::string(list) +
+                               " (set it in each account instead)"));
+    }
+    return {};
+  };
+  auto required = [&](std::string_view list, std::size_t i, std::string_view member,
+                      const std::string& value) -> status {
+    if (!value.empty()) return {};
+    const std::string key = item_path(list, i) + "." + std::string(member);
+    const std::string section(list.substr(0, list.rfind('.')));
+    return fail(describe(origin_of(key), key,
+                         "is required (in the account, or as " + section + "." +
+                             std::string(member) + " for all of them)"));
+  };
+  auto unique = [&](std::string_view list, std::string_view member,
+                    const std::vector<std::string>& ids) -> status {
+    std::map<std::string, std::size_t> first;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      auto [it, fresh] = first.emplace(ids[i], i);
+      if (fresh) continue;
+      const std::string key = item_path(list, i) + "." + std::string(member);
+      return fail(
+          describe(origin_of(key), key, "is already used by " + item_path(list, it->second)));
+    }
+    return {};
+  };
+
+  if (auto& wa = cfg_.channels.whatsapp) {
+    if (wa->accounts.empty()) {
+      wa->accounts.push_back({wa->property_id, wa->phone_number_id, wa->access_token,
+                              wa->app_secret, wa->verify_token});
+    } else {
+      if (auto r = alone(whatsapp_accounts_path,
+                         {{"channels.whatsapp.property_id", &wa->property_id},
+                          {"channels.whatsapp.phone_number_id", &wa->phone_number_id},
+                          {"channels.whatsapp.access_token", &wa->access_token}});
+          !r)
+        return r;
+      for (std::size_t i = 0; i < wa->accounts.size(); ++i) {
+        auto& a = wa->accounts[i];
+        default_to(a.app_secret, wa->app_secret);
+        default_to(a.verify_token, wa->verify_token);
+        if (auto r = required(whatsapp_accounts_path, i, "app_secret", a.app_secret); !r) return r;
+        if (auto r = required(whatsapp_accounts_path, i, "verify_token", a.verify_token); !r)
+          return r;
+      }
+    }
+    std::vector<std::string> ids;
+    for (const auto& a : wa->accounts) ids.push_back(a.phone_number_id);
+    if (auto r = unique(whatsapp_accounts_path, "phone_number_id", ids); !r) return r;
+  }
+
+  if (auto& tw = cfg_.channels.twilio) {
+    if (tw->accounts.empty()) {
+      tw->accounts.push_back({tw->property_id, tw->account_sid, tw->auth_token, tw->from});
+    } else if (auto r =
+                   alone(twilio_accounts_path, {{"channels.twilio.property_id", &tw->property_id},
+                                                {"channels.twilio.account_sid", &tw->account_sid},
+                                                {"channels.twilio.auth_token", &tw->auth_token},
+                                                {"channels.twilio.from", &tw->from}});
+               !r) {
+      return r;
+    }
+    std::vector<std::string> ids;
+    for (const auto& a : tw->accounts) ids.push_back(a.from);
+    if (auto r = unique(twilio_accounts_path, "from", ids); !r) return r;
+  }
+
+  if (auto& em = cfg_.channels.email) {
+    if (em->accounts.empty()) {
+      em->accounts.push_back({em->property_id, em->from_address, "", em->webhook_secret,
+                              em->from_name, em->smtp_url, em->smtp_username, em->smtp_password,
+                              em->smtp_ca_file});
+    } else {
+      if (auto r = alone(email_accounts_path, {{"channels.email.property_id", &em->property_id},
+                                               {"channels.email.from_address", &em->from_address}});
+          !r)
+        return r;
+      for (std::size_t i = 0; i < em->accounts.size(); ++i) {
+        auto& a = em->accounts[i];
+        default_to(a.webhook_secret, em->webhook_secret);
+        default_to(a.from_name, em->from_name);
+        default_to(a.smtp_url, em->smtp_url);
+        default_to(a.smtp_username, em->smtp_username);
+        default_to(a.smtp_password, em->smtp_password);
+        default_to(a.smtp_ca_file, em->smtp_ca_file);
+        if (auto r = required(email_accounts_path, i, "webhook_secret", a.webhook_secret); !r)
+          return r;
+        if (auto r = required(email_accounts_path, i, "smtp_url", a.smtp_url); !r) return r;
+      }
+    }
+    // The adapter gives the address a guest wrote to in lower case.
+    std::vector<std::string> ids;
+    for (auto& a : em->accounts) ids.push_back(a.id = lower_case(a.address));
+    if (auto r = unique(email_accounts_path, "address", ids); !r) return r;
+  }
+
+  if (auto& wc = cfg_.channels.webchat) {
+    if (wc->sites.empty()) {
+      wc->sites.push_back({"default", wc->property_id, wc->allowed_origin});
+    } else {
+      if (auto r = alone(webchat_sites_path, {{"channels.webchat.property_id", &wc->property_id}});
+          !r)
+        return r;
+      for (auto& site : wc->sites) default_to(site.allowed_origin, wc->allowed_origin);
+    }
+    std::vector<std::string> ids;
+    for (const auto& site : wc->sites) ids.push_back(site.id);
+    if (auto r = unique(webchat_sites_path, "id", ids); !r) return r;
   }
   return {};
 }
@@ -1265,6 +1492,8 @@ std::string generate_config_text(const std::string& data_dir, const std::string&
   t +=
       "    //            \"smtp_url\": \"smtp://mail.example.com:587\", \"smtp_username\": \"\",\n";
   t += "    //            \"smtp_password\": \"\" }\n";
+  t += "    // Several numbers, addresses or sites (docs/properties.md): \"accounts\": [{…}, …]\n";
+  t += "    // (web chat: \"sites\"), each with its own property_id.\n";
   t += "  }\n";
   t += "}\n";
   return t;
@@ -1310,16 +1539,25 @@ boost::system::result<void, std::string> write_secret_file(const std::filesystem
 
 std::vector<property_reference> property_references(const config& cfg) {
   std::vector<property_reference> refs;
-  // Each channel section names its property. Channel accounts, each bound to a property
-  // (channels.<name>.accounts[i].property_id), belong here too, one reference each.
-  auto channel = [&](std::string_view name, const auto& section) {
+  // Each channel account names its property: channels.<name>.property_id in the one-account
+  // form, channels.<name>.accounts[i].property_id (sites[i] for web chat) in the list form.
+  auto channel = [&](std::string_view name, const auto& section, const auto& accounts,
+                     std::string_view list) {
     if (!section) return;
-    refs.push_back({"channels." + std::string(name) + ".property_id", section->property_id});
+    const std::string prefix = "channels." + std::string(name) + ".";
+    if (!section->property_id.empty() || accounts.empty()) {
+      refs.push_back({prefix + "property_id", section->property_id});
+      return;
+    }
+    for (std::size_t i = 0; i < accounts.size(); ++i)
+      refs.push_back({prefix + std::string(list) + "[" + std::to_string(i) + "].property_id",
+                      accounts[i].property_id});
   };
-  channel("whatsapp", cfg.channels.whatsapp);
-  channel("twilio", cfg.channels.twilio);
-  channel("email", cfg.channels.email);
-  channel("webchat", cfg.channels.webchat);
+  const auto& ch = cfg.channels;
+  if (ch.whatsapp) channel("whatsapp", ch.whatsapp, ch.whatsapp->accounts, "accounts");
+  if (ch.twilio) channel("twilio", ch.twilio, ch.twilio->accounts, "accounts");
+  if (ch.email) channel("email", ch.email, ch.email->accounts, "accounts");
+  if (ch.webchat) channel("webchat", ch.webchat, ch.webchat->sites, "sites");
   for (std::size_t i = 0; i < cfg.auth.adapter_keys.size(); ++i) {
     const auto& ids = cfg.auth.adapter_keys[i].properties;
     for (std::size_t j = 0; j < ids.size(); ++j) {
@@ -1339,12 +1577,25 @@ const property* find_property(const config& cfg, std::string_view id) {
   return nullptr;
 }
 
-std::map<std::string, std::string> channel_properties(const config& cfg) {
-  std::map<std::string, std::string> out;
-  if (cfg.channels.whatsapp) out["whatsapp"] = cfg.channels.whatsapp->property_id;
-  if (cfg.channels.twilio) out["sms"] = cfg.channels.twilio->property_id;
-  if (cfg.channels.email) out["email"] = cfg.channels.email->property_id;
-  if (cfg.channels.webchat) out["webchat"] = cfg.channels.webchat->property_id;
+std::map<std::string, std::vector<channel_account>> channel_accounts(const config& cfg) {
+  std::map<std::string, std::vector<channel_account>> out;
+  if (cfg.channels.whatsapp) {
+    auto& list = out["whatsapp"];
+    for (const auto& a : cfg.channels.whatsapp->accounts)
+      list.push_back({a.phone_number_id, a.property_id});
+  }
+  if (cfg.channels.twilio) {
+    auto& list = out["sms"];
+    for (const auto& a : cfg.channels.twilio->accounts) list.push_back({a.from, a.property_id});
+  }
+  if (cfg.channels.email) {
+    auto& list = out["email"];
+    for (const auto& a : cfg.channels.email->accounts) list.push_back({a.id, a.property_id});
+  }
+  if (cfg.channels.webchat) {
+    auto& list = out["webchat"];
+    for (const auto& s : cfg.channels.webchat->sites) list.push_back({s.id, s.property_id});
+  }
   return out;
 }
 

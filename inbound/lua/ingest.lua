@@ -21,12 +21,14 @@
 -- ARGV[1] dedup TTL (s)   ARGV[2] message TTL (s)   ARGV[3] history length (approximate cap)
 -- ARGV[4] conversation TTL (s)                     ARGV[5] recent messages kept per conversation
 -- ARGV[6] prefix of message keys ('message:' with the key prefix)
--- then 10 arguments per message (message i at 6 + 10i):
+-- then 11 arguments per message (message i at 6 + 11i):
 --   +1 id     +2 envelope JSON ending with "conversation_mode":"ai" (with the mode written in,
 --      also the data of its message.created event)
 --   +3 pub/sub channel     +4 property_id     +5 channel     +6 conversation_id
 --   +7 received_at (RFC 3339, also the event's ts)     +8 received_at (epoch ms)
 --   +9 guest address (from)     +10 guest name ('' if none)
+--   +11 the account the guest wrote to ('' if none): the conversation's `account`, which
+--       replies go out from (docs/outbound.md)
 -- Returns one entry per message: {1, id, seq} when queued, {0, first_id} for a duplicate
 -- external id, {-1, error} when Redis refused to store it (then nothing of it was written, so a
 -- retry can queue it), {1, id, seq, error} when it was queued and recorded in the event history
@@ -39,7 +41,7 @@
 --#include event.lua
 --#include conversation.lua
 --#include legacy_key.lua
-local KEYS_PER, ARGS_PER, ARGS_FIRST = 10, 10, 6
+local KEYS_PER, ARGS_PER, ARGS_FIRST = 10, 11, 6
 local PUSH_CHUNK = 256  -- envelopes per LPUSH (unpack has a limit)
 
 local function refused(reply)
@@ -52,7 +54,7 @@ local function record_and_publish(k, a, id, event, envelope, waits)
              'property_id', ARGV[a + 4], 'channel', ARGV[a + 5], 'conversation_id', ARGV[a + 6],
              'received_at', ARGV[a + 7])
   redis.call('EXPIRE', KEYS[k + 2], ARGV[2])
-  local record = redis.call('HMGET', KEYS[k + 6], 'refreshed_at', 'guest_name')
+  local record = redis.call('HMGET', KEYS[k + 6], 'refreshed_at', 'guest_name', 'account')
   local fields = {}
   if not record[1] then  -- a new record (or one written before refreshed_at existed)
     fields = {'conversation_id', ARGV[a + 6], 'property_id', ARGV[a + 4], 'channel', ARGV[a + 5],
@@ -65,6 +67,11 @@ local function record_and_publish(k, a, id, event, envelope, waits)
   end
   fields[#fields + 1] = 'last_inbound_at'
   fields[#fields + 1] = ARGV[a + 8]
+  local account = ARGV[a + 11]
+  if account ~= '' and record[3] ~= account then  -- the account the guest last wrote to
+    fields[#fields + 1] = 'account'
+    fields[#fields + 1] = account
+  end
   add_to_conversation(KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], ARGV[a + 6], ARGV[a + 8],
                       envelope, ARGV[4], ARGV[5], record[1], fields)
   redis.call('HINCRBY', KEYS[k + 6], 'unread', 1)

@@ -57,7 +57,8 @@ void ingest_batcher::submit(inbound_message msg, boost::asio::any_io_executor ex
             msg.received_at,
             std::to_string(msg.received_ms),
             std::move(msg.from),
-            std::move(msg.guest_name)};
+            std::move(msg.guest_name),
+            std::move(msg.account)};
   p.ex = std::move(ex);
   p.done = std::move(done);
 
@@ -84,7 +85,7 @@ void ingest_batcher::send_locked(batch b) {
   std::vector<std::string> keys;
   std::vector<std::string> args;
   keys.reserve(1 + 10 * b.size());
-  args.reserve(common_args_.size() + 10 * b.size());
+  args.reserve(common_args_.size() + 11 * b.size());
   keys.push_back(inbound_key_);
   args = common_args_;
   for (auto& p : b) {

@@ -10,16 +10,18 @@
 -- ARGV[4] prefix of message keys ('message:' with the key prefix)
 -- ARGV[5] prefix of the channel's opted-out recipients ('optout:<channel>:'), '' if none
 -- ARGV[6] most to hold for quiet hours in this call
--- ARGV[7] prefix of conversation records ('conversation:' with the key prefix) when the channel
---         has a customer-service window (WhatsApp), '' if not
--- ARGV[8…] per property inside its quiet hours now, three values: property_id, when they end
+-- ARGV[7] prefix of conversation records ('conversation:' with the key prefix)
+-- ARGV[8] '1' when the channel has a customer-service window (WhatsApp), else '0'
+-- ARGV[9…] per property inside its quiet hours now, three values: property_id, when they end
 -- (epoch ms, > now), the same as RFC 3339
--- Returns {paused 0/1, next due (epoch ms, -1 none), held, json1, attempts1, last_inbound_at1,
--- json2, …}; attempts -1: the recipient opted out, so the message must fail without a send;
--- last_inbound_at: the last_inbound_at of the conversation of the message's record (epoch ms),
--- -1 when the record names no conversation, the conversation has none, or ARGV[7] is ''.
--- A conversation from before last_inbound_at was written (docs/upgrading.md) answers with the
--- received_at of the newest guest message among its recent messages.
+-- Returns {paused 0/1, next due (epoch ms, -1 none), held, then four values per message taken:
+-- json, attempts, last_inbound_at, account}; attempts -1: the recipient opted out, so the
+-- message must fail without a send; last_inbound_at: the last_inbound_at of the conversation
+-- the message's record names (epoch ms), -1 when it names none, the conversation has none, or
+-- ARGV[8] is '0' (a conversation from before last_inbound_at was written, docs/upgrading.md,
+-- answers with the received_at of the newest guest message among its recent messages);
+-- account: the account the guest of that conversation last wrote to ('' when none is known),
+-- which the reply goes out from unless the message names one (docs/outbound.md).
 local function priority_of(message)  -- Bellhop writes id then priority first
   return tonumber(string.match(message, '^{"id":"[^"]*","priority":(%d+)')) or 5
 end
@@ -46,7 +48,11 @@ end
 -- The guest's last message time of a conversation without last_inbound_at (written before it
 -- existed): its newest inbound message among the recent ones, -1 if none.
 local function legacy_last_inbound(messages_key)
-  for _, m in ipairs(redis.call('LRANGE', messages_key, 0, 99)) do
+  local recent = redis.pcall('LRANGE', messages_key, 0, 99)
+  if type(recent) ~= 'table' or recent.err then
+    return -1
+  end
+  for _, m in ipairs(recent) do
     if string.find(m, '"direction":"inbound"', 1, true) then
       local ok, decoded = pcall(cjson.decode, m)
       if ok and type(decoded) == 'table' and decoded.direction == 'inbound' then
@@ -77,7 +83,7 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
   return {1, first[2] and math.floor(tonumber(first[2])) or -1, 0}
 end
 local quiet = {}  -- property_id -> {until ms, until RFC 3339}
-for i = 8, #ARGV - 2, 3 do
+for i = 9, #ARGV - 2, 3 do
   quiet[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]}
 end
 local out = {0, -1, 0}
@@ -111,12 +117,19 @@ while want > 0 do
       else
         out[#out + 1] = tonumber(record[1] or '0')
       end
-      local last_inbound_at = -1
-      if ARGV[7] ~= '' and record[2] and record[2] ~= '' then
-        last_inbound_at = tonumber(redis.call('HGET', ARGV[7] .. record[2], 'last_inbound_at')) or
-                          legacy_last_inbound(ARGV[7] .. record[2] .. ':messages')
+      local last_inbound_at, account = -1, ''
+      if record[2] and record[2] ~= '' then
+        local conversation = ARGV[7] .. record[2]
+        local state = redis.pcall('HMGET', conversation, 'last_inbound_at', 'account')
+        if type(state) == 'table' and not state.err then
+          account = state[2] or ''
+          if ARGV[8] == '1' then
+            last_inbound_at = tonumber(state[1]) or legacy_last_inbound(conversation .. ':messages')
+          end
+        end
       end
       out[#out + 1] = last_inbound_at
+      out[#out + 1] = account
       want = want - 1
     end
   end

@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <functional>
+#include <map>
 #include <random>
 
 #include "bellhop/broker/backoff.hpp"
@@ -61,12 +62,6 @@ std::string held_event_data(const normalized_outbound& f, std::string_view conve
   put(w, "source", f.source);
   w.EndObject();
   return {b.GetString(), b.GetSize()};
-}
-
-// Why a message of another property is not sent on a channel (docs/outbound.md).
-std::string property_mismatch(std::string_view property_id, std::string_view channel) {
-  return "property_id " + std::string(property_id) + " is not the property of channel " +
-         std::string(channel);
 }
 
 }  // namespace
@@ -149,6 +144,9 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     int in_flight = 0;
     bool claiming = false;
     std::chrono::steady_clock::time_point blocked_until{};  // a channel-wide limit said so
+    // With several accounts: until when (epoch ms) each account's sender limit holds its
+    // messages back.
+    std::map<std::string, std::int64_t> account_blocked;
     asio::steady_timer due_timer, intake_timer;
   };
   using lane_ptr = std::shared_ptr<lane>;
@@ -285,8 +283,11 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     auto error = normalize_outbound(raw, l->ch.name, *f);
     if (!error.empty()) {
       report_poison(poison_, "outbound", l->queue, f->refused, error);
-    } else if (f->msg.property_id != l->ch.property_id) {
-      error = property_mismatch(f->msg.property_id, l->ch.name);
+    } else if (std::string why; !pick_account(l->ch.name, l->ch.accounts, f->msg.property_id,
+                                              f->msg.account, "", why)) {
+      // A property without an account here, or an account not its own: never sent from
+      // another property's number or address (docs/outbound.md).
+      error = std::move(why);
       spdlog::warn("outbound: {} element refused: {}", l->queue, error);
     }
     if (!error.empty()) {
@@ -386,7 +387,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         keys_.message(""),
         l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string(),
         std::to_string(max_quiet_holds),
-        l->ch.reads_last_inbound ? keys_.conversation("") : std::string()};
+        keys_.conversation(""),
+        l->ch.reads_last_inbound ? "1" : "0"};
     append_quiet_properties(now, now_epoch_ms, args);
     redis_.eval(
         claim_, {l->ready, l->processing, l->delayed, l->paused, l->arrivals, l->quiet, l->stats},
@@ -403,12 +405,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
           if (held > 0)
             self->sends_.labels({l->ch.name, "quiet_hours"}).inc(static_cast<std::uint64_t>(held));
           int taken = 0;
-          for (std::size_t i = 3; i + 2 < e.size(); i += 3) {
+          for (std::size_t i = 3; i + 3 < e.size(); i += 4) {
             if (!e[i].is_string()) continue;
             ++taken;
             ++l->in_flight;
             self->send(l, e[i].str(), e[i + 1].is_integer() ? e[i + 1].integer() : 0,
-                       e[i + 2].is_integer() ? e[i + 2].integer() : -1);
+                       e[i + 2].is_integer() ? e[i + 2].integer() : -1,
+                       e[i + 3].is_string() ? e[i + 3].str() : "");
           }
           // There may be more: a full batch, or a claim that stopped holding at its cap.
           if (taken == room || held >= max_quiet_holds) return self->wake(l);
@@ -462,8 +465,9 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   // scripts keep of it is this text).
   // `last_inbound_at`: when the guest last wrote in the message's conversation (epoch ms), -1
   // unknown (read by the claim for channels with a service window only).
+  // `conversation_account`: the account its guest last wrote to ("" = none known).
   void send(const lane_ptr& l, std::string json, std::int64_t attempts,
-            std::int64_t last_inbound_at) {
+            std::int64_t last_inbound_at, const std::string& conversation_account) {
     filed f;
     if (auto error = read_outbound(json, l->ch.name, f); !error.empty()) {
       report_poison(poison_, "outbound", l->ready, f.refused, error);
@@ -473,12 +477,20 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                     "", 0, false, object);
     }
     std::optional<channels::outbound_message> msg(std::move(f.msg));
-    // Filed before the intake checked the property (an older version), or the channel was
-    // given to another property since: not sent from this one's number or address.
-    if (msg->property_id != l->ch.property_id) {
-      auto why = property_mismatch(msg->property_id, l->ch.name);
+    // The account it goes out from. None: filed before the intake checked it (an older
+    // version), or the property's accounts changed since; never sent from another's.
+    std::string why;
+    const auto* account = pick_account(l->ch.name, l->ch.accounts, msg->property_id, msg->account,
+                                       conversation_account, why);
+    if (!account) {
       return finish(l, "dead", std::move(json), *msg, attempts, std::move(why), "property_mismatch",
                     "", 0);
+    }
+    msg->account = account->id;
+    if (auto blocked = l->account_blocked.find(account->id);
+        blocked != l->account_blocked.end() && now_ms() < blocked->second) {  // its sender's limit
+      sends_.labels({l->ch.name, "deferred"}).inc();
+      return finish(l, "defer", std::move(json), *msg, attempts, "", "", "", blocked->second);
     }
     if (attempts < 0) {  // the claim found the recipient opted out
       sends_.labels({l->ch.name, "opted_out"}).inc();
@@ -535,6 +547,14 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   // `wait_ms` (sends in flight finish).
   void requeue(const lane_ptr& l, std::string json, const channels::outbound_message& m,
                std::int64_t wait_ms) {
+    // With several accounts, a sender's limit holds for its own account: its messages wait in
+    // the delayed set, all due at the same instant, so they come back in the order of their
+    // ids (of their creation, to the millisecond); the other accounts' go on.
+    if (l->ch.accounts.size() > 1) {
+      auto& blocked = l->account_blocked[m.account];
+      blocked = std::max(blocked, now_ms() + wait_ms);
+      return finish(l, "defer", std::move(json), m, 0, "", "", "", blocked);
+    }
     l->blocked_until = std::max(l->blocked_until,
                                 std::chrono::steady_clock::now() + milliseconds(wait_ms));
     finish(l, "requeue", std::move(json), m, 0, "", "", "", 0);

@@ -95,13 +95,18 @@ void post_outbound(const ctx_ptr& c, const request& req, responder res) {
     return res.send(json_error(req, http::status::forbidden, "forbidden",
                                "this key may not send for property " + m.msg.property_id,
                                "property_id"));
-  // A channel sends for its own property only: another's would go out from its number or
-  // address, under its sender limits (docs/outbound.md).
-  if (owner->second != m.msg.property_id)
+  // A channel sends for the properties of its accounts only, each from its own: another's
+  // would go out from its number or address, under its sender limits (docs/outbound.md).
+  if (std::string why;
+      !pick_account(m.msg.channel, owner->second, m.msg.property_id, m.msg.account, "", why)) {
+    const bool named = !m.msg.account.empty();
     return res.send(json_error(
-        req, http::status::unprocessable_entity, "property_mismatch",
-        "channel '" + m.msg.channel + "' does not send for property " + m.msg.property_id,
-        "property_id"));
+        req, http::status::unprocessable_entity, named ? "invalid_account" : "property_mismatch",
+        named ? "account '" + m.msg.account + "' is not an account of property " +
+                    m.msg.property_id + " on channel '" + m.msg.channel + "'"
+              : "channel '" + m.msg.channel + "' does not send for property " + m.msg.property_id,
+        named ? "account" : "property_id"));
+  }
   if (!c->svc.redis) return res.send(unavailable(req));
   if (refuse_new_data(c->svc.memory.get(), *c->svc.redis)) return res.send(redis_full(req));
   const auto& k = c->keys;

@@ -26,7 +26,7 @@ struct context {
   boost::asio::any_io_executor ex;
   const redis_memory* memory;
   const contract::key_space keys;
-  const outbound_options options;  // options.channels: each channel's property
+  const outbound_options options;  // options.channels: each channel's accounts
   const broker::script script = broker::script::make("staff_reply", std::string(lua::staff_reply));
   const broker::script target = broker::script::make("reply_target", std::string(lua::reply_target));
 };
@@ -48,8 +48,10 @@ void queue(const std::shared_ptr<context>& ctx, contract::reply_request req,
   const std::string& channel = conversation[1].str();
   // A conversation's channel is its property's; one that names a channel configured here for
   // another property (an adapter's inbound message) is not answered from that one's number.
+  std::string why;
   if (auto owner = ctx->options.channels.find(channel);
-      owner != ctx->options.channels.end() && owner->second != req.property_id)
+      owner != ctx->options.channels.end() &&
+      !pick_account(channel, owner->second, req.property_id, "", "", why))
     return done(failed("forbidden", "this conversation's channel sends for another property"));
   const std::string& guest = conversation[2].str();
   const std::string reply_to = conversation[3].is_string() ? conversation[3].str() : "";

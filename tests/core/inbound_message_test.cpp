@@ -32,10 +32,11 @@ TEST(InboundMessage, BuildsTheEnvelopeInCanonicalOrder) {
   ASSERT_TRUE(d.IsObject());
   std::vector<std::string> names;
   for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) names.push_back(it->name.GetString());
-  EXPECT_EQ(names, (std::vector<std::string>{
-                       "id", "property_id", "channel", "external_id", "from", "to", "guest_name",
-                       "text", "content_type", "attachments", "sent_at", "metadata",
-                       "conversation_id", "received_at", "direction", "conversation_mode"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"id", "property_id", "channel", "external_id", "from",
+                                             "to", "account", "guest_name", "text", "content_type",
+                                             "attachments", "sent_at", "metadata",
+                                             "conversation_id", "received_at", "direction",
+                                             "conversation_mode"}));
   EXPECT_STREQ(d["direction"].GetString(), "inbound");
   // Last, and "ai": ingest.lua writes "human" there for a conversation with staff.
   EXPECT_STREQ(d["conversation_mode"].GetString(), "ai");
@@ -218,6 +219,31 @@ std::string without_id(std::string envelope) {
   const auto at = envelope.find(R"("id":")");
   if (at != std::string::npos) envelope.erase(at + 6, 26);
   return envelope;
+}
+
+TEST(InboundMessageTyped, TheAccountTheGuestWroteToIsInTheEnvelope) {
+  auto g = valid_guest();
+  g.account = "1234";
+  auto typed = validate_inbound_message(g, "hotel-berlin", {}, fixed_now);
+  ASSERT_TRUE(typed) << typed.error().message;
+  EXPECT_EQ(typed->account, "1234");
+  EXPECT_NE(typed->envelope.find(R"("to":"+4930123456","account":"1234","guest_name")"),
+            std::string::npos)
+      << typed->envelope;
+  // An adapter's body may say it too; absent, it is null.
+  auto body = body_of(valid_guest(), "hotel-berlin");
+  body.insert(1, R"("account":"1234",)");
+  auto parsed = parse_inbound_message(body, {}, fixed_now);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(without_id(parsed->envelope), without_id(typed->envelope));
+  auto bare = parse_inbound_message(body_of(valid_guest(), "hotel-berlin"), {}, fixed_now);
+  ASSERT_TRUE(bare);
+  EXPECT_NE(bare->envelope.find(R"("account":null)"), std::string::npos) << bare->envelope;
+  body = body_of(valid_guest(), "hotel-berlin");
+  body.insert(1, R"("account":7,)");
+  auto wrong = parse_inbound_message(body, {}, fixed_now);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().field, "account");
 }
 
 TEST(InboundMessageTyped, WritesTheEnvelopeOfTheSameBody) {

@@ -880,6 +880,160 @@ TEST_F(ConfigTest, ConnectionLimitsAndTrustedProxies) {
             "in ratelimit.policies");
 }
 
+// ---- many accounts per channel (docs/properties.md, "Accounts and routing") -----------------
+
+TEST_F(ConfigTest, TheOneAccountFormIsAccountsZero) {
+  const config c = load_ok(R"({"channels": {
+    "whatsapp": {"app_secret": "s", "verify_token": "v", "access_token": "a",
+                 "phone_number_id": "p", "property_id": "hotel-berlin"},
+    "twilio": {"account_sid": "AC1", "auth_token": "t", "from": "+15550001",
+               "property_id": "hotel-berlin"},
+    "email": {"webhook_secret": "w", "from_address": "FrontDesk@Hotel.example",
+              "smtp_url": "smtp://mail.example", "property_id": "hotel-berlin"},
+    "webchat": {"property_id": "hotel-berlin", "allowed_origin": "https://hotel.example"}}})");
+  ASSERT_EQ(c.channels.whatsapp->accounts.size(), 1u);
+  const auto& wa = c.channels.whatsapp->accounts[0];
+  EXPECT_EQ(wa.phone_number_id, "p");
+  EXPECT_EQ(wa.access_token, "a");
+  EXPECT_EQ(wa.app_secret, "s");
+  EXPECT_EQ(wa.verify_token, "v");
+  EXPECT_EQ(wa.property_id, "hotel-berlin");
+  ASSERT_EQ(c.channels.twilio->accounts.size(), 1u);
+  EXPECT_EQ(c.channels.twilio->accounts[0].from, "+15550001");
+  EXPECT_EQ(c.channels.twilio->accounts[0].account_sid, "AC1");
+  ASSERT_EQ(c.channels.email->accounts.size(), 1u);
+  EXPECT_EQ(c.channels.email->accounts[0].address, "FrontDesk@Hotel.example");  // replies' From
+  EXPECT_EQ(c.channels.email->accounts[0].id, "frontdesk@hotel.example");
+  EXPECT_EQ(c.channels.email->accounts[0].smtp_url, "smtp://mail.example");
+  ASSERT_EQ(c.channels.webchat->sites.size(), 1u);
+  EXPECT_EQ(c.channels.webchat->sites[0].id, "default");
+  EXPECT_EQ(c.channels.webchat->sites[0].allowed_origin, "https://hotel.example");
+  const auto accounts = channel_accounts(c);
+  ASSERT_EQ(accounts.at("sms").size(), 1u);
+  EXPECT_EQ(accounts.at("sms")[0].id, "+15550001");
+  EXPECT_EQ(accounts.at("sms")[0].property_id, "hotel-berlin");
+}
+
+TEST_F(ConfigTest, AccountsListsTakeTheSectionsSharedValues) {
+  const config c = load_ok(R"({"channels": {
+    "whatsapp": {"app_secret": "s", "verify_token": "v", "accounts": [
+      {"property_id": "hotel-berlin", "phone_number_id": "1", "access_token": "a1"},
+      {"property_id": "hotel-paris", "phone_number_id": "2", "access_token": "a2",
+       "app_secret": "s2"}]},
+    "twilio": {"api_base_url": "http://localhost:9", "accounts": [
+      {"property_id": "hotel-berlin", "account_sid": "AC1", "auth_token": "t1", "from": "+1"},
+      {"property_id": "hotel-paris", "account_sid": "AC2", "auth_token": "t2", "from": "+2"}]},
+    "email": {"webhook_secret": "w", "smtp_url": "smtp://mail.example", "from_name": "Hotels",
+              "accounts": [
+      {"property_id": "hotel-berlin", "address": "b@berlin.example"},
+      {"property_id": "hotel-paris", "address": "p@paris.example", "from_name": "Paris",
+       "smtp_url": "smtps://mail.paris.example", "webhook_secret": "wp"}]},
+    "webchat": {"allowed_origin": "https://hotels.example", "sites": [
+      {"id": "berlin", "property_id": "hotel-berlin"},
+      {"id": "paris", "property_id": "hotel-paris", "allowed_origin": "https://paris.example"}]}
+  }})");
+  const auto& wa = c.channels.whatsapp->accounts;
+  ASSERT_EQ(wa.size(), 2u);
+  EXPECT_EQ(wa[0].app_secret, "s");
+  EXPECT_EQ(wa[1].app_secret, "s2");
+  EXPECT_EQ(wa[1].verify_token, "v");
+  EXPECT_EQ(c.channels.twilio->accounts[1].account_sid, "AC2");
+  EXPECT_EQ(c.channels.twilio->api_base_url, "http://localhost:9");
+  const auto& em = c.channels.email->accounts;
+  EXPECT_EQ(em[0].from_name, "Hotels");
+  EXPECT_EQ(em[0].smtp_url, "smtp://mail.example");
+  EXPECT_EQ(em[0].webhook_secret, "w");
+  EXPECT_EQ(em[1].from_name, "Paris");
+  EXPECT_EQ(em[1].smtp_url, "smtps://mail.paris.example");
+  EXPECT_EQ(em[1].webhook_secret, "wp");
+  EXPECT_EQ(c.channels.webchat->sites[0].allowed_origin, "https://hotels.example");
+  EXPECT_EQ(c.channels.webchat->sites[1].allowed_origin, "https://paris.example");
+  const auto accounts = channel_accounts(c);
+  ASSERT_EQ(accounts.at("whatsapp").size(), 2u);
+  EXPECT_EQ(accounts.at("whatsapp")[1].id, "2");
+  EXPECT_EQ(accounts.at("whatsapp")[1].property_id, "hotel-paris");
+  EXPECT_EQ(accounts.at("webchat")[0].id, "berlin");
+}
+
+std::string whatsapp_accounts(const std::string& section, const std::string& accounts) {
+  return R"({"channels": {"whatsapp": {)" + section + R"("accounts": [)" + accounts + "]}}}";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Accounts, ConfigValidationTest,
+    ::testing::Values(
+        validation_case{whatsapp_accounts(R"("app_secret": "s", "verify_token": "v", )",
+                                          R"({"property_id": "p1", "phone_number_id": "1",
+                                              "access_token": "a"},
+                                             {"property_id": "p2", "phone_number_id": "1",
+                                              "access_token": "b"})"),
+                        "'channels.whatsapp.accounts[1].phone_number_id' is already used by "
+                        "channels.whatsapp.accounts[0]"},
+        validation_case{whatsapp_accounts(R"("verify_token": "v", )",
+                                          R"({"property_id": "p1", "phone_number_id": "1",
+                                              "access_token": "a"})"),
+                        "'channels.whatsapp.accounts[0].app_secret' is required (in the account, "
+                        "or as channels.whatsapp.app_secret for all of them)"},
+        validation_case{
+            whatsapp_accounts(R"("app_secret": "s", "verify_token": "v", "phone_number_id": "9", )",
+                              R"({"property_id": "p1", "phone_number_id": "1",
+                                "access_token": "a"})"),
+            "'channels.whatsapp.phone_number_id' must not be set together with "
+            "channels.whatsapp.accounts (set it in each account instead)"},
+        validation_case{whatsapp_accounts(R"("app_secret": "s", "verify_token": "v", )",
+                                          R"({"phone_number_id": "1", "access_token": "a"})"),
+                        "'channels.whatsapp.accounts[0].property_id' is required"},
+        validation_case{whatsapp_accounts(R"("app_secret": "s", "verify_token": "v", )",
+                                          R"({"property_id": "no spaces", "phone_number_id": "1",
+                                              "access_token": "a"})"),
+                        "'channels.whatsapp.accounts[0].property_id' must be 1-64 letters, "
+                        "digits, '-', '_' or '.'"},
+        validation_case{whatsapp_accounts(R"("app_secret": "s", "verify_token": "v", )",
+                                          R"({"property_id": "p", "phone_number_id": "1",
+                                              "access_token": "a", "token": "x"})"),
+                        "unknown key 'channels.whatsapp.accounts[0].token'"},
+        validation_case{R"({"channels": {"whatsapp": {"accounts": []}}})",
+                        "'channels.whatsapp.accounts' must be a non-empty array of objects"},
+        validation_case{R"({"channels": {"twilio": {"accounts": {}}}})",
+                        "'channels.twilio.accounts' must be a non-empty array of objects"},
+        validation_case{R"({"channels": {"twilio": {"accounts": [
+                              {"property_id": "p1", "account_sid": "AC1", "auth_token": "t",
+                               "from": "+1"},
+                              {"property_id": "p2", "account_sid": "AC2", "auth_token": "t",
+                               "from": "+1"}]}}})",
+                        "'channels.twilio.accounts[1].from' is already used by "
+                        "channels.twilio.accounts[0]"},
+        validation_case{R"({"channels": {"twilio": {"accounts": [
+                              {"property_id": "p1", "account_sid": "AC1", "from": "+1"}]}}})",
+                        "'channels.twilio.accounts[0].auth_token' is required"},
+        validation_case{R"({"channels": {"email": {"webhook_secret": "w",
+                              "smtp_url": "smtp://m.example", "accounts": [
+                              {"property_id": "p1", "address": "A@h.example"},
+                              {"property_id": "p2", "address": "a@H.example"}]}}})",
+                        "'channels.email.accounts[1].address' is already used by "
+                        "channels.email.accounts[0]"},
+        validation_case{R"({"channels": {"email": {"webhook_secret": "w", "accounts": [
+                              {"property_id": "p1", "address": "a@h.example"}]}}})",
+                        "'channels.email.accounts[0].smtp_url' is required (in the account, or "
+                        "as channels.email.smtp_url for all of them)"},
+        validation_case{R"({"channels": {"email": {"accounts": [
+                              {"property_id": "p1", "address": "not an address"}]}}})",
+                        "'channels.email.accounts[0].address' must be an email address "
+                        "(local@domain)"},
+        validation_case{R"({"channels": {"webchat": {"sites": [
+                              {"id": "s", "property_id": "p1"},
+                              {"id": "s", "property_id": "p2"}]}}})",
+                        "'channels.webchat.sites[1].id' is already used by "
+                        "channels.webchat.sites[0]"},
+        validation_case{R"({"channels": {"webchat": {"property_id": "p", "sites": [
+                              {"id": "s", "property_id": "p1"}]}}})",
+                        "'channels.webchat.property_id' must not be set together with "
+                        "channels.webchat.sites (set it in each account instead)"},
+        validation_case{R"({"channels": {"webchat": {"sites": [
+                              {"id": "a b", "property_id": "p1"}]}}})",
+                        "'channels.webchat.sites[0].id' must contain only letters, digits, '-', "
+                        "'_' and '.'"}));
+
 }  // namespace
 }  // namespace bellhop::gateway
 

@@ -84,7 +84,8 @@ class IngestConversationState : public ::testing::Test {
                 "2026-12-05T10:00:00.000Z",
                 ms,
                 "+4915112345678",
-                ""});
+                "",    // guest name
+                ""});  // account
   }
 
   test::redis_server redis_;

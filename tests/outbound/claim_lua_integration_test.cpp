@@ -77,7 +77,8 @@ class ClaimLua : public ::testing::Test {
                            "message:",
                            "",
                            std::to_string(max_held),
-                           conversations};  // "": no service window
+                           "conversation:",
+                           conversations.empty() ? "0" : "1"};  // the service window
     for (const auto& pid : quiet) {
       cmd.push_back(pid);
       cmd.push_back(std::to_string(quiet_end));
@@ -89,7 +90,7 @@ class ClaimLua : public ::testing::Test {
     EXPECT_TRUE(r.is_array() && e.size() >= 3) << r.to_string();
     if (!r.is_array() || e.size() < 3) return out;
     out.held = e[2].integer();
-    for (std::size_t i = 3; i + 2 < e.size(); i += 3) {
+    for (std::size_t i = 3; i + 3 < e.size(); i += 4) {
       const auto& json = e[i].str();
       out.ids.push_back(json.substr(7, json.find('"', 7) - 7));
       out.last_inbound.push_back(e[i + 2].integer());

@@ -13,7 +13,11 @@ void add_webhook_routes(router& routes, const services& svc, const contract::key
       metrics.add_counter("bellhop_webhooks_total",
                           "Provider webhooks by channel and result (accepted, refused, "
                           "unavailable, verified, not_configured).",
-                          {"channel", "result"})});
+                          {"channel", "result"}),
+      metrics.add_counter("bellhop_inbound_unrouted_total",
+                          "Webhook messages and statuses for an account Bellhop does not know, "
+                          "kept on inbound:unrouted, by channel and reason (unknown_account).",
+                          {"channel", "reason"})});
   add_whatsapp_routes(routes, c);
   add_sms_routes(routes, c);
   add_email_routes(routes, c);
@@ -26,20 +30,24 @@ std::vector<outbound_channel> make_outbound_channels(const transport_options& op
   std::vector<outbound_channel> lanes;
   if (opts.whatsapp) {
     lanes.push_back(whatsapp_lane(*opts.whatsapp, client, limits));
-    lanes.back().property_id = opts.whatsapp->property_id;
+    for (const auto& a : opts.whatsapp->accounts)
+      lanes.back().accounts.push_back({a.phone_number_id, a.property_id});
   }
   if (opts.twilio) {
     lanes.push_back(sms_lane(*opts.twilio, opts.public_url, client, limits));
-    lanes.back().property_id = opts.twilio->property_id;
+    for (const auto& a : opts.twilio->accounts)
+      lanes.back().accounts.push_back({a.from, a.property_id});
   }
   if (opts.email) {
     lanes.push_back(
         email_lane(*opts.email, opts.request_timeout, opts.concurrency, limits, redis, keys));
-    lanes.back().property_id = opts.email->property_id;
+    for (const auto& a : opts.email->accounts)
+      lanes.back().accounts.push_back({a.id, a.property_id});
   }
   if (opts.webchat) {
     lanes.push_back(webchat_lane(*opts.webchat, redis, keys));
-    lanes.back().property_id = opts.webchat->property_id;
+    for (const auto& s : opts.webchat->sites)
+      lanes.back().accounts.push_back({s.id, s.property_id});
   }
   return lanes;
 }

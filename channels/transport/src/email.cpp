@@ -1,8 +1,10 @@
 #include "transport_common.hpp"
 
 #include <ctime>
+#include <map>
 
 #include "bellhop/channels/email.hpp"
+#include "bellhop/contract/secrets.hpp"
 #include "smtp_client.hpp"
 
 namespace bellhop::gateway {
@@ -18,24 +20,69 @@ std::string rfc5322_now() {
   return text;
 }
 
+channels::email::settings settings_of(const email_account& a) {
+  channels::email::settings s;
+  s.webhook_secret = a.webhook_secret;
+  s.from_address = a.address;
+  s.from_name = a.from_name;
+  return s;
+}
+
 // POST /v1/webhooks/email: one guest email in the documented JSON (docs/http-api.md), signed
-// with channels.email.webhook_secret. Any hotel address it was sent to belongs to the property.
+// with the webhook secret of the mailbox it was sent to (channels.email.accounts[].
+// webhook_secret, else the section's). The mailbox (`to`) says the property.
 void email(const ctx_ptr& c, const request& req, responder res) {
   const auto& em = c->opts.email;
   if (!em) {
     return res.send(not_configured(c, req, "email", "channels.email"));
   }
+  const auto hook = as_webhook(req);
+  // The secret that signed the body, of those configured (the adapter checks it again, and
+  // refuses when none did).
+  std::string secret = em->accounts.front().webhook_secret;
+  if (const std::string* given = hook.header("x-bellhop-signature")) {
+    std::string lower = *given;
+    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    std::vector<std::string> secrets{em->webhook_secret};
+    for (const auto& a : em->accounts) secrets.push_back(a.webhook_secret);
+    for (const auto& candidate : secrets) {
+      if (!candidate.empty() &&
+          contract::constant_time_equal(channels::email::signature(candidate, hook.body), lower)) {
+        secret = candidate;
+        break;
+      }
+    }
+  }
   channels::email::settings s;
-  s.webhook_secret = em->webhook_secret;
-  s.from_address = em->from_address;
-  s.from_name = em->from_name;
-  auto r = channels::email::parse_webhook(s, as_webhook(req));
+  s.webhook_secret = secret;
+  auto r = channels::email::parse_webhook(s, hook);
   if (!r.accepted()) {
     c->results.labels({"email", "refused"}).inc();
     return res.send(refused(req, r));
   }
+  // A known mailbox takes only what its own secret signed; an unknown one what the section's
+  // secret (or, without one, any mailbox's) signed, kept on inbound:unrouted.
+  std::map<std::string, routed_account> known;
+  for (const auto& a : em->accounts) known.emplace(a.id, routed_account{a.id, a.property_id});
+  for (const auto& g : r.messages) {
+    const email_account* mailbox = nullptr;
+    for (const auto& a : em->accounts)
+      if (a.id == g.business) mailbox = &a;
+    const bool ok = mailbox ? mailbox->webhook_secret == secret
+                            : em->webhook_secret.empty() || em->webhook_secret == secret;
+    if (!ok) {
+      c->results.labels({"email", "refused"}).inc();
+      return res.send(
+          refused(req, channels::webhook_result::refuse(
+                           401, "invalid_signature", "X-Bellhop-Signature is not this mailbox's")));
+    }
+  }
   if (!c->svc.redis) return res.send(starting(req));
-  store_all(c, "email", "", em->property_id, std::move(r), req, std::move(res));
+  auto route = [&known](const std::string& address) -> const routed_account* {
+    auto it = known.find(address);
+    return it == known.end() ? nullptr : &it->second;
+  };
+  store_all(c, "email", route, std::move(r), req, std::move(res), true);
 }
 
 }  // namespace
@@ -48,20 +95,32 @@ void add_email_routes(router& routes, const ctx_ptr& c) {
 outbound_channel email_lane(const email_config& c, std::chrono::milliseconds timeout,
                             std::size_t concurrency, rate_limits* limits, broker::broker& redis,
                             const contract::key_space& keys) {
-  channels::email::settings s;
-  s.webhook_secret = c.webhook_secret;
-  s.from_address = c.from_address;
-  s.from_name = c.from_name;
-  auto smtp = std::make_shared<smtp_client>(
-      smtp_settings{c.smtp_url, c.smtp_username, c.smtp_password, c.smtp_ca_file, timeout},
-      std::min<std::size_t>(concurrency, 4));
+  // Each mailbox sends from its own address, through its own SMTP server and login.
+  struct mailbox {
+    channels::email::settings s;
+    std::shared_ptr<smtp_client> smtp;
+  };
+  auto mailboxes = std::make_shared<std::map<std::string, mailbox>>();
+  for (const auto& a : c.accounts) {
+    mailboxes->emplace(
+        a.id, mailbox{settings_of(a), std::make_shared<smtp_client>(
+                                          smtp_settings{a.smtp_url, a.smtp_username,
+                                                        a.smtp_password, a.smtp_ca_file, timeout},
+                                          std::min<std::size_t>(concurrency, 4))});
+  }
   auto thread = std::make_shared<broker::script>(
       broker::script::make("email_thread", std::string(lua::email_thread)));
   outbound_channel lane;
   lane.name = "email";
-  lane.send = [s, smtp, thread, &redis, &keys](const channels::outbound_message& m,
-                                               boost::asio::any_io_executor ex,
-                                               std::function<void(channels::send_result)> done) {
+  lane.send = [mailboxes, thread, &redis, &keys](const channels::outbound_message& m,
+                                                 boost::asio::any_io_executor ex,
+                                                 std::function<void(channels::send_result)> done) {
+    auto from = mailboxes->find(m.account);
+    if (from == mailboxes->end()) {  // the dispatcher picks one of the lane's accounts
+      return done(never_sent("account " + m.account + " is not a mailbox of this gateway"));
+    }
+    const auto& s = from->second.s;
+    const auto& smtp = from->second.smtp;
     // A reply stays in the guest's thread: In-Reply-To and References of the email it answers.
     auto send = [s, smtp, m, ex, done](channels::email::thread_info t) {
       auto mail = channels::email::build_mail(s, m, t, rfc5322_now());

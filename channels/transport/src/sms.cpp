@@ -1,9 +1,47 @@
 #include "transport_common.hpp"
 
+#include <map>
+
+#include "bellhop/channels/form.hpp"
 #include "bellhop/channels/twilio.hpp"
 
 namespace bellhop::gateway {
 namespace {
+
+channels::twilio::settings settings_of(const twilio_config& c, const twilio_account& a,
+                                       const std::string& public_url) {
+  return {a.account_sid, a.auth_token, a.from, c.api_base_url, public_url};
+}
+
+// A sender that is a messaging service (MG…) has no one number guests write to.
+bool is_number(std::string_view from) {
+  return !from.empty() && from[0] == '+';
+}
+
+// The account a Twilio webhook is for: of the accounts of its AccountSid, the one whose number
+// is `number` (To of an SMS, From of a status), else the account's messaging service, else
+// nullptr (then `signer` is still an account of that AccountSid, whose auth token verifies the
+// webhook). Without an account of that AccountSid, `signer` is the first account: the adapter
+// refuses the webhook (403).
+const twilio_account* account_for(const twilio_config& tw, const channels::webhook& hook,
+                                  std::string_view number_field, const twilio_account*& signer) {
+  signer = &tw.accounts.front();
+  auto fields = channels::parse_form(hook.body);
+  if (!fields) return nullptr;  // the adapter says what is wrong with it
+  const std::string* sid = channels::form_value(*fields, "AccountSid");
+  const std::string* number = channels::form_value(*fields, number_field);
+  const twilio_account* service = nullptr;
+  bool first = true;
+  for (const auto& a : tw.accounts) {
+    if (!sid || a.account_sid != *sid) continue;
+    if (first) signer = &a;
+    first = false;
+    if (number && a.from == *number) return signer = &a;
+    if (!service && !is_number(a.from)) service = &a;
+  }
+  if (service) signer = service;
+  return service;
+}
 
 // Twilio: an incoming SMS (`sms`) or a status callback (`status`).
 void twilio(const ctx_ptr& c, const request& req, responder res, bool status) {
@@ -11,9 +49,10 @@ void twilio(const ctx_ptr& c, const request& req, responder res, bool status) {
   if (!tw) {
     return res.send(not_configured(c, req, "sms", "channels.twilio"));
   }
-  const channels::twilio::settings s{tw->account_sid, tw->auth_token, tw->from, tw->api_base_url,
-                                     c->opts.public_url};
   const auto hook = as_webhook(req);
+  const twilio_account* signer = nullptr;
+  const twilio_account* account = account_for(*tw, hook, status ? "From" : "To", signer);
+  const auto s = settings_of(*tw, *signer, c->opts.public_url);
   auto r = status ? channels::twilio::parse_status_webhook(s, hook)
                   : channels::twilio::parse_sms_webhook(s, hook);
   if (!r.accepted()) {
@@ -21,9 +60,11 @@ void twilio(const ctx_ptr& c, const request& req, responder res, bool status) {
     return res.send(refused(req, r));
   }
   if (!c->svc.redis) return res.send(starting(req));
-  // A sender that is a messaging service (MG…) has no one number guests write to.
-  const std::string number = !tw->from.empty() && tw->from[0] == '+' ? tw->from : "";
-  store_all(c, "sms", number, tw->property_id, std::move(r), req, std::move(res));
+  // A status moves the record of a message Bellhop sent, whichever number sent it.
+  std::optional<routed_account> to;
+  if (account) to = routed_account{account->from, account->property_id};
+  auto route = [&to](const std::string&) -> const routed_account* { return to ? &*to : nullptr; };
+  store_all(c, "sms", route, std::move(r), req, std::move(res), false);
 }
 
 }  // namespace
@@ -38,13 +79,20 @@ void add_sms_routes(router& routes, const ctx_ptr& c) {
 
 outbound_channel sms_lane(const twilio_config& c, const std::string& public_url,
                           std::shared_ptr<provider_client> client, rate_limits* limits) {
-  channels::twilio::settings s{c.account_sid, c.auth_token, c.from, c.api_base_url, public_url};
+  // Each sender calls its own account's API (/Accounts/<sid>/Messages.json) with its token.
+  auto senders = std::make_shared<std::map<std::string, channels::twilio::settings>>();
+  for (const auto& a : c.accounts) senders->emplace(a.from, settings_of(c, a, public_url));
   outbound_channel lane;
   lane.name = "sms";
   lane.opt_out = true;  // a guest who replied STOP gets nothing more
-  lane.send = [s, client](const channels::outbound_message& m, boost::asio::any_io_executor ex,
-                          std::function<void(channels::send_result)> done) {
-    client->call(channels::twilio::send_request(s, m), ex,
+  lane.send = [senders, client](const channels::outbound_message& m,
+                                boost::asio::any_io_executor ex,
+                                std::function<void(channels::send_result)> done) {
+    auto sender = senders->find(m.account);
+    if (sender == senders->end()) {  // the dispatcher picks one of the lane's accounts
+      return done(never_sent("account " + m.account + " is not a Twilio sender of this gateway"));
+    }
+    client->call(channels::twilio::send_request(sender->second, m), ex,
                  [done = std::move(done)](provider_response r) {
                    done(r.status == 0 ? no_answer(r)
                                       : channels::twilio::interpret_send(r.status, r.body,
@@ -57,11 +105,10 @@ outbound_channel sms_lane(const twilio_config& c, const std::string& public_url,
   std::vector<const ratelimit::policy*> caps;
   for (const auto& limit : channels::twilio::property_limits)
     if (const auto* p = policy(limits, limit.name)) caps.push_back(p);
-  const std::string from = c.from;
-  lane.limits = [sender, recipient, caps, from](const channels::outbound_message& m) {
+  lane.limits = [sender, recipient, caps](const channels::outbound_message& m) {
     std::vector<ratelimit::limit_key> keys;
-    if (sender) keys.push_back({sender, from});
-    if (recipient) keys.push_back({recipient, from + ":" + m.to});
+    if (sender) keys.push_back({sender, m.account});
+    if (recipient) keys.push_back({recipient, m.account + ":" + m.to});
     for (const auto* p : caps) keys.push_back({p, m.property_id});
     return keys;
   };

@@ -1,11 +1,15 @@
 #include "transport_common.hpp"
 
+#include <rapidjson/stringbuffer.h>
 #include <spdlog/spdlog.h>
+
+#include <set>
 
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/contract/timestamp.hpp"
 #include "bellhop/core/inbound_message.hpp"
 #include "bellhop/core/redis_full.hpp"
+#include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
 
 namespace bellhop::gateway {
@@ -83,9 +87,8 @@ response not_configured(const ctx_ptr& c, const request& req, std::string_view c
                     std::string(section) + " is not configured on this gateway");
 }
 
-void store_all(const ctx_ptr& c, const std::string& channel, const std::string& business,
-               const std::string& property, channels::webhook_result r, const request& req,
-               responder res) {
+void store_all(const ctx_ptr& c, const std::string& channel, const webhook_route& route,
+               channels::webhook_result r, const request& req, responder res, bool json_body) {
   struct tally {
     std::size_t pending = 0;
     bool failed = false;
@@ -120,14 +123,16 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
   std::vector<inbound_message> messages;
   const auto now = std::chrono::system_clock::now();
   const inbound_limits limits{c->opts.max_text_bytes};
+  std::set<std::string> unknown;  // accounts Bellhop does not know that this webhook is for
   for (auto& g : result->messages) {
-    if (!business.empty() && g.business != business) {
-      spdlog::warn("webhook {}: a message for {} is not for the configured number {}: skipped",
-                   channel, g.business, business);
+    const routed_account* to = route(g.business);
+    if (!to) {
+      unknown.insert(g.business);
       continue;
     }
+    g.account = to->account;
     within_limits(g, limits.max_text_bytes);
-    auto m = validate_inbound_message(g, property, limits, now);
+    auto m = validate_inbound_message(g, to->property_id, limits, now);
     if (!m) {
       spdlog::warn("webhook {}: message {} dropped: {} ({})", channel, g.external_id,
                    m.error().message, m.error().field);
@@ -146,7 +151,47 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
         opt_outs.push_back({"DEL", c->keys.opted_out("sms", g.from)});
     }
   }
-  t->pending = messages.size() + result->statuses.size() + opt_outs.size() + 1;  // +1: this
+  // A status for a number Bellhop does not know is about a message it did not send.
+  std::erase_if(result->statuses, [&](const channels::status_update& s) {
+    if (s.business.empty() || route(s.business)) return false;
+    unknown.insert(s.business);
+    return true;
+  });
+  const std::string now_text = contract::format_timestamp(now);
+  std::vector<std::string> unrouted;
+  for (const auto& account : unknown) {
+    c->unrouted.labels({channel, "unknown_account"}).inc();
+    spdlog::warn("webhook {}: for account '{}', which no property has: kept on {}", channel,
+                 account, c->keys.inbound_unrouted());
+    rapidjson::StringBuffer b;
+    json::writer w(b);
+    w.StartObject();
+    json::put(w, "channel", channel);
+    json::put(w, "reason", "unknown_account");
+    json::put(w, "received_at", now_text);
+    if (!account.empty()) json::put(w, "account", account);
+    w.Key("payload");
+    if (json_body) {  // the adapter parsed it: valid JSON
+      w.RawValue(req.body().data(), req.body().size(), rapidjson::kObjectType);
+    } else {
+      json::write_string(w, req.body());
+    }
+    w.EndObject();
+    unrouted.emplace_back(b.GetString(), b.GetSize());
+  }
+  t->pending = messages.size() + result->statuses.size() + opt_outs.size() + unrouted.size() +
+               1;  // +1: this
+  for (auto& entry : unrouted) {
+    c->svc.redis->post({"LPUSH", c->keys.inbound_unrouted(), std::move(entry)}, res.executor(),
+                       [finish_one](error_code ec, broker::reply r) {
+                         finish_one(!ec && !r.is_error(), ec ? ec.message() : r.to_string(),
+                                    is_redis_full(r));
+                       });
+  }
+  if (!unrouted.empty()) {
+    c->svc.redis->post({"LTRIM", c->keys.inbound_unrouted(), "0", std::to_string(unrouted_cap - 1)},
+                       res.executor(), [](error_code, broker::reply) {});
+  }
   for (auto& cmd : opt_outs) {
     c->svc.redis->post(
         std::move(cmd), res.executor(), [finish_one](error_code ec, broker::reply r) {
@@ -160,7 +205,6 @@ void store_all(const ctx_ptr& c, const std::string& channel, const std::string& 
                  out.what == o::full);
     });
   }
-  const std::string now_text = contract::format_timestamp(now);
   for (const auto& s : result->statuses) {
     c->svc.redis->eval(
         c->status, {c->keys.outbound_provider_id(channel, s.provider_message_id)},
@@ -177,6 +221,13 @@ channels::send_result no_answer(const provider_response& r) {
   channels::send_result s;
   s.outcome = channels::send_outcome::transient;
   s.reason = r.error;
+  return s;
+}
+
+channels::send_result never_sent(std::string reason) {
+  channels::send_result s;
+  s.outcome = channels::send_outcome::permanent;
+  s.reason = std::move(reason);
   return s;
 }
 

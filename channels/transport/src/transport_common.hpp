@@ -28,7 +28,8 @@ struct webhook_context {
   const contract::key_space& keys;
   const transport_options opts;
   inbound_sink ingest;
-  counter_family& results;  // bellhop_webhooks_total{channel,result}
+  counter_family& results;   // bellhop_webhooks_total{channel,result}
+  counter_family& unrouted;  // bellhop_inbound_unrouted_total{channel,reason}
   broker::script status = broker::script::make("outbound_status",
                                                std::string(lua::outbound_status));
 };
@@ -45,14 +46,28 @@ response starting(const request& req);
 // 404 not_configured for a channel without its section (`section`: "channels.whatsapp").
 response not_configured(const ctx_ptr& c, const request& req, std::string_view channel,
                         std::string_view section);
-// Stores a verified webhook's messages (those for `business`, when not empty) and statuses
-// for `property`, then answers: 200 only when all of it is in Redis.
-void store_all(const ctx_ptr& c, const std::string& channel, const std::string& business,
-               const std::string& property, channels::webhook_result r, const request& req,
-               responder res);
+// The account a webhook's message (or status) came to, found by the provider-side id the
+// adapter gives (`business`): its id and property, or nullptr when Bellhop knows no such account.
+struct routed_account {
+  std::string account, property_id;
+};
+using webhook_route = std::function<const routed_account*(const std::string& business)>;
+
+// How many entries inbound:unrouted keeps (the newest; docs/redis-keys.md).
+inline constexpr int unrouted_cap = 10000;
+
+// Stores a verified webhook's messages, each for the property of the account `route` finds for
+// it, and its statuses (a status whose adapter names the sender, WhatsApp's, only when `route`
+// knows it), then answers: 200 only when all of it is in Redis. What is for an account that
+// `route` does not know is kept on inbound:unrouted (one entry per such account, with the
+// webhook's body: as JSON when `json_body`, else as a string), counted and logged.
+void store_all(const ctx_ptr& c, const std::string& channel, const webhook_route& route,
+               channels::webhook_result r, const request& req, responder res, bool json_body);
 
 // A send whose provider call got no answer (connect, TLS, timeout): try again later.
 channels::send_result no_answer(const provider_response& r);
+// A send that can never be made: dead with `reason`, no provider call.
+channels::send_result never_sent(std::string reason);
 // The configured policy of that name, or nullptr (none configured, or no limiter).
 const ratelimit::policy* policy(rate_limits* limits, std::string_view name);
 

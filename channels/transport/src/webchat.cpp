@@ -109,8 +109,10 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
   // `client`: the client_key of the guest's address (per-address rate limit); `holds`: the
   // connection's slots, released when the socket is gone.
   guest_socket(beast::tcp_stream&& stream, std::shared_ptr<webchat_service::shared> sh,
-               std::string token, std::string client, std::vector<std::shared_ptr<void>> holds)
-      : holds_(std::move(holds)),
+               const webchat_site& site, std::string token, std::string client,
+               std::vector<std::shared_ptr<void>> holds)
+      : site_(site),
+        holds_(std::move(holds)),
         ws_(std::move(stream)),
         strand_(ws_.get_executor()),
         shared_(std::move(sh)),
@@ -146,7 +148,7 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
 
   void on_open() {
     send(R"({"type":"welcome","session":)" + json::quote(token_) + R"(,"guest":)" +
-         json::quote(guest_) + R"(,"property_id":)" + json::quote(chat().property_id) + "}");
+         json::quote(guest_) + R"(,"property_id":)" + json::quote(site_.property_id) + "}");
     // Replies published while this socket is open come here; each (re)subscription on Redis
     // also brings what waits in the outbox (sent while the guest was away or the link down).
     auto weak = weak_from_this();
@@ -276,8 +278,10 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
     const std::string& client_id = frame.client_id;
     // The canonical inbound message: validated and enriched like POST /v1/messages/inbound.
     const inbound_limits limits{shared_->opts.max_text_bytes};
-    auto m = validate_inbound_message(webchat_guest_message(guest_, client_id, frame.text),
-                                      chat().property_id, limits, std::chrono::system_clock::now());
+    auto g = webchat_guest_message(guest_, client_id, frame.text);
+    g.account = site_.id;
+    auto m =
+        validate_inbound_message(g, site_.property_id, limits, std::chrono::system_clock::now());
     if (!m) return send(webchat_error_frame(m.error().code, m.error().message, client_id));
     begin_work();
     // Per guest and per address (docs/webchat.md), one check for both: a refused message is
@@ -340,6 +344,7 @@ class guest_socket : public std::enable_shared_from_this<guest_socket> {
     beast::get_lowest_layer(ws_).socket().close(ignored);
   }
 
+  const webchat_site& site_;  // of the options the shared state holds
   std::vector<std::shared_ptr<void>> holds_;
   websocket::stream<server::coalescing_stream> ws_;
   asio::any_io_executor strand_;
@@ -376,9 +381,32 @@ void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_cont
     return refuse(std::move(stream), req, http::status::not_found, "not_configured",
                   "channels.webchat is not configured on this gateway");
   }
-  if (!chat->allowed_origin.empty() && req[http::field::origin] != chat->allowed_origin) {
+  std::string token, site_id;
+  bool has_site = false;
+  if (auto url = boost::urls::parse_origin_form(req.target()); url) {
+    if (auto it = url->params().find("session"); it != url->params().end()) token = (*it).value;
+    if (auto it = url->params().find("site"); it != url->params().end()) {
+      has_site = true;
+      site_id = (*it).value;
+    }
+  }
+  // The site the widget names (data-site), or the only one; several sites and none named: the
+  // one whose origin the page is on.
+  const webchat_site* site = nullptr;
+  for (const auto& s : chat->sites) {
+    if (has_site ? s.id == site_id
+                 : chat->sites.size() == 1 ||
+                       (!s.allowed_origin.empty() && req[http::field::origin] == s.allowed_origin))
+      site = &s;
+  }
+  if (!site) {
+    return refuse(std::move(stream), req, http::status::not_found, "unknown_site",
+                  has_site ? "no web chat site of that id on this gateway"
+                           : "name the site: ?site=<channels.webchat.sites[].id>");
+  }
+  if (!site->allowed_origin.empty() && req[http::field::origin] != site->allowed_origin) {
     return refuse(std::move(stream), req, http::status::forbidden, "forbidden",
-                  "this chat belongs to " + chat->allowed_origin);
+                  "this chat belongs to " + site->allowed_origin);
   }
   const auto client = client_key(ctx.client);
   auto why = connection_limits::refusal::none;
@@ -412,10 +440,6 @@ void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_cont
                                                                  "Bellhop is starting; retry later",
                                                                  std::chrono::seconds(1)));
   }
-  std::string token;
-  if (auto url = boost::urls::parse_origin_form(req.target()); url) {
-    if (auto it = url->params().find("session"); it != url->params().end()) token = (*it).value;
-  }
   if (!token.empty() && !token_shaped(token)) {
     return refuse(std::move(stream), req, http::status::bad_request, "invalid_session",
                   "session must be the token a welcome frame gave");
@@ -429,7 +453,7 @@ void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_cont
     token = std::move(*fresh);
   }
   std::make_shared<guest_socket>(
-      std::move(stream), shared_, std::move(token), client,
+      std::move(stream), shared_, *site, std::move(token), client,
       std::vector<std::shared_ptr<void>>{std::move(ctx.slot), std::move(slot)})
       ->start(std::move(req));
 }

@@ -1,31 +1,64 @@
 #include "transport_common.hpp"
 
+#include <map>
+
 #include "bellhop/channels/whatsapp.hpp"
 
 namespace bellhop::gateway {
 namespace {
+
+channels::whatsapp::settings settings_of(const whatsapp_config& c, const whatsapp_account& a) {
+  return {a.app_secret, a.verify_token, a.access_token, a.phone_number_id, c.api_base_url};
+}
+
+// The GET subscription challenge: any account's verify token answers it (one Meta app may
+// subscribe several numbers, and the numbers of several apps may share this URL).
+channels::webhook_result verify(const whatsapp_config& wa, const channels::webhook& hook) {
+  channels::webhook_result r;
+  for (const auto& a : wa.accounts) {
+    r = channels::whatsapp::verify_subscription(settings_of(wa, a), hook);
+    if (r.accepted() || r.status != 403) return r;
+  }
+  return r;
+}
 
 void whatsapp(const ctx_ptr& c, const request& req, responder res) {
   const auto& wa = c->opts.whatsapp;
   if (!wa) {
     return res.send(not_configured(c, req, "whatsapp", "channels.whatsapp"));
   }
-  const channels::whatsapp::settings s{wa->app_secret, wa->verify_token, wa->access_token,
-                                       wa->phone_number_id, wa->api_base_url};
   const auto hook = as_webhook(req);
   if (req.method() == http::verb::get) {
-    auto r = channels::whatsapp::verify_subscription(s, hook);
+    auto r = verify(*wa, hook);
     c->results.labels({"whatsapp", r.accepted() ? "verified" : "refused"}).inc();
     return res.send(r.accepted() ? accepted(req, r) : refused(req, r));
   }
-  auto r = channels::whatsapp::parse_webhook(s, hook);
+  // Accounts of different Meta apps have different app secrets: the one that signed the body
+  // verifies it, and only its accounts take its messages.
+  const std::string* signature = hook.header("x-hub-signature-256");
+  const whatsapp_account* signer = &wa->accounts.front();
+  for (const auto& a : wa->accounts) {
+    if (signature && channels::whatsapp::signature_valid(a.app_secret, hook.body, *signature)) {
+      signer = &a;
+      break;
+    }
+  }
+  auto r = channels::whatsapp::parse_webhook(settings_of(*wa, *signer), hook);
   if (!r.accepted()) {
     c->results.labels({"whatsapp", "refused"}).inc();
     return res.send(refused(req, r));
   }
   if (!c->svc.redis) return res.send(starting(req));
-  store_all(c, "whatsapp", wa->phone_number_id, wa->property_id, std::move(r), req,
-            std::move(res));
+  std::map<std::string, routed_account> known;
+  for (const auto& a : wa->accounts) {
+    if (a.app_secret == signer->app_secret)
+      known.emplace(a.phone_number_id, routed_account{a.phone_number_id, a.property_id});
+  }
+  auto route = [&known](const std::string& number) -> const routed_account* {
+    auto it = known.find(number);
+    return it == known.end() ? nullptr : &it->second;
+  };
+  store_all(c, "whatsapp", route, std::move(r), req, std::move(res), true);
 }
 
 }  // namespace
@@ -39,30 +72,36 @@ void add_whatsapp_routes(router& routes, const ctx_ptr& c) {
 
 outbound_channel whatsapp_lane(const whatsapp_config& c, std::shared_ptr<provider_client> client,
                                rate_limits* limits) {
-  channels::whatsapp::settings s{c.app_secret, c.verify_token, c.access_token, c.phone_number_id,
-                                 c.api_base_url};
+  // Each number sends with its own token, from its own path (/<phone_number_id>/messages).
+  auto numbers = std::make_shared<std::map<std::string, channels::whatsapp::settings>>();
+  for (const auto& a : c.accounts) numbers->emplace(a.phone_number_id, settings_of(c, a));
   outbound_channel lane;
   lane.name = "whatsapp";
-  lane.send = [s, client](const channels::outbound_message& m, boost::asio::any_io_executor ex,
-                          std::function<void(channels::send_result)> done) {
+  lane.send = [numbers, client](const channels::outbound_message& m,
+                                boost::asio::any_io_executor ex,
+                                std::function<void(channels::send_result)> done) {
+    auto number = numbers->find(m.account);
+    if (number == numbers->end()) {  // the dispatcher picks one of the lane's accounts
+      return done(never_sent("account " + m.account + " is not a WhatsApp number of this gateway"));
+    }
     if (auto why = channels::whatsapp::recipient_error(m.to); !why.empty()) {
       return done({channels::send_outcome::permanent, "", "", std::move(why), {}});
     }
-    client->call(channels::whatsapp::send_request(s, m), ex,
+    client->call(channels::whatsapp::send_request(number->second, m), ex,
                  [done = std::move(done)](provider_response r) {
                    done(r.status == 0 ? no_answer(r)
                                       : channels::whatsapp::interpret_send(r.status, r.body,
                                                                            r.headers));
                  });
   };
-  // Meta's throughput per business number, and its pair rate limit per recipient.
+  // Meta's throughput per business number, and its pair rate limit per recipient: each number
+  // is its own subject.
   const auto* sender = policy(limits, channels::whatsapp::business_number_limit.name);
   const auto* recipient = policy(limits, channels::whatsapp::recipient_limit.name);
-  const std::string number = c.phone_number_id;
-  lane.limits = [sender, recipient, number](const channels::outbound_message& m) {
+  lane.limits = [sender, recipient](const channels::outbound_message& m) {
     std::vector<ratelimit::limit_key> keys;
-    if (sender) keys.push_back({sender, number});
-    if (recipient) keys.push_back({recipient, number + ":" + m.to});
+    if (sender) keys.push_back({sender, m.account});
+    if (recipient) keys.push_back({recipient, m.account + ":" + m.to});
     return keys;
   };
   lane.channel_wide_limits = sender ? 1 : 0;

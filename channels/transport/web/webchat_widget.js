@@ -7,7 +7,8 @@
 // and guests get a chat button that talks to GET /v1/webchat (docs/webchat.md). Options, as
 // data- attributes of the script tag: data-title (the panel's title), data-greeting (a first
 // line shown to every guest, never sent), data-open="true" (open at load), data-server (the
-// Bellhop base URL, when the script is not served by Bellhop itself).
+// Bellhop base URL, when the script is not served by Bellhop itself), data-site (the site's id,
+// channels.webchat.sites[].id, when Bellhop serves several sites).
 //
 // What the guest writes is never lost by the page: it is kept in localStorage until Bellhop
 // acknowledges it, and sent again, with the same client_id, after a reconnection (Bellhop
@@ -26,6 +27,7 @@
     : new URL("../webchat", script.src);
   const socketUrl = (endpoint.protocol === "https:" ? "wss://" : "ws://") + endpoint.host +
                     endpoint.pathname;
+  const site = script.dataset.site || "";
   const title = script.dataset.title || "Chat with us";
   const greeting = script.dataset.greeting || "";
   const storageKey = "bellhop-webchat:" + endpoint.host + endpoint.pathname;
@@ -409,7 +411,10 @@
     if (socket) return;
     clearTimeout(retryTimer);
     socketSession = state.session;
-    const url = socketUrl + (state.session ? "?session=" + encodeURIComponent(state.session) : "");
+    const query = [];
+    if (site) query.push("site=" + encodeURIComponent(site));
+    if (state.session) query.push("session=" + encodeURIComponent(state.session));
+    const url = socketUrl + (query.length ? "?" + query.join("&") : "");
     const ws = new WebSocket(url);
     socket = ws;
     ready = false;

@@ -59,10 +59,14 @@ struct guest_message {
   // Set by the gateway, not an adapter: the text was cut to inbound.max_text_bytes (the
   // envelope's metadata says "text_truncated":true).
   bool text_truncated = false;
+  // Set by the gateway, not an adapter: the account the message came to (the envelope's
+  // "account"; "" = none).
+  std::string account;
 };
 
 // A provider's delivery report for a message Bellhop sent.
 struct status_update {
+  std::string business;  // the provider-side identity that sent it, when the provider says
   std::string provider_message_id;
   std::string status;       // "sent", "delivered", "read", "failed"
   std::string recipient;    // the guest's address, if the provider says
@@ -97,6 +101,9 @@ struct webhook_result {
 struct outbound_message {
   std::string id;
   std::string property_id, channel, to, text, conversation_id, reply_to;
+  // The account to send from (docs/outbound.md): as the message names it ("" = not named),
+  // then, once the dispatcher picked one, that one's id.
+  std::string account;
   std::string attachments_json = "[]";
   int priority = 5;
   // Channel extras: email subject / In-Reply-To / References, …

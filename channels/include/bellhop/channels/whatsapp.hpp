@@ -76,7 +76,8 @@ bool signature_valid(std::string_view app_secret, std::string_view body,
 // and metadata {"context_message_id"} when the guest replied to a message. Statuses sent,
 // delivered, read and failed are taken (others ignored), with errors[0] when failed (its code,
 // and "title: details" as the reason, but "outside_service_window" for 131047); recipient
-// = "+" + recipient_id, or recipient_user_id when a send to a BSUID came without the phone.
+// = "+" + recipient_id, or recipient_user_id when a send to a BSUID came without the phone;
+// business = the change's metadata.phone_number_id (the number that sent it).
 webhook_result parse_webhook(const settings& s, const webhook& w);
 
 // Why `to` can receive no WhatsApp message ("" when it can): it must be a phone number

@@ -56,6 +56,8 @@ class key_space {
   std::string inbound_dead() const { return k("inbound:messages:dead"); }
   std::string inbound_deliveries() const { return k("inbound:messages:deliveries"); }
   std::string reaper_lock() const { return k("inbound:messages:reaper"); }
+  // Webhook traffic for an account no property has (docs/properties.md): kept for the operator.
+  std::string inbound_unrouted() const { return k("inbound:unrouted"); }
   std::string outbound(std::string_view channel) const { return k("outbound:", channel); }
   // The outbound dispatcher's state per channel: messages ready to send by priority (zset,
   // score = priority * 1e12 + arrival), in-flight sends of one process (list), retries and

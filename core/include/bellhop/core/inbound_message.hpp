@@ -41,6 +41,7 @@ struct inbound_message {
   std::string external_id;
   std::string conversation_id;
   std::string from;        // the guest's address
+  std::string account;     // the account the guest wrote to ("" if not given)
   std::string guest_name;  // "" if not given
   std::string received_at;
   std::int64_t received_ms = 0;  // received_at as epoch milliseconds

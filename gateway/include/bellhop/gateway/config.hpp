@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bellhop/core/adapter_auth.hpp"      // adapter_key
+#include "bellhop/core/outbound_lane.hpp"     // channel_account
 #include "bellhop/core/property.hpp"          // property
 #include "bellhop/core/ratelimit_policy.hpp"  // ratelimit_policy, default_ratelimit_policies
 #include "bellhop/transport/options.hpp"      // the channels' sections
@@ -136,8 +137,8 @@ std::vector<property_reference> property_references(const config& cfg);
 const property* find_property(const config& cfg, std::string_view id);
 
 // The channels Bellhop sends on (the configured ones: whatsapp, sms, email, webchat), each with
-// the property it belongs to (channels.<name>.property_id).
-std::map<std::string, std::string> channel_properties(const config& cfg);
+// its accounts in the order of the configuration (the one-account form: one).
+std::map<std::string, std::vector<channel_account>> channel_accounts(const config& cfg);
 
 struct config_overrides {  // from command-line flags
   std::optional<std::string> config_file, listen, redis_url, data_dir;

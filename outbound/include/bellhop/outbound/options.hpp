@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "bellhop/core/outbound_lane.hpp"
 #include "bellhop/core/property.hpp"
 
 namespace bellhop::gateway {
@@ -31,9 +32,10 @@ struct outbound_options {
   std::string admin_token;               // auth.admin_token ("" = admin requests refused)
   std::size_t max_body_bytes = 1048576;  // http.max_body_bytes
 
-  // The channels Bellhop sends on (the configured ones), each with the property it belongs to
-  // (channels.<name>.property_id): a message or a staff reply of another property is refused.
-  std::map<std::string, std::string> channels;
+  // The channels Bellhop sends on (the configured ones), each with its accounts (channels.
+  // <name>.accounts, docs/properties.md): a message or a staff reply of a property without an
+  // account on the channel is refused, and so is a message naming an account not its property's.
+  std::map<std::string, std::vector<channel_account>> channels;
 
   // The properties (properties, or the implicit ones): bulk messages (priority 5 to 10) of a
   // property inside its quiet hours wait until they end (docs/outbound.md, "Quiet hours").
