@@ -382,7 +382,39 @@ int start_metrics_server(asio::io_context& ioc, const config& cfg, const http_op
 
 }  // namespace
 
-int serve(const config& cfg) {
+// What a restart with `next` would change of what the flows took from `now` at start: the
+// sections an operator edits while Bellhop runs, by name.
+std::vector<std::string> changed_sections(const config& now, const config& next) {
+  std::vector<std::string> changed;
+  auto ids = [](const config& c) {
+    std::vector<std::string> out;
+    for (const auto& p : c.properties)
+      out.push_back(p.id + "|" + p.name + "|" + p.time_zone + "|" +
+                    (p.quiet ? std::to_string(p.quiet->start_min) + "-" +
+                                   std::to_string(p.quiet->end_min)
+                             : "") +
+                    "|" +
+                    (p.escalation ? std::to_string(p.escalation->after_s) + p.escalation->email +
+                                        p.escalation->sms
+                                  : ""));
+    return out;
+  };
+  if (ids(now) != ids(next)) changed.push_back("properties");
+  auto accounts = [](const config& c) {
+    std::vector<std::string> out;
+    for (const auto& [channel, list] : channel_accounts(c))
+      for (const auto& a : list) out.push_back(channel + ":" + a.id + ":" + a.property_id);
+    return out;
+  };
+  if (accounts(now) != accounts(next)) changed.push_back("channel accounts");
+  if (now.auth.adapter_keys.size() != next.auth.adapter_keys.size() ||
+      now.auth.jwt_secret != next.auth.jwt_secret)
+    changed.push_back("auth");
+  if (now.listen != next.listen || now.redis.url != next.redis.url) changed.push_back("listen/redis");
+  return changed;
+}
+
+int serve(const config& cfg, config_loader reload) {
   auto listen = parse_listen(cfg.listen);
   if (!listen) {
     fail_line(listen.error());
@@ -493,6 +525,29 @@ int serve(const config& cfg) {
 
   // Graceful stop: stop accepting, let in-flight requests finish (up to the timeout), then the
   // broker and the embedded Redis.
+  // SIGHUP (`systemctl reload`, a habit of operators): checked and answered, never a stop.
+  asio::signal_set hangups(ioc, SIGHUP);
+  std::function<void(boost::system::error_code, int)> on_hangup = [&](boost::system::error_code ec,
+                                                                      int) {
+    if (ec) return;
+    if (!reload) {
+      spdlog::warn("SIGHUP: nothing to reload from; restart bellhop to apply config changes");
+    } else if (auto next = reload(); !next) {
+      spdlog::error("SIGHUP: the config is not valid, the running one stays: {}", next.error());
+    } else if (auto changed = changed_sections(cfg, *next); changed.empty()) {
+      spdlog::info("SIGHUP: the config is valid and changes nothing this process reads at start");
+    } else {
+      std::string list;
+      for (const auto& c : changed) list += (list.empty() ? "" : ", ") + c;
+      spdlog::warn(
+          "SIGHUP: the config is valid; {} changed, which bellhop reads at start only: restart "
+          "it to apply them (in-flight messages are recovered, dashboards resume with since)",
+          list);
+    }
+    hangups.async_wait(on_hangup);
+  };
+  hangups.async_wait(on_hangup);
+
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   asio::steady_timer deadline(ioc);
   bool stopping = false;

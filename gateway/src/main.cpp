@@ -46,7 +46,7 @@ int run_serve(const config_overrides& overrides) {
   if (auto logging = setup_logging(cfg->log); !logging) return fail(logging.error(), exit_usage);
   if (!cfg->source_file.empty()) spdlog::info("config loaded from {}", cfg->source_file);
   for (const auto& warning : config_warnings(*cfg)) spdlog::warn("config: {}", warning);
-  return serve(*cfg);
+  return serve(*cfg, [overrides] { return load_config(overrides, environment_map(environ)); });
 }
 
 int run_check_config(const config_overrides& overrides) {

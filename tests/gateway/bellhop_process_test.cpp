@@ -1,5 +1,6 @@
 // End-to-end tests of the bellhop binary: real processes, real redis-server, real sockets.
 #include <gtest/gtest.h>
+
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -257,6 +258,46 @@ TEST_F(BellhopProcess, CheckConfigNamesAMissingPropertyAndWhereItIsNamed) {
   EXPECT_NE(zone_out.find("'properties[0].time_zone' is not a time zone of the tz database"),
             std::string::npos)
       << zone_out;
+}
+
+// SIGHUP (what `systemctl reload` sends) never stops bellhop: the config is checked again and
+// the answer is one log line; the running config stays.
+TEST_F(BellhopProcess, SighupChecksTheConfigAndKeepsRunning) {
+  redis_server redis;
+  const std::string redis_part = "  \"redis\": {\"url\": \"" + redis.url() + "\"},\n";
+  auto bellhop = start(redis_part);
+  ASSERT_TRUE(eventually([&] { return ready(); }, 20s)) << bellhop.output();
+  const auto config = dir_.path() / "config.json";
+  auto rewrite = [&](const std::string& extra) {
+    std::ofstream(config) << "{\n  \"listen\": \"127.0.0.1:" << port_ << "\",\n  \"data_dir\": \""
+                          << data_dir().string() << "\",\n  \"shutdown_timeout_ms\": 5000,\n"
+                          << redis_part << extra << "}\n";
+  };
+  bellhop.signal(SIGHUP);  // unchanged
+  ASSERT_TRUE(eventually([&] {
+    return bellhop.output().find("SIGHUP: the config is valid and changes nothing") !=
+           std::string::npos;
+  })) << bellhop.output();
+
+  rewrite(R"(  "properties": [{"id": "hotel-a", "time_zone": "Europe/Berln"}],)" "\n");
+  bellhop.signal(SIGHUP);  // invalid: named, and the running config stays
+  ASSERT_TRUE(eventually([&] {
+    return bellhop.output().find("SIGHUP: the config is not valid, the running one stays") !=
+           std::string::npos;
+  })) << bellhop.output();
+  EXPECT_NE(bellhop.output().find("'properties[0].time_zone'"), std::string::npos)
+      << bellhop.output();
+
+  rewrite(R"(  "properties": [{"id": "hotel-a", "time_zone": "Europe/Berlin"}],)" "\n");
+  bellhop.signal(SIGHUP);  // valid, with a change that needs a restart
+  ASSERT_TRUE(eventually([&] {
+    return bellhop.output().find("properties changed, which bellhop reads at start only") !=
+           std::string::npos;
+  })) << bellhop.output();
+  EXPECT_TRUE(bellhop.running());
+  EXPECT_TRUE(ready());
+  bellhop.signal(SIGTERM);
+  EXPECT_EQ(bellhop.wait(20s), 0) << bellhop.output();
 }
 
 TEST_F(BellhopProcess, PortInUseIsOneClearLine) {
