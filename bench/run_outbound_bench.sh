@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Outbound benchmark: a fresh `bellhop serve` (embedded Redis, free loopback ports) sending on
 # the WhatsApp lane to bench/provider_fake, a local provider that answers at once. The guests
-# never wrote, so the customer-service window is off (service_window_s 0).
+# never wrote, so the customer-service window is off (BELLHOP_CHANNELS_WHATSAPP_SERVICE_WINDOW_S=0,
+# from the environment: a build from before the window only warns about the variable, so
+# bench/run_ab.sh can compare the two).
 #   bench/run_outbound_bench.sh [path/to/bellhop]     (default build/release/gateway/bellhop)
 # 1. Throughput: COUNT (default 20000) messages to distinct guests, with the provider policies
 #    raised out of the way (the limiter still runs for every message): sends/s, from the first
@@ -17,6 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bellhop=${1:-build/release/gateway/bellhop}
+export BELLHOP_CHANNELS_WHATSAPP_SERVICE_WINDOW_S=0
 fake=${PROVIDER_FAKE:-$(dirname "$bellhop")/../bench/provider_fake}
 count=${COUNT:-20000}
 paced=${PACED:-400}
@@ -43,7 +46,7 @@ start_lane() {
   bench_start_bellhop outbound-bench "\"outbound\": {\"concurrency\": $concurrency},
   \"ratelimit\": {\"policies\": {$policies}},
   \"channels\": {\"whatsapp\": {\"app_secret\": \"s\", \"verify_token\": \"v\", \"access_token\": \"t\",
-    \"phone_number_id\": \"1000\", \"property_id\": \"bench-1\", \"service_window_s\": 0,
+    \"phone_number_id\": \"1000\", \"property_id\": \"bench-1\",
     \"api_base_url\": \"http://127.0.0.1:$(cat "$port_file")/v21.0\"}}"
 }
 stop_lane() {
