@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -41,6 +42,7 @@ const std::string old_id = "01KBQZ3M4N5P6Q7R8S9T0VWXYZ";
 const std::string older_id = "01KBJ0A1B2C3D4E5F6G7H8J9KM";
 const std::string waiting_id = "01KBQZ4A5B6C7D8E9F0G1H2J3K";
 const std::string taken_id = "01KBQZ5A5B6C7D8E9F0G1H2J3K";
+const std::string posted_id = "01KBQZ6A5B6C7D8E9F0G1H2J3K";
 const std::int64_t old_seq = 41;
 
 std::string shell_quote(const std::string& s) {
@@ -176,6 +178,23 @@ class UpgradeProcess : public ::testing::Test {
                     R"(","reply_to":")" + old_id + R"(","priority":5,"idempotency_key":"reply:)" +
                     old_id + "\"}";
     cli("LPUSH outbound:whatsapp " + shell_quote(old_outbound_));
+    // A POST /v1/messages/outbound without conversation_id the intake had not taken yet: the
+    // element as the previous version normalized it, its record (conversation_id empty) and the
+    // digest the intake checks.
+    posted_ = R"({"id":")" + posted_id +
+              R"(","priority":3,"property_id":"hotel-berlin",)"
+              R"("channel":"whatsapp","to":")" +
+              guest +
+              R"(","text":"Your room is ready.","attachments":[],"conversation_id":null,)"
+              R"("reply_to":null,"idempotency_key":null,"created_at":")" +
+              contract::format_timestamp(now - 1s) + "\"}";
+    cli("HSET message:" + posted_id + " id " + posted_id +
+        " status queued direction outbound property_id hotel-berlin channel whatsapp "
+        "conversation_id '' created_at " +
+        contract::format_timestamp(now - 1s) + " to " + shell_quote(guest) + " digest " +
+        contract::sha256_hex(posted_, 16));
+    cli("EXPIRE message:" + posted_id + " 604800");
+    cli("LPUSH outbound:whatsapp " + shell_quote(posted_));
   }
 
   std::string cli(const std::string& args) { return redis_.cli(args); }
@@ -212,7 +231,7 @@ class UpgradeProcess : public ::testing::Test {
   fs::path config_;
   std::uint16_t port_ = 0;
   child_process bellhop_;
-  std::string old_envelope_, waiting_envelope_, taken_envelope_, old_outbound_;
+  std::string old_envelope_, waiting_envelope_, taken_envelope_, old_outbound_, posted_;
 };
 
 TEST_F(UpgradeProcess, ConfigAndRedisDataOfThePreviousVersionKeepWorking) {
@@ -239,22 +258,32 @@ TEST_F(UpgradeProcess, ConfigAndRedisDataOfThePreviousVersionKeepWorking) {
   EXPECT_EQ(string_member(parse_json(widget.receive().value_or("{}")), "property_id"),
             "hotel-berlin");
 
-  // 2. The engine's answer queued before the upgrade is sent from the configured number: the
-  // guest wrote 3 minutes ago (known from the old recent messages), inside the window.
-  ASSERT_TRUE(eventually([&] { return graph_.count() >= 1; }, 15s)) << bellhop_.output();
-  {
-    const auto sent = graph_.requests()[0];
-    EXPECT_EQ(sent.target, "/v21.0/1234/messages");
-    EXPECT_EQ(sent.headers.at("authorization"), "Bearer graph-token");
-    auto body = parse_json(sent.body);
+  // 2. What was queued before the upgrade is sent from the configured number: the guest wrote
+  // 3 minutes ago (known from the old recent messages), inside the window. The engine's answer
+  // names its conversation; the POST's record names none, so the intake names the one it
+  // derives.
+  ASSERT_TRUE(eventually([&] { return graph_.count() >= 2; }, 15s))
+      << status_of(posted_id) << " " << cli("HGET message:" + posted_id + " reason") << "\n"
+      << bellhop_.output();
+  std::map<std::string, std::string> sent_ids;  // text -> our message id
+  const auto requests = graph_.requests();
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(requests[i].target, "/v21.0/1234/messages");
+    EXPECT_EQ(requests[i].headers.at("authorization"), "Bearer graph-token");
+    auto body = parse_json(requests[i].body);
     EXPECT_EQ(string_member(body, "to"), "4915112345678");
-    ASSERT_TRUE(body.HasMember("text")) << sent.body;
-    EXPECT_EQ(string_member(body["text"], "body"), "Yes, parking is free.");
+    ASSERT_TRUE(body.HasMember("text")) << requests[i].body;
+    sent_ids[string_member(body["text"], "body")] =
+        cli("GET outbound:whatsapp:provider:wamid.OUT" + std::to_string(i));
   }
-  const auto old_reply = cli("GET outbound:whatsapp:provider:wamid.OUT0");
+  ASSERT_EQ(sent_ids.size(), 2u);
+  const auto old_reply = sent_ids["Yes, parking is free."];
   ASSERT_FALSE(old_reply.empty());
-  EXPECT_TRUE(eventually([&] { return status_of(old_reply) == "sent"; }, 10s));
-  EXPECT_EQ(cli("HGET message:" + old_reply + " conversation_id"), conversation);
+  EXPECT_EQ(sent_ids["Your room is ready."], posted_id);
+  for (const auto& id : {old_reply, posted_id}) {
+    EXPECT_TRUE(eventually([&] { return status_of(id) == "sent"; }, 10s)) << id;
+    EXPECT_EQ(cli("HGET message:" + id + " conversation_id"), conversation) << id;
+  }
 
   // 3. The engine's reply over HTTP to the old conversation goes out too.
   auto r = post("/v1/messages/outbound",
@@ -267,8 +296,8 @@ TEST_F(UpgradeProcess, ConfigAndRedisDataOfThePreviousVersionKeepWorking) {
   ASSERT_TRUE(eventually([&] { return status_of(reply_id) == "sent"; }, 15s))
       << status_of(reply_id) << " " << cli("HGET message:" + reply_id + " reason") << "\n"
       << bellhop_.output();
-  ASSERT_EQ(graph_.count(), 2u);
-  EXPECT_EQ(graph_.requests()[1].target, "/v21.0/1234/messages");
+  ASSERT_EQ(graph_.count(), 3u);
+  EXPECT_EQ(graph_.requests()[2].target, "/v21.0/1234/messages");
 
   // 4. The crashed engine's message is back in the queue, as it was; the waiting one is
   // untouched.
@@ -336,7 +365,7 @@ TEST_F(UpgradeProcess, ConfigAndRedisDataOfThePreviousVersionKeepWorking) {
   const std::string held_id = string_member(parse_json(r.body), "id");
   ASSERT_TRUE(eventually([&] { return status_of(held_id) == "held"; }, 15s)) << bellhop_.output();
   EXPECT_EQ(cli("HGET message:" + held_id + " reason"), "conversation_with_staff");
-  EXPECT_EQ(graph_.count(), 2u);
+  EXPECT_EQ(graph_.count(), 3u);
 
   // 8. A dashboard that last saw seq 41 before the upgrade gets everything since, from 42, with
   // no gap, ending with the handoff.
