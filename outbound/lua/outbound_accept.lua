@@ -67,7 +67,8 @@ end
 -- reply, or this script before a crash or a dead letter's retry): same property, outbound, the
 -- same message (its digest; records from before digests were kept have none).
 if redis.call('EXISTS', KEYS[4]) == 1 then
-  local owner = redis.call('HMGET', KEYS[4], 'property_id', 'direction', 'digest')
+  local owner = redis.call('HMGET', KEYS[4], 'property_id', 'direction', 'digest',
+                           'conversation_id')
   if owner[1] ~= ARGV[8] or owner[2] ~= 'outbound' or (owner[3] and owner[3] ~= ARGV[14]) then
     redis.call('LPUSH', KEYS[8], '{"reason":' ..
                cjson.encode('invalid: id ' .. ARGV[3] .. ' belongs to another message') ..
@@ -75,6 +76,11 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
                cjson.encode(ARGV[15]) .. '}')
     redis.call('HINCRBY', KEYS[6], 'invalid', 1)
     return {-2, 'id_taken'}
+  end
+  -- Queued by a version that recorded only the conversation named (none): the record names
+  -- the one derived, where the claim reads the guest's last message (docs/upgrading.md).
+  if not owner[4] or owner[4] == '' then
+    redis.call('HSET', KEYS[4], 'conversation_id', ARGV[10])
   end
 end
 if ARGV[5] ~= '' then
