@@ -107,6 +107,10 @@ TEST_F(Escalation, FiresOnceAfterTheConfiguredTime) {
   rapidjson::Document sms;
   sms.Parse(get({"LINDEX", "outbound:sms", "0"}).c_str());
   EXPECT_STREQ(sms["to"].GetString(), "+4930999999");
+  // Idempotency keys are per property, not per channel: the two must differ, or the second
+  // queued is dropped as a duplicate of the first.
+  ASSERT_TRUE(mail["idempotency_key"].IsString() && sms["idempotency_key"].IsString());
+  EXPECT_STRNE(mail["idempotency_key"].GetString(), sms["idempotency_key"].GetString());
   // The event, with seq, in the property's history.
   auto events = run({"XRANGE", "property:hotel-berlin:events", "-", "+"});
   ASSERT_EQ(events.elements().size(), 1u);
