@@ -26,8 +26,11 @@ local escalated = 0
 local function notify(list, channel, to, cid, guest, waited_min)
   local text = 'A guest (' .. guest .. ') has waited ' .. waited_min ..
                ' min for an answer from staff at ' .. ARGV[10] .. ' (conversation ' .. cid .. ').'
+  -- The key names the channel: idempotency keys are per property, not per channel, and the
+  -- email and the SMS of one escalation are two messages.
   local message = {property_id = ARGV[1], channel = channel, to = to, text = text, priority = 2,
-                   source = 'staff', idempotency_key = 'escalation:' .. cid .. ':' .. ARGV[3]}
+                   source = 'staff',
+                   idempotency_key = 'escalation:' .. cid .. ':' .. channel .. ':' .. ARGV[3]}
   if channel == 'email' then
     message.extras = {subject = 'Guest waiting at ' .. ARGV[10]}
   end

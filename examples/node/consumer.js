@@ -52,7 +52,8 @@ function replyFor(msg) {
     property_id: msg.property_id, channel: msg.channel, to: msg.from,
     text: `Thanks, we got your message: ${msg.text ?? ''}`,
     conversation_id: msg.conversation_id, reply_to: msg.id,
-    priority: 5, idempotency_key: `reply:${msg.id}`,
+    // 1-4: an answer to a guest who is writing is never held for quiet hours (5-10 are bulk).
+    priority: 3, idempotency_key: `reply:${msg.id}`,
   })];
 }
 

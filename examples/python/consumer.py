@@ -67,7 +67,9 @@ try:
                     "property_id": msg["property_id"], "channel": msg["channel"], "to": msg["from"],
                     "text": f"Thanks, we got your message: {msg.get('text') or ''}",
                     "conversation_id": msg["conversation_id"], "reply_to": msg["id"],
-                    "priority": 5, "idempotency_key": f"reply:{msg['id']}"}, ensure_ascii=False))
+                    # 1-4: an answer to a guest who is writing is never held for quiet
+                    # hours (5-10 are bulk).
+                    "priority": 3, "idempotency_key": f"reply:{msg['id']}"}, ensure_ascii=False))
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             print(f"skipping an invalid element: {e!r}", file=sys.stderr)
         tx = r.pipeline(transaction=True)  # MULTI ... EXEC: the reply and the ack, or neither

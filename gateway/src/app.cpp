@@ -498,7 +498,8 @@ int serve(const config& cfg, config_loader reload) {
       metrics);
   outbound.start();
   // The properties with an escalation contact (docs/properties.md, "Escalation").
-  escalator escalations(ioc.get_executor(), svc, keys, dashboard_options_of(cfg), cfg.properties);
+  escalator escalations(ioc.get_executor(), svc, keys, dashboard_options_of(cfg), cfg.properties,
+                        metrics);
   escalations.start();
 
   realtime::service dashboards(

@@ -1353,17 +1353,30 @@ std::vector<std::string> config_warnings(const config& cfg) {
         "public_url is empty but channels are configured: Twilio webhook signatures cannot be "
         "verified and providers need it to reach the webhooks");
   }
-  // An escalation goes out on a channel of this gateway: without it, it waits on its queue.
+  // An escalation goes out on a channel of this gateway from one of the property's accounts:
+  // without the channel it waits on its queue; without an account of the property it is dead
+  // (docs/outbound.md, "One property per channel").
+  const auto has_account = [](const auto& section, const std::string& property_id) {
+    return std::any_of(section.accounts.begin(), section.accounts.end(),
+                       [&](const auto& a) { return a.property_id == property_id; });
+  };
   for (std::size_t i = 0; i < cfg.properties.size(); ++i) {
-    const auto& e = cfg.properties[i].escalation;
-    if (!e) continue;
+    const auto& p = cfg.properties[i];
+    if (!p.escalation) continue;
+    const auto& e = *p.escalation;
     const auto key = "properties[" + std::to_string(i) + "].escalation.";
-    if (!e->email.empty() && !cfg.channels.email)
+    if (!e.email.empty() && !cfg.channels.email)
       warnings.push_back(key + "email is set but channels.email is not configured: escalations " +
                          "wait on outbound:email and are never sent");
-    if (!e->sms.empty() && !cfg.channels.twilio)
+    else if (!e.email.empty() && !has_account(*cfg.channels.email, p.id))
+      warnings.push_back(key + "email is set but no account of channels.email belongs to '" + p.id +
+                         "': escalations go to outbound:email:dead and are never sent");
+    if (!e.sms.empty() && !cfg.channels.twilio)
       warnings.push_back(key + "sms is set but channels.twilio is not configured: escalations " +
                          "wait on outbound:sms and are never sent");
+    else if (!e.sms.empty() && !has_account(*cfg.channels.twilio, p.id))
+      warnings.push_back(key + "sms is set but no account of channels.twilio belongs to '" + p.id +
+                         "': escalations go to outbound:sms:dead and are never sent");
   }
   for (const auto& [name, policy] : cfg.ratelimit.policies) {
     if (policy.burst != 0 && policy.algorithm != "gcra") {

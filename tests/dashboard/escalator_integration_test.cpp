@@ -36,7 +36,7 @@ class Escalation : public ::testing::Test {
     p.name = "Hotel Berlin";
     p.escalation = escalation_contact{300, "manager@hotel-berlin.example", "+4930999999"};
     escalations_ = std::make_unique<escalator>(io_.executor(), svc_, keys_, options_,
-                                               std::vector<property>{p});
+                                               std::vector<property>{p}, metrics_);
   }
   ~Escalation() override {
     escalations_.reset();
@@ -69,6 +69,10 @@ class Escalation : public ::testing::Test {
     return p.get_future().get();
   }
 
+  std::uint64_t counted(std::string_view name) {
+    return metrics_.add_counter(name, "").labels({}).value();
+  }
+
   // A conversation with staff whose guest wrote at t0 (what ingest.lua leaves).
   void guest_waits_since_t0() {
     run({"HSET", "conversation:" + cid, "conversation_id", cid, "property_id", "hotel-berlin",
@@ -79,6 +83,7 @@ class Escalation : public ::testing::Test {
 
   test::redis_server redis_;
   test::io_thread io_;
+  metrics_registry metrics_;
   services svc_;
   contract::key_space keys_;
   dashboard_options options_;
@@ -102,6 +107,10 @@ TEST_F(Escalation, FiresOnceAfterTheConfiguredTime) {
   rapidjson::Document sms;
   sms.Parse(get({"LINDEX", "outbound:sms", "0"}).c_str());
   EXPECT_STREQ(sms["to"].GetString(), "+4930999999");
+  // Idempotency keys are per property, not per channel: the two must differ, or the second
+  // queued is dropped as a duplicate of the first.
+  ASSERT_TRUE(mail["idempotency_key"].IsString() && sms["idempotency_key"].IsString());
+  EXPECT_STRNE(mail["idempotency_key"].GetString(), sms["idempotency_key"].GetString());
   // The event, with seq, in the property's history.
   auto events = run({"XRANGE", "property:hotel-berlin:events", "-", "+"});
   ASSERT_EQ(events.elements().size(), 1u);
@@ -110,11 +119,14 @@ TEST_F(Escalation, FiresOnceAfterTheConfiguredTime) {
   EXPECT_STREQ(event["event"].GetString(), "conversation.updated");
   EXPECT_STREQ(event["data"]["change"].GetString(), "escalated");
   EXPECT_EQ(get({"HGET", "conversation:" + cid, "escalated_at"}), "1796468070000");
+  EXPECT_EQ(counted("bellhop_escalations_total"), 1u);
 
   // Once: later passes, and a new guest message (ingest starts no wait while escalated_at is
   // set), notify nobody.
   EXPECT_EQ(tick(milliseconds(900000)), 0);
   EXPECT_EQ(get({"LLEN", "outbound:email"}), "1");
+  EXPECT_EQ(counted("bellhop_escalations_total"), 1u);
+  EXPECT_EQ(counted("bellhop_escalation_errors_total"), 0u);
 
   // Read by staff: the next wait may escalate again.
   EXPECT_EQ(change("read"), "ok");
@@ -141,6 +153,16 @@ TEST_F(Escalation, NotWhenReleasedOrAnsweredInBetween) {
   EXPECT_EQ(change("release"), "ok");
   EXPECT_EQ(tick(milliseconds(600000)), 0);
   EXPECT_EQ(get({"LLEN", "outbound:email"}), "0");
+}
+
+// Redis gone: the pass reports -1 and counts a failed pass (docs/properties.md, "Escalation").
+TEST_F(Escalation, APassWithoutRedisIsCountedAsAnError) {
+  guest_waits_since_t0();
+  redis_.stop();
+  EXPECT_EQ(tick(milliseconds(300000)), -1);
+  EXPECT_EQ(tick(milliseconds(301000)), -1);
+  EXPECT_EQ(counted("bellhop_escalation_errors_total"), 2u);
+  EXPECT_EQ(counted("bellhop_escalations_total"), 0u);
 }
 
 TEST_F(Escalation, AHandoffWithUnreadMessagesStartsTheWait) {

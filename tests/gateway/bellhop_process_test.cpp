@@ -298,6 +298,39 @@ TEST_F(BellhopProcess, SighupChecksTheConfigAndKeepsRunning) {
   EXPECT_TRUE(ready());
   bellhop.signal(SIGTERM);
   EXPECT_EQ(bellhop.wait(20s), 0) << bellhop.output();
+
+// An escalation contact whose channel this gateway does not send on, or on which the property
+// has no account, is never notified: check-config warns (the config is still valid).
+TEST_F(BellhopProcess, CheckConfigWarnsWhenAnEscalationContactCannotBeReached) {
+  const auto file = dir_.path() / "escalation.json";
+  const auto write = [&](const std::string& twilio_property) {
+    std::ofstream(file) << R"({"public_url": "https://gw.example-hotels.com",
+      "properties": [
+        {"id": "hotel-berlin", "time_zone": "Europe/Berlin",
+         "escalation": {"after_s": 120, "sms": "+4930999999", "email": "duty@hotel-berlin.example"}},
+        {"id": "hotel-paris", "time_zone": "Europe/Paris"}],
+      "channels": {"twilio": {"account_sid": "AC1", "auth_token": "twilio-token-0123",
+                              "from": "+15550001111", "property_id": ")"
+                        << twilio_property << R"("}}})";
+  };
+  write("hotel-paris");
+  auto [code, out] = run({"check-config", "--config", file.string()});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("warning: properties[0].escalation.email is set but channels.email is not "
+                     "configured"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("warning: properties[0].escalation.sms is set but no account of "
+                     "channels.twilio belongs to 'hotel-berlin'"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("config OK"), std::string::npos) << out;
+  // The Twilio number is hotel-berlin's: the SMS can go, only the email warning is left.
+  write("hotel-berlin");
+  auto [ok, ok_out] = run({"check-config", "--config", file.string()});
+  EXPECT_EQ(ok, 0) << ok_out;
+  EXPECT_EQ(ok_out.find("escalation.sms"), std::string::npos) << ok_out;
+  EXPECT_NE(ok_out.find("escalation.email"), std::string::npos) << ok_out;
 }
 
 TEST_F(BellhopProcess, PortInUseIsOneClearLine) {

@@ -167,6 +167,8 @@ class ExamplesProcess : public ::testing::Test {
     EXPECT_EQ(member(reply, "conversation_id"), "c_" + messages[1].first);
     EXPECT_EQ(member(reply, "idempotency_key"), "reply:" + messages[1].first);
     EXPECT_NE(member(reply, "text").find(messages[1].second), std::string::npos) << sms[0];
+    ASSERT_TRUE(reply.HasMember("priority") && reply["priority"].IsInt()) << sms[0];
+    EXPECT_EQ(reply["priority"].GetInt(), 3) << "a reply, never held for quiet hours";
     // Everything acked, nothing left, heartbeat gone; it registered for the reaper.
     EXPECT_TRUE(is_registered(consumer));
     EXPECT_EQ(length("inbound:messages"), 0);
@@ -196,7 +198,7 @@ TEST_F(ExamplesProcess, DemoEngineAnswersFaqHandsOffTheRestAcksAndStopsCleanly) 
   EXPECT_EQ(member(reply, "conversation_id"), "c_01JDQ0000000000000000000B1");
   EXPECT_EQ(member(reply, "idempotency_key"), "reply:01JDQ0000000000000000000B1");
   ASSERT_TRUE(reply.HasMember("priority") && reply["priority"].IsInt());
-  EXPECT_EQ(reply["priority"].GetInt(), 5);
+  EXPECT_EQ(reply["priority"].GetInt(), 3) << "a reply, never held for quiet hours";
 
   // The hand-off through Redis (docs/ai-engine.md): no text, nothing is sent to the guest.
   auto handoff = parse(list("outbound:whatsapp")[0]);

@@ -79,8 +79,10 @@ std::string make_reply(const envelope& in, std::string_view text) {
   put(w, "text", text);
   put(w, "conversation_id", in.conversation_id);
   put(w, "reply_to", in.id);
+  // 1-4: an answer to a guest who is writing is never held for quiet hours (5-10 are bulk,
+  // docs/ai-engine.md "Replies").
   w.Key("priority");
-  w.Int(5);
+  w.Int(3);
   put(w, "idempotency_key", "reply:" + in.id);
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
