@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "bellhop/contract/staff_token.hpp"
+#include "support/bellhop_config.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
@@ -118,15 +119,10 @@ class Accounts : public ::testing::Test {
 
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
-    std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)"
-                          << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string()
-                          << R"(",
-      "public_url": ")" << public_url
-                          << R"(",
-      "redis": {"url": ")" << redis_.url()
-                          << R"(", "command_timeout_ms": 1000},
+    std::ofstream(config) << "{"
+                          << test::bellhop_config_head(port_, dir_.path() / "data", redis_.url(),
+                                                       public_url)
+                          << R"(
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400},
       "ratelimit": )" << ratelimit_
                           << R"(,

@@ -14,6 +14,7 @@
 
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/contract/staff_token.hpp"
+#include "support/bellhop_config.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
@@ -54,13 +55,9 @@ class HandoffEndToEnd : public ::testing::Test {
   void start_bellhop(const std::string& graph, bool with_engine = true) {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
-    std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)"
-                          << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string()
-                          << R"(",
-      "redis": {"url": ")" << redis_.url()
-                          << R"(", "command_timeout_ms": 1000},
+    std::ofstream(config) << "{"
+                          << test::bellhop_config_head(port_, dir_.path() / "data", redis_.url())
+                          << R"(
       "auth": {"adapter_keys": [{"name": "engine-berlin", "key": ")"
                           << adapter_key << R"(",
                                   "properties": ["hotel-berlin"]}],
