@@ -120,8 +120,8 @@ class Accounts : public ::testing::Test {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
     std::ofstream(config) << "{"
-                          << test::bellhop_config_head(port_, dir_.path() / "data", redis_.url(),
-                                                       public_url)
+                          << bellhop_config_head(port_, dir_.path() / "data", redis_.url(),
+                                                 public_url)
                           << R"(
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400},
       "ratelimit": )" << ratelimit_

@@ -56,8 +56,7 @@ class ConversationsProcess : public ::testing::Test {
   void SetUp() override {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
-    std::ofstream(config) << "{"
-                          << test::bellhop_config_head(port_, dir_.path() / "data", redis_.url())
+    std::ofstream(config) << "{" << bellhop_config_head(port_, dir_.path() / "data", redis_.url())
                           << R"(
       "auth": {"adapter_keys": [{"name": "all", "key": ")"
                           << adapter_key << R"(", "properties": ["*"]}],

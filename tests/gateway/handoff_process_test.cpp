@@ -55,8 +55,7 @@ class HandoffEndToEnd : public ::testing::Test {
   void start_bellhop(const std::string& graph, bool with_engine = true) {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
-    std::ofstream(config) << "{"
-                          << test::bellhop_config_head(port_, dir_.path() / "data", redis_.url())
+    std::ofstream(config) << "{" << bellhop_config_head(port_, dir_.path() / "data", redis_.url())
                           << R"(
       "auth": {"adapter_keys": [{"name": "engine-berlin", "key": ")"
                           << adapter_key << R"(",

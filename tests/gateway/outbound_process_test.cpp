@@ -46,8 +46,8 @@ class OutboundProcess : public ::testing::Test {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
     std::ofstream(config) << "{" << top
-                          << test::bellhop_config_head(port_, dir_.path() / "data", redis.url(),
-                                                       test::local_url(port_))
+                          << bellhop_config_head(port_, dir_.path() / "data", redis.url(),
+                                                 local_url(port_))
                           << R"(
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400)"
                           << (outbound.empty() ? "" : ", " + outbound) << R"(},

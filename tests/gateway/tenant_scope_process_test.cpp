@@ -45,8 +45,8 @@ class TenantScope : public ::testing::Test {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
     std::ofstream(config) << "{"
-                          << test::bellhop_config_head(port_, dir_.path() / "data", redis_.url(),
-                                                       test::local_url(port_))
+                          << bellhop_config_head(port_, dir_.path() / "data", redis_.url(),
+                                                 local_url(port_))
                           << R"(
       "auth": {"adapter_keys": [
         {"name": "berlin", "key": ")"

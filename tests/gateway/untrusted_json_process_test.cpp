@@ -113,8 +113,8 @@ class UntrustedJson : public ::testing::Test {
     if (port_ == 0) port_ = free_port();
     const auto config = dir_.path() / "config.json";
     std::ofstream(config) << "{"
-                          << test::bellhop_config_head(port_, dir_.path() / "data", redis_.url(),
-                                                       test::local_url(port_))
+                          << bellhop_config_head(port_, dir_.path() / "data", redis_.url(),
+                                                 local_url(port_))
                           << R"(
       "auth": {"adapter_keys": [{"name": "all", "key": ")"
                           << adapter_key << R"(",
