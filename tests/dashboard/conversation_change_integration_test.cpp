@@ -4,72 +4,62 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
-#include <boost/asio/any_io_executor.hpp>
-#include <future>
 #include <string>
 
 #include "bellhop/dashboard/lua.hpp"
-#include "support/io_thread.hpp"
+#include "support/redis_client.hpp"
 #include "support/redis_server.hpp"
 
 namespace bellhop::gateway {
 namespace {
 
-using boost::system::error_code;
 using broker::reply;
 
 const std::string cid = "c_0123456789abcdef0123456789abcdef";
 
 class ConversationChangeLua : public ::testing::Test {
  protected:
-  ConversationChangeLua() : client_(test::fast_broker_options(redis_.unix_endpoint())) {
-    client_.start();
-  }
-  ~ConversationChangeLua() override {
-    client_.stop();
-    io_.drain();
-  }
-
-  reply run(broker::command cmd, bool may_fail = false) {
-    std::promise<std::pair<error_code, reply>> p;
-    auto f = p.get_future();
-    client_.post(std::move(cmd), io_.executor(), [&p](error_code ec, reply r) {
-      p.set_value({ec, std::move(r)});
-    });
-    auto [ec, r] = f.get();
-    if (!may_fail) {
-      EXPECT_FALSE(ec) << ec.message() << " " << r.to_string();
-    }
-    return r;
-  }
   std::string hget(const std::string& key, const std::string& field) {
-    auto r = run({"HGET", key, field});
-    return r.is_string() ? r.str() : "<nil>";
+    return client_.get({"HGET", key, field});
   }
 
   reply change(const std::string& what, const std::string& by, const std::string& reason,
                const std::string& confidence = "", const std::string& assignee = "",
                const std::string& property = "hotel-berlin", bool may_fail = false) {
-    return run({"EVAL", std::string(lua::conversation_change), "5", "conversation:" + cid,
-                "property:" + property + ":unread", "property:" + property + ":seq",
-                "property:" + property + ":events", "property:" + property + ":escalation", cid,
-                property, what, by, reason, confidence, assignee, "1796467771000",
-                "2026-12-05T10:49:31.000Z", "100", "property:" + property + ":conversations"},
-               may_fail);
+    broker::command cmd = {"EVAL",
+                           std::string(lua::conversation_change),
+                           "5",
+                           "conversation:" + cid,
+                           "property:" + property + ":unread",
+                           "property:" + property + ":seq",
+                           "property:" + property + ":events",
+                           "property:" + property + ":escalation",
+                           cid,
+                           property,
+                           what,
+                           by,
+                           reason,
+                           confidence,
+                           assignee,
+                           "1796467771000",
+                           "2026-12-05T10:49:31.000Z",
+                           "100",
+                           "property:" + property + ":conversations"};
+    return may_fail ? client_.try_run(std::move(cmd)) : client_.run(std::move(cmd));
   }
 
   // The record ingest.lua leaves after two guest messages.
   void seed() {
-    run({"HSET", "conversation:" + cid, "conversation_id", cid, "property_id", "hotel-berlin",
-         "channel", "whatsapp", "guest", "+4915112345678", "unread", "2", "last_inbound_at",
-         "1796467770000"});
-    run({"HSET", "property:hotel-berlin:unread", cid, "2"});
+    client_.run({"HSET", "conversation:" + cid, "conversation_id", cid, "property_id",
+                 "hotel-berlin", "channel", "whatsapp", "guest", "+4915112345678", "unread", "2",
+                 "last_inbound_at", "1796467770000"});
+    client_.run({"HSET", "property:hotel-berlin:unread", cid, "2"});
   }
 
   // The stored event of `seq`, parsed.
   rapidjson::Document stored(long long seq) {
     const auto n = std::to_string(seq);
-    auto entries = run({"XRANGE", "property:hotel-berlin:events", n + "-0", n + "-0"});
+    auto entries = client_.run({"XRANGE", "property:hotel-berlin:events", n + "-0", n + "-0"});
     rapidjson::Document d;
     if (entries.elements().size() != 1) return d;
     d.Parse(entries.elements()[0].elements()[1].elements()[1].str().c_str());
@@ -77,8 +67,7 @@ class ConversationChangeLua : public ::testing::Test {
   }
 
   test::redis_server redis_;
-  test::io_thread io_;
-  broker::broker client_;
+  test::redis_client client_{redis_.unix_endpoint()};
 };
 
 TEST_F(ConversationChangeLua, AnUnknownOrOtherPropertysConversationIsNotFoundAndNothingWritten) {
@@ -89,7 +78,9 @@ TEST_F(ConversationChangeLua, AnUnknownOrOtherPropertysConversationIsNotFoundAnd
   seed();
   r = change("handoff", "engine", "why", "", "", "hotel-paris");
   EXPECT_EQ(r.elements()[0].integer(), -1);
-  EXPECT_EQ(run({"EXISTS", "property:hotel-paris:seq", "property:hotel-berlin:seq"}).integer(), 0);
+  EXPECT_EQ(
+      client_.run({"EXISTS", "property:hotel-paris:seq", "property:hotel-berlin:seq"}).integer(),
+      0);
   EXPECT_EQ(hget("conversation:" + cid, "mode"), "<nil>");
 }
 
@@ -127,7 +118,7 @@ TEST_F(ConversationChangeLua, HandoffReadAndReleaseWriteTheRecordAndOneEventEach
   EXPECT_STREQ(data["reason"].GetString(), "asks for a \"refund\"\n") << "read keeps the reason";
   EXPECT_STREQ(data["mode"].GetString(), "human");
   EXPECT_EQ(hget("conversation:" + cid, "unread"), "0");
-  EXPECT_EQ(run({"HEXISTS", "property:hotel-berlin:unread", cid}).integer(), 0);
+  EXPECT_EQ(client_.run({"HEXISTS", "property:hotel-berlin:unread", cid}).integer(), 0);
 
   r = change("release", "frontdesk", "");
   data.Parse(r.elements()[2].str().c_str());
@@ -137,16 +128,16 @@ TEST_F(ConversationChangeLua, HandoffReadAndReleaseWriteTheRecordAndOneEventEach
   EXPECT_TRUE(data["reason"].IsNull());
   EXPECT_EQ(hget("conversation:" + cid, "mode_confidence"), "<nil>");
   EXPECT_EQ(hget("conversation:" + cid, "assignee"), "");
-  EXPECT_EQ(run({"XLEN", "property:hotel-berlin:events"}).integer(), 3);
+  EXPECT_EQ(client_.run({"XLEN", "property:hotel-berlin:events"}).integer(), 3);
 }
 
 TEST_F(ConversationChangeLua, AnEventThatCannotBeAppendedLeavesTheRecordAsItWas) {
   seed();
-  run({"SET", "property:hotel-berlin:events", "not a stream"});
+  client_.run({"SET", "property:hotel-berlin:events", "not a stream"});
   auto r = change("handoff", "engine", "why", "", "", "hotel-berlin", true);
   EXPECT_TRUE(r.is_error()) << r.to_string();
   EXPECT_EQ(hget("conversation:" + cid, "mode"), "<nil>");
-  EXPECT_EQ(run({"EXISTS", "property:hotel-berlin:seq"}).integer(), 0) << "no seq skipped";
+  EXPECT_EQ(client_.run({"EXISTS", "property:hotel-berlin:seq"}).integer(), 0) << "no seq skipped";
 }
 
 }  // namespace

@@ -11,11 +11,13 @@
 #include <sstream>
 
 #include "bellhop/contract/staff_token.hpp"
+#include "support/bellhop_config.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "support/signatures.hpp"
 #include "support/ws_client.hpp"
 
 namespace bellhop::test {
@@ -36,44 +38,6 @@ const std::string berlin_twilio_token = "twilio-token-berlin-0123";
 const std::string paris_twilio_token = "twilio-token-paris-4567";
 const std::string email_secret = "email-webhook-secret-section";
 const std::string paris_email_secret = "email-webhook-secret-paris";
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string run_python(const std::string& code, const std::vector<std::string>& args) {
-  std::string cmd = "/usr/bin/python3 -c " + shell_quote(code);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  auto out = run_capture(cmd);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
-// X-Hub-Signature-256 and X-Bellhop-Signature: "sha256=" + hex HMAC-SHA256 of the body.
-std::string hmac_sha256(const std::string& secret, const std::string& body, const fs::path& dir) {
-  const auto file = dir / "signed-body";
-  std::ofstream(file, std::ios::binary) << body;
-  return "sha256=" + run_python(
-                         "import hmac, hashlib, sys; print(hmac.new(sys.argv[1].encode(), "
-                         "open(sys.argv[2], 'rb').read(), hashlib.sha256).hexdigest())",
-                         {secret, file.string()});
-}
-
-// X-Twilio-Signature: base64(HMAC-SHA1(token, url + sorted name+value)).
-std::string twilio_signature(const std::string& token, const std::string& url,
-                             const std::string& form, const fs::path& dir) {
-  const auto file = dir / "signed-form";
-  std::ofstream(file, std::ios::binary) << form;
-  return run_python(
-      "import hmac, hashlib, base64, sys, urllib.parse\n"
-      "p = urllib.parse.parse_qsl(open(sys.argv[3]).read(), keep_blank_values=True)\n"
-      "d = sys.argv[2] + ''.join(k + v for k, v in sorted(p))\n"
-      "print(base64.b64encode(hmac.new(sys.argv[1].encode(), d.encode(), hashlib.sha1)"
-      ".digest()).decode())",
-      {token, url, file.string()});
-}
 
 // A guest's text to `number` (a guest of that number is one conversation per property: the
 // conversation's account is the number the guest wrote to last).
@@ -118,15 +82,10 @@ class Accounts : public ::testing::Test {
 
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
-    std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)"
-                          << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string()
-                          << R"(",
-      "public_url": ")" << public_url
-                          << R"(",
-      "redis": {"url": ")" << redis_.url()
-                          << R"(", "command_timeout_ms": 1000},
+    std::ofstream(config) << "{"
+                          << bellhop_config_head(port_, dir_.path() / "data", redis_.url(),
+                                                 public_url)
+                          << R"(
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400},
       "ratelimit": )" << ratelimit_
                           << R"(,

@@ -13,10 +13,12 @@
 
 #include "bellhop/contract/staff_token.hpp"
 #include "support/fake_provider.hpp"
+#include "support/faq.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "support/signatures.hpp"
 #include "support/ws_client.hpp"
 
 namespace bellhop::test {
@@ -26,65 +28,13 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 const fs::path examples_dir = BELLHOP_EXAMPLES_DIR;
+const fs::path faq = examples_dir / "demo-engine" / "faq.json";
 const fs::path smtp_sink = examples_dir.parent_path() / "tests" / "support" / "smtp_sink.py";
 const std::string jwt_secret = "channels-e2e-jwt-secret-0123456789abcdef";
 const std::string app_secret = "whatsapp-app-secret";
 const std::string twilio_token = "twilio-auth-token-0123";
 const std::string email_secret = "email-webhook-secret-0123";
 const std::string public_url = "https://gw.example-hotel.com";
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string run_python(const std::string& code, const std::vector<std::string>& args) {
-  std::string cmd = "/usr/bin/python3 -c " + shell_quote(code);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  return run_capture(cmd);
-}
-
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
-// HMAC-SHA256 of a file's bytes, hex: X-Hub-Signature-256 and X-Bellhop-Signature.
-std::string python_hmac_sha256(const std::string& secret, const std::string& body,
-                               const fs::path& dir) {
-  const auto file = dir / "signed-body";
-  std::ofstream(file, std::ios::binary) << body;
-  return "sha256=" + trimmed(run_python(
-                         "import hmac, hashlib, sys; print(hmac.new(sys.argv[1].encode(), "
-                         "open(sys.argv[2], 'rb').read(), hashlib.sha256).hexdigest())",
-                         {secret, file.string()}));
-}
-
-// X-Twilio-Signature: base64(HMAC-SHA1(token, url + sorted name+value)).
-std::string python_twilio_signature(const std::string& url, const std::string& form,
-                                    const fs::path& dir) {
-  const auto file = dir / "signed-form";
-  std::ofstream(file, std::ios::binary) << form;
-  return trimmed(run_python(
-      "import hmac, hashlib, base64, sys, urllib.parse\n"
-      "p = urllib.parse.parse_qsl(open(sys.argv[3]).read(), keep_blank_values=True)\n"
-      "d = sys.argv[2] + ''.join(k + v for k, v in sorted(p))\n"
-      "print(base64.b64encode(hmac.new(sys.argv[1].encode(), d.encode(), hashlib.sha1)"
-      ".digest()).decode())",
-      {twilio_token, url, file.string()}));
-}
-
-std::string faq_answer(const std::string& rule) {
-  std::ifstream in(examples_dir / "demo-engine" / "faq.json");
-  std::stringstream content;
-  content << in.rdbuf();
-  auto doc = parse_json(content.str());
-  if (!doc.IsArray()) return "<faq.json unreadable>";
-  for (const auto& r : doc.GetArray())
-    if (string_member(r, "name") == rule) return string_member(r, "answer");
-  return "<no rule " + rule + ">";
-}
 
 class ChannelsEndToEnd : public ::testing::Test {
  protected:
@@ -148,8 +98,7 @@ class ChannelsEndToEnd : public ::testing::Test {
     ASSERT_TRUE(eventually([&] { return http_get(port_, "/readyz").status == 200; }, 20s))
         << bellhop_.output();
     engine_ = child_process({BELLHOP_DEMO_ENGINE_BINARY, "--redis", redis_.url(), "--consumer",
-                             "demo-e2e", "--faq",
-                             (examples_dir / "demo-engine" / "faq.json").string()},
+                             "demo-e2e", "--faq", faq.string()},
                             dir_.path() / "engine.log");
     // A staff dashboard, subscribed from the start of the property's history.
     const auto token = contract::mint_staff_token(jwt_secret, "frontdesk", {"hotel-berlin"},
@@ -198,10 +147,10 @@ TEST_F(ChannelsEndToEnd, WhatsAppGuestToDemoEngineToGraphApiToDeliveredOnTheDash
   start_bellhop(graph.url(), twilio.url(), 1);
 
   const std::string inbound = R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"4930123456","phone_number_id":"1234"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"4915112345678"}],"messages":[{"from":"4915112345678","id":"wamid.IN1","timestamp":"1795860000","type":"text","text":{"body":"What time is breakfast?"}}]}}]}]})";
-  auto posted = http_request(port_, "POST", "/v1/webhooks/whatsapp", inbound,
-                             {{"Content-Type", "application/json"},
-                              {"X-Hub-Signature-256",
-                               python_hmac_sha256(app_secret, inbound, dir_.path())}});
+  auto posted =
+      http_request(port_, "POST", "/v1/webhooks/whatsapp", inbound,
+                   {{"Content-Type", "application/json"},
+                    {"X-Hub-Signature-256", hmac_sha256(app_secret, inbound, dir_.path())}});
   ASSERT_EQ(posted.status, 200) << posted.body << bellhop_.output();
   auto created = dashboard_event("message.created");
   EXPECT_EQ(string_member(created, "text"), "What time is breakfast?");
@@ -214,7 +163,7 @@ TEST_F(ChannelsEndToEnd, WhatsAppGuestToDemoEngineToGraphApiToDeliveredOnTheDash
   auto body = parse_json(sent.body);
   EXPECT_EQ(string_member(body, "to"), "4915112345678");  // the Graph API takes digits
   ASSERT_TRUE(body.HasMember("text"));
-  EXPECT_EQ(string_member(body["text"], "body"), faq_answer("breakfast"));
+  EXPECT_EQ(string_member(body["text"], "body"), faq_answer(faq, "breakfast"));
   auto sent_event = dashboard_event("message.status", "sent");
   EXPECT_EQ(string_member(sent_event, "provider_message_id"), "wamid.OUT0");
 
@@ -222,7 +171,7 @@ TEST_F(ChannelsEndToEnd, WhatsAppGuestToDemoEngineToGraphApiToDeliveredOnTheDash
   const std::string status = R"({"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"4930123456","phone_number_id":"1234"},"statuses":[{"id":"wamid.OUT0","status":"delivered","timestamp":"1795860060","recipient_id":"4915112345678"}]}}]}]})";
   auto st = http_request(port_, "POST", "/v1/webhooks/whatsapp", status,
                          {{"Content-Type", "application/json"},
-                          {"X-Hub-Signature-256", python_hmac_sha256(app_secret, status, dir_.path())}});
+                          {"X-Hub-Signature-256", hmac_sha256(app_secret, status, dir_.path())}});
   ASSERT_EQ(st.status, 200) << st.body;
   auto delivered = dashboard_event("message.status", "delivered");
   EXPECT_EQ(string_member(delivered, "id"), string_member(sent_event, "id"));
@@ -240,7 +189,7 @@ TEST_F(ChannelsEndToEnd, SmsGuestToDemoEngineToMessagesApiToDeliveredOnTheDashbo
     return http_request(port_, "POST", path, form,
                         {{"Content-Type", "application/x-www-form-urlencoded"},
                          {"X-Twilio-Signature",
-                          python_twilio_signature(public_url + path, form, dir_.path())}});
+                          twilio_signature(twilio_token, public_url + path, form, dir_.path())}});
   };
   auto posted = post_form("/v1/webhooks/twilio/sms",
                           "AccountSid=AC0123&Body=Is+there+wifi%3F&From=%2B4915112345678&"
@@ -276,16 +225,16 @@ TEST_F(ChannelsEndToEnd, EmailGuestToDemoEngineToSmtpInTheGuestsThreadAndSentOnT
   auto unsigned_post = http_request(port_, "POST", "/v1/webhooks/email", mail,
                                     {{"Content-Type", "application/json"}});
   EXPECT_EQ(unsigned_post.status, 401) << unsigned_post.body;
-  auto tampered = http_request(port_, "POST", "/v1/webhooks/email", mail + " ",
-                               {{"Content-Type", "application/json"},
-                                {"X-Bellhop-Signature",
-                                 python_hmac_sha256(email_secret, mail, dir_.path())}});
+  auto tampered =
+      http_request(port_, "POST", "/v1/webhooks/email", mail + " ",
+                   {{"Content-Type", "application/json"},
+                    {"X-Bellhop-Signature", hmac_sha256(email_secret, mail, dir_.path())}});
   EXPECT_EQ(tampered.status, 401) << tampered.body;
   EXPECT_EQ(redis_.cli("LLEN inbound:messages"), "0");
-  auto posted = http_request(port_, "POST", "/v1/webhooks/email", mail,
-                             {{"Content-Type", "application/json"},
-                              {"X-Bellhop-Signature",
-                               python_hmac_sha256(email_secret, mail, dir_.path())}});
+  auto posted =
+      http_request(port_, "POST", "/v1/webhooks/email", mail,
+                   {{"Content-Type", "application/json"},
+                    {"X-Bellhop-Signature", hmac_sha256(email_secret, mail, dir_.path())}});
   ASSERT_EQ(posted.status, 200) << posted.body << bellhop_.output();
   auto created = dashboard_event("message.created");
   EXPECT_EQ(string_member(created, "from"), "ana@example.com");
@@ -328,10 +277,10 @@ TEST_F(ChannelsEndToEnd, AnEmailOfAnotherPropertyIsDeadLetteredAndNeverSent) {
   const std::string mail = R"({"message_id":"<CAF-private-1@mail.example.com>",
     "from":"ana@example.com","to":"frontdesk@hotel-berlin.example",
     "subject":"My private subject","text":"Hello!"})";
-  auto posted = http_request(port_, "POST", "/v1/webhooks/email", mail,
-                             {{"Content-Type", "application/json"},
-                              {"X-Bellhop-Signature",
-                               python_hmac_sha256(email_secret, mail, dir_.path())}});
+  auto posted =
+      http_request(port_, "POST", "/v1/webhooks/email", mail,
+                   {{"Content-Type", "application/json"},
+                    {"X-Bellhop-Signature", hmac_sha256(email_secret, mail, dir_.path())}});
   ASSERT_EQ(posted.status, 200) << posted.body << bellhop_.output();
   const auto conversation = string_member(dashboard_event("message.created"), "conversation_id");
   redis_.cli(R"(LPUSH outbound:email '{"property_id":"hotel-paris","channel":"email",)"
@@ -364,8 +313,7 @@ TEST_F(ChannelsEndToEnd, BadEmailWebhooksGetTheirStatusAndQueueNothing) {
   auto signed_post = [&](const std::string& body, const std::string& type = "application/json") {
     return http_request(port_, "POST", "/v1/webhooks/email", body,
                         {{"Content-Type", type},
-                         {"X-Bellhop-Signature",
-                          python_hmac_sha256(email_secret, body, dir_.path())}});
+                         {"X-Bellhop-Signature", hmac_sha256(email_secret, body, dir_.path())}});
   };
   struct row {
     std::string body, type;
@@ -401,10 +349,10 @@ TEST_F(ChannelsEndToEnd, AnEmailLongerThanTheTextLimitIsCutNotLost) {
   const std::string text = std::string(16383, 'x') + "\u00fc" + std::string(5000, 'y');
   const std::string mail = R"({"message_id":"<long@mail.example>","from":"ana@example.com",)"
                            R"("to":"frontdesk@hotel-berlin.example","text":")" + text + "\"}";
-  auto posted = http_request(port_, "POST", "/v1/webhooks/email", mail,
-                             {{"Content-Type", "application/json"},
-                              {"X-Bellhop-Signature",
-                               python_hmac_sha256(email_secret, mail, dir_.path())}});
+  auto posted =
+      http_request(port_, "POST", "/v1/webhooks/email", mail,
+                   {{"Content-Type", "application/json"},
+                    {"X-Bellhop-Signature", hmac_sha256(email_secret, mail, dir_.path())}});
   ASSERT_EQ(posted.status, 200) << posted.body;
   auto queued = parse_json(redis_.cli("LINDEX inbound:messages 0"));
   ASSERT_TRUE(queued.IsObject()) << bellhop_.output();
@@ -425,10 +373,10 @@ TEST_F(ChannelsEndToEnd, AnEmailWithALongMessageIdAndNameIsStoredOnceNotDropped)
                            R"("from_name":")" + name + R"(",)"
                            R"("to":"frontdesk@hotel-berlin.example","text":"hello"})";
   for (int i = 0; i < 2; ++i) {  // the relay retries: still one message
-    auto posted = http_request(port_, "POST", "/v1/webhooks/email", mail,
-                               {{"Content-Type", "application/json"},
-                                {"X-Bellhop-Signature",
-                                 python_hmac_sha256(email_secret, mail, dir_.path())}});
+    auto posted =
+        http_request(port_, "POST", "/v1/webhooks/email", mail,
+                     {{"Content-Type", "application/json"},
+                      {"X-Bellhop-Signature", hmac_sha256(email_secret, mail, dir_.path())}});
     ASSERT_EQ(posted.status, 200) << posted.body;
   }
   ASSERT_EQ(redis_.cli("LLEN inbound:messages"), "1") << bellhop_.output();

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "bellhop/contract/staff_token.hpp"
+#include "support/bellhop_config.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
@@ -55,13 +56,8 @@ class ConversationsProcess : public ::testing::Test {
   void SetUp() override {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
-    std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)"
-                          << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string()
-                          << R"(",
-      "redis": {"url": ")" << redis_.url()
-                          << R"(", "command_timeout_ms": 1000},
+    std::ofstream(config) << "{" << bellhop_config_head(port_, dir_.path() / "data", redis_.url())
+                          << R"(
       "auth": {"adapter_keys": [{"name": "all", "key": ")"
                           << adapter_key << R"(", "properties": ["*"]}],
                "jwt_secret": ")"

@@ -14,7 +14,9 @@
 
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/contract/staff_token.hpp"
+#include "support/bellhop_config.hpp"
 #include "support/fake_provider.hpp"
+#include "support/faq.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
@@ -28,21 +30,11 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 const fs::path examples_dir = BELLHOP_EXAMPLES_DIR;
+const fs::path faq = examples_dir / "demo-engine" / "faq.json";
 const std::string jwt_secret = "handoff-e2e-jwt-secret-0123456789abcdef";
 const std::string adapter_key = "handoff-test-key-0123456789";
 const std::string guest = "+4915112345678";
 const std::string conversation = contract::make_conversation_id("hotel-berlin", "whatsapp", guest);
-
-std::string faq_answer(const std::string& rule) {
-  std::ifstream in(examples_dir / "demo-engine" / "faq.json");
-  std::stringstream content;
-  content << in.rdbuf();
-  auto doc = parse_json(content.str());
-  if (!doc.IsArray()) return "<faq.json unreadable>";
-  for (const auto& r : doc.GetArray())
-    if (string_member(r, "name") == rule) return string_member(r, "answer");
-  return "<no rule " + rule + ">";
-}
 
 std::string staff_token(const std::string& sub, std::vector<std::string> properties) {
   return contract::mint_staff_token(jwt_secret, sub, std::move(properties),
@@ -54,13 +46,8 @@ class HandoffEndToEnd : public ::testing::Test {
   void start_bellhop(const std::string& graph, bool with_engine = true) {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
-    std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)"
-                          << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string()
-                          << R"(",
-      "redis": {"url": ")" << redis_.url()
-                          << R"(", "command_timeout_ms": 1000},
+    std::ofstream(config) << "{" << bellhop_config_head(port_, dir_.path() / "data", redis_.url())
+                          << R"(
       "auth": {"adapter_keys": [{"name": "engine-berlin", "key": ")"
                           << adapter_key << R"(",
                                   "properties": ["hotel-berlin"]}],
@@ -77,10 +64,9 @@ class HandoffEndToEnd : public ::testing::Test {
     ASSERT_TRUE(eventually([&] { return http_get(port_, "/readyz").status == 200; }, 20s))
         << bellhop_.output();
     if (with_engine) {
-      engine_ = child_process(
-          {BELLHOP_DEMO_ENGINE_BINARY, "--redis", redis_.url(), "--consumer", "demo-handoff",
-           "--faq", (examples_dir / "demo-engine" / "faq.json").string()},
-          dir_.path() / "engine.log");
+      engine_ = child_process({BELLHOP_DEMO_ENGINE_BINARY, "--redis", redis_.url(), "--consumer",
+                               "demo-handoff", "--faq", faq.string()},
+                              dir_.path() / "engine.log");
     }
   }
 
@@ -192,7 +178,7 @@ TEST_F(HandoffEndToEnd, EngineHandsOffItsRepliesAreHeldStaffReplyIsSentReleaseLe
   EXPECT_EQ(string_member(created["data"], "conversation_mode"), "human");
   auto held = event(dashboard, "message.status", "status", "held");
   EXPECT_EQ(string_member(held["data"], "reason"), "conversation_with_staff");
-  EXPECT_EQ(string_member(held["data"], "text"), faq_answer("breakfast"));
+  EXPECT_EQ(string_member(held["data"], "text"), faq_answer(faq, "breakfast"));
   EXPECT_EQ(string_member(held["data"], "conversation_id"), conversation);
   const auto held_id = string_member(held["data"], "id");
   EXPECT_EQ(redis_.cli("HGET message:" + held_id + " status"), "held");
@@ -253,7 +239,7 @@ TEST_F(HandoffEndToEnd, EngineHandsOffItsRepliesAreHeldStaffReplyIsSentReleaseLe
   ASSERT_TRUE(eventually([&] { return graph.count() == 2; }, 15s))
       << bellhop_.output() << engine_.output();
   EXPECT_EQ(string_member(parse_json(graph.requests()[1].body)["text"], "body"),
-            faq_answer("wifi"));
+            faq_answer(faq, "wifi"));
   EXPECT_EQ(graph.count(), 2u) << "the held suggestion was never sent";
 
   // A dashboard that reconnects with `since` gets every conversation.updated it missed.

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/bellhop_config.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
@@ -44,15 +45,10 @@ class OutboundProcess : public ::testing::Test {
                               const std::string& top = "") {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
-    std::ofstream(config) << "{" << top << R"(
-      "listen": "127.0.0.1:)"
-                          << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string()
-                          << R"(",
-      "public_url": "http://127.0.0.1:)"
-                          << port_ << R"(",
-      "redis": {"url": ")" << redis.url()
-                          << R"(", "command_timeout_ms": 1000},
+    std::ofstream(config) << "{" << top
+                          << bellhop_config_head(port_, dir_.path() / "data", redis.url(),
+                                                 local_url(port_))
+                          << R"(
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400)"
                           << (outbound.empty() ? "" : ", " + outbound) << R"(},
       "ratelimit": {"policies": {)"

@@ -20,8 +20,9 @@
 #include <functional>
 #include <map>
 
-#include "bellhop/json/parse.hpp"
 #include "bellhop/contract/staff_token.hpp"
+#include "bellhop/json/parse.hpp"
+#include "support/bellhop_config.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
@@ -111,15 +112,10 @@ class UntrustedJson : public ::testing::Test {
   void start_bellhop() {
     if (port_ == 0) port_ = free_port();
     const auto config = dir_.path() / "config.json";
-    std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)"
-                          << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string()
-                          << R"(",
-      "public_url": "http://127.0.0.1:)"
-                          << port_ << R"(",
-      "redis": {"url": ")" << redis_.url()
-                          << R"(", "command_timeout_ms": 1000},
+    std::ofstream(config) << "{"
+                          << bellhop_config_head(port_, dir_.path() / "data", redis_.url(),
+                                                 local_url(port_))
+                          << R"(
       "auth": {"adapter_keys": [{"name": "all", "key": ")"
                           << adapter_key << R"(",
                                   "properties": ["*"]}],

@@ -3,49 +3,29 @@
 // events, through publish_event.lua on a real redis-server, and the bytes must be equal.
 #include <gtest/gtest.h>
 
-#include <boost/asio/any_io_executor.hpp>
-#include <future>
 #include <string>
 
 #include "bellhop/contract/event.hpp"
 #include "bellhop/inbound/lua.hpp"
-#include "support/io_thread.hpp"
+#include "support/redis_client.hpp"
 #include "support/redis_server.hpp"
 
 namespace bellhop::gateway {
 namespace {
 
-using boost::system::error_code;
 using broker::reply;
 
 class EventLua : public ::testing::Test {
  protected:
-  EventLua() : client_(test::fast_broker_options(redis_.unix_endpoint())) { client_.start(); }
-  ~EventLua() override {
-    client_.stop();
-    io_.drain();
-  }
-
-  reply run(broker::command cmd) {
-    std::promise<std::pair<error_code, reply>> p;
-    auto f = p.get_future();
-    client_.post(std::move(cmd), io_.executor(), [&p](error_code ec, reply r) {
-      p.set_value({ec, std::move(r)});
-    });
-    auto [ec, r] = f.get();
-    EXPECT_FALSE(ec) << ec.message() << " " << r.to_string();
-    return r;
-  }
-
   // What publish_event.lua stored (and published) for this envelope, with its seq.
   std::pair<std::uint64_t, std::string> written_by_lua(const contract::event_envelope& e) {
-    const auto seq =
-        run({"EVAL", std::string(lua::publish_event), "2", "property:p:seq", "property:p:events",
-             "property:p:conversations", "100", std::string(e.property_id), std::string(e.event),
-             std::string(e.data), std::string(e.ts)});
+    const auto seq = client_.run({"EVAL", std::string(lua::publish_event), "2", "property:p:seq",
+                                  "property:p:events", "property:p:conversations", "100",
+                                  std::string(e.property_id), std::string(e.event),
+                                  std::string(e.data), std::string(e.ts)});
     EXPECT_TRUE(seq.is_integer()) << seq.to_string();
     const auto n = std::to_string(seq.integer());
-    const auto entries = run({"XRANGE", "property:p:events", n + "-0", n + "-0"});
+    const auto entries = client_.run({"XRANGE", "property:p:events", n + "-0", n + "-0"});
     EXPECT_EQ(entries.elements().size(), 1u);
     if (entries.elements().size() != 1) return {0, ""};
     const auto& fields = entries.elements()[0].elements()[1].elements();
@@ -55,8 +35,7 @@ class EventLua : public ::testing::Test {
   }
 
   test::redis_server redis_;
-  test::io_thread io_;
-  broker::broker client_;
+  test::redis_client client_{redis_.unix_endpoint()};
 };
 
 TEST_F(EventLua, FragmentAndBuilderWriteTheSameBytes) {

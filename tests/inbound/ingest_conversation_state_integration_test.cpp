@@ -5,47 +5,21 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
-#include <boost/asio/any_io_executor.hpp>
-#include <future>
 #include <string>
 
 #include "bellhop/inbound/lua.hpp"
-#include "support/io_thread.hpp"
+#include "support/redis_client.hpp"
 #include "support/redis_server.hpp"
 
 namespace bellhop::gateway {
 namespace {
 
-using boost::system::error_code;
 using broker::reply;
 
 const std::string cid = "c_0123456789abcdef0123456789abcdef";
 
 class IngestConversationState : public ::testing::Test {
  protected:
-  IngestConversationState() : client_(test::fast_broker_options(redis_.unix_endpoint())) {
-    client_.start();
-  }
-  ~IngestConversationState() override {
-    client_.stop();
-    io_.drain();
-  }
-
-  reply run(broker::command cmd) {
-    std::promise<std::pair<error_code, reply>> p;
-    auto f = p.get_future();
-    client_.post(std::move(cmd), io_.executor(), [&p](error_code ec, reply r) {
-      p.set_value({ec, std::move(r)});
-    });
-    auto [ec, r] = f.get();
-    EXPECT_FALSE(ec) << ec.message() << " " << r.to_string();
-    return r;
-  }
-  std::string get(broker::command cmd) {
-    auto r = run(std::move(cmd));
-    return r.is_string() ? r.str() : r.is_integer() ? std::to_string(r.integer()) : "<nil>";
-  }
-
   static std::string envelope(const std::string& id) {
     return R"({"id":")" + id +
            R"(","property_id":"p","channel":"whatsapp","text":"hi",)"
@@ -55,63 +29,63 @@ class IngestConversationState : public ::testing::Test {
 
   // One message through ingest.lua, as ingest_batcher sends it.
   reply ingest(const std::string& id, const std::string& ms) {
-    return run({"EVAL",
-                std::string(lua::ingest),
-                "11",
-                "inbound:messages",
-                "dedup:p:whatsapp:" + id,
-                "message:" + id,
-                "property:p:seq",
-                "property:p:events",
-                "property:p:conversation_index",
-                "conversation:" + cid,
-                "conversation:" + cid + ":messages",
-                "dedup:whatsapp:" + id,
-                "property:p:unread",
-                "property:p:escalation",
-                "3600",
-                "3600",
-                "100",
-                "2592000",
-                "50",
-                "message:",
-                id,
-                envelope(id),
-                "property:p:conversations",
-                "p",
-                "whatsapp",
-                cid,
-                "2026-12-05T10:00:00.000Z",
-                ms,
-                "+4915112345678",
-                "",    // guest name
-                ""});  // account
+    return client_.run({"EVAL",
+                        std::string(lua::ingest),
+                        "11",
+                        "inbound:messages",
+                        "dedup:p:whatsapp:" + id,
+                        "message:" + id,
+                        "property:p:seq",
+                        "property:p:events",
+                        "property:p:conversation_index",
+                        "conversation:" + cid,
+                        "conversation:" + cid + ":messages",
+                        "dedup:whatsapp:" + id,
+                        "property:p:unread",
+                        "property:p:escalation",
+                        "3600",
+                        "3600",
+                        "100",
+                        "2592000",
+                        "50",
+                        "message:",
+                        id,
+                        envelope(id),
+                        "property:p:conversations",
+                        "p",
+                        "whatsapp",
+                        cid,
+                        "2026-12-05T10:00:00.000Z",
+                        ms,
+                        "+4915112345678",
+                        "",    // guest name
+                        ""});  // account
   }
 
   test::redis_server redis_;
-  test::io_thread io_;
-  broker::broker client_;
+  test::redis_client client_{redis_.unix_endpoint()};
 };
 
 TEST_F(IngestConversationState, EachMessageCountsUnreadAndTheEnvelopeSaysTheMode) {
   auto r = ingest("01JDQ0000000000000000000A1", "1796467770000");
   ASSERT_TRUE(r.is_array()) << r.to_string();
   EXPECT_EQ(r.elements()[0].elements()[0].integer(), 1) << r.to_string();
-  EXPECT_EQ(get({"HGET", "conversation:" + cid, "unread"}), "1");
-  EXPECT_EQ(get({"HGET", "conversation:" + cid, "last_inbound_at"}), "1796467770000");
-  EXPECT_EQ(get({"HGET", "property:p:unread", cid}), "1");
-  EXPECT_EQ(get({"LINDEX", "inbound:messages", "0"}), envelope("01JDQ0000000000000000000A1"));
+  EXPECT_EQ(client_.get({"HGET", "conversation:" + cid, "unread"}), "1");
+  EXPECT_EQ(client_.get({"HGET", "conversation:" + cid, "last_inbound_at"}), "1796467770000");
+  EXPECT_EQ(client_.get({"HGET", "property:p:unread", cid}), "1");
+  EXPECT_EQ(client_.get({"LINDEX", "inbound:messages", "0"}),
+            envelope("01JDQ0000000000000000000A1"));
 
-  run({"HSET", "conversation:" + cid, "mode", "human"});
+  client_.run({"HSET", "conversation:" + cid, "mode", "human"});
   ingest("01JDQ0000000000000000000A2", "1796467771000");
-  EXPECT_EQ(get({"HGET", "conversation:" + cid, "unread"}), "2");
-  EXPECT_EQ(get({"HGET", "conversation:" + cid, "last_inbound_at"}), "1796467771000");
-  EXPECT_EQ(get({"HGET", "property:p:unread", cid}), "2");
+  EXPECT_EQ(client_.get({"HGET", "conversation:" + cid, "unread"}), "2");
+  EXPECT_EQ(client_.get({"HGET", "conversation:" + cid, "last_inbound_at"}), "1796467771000");
+  EXPECT_EQ(client_.get({"HGET", "property:p:unread", cid}), "2");
   std::string human = envelope("01JDQ0000000000000000000A2");
   human.replace(human.find("\"ai\"}"), 5, "\"human\"}");
-  EXPECT_EQ(get({"LINDEX", "inbound:messages", "0"}), human);
-  EXPECT_EQ(get({"LINDEX", "conversation:" + cid + ":messages", "0"}), human);
-  auto events = run({"XRANGE", "property:p:events", "2-0", "2-0"});
+  EXPECT_EQ(client_.get({"LINDEX", "inbound:messages", "0"}), human);
+  EXPECT_EQ(client_.get({"LINDEX", "conversation:" + cid + ":messages", "0"}), human);
+  auto events = client_.run({"XRANGE", "property:p:events", "2-0", "2-0"});
   ASSERT_EQ(events.elements().size(), 1u);
   rapidjson::Document event;
   event.Parse(events.elements()[0].elements()[1].elements()[1].str().c_str());
@@ -123,25 +97,27 @@ TEST_F(IngestConversationState, EachMessageCountsUnreadAndTheEnvelopeSaysTheMode
 // keep its start; once escalated, no new wait starts until staff read or answer.
 TEST_F(IngestConversationState, WithStaffTheFirstUnansweredMessageStartsTheWait) {
   ingest("01JDQ0000000000000000000C1", "1796467770000");
-  EXPECT_EQ(get({"ZCARD", "property:p:escalation"}), "0") << "no wait while the engine answers";
-  run({"HSET", "conversation:" + cid, "mode", "human"});
+  EXPECT_EQ(client_.get({"ZCARD", "property:p:escalation"}), "0")
+      << "no wait while the engine answers";
+  client_.run({"HSET", "conversation:" + cid, "mode", "human"});
   ingest("01JDQ0000000000000000000C2", "1796467771000");
   ingest("01JDQ0000000000000000000C3", "1796467772000");
-  EXPECT_EQ(get({"ZSCORE", "property:p:escalation", cid}), "1796467771000");
-  run({"ZREM", "property:p:escalation", cid});
-  run({"HSET", "conversation:" + cid, "escalated_at", "1796467773000"});
+  EXPECT_EQ(client_.get({"ZSCORE", "property:p:escalation", cid}), "1796467771000");
+  client_.run({"ZREM", "property:p:escalation", cid});
+  client_.run({"HSET", "conversation:" + cid, "escalated_at", "1796467773000"});
   ingest("01JDQ0000000000000000000C4", "1796467774000");
-  EXPECT_EQ(get({"ZCARD", "property:p:escalation"}), "0");
+  EXPECT_EQ(client_.get({"ZCARD", "property:p:escalation"}), "0");
 }
 
 TEST_F(IngestConversationState, AMessageWhoseEventIsRefusedLeavesTheQueueAsItWas) {
-  run({"HSET", "conversation:" + cid, "mode", "human", "property_id", "p"});
-  run({"SET", "property:p:events", "not a stream"});
+  client_.run({"HSET", "conversation:" + cid, "mode", "human", "property_id", "p"});
+  client_.run({"SET", "property:p:events", "not a stream"});
   auto r = ingest("01JDQ0000000000000000000B1", "1796467770000");
   ASSERT_TRUE(r.is_array()) << r.to_string();
   EXPECT_EQ(r.elements()[0].elements()[0].integer(), -1) << r.to_string();
-  EXPECT_EQ(get({"LLEN", "inbound:messages"}), "0") << "the human envelope was taken back out";
-  EXPECT_EQ(get({"HGET", "conversation:" + cid, "unread"}), "<nil>");
+  EXPECT_EQ(client_.get({"LLEN", "inbound:messages"}), "0")
+      << "the human envelope was taken back out";
+  EXPECT_EQ(client_.get({"HGET", "conversation:" + cid, "unread"}), "<nil>");
 }
 
 }  // namespace
@@ -153,11 +129,12 @@ namespace {
 // A conversation key Bellhop did not write (another type) does not lose the message: it is
 // queued with mode ai, and only its later steps are reported refused.
 TEST_F(IngestConversationState, AConversationKeyOfAnotherTypeStillQueuesTheMessage) {
-  run({"SET", "conversation:" + cid, "not a hash"});
+  client_.run({"SET", "conversation:" + cid, "not a hash"});
   auto r = ingest("01JDQ0000000000000000000E1", "1796467770000");
   ASSERT_TRUE(r.is_array()) << r.to_string();
   EXPECT_EQ(r.elements()[0].elements()[0].integer(), 1) << r.to_string();
-  EXPECT_EQ(get({"LINDEX", "inbound:messages", "0"}), envelope("01JDQ0000000000000000000E1"));
+  EXPECT_EQ(client_.get({"LINDEX", "inbound:messages", "0"}),
+            envelope("01JDQ0000000000000000000E1"));
 }
 
 }  // namespace

@@ -3,19 +3,16 @@
 // and how they come back when the quiet hours end (docs/outbound.md, "Quiet hours").
 #include <gtest/gtest.h>
 
-#include <boost/asio/any_io_executor.hpp>
-#include <future>
 #include <string>
 #include <vector>
 
 #include "bellhop/outbound/lua.hpp"
-#include "support/io_thread.hpp"
+#include "support/redis_client.hpp"
 #include "support/redis_server.hpp"
 
 namespace bellhop::gateway {
 namespace {
 
-using boost::system::error_code;
 using broker::reply;
 
 constexpr long long now = 1'800'000'000'000;  // epoch ms
@@ -28,28 +25,11 @@ std::string message(const std::string& id, int priority, const std::string& prop
 
 class ClaimLua : public ::testing::Test {
  protected:
-  ClaimLua() : client_(test::fast_broker_options(redis_.unix_endpoint())) { client_.start(); }
-  ~ClaimLua() override {
-    client_.stop();
-    io_.drain();
-  }
-
-  reply run(broker::command cmd) {
-    std::promise<std::pair<error_code, reply>> p;
-    auto f = p.get_future();
-    client_.post(std::move(cmd), io_.executor(), [&p](error_code ec, reply r) {
-      p.set_value({ec, std::move(r)});
-    });
-    auto [ec, r] = f.get();
-    EXPECT_FALSE(ec) << ec.message() << " " << r.to_string();
-    return r;
-  }
-
   // Files a message as the intake does: in the ready set, with a `queued` record.
   void file(const std::string& id, int priority, const std::string& property) {
-    run({"ZADD", "ready", std::to_string(priority * 1'000'000'000'000LL + ++arrivals_),
-         message(id, priority, property)});
-    run({"HSET", "message:" + id, "id", id, "status", "queued"});
+    client_.run({"ZADD", "ready", std::to_string(priority * 1'000'000'000'000LL + ++arrivals_),
+                 message(id, priority, property)});
+    client_.run({"HSET", "message:" + id, "id", id, "status", "queued"});
   }
 
   struct claimed {
@@ -84,7 +64,7 @@ class ClaimLua : public ::testing::Test {
       cmd.push_back(std::to_string(quiet_end));
       cmd.push_back("2027-01-15T08:00:00.000Z");
     }
-    const auto r = run(std::move(cmd));
+    const auto r = client_.run(std::move(cmd));
     claimed out;
     const auto& e = r.elements();
     EXPECT_TRUE(r.is_array() && e.size() >= 3) << r.to_string();
@@ -99,13 +79,12 @@ class ClaimLua : public ::testing::Test {
   }
 
   std::string field(const std::string& id, const std::string& name) {
-    const auto r = run({"HGET", "message:" + id, name});
+    const auto r = client_.run({"HGET", "message:" + id, name});
     return r.is_string() ? r.str() : "<nil>";
   }
 
   test::redis_server redis_;
-  test::io_thread io_;
-  broker::broker client_;
+  test::redis_client client_{redis_.unix_endpoint()};
   long long arrivals_ = 0;
 };
 
@@ -121,12 +100,12 @@ TEST_F(ClaimLua, BulkMessagesOfAQuietPropertyWaitRepliesAndOtherPropertiesGo) {
     EXPECT_EQ(field(id, "status"), "delayed");
     EXPECT_EQ(field(id, "reason"), "quiet_hours");
     EXPECT_EQ(field(id, "due_at"), "2027-01-15T08:00:00.000Z");
-    EXPECT_EQ(run({"ZSCORE", "quiet", id}).str(), std::to_string(quiet_end));
+    EXPECT_EQ(client_.run({"ZSCORE", "quiet", id}).str(), std::to_string(quiet_end));
   }
   EXPECT_EQ(field("reply-quiet", "status"), "queued");
-  EXPECT_EQ(run({"ZCARD", "delayed"}).integer(), 2);
-  EXPECT_EQ(run({"ZCARD", "ready"}).integer(), 0);
-  EXPECT_EQ(run({"HGET", "stats", "quiet_held"}).str(), "2");
+  EXPECT_EQ(client_.run({"ZCARD", "delayed"}).integer(), 2);
+  EXPECT_EQ(client_.run({"ZCARD", "ready"}).integer(), 0);
+  EXPECT_EQ(client_.run({"HGET", "stats", "quiet_held"}).str(), "2");
 }
 
 TEST_F(ClaimLua, WhenTheQuietHoursEndTheMessageIsQueuedAgainAndSent) {
@@ -142,8 +121,8 @@ TEST_F(ClaimLua, WhenTheQuietHoursEndTheMessageIsQueuedAgainAndSent) {
   EXPECT_EQ(field("bulk", "status"), "queued");
   EXPECT_EQ(field("bulk", "reason"), "<nil>");
   EXPECT_EQ(field("bulk", "due_at"), "<nil>");
-  EXPECT_EQ(run({"ZCARD", "quiet"}).integer(), 0);
-  EXPECT_EQ(run({"ZCARD", "delayed"}).integer(), 0);
+  EXPECT_EQ(client_.run({"ZCARD", "quiet"}).integer(), 0);
+  EXPECT_EQ(client_.run({"ZCARD", "delayed"}).integer(), 0);
 }
 
 TEST_F(ClaimLua, HoldsAtMostTheCapPerCallAndTakesTheRoomItHas) {
@@ -155,16 +134,16 @@ TEST_F(ClaimLua, HoldsAtMostTheCapPerCallAndTakesTheRoomItHas) {
   c = claim(now, 1, {"hotel-berlin"}, 3);
   EXPECT_EQ(c.held, 2);
   EXPECT_EQ(c.ids, std::vector<std::string>{"other-bulk"});
-  EXPECT_EQ(run({"ZCARD", "quiet"}).integer(), 5);
+  EXPECT_EQ(client_.run({"ZCARD", "quiet"}).integer(), 5);
 }
 
 TEST_F(ClaimLua, AnIdLeftBehindAnHourAfterItsQuietHoursIsForgotten) {
   // Promoted by a process that knows no quiet hours: the id stays in the quiet set.
-  run({"ZADD", "quiet", std::to_string(quiet_end), "gone"});
+  client_.run({"ZADD", "quiet", std::to_string(quiet_end), "gone"});
   claim(quiet_end + 3'599'000, 1, {});
-  EXPECT_EQ(run({"ZCARD", "quiet"}).integer(), 1);
+  EXPECT_EQ(client_.run({"ZCARD", "quiet"}).integer(), 1);
   claim(quiet_end + 3'601'000, 1, {});
-  EXPECT_EQ(run({"ZCARD", "quiet"}).integer(), 0);
+  EXPECT_EQ(client_.run({"ZCARD", "quiet"}).integer(), 0);
 }
 
 // The service window's input: the conversation's last_inbound_at, or for a conversation from
@@ -174,12 +153,13 @@ TEST_F(ClaimLua, TheGuestsLastMessageComesWithEachWhatsAppMessage) {
   file("legacy", 3, "hotel-berlin");
   file("none", 3, "hotel-berlin");
   file("unknown", 3, "hotel-berlin");
-  run({"HSET", "message:new", "conversation_id", "c_new"});
-  run({"HSET", "message:legacy", "conversation_id", "c_old"});
-  run({"HSET", "message:unknown", "conversation_id", "c_gone"});
-  run({"HSET", "conversation:c_new", "last_inbound_at", "1799999990000"});
-  run({"HSET", "conversation:c_old", "guest", "+4915100000001"});
-  run({"RPUSH", "conversation:c_old:messages",
+  client_.run({"HSET", "message:new", "conversation_id", "c_new"});
+  client_.run({"HSET", "message:legacy", "conversation_id", "c_old"});
+  client_.run({"HSET", "message:unknown", "conversation_id", "c_gone"});
+  client_.run({"HSET", "conversation:c_new", "last_inbound_at", "1799999990000"});
+  client_.run({"HSET", "conversation:c_old", "guest", "+4915100000001"});
+  client_.run(
+      {"RPUSH", "conversation:c_old:messages",
        R"({"direction":"outbound","text":"newer staff reply","created_at":"2026-11-23T00:00:00Z"})",
        R"({"direction":"inbound","text":"hi","received_at":"2026-11-22T10:00:00.123Z"})",
        R"({"direction":"inbound","text":"older","received_at":"2024-02-29T23:59:59Z"})"});
