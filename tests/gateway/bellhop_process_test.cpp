@@ -298,6 +298,7 @@ TEST_F(BellhopProcess, SighupChecksTheConfigAndKeepsRunning) {
   EXPECT_TRUE(ready());
   bellhop.signal(SIGTERM);
   EXPECT_EQ(bellhop.wait(20s), 0) << bellhop.output();
+}
 
 // An escalation contact whose channel this gateway does not send on, or on which the property
 // has no account, is never notified: check-config warns (the config is still valid).
