@@ -10,29 +10,29 @@
 #include <memory>
 #include <thread>
 
-#include "bellhop/core/bearer.hpp"
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/broker/embedded_redis.hpp"
-#include "bellhop/server/http_server.hpp"
-#include "bellhop/inbound/inbound_reaper.hpp"
-#include "bellhop/server/json_response.hpp"
+#include "bellhop/core/bearer.hpp"
 #include "bellhop/core/metrics.hpp"
 #include "bellhop/core/poison.hpp"
-#include "bellhop/server/router.hpp"
-#include "bellhop/server/frame_text.hpp"
-#include "bellhop/realtime/service.hpp"
-#include "build_info.hpp"
-#include "bellhop/transport/channel_transports.hpp"
-#include "bellhop/dashboard/conversations_api.hpp"
+#include "bellhop/core/services.hpp"
 #include "bellhop/dashboard/conversation_state.hpp"
 #include "bellhop/dashboard/conversation_state_api.hpp"
+#include "bellhop/dashboard/conversations_api.hpp"
 #include "bellhop/dashboard/escalator.hpp"
 #include "bellhop/inbound/inbound_api.hpp"
+#include "bellhop/inbound/inbound_reaper.hpp"
 #include "bellhop/outbound/outbound.hpp"
 #include "bellhop/outbound/outbound_api.hpp"
-#include "bellhop/core/services.hpp"
 #include "bellhop/outbound/staff_replies.hpp"
+#include "bellhop/realtime/service.hpp"
+#include "bellhop/server/frame_text.hpp"
+#include "bellhop/server/http_server.hpp"
+#include "bellhop/server/json_response.hpp"
+#include "bellhop/server/router.hpp"
+#include "bellhop/transport/channel_transports.hpp"
 #include "bellhop/transport/webchat.hpp"
+#include "build_info.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -389,14 +389,14 @@ std::vector<std::string> changed_sections(const config& now, const config& next)
   auto ids = [](const config& c) {
     std::vector<std::string> out;
     for (const auto& p : c.properties)
-      out.push_back(p.id + "|" + p.name + "|" + p.time_zone + "|" +
-                    (p.quiet ? std::to_string(p.quiet->start_min) + "-" +
-                                   std::to_string(p.quiet->end_min)
-                             : "") +
-                    "|" +
-                    (p.escalation ? std::to_string(p.escalation->after_s) + p.escalation->email +
-                                        p.escalation->sms
-                                  : ""));
+      out.push_back(
+          p.id + "|" + p.name + "|" + p.time_zone + "|" +
+          (p.quiet ? std::to_string(p.quiet->start_min) + "-" + std::to_string(p.quiet->end_min)
+                   : "") +
+          "|" +
+          (p.escalation
+               ? std::to_string(p.escalation->after_s) + p.escalation->email + p.escalation->sms
+               : ""));
     return out;
   };
   if (ids(now) != ids(next)) changed.push_back("properties");
@@ -410,7 +410,8 @@ std::vector<std::string> changed_sections(const config& now, const config& next)
   if (now.auth.adapter_keys.size() != next.auth.adapter_keys.size() ||
       now.auth.jwt_secret != next.auth.jwt_secret)
     changed.push_back("auth");
-  if (now.listen != next.listen || now.redis.url != next.redis.url) changed.push_back("listen/redis");
+  if (now.listen != next.listen || now.redis.url != next.redis.url)
+    changed.push_back("listen/redis");
   return changed;
 }
 

@@ -32,11 +32,10 @@ TEST(InboundMessage, BuildsTheEnvelopeInCanonicalOrder) {
   ASSERT_TRUE(d.IsObject());
   std::vector<std::string> names;
   for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) names.push_back(it->name.GetString());
-  EXPECT_EQ(names, (std::vector<std::string>{"id", "property_id", "channel", "external_id", "from",
-                                             "to", "account", "guest_name", "text", "content_type",
-                                             "attachments", "sent_at", "metadata",
-                                             "conversation_id", "received_at", "direction",
-                                             "conversation_mode"}));
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "id", "property_id", "channel", "external_id", "from", "to", "account",
+                       "guest_name", "text", "content_type", "attachments", "sent_at", "metadata",
+                       "conversation_id", "received_at", "direction", "conversation_mode"}));
   EXPECT_STREQ(d["direction"].GetString(), "inbound");
   // Last, and "ai": ingest.lua writes "human" there for a conversation with staff.
   EXPECT_STREQ(d["conversation_mode"].GetString(), "ai");

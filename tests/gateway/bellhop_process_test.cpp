@@ -1,6 +1,5 @@
 // End-to-end tests of the bellhop binary: real processes, real redis-server, real sockets.
 #include <gtest/gtest.h>
-
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -279,7 +278,8 @@ TEST_F(BellhopProcess, SighupChecksTheConfigAndKeepsRunning) {
            std::string::npos;
   })) << bellhop.output();
 
-  rewrite(R"(  "properties": [{"id": "hotel-a", "time_zone": "Europe/Berln"}],)" "\n");
+  rewrite(R"(  "properties": [{"id": "hotel-a", "time_zone": "Europe/Berln"}],)"
+          "\n");
   bellhop.signal(SIGHUP);  // invalid: named, and the running config stays
   ASSERT_TRUE(eventually([&] {
     return bellhop.output().find("SIGHUP: the config is not valid, the running one stays") !=
@@ -288,7 +288,8 @@ TEST_F(BellhopProcess, SighupChecksTheConfigAndKeepsRunning) {
   EXPECT_NE(bellhop.output().find("'properties[0].time_zone'"), std::string::npos)
       << bellhop.output();
 
-  rewrite(R"(  "properties": [{"id": "hotel-a", "time_zone": "Europe/Berlin"}],)" "\n");
+  rewrite(R"(  "properties": [{"id": "hotel-a", "time_zone": "Europe/Berlin"}],)"
+          "\n");
   bellhop.signal(SIGHUP);  // valid, with a change that needs a restart
   ASSERT_TRUE(eventually([&] {
     return bellhop.output().find("properties changed, which bellhop reads at start only") !=

@@ -182,8 +182,9 @@ class EscalationEndToEnd : public ::testing::Test {
   }
 
   http_result post(const std::string& target, const std::string& body, const std::string& bearer) {
-    return http_request(port_, "POST", target, body,
-                        {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + bearer}});
+    return http_request(
+        port_, "POST", target, body,
+        {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + bearer}});
   }
 
   // The dashboard's frames up to and including the first one `pred` accepts (parsed), or all
@@ -276,8 +277,8 @@ TEST_F(EscalationEndToEnd, FiresOnceAfterTheConfiguredTimeAndNotWhenStaffReadOrA
   // (c) Handed to staff and answered at once from the dashboard: its wait ends.
   const auto answered = guest_writes("+4915100000003", "SMIN-C1", "Late checkout?");
   hand_off(answered);
-  dashboard_.send(R"({"type":"reply","property_id":"hotel-berlin","conversation_id":")" +
-                  answered + R"(","client_msg_id":"r1","text":"Until 2 pm, no charge."})");
+  dashboard_.send(R"({"type":"reply","property_id":"hotel-berlin","conversation_id":")" + answered +
+                  R"(","client_msg_id":"r1","text":"Until 2 pm, no charge."})");
 
   // (a) Handed to staff after both, and left alone: escalated once, after after_s.
   const auto waits = guest_writes("+4915100000001", "SMIN-A1", "My room is cold");

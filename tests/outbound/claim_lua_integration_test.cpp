@@ -34,13 +34,13 @@ class ClaimLua : public ::testing::Test {
 
   struct claimed {
     long long held = 0;
-    std::vector<std::string> ids;  // taken to send
+    std::vector<std::string> ids;         // taken to send
     std::vector<long long> last_inbound;  // each one's guest's last message (-1 unknown)
   };
   // The claim at `at` with room for `room` sends; `quiet`: property ids inside their quiet
   // hours (until quiet_end).
-  claimed claim(long long at, int room, const std::vector<std::string>& quiet,
-                int max_held = 1000, const std::string& conversations = "") {
+  claimed claim(long long at, int room, const std::vector<std::string>& quiet, int max_held = 1000,
+                const std::string& conversations = "") {
     broker::command cmd = {"EVAL",
                            std::string(lua::outbound_claim),
                            "7",

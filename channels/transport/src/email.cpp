@@ -1,11 +1,11 @@
-#include "transport_common.hpp"
+#include "bellhop/channels/email.hpp"
 
 #include <ctime>
 #include <map>
 
-#include "bellhop/channels/email.hpp"
 #include "bellhop/contract/secrets.hpp"
 #include "smtp_client.hpp"
+#include "transport_common.hpp"
 
 namespace bellhop::gateway {
 namespace {

@@ -1,9 +1,8 @@
-#include "transport_common.hpp"
-
 #include <map>
 
 #include "bellhop/channels/form.hpp"
 #include "bellhop/channels/twilio.hpp"
+#include "transport_common.hpp"
 
 namespace bellhop::gateway {
 namespace {

@@ -1,8 +1,8 @@
-#include "transport_common.hpp"
+#include "bellhop/channels/whatsapp.hpp"
 
 #include <map>
 
-#include "bellhop/channels/whatsapp.hpp"
+#include "transport_common.hpp"
 
 namespace bellhop::gateway {
 namespace {

@@ -26,8 +26,8 @@ struct escalation_contact {
 
 struct property {
   std::string id;
-  std::string name;                // display name ("" = the id)
-  std::string time_zone = "UTC";   // IANA name, checked against the system's tz database
+  std::string name;               // display name ("" = the id)
+  std::string time_zone = "UTC";  // IANA name, checked against the system's tz database
   std::optional<quiet_hours> quiet;
   std::optional<escalation_contact> escalation;
 };
