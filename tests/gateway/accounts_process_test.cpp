@@ -18,6 +18,7 @@
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/signatures.hpp"
+#include "support/smtp_sink.hpp"
 #include "support/ws_client.hpp"
 
 namespace bellhop::test {
@@ -26,8 +27,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-const fs::path smtp_sink =
-    fs::path(BELLHOP_EXAMPLES_DIR).parent_path() / "tests" / "support" / "smtp_sink.py";
 const std::string jwt_secret = "accounts-e2e-jwt-secret-0123456789abcdef";
 const std::string adapter_key = "accounts-test-key-0123456789";
 const std::string public_url = "https://gw.example-hotels.com";
@@ -57,28 +56,8 @@ std::string mail_to(const std::string& to, const std::string& id, const std::str
 class Accounts : public ::testing::Test {
  protected:
   void SetUp() override {
-    cert_ = dir_.path() / "smtp-cert.pem";
-    key_ = dir_.path() / "smtp-key.pem";
-    run_capture(
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-        "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
-            shell_quote(key_.string()) + " -out " + shell_quote(cert_.string()),
-        true);
-    ASSERT_TRUE(fs::exists(cert_)) << "openssl could not make the test certificate";
-    fs::create_directories(dir_.path() / "mail");
-    sink_ = child_process({"/usr/bin/python3", smtp_sink.string(), cert_.string(), key_.string(),
-                           "hotel-smtp", "smtp-password-0123", (dir_.path() / "mail").string()},
-                          dir_.path() / "smtp-sink.log");
-    ASSERT_TRUE(eventually(
-        [&] {
-          const auto out = sink_.output();
-          const auto at = out.find("port ");
-          if (at == std::string::npos) return false;
-          smtp_port_ = static_cast<std::uint16_t>(std::stoi(out.substr(at + 5)));
-          return true;
-        },
-        20s))
-        << sink_.output();
+    smtp_port_ = sink_.start();
+    ASSERT_NE(smtp_port_, 0) << sink_.output();
 
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
@@ -122,7 +101,7 @@ class Accounts : public ::testing::Test {
                           << smtp_port_ << R"(",
           "smtp_username": "hotel-smtp", "smtp_password": "smtp-password-0123",
           "smtp_ca_file": ")"
-                          << cert_.string() << R"(",
+                          << sink_.cert().string() << R"(",
           "accounts": [
             {"property_id": "hotel-berlin", "address": "frontdesk@berlin.example"},
             {"property_id": "hotel-paris", "address": "Accueil@Paris.example",
@@ -204,9 +183,9 @@ class Accounts : public ::testing::Test {
   fake_provider twilio_{[](const fake_request&, std::size_t i) {
     return fake_response{201, R"({"sid":"SMOUT)" + std::to_string(i) + R"(","status":"queued"})"};
   }};
-  fs::path cert_, key_;
   std::uint16_t smtp_port_ = 0, port_ = 0;
-  child_process sink_, bellhop_;
+  smtp_sink sink_{dir_.path()};
+  child_process bellhop_;
   ws_client berlin_, paris_;
 };
 

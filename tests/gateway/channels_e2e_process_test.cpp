@@ -19,6 +19,7 @@
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/signatures.hpp"
+#include "support/smtp_sink.hpp"
 #include "support/ws_client.hpp"
 
 namespace bellhop::test {
@@ -29,7 +30,6 @@ namespace fs = std::filesystem;
 
 const fs::path examples_dir = BELLHOP_EXAMPLES_DIR;
 const fs::path faq = examples_dir / "demo-engine" / "faq.json";
-const fs::path smtp_sink = examples_dir.parent_path() / "tests" / "support" / "smtp_sink.py";
 const std::string jwt_secret = "channels-e2e-jwt-secret-0123456789abcdef";
 const std::string app_secret = "whatsapp-app-secret";
 const std::string twilio_token = "twilio-auth-token-0123";
@@ -38,34 +38,9 @@ const std::string public_url = "https://gw.example-hotel.com";
 
 class ChannelsEndToEnd : public ::testing::Test {
  protected:
-  void SetUp() override {
-    // The mail server's certificate, for 127.0.0.1; Bellhop trusts it through smtp_ca_file.
-    cert_ = dir_.path() / "smtp-cert.pem";
-    key_ = dir_.path() / "smtp-key.pem";
-    run_capture("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-                "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
-                    shell_quote(key_.string()) + " -out " + shell_quote(cert_.string()),
-                true);
-    ASSERT_TRUE(fs::exists(cert_)) << "openssl could not make the test certificate";
-    fs::create_directories(dir_.path() / "mail");
-  }
-
   // The mail server; its port once it listens.
   std::uint16_t start_smtp_sink(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {"/usr/bin/python3", smtp_sink.string(), cert_.string(),
-                                     key_.string(),      "hotel-smtp",       "smtp-password-0123",
-                                     (dir_.path() / "mail").string()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    sink_ = child_process(argv, dir_.path() / "smtp-sink.log");
-    std::uint16_t port = 0;
-    EXPECT_TRUE(eventually([&] {
-      const auto out = sink_.output();
-      const auto at = out.find("port ");
-      if (at == std::string::npos) return false;
-      port = static_cast<std::uint16_t>(std::stoi(out.substr(at + 5)));
-      return true;
-    }, 20s)) << sink_.output();
-    return port;
+    return sink_.start(extra);
   }
 
   void start_bellhop(const std::string& graph, const std::string& twilio,
@@ -73,25 +48,37 @@ class ChannelsEndToEnd : public ::testing::Test {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
     std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)" << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string() << R"(",
-      "public_url": ")" << public_url << R"(",
-      "redis": {"url": ")" << redis_.url() << R"(", "command_timeout_ms": 1000},
+      "listen": "127.0.0.1:)"
+                          << port_ << R"(",
+      "data_dir": ")" << (dir_.path() / "data").string()
+                          << R"(",
+      "public_url": ")" << public_url
+                          << R"(",
+      "redis": {"url": ")" << redis_.url()
+                          << R"(", "command_timeout_ms": 1000},
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400},
       "auth": {"adapter_keys": [{"name": "all", "key": "e2e-test-key-0123456789",
-                                  "properties": ["*"]}], "jwt_secret": ")" << jwt_secret << R"("},
+                                  "properties": ["*"]}], "jwt_secret": ")"
+                          << jwt_secret << R"("},
       "channels": {
-        "whatsapp": {"app_secret": ")" << app_secret << R"(", "verify_token": "verify",
+        "whatsapp": {"app_secret": ")"
+                          << app_secret << R"(", "verify_token": "verify",
           "access_token": "graph-token", "phone_number_id": "1234",
-          "property_id": "hotel-berlin", "api_base_url": ")" << graph << R"(/v21.0"},
-        "twilio": {"account_sid": "AC0123", "auth_token": ")" << twilio_token << R"(",
+          "property_id": "hotel-berlin", "api_base_url": ")"
+                          << graph << R"(/v21.0"},
+        "twilio": {"account_sid": "AC0123", "auth_token": ")"
+                          << twilio_token << R"(",
           "from": "+15550001111", "property_id": "hotel-berlin",
-          "api_base_url": ")" << twilio << R"("},
-        "email": {"webhook_secret": ")" << email_secret << R"(",
+          "api_base_url": ")"
+                          << twilio << R"("},
+        "email": {"webhook_secret": ")"
+                          << email_secret << R"(",
           "from_address": "frontdesk@hotel-berlin.example", "from_name": "Hotel Berlin",
-          "smtp_url": "smtp://127.0.0.1:)" << smtp_port << R"(",
+          "smtp_url": "smtp://127.0.0.1:)"
+                          << smtp_port << R"(",
           "smtp_username": "hotel-smtp", "smtp_password": "smtp-password-0123",
-          "smtp_ca_file": ")" << cert_.string() << R"(", "property_id": "hotel-berlin"}}
+          "smtp_ca_file": ")"
+                          << sink_.cert().string() << R"(", "property_id": "hotel-berlin"}}
     })";
     bellhop_ = child_process({BELLHOP_BINARY, "serve", "--config", config.string()},
                              dir_.path() / "bellhop.log");
@@ -129,8 +116,8 @@ class ChannelsEndToEnd : public ::testing::Test {
 
   temp_dir dir_;
   redis_server redis_;
-  fs::path cert_, key_;
-  child_process sink_, bellhop_, engine_;
+  smtp_sink sink_{dir_.path()};
+  child_process bellhop_, engine_;
   ws_client dashboard_;
   std::uint16_t port_ = 0;
   std::string seen_;

@@ -25,6 +25,7 @@
 #include "support/json.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "support/smtp_sink.hpp"
 #include "support/ws_client.hpp"
 
 namespace bellhop::test {
@@ -33,18 +34,10 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-const fs::path smtp_sink =
-    fs::path(BELLHOP_EXAMPLES_DIR).parent_path() / "tests" / "support" / "smtp_sink.py";
 const std::string jwt_secret = "escalation-e2e-jwt-secret-0123456789abcdef";
 const std::string adapter_key = "escalation-test-key-0123456789";
 const std::string duty_sms = "+4930999999";
 const std::string duty_email = "duty@hotel-berlin.example";
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 // application/x-www-form-urlencoded: the value of `name`, decoded ("" when absent).
 std::string form_value(const std::string& form, const std::string& name) {
@@ -91,29 +84,8 @@ std::string unquote_printable(const std::string& text) {
 class EscalationEndToEnd : public ::testing::Test {
  protected:
   void SetUp() override {
-    cert_ = dir_.path() / "smtp-cert.pem";
-    key_ = dir_.path() / "smtp-key.pem";
-    run_capture(
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-        "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
-            shell_quote(key_.string()) + " -out " + shell_quote(cert_.string()),
-        true);
-    ASSERT_TRUE(fs::exists(cert_)) << "openssl could not make the test certificate";
-    fs::create_directories(dir_.path() / "mail");
-    sink_ = child_process({"/usr/bin/python3", smtp_sink.string(), cert_.string(), key_.string(),
-                           "hotel-smtp", "smtp-password-0123", (dir_.path() / "mail").string()},
-                          dir_.path() / "smtp-sink.log");
-    std::uint16_t smtp_port = 0;
-    ASSERT_TRUE(eventually(
-        [&] {
-          const auto out = sink_.output();
-          const auto at = out.find("port ");
-          if (at == std::string::npos) return false;
-          smtp_port = static_cast<std::uint16_t>(std::stoi(out.substr(at + 5)));
-          return true;
-        },
-        20s))
-        << sink_.output();
+    const std::uint16_t smtp_port = sink_.start();
+    ASSERT_NE(smtp_port, 0) << sink_.output();
 
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
@@ -146,7 +118,7 @@ class EscalationEndToEnd : public ::testing::Test {
                           << smtp_port << R"(",
           "smtp_username": "hotel-smtp", "smtp_password": "smtp-password-0123",
           "smtp_ca_file": ")"
-                          << cert_.string() << R"("}}
+                          << sink_.cert().string() << R"("}}
     })";
     bellhop_ = child_process({BELLHOP_BINARY, "serve", "--config", config.string()},
                              dir_.path() / "bellhop.log");
@@ -258,9 +230,9 @@ class EscalationEndToEnd : public ::testing::Test {
   fake_provider twilio_{[](const fake_request&, std::size_t i) {
     return fake_response{201, R"({"sid":"SMOUT)" + std::to_string(i) + R"(","status":"queued"})"};
   }};
-  fs::path cert_, key_;
   std::uint16_t port_ = 0;
-  child_process sink_, bellhop_;
+  smtp_sink sink_{dir_.path()};
+  child_process bellhop_;
   ws_client dashboard_;
   std::string seen_;
 };
