@@ -20,6 +20,7 @@
 
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/contract/staff_token.hpp"
+#include "support/bellhop_config.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
@@ -89,14 +90,10 @@ class EscalationEndToEnd : public ::testing::Test {
 
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
-    std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)"
-                          << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string()
-                          << R"(",
-      "public_url": "https://gw.example-hotels.com",
-      "redis": {"url": ")" << redis_.url()
-                          << R"(", "command_timeout_ms": 1000},
+    std::ofstream(config) << "{"
+                          << bellhop_config_head(port_, dir_.path() / "data", redis_.url(),
+                                                 "https://gw.example-hotels.com")
+                          << R"(
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400},
       "properties": [
         {"id": "hotel-berlin", "name": "Hotel Berlin", "time_zone": "Europe/Berlin",

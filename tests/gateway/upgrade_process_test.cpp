@@ -17,6 +17,7 @@
 
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/contract/staff_token.hpp"
+#include "support/bellhop_config.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
@@ -94,14 +95,10 @@ class UpgradeProcess : public ::testing::Test {
     // The previous version's config: no properties section, each channel's one account in the
     // section's own keys, adapter keys with property lists.
     config_ = dir_.path() / "config.json";
-    std::ofstream(config_) << R"({
-      "listen": "127.0.0.1:)"
-                           << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string()
-                           << R"(",
-      "public_url": "https://gw.example-hotels.com",
-      "redis": {"url": ")" << redis_.url()
-                           << R"(", "command_timeout_ms": 1000},
+    std::ofstream(config_) << "{"
+                           << bellhop_config_head(port_, dir_.path() / "data", redis_.url(),
+                                                  "https://gw.example-hotels.com")
+                           << R"(
       "auth": {"adapter_keys": [{"name": "engine-berlin", "key": ")"
                            << adapter_key << R"(",
                                   "properties": ["hotel-berlin"]}],
