@@ -54,7 +54,8 @@ local function record_and_publish(k, a, id, event, envelope, waits)
              'property_id', ARGV[a + 4], 'channel', ARGV[a + 5], 'conversation_id', ARGV[a + 6],
              'received_at', ARGV[a + 7])
   redis.call('EXPIRE', KEYS[k + 2], ARGV[2])
-  local record = redis.call('HMGET', KEYS[k + 6], 'refreshed_at', 'guest_name', 'account')
+  local record = redis.call('HMGET', KEYS[k + 6], 'refreshed_at', 'guest_name', 'account',
+                            'unread')
   local fields = {}
   if not record[1] then  -- a new record (or one written before refreshed_at existed)
     fields = {'conversation_id', ARGV[a + 6], 'property_id', ARGV[a + 4], 'channel', ARGV[a + 5],
@@ -65,8 +66,11 @@ local function record_and_publish(k, a, id, event, envelope, waits)
     fields[#fields + 1] = 'guest_name'
     fields[#fields + 1] = name
   end
+  -- Written with the other fields in one HSET (the record was just read: no HINCRBY needed).
   fields[#fields + 1] = 'last_inbound_at'
   fields[#fields + 1] = ARGV[a + 8]
+  fields[#fields + 1] = 'unread'
+  fields[#fields + 1] = string.format('%d', (tonumber(record[4]) or 0) + 1)
   local account = ARGV[a + 11]
   if account ~= '' and record[3] ~= account then  -- the account the guest last wrote to
     fields[#fields + 1] = 'account'
@@ -74,7 +78,6 @@ local function record_and_publish(k, a, id, event, envelope, waits)
   end
   add_to_conversation(KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], ARGV[a + 6], ARGV[a + 8],
                       envelope, ARGV[4], ARGV[5], record[1], fields)
-  redis.call('HINCRBY', KEYS[k + 6], 'unread', 1)
   redis.call('HINCRBY', KEYS[k + 9], ARGV[a + 6], 1)
   if waits then  -- the first unread, unanswered message starts the wait (NX)
     redis.call('ZADD', KEYS[k + 10], 'NX', ARGV[a + 8], ARGV[a + 6])
