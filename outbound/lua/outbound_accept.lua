@@ -8,8 +8,8 @@
 --         again when none)
 -- ARGV[1] the element as taken   ARGV[2] the message as Bellhop sends it ('{"id":…,"priority":N,…}')
 -- ARGV[3] id   ARGV[4] priority   ARGV[5] idempotency key ('' = none)   ARGV[6] its TTL (s)
--- ARGV[7] message TTL (s)   ARGV[8] property_id   ARGV[9] channel   ARGV[10] conversation_id (the one named,
--- or the one Bellhop derives for property, channel and to)
+-- ARGV[7] message TTL (s)   ARGV[8] property_id   ARGV[9] channel
+-- ARGV[10] conversation id (of KEYS[10]: the one named, or the one Bellhop derives)
 -- ARGV[11] created_at   ARGV[12] to   ARGV[13] due (epoch ms) when delayed (delay_ms), else 0
 -- ARGV[14] digest of ARGV[2]   ARGV[15] now (RFC 3339)
 -- ARGV[16] prefix of message keys ('message:' with the key prefix)
@@ -21,8 +21,8 @@
 -- ARGV[17] source ('ai' or 'staff')   ARGV[18] pub/sub channel of the property's events
 -- ARGV[19] history length cap   ARGV[20] the data of the message.status event when held
 -- ARGV[21] '1' when the element carries a handoff   ARGV[22] its reason   ARGV[23] its
--- confidence ('' none)   ARGV[24] now (epoch ms)   ARGV[25] conversation id (of KEYS[10])
--- ARGV[26] '1' when the element is a handoff only (nothing to send)
+-- confidence ('' none)   ARGV[24] now (epoch ms)
+-- ARGV[25] '1' when the element is a handoff only (nothing to send)
 -- An 'ai' message for a conversation whose mode is human is held: status held with reason
 -- conversation_with_staff, a message.status event, never sent. A handoff is applied after the
 -- message is filed (or held), so an engine's "a colleague will answer you" still goes out.
@@ -45,7 +45,7 @@ local function apply_handoff()
   local seq, event = change_conversation(
       {record = KEYS[10], unread = KEYS[11], seq = KEYS[12], events = KEYS[13],
        escalation = KEYS[14]},
-      {cid = ARGV[25], property_id = ARGV[8], change = 'handoff', by = 'engine',
+      {cid = ARGV[10], property_id = ARGV[8], change = 'handoff', by = 'engine',
        reason = ARGV[22], confidence = ARGV[23], assignee = '', now_ms = ARGV[24],
        ts = ARGV[15], history_max = ARGV[19]})
   if not seq then
@@ -60,7 +60,7 @@ local function handoff()
   local ok, seq = pcall(apply_handoff)
   return ok and seq or 0
 end
-if ARGV[26] == '1' then
+if ARGV[25] == '1' then
   return {2, handoff()}
 end
 -- A record that exists was written for this very message (POST /v1/messages/outbound, a staff

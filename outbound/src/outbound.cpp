@@ -349,7 +349,6 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
          f->handoff ? f->handoff->reason : "",
          f->handoff ? f->handoff->confidence : "",
          std::to_string(std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count()),
-         conversation,
          f->has_message() ? "0" : "1"},
         "filing a message",
         [self = shared_from_this(), l, id = m.id, conversation](error_code ec, broker::reply r) {
