@@ -79,25 +79,15 @@ void add_sms_routes(router& routes, const ctx_ptr& c) {
 outbound_channel sms_lane(const twilio_config& c, const std::string& public_url,
                           std::shared_ptr<provider_client> client, rate_limits* limits) {
   // Each sender calls its own account's API (/Accounts/<sid>/Messages.json) with its token.
-  auto senders = std::make_shared<std::map<std::string, channels::twilio::settings>>();
-  for (const auto& a : c.accounts) senders->emplace(a.from, settings_of(c, a, public_url));
+  std::map<std::string, channels::twilio::settings> senders;
+  for (const auto& a : c.accounts) senders.emplace(a.from, settings_of(c, a, public_url));
   outbound_channel lane;
   lane.name = "sms";
   lane.opt_out = true;  // a guest who replied STOP gets nothing more
-  lane.send = [senders, client](const channels::outbound_message& m,
-                                boost::asio::any_io_executor ex,
-                                std::function<void(channels::send_result)> done) {
-    auto sender = senders->find(m.account);
-    if (sender == senders->end()) {  // the dispatcher picks one of the lane's accounts
-      return done(never_sent("account " + m.account + " is not a Twilio sender of this gateway"));
-    }
-    client->call(channels::twilio::send_request(sender->second, m), ex,
-                 [done = std::move(done)](provider_response r) {
-                   done(r.status == 0 ? no_answer(r)
-                                      : channels::twilio::interpret_send(r.status, r.body,
-                                                                         r.headers));
-                 });
-  };
+  lane.send = account_http_send(
+      std::move(senders), "a Twilio sender", std::move(client),
+      [](const channels::outbound_message&) { return std::string(); },
+      channels::twilio::send_request, channels::twilio::interpret_send);
   // Twilio's pace per sender number, its per-recipient window, and the property's caps.
   const auto* sender = policy(limits, channels::twilio::sender_limit.name);
   const auto* recipient = policy(limits, channels::twilio::recipient_limit.name);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,9 +14,9 @@
 #include "bellhop/core/rate_limits.hpp"
 #include "bellhop/core/services.hpp"
 #include "bellhop/server/router.hpp"
+#include "bellhop/transport/lua.hpp"
 #include "bellhop/transport/options.hpp"
 #include "bellhop/transport/provider_client.hpp"
-#include "bellhop/transport/lua.hpp"
 
 // What every channel's transport shares (channels/transport/src/<channel>.cpp): a provider
 // webhook's plumbing from the verified request to Redis and back, and the pieces of a sender
@@ -68,6 +69,31 @@ void store_all(const ctx_ptr& c, const std::string& channel, const webhook_route
 channels::send_result no_answer(const provider_response& r);
 // A send that can never be made: dead with `reason`, no provider call.
 channels::send_result never_sent(std::string reason);
+// The send of a lane whose accounts each call the provider's HTTP API with their own
+// settings (`accounts`, by account id): the message's account picks them (the dispatcher
+// picked one of the lane's), `check` may refuse the message before any call (its reason, or
+// ""), `request` builds the call and `interpret` reads the answer. `what` names an account in
+// the refusal of one the lane does not have ("a WhatsApp number").
+template <typename Settings, typename Check, typename Request, typename Interpret>
+auto account_http_send(std::map<std::string, Settings> accounts, std::string what,
+                       std::shared_ptr<provider_client> client, Check check, Request request,
+                       Interpret interpret) {
+  auto by_id = std::make_shared<const std::map<std::string, Settings>>(std::move(accounts));
+  return [by_id, what = std::move(what), client, check, request, interpret](
+             const channels::outbound_message& m, boost::asio::any_io_executor ex,
+             std::function<void(channels::send_result)> done) {
+    auto account = by_id->find(m.account);
+    if (account == by_id->end())
+      return done(never_sent("account " + m.account + " is not " + what + " of this gateway"));
+    if (auto why = check(m); !why.empty())
+      return done({channels::send_outcome::permanent, "", "", std::move(why), {}});
+    client->call(request(account->second, m), ex,
+                 [done = std::move(done), interpret](provider_response r) {
+                   done(r.status == 0 ? no_answer(r) : interpret(r.status, r.body, r.headers));
+                 });
+  };
+}
+
 // The configured policy of that name, or nullptr (none configured, or no limiter).
 const ratelimit::policy* policy(rate_limits* limits, std::string_view name);
 

@@ -73,27 +73,14 @@ void add_whatsapp_routes(router& routes, const ctx_ptr& c) {
 outbound_channel whatsapp_lane(const whatsapp_config& c, std::shared_ptr<provider_client> client,
                                rate_limits* limits) {
   // Each number sends with its own token, from its own path (/<phone_number_id>/messages).
-  auto numbers = std::make_shared<std::map<std::string, channels::whatsapp::settings>>();
-  for (const auto& a : c.accounts) numbers->emplace(a.phone_number_id, settings_of(c, a));
+  std::map<std::string, channels::whatsapp::settings> numbers;
+  for (const auto& a : c.accounts) numbers.emplace(a.phone_number_id, settings_of(c, a));
   outbound_channel lane;
   lane.name = "whatsapp";
-  lane.send = [numbers, client](const channels::outbound_message& m,
-                                boost::asio::any_io_executor ex,
-                                std::function<void(channels::send_result)> done) {
-    auto number = numbers->find(m.account);
-    if (number == numbers->end()) {  // the dispatcher picks one of the lane's accounts
-      return done(never_sent("account " + m.account + " is not a WhatsApp number of this gateway"));
-    }
-    if (auto why = channels::whatsapp::recipient_error(m.to); !why.empty()) {
-      return done({channels::send_outcome::permanent, "", "", std::move(why), {}});
-    }
-    client->call(channels::whatsapp::send_request(number->second, m), ex,
-                 [done = std::move(done)](provider_response r) {
-                   done(r.status == 0 ? no_answer(r)
-                                      : channels::whatsapp::interpret_send(r.status, r.body,
-                                                                           r.headers));
-                 });
-  };
+  lane.send = account_http_send(
+      std::move(numbers), "a WhatsApp number", std::move(client),
+      [](const channels::outbound_message& m) { return channels::whatsapp::recipient_error(m.to); },
+      channels::whatsapp::send_request, channels::whatsapp::interpret_send);
   // Meta's throughput per business number, and its pair rate limit per recipient: each number
   // is its own subject.
   const auto* sender = policy(limits, channels::whatsapp::business_number_limit.name);
