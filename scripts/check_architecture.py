@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 
-FLOWS = {"inbound", "outbound", "transport", "dashboard", "realtime"}
+FLOWS = {"inbound", "outbound", "transport", "dashboard", "realtime", "console"}
 # Build helpers, not modules: Asio compiled once, the precompiled headers, test support.
 NOT_MODULES = {"asio", "pch", "pch_usage", "test_pch", "test_support", "fuzz_parsers"}
 

@@ -16,6 +16,7 @@
 #include "bellhop/core/metrics.hpp"
 #include "bellhop/core/poison.hpp"
 #include "bellhop/core/services.hpp"
+#include "bellhop/console/console.hpp"
 #include "bellhop/dashboard/conversation_state.hpp"
 #include "bellhop/dashboard/conversation_state_api.hpp"
 #include "bellhop/dashboard/conversations_api.hpp"
@@ -232,6 +233,15 @@ realtime::service_options realtime_options_of(const config& cfg, metrics_registr
   return ro;
 }
 
+console_options console_options_of(const config& cfg) {
+  console_options co;
+  co.public_url = cfg.public_url;
+  co.jwt_secret = cfg.auth.jwt_secret;
+  co.admin_token = cfg.auth.admin_token;
+  for (const auto& [channel, accounts] : channel_accounts(cfg)) co.channels.push_back(channel);
+  return co;
+}
+
 rate_limit_options rate_limit_options_of(const config& cfg) {
   rate_limit_options ro;
   ro.policies = cfg.ratelimit.policies;
@@ -261,6 +271,10 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
                                     const contract::key_space& keys, const config& cfg,
                                     const adapter_auth& auth, inbound_sink& ingest) {
   auto routes = std::make_shared<router>();
+  // The console's session lookup: the staff and admin routes accept its cookie (docs/console.md).
+  const session_lookup sessions =
+      add_console_routes(*routes, svc, keys, console_options_of(cfg), metrics);
+  (void)sessions;
   ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, transport_options_of(cfg), ingest, metrics);
   add_conversation_routes(*routes, svc, keys, dashboard_options_of(cfg), metrics);

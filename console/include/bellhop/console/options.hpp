@@ -1,0 +1,17 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace bellhop::gateway {
+
+// What the console takes of the settings; the app fills it from the config. Each field names
+// its key (docs/configuration.md).
+struct console_options {
+  std::string public_url;  // public_url: https:// makes the session cookie Secure
+  std::string jwt_secret;  // auth.jwt_secret (staff tokens are accepted beside sessions)
+  std::string admin_token;  // auth.admin_token (the admin API's token, beside admin sessions)
+  std::vector<std::string> channels;  // the channels this gateway sends on (the admin page)
+};
+
+}  // namespace bellhop::gateway
