@@ -395,6 +395,17 @@ readyz_url() {
   printf 'http://%s:%s/readyz' "$host" "$port"
 }
 
+# The first minute (docs/console.md): the console's address and how to create its first admin.
+console_hint() {
+  local base
+  base=$(readyz_url)
+  base=${base%/readyz}
+  step "The operations console: $base/console/ (staff inbox), $base/admin/ (admins)"
+  note "create the first admin account (asks for a password):"
+  note "  sudo $BIN user add admin --role admin --properties '*' --config $CONFIG_FILE"
+  note "staff accounts: sudo $BIN user add NAME --role staff --properties <property ids> --config $CONFIG_FILE"
+}
+
 install_unit() {
   step "Installing $UNIT_DIR/$UNIT_NAME"
   [[ -f $UNIT_SOURCE ]] || die "$UNIT_SOURCE not found"
@@ -423,6 +434,7 @@ start_service() {
       note "logs:   journalctl -u bellhop -f"
       note "config: $CONFIG_FILE (sudo systemctl restart bellhop after editing)"
       note "AI engine connection to the embedded Redis: journalctl -u bellhop | grep -i redis"
+      console_hint
       return 0
     fi
     if systemctl is-failed --quiet "$UNIT_NAME"; then
@@ -516,6 +528,8 @@ main() {
       note "start it with: $BIN serve --config $CONFIG_FILE"
       return 0
     fi
+    console_hint
+    note "(run the user command in another shell once bellhop is up)"
     step "Starting bellhop in the foreground (SIGTERM or Ctrl-C stops it)"
     cleanup
     trap - EXIT
