@@ -423,7 +423,6 @@ start_service() {
       note "logs:   journalctl -u bellhop -f"
       note "config: $CONFIG_FILE (sudo systemctl restart bellhop after editing)"
       note "AI engine connection to the embedded Redis: journalctl -u bellhop | grep -i redis"
-      note "first console admin (asks for a password): sudo -u $SERVICE_USER $BIN user add admin --role admin --properties '*' --config $CONFIG_FILE"
       return 0
     fi
     if systemctl is-failed --quiet "$UNIT_NAME"; then
