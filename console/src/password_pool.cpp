@@ -37,6 +37,7 @@ bool password_pool::verify(std::string stored, std::string password,
     const bool known = !stored.empty();
     bool ok = verify_password(known ? stored : dummy(), password);
     ok = ok && known;
+    wipe(password);
     pending_.fetch_sub(1);
     boost::asio::post(ex, [ok, done = std::move(done)] { done(ok); });
   });
