@@ -222,6 +222,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       return;
     }
     ++shared_->stats.accepted;
+    accepted_ = true;
+    if (end_after_accept_) return end_console_session();  // revoked during the handshake
     if (claims_) {
       authenticated();
     } else {
@@ -276,6 +278,10 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
 
   void end_console_session() {
     if (closing_) return;
+    if (!accepted_) {  // nothing may be written before the handshake's answer
+      end_after_accept_ = true;
+      return;
+    }
     ++shared_->stats.console_sessions_ended;
     send_error("session_ended", "the console session has ended: sign in again", "");
     close(close_unauthorized, "session ended");
@@ -734,6 +740,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
 
   const std::optional<console_login> login_;  // set: signed in with the console's cookie
   bool recheck_pending_ = false;
+  bool accepted_ = false;          // the WebSocket handshake completed
+  bool end_after_accept_ = false;  // the session ended while the handshake was under way
   std::shared_ptr<void> hold_;  // the connection's slot under the HTTP server's limits
   websocket::stream<server::coalescing_stream> ws_;
   asio::any_io_executor strand_;
