@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "bellhop/contract/ids.hpp"
 #include "support/bellhop_config.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
@@ -34,6 +35,9 @@ std::string quoted(const std::string& s) {
 
 class ConsoleRealtimeProcess : public ::testing::Test {
  protected:
+  // 30 s (the default): within a test's waits, only a revocation message can end a session.
+  virtual int heartbeat_s() const { return 30; }
+
   void SetUp() override {
     port_ = free_port();
     config_ = dir_.path() / "config.json";
@@ -45,7 +49,9 @@ class ConsoleRealtimeProcess : public ::testing::Test {
                      {"id": "hotel-paris", "time_zone": "Europe/Paris"}],
       "auth": {"adapter_keys": [{"name": "all", "key": ")"
                            << adapter_key << R"(", "properties": ["*"]}],
-               "jwt_secret": "console-realtime-jwt-secret-0123456789abcdef"}
+               "jwt_secret": "console-realtime-jwt-secret-0123456789abcdef"},
+      "realtime": {"heartbeat_s": )"
+                           << heartbeat_s() << R"(}
     })";
     bellhop_ = child_process({BELLHOP_BINARY, "serve", "--config", config_.string()},
                              dir_.path() / "bellhop.log");
@@ -182,6 +188,28 @@ TEST_F(ConsoleRealtimeProcess, SigningOutEndsThatSessionsWebSocketOnly) {
   ASSERT_TRUE(b->send(R"({"type":"ping"})"));
   EXPECT_EQ(str(next(*b), "type"), "pong") << "the other session stays";
   connect(first, 401);
+}
+
+class ConsoleRealtimeHeartbeat : public ConsoleRealtimeProcess {
+ protected:
+  int heartbeat_s() const override { return 1; }
+};
+
+TEST_F(ConsoleRealtimeHeartbeat, ASessionGoneWithoutAMessageEndsAtTheNextHeartbeat) {
+  ASSERT_EQ(user_command("add cleo --role staff --properties hotel-berlin", password), 0);
+  ASSERT_EQ(user_command("add dan --role staff --properties hotel-berlin", password), 0);
+  const auto dan_cookie = sign_in("dan");
+  const auto cleo_cookie = sign_in("cleo");
+  auto dan = connect(dan_cookie);
+  EXPECT_EQ(str(next(*dan), "type"), "welcome");
+  auto cleo = connect(cleo_cookie);
+  EXPECT_EQ(str(next(*cleo), "type"), "welcome");
+  // Deleted behind Bellhop's back (no PUBLISH): only the heartbeat's re-check can notice.
+  EXPECT_EQ(redis_.cli("DEL console:session:" + contract::sha256_hex(cleo_cookie, 16)), "1");
+  expect_session_ended(*cleo, 5s);
+  // dan connected first, so his session has been re-checked too by now, and kept.
+  ASSERT_TRUE(dan->send(R"({"type":"ping"})"));
+  EXPECT_EQ(str(next(*dan), "type"), "pong");
 }
 
 }  // namespace
