@@ -106,10 +106,10 @@ void write_dead_letter(json::writer& w, std::string_view element) {
     message.Accept(w);  // depth bounded by the parser
   } else {
     w.Null();
-    json::put(w, "element",
-              shown(message.IsString()
-                        ? std::string_view(message.GetString(), message.GetStringLength())
-                        : element));
+    json::put(
+        w, "element",
+        shown(message.IsString() ? std::string_view(message.GetString(), message.GetStringLength())
+                                 : element));
   }
   w.EndObject();
 }

@@ -26,14 +26,14 @@ void authorize_admin(const request& req, responder res, std::string_view admin_t
   // No Authorization header: authenticate_staff goes by the cookie alone (a staff token is
   // never an admin's, so it is not tried at all).
   auto then_shared = std::make_shared<std::function<void(responder)>>(std::move(then));
-  authenticate_staff(req, "", lookup, res.executor(),
-                     [res, then_shared, shell = request_shell(req)](staff_auth_result r) {
-                       if (!r) return res.send(auth_refusal(shell, r.error()));
-                       if (!r->admin)
-                         return res.send(json_error(shell, http::status::forbidden, "forbidden",
-                                                    "admins only"));
-                       (*then_shared)(res);
-                     });
+  authenticate_staff(
+      req, "", lookup, res.executor(),
+      [res, then_shared, shell = request_shell(req)](staff_auth_result r) {
+        if (!r) return res.send(auth_refusal(shell, r.error()));
+        if (!r->admin)
+          return res.send(json_error(shell, http::status::forbidden, "forbidden", "admins only"));
+        (*then_shared)(res);
+      });
 }
 
 }  // namespace bellhop::gateway

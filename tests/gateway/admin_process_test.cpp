@@ -74,26 +74,25 @@ class AdminApi : public ::testing::Test {
   }
 
   http_result post_inbound(const std::string& external_id) {
-    return http_request(port_, "POST", "/v1/messages/inbound",
-                        R"({"property_id":"hotel-berlin","channel":"whatsapp","external_id":")" +
-                            external_id + R"(","from":"+4915112345678","text":"hello"})",
-                        {{"Authorization", "Bearer " + adapter_key},
-                         {"Content-Type", "application/json"}});
+    return http_request(
+        port_, "POST", "/v1/messages/inbound",
+        R"({"property_id":"hotel-berlin","channel":"whatsapp","external_id":")" + external_id +
+            R"(","from":"+4915112345678","text":"hello"})",
+        {{"Authorization", "Bearer " + adapter_key}, {"Content-Type", "application/json"}});
   }
 
   http_result post_outbound(const std::string& text) {
-    return http_request(port_, "POST", "/v1/messages/outbound",
-                        R"({"property_id":"hotel-berlin","channel":"whatsapp",)"
-                        R"("to":"+4915112345678","text":")" +
-                            text + "\"}",
-                        {{"Authorization", "Bearer " + adapter_key},
-                         {"Content-Type", "application/json"}});
+    return http_request(
+        port_, "POST", "/v1/messages/outbound",
+        R"({"property_id":"hotel-berlin","channel":"whatsapp",)"
+        R"("to":"+4915112345678","text":")" +
+            text + "\"}",
+        {{"Authorization", "Bearer " + adapter_key}, {"Content-Type", "application/json"}});
   }
 
   http_result webhook(const std::string& body, const std::string& signature) {
     return http_request(port_, "POST", "/v1/webhooks/whatsapp", body,
-                        {{"Content-Type", "application/json"},
-                         {"X-Hub-Signature-256", signature}});
+                        {{"Content-Type", "application/json"}, {"X-Hub-Signature-256", signature}});
   }
 
   temp_dir dir_;
@@ -105,8 +104,7 @@ TEST_F(AdminApi, TheOverviewCountsWhatIsInRedis) {
   redis_server redis;
   std::atomic<bool> reject{false};
   fake_provider graph([&](const fake_request&, std::size_t i) {
-    return reject ? fake_response{400, R"({"error":{"message":"nope","code":100}})"}
-                  : graph_ok(i);
+    return reject ? fake_response{400, R"({"error":{"message":"nope","code":100}})"} : graph_ok(i);
   });
   auto bellhop = start_bellhop(redis, graph);
 
@@ -228,7 +226,8 @@ TEST_F(AdminApi, DeadLettersAreListedNewestFirstWithTheirMessage) {
       << bellhop.output();
   // What else a dead list may hold: a letter quoting a message that was not JSON, and an
   // element that is not JSON at all (with a byte that is not UTF-8).
-  redis.cli(R"(LPUSH outbound:whatsapp:dead '{"message":"{broken","reason":"unreadable message: syntax","error_code":null,"attempts":1,"failed_at":"2026-01-01T00:00:00Z"}')");
+  redis.cli(
+      R"(LPUSH outbound:whatsapp:dead '{"message":"{broken","reason":"unreadable message: syntax","error_code":null,"attempts":1,"failed_at":"2026-01-01T00:00:00Z"}')");
   redis.cli("LPUSH outbound:whatsapp:dead \"$(printf 'garbage\\377')\"");
 
   auto r = http_request(port_, "GET", "/v1/admin/queues/whatsapp/dead", "", admin);
@@ -259,16 +258,16 @@ TEST_F(AdminApi, DeadLettersAreListedNewestFirstWithTheirMessage) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json(r.body)["dead"].Size(), 1u);
   for (const char* q : {"limit=0", "limit=201", "limit=99999999999999999999999"})
-    EXPECT_EQ(http_request(port_, "GET", std::string("/v1/admin/queues/whatsapp/dead?") + q, "",
-                           admin)
-                  .status,
-              422)
+    EXPECT_EQ(
+        http_request(port_, "GET", std::string("/v1/admin/queues/whatsapp/dead?") + q, "", admin)
+            .status,
+        422)
         << q;
   for (const char* q : {"limit=abc", "limit=", "limit=1&limit=2", "offset=3", "limit=1.5"})
-    EXPECT_EQ(http_request(port_, "GET", std::string("/v1/admin/queues/whatsapp/dead?") + q, "",
-                           admin)
-                  .status,
-              400)
+    EXPECT_EQ(
+        http_request(port_, "GET", std::string("/v1/admin/queues/whatsapp/dead?") + q, "", admin)
+            .status,
+        400)
         << q;
   EXPECT_EQ(http_request(port_, "GET", "/v1/admin/queues/fax/dead", "", admin).status, 404);
   EXPECT_EQ(http_get(port_, "/v1/admin/queues/whatsapp/dead").status, 401);
