@@ -3,6 +3,7 @@
 // checked against a state the test builds in Redis and through Bellhop's own routes.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <signal.h>
 
 #include <atomic>
 #include <fstream>
@@ -323,6 +324,38 @@ TEST_F(AdminApi, EveryAdminRouteWantsTheAdminToken) {
   EXPECT_EQ(http_get(port_, "/v1/admin/inbound/dead?limit=0").status, 401);
   EXPECT_EQ(http_request(port_, "GET", "/v1/admin/inbound/dead?limit=0", "", admin).status, 422);
   EXPECT_EQ(http_request(port_, "GET", "/v1/admin/overview", "", admin).status, 200);
+}
+
+TEST_F(AdminApi, TheEmbeddedRedisShowsItsRestarts) {
+  port_ = free_port();
+  const auto config = dir_.path() / "config.json";
+  std::ofstream(config) << R"({"listen": "127.0.0.1:)" << port_ << R"(", "data_dir": ")"
+                        << (dir_.path() / "data").string()
+                        << R"(", "redis": {"url": "embedded", "embedded": {"port": )"
+                        << free_port() << R"(}}, "auth": {"admin_token": ")" << admin_token
+                        << R"("}})";
+  child_process bellhop({BELLHOP_BINARY, "serve", "--config", config.string()},
+                        dir_.path() / "bellhop.log");
+  ASSERT_TRUE(eventually([&] { return http_get(port_, "/readyz").status == 200; }, 20s))
+      << bellhop.output();
+  auto redis_of = [&] { return json(http_request(port_, "GET", "/v1/admin/overview", "", admin).body); };
+  auto d = redis_of();
+  ASSERT_TRUE(d.IsObject()) << bellhop.output();
+  EXPECT_TRUE(d["redis"]["embedded"].GetBool());
+  EXPECT_EQ(d["redis"]["restarts"].GetInt(), 0);
+  EXPECT_TRUE(d["redis"]["aof_enabled"].GetBool());  // the embedded Redis keeps an AOF
+  EXPECT_GT(d["redis"]["maxmemory"].GetInt64(), 0);
+
+  const auto children = children_of(bellhop.pid(), "redis-server");
+  ASSERT_EQ(children.size(), 1u);
+  ::kill(children[0], SIGKILL);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = redis_of();
+        return r.IsObject() && r.HasMember("redis") && r["redis"]["restarts"].GetInt() == 1;
+      },
+      20s))
+      << bellhop.output();
 }
 
 }  // namespace
