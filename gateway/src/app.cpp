@@ -239,6 +239,7 @@ console_options console_options_of(const config& cfg) {
   co.public_url = cfg.public_url;
   co.jwt_secret = cfg.auth.jwt_secret;
   co.admin_token = cfg.auth.admin_token;
+  co.session_ttl_s = cfg.console.session_ttl_s;
   co.accounts = channel_accounts(cfg);
   for (const auto& [channel, accounts] : co.accounts) co.channels.push_back(channel);
   co.inbound_visibility_timeout_ms = cfg.inbound.visibility_timeout_ms;
@@ -252,6 +253,8 @@ rate_limit_options rate_limit_options_of(const config& cfg) {
   ro.staff_replies = cfg.ratelimit.staff_replies;
   ro.webchat_session = cfg.ratelimit.webchat_session;
   ro.webchat_ip = cfg.ratelimit.webchat_ip;
+  ro.console_login_user = cfg.ratelimit.console_login_user;
+  ro.console_login_ip = cfg.ratelimit.console_login_ip;
   return ro;
 }
 
@@ -280,8 +283,9 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   add_admin_routes(*routes, svc, keys, console_options_of(cfg), sessions);
   ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, transport_options_of(cfg), ingest, metrics);
-  add_conversation_routes(*routes, svc, keys, dashboard_options_of(cfg), metrics);
-  add_conversation_state_routes(*routes, svc, keys, dashboard_options_of(cfg), auth, metrics);
+  add_conversation_routes(*routes, svc, keys, dashboard_options_of(cfg), sessions, metrics);
+  add_conversation_state_routes(*routes, svc, keys, dashboard_options_of(cfg), auth, sessions,
+                                metrics);
   add_outbound_routes(*routes, svc, keys, outbound_options_of(cfg), auth, sessions);
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   for (const char* path : {"/v1/realtime", "/v1/webchat"}) {
