@@ -8,7 +8,10 @@
 namespace bellhop::gateway {
 
 password_pool::password_pool(std::size_t threads, std::size_t max_pending)
-    : pool_(threads), max_pending_(max_pending) {}
+    : pool_(threads), max_pending_(max_pending) {
+  // The dummy hash is made before the first sign-in, so the first unknown name is no slower.
+  boost::asio::post(pool_, [this] { dummy(); });
+}
 
 password_pool::~password_pool() {
   pool_.join();
