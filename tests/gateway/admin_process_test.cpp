@@ -9,6 +9,8 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "support/bellhop_config.hpp"
 #include "support/fake_provider.hpp"
@@ -356,6 +358,107 @@ TEST_F(AdminApi, TheEmbeddedRedisShowsItsRestarts) {
       },
       20s))
       << bellhop.output();
+}
+
+// The session cookie's value in a login's Set-Cookie header.
+std::string session_cookie_of(const http_result& r) {
+  auto it = r.headers.find("set-cookie");
+  if (it == r.headers.end()) return "";
+  const std::string name = "bellhop_session=";
+  if (it->second.rfind(name, 0) != 0) return "";
+  return it->second.substr(name.size(), it->second.find(';') - name.size());
+}
+
+TEST_F(AdminApi, AnAdminsSessionIsAdmittedAndAStaffSessionIsNot) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(redis, graph);
+  auto add_user = [&](const std::string& name, const std::string& role) {
+    const auto out = run_capture("printf '%s\\n' 'a long password 1' | " +
+                                     std::string(BELLHOP_BINARY) + " user add " + name +
+                                     " --role " + role + " --properties '*' --config " +
+                                     shell_quote((dir_.path() / "config.json").string()) +
+                                     " && echo added",
+                                 true);
+    ASSERT_NE(out.find("added"), std::string::npos) << out;
+  };
+  add_user("olga", "admin");
+  add_user("sam", "staff");
+  struct session {
+    std::string cookie, csrf;
+  };
+  auto sign_in = [&](const std::string& name) {
+    const auto r = http_request(port_, "POST", "/v1/auth/login",
+                                R"({"username":")" + name + R"(","password":"a long password 1"})",
+                                {{"Content-Type", "application/json"}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    const auto d = json(r.body);
+    return session{session_cookie_of(r),
+                   d.IsObject() && d.HasMember("csrf_token") ? d["csrf_token"].GetString() : ""};
+  };
+  const auto admin_session = sign_in("olga");
+  const auto staff_session = sign_in("sam");
+  ASSERT_FALSE(admin_session.cookie.empty());
+  ASSERT_FALSE(staff_session.cookie.empty());
+  auto with = [&](const session& s, const std::string& method, const std::string& target,
+                  bool csrf) {
+    std::map<std::string, std::string> h{{"Cookie", "bellhop_session=" + s.cookie}};
+    if (csrf) h.emplace("X-CSRF-Token", s.csrf);
+    return http_request(port_, method, target, "", h);
+  };
+
+  // An admin's session reads everything and, with its CSRF token, changes things.
+  auto r = with(admin_session, "GET", "/v1/admin/overview", false);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(with(admin_session, "GET", "/v1/admin/queues", false).status, 200);
+  EXPECT_EQ(with(admin_session, "GET", "/v1/admin/inbound/dead", false).status, 200);
+  r = with(admin_session, "POST", "/v1/admin/queues/whatsapp/pause", false);
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_STREQ(json(r.body)["error"]["code"].GetString(), "csrf_failed");
+  EXPECT_EQ(redis.cli("EXISTS outbound:whatsapp:paused"), "0");
+  r = with(admin_session, "POST", "/v1/admin/queues/whatsapp/pause", true);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(redis.cli("EXISTS outbound:whatsapp:paused"), "1");
+  // Another site's page cannot use the cookie, whatever the token.
+  r = http_request(port_, "POST", "/v1/admin/queues/whatsapp/resume", "",
+                   {{"Cookie", "bellhop_session=" + admin_session.cookie},
+                    {"X-CSRF-Token", admin_session.csrf},
+                    {"Origin", "http://evil.example"}});
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(redis.cli("EXISTS outbound:whatsapp:paused"), "1");
+
+  // A staff session is no admin's: 403 on every admin route, nothing changed.
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/v1/admin/overview"},
+           {"GET", "/v1/admin/queues"},
+           {"GET", "/v1/admin/queues/whatsapp/dead"},
+           {"GET", "/v1/admin/inbound/dead"},
+           {"POST", "/v1/admin/inbound/dead/retry"},
+           {"POST", "/v1/admin/queues/whatsapp/resume"},
+           {"DELETE", "/v1/admin/queues/whatsapp/dead"}}) {
+    r = with(staff_session, method, target, true);
+    EXPECT_EQ(r.status, 403) << method << " " << target << ": " << r.body;
+    const auto d = json(r.body);
+    ASSERT_TRUE(d.IsObject()) << r.body;
+    EXPECT_STREQ(d["error"]["code"].GetString(), "forbidden") << target;
+    EXPECT_STREQ(d["error"]["message"].GetString(), "admins only") << target;
+  }
+  EXPECT_EQ(redis.cli("EXISTS outbound:whatsapp:paused"), "1");
+
+  // The admin token beside a cookie is the token's request; a wrong one is 401 whatever the
+  // cookie (a staff token or anything else in Authorization never falls back to the cookie).
+  r = http_request(port_, "GET", "/v1/admin/overview", "",
+                   {{"Cookie", "bellhop_session=" + admin_session.cookie},
+                    {"Authorization", "Bearer not-the-admin-token"}});
+  EXPECT_EQ(r.status, 401) << r.body;
+  r = http_request(port_, "GET", "/v1/admin/overview", "",
+                   {{"Cookie", "bellhop_session=" + staff_session.cookie},
+                    {"Authorization", "Bearer " + admin_token}});
+  EXPECT_EQ(r.status, 200) << r.body;
+
+  // Signed out: the cookie admits no more.
+  EXPECT_EQ(with(admin_session, "POST", "/v1/auth/logout", true).status, 200);
+  EXPECT_EQ(with(admin_session, "GET", "/v1/admin/overview", false).status, 401);
 }
 
 }  // namespace
