@@ -25,8 +25,8 @@ TEST(DeadLettersLimit, DefaultsBoundsAndRefusals) {
   EXPECT_EQ(*dead_letters_limit("/v1/admin/inbound/dead?"), 50);
   EXPECT_EQ(*dead_letters_limit("/x?limit=1"), 1);
   EXPECT_EQ(*dead_letters_limit("/x?limit=200"), 200);
-  for (const char* t : {"/x?limit=0", "/x?limit=201", "/x?limit=-1",
-                        "/x?limit=99999999999999999999999"}) {
+  for (const char* t :
+       {"/x?limit=0", "/x?limit=201", "/x?limit=-1", "/x?limit=99999999999999999999999"}) {
     const auto r = dead_letters_limit(t);
     ASSERT_FALSE(r) << t;
     EXPECT_EQ(r.error().status, 422) << t;

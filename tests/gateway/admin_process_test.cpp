@@ -333,14 +333,15 @@ TEST_F(AdminApi, TheEmbeddedRedisShowsItsRestarts) {
   const auto config = dir_.path() / "config.json";
   std::ofstream(config) << R"({"listen": "127.0.0.1:)" << port_ << R"(", "data_dir": ")"
                         << (dir_.path() / "data").string()
-                        << R"(", "redis": {"url": "embedded", "embedded": {"port": )"
-                        << free_port() << R"(}}, "auth": {"admin_token": ")" << admin_token
-                        << R"("}})";
+                        << R"(", "redis": {"url": "embedded", "embedded": {"port": )" << free_port()
+                        << R"(}}, "auth": {"admin_token": ")" << admin_token << R"("}})";
   child_process bellhop({BELLHOP_BINARY, "serve", "--config", config.string()},
                         dir_.path() / "bellhop.log");
   ASSERT_TRUE(eventually([&] { return http_get(port_, "/readyz").status == 200; }, 20s))
       << bellhop.output();
-  auto redis_of = [&] { return json(http_request(port_, "GET", "/v1/admin/overview", "", admin).body); };
+  auto redis_of = [&] {
+    return json(http_request(port_, "GET", "/v1/admin/overview", "", admin).body);
+  };
   auto d = redis_of();
   ASSERT_TRUE(d.IsObject()) << bellhop.output();
   EXPECT_TRUE(d["redis"]["embedded"].GetBool());
@@ -374,12 +375,11 @@ TEST_F(AdminApi, AnAdminsSessionIsAdmittedAndAStaffSessionIsNot) {
   fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
   auto bellhop = start_bellhop(redis, graph);
   auto add_user = [&](const std::string& name, const std::string& role) {
-    const auto out = run_capture("printf '%s\\n' 'a long password 1' | " +
-                                     std::string(BELLHOP_BINARY) + " user add " + name +
-                                     " --role " + role + " --properties '*' --config " +
-                                     shell_quote((dir_.path() / "config.json").string()) +
-                                     " && echo added",
-                                 true);
+    const auto out =
+        run_capture("printf '%s\\n' 'a long password 1' | " + std::string(BELLHOP_BINARY) +
+                        " user add " + name + " --role " + role + " --properties '*' --config " +
+                        shell_quote((dir_.path() / "config.json").string()) + " && echo added",
+                    true);
     ASSERT_NE(out.find("added"), std::string::npos) << out;
   };
   add_user("olga", "admin");
