@@ -326,21 +326,11 @@ void overview(const ctx_ptr& c, const request& shell, responder res) {
 
 void list_inbound_dead(const ctx_ptr& c, const request& shell, responder res, std::int64_t limit) {
   if (!c->svc.redis) return res.send(unavailable(shell));
-  c->svc.redis->post(
-      {"LRANGE", c->keys.inbound_dead(), "0", std::to_string(limit - 1)}, res.executor(),
-      [res, shell](error_code ec, broker::reply r) {
-        if (ec || !r.is_array()) return res.send(unavailable(shell));
-        rapidjson::StringBuffer b;
-        json::writer w(b);
-        w.StartObject();
-        w.Key("dead");
-        w.StartArray();
-        for (const auto& e : r.elements())
-          if (e.is_string()) write_dead_letter(w, e.str());
-        w.EndArray();
-        w.EndObject();
-        res.send(json_response(shell, http::status::ok, std::string(b.GetString(), b.GetSize())));
-      });
+  read_dead_letters(*c->svc.redis, c->keys.inbound_dead(), limit, res.executor(),
+                    [res, shell](std::optional<std::string> dead) {
+                      if (!dead) return res.send(unavailable(shell));
+                      res.send(json_response(shell, http::status::ok, "{\"dead\":" + *dead + "}"));
+                    });
 }
 
 void retry_inbound_dead(const ctx_ptr& c, const request& shell, responder res) {

@@ -167,22 +167,13 @@ void list_dead(const ctx_ptr& c, const request& shell, responder res, std::int64
   std::string ch;
   if (!known_channel(c, shell, res, ch)) return;
   if (!c->svc.redis) return res.send(unavailable(shell));
-  c->svc.redis->post(
-      {"LRANGE", c->keys.outbound_dead(ch), "0", std::to_string(limit - 1)}, res.executor(),
-      [res, shell, ch](error_code ec, broker::reply r) {
-        if (ec || !r.is_array()) return res.send(unavailable(shell));
-        rapidjson::StringBuffer b;
-        json::writer w(b);
-        w.StartObject();
-        json::put(w, "channel", ch);
-        w.Key("dead");
-        w.StartArray();
-        for (const auto& e : r.elements())
-          if (e.is_string()) write_dead_letter(w, e.str());
-        w.EndArray();
-        w.EndObject();
-        res.send(json_response(shell, http::status::ok, std::string(b.GetString(), b.GetSize())));
-      });
+  read_dead_letters(*c->svc.redis, c->keys.outbound_dead(ch), limit, res.executor(),
+                    [res, shell, ch](std::optional<std::string> dead) {
+                      if (!dead) return res.send(unavailable(shell));
+                      res.send(json_response(shell, http::status::ok,
+                                             "{\"channel\":" + json::quote(ch) +
+                                                 ",\"dead\":" + *dead + "}"));
+                    });
 }
 
 // Pause / resume / purge: one command, answered with a small JSON object.

@@ -285,6 +285,18 @@ TEST_F(AdminApi, DeadLettersAreListedNewestFirstWithTheirMessage) {
   EXPECT_STREQ(d["dead"][1]["id"].GetString(), "01OLD");
   EXPECT_STREQ(d["dead"][1]["message"]["text"].GetString(), "first");
   EXPECT_EQ(http_request(port_, "GET", "/v1/admin/inbound/dead?limit=201", "", admin).status, 422);
+  // An element too large to read whole: its first 8 KiB, cut, with the id it starts with.
+  redis.cli(R"lua(EVAL "redis.call('LPUSH', KEYS[1], '{\"id\":\"01BIG\",\"text\":\"' .. string.rep('x', 300000) .. '\"}')" 1 inbound:messages:dead)lua");
+  r = http_request(port_, "GET", "/v1/admin/inbound/dead?limit=1", "", admin);
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 200);
+  EXPECT_LT(r.body.size(), 9000u);
+  d = json(r.body);
+  ASSERT_EQ(d["dead"].Size(), 1u);
+  EXPECT_STREQ(d["dead"][0]["id"].GetString(), "01BIG");
+  EXPECT_TRUE(d["dead"][0]["truncated"].GetBool());
+  EXPECT_TRUE(d["dead"][0]["message"].IsNull());
+  EXPECT_EQ(std::string(d["dead"][0]["element"].GetString()).size(), 8192u);
+  redis.cli("LPOP inbound:messages:dead");
   r = http_request(port_, "POST", "/v1/admin/inbound/dead/retry", "", admin);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json(r.body)["requeued"].GetInt(), 2);
