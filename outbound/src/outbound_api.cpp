@@ -167,13 +167,13 @@ void list_dead(const ctx_ptr& c, const request& shell, responder res, std::int64
   std::string ch;
   if (!known_channel(c, shell, res, ch)) return;
   if (!c->svc.redis) return res.send(unavailable(shell));
-  read_dead_letters(*c->svc.redis, c->keys.outbound_dead(ch), limit, res.executor(),
-                    [res, shell, ch](std::optional<std::string> dead) {
-                      if (!dead) return res.send(unavailable(shell));
-                      res.send(json_response(shell, http::status::ok,
-                                             "{\"channel\":" + json::quote(ch) +
-                                                 ",\"dead\":" + *dead + "}"));
-                    });
+  read_dead_letters(
+      *c->svc.redis, c->keys.outbound_dead(ch), limit, res.executor(),
+      [res, shell, ch](std::optional<std::string> dead) {
+        if (!dead) return res.send(unavailable(shell));
+        res.send(json_response(shell, http::status::ok,
+                               "{\"channel\":" + json::quote(ch) + ",\"dead\":" + *dead + "}"));
+      });
 }
 
 // Pause / resume / purge: one command, answered with a small JSON object.

@@ -286,7 +286,8 @@ TEST_F(AdminApi, DeadLettersAreListedNewestFirstWithTheirMessage) {
   EXPECT_STREQ(d["dead"][1]["message"]["text"].GetString(), "first");
   EXPECT_EQ(http_request(port_, "GET", "/v1/admin/inbound/dead?limit=201", "", admin).status, 422);
   // An element too large to read whole: its first 8 KiB, cut, with the id it starts with.
-  redis.cli(R"lua(EVAL "redis.call('LPUSH', KEYS[1], '{\"id\":\"01BIG\",\"text\":\"' .. string.rep('x', 300000) .. '\"}')" 1 inbound:messages:dead)lua");
+  redis.cli(
+      R"lua(EVAL "redis.call('LPUSH', KEYS[1], '{\"id\":\"01BIG\",\"text\":\"' .. string.rep('x', 300000) .. '\"}')" 1 inbound:messages:dead)lua");
   r = http_request(port_, "GET", "/v1/admin/inbound/dead?limit=1", "", admin);
   ASSERT_EQ(r.status, 200) << r.body.substr(0, 200);
   EXPECT_LT(r.body.size(), 9000u);
