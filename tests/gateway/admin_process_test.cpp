@@ -474,5 +474,31 @@ TEST_F(AdminApi, AnAdminsSessionIsAdmittedAndAStaffSessionIsNot) {
   EXPECT_EQ(with(admin_session, "GET", "/v1/admin/overview", false).status, 401);
 }
 
+TEST_F(AdminApi, AnAccountsHealthIsWrittenAtMostOnceASecond) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(redis, graph);
+  int n = 0;
+  auto stored = [&] {
+    const auto body = whatsapp_text("wamid.H" + std::to_string(++n), "hi");
+    return webhook(body, hmac_sha256(app_secret, body, dir_.path())).status == 200;
+  };
+  auto ok_at = [&] { return redis.cli("HGET account_health:whatsapp 1234:webhook_ok_at"); };
+  ASSERT_TRUE(stored()) << bellhop.output();
+  ASSERT_TRUE(eventually([&] { return !ok_at().empty(); }));
+  const auto first = std::stoll(ok_at());
+  // Webhook after webhook: the time moves on only once a second has passed since it was set.
+  std::string next;
+  ASSERT_TRUE(eventually(
+      [&] {
+        EXPECT_TRUE(stored());
+        next = ok_at();
+        return next != std::to_string(first);
+      },
+      5s));
+  EXPECT_GE(std::stoll(next) - first, 1000) << n << " webhooks";
+  EXPECT_GT(n, 3);  // several came in between and were not written
+}
+
 }  // namespace
 }  // namespace bellhop::test
