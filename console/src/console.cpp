@@ -80,16 +80,6 @@ response invalid_credentials(const request& req) {
                     "wrong user name or password");
 }
 
-// The same-host Origin rule of server/staff_auth.hpp for sign-in and sign-out: a page of another
-// site cannot sign a browser in or out.
-bool foreign_origin(const request& req) {
-  const auto origin = req[http::field::origin];
-  if (origin.empty()) return false;
-  const auto host = req[http::field::host];
-  return host.empty() ||
-         (origin != "http://" + std::string(host) && origin != "https://" + std::string(host));
-}
-
 struct credentials {
   std::string username, password;
 };
@@ -207,7 +197,7 @@ void check_password(const ctx_ptr& ctx, responder res, request shell, credential
 }
 
 void login(const ctx_ptr& ctx, const request& req, responder res) {
-  if (foreign_origin(req)) {
+  if (!same_origin(req)) {
     ctx->count("csrf_failed");
     return res.send(json_error(req, http::status::forbidden, "csrf_failed",
                                "the Origin header names another site"));
@@ -252,7 +242,7 @@ void login(const ctx_ptr& ctx, const request& req, responder res) {
 }
 
 void logout(const ctx_ptr& ctx, const request& req, responder res) {
-  if (foreign_origin(req))
+  if (!same_origin(req))
     return res.send(json_error(req, http::status::forbidden, "csrf_failed",
                                "the Origin header names another site"));
   auto signed_out = [ctx, res, shell = request_shell(req)](bool ok) {
