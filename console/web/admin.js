@@ -4,7 +4,9 @@
 // and out per minute over the last hour, drawn as SVG here. Every value from the server is set
 // as text.
 import { t } from "./strings.js";
-import { api, apply_strings, clock, current_session, el, session, show_signed_in, sign_out, wire_sign_in } from "./client.js";
+import {
+  api, apply_strings, clock, current_session, el, session, show_signed_in, sign_out, time_ms, wire_sign_in,
+} from "./client.js";
 
 const REFRESH_MS = 2000;
 const SVG = "http://www.w3.org/2000/svg";
@@ -60,7 +62,7 @@ async function refresh() {
     render_limits(Array.isArray(o.rate_limits) ? o.rate_limits : []);
     render_redis(o.redis && typeof o.redis === "object" ? o.redis : {});
     render_chart(Array.isArray(o.throughput) ? o.throughput.slice(-60) : []);
-    $("updated").textContent = t("updated_at", { time: clock(Number(o.generated_at) || Date.now()) });
+    $("updated").textContent = t("updated_at", { time: clock(time_ms(o.generated_at) || Date.now()) });
     if ($("admin-status").dataset.kind === "overview") say("");
     if (state.dead_channel) await load_dead(state.dead_channel);
   } catch (e) {
@@ -129,7 +131,7 @@ function replace_rows(tbody, rows) {
 
 function health(h) {
   if (!h || typeof h !== "object") return [t("health_unknown"), ""];
-  const ok = Number(h.ok_at), bad = Number(h.error_at);
+  const ok = time_ms(h.ok_at), bad = time_ms(h.error_at);
   if (Number.isFinite(bad) && (!Number.isFinite(ok) || bad > ok)) {
     return [t("health_error", { time: when(bad), error: str(h.error) }), "bad"];
   }
@@ -156,7 +158,7 @@ function render_redis(r) {
     ["redis_memory", bytes(r.used_memory)],
     ["redis_maxmemory", r.maxmemory ? bytes(r.maxmemory) : "–"],
     ["redis_aof", r.aof_enabled === true ? t("enabled") : t("disabled")],
-    ["redis_last_save", when(Number(r.rdb_last_save_at))],
+    ["redis_last_save", when(time_ms(r.rdb_last_save_at))],
     ["redis_bgsave", str(r.rdb_last_bgsave_status)],
     ["redis_restarts", num(r.restarts)],
     ["redis_uptime", Number.isFinite(r.uptime_s) ? t("window_seconds", { seconds: r.uptime_s }) : "–"],
@@ -164,9 +166,9 @@ function render_redis(r) {
   $("redis").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })]));
 }
 
-// Bars per minute, in and out side by side, on a 600 x 160 canvas that scales with the card.
+// Bars per minute, in and out side by side, drawn at the card's width (text stays its size).
 function render_chart(points) {
-  const w = 600, h = 160, pad = 24;
+  const w = Math.max(300, Math.min(2000, Math.round($("chart").clientWidth) || 600)), h = 180, pad = 28;
   const data = points.map((p) => ({
     minute: Number(p.minute), in: Math.max(0, Number(p.in) || 0), out: Math.max(0, Number(p.out) || 0),
   }));
@@ -195,7 +197,7 @@ function render_chart(points) {
   });
   if (data.length) {
     add("text", { x: pad, y: h - 6 }).textContent = clock(data[0].minute);
-    add("text", { x: w - 40, y: h - 6 }).textContent = clock(data[data.length - 1].minute);
+    add("text", { x: w, y: h - 6, "text-anchor": "end" }).textContent = clock(data[data.length - 1].minute);
   }
   $("chart").replaceChildren(svg);
   const total_in = data.reduce((s, d) => s + d.in, 0), total_out = data.reduce((s, d) => s + d.out, 0);
@@ -226,7 +228,7 @@ async function load_dead(channel) {
     const id = str(d.id);
     const content = d.message && typeof d.message === "object" ? JSON.stringify(d.message, null, 2) : str(d.element);
     return el("tr", { "data-id": id },
-      td(str(d.reason)), td(num(d.attempts), "num"), td(when(Number(d.failed_at))),
+      td(str(d.reason)), td(num(d.attempts), "num"), td(when(time_ms(d.failed_at))),
       el("td", {}, el("pre", { class: "content", tabindex: "0", text: content })),
       el("td", {}, id ? action_button(t("retry"), () => operate(channel, "retry", id)) : null));
   }));

@@ -391,7 +391,8 @@ function status_text(id) {
 function render_messages() {
   const list = state.messages.get(state.open) || new Map();
   const ol = $("messages");
-  const near_bottom = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
+  const box = $("messages-log");
+  const near_bottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   const items = [];
   for (const m of list.values()) {
     const inbound = m.direction === "inbound";
@@ -403,7 +404,7 @@ function render_messages() {
       inbound ? null : el("span", { class: "status", "data-status": state.statuses.get(m.id)?.status || "queued", text: status_text(m.id) })));
   }
   ol.replaceChildren(...items);
-  if (near_bottom || items.length < 4) ol.scrollTop = ol.scrollHeight;
+  if (near_bottom || items.length < 4) box.scrollTop = box.scrollHeight;
   render_suggestions();
 }
 
