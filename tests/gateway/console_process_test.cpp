@@ -122,7 +122,14 @@ TEST_F(Console, InChromiumStaffAnswerGuestsLiveAndAnAdminOperatesTheQueues) {
   add_user("paul", "staff", "hotel-paris");
   add_user("root", "admin", "*");
 
-  // A dead letter for the admin page: the provider refuses it for good.
+  // A dead letter for the admin page: the provider refuses it for good. (The guest wrote first:
+  // WhatsApp's customer-service window is open, so the send reaches the provider.)
+  auto wrote = http_request(
+      port_, "POST", "/v1/messages/inbound",
+      R"({"property_id":"hotel-berlin","channel":"whatsapp","external_id":"wamid.dead.1",)"
+      R"("from":"+4915100000001","text":"Please write back"})",
+      {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + adapter_key}});
+  ASSERT_EQ(wrote.status, 202) << wrote.body;
   auto queued = http_request(
       port_, "POST", "/v1/messages/outbound",
       R"({"property_id":"hotel-berlin","channel":"whatsapp","to":"+4915100000001","text":")" +
@@ -131,6 +138,7 @@ TEST_F(Console, InChromiumStaffAnswerGuestsLiveAndAnAdminOperatesTheQueues) {
   ASSERT_EQ(queued.status, 202) << queued.body;
   ASSERT_TRUE(eventually([&] { return redis_.cli("LLEN outbound:whatsapp:dead") == "1"; }, 10s))
       << bellhop_.output();
+  ASSERT_EQ(provider_sends_of("Dead letter please"), 1u) << redis_.cli("LRANGE outbound:whatsapp:dead 0 -1");
 
   child_process browser(
       {"node", (browser_dir / "console.mjs").string(), "--bellhop",
