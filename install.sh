@@ -26,10 +26,10 @@ READY_TIMEOUT=30
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config git libhiredis-dev libuv1-dev
             libjwt-dev rapidjson-dev libspdlog-dev libfmt-dev libssl-dev libcli11-dev
             libgtest-dev libgmock-dev libjemalloc-dev libcurl4-openssl-dev
-            libhowardhinnant-date-dev tzdata)
+            libhowardhinnant-date-dev libsodium-dev tzdata)
 BOOST_VERSIONED_PKGS=(libboost1.81-dev libboost-system1.81-dev libboost-url1.81-dev)
 BOOST_DEFAULT_PKGS=(libboost-dev libboost-system-dev libboost-url-dev)
-RUNTIME_PKGS=(redis-server libjemalloc2 ca-certificates curl libcurl4 libdate-tz3 tzdata)
+RUNTIME_PKGS=(redis-server libjemalloc2 ca-certificates curl libcurl4 libdate-tz3 libsodium23 tzdata)
 # clang and libclang-rt-dev (its libFuzzer and sanitizer runtimes): the fuzz targets (fuzz/).
 TEST_PKGS=(redis-tools procps python3 python3-redis python3-websockets python3-aiosmtpd openssl nodejs npm
            chromium fonts-dejavu-core clang libclang-rt-dev)

@@ -17,6 +17,8 @@ rate_limits::rate_limits(broker::broker& redis, const contract::key_space& keys,
   staff_replies = find(options.staff_replies);
   webchat_session = find(options.webchat_session);
   webchat_ip = find(options.webchat_ip);
+  console_login_user = find(options.console_login_user);
+  console_login_ip = find(options.console_login_ip);
 }
 
 void add_ratelimit_metrics(metrics_registry& metrics, const rate_limits& limits) {

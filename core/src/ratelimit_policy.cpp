@@ -20,6 +20,10 @@ std::map<std::string, ratelimit_policy> default_ratelimit_policies() {
       {"webchat_session", policy("gcra", 20, minute, 10)},
       // ...and everyone behind one address (a hotel's guest Wi-Fi is one address).
       {"webchat_ip", policy("gcra", 120, minute, 60)},
+      // Console sign-ins (docs/console.md): per user name, a password guesser gets 5 tries a
+      // minute; per client address, 20 (a front desk's PCs share one address).
+      {"console_login_user", policy("fixed_window", 5, minute)},
+      {"console_login_ip", policy("fixed_window", 20, minute)},
   };
   // The providers' published limits, as each channel's adapter states them.
   auto add = [&](const auto& limits) {

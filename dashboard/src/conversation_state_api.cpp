@@ -10,7 +10,6 @@
 #include <optional>
 
 #include "bellhop/contract/ids.hpp"
-#include "bellhop/contract/staff_token.hpp"
 #include "bellhop/core/bearer.hpp"
 #include "bellhop/core/inbound_message.hpp"
 #include "bellhop/dashboard/conversation_state.hpp"
@@ -32,16 +31,18 @@ struct state_context {
   const contract::key_space& keys;
   const dashboard_options options;
   const adapter_auth& auth;
+  const session_lookup sessions;  // console sessions (server/staff_auth.hpp); null: tokens only
   counter_family& results;
   conversation_writer writer;
 };
 using ctx_ptr = std::shared_ptr<state_context>;
 
-// Who asks: an AI engine (an adapter key) or a staff member (a staff token).
+// Who asks: an AI engine (an adapter key) or a staff member (a staff token or a console
+// session).
 struct caller {
   const adapter_key* key = nullptr;
-  std::optional<contract::staff_claims> staff;
-  std::string name;  // the key's name or the token's sub
+  std::optional<staff_principal> staff;
+  std::string name;  // the key's name, the token's sub or the console user
   bool allows(std::string_view property) const {
     return key ? adapter_auth::allows(*key, property) : staff->allows(property);
   }
@@ -109,12 +110,6 @@ boost::system::result<change_body, validation_error> parse_body(std::string_view
   return out;
 }
 
-response unauthorized(const request& req, std::string message) {
-  auto res = json_error(req, http::status::unauthorized, "unauthorized", message);
-  res.set(http::field::www_authenticate, "Bearer");
-  return res;
-}
-
 response unavailable(const request& req, std::string_view why) {
   return service_unavailable(req, "unavailable", std::string(why), std::chrono::seconds(1));
 }
@@ -132,27 +127,44 @@ std::string state_body(const contract::conversation_change_result& r) {
   return {out.GetString(), out.GetSize()};
 }
 
+void change_authorized(const ctx_ptr& ctx, const request& req, const responder& res,
+                       const std::string& change, caller who);
+
 void change_state(const ctx_ptr& ctx, const request& req, responder res, std::string change) {
+  caller who;
+  if (change != "read") who.key = ctx->auth.authenticate(req[http::field::authorization]);
+  if (who.key) {
+    who.name = who.key->name;
+    return change_authorized(ctx, req, res, change, std::move(who));
+  }
+  // The request belongs to the connection: what the change reads of it is copied.
+  auto detached = request_shell(req);
+  if (const auto type = req[http::field::content_type]; !type.empty())
+    detached.set(http::field::content_type, type);
+  detached.body() = req.body();
+  authenticate_staff(
+      req, ctx->options.jwt_secret, ctx->sessions, res.executor(),
+      [ctx, res, change, req = std::move(detached)](staff_auth_result staff) {
+        if (!staff) {
+          ctx->results
+              .labels({change, staff.error().status == http::status::service_unavailable
+                                   ? "unavailable"
+                                   : "unauthorized"})
+              .inc();
+          return res.send(auth_refusal(req, staff.error()));
+        }
+        caller who;
+        who.name = staff->subject;
+        who.staff = std::move(*staff);
+        change_authorized(ctx, req, res, change, std::move(who));
+      });
+}
+
+void change_authorized(const ctx_ptr& ctx, const request& req, const responder& res,
+                       const std::string& change, caller who) {
   auto count = [&ctx, change](std::string_view result) {
     ctx->results.labels({change, result}).inc();
   };
-  caller who;
-  const auto header = req[http::field::authorization];
-  if (change != "read") who.key = ctx->auth.authenticate(header);
-  if (who.key) {
-    who.name = who.key->name;
-  } else {
-    auto token = bearer_credentials(header).value_or(std::string_view{});
-    auto claims = contract::verify_staff_token(token, ctx->options.jwt_secret, sys_clock::now());
-    if (!claims) {
-      count("unauthorized");
-      return res.send(unauthorized(
-          req, change == "read" ? "send Authorization: Bearer <staff token>"
-                                : "send Authorization: Bearer <adapter key or staff token>"));
-    }
-    who.name = claims->subject;
-    who.staff = std::move(*claims);
-  }
   std::string conversation(res.param("id"));
   if (!contract::is_conversation_id(conversation)) {
     count("invalid");
@@ -230,9 +242,9 @@ void change_state(const ctx_ptr& ctx, const request& req, responder res, std::st
 void add_conversation_state_routes(router& routes, const services& svc,
                                    const contract::key_space& keys,
                                    const dashboard_options& options, const adapter_auth& auth,
-                                   metrics_registry& metrics) {
+                                   const session_lookup& sessions, metrics_registry& metrics) {
   auto ctx = std::make_shared<state_context>(state_context{
-      svc, keys, options, auth,
+      svc, keys, options, auth, sessions,
       metrics.add_counter("bellhop_conversation_changes_total",
                           "Conversation state changes over REST (handoff, release, read) by "
                           "result.",

@@ -13,13 +13,11 @@
 #include <optional>
 
 #include "bellhop/contract/ids.hpp"
-#include "bellhop/contract/staff_token.hpp"
-#include "bellhop/core/bearer.hpp"
 #include "bellhop/core/inbound_message.hpp"
 #include "bellhop/core/poison.hpp"
+#include "bellhop/dashboard/lua.hpp"
 #include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
-#include "bellhop/dashboard/lua.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -44,6 +42,7 @@ struct conversations_context {
   const services& svc;
   const contract::key_space& keys;
   const dashboard_options options;
+  const session_lookup sessions;  // console sessions (server/staff_auth.hpp); null: tokens only
   counter_family& results;
   counter_family& poison;
   broker::script list =
@@ -128,22 +127,6 @@ boost::system::result<page_query, validation_error> parse_query(std::string_view
       q.before = *value;
   }
   return q;
-}
-
-// The staff token of the Authorization header, spaces around it ignored; empty when none.
-std::string_view bearer_token(std::string_view header) {
-  auto token = bearer_credentials(header).value_or(std::string_view{});
-  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  return token;
-}
-
-response unauthorized(const request& req, contract::token_error e) {
-  std::string message(contract::describe(e));
-  if (e == contract::token_error::missing) message += ": send Authorization: Bearer <staff token>";
-  auto res = json_error(req, http::status::unauthorized, "unauthorized", message);
-  res.set(http::field::www_authenticate, "Bearer");
-  return res;
 }
 
 response unavailable(const request& req, std::string_view why) {
@@ -302,39 +285,49 @@ std::string messages_body(std::string_view conversation, std::string_view proper
   return {out.GetString(), out.GetSize()};
 }
 
-// The staff token of the request and its {id} property: the property id, or nullopt once the
-// refusal (401, 422, 403) has been sent.
-std::optional<std::string> authorized_property(const std::shared_ptr<conversations_context>& ctx,
-                                               const request& req, const responder& res,
-                                               std::string_view endpoint) {
-  auto claims = contract::verify_staff_token(bearer_token(req[http::field::authorization]),
-                                             ctx->options.jwt_secret, sys_clock::now());
-  if (!claims) {
-    ctx->count(endpoint, "unauthorized");
-    res.send(unauthorized(req, claims.error()));
-    return std::nullopt;
-  }
-  std::string property(res.param("id"));
-  if (!is_property_id(property)) {
-    ctx->count(endpoint, "invalid");
-    res.send(json_error(req, http::status::unprocessable_entity, "invalid_id",
-                        "a property id is 1-64 letters, digits, '-', '_' or '.'", "property_id"));
-    return std::nullopt;
-  }
-  if (!claims->allows(property)) {
-    ctx->count(endpoint, "forbidden");
-    res.send(json_error(req, http::status::forbidden, "forbidden",
-                        "this token does not cover property '" + property + "'", "property_id"));
-    return std::nullopt;
-  }
-  return property;
+// The caller (a staff token or a console session) and the request's {id} property, checked
+// against each other; `next` runs on the responder's executor with both, or the refusal (401,
+// 403, 422, 503) is sent.
+using authorized_next = std::function<void(staff_principal, std::string property)>;
+void authorize_property(const std::shared_ptr<conversations_context>& ctx, const request& req,
+                        const responder& res, std::string_view endpoint, authorized_next next) {
+  authenticate_staff(
+      req, ctx->options.jwt_secret, ctx->sessions, res.executor(),
+      [ctx, res, shell = request_shell(req), endpoint,
+       next = std::move(next)](staff_auth_result who) {
+        if (!who) {
+          ctx->count(endpoint, who.error().status == http::status::service_unavailable
+                                   ? "unavailable"
+                                   : "unauthorized");
+          return res.send(auth_refusal(shell, who.error()));
+        }
+        std::string property(res.param("id"));
+        if (!is_property_id(property)) {
+          ctx->count(endpoint, "invalid");
+          return res.send(json_error(shell, http::status::unprocessable_entity, "invalid_id",
+                                     "a property id is 1-64 letters, digits, '-', '_' or '.'",
+                                     "property_id"));
+        }
+        if (!who->allows(property)) {
+          ctx->count(endpoint, "forbidden");
+          return res.send(json_error(shell, http::status::forbidden, "forbidden",
+                                     "this token does not cover property '" + property + "'",
+                                     "property_id"));
+        }
+        next(std::move(*who), std::move(property));
+      });
 }
 
-void list_conversations(const std::shared_ptr<conversations_context>& ctx, const request& req,
-                        responder res) {
-  const auto authorized = authorized_property(ctx, req, res, list_endpoint);
-  if (!authorized) return;
-  const std::string& property = *authorized;
+// What a handler reads of the request once its caller is known (the request itself belongs to
+// the connection): version, keep-alive and the target.
+request detached(const request& req) {
+  auto out = request_shell(req);
+  out.target(req.target());
+  return out;
+}
+
+void list_authorized(const std::shared_ptr<conversations_context>& ctx, const request& req,
+                     const responder& res, const std::string& property) {
   const auto query = parse_query(req.target(), true);
   if (!query) {
     ctx->count(list_endpoint, "invalid");
@@ -370,15 +363,16 @@ void list_conversations(const std::shared_ptr<conversations_context>& ctx, const
       });
 }
 
-void conversation_messages(const std::shared_ptr<conversations_context>& ctx, const request& req,
-                           responder res) {
-  auto claims = contract::verify_staff_token(bearer_token(req[http::field::authorization]),
-                                             ctx->options.jwt_secret, sys_clock::now());
-  if (!claims) {
-    ctx->count(messages_endpoint, "unauthorized");
-    res.send(unauthorized(req, claims.error()));
-    return;
-  }
+void list_conversations(const std::shared_ptr<conversations_context>& ctx, const request& req,
+                        responder res) {
+  authorize_property(ctx, req, res, list_endpoint,
+                     [ctx, res, req = detached(req)](staff_principal, std::string property) {
+                       list_authorized(ctx, req, res, property);
+                     });
+}
+
+void messages_authorized(const std::shared_ptr<conversations_context>& ctx, const request& req,
+                         const responder& res, staff_principal staff) {
   const std::string conversation(res.param("id"));
   if (!is_conversation_id(conversation)) {
     ctx->count(messages_endpoint, "invalid");
@@ -402,7 +396,7 @@ void conversation_messages(const std::shared_ptr<conversations_context>& ctx, co
       ctx->messages,
       {ctx->keys.conversation(conversation), ctx->keys.conversation_messages(conversation)},
       {std::to_string(query->limit)}, res.executor(),
-      [ctx, res, shell = request_shell(req), conversation, staff = std::move(*claims)](
+      [ctx, res, shell = request_shell(req), conversation, staff = std::move(staff)](
           error_code ec, broker::reply r) {
         if (ec || !r.is_array()) {
           ctx->count(messages_endpoint, "unavailable");
@@ -429,12 +423,24 @@ void conversation_messages(const std::shared_ptr<conversations_context>& ctx, co
       });
 }
 
+void conversation_messages(const std::shared_ptr<conversations_context>& ctx, const request& req,
+                           responder res) {
+  authenticate_staff(req, ctx->options.jwt_secret, ctx->sessions, res.executor(),
+                     [ctx, res, req = detached(req)](staff_auth_result who) {
+                       if (!who) {
+                         ctx->count(messages_endpoint,
+                                    who.error().status == http::status::service_unavailable
+                                        ? "unavailable"
+                                        : "unauthorized");
+                         return res.send(auth_refusal(req, who.error()));
+                       }
+                       messages_authorized(ctx, req, res, std::move(*who));
+                     });
+}
+
 // GET /v1/properties/{id}/presence: the staff sessions watching the property, by sub.
-void presence(const std::shared_ptr<conversations_context>& ctx, const request& req,
-              responder res) {
-  const auto authorized = authorized_property(ctx, req, res, presence_endpoint);
-  if (!authorized) return;
-  const std::string& property = *authorized;
+void presence_authorized(const std::shared_ptr<conversations_context>& ctx, const request& req,
+                         const responder& res, const std::string& property) {
   if (!ctx->svc.redis) {
     ctx->count(presence_endpoint, "unavailable");
     res.send(unavailable(req, "Bellhop is starting"));
@@ -488,12 +494,21 @@ void presence(const std::shared_ptr<conversations_context>& ctx, const request& 
       });
 }
 
+void presence(const std::shared_ptr<conversations_context>& ctx, const request& req,
+              responder res) {
+  authorize_property(ctx, req, res, presence_endpoint,
+                     [ctx, res, req = detached(req)](staff_principal, std::string property) {
+                       presence_authorized(ctx, req, res, property);
+                     });
+}
+
 }  // namespace
 
 void add_conversation_routes(router& routes, const services& svc, const contract::key_space& keys,
-                             const dashboard_options& options, metrics_registry& metrics) {
+                             const dashboard_options& options, const session_lookup& sessions,
+                             metrics_registry& metrics) {
   auto ctx = std::make_shared<conversations_context>(conversations_context{
-      svc, keys, options,
+      svc, keys, options, sessions,
       metrics.add_counter("bellhop_conversations_api_requests_total",
                           "Dashboard state reads (conversation list, recent messages) by result.",
                           {"endpoint", "result"}),

@@ -238,6 +238,7 @@ console_options console_options_of(const config& cfg) {
   co.public_url = cfg.public_url;
   co.jwt_secret = cfg.auth.jwt_secret;
   co.admin_token = cfg.auth.admin_token;
+  co.session_ttl_s = cfg.console.session_ttl_s;
   for (const auto& [channel, accounts] : channel_accounts(cfg)) co.channels.push_back(channel);
   return co;
 }
@@ -249,6 +250,8 @@ rate_limit_options rate_limit_options_of(const config& cfg) {
   ro.staff_replies = cfg.ratelimit.staff_replies;
   ro.webchat_session = cfg.ratelimit.webchat_session;
   ro.webchat_ip = cfg.ratelimit.webchat_ip;
+  ro.console_login_user = cfg.ratelimit.console_login_user;
+  ro.console_login_ip = cfg.ratelimit.console_login_ip;
   return ro;
 }
 
@@ -274,11 +277,11 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   // The console's session lookup: the staff and admin routes accept its cookie (docs/console.md).
   const session_lookup sessions =
       add_console_routes(*routes, svc, keys, console_options_of(cfg), metrics);
-  (void)sessions;
   ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, transport_options_of(cfg), ingest, metrics);
-  add_conversation_routes(*routes, svc, keys, dashboard_options_of(cfg), metrics);
-  add_conversation_state_routes(*routes, svc, keys, dashboard_options_of(cfg), auth, metrics);
+  add_conversation_routes(*routes, svc, keys, dashboard_options_of(cfg), sessions, metrics);
+  add_conversation_state_routes(*routes, svc, keys, dashboard_options_of(cfg), auth, sessions,
+                                metrics);
   add_outbound_routes(*routes, svc, keys, outbound_options_of(cfg), auth);
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   for (const char* path : {"/v1/realtime", "/v1/webchat"}) {

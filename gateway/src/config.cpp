@@ -280,10 +280,13 @@ const field<config> config_fields[] = {
     {BELLHOP_KEY(metrics.listen), int_rule::any, check_optional_listen},
     {BELLHOP_KEY(auth.jwt_secret)},
     {BELLHOP_KEY(auth.admin_token)},
+    {BELLHOP_KEY(console.session_ttl_s), int_rule::positive},
     {BELLHOP_KEY(ratelimit.inbound_api)},
     {BELLHOP_KEY(ratelimit.staff_replies)},
     {BELLHOP_KEY(ratelimit.webchat_session)},
     {BELLHOP_KEY(ratelimit.webchat_ip)},
+    {BELLHOP_KEY(ratelimit.console_login_user)},
+    {BELLHOP_KEY(ratelimit.console_login_ip)},
     {BELLHOP_CHANNEL_KEY(whatsapp, app_secret), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(whatsapp, verify_token), int_rule::any, check_not_empty, true},
     {BELLHOP_CHANNEL_KEY(whatsapp, access_token), int_rule::any, check_not_empty, true},
@@ -993,7 +996,9 @@ status loader::validate() {
        {std::pair{"ratelimit.inbound_api", &cfg_.ratelimit.inbound_api},
         std::pair{"ratelimit.staff_replies", &cfg_.ratelimit.staff_replies},
         std::pair{"ratelimit.webchat_session", &cfg_.ratelimit.webchat_session},
-        std::pair{"ratelimit.webchat_ip", &cfg_.ratelimit.webchat_ip}}) {
+        std::pair{"ratelimit.webchat_ip", &cfg_.ratelimit.webchat_ip},
+        std::pair{"ratelimit.console_login_user", &cfg_.ratelimit.console_login_user},
+        std::pair{"ratelimit.console_login_ip", &cfg_.ratelimit.console_login_ip}}) {
     if (!name->empty() && !cfg_.ratelimit.policies.contains(*name)) {
       return fail(
           describe(origin_of(key), key,

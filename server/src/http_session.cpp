@@ -51,6 +51,16 @@ bool is_parse_error(beast::error_code ec) {
          ec != http::error::partial_message && ec != http::error::end_of_stream;
 }
 
+// Every X-Forwarded-For field of a request, joined by ",".
+std::string forwarded_for(const request& req) {
+  std::string forwarded;
+  for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
+    if (!forwarded.empty()) forwarded += ',';
+    forwarded.append(it->value());
+  }
+  return forwarded;
+}
+
 }  // namespace
 
 http_session::http_session(tcp::socket&& socket, std::shared_ptr<server_shared> shared,
@@ -244,8 +254,10 @@ void http_session::handle_request() {
   if (boost::beast::websocket::is_upgrade(req_) && upgrade()) return;
   auto match = shared_->routes->match(req_.method(), req_.target());
   route_ = match.name;
-  responder res(executor_, std::move(match.params),
-                [self = shared_from_this()](response r) { self->on_response(std::move(r)); });
+  responder res(
+      executor_, std::move(match.params),
+      [self = shared_from_this()](response r) { self->on_response(std::move(r)); },
+      client_key(client_address(peer_, forwarded_for(req_), shared_->opts.proxies)));
   if (match.handler == nullptr) return res.send(router::not_routed(req_, match));
   try {
     (*match.handler)(req_, res);
@@ -267,12 +279,7 @@ bool http_session::upgrade() {
   const auto path = req_.target().substr(0, req_.target().find('?'));
   auto up = shared_->upgrades.find(path);
   if (up == shared_->upgrades.end()) return false;
-  std::string forwarded;
-  for (auto [it, end] = req_.equal_range("X-Forwarded-For"); it != end; ++it) {
-    if (!forwarded.empty()) forwarded += ',';
-    forwarded.append(it->value());
-  }
-  const auto client = client_address(peer_, forwarded, shared_->opts.proxies);
+  const auto client = client_address(peer_, forwarded_for(req_), shared_->opts.proxies);
   // A trusted proxy's connection becomes one client's socket: it counts for that client now.
   const auto key = client_key(client);
   if (shared_->limits->assign(*slot_, key) != connection_limits::refusal::none) {

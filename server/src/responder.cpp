@@ -9,10 +9,12 @@ namespace bellhop::gateway {
 
 class responder::state {
  public:
-  state(boost::asio::any_io_executor executor, path_params params, completion on_complete)
+  state(boost::asio::any_io_executor executor, path_params params, completion on_complete,
+        std::string client)
       : executor_(std::move(executor)),
         params_(std::move(params)),
-        on_complete_(std::move(on_complete)) {}
+        on_complete_(std::move(on_complete)),
+        client_(std::move(client)) {}
 
   state(const state&) = delete;
   state& operator=(const state&) = delete;
@@ -34,6 +36,7 @@ class responder::state {
 
   const boost::asio::any_io_executor& executor() const { return executor_; }
   const path_params& params() const { return params_; }
+  const std::string& client() const { return client_; }
 
  private:
   // Only the one caller that flipped sent_ (or the destructor) gets here. Moving the completion
@@ -46,13 +49,14 @@ class responder::state {
   boost::asio::any_io_executor executor_;
   path_params params_;
   completion on_complete_;
+  std::string client_;
   std::atomic<bool> sent_{false};
 };
 
 responder::responder(boost::asio::any_io_executor executor, path_params params,
-                     completion on_complete)
-    : state_(std::make_shared<state>(std::move(executor), std::move(params),
-                                     std::move(on_complete))) {}
+                     completion on_complete, std::string client)
+    : state_(std::make_shared<state>(std::move(executor), std::move(params), std::move(on_complete),
+                                     std::move(client))) {}
 
 void responder::send(response res) const {
   state_->send(std::move(res));
@@ -71,6 +75,10 @@ std::string_view responder::param(std::string_view name) const {
 
 const path_params& responder::params() const {
   return state_->params();
+}
+
+const std::string& responder::client() const {
+  return state_->client();
 }
 
 }  // namespace bellhop::gateway

@@ -11,6 +11,7 @@ struct console_options {
   std::string public_url;  // public_url: https:// makes the session cookie Secure
   std::string jwt_secret;  // auth.jwt_secret (staff tokens are accepted beside sessions)
   std::string admin_token;  // auth.admin_token (the admin API's token, beside admin sessions)
+  int session_ttl_s = 43200;          // console.session_ttl_s: how long a sign-in lasts
   std::vector<std::string> channels;  // the channels this gateway sends on (the admin page)
 };
 

@@ -161,6 +161,20 @@ class key_space {
   std::string property_presence(std::string_view property) const {
     return k("property:", property, ":presence");
   }
+  // The console's accounts (docs/console.md, "Sign-in"): the set of user names, each user's
+  // hash (password = Argon2id string, role, properties, disabled, created_at, changed_at), the
+  // ids of the user's sessions, and each session's hash (user, csrf, created_at, expires_at;
+  // TTL). A session id is 32 hex digits of the SHA-256 of its cookie: Redis never holds a cookie.
+  std::string console_users() const { return k("console:users"); }
+  std::string console_user(std::string_view name) const { return k("console:user:", name); }
+  std::string console_user_sessions(std::string_view name) const {
+    return k("console:user:", name, ":sessions");
+  }
+  std::string console_session(std::string_view session_id) const {
+    return k("console:session:", session_id);
+  }
+  // Pub/sub channel: {"user":"<name>"} or {"session":"<id>"} when sessions end.
+  std::string console_revoked() const { return k("console:revoked"); }
   // Web chat: replies to a guest not yet confirmed by their browser (hash id -> frame, expiring
   // after channels.webchat.hold_s), and the pub/sub channel their open sockets listen on.
   std::string webchat_outbox(std::string_view guest) const { return k("webchat:", guest, ":outbox"); }

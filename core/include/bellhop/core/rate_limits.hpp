@@ -20,6 +20,8 @@ struct rate_limit_options {
   std::string staff_replies = "staff_reply";        // ratelimit.staff_replies
   std::string webchat_session = "webchat_session";  // ratelimit.webchat_session
   std::string webchat_ip = "webchat_ip";            // ratelimit.webchat_ip
+  std::string console_login_user = "console_login_user";  // ratelimit.console_login_user
+  std::string console_login_ip = "console_login_ip";      // ratelimit.console_login_ip
 };
 
 // The process's limiter and the configured policies, by name.
@@ -33,6 +35,8 @@ struct rate_limits {
   const ratelimit::policy* staff_replies = nullptr;    // per dashboard session; nullptr: none
   const ratelimit::policy* webchat_session = nullptr;  // per web chat guest; nullptr: none
   const ratelimit::policy* webchat_ip = nullptr;       // per web chat client address; nullptr: none
+  const ratelimit::policy* console_login_user = nullptr;  // console sign-ins per user name
+  const ratelimit::policy* console_login_ip = nullptr;    // console sign-ins per client address
 };
 
 // bellhop_ratelimit_decisions_total{policy,result} and bellhop_ratelimit_script_errors_total.

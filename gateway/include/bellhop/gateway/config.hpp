@@ -100,6 +100,9 @@ struct config {
     std::string jwt_secret;
     std::string admin_token;
   } auth;
+  struct console_t {
+    int session_ttl_s = 43200;  // a console sign-in lasts this long (12 h: one shift)
+  } console;
   struct ratelimit_t {
     // The defaults, plus or redefined by the file's policies.
     std::map<std::string, ratelimit_policy> policies = default_ratelimit_policies();
@@ -107,6 +110,8 @@ struct config {
     std::string staff_replies = "staff_reply";        // policy per dashboard session ("" = none)
     std::string webchat_session = "webchat_session";  // per web chat guest ("" = none)
     std::string webchat_ip = "webchat_ip";            // per web chat client address ("" = none)
+    std::string console_login_user = "console_login_user";  // console sign-ins per user name
+    std::string console_login_ip = "console_login_ip";      // console sign-ins per client address
   } ratelimit;
   // The hotels this gateway serves (docs/properties.md). Without a `properties` section, every
   // property id the config names (channels, adapter keys) is an implicit property: time zone

@@ -3,6 +3,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "bellhop/server/http_types.hpp"
@@ -21,7 +22,10 @@ class responder {
   using completion = std::function<void(response)>;
 
   // `on_complete` runs on `executor` with the response, at most once.
-  responder(boost::asio::any_io_executor executor, path_params params, completion on_complete);
+  // `client`: who sent the request (core/client_address.hpp's client_key: the peer, or the
+  // address a trusted proxy names), for per-client limits.
+  responder(boost::asio::any_io_executor executor, path_params params, completion on_complete,
+            std::string client = {});
 
   void send(response res) const;
   // The connection's strand: post continuations here to run serialized with the connection.
@@ -29,6 +33,8 @@ class responder {
   // Value of a {name} path segment of the matched route; empty if the route has no such name.
   std::string_view param(std::string_view name) const;
   const path_params& params() const;
+  // The client's key (an IPv4 address, an IPv6 /64); empty when the server did not say.
+  const std::string& client() const;
 
  private:
   class state;
