@@ -16,6 +16,7 @@
 #include "bellhop/core/metrics.hpp"
 #include "bellhop/core/poison.hpp"
 #include "bellhop/core/services.hpp"
+#include "bellhop/console/admin_api.hpp"
 #include "bellhop/console/console.hpp"
 #include "bellhop/dashboard/conversation_state.hpp"
 #include "bellhop/dashboard/conversation_state_api.hpp"
@@ -239,7 +240,9 @@ console_options console_options_of(const config& cfg) {
   co.jwt_secret = cfg.auth.jwt_secret;
   co.admin_token = cfg.auth.admin_token;
   co.session_ttl_s = cfg.console.session_ttl_s;
-  for (const auto& [channel, accounts] : channel_accounts(cfg)) co.channels.push_back(channel);
+  co.accounts = channel_accounts(cfg);
+  for (const auto& [channel, accounts] : co.accounts) co.channels.push_back(channel);
+  co.inbound_visibility_timeout_ms = cfg.inbound.visibility_timeout_ms;
   return co;
 }
 
@@ -277,12 +280,13 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   // The console's session lookup: the staff and admin routes accept its cookie (docs/console.md).
   const session_lookup sessions =
       add_console_routes(*routes, svc, keys, console_options_of(cfg), metrics);
+  add_admin_routes(*routes, svc, keys, console_options_of(cfg), sessions);
   ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, transport_options_of(cfg), ingest, metrics);
   add_conversation_routes(*routes, svc, keys, dashboard_options_of(cfg), sessions, metrics);
   add_conversation_state_routes(*routes, svc, keys, dashboard_options_of(cfg), auth, sessions,
                                 metrics);
-  add_outbound_routes(*routes, svc, keys, outbound_options_of(cfg), auth);
+  add_outbound_routes(*routes, svc, keys, outbound_options_of(cfg), auth, sessions);
   // Upgrades are taken over before routing (http_server::on_upgrade); a plain GET lands here.
   for (const char* path : {"/v1/realtime", "/v1/webchat"}) {
     routes->add(http::verb::get, path, [path](const request& req, responder res) {

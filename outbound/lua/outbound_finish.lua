@@ -8,13 +8,14 @@
 -- KEYS[1] processing list   KEYS[2] message:<id>   KEYS[3] stats (hash)   KEYS[4] delayed
 -- KEYS[5] dead list   KEYS[6] provider id key (sent)   KEYS[7] property:<pid>:seq
 -- KEYS[8] property:<pid>:events   KEYS[10] ready (zset)   KEYS[9] optout:<channel>:<to> (set when ARGV[14] is '1')
+-- KEYS[11] stats:minute:<epoch minute> (sent: its `out` counts the message; the admin page's chart)
 -- ARGV[1] mode   ARGV[2] the message as in the processing list   ARGV[3] now (RFC 3339)
 -- ARGV[4] due (epoch ms)   ARGV[5] provider message id   ARGV[6] reason   ARGV[7] error code
 -- ARGV[8] message TTL (s)   ARGV[9] pub/sub channel ('' = no event)   ARGV[10] history cap
 -- ARGV[11] property_id   ARGV[12] data of the message.status event (its ts is ARGV[3])
 -- ARGV[13] dead letter JSON   ARGV[14] '1': the recipient opted out (later sends to them fail
 -- at once)   ARGV[15] sent: how it was sent when not as itself ('template': WhatsApp's
--- template in place of a text; '' otherwise)
+-- template in place of a text; '' otherwise)   ARGV[16] TTL of KEYS[11] (s)
 -- Returns {1, attempts} or {0} when the message was no longer in the processing list (another
 -- process recovered it, or this call was run before and its answer lost; nothing is changed
 -- then, except that a send that happened and is not recorded yet is recorded).
@@ -48,6 +49,8 @@ if mode == 'sent' then
     redis.call('SET', KEYS[6], string.match(ARGV[2], '^{"id":"([^"]*)"') or '', 'EX', ARGV[8])
   end
   redis.call('HINCRBY', KEYS[3], 'sent', 1)
+  redis.call('HINCRBY', KEYS[11], 'out', 1)
+  redis.call('EXPIRE', KEYS[11], ARGV[16])
   event()
 elseif mode == 'defer' then
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])

@@ -17,6 +17,7 @@
 #include "bellhop/broker/backoff.hpp"
 #include "bellhop/contract/id_limits.hpp"
 #include "bellhop/contract/ids.hpp"
+#include "bellhop/core/account_health.hpp"
 #include "bellhop/core/poison.hpp"
 #include "bellhop/core/quiet_hours.hpp"
 #include "bellhop/core/rate_limits.hpp"
@@ -572,6 +573,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                  std::int64_t attempts, channels::send_result r) {
     using channels::send_outcome;
     sends_.labels({l->ch.name, channels::to_string(r.outcome)}).inc();
+    note_health(l->ch.name, m.account, r);
     const std::int64_t now = now_ms();
     switch (r.outcome) {
       case send_outcome::sent:
@@ -597,6 +599,19 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         return finish(l, "dead", std::move(json), m, attempts, r.reason, r.error_code, "", 0,
                       true);
     }
+  }
+
+  // The account's send health for the admin page: a send the provider took, or one that failed
+  // (a limit or an opted-out guest says nothing about the account).
+  void note_health(const std::string& channel, const std::string& account,
+                   const channels::send_result& r) {
+    using channels::send_outcome;
+    if (account.empty()) return;
+    if (r.outcome == send_outcome::sent)
+      return health_.ok(redis_, strand_, channel, account, account_health::what::send);
+    if (r.outcome == send_outcome::transient || r.outcome == send_outcome::permanent)
+      health_.failed(redis_, strand_, channel, account, account_health::what::send,
+                     r.error_code.empty() ? r.reason : r.error_code + ": " + r.reason);
   }
 
   // `object`: `json` parsed as a JSON object when it was read (every message that was read
@@ -654,11 +669,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         {l->processing, keys_.message(m.id.empty() ? "-" : m.id), l->stats, l->delayed, l->dead,
          keys_.outbound_provider_id(l->ch.name, provider_id.empty() ? "-" : provider_id),
          keys_.property_seq(pid), keys_.property_events(pid),
-         keys_.opted_out(l->ch.name, m.to.empty() ? "-" : m.to), l->ready},
+         keys_.opted_out(l->ch.name, m.to.empty() ? "-" : m.to), l->ready,
+         keys_.stats_minute(epoch_minute(std::chrono::system_clock::now()))},
         {mode_s, std::move(json), now, std::to_string(due), provider_id, reason, error_code_,
          std::to_string(options_.message_ttl_s), channel_key, std::to_string(options_.history_max),
          event ? m.property_id : "", data, dead_letter, opted_out ? "1" : "0",
-         mode_s == "sent" && channels::sends_template(m) ? "template" : ""},
+         mode_s == "sent" && channels::sends_template(m) ? "template" : "",
+         std::to_string(minute_counts_ttl_s)},
         "recording a send", [self = shared_from_this(), l](error_code ec, broker::reply r) {
           --l->in_flight;
           if (ec || r.is_error()) self->redis_error("recording a send", ec, r);
@@ -674,6 +691,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   std::string gateway_id_;
   asio::steady_timer heartbeat_timer_;
   broker::script accept_, reject_, claim_, finish_, recover_;
+  account_health health_{keys_};
   counter_family& sends_;
   counter& errors_;
   counter_family& poison_;

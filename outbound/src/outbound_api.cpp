@@ -9,10 +9,12 @@
 
 #include "bellhop/contract/id_limits.hpp"
 #include "bellhop/contract/ids.hpp"
-#include "bellhop/core/bearer.hpp"
+#include "bellhop/core/dead_letters.hpp"
+#include "bellhop/core/queue_stats.hpp"
 #include "bellhop/core/redis_full.hpp"
 #include "bellhop/json/write.hpp"
 #include "bellhop/outbound/outbound.hpp"
+#include "bellhop/server/admin_auth.hpp"
 #include "bellhop/server/json_response.hpp"
 #include "bellhop/outbound/lua.hpp"
 
@@ -26,10 +28,9 @@ struct outbound_context {
   const contract::key_space& keys;
   const outbound_options options;
   const adapter_auth& auth;
+  const session_lookup sessions;
   broker::script enqueue = broker::script::make("outbound_enqueue",
                                                 std::string(lua::outbound_enqueue));
-  broker::script stats = broker::script::make("outbound_queue_stats",
-                                              std::string(lua::outbound_queue_stats));
   broker::script retry = broker::script::make("outbound_retry_dead",
                                               std::string(lua::outbound_retry_dead));
 };
@@ -40,18 +41,10 @@ response unavailable(const request& req) {
                              std::chrono::seconds(1));
 }
 
-// The admin token, compared in constant time; an empty one admits nobody.
-bool is_admin(const outbound_context& c, const request& req) {
-  return bearer_matches(req[http::field::authorization], c.options.admin_token);
-}
-
-response admin_refused(const request& req, const outbound_context& c) {
-  auto res = json_error(req, http::status::unauthorized, "unauthorized",
-                        c.options.admin_token.empty()
-                            ? "auth.admin_token is not configured: admin requests are refused"
-                            : "missing or wrong admin token: send Authorization: Bearer <token>");
-  res.set(http::field::www_authenticate, "Bearer");
-  return res;
+// Runs `then` for an admin (the token or an admin's session), else answers the refusal.
+void as_admin(const ctx_ptr& c, const request& req, responder res,
+              std::function<void(responder)> then) {
+  authorize_admin(req, std::move(res), c->options.admin_token, c->sessions, std::move(then));
 }
 
 void post_outbound(const ctx_ptr& c, const request& req, responder res) {
@@ -157,73 +150,39 @@ bool known_channel(const ctx_ptr& c, const request& req, const responder& res,
   return false;
 }
 
-void queue_stats(const ctx_ptr& c, const request& req, responder res) {
-  if (!is_admin(*c, req)) return res.send(admin_refused(req, *c));
-  if (!c->svc.redis) return res.send(unavailable(req));
-  struct gather {
-    std::vector<std::pair<std::string, broker::reply>> got;
-    std::size_t pending = 0;
-    bool failed = false;
-  };
-  auto g = std::make_shared<gather>();
-  g->pending = c->options.channels.size();
-  if (g->pending == 0) return res.send(json_response(req, http::status::ok, "{\"queues\":[]}"));
-  const auto& k = c->keys;
-  for (const auto& entry : c->options.channels) {
-    const std::string& ch = entry.first;
-    c->svc.redis->eval(
-        c->stats,
-        {k.outbound(ch), k.outbound_ready(ch), k.outbound_delayed(ch), k.outbound_dead(ch),
-         k.outbound_paused(ch), k.outbound_stats(ch), k.outbound_gateways(), k.outbound_quiet(ch)},
-        {k.outbound_processing(ch, "")}, res.executor(),
-        [g, ch, res, shell = request_shell(req)](error_code ec, broker::reply r) {
-          if (ec || !r.is_array() || r.elements().size() != 7) g->failed = true;
-          g->got.emplace_back(ch, std::move(r));
-          if (--g->pending > 0) return;
-          if (g->failed) return res.send(unavailable(shell));
-          rapidjson::StringBuffer b;
-          rapidjson::Writer<rapidjson::StringBuffer> w(b);
-          w.StartObject();
-          w.Key("queues");
-          w.StartArray();
-          std::sort(g->got.begin(), g->got.end(),
-                    [](const auto& x, const auto& y) { return x.first < y.first; });
-          for (const auto& [name, rep] : g->got) {
-            const auto& e = rep.elements();
-            w.StartObject();
-            w.Key("channel");
-            w.String(name.c_str());
-            const char* names[] = {"waiting", "active", "delayed", "dead"};
-            for (int i = 0; i < 4; ++i) {
-              w.Key(names[i]);
-              w.Int64(e[static_cast<std::size_t>(i)].integer());
-            }
-            w.Key("quiet");  // of `delayed`, those waiting for quiet hours to end
-            w.Int64(e[6].integer());
-            w.Key("paused");
-            w.Bool(e[4].integer() == 1);
-            w.Key("counters");
-            w.StartObject();
-            for (const char* counter : {"accepted", "sent", "failed", "retried", "deferred",
-                                        "duplicates", "invalid", "quiet_held"}) {
-              std::int64_t v = 0;
-              const auto& kv = e[5].elements();
-              for (std::size_t i = 0; i + 1 < kv.size(); i += 2)
-                if (kv[i].str() == counter) {  // a foreign non-number counts as 0, no throw
-                  const auto& t = kv[i + 1].str();
-                  std::from_chars(t.data(), t.data() + t.size(), v);
-                }
-              w.Key(counter);
-              w.Int64(v);
-            }
-            w.EndObject();
-            w.EndObject();
-          }
-          w.EndArray();
-          w.EndObject();
-          res.send(json_response(shell, http::status::ok, std::string(b.GetString(), b.GetSize())));
-        });
-  }
+void queue_stats(const ctx_ptr& c, const request& shell, responder res) {
+  if (!c->svc.redis) return res.send(unavailable(shell));
+  std::vector<std::string> channels;
+  for (const auto& entry : c->options.channels) channels.push_back(entry.first);
+  read_queue_stats(*c->svc.redis, c->keys, channels, res.executor(),
+                   [res, shell](std::optional<std::string> queues) {
+                     if (!queues) return res.send(unavailable(shell));
+                     res.send(json_response(shell, http::status::ok,
+                                            "{\"queues\":" + *queues + "}"));
+                   });
+}
+
+// GET /v1/admin/queues/{channel}/dead?limit=N: the newest N dead letters (docs/outbound.md).
+void list_dead(const ctx_ptr& c, const request& shell, responder res, std::int64_t limit) {
+  std::string ch;
+  if (!known_channel(c, shell, res, ch)) return;
+  if (!c->svc.redis) return res.send(unavailable(shell));
+  c->svc.redis->post(
+      {"LRANGE", c->keys.outbound_dead(ch), "0", std::to_string(limit - 1)}, res.executor(),
+      [res, shell, ch](error_code ec, broker::reply r) {
+        if (ec || !r.is_array()) return res.send(unavailable(shell));
+        rapidjson::StringBuffer b;
+        json::writer w(b);
+        w.StartObject();
+        json::put(w, "channel", ch);
+        w.Key("dead");
+        w.StartArray();
+        for (const auto& e : r.elements())
+          if (e.is_string()) write_dead_letter(w, e.str());
+        w.EndArray();
+        w.EndObject();
+        res.send(json_response(shell, http::status::ok, std::string(b.GetString(), b.GetSize())));
+      });
 }
 
 // Pause / resume / purge: one command, answered with a small JSON object.
@@ -239,7 +198,6 @@ void simple(const ctx_ptr& c, const request& req, responder res, broker::command
 }
 
 void admin_command(const ctx_ptr& c, const request& req, responder res, const char* what) {
-  if (!is_admin(*c, req)) return res.send(admin_refused(req, *c));
   std::string ch;
   if (!known_channel(c, req, res, ch)) return;
   if (!c->svc.redis) return res.send(unavailable(req));
@@ -267,15 +225,35 @@ void admin_command(const ctx_ptr& c, const request& req, responder res, const ch
 }  // namespace
 
 void add_outbound_routes(router& routes, const services& svc, const contract::key_space& keys,
-                         const outbound_options& options, const adapter_auth& auth) {
-  auto c = std::make_shared<outbound_context>(outbound_context{svc, keys, options, auth});
+                         const outbound_options& options, const adapter_auth& auth,
+                         session_lookup sessions) {
+  auto c = std::make_shared<outbound_context>(
+      outbound_context{svc, keys, options, auth, std::move(sessions)});
   routes.add(http::verb::post, "/v1/messages/outbound",
              [c](const request& req, responder res) { post_outbound(c, req, std::move(res)); });
-  routes.add(http::verb::get, "/v1/admin/queues",
-             [c](const request& req, responder res) { queue_stats(c, req, std::move(res)); });
+  routes.add(http::verb::get, "/v1/admin/queues", [c](const request& req, responder res) {
+    as_admin(c, req, std::move(res),
+             [c, shell = request_shell(req)](responder res) { queue_stats(c, shell, res); });
+  });
+  routes.add(http::verb::get, "/v1/admin/queues/{channel}/dead",
+             [c](const request& req, responder res) {
+               auto limit = dead_letters_limit(req.target());
+               as_admin(c, req, std::move(res),
+                        [c, limit, shell = request_shell(req)](responder res) {
+                          if (!limit) {
+                            const auto& e = limit.error();
+                            return res.send(json_error(shell, static_cast<http::status>(e.status),
+                                                       e.code, e.message, e.field));
+                          }
+                          list_dead(c, shell, res, *limit);
+                        });
+             });
+  // The request is used after a session lookup only through its shell and the path's params.
   auto admin = [&](http::verb v, std::string path, const char* what) {
     routes.add(v, std::move(path), [c, what](const request& req, responder res) {
-      admin_command(c, req, std::move(res), what);
+      as_admin(c, req, std::move(res), [c, what, shell = request_shell(req)](responder res) {
+        admin_command(c, shell, std::move(res), what);
+      });
     });
   };
   admin(http::verb::post, "/v1/admin/queues/{channel}/pause", "pause");

@@ -58,7 +58,10 @@ void email(const ctx_ptr& c, const request& req, responder res) {
   auto r = channels::email::parse_webhook(s, hook);
   if (!r.accepted()) {
     c->results.labels({"email", "refused"}).inc();
-    return res.send(refused(req, r));
+    const email_account* signer = &em->accounts.front();
+    for (const auto& a : em->accounts)
+      if (a.webhook_secret == secret) signer = &a;
+    return res.send(refused(c, "email", signer->id, req, res, r));
   }
   // A known mailbox takes only what its own secret signed; an unknown one what the section's
   // secret (or, without one, any mailbox's) signed, kept on inbound:unrouted.

@@ -56,7 +56,7 @@ void twilio(const ctx_ptr& c, const request& req, responder res, bool status) {
                   : channels::twilio::parse_sms_webhook(s, hook);
   if (!r.accepted()) {
     c->results.labels({"sms", "refused"}).inc();
-    return res.send(refused(req, r));
+    return res.send(refused(c, "sms", signer->from, req, res, r));
   }
   if (!c->svc.redis) return res.send(starting(req));
   // A status moves the record of a message Bellhop sent, whichever number sent it.

@@ -64,6 +64,15 @@ response refused(const request& req, const channels::webhook_result& r) {
                     r.error_field);
 }
 
+response refused(const ctx_ptr& c, std::string_view channel, std::string_view account,
+                 const request& req, const responder& res, const channels::webhook_result& r) {
+  if (c->svc.redis)
+    c->health->failed(*c->svc.redis, res.executor(), channel, account,
+                      account_health::what::webhook,
+                      std::to_string(r.status) + " " + r.error_code);
+  return refused(req, r);
+}
+
 response accepted(const request& req, const channels::webhook_result& r) {
   if (r.reply_body.empty()) return json_response(req, http::status::ok, "{\"status\":\"ok\"}");
   response res{http::status::ok, req.version()};
@@ -98,7 +107,9 @@ void store_all(const ctx_ptr& c, const std::string& channel, const webhook_route
   auto t = std::make_shared<tally>();
   auto result = std::make_shared<channels::webhook_result>(std::move(r));
   auto shell = request_shell(req);
-  auto finish_one = [c, t, result, res, shell, channel](bool ok, std::string why,
+  // The accounts this webhook was for: a stored webhook is a healthy one for each.
+  auto routed = std::make_shared<std::set<std::string>>();
+  auto finish_one = [c, t, result, res, shell, channel, routed](bool ok, std::string why,
                                                         bool full = false) {
     if (!ok && !t->failed) {
       t->failed = true;
@@ -117,6 +128,9 @@ void store_all(const ctx_ptr& c, const std::string& channel, const webhook_route
                                           std::chrono::seconds(1)));
     }
     c->results.labels({channel, "accepted"}).inc();
+    for (const auto& account : *routed)
+      c->health->ok(*c->svc.redis, res.executor(), channel, account,
+                    account_health::what::webhook);
     res.send(accepted(shell, *result));
   };
 
@@ -131,6 +145,7 @@ void store_all(const ctx_ptr& c, const std::string& channel, const webhook_route
       continue;
     }
     g.account = to->account;
+    routed->insert(to->account);
     within_limits(g, limits.max_text_bytes);
     auto m = validate_inbound_message(g, to->property_id, limits, now);
     if (!m) {
@@ -153,6 +168,7 @@ void store_all(const ctx_ptr& c, const std::string& channel, const webhook_route
   }
   // A status for a number Bellhop does not know is about a message it did not send.
   std::erase_if(result->statuses, [&](const channels::status_update& s) {
+    if (const auto* to = route(s.business)) routed->insert(to->account);
     if (s.business.empty() || route(s.business)) return false;
     unknown.insert(s.business);
     return true;

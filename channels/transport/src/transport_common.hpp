@@ -8,6 +8,7 @@
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/channels/types.hpp"
 #include "bellhop/contract/keys.hpp"
+#include "bellhop/core/account_health.hpp"
 #include "bellhop/core/ingest.hpp"
 #include "bellhop/core/metrics.hpp"
 #include "bellhop/core/outbound_lane.hpp"
@@ -33,6 +34,8 @@ struct webhook_context {
   counter_family& unrouted;  // bellhop_inbound_unrouted_total{channel,reason}
   broker::script status = broker::script::make("outbound_status",
                                                std::string(lua::outbound_status));
+  // Each account's last verified and last refused webhook (the admin page's account health).
+  std::shared_ptr<account_health> health = std::make_shared<account_health>(keys);
 };
 using ctx_ptr = std::shared_ptr<webhook_context>;
 
@@ -40,6 +43,10 @@ using ctx_ptr = std::shared_ptr<webhook_context>;
 channels::webhook as_webhook(const request& req);
 // The adapter's refusal (401, 403, 422, ...) as a JSON error.
 response refused(const request& req, const channels::webhook_result& r);
+// The same, noted as a failed webhook of `account` (the one whose secret was tried: a webhook
+// that no account's secret verifies counts against the channel's first) for the admin page.
+response refused(const ctx_ptr& c, std::string_view channel, std::string_view account,
+                 const request& req, const responder& res, const channels::webhook_result& r);
 // 200: the adapter's own reply body (Twilio's TwiML), or {"status":"ok"}.
 response accepted(const request& req, const channels::webhook_result& r);
 // 503 before Redis is up: nothing can be stored yet, the provider retries.

@@ -46,7 +46,7 @@ void whatsapp(const ctx_ptr& c, const request& req, responder res) {
   auto r = channels::whatsapp::parse_webhook(settings_of(*wa, *signer), hook);
   if (!r.accepted()) {
     c->results.labels({"whatsapp", "refused"}).inc();
-    return res.send(refused(req, r));
+    return res.send(refused(c, "whatsapp", signer->phone_number_id, req, res, r));
   }
   if (!c->svc.redis) return res.send(starting(req));
   std::map<std::string, routed_account> known;

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
+
+#include "bellhop/core/outbound_lane.hpp"
 
 namespace bellhop::gateway {
 
@@ -13,6 +16,11 @@ struct console_options {
   std::string admin_token;  // auth.admin_token (the admin API's token, beside admin sessions)
   int session_ttl_s = 43200;          // console.session_ttl_s: how long a sign-in lasts
   std::vector<std::string> channels;  // the channels this gateway sends on (the admin page)
+
+  // The admin API (console/admin_api.hpp)
+  // channels.<name>.accounts (docs/properties.md): each channel's accounts and their properties
+  std::map<std::string, std::vector<channel_account>> accounts;
+  int inbound_visibility_timeout_ms = 30000;  // inbound.visibility_timeout_ms (heartbeat age)
 };
 
 }  // namespace bellhop::gateway

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -120,6 +121,16 @@ class key_space {
     return k("dedup:", channel, ":", external_id);
   }
   std::string message(std::string_view id) const { return k("message:", id); }
+  // Messages in and out per minute (hash: in, out; expires after 2 h): the admin page's chart.
+  // `epoch_minute`: Unix time in whole minutes.
+  std::string stats_minute(std::int64_t epoch_minute) const {
+    return k("stats:minute:", std::to_string(epoch_minute));
+  }
+  // The last success and failure of each account of a channel, its webhooks and its sends
+  // (hash: <account>:webhook_ok_at, :webhook_error_at, :webhook_error, :send_ok_at, …).
+  std::string account_health(std::string_view channel) const {
+    return k("account_health:", channel);
+  }
   // State of one rate-limit policy for one subject (an adapter key's name, a sender, …).
   std::string ratelimit(std::string_view policy, std::string_view subject) const {
     return k("ratelimit:", policy, ":", subject);
