@@ -115,8 +115,15 @@ void add_realtime_metrics(metrics_registry& metrics, const realtime::service& da
     one("bellhop_realtime_sessions_accepted_total", "Dashboard WebSocket handshakes completed.",
         counter, s.accepted);
     one("bellhop_realtime_refused_total",
-        "Dashboards refused: missing, bad or expired token, or over max_connections.", counter,
-        s.refused);
+        "Dashboards refused: missing, bad or expired token or console session, or over "
+        "max_connections.",
+        counter, s.refused);
+    one("bellhop_realtime_console_accepted_total",
+        "Dashboard WebSocket upgrades signed in with the console's session cookie.", counter,
+        s.console_accepted);
+    one("bellhop_realtime_console_sessions_ended_total",
+        "Cookie-signed-in dashboards closed (4401) because their console session ended.", counter,
+        s.console_sessions_ended);
     one("bellhop_realtime_slow_closed_total",
         "Dashboards closed because their send queue exceeded realtime.send_queue_bytes.", counter,
         s.slow_closed);
@@ -272,14 +279,15 @@ transport_options transport_options_of(const config& cfg) {
   return o;
 }
 
-// `ingest`: the atomic ingest, for the channels that are not routes (web chat).
+// `ingest`: the atomic ingest, for the channels that are not routes (web chat). `sessions`: the
+// console's session lookup, for the dashboards' WebSocket.
 std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& svc,
                                     const contract::key_space& keys, const config& cfg,
-                                    const adapter_auth& auth, inbound_sink& ingest) {
+                                    const adapter_auth& auth, inbound_sink& ingest,
+                                    session_lookup& sessions) {
   auto routes = std::make_shared<router>();
   // The console's session lookup: the staff and admin routes accept its cookie (docs/console.md).
-  const session_lookup sessions =
-      add_console_routes(*routes, svc, keys, console_options_of(cfg), metrics);
+  sessions = add_console_routes(*routes, svc, keys, console_options_of(cfg), metrics);
   add_admin_routes(*routes, svc, keys, console_options_of(cfg), sessions);
   ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, transport_options_of(cfg), ingest, metrics);
@@ -476,7 +484,9 @@ int serve(const config& cfg, config_loader reload) {
   const contract::key_space keys(cfg.redis.key_prefix);
   const adapter_auth auth(cfg.auth.adapter_keys);
   inbound_sink ingest;
-  http_server server(ioc, ho, make_routes(metrics, svc, keys, cfg, auth, ingest), metrics);
+  session_lookup sessions;
+  http_server server(ioc, ho, make_routes(metrics, svc, keys, cfg, auth, ingest, sessions),
+                     metrics);
   webchat_service webchat(svc, keys, transport_options_of(cfg), std::move(ingest), metrics);
   if (auto started = server.start(); !started) {
     fail_line(started.error());
@@ -530,7 +540,8 @@ int serve(const config& cfg, config_loader reload) {
                               ioc.get_executor(), svc.memory.get()),
       make_conversation_changer(
           std::make_shared<conversation_writer>(svc, keys, dashboard_options_of(cfg)),
-          ioc.get_executor()));
+          ioc.get_executor()),
+      sessions);
   server.on_upgrade("/v1/realtime", [&dashboards](boost::beast::tcp_stream stream, request req,
                                                   upgrade_context ctx) {
     dashboards.accept(std::move(stream), std::move(req), std::move(ctx.slot));

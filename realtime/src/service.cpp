@@ -8,6 +8,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket.hpp>
@@ -28,6 +29,7 @@
 #include "bellhop/server/json_response.hpp"
 #include "bellhop/server/upgrade_refusal.hpp"
 #include "client_frame.hpp"
+#include "revocation.hpp"
 
 namespace bellhop::realtime {
 namespace {
@@ -63,6 +65,14 @@ std::string_view echo(std::string_view s) {
 
 class ws_session;
 
+// A connection signed in with the console's session cookie. The cookie value stays in memory
+// only, for the heartbeat's re-check; it is never logged or written anywhere.
+struct console_login {
+  std::string cookie;
+  std::string user;        // the principal's subject
+  std::string session_id;  // the console session's id (what a {"session":…} revocation names)
+};
+
 std::string host_and_pid() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -73,13 +83,14 @@ std::string host_and_pid() {
 
 struct service::shared {
   shared(asio::io_context& io, broker::broker& r, contract::key_space k, service_options o,
-         reply_queuer q, conversation_changer c)
+         reply_queuer q, conversation_changer c, gateway::session_lookup l)
       : ioc(io),
         redis(r),
         keys(std::move(k)),
         opts(std::move(o)),
         queue_reply(std::move(q)),
         change_conversation(std::move(c)),
+        lookup(std::move(l)),
         events(io.get_executor(), r, keys, opts.hub) {}
 
   asio::io_context& ioc;
@@ -88,6 +99,7 @@ struct service::shared {
   const service_options opts;
   const reply_queuer queue_reply;
   const conversation_changer change_conversation;
+  const gateway::session_lookup lookup;  // empty: session cookies are not accepted
   hub events;
   service_stats stats;
   const std::string process_name = host_and_pid();
@@ -95,6 +107,12 @@ struct service::shared {
   std::mutex mutex;
   std::unordered_map<std::string, std::weak_ptr<ws_session>> sessions;
   bool stopping = false;
+
+  // The console's revocation channel (only when sessions are accepted): its messages and
+  // re-subscriptions run on this strand.
+  asio::strand<asio::io_context::executor_type> revocations{ioc.get_executor()};
+  broker::broker::subscription_id revoked_subscription = 0;
+  bool revoked_subscribed_once = false;  // revocations strand only
 };
 
 namespace {
@@ -107,8 +125,10 @@ constexpr int max_redis_in_flight = 64;
 class ws_session : public subscriber, public std::enable_shared_from_this<ws_session> {
  public:
   ws_session(beast::tcp_stream&& stream, std::shared_ptr<service::shared> sh, std::string id,
-             std::optional<contract::staff_claims> claims, std::shared_ptr<void> hold)
-      : hold_(std::move(hold)),
+             std::optional<contract::staff_claims> claims, std::optional<console_login> login,
+             std::shared_ptr<void> hold)
+      : login_(std::move(login)),
+        hold_(std::move(hold)),
         ws_(std::move(stream)),
         strand_(ws_.get_executor()),
         shared_(std::move(sh)),
@@ -180,6 +200,21 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     });
   }
 
+  // Whether a revocation names this connection's console session. Any thread: login_ is const.
+  bool revoked_by(const revocation& r) const {
+    return login_ && ((!r.user.empty() && r.user == login_->user) ||
+                      (!r.session_id.empty() && r.session_id == login_->session_id));
+  }
+  bool console_signed_in() const { return login_.has_value(); }
+  // Any thread.
+  void revoked() {
+    asio::post(strand_, [self = shared_from_this()] { self->end_console_session(); });
+  }
+  // Any thread: asks the lookup whether the session still exists (after a missed message).
+  void recheck() {
+    asio::post(strand_, [self = shared_from_this()] { self->recheck_session(); });
+  }
+
  private:
   void on_accept(error_code ec) {
     if (ec) {
@@ -218,15 +253,54 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       registered_ = true;
       register_session();
     }
+    arm_expiry();
+  }
+
+  // The token's exp, or the console session's end: then 4401.
+  void arm_expiry() {
     expiry_timer_.expires_after(std::max(
         std::chrono::steady_clock::duration::zero(),
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(claims_->expires -
                                                                         sys_clock::now())));
     expiry_timer_.async_wait([self = shared_from_this()](error_code e) {
       if (e) return;
+      if (self->login_) return self->end_console_session();
       self->send_error("token_expired", "the token expired; reconnect with a new one", "auth");
       self->close(close_unauthorized, "token expired");
     });
+  }
+
+  // ---- console sessions ----------------------------------------------------------------
+  // A cookie connection lives as long as its session: a revocation (sign-out, account
+  // disabled), the session's end, or a heartbeat's re-check that no longer finds it closes it.
+
+  void end_console_session() {
+    if (closing_) return;
+    ++shared_->stats.console_sessions_ended;
+    send_error("session_ended", "the console session has ended: sign in again", "");
+    close(close_unauthorized, "session ended");
+  }
+
+  // The backstop for a revocation message missed while the subscriber connection was away.
+  // Redis being unreachable ends nothing: the next heartbeat asks again.
+  void recheck_session() {
+    if (!login_ || !shared_->lookup || closing_ || recheck_pending_) return;
+    recheck_pending_ = true;
+    shared_->lookup(
+        login_->cookie, [self = shared_from_this()](gateway::session_status status,
+                                                    std::optional<gateway::staff_principal> p) {
+          asio::post(self->strand_, [self, status, p = std::move(p)] {
+            self->recheck_pending_ = false;
+            if (self->closing_ || status == gateway::session_status::unavailable) return;
+            if (status != gateway::session_status::ok || !p ||
+                p->session_id != self->login_->session_id || p->subject != self->login_->user)
+              return self->end_console_session();
+            if (p->expires != self->claims_->expires) {  // the session was extended (or shortened)
+              self->claims_->expires = p->expires;
+              self->arm_expiry();
+            }
+          });
+        });
   }
 
   // ---- session record and presence ------------------------------------------------------
@@ -267,6 +341,7 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
 
   void heartbeat() {
     if (closing_) return;
+    recheck_session();
     redis_post({"EXPIRE", shared_->keys.session(id_), std::to_string(presence_ttl().count())});
     const auto expiry = presence_expiry();
     for (const auto& p : properties_)
@@ -378,6 +453,12 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
 
   // A token close to expiry is replaced in-band by a newer one for the same staff member.
   void on_refresh(const client_frame& frame) {
+    // The console's session decides who this connection is, for as long as it lasts.
+    if (login_)
+      return send_error("unauthorized",
+                        "this connection is signed in with a console session; an auth frame "
+                        "cannot change it",
+                        "auth");
     auto claims = contract::verify_staff_token(frame.token, shared_->opts.jwt_secret, sys_clock::now());
     if (!claims) return send_error("unauthorized", std::string(contract::describe(claims.error())), "auth");
     if (claims->subject != claims_->subject)
@@ -412,7 +493,9 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       return false;
     }
     if (!claims_->allows(property)) {
-      send_error("forbidden", "the token does not cover property '" + std::string(property) + "'",
+      send_error("forbidden",
+                 std::string(login_ ? "the account" : "the token") + " does not cover property '" +
+                     std::string(property) + "'",
                  ref);
       return false;
     }
@@ -649,6 +732,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
     redis_post({"DEL", shared_->keys.session(id_)});
   }
 
+  const std::optional<console_login> login_;  // set: signed in with the console's cookie
+  bool recheck_pending_ = false;
   std::shared_ptr<void> hold_;  // the connection's slot under the HTTP server's limits
   websocket::stream<server::coalescing_stream> ws_;
   asio::any_io_executor strand_;
@@ -685,13 +770,131 @@ void refuse(beast::tcp_stream stream, const http::request<http::string_body>& re
   gateway::refuse_upgrade(std::move(stream), std::move(res));
 }
 
+// Opens a session for an upgrade that passed authentication (or will send an auth frame).
+void open_session(const std::shared_ptr<service::shared>& sh, beast::tcp_stream stream,
+                  http::request<http::string_body> req, std::shared_ptr<void> hold,
+                  std::optional<contract::staff_claims> claims,
+                  std::optional<console_login> login) {
+  std::shared_ptr<ws_session> session;
+  {
+    std::lock_guard lock(sh->mutex);
+    if (sh->stopping) {
+      ++sh->stats.refused;
+      return refuse(std::move(stream), req, http::status::service_unavailable, "unavailable",
+                    "Bellhop is shutting down");
+    }
+    if (sh->sessions.size() >= sh->opts.max_connections) {
+      ++sh->stats.refused;
+      return refuse(std::move(stream), req, http::status::service_unavailable,
+                    "too_many_connections",
+                    "the dashboard connection limit (realtime.max_connections) is reached");
+    }
+    std::string id = "s_" + contract::make_random_hex(12);
+    if (login) ++sh->stats.console_accepted;
+    session = std::make_shared<ws_session>(std::move(stream), sh, id, std::move(claims),
+                                           std::move(login), std::move(hold));
+    sh->sessions.emplace(id, session);
+    ++sh->stats.sessions;
+  }
+  session->start(std::move(req));
+}
+
+// An upgrade with the console's session cookie and no token: the session is looked up before
+// the upgrade; the connection waits (holding its slot) on no thread meanwhile.
+void accept_console_session(const std::shared_ptr<service::shared>& sh, beast::tcp_stream stream,
+                            http::request<http::string_body> req, std::shared_ptr<void> hold,
+                            std::string cookie) {
+  // A page of another site must not open a connection with the staff member's cookie
+  // (cross-site WebSocket hijacking: browsers send cookies with cross-site upgrades).
+  if (!gateway::same_origin(req)) {
+    ++sh->stats.refused;
+    return refuse(std::move(stream), req, http::status::forbidden, "csrf_failed",
+                  "the Origin header names another site");
+  }
+  struct pending {
+    beast::tcp_stream stream;
+    http::request<http::string_body> req;
+    std::shared_ptr<void> hold;
+  };
+  auto p = std::make_shared<pending>(pending{std::move(stream), std::move(req), std::move(hold)});
+  const auto ex = p->stream.get_executor();
+  auto lookup_done = [sh, p, ex, cookie](gateway::session_status status,
+                                         std::optional<gateway::staff_principal> principal) {
+    asio::post(ex, [sh, p, cookie, status, principal = std::move(principal)]() mutable {
+      if (status == gateway::session_status::unavailable) {
+        ++sh->stats.refused;
+        return refuse(std::move(p->stream), p->req, http::status::service_unavailable,
+                      "unavailable", "Redis is unavailable; retry later");
+      }
+      if (status != gateway::session_status::ok || !principal ||
+          principal->expires <= sys_clock::now()) {
+        ++sh->stats.refused;
+        return refuse(std::move(p->stream), p->req, http::status::unauthorized, "unauthorized",
+                      "the session has ended: sign in again");
+      }
+      contract::staff_claims claims{principal->subject, std::move(principal->properties),
+                                    principal->expires};
+      console_login login{std::move(cookie), std::move(principal->subject),
+                          std::move(principal->session_id)};
+      open_session(sh, std::move(p->stream), std::move(p->req), std::move(p->hold),
+                   std::move(claims), std::move(login));
+    });
+  };
+  sh->lookup(std::move(cookie), std::move(lookup_done));
+}
+
+// A message on the console's revocation channel: the named sessions end now.
+void on_revoked(service::shared& sh, const std::string& payload) {
+  const auto r = parse_revocation(payload);
+  if (!r) {
+    spdlog::debug("realtime: ignoring a malformed message on the console's revocation channel");
+    return;
+  }
+  std::vector<std::shared_ptr<ws_session>> ended;
+  {
+    std::lock_guard lock(sh.mutex);
+    for (auto& [id, weak] : sh.sessions)
+      if (auto s = weak.lock(); s && s->revoked_by(*r)) ended.push_back(std::move(s));
+  }
+  for (auto& s : ended) s->revoked();
+}
+
+// After the subscriber connection came back, revocations may have been missed: every cookie
+// connection asks the lookup now rather than at its next heartbeat.
+void on_revocations_resubscribed(service::shared& sh) {
+  if (!sh.revoked_subscribed_once) {
+    sh.revoked_subscribed_once = true;
+    return;
+  }
+  std::vector<std::shared_ptr<ws_session>> cookie_sessions;
+  {
+    std::lock_guard lock(sh.mutex);
+    for (auto& [id, weak] : sh.sessions)
+      if (auto s = weak.lock(); s && s->console_signed_in())
+        cookie_sessions.push_back(std::move(s));
+  }
+  for (auto& s : cookie_sessions) s->recheck();
+}
+
 }  // namespace
 
 service::service(asio::io_context& ioc, broker::broker& redis, contract::key_space keys,
                  service_options options, reply_queuer queue_reply,
-                 conversation_changer change_conversation)
+                 conversation_changer change_conversation, gateway::session_lookup sessions)
     : shared_(std::make_shared<shared>(ioc, redis, std::move(keys), std::move(options),
-                                       std::move(queue_reply), std::move(change_conversation))) {}
+                                       std::move(queue_reply), std::move(change_conversation),
+                                       std::move(sessions))) {
+  if (!shared_->lookup) return;
+  std::weak_ptr<shared> weak = shared_;
+  shared_->revoked_subscription = redis.subscribe(
+      shared_->keys.console_revoked(), shared_->revocations,
+      [weak](const std::string&, std::shared_ptr<const std::string> payload) {
+        if (auto sh = weak.lock()) on_revoked(*sh, *payload);
+      },
+      [weak](const std::string&) {
+        if (auto sh = weak.lock()) on_revocations_resubscribed(*sh);
+      });
+}
 
 service::~service() {
   shutdown();
@@ -701,11 +904,13 @@ void service::accept(beast::tcp_stream stream, http::request<http::string_body> 
                      std::shared_ptr<void> hold) {
   const auto& o = shared_->opts;
   std::optional<contract::staff_claims> claims;
+  bool token_given = false;
   {
     const auto url = boost::urls::parse_origin_form(req.target());
     if (url) {
       const auto params = url->params();
       if (auto it = params.find("token"); it != params.end() && (*it).has_value) {
+        token_given = true;
         auto verified = contract::verify_staff_token((*it).value, o.jwt_secret, sys_clock::now());
         if (!verified) {
           ++shared_->stats.refused;
@@ -716,27 +921,16 @@ void service::accept(beast::tcp_stream stream, http::request<http::string_body> 
       }
     }
   }
-  std::shared_ptr<ws_session> session;
-  {
-    std::lock_guard lock(shared_->mutex);
-    if (shared_->stopping) {
-      ++shared_->stats.refused;
-      return refuse(std::move(stream), req, http::status::service_unavailable, "unavailable",
-                    "Bellhop is shutting down");
-    }
-    if (shared_->sessions.size() >= o.max_connections) {
-      ++shared_->stats.refused;
-      return refuse(std::move(stream), req, http::status::service_unavailable,
-                    "too_many_connections",
-                    "the dashboard connection limit (realtime.max_connections) is reached");
-    }
-    std::string id = "s_" + contract::make_random_hex(12);
-    session = std::make_shared<ws_session>(std::move(stream), shared_, id, std::move(claims),
-                                           std::move(hold));
-    shared_->sessions.emplace(id, session);
-    ++shared_->stats.sessions;
+  // No token: the console's session cookie, when sessions are accepted here. Without either,
+  // the dashboard has auth_timeout to send an auth frame.
+  if (!token_given && shared_->lookup) {
+    const auto cookie = gateway::session_cookie(req[http::field::cookie]);
+    if (!cookie.empty())
+      return accept_console_session(shared_, std::move(stream), std::move(req), std::move(hold),
+                                    std::string(cookie));
   }
-  session->start(std::move(req));
+  open_session(shared_, std::move(stream), std::move(req), std::move(hold), std::move(claims),
+               std::nullopt);
 }
 
 void service::shutdown() {
@@ -749,6 +943,7 @@ void service::shutdown() {
       if (auto s = weak.lock()) sessions.push_back(std::move(s));
   }
   for (auto& s : sessions) s->go_away();
+  if (shared_->revoked_subscription != 0) shared_->redis.unsubscribe(shared_->revoked_subscription);
   shared_->events.stop();
 }
 

@@ -31,7 +31,8 @@ bool changes_state(http::verb v) {
   return v != http::verb::get && v != http::verb::head;
 }
 
-// Origin (when sent) must name this host: a page of another site cannot act with the cookie.
+}  // namespace
+
 bool same_origin(const request& req) {
   const auto origin = req[http::field::origin];
   if (origin.empty()) return true;
@@ -44,8 +45,6 @@ bool same_origin(const request& req) {
   }
   return false;
 }
-
-}  // namespace
 
 bool staff_principal::allows(std::string_view property_id) const {
   for (const auto& p : properties)

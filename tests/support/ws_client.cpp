@@ -61,6 +61,7 @@ struct ws_client::impl {
   std::deque<std::string> frames_;
   bool ended_ = false;
   int close_code_ = 0;
+  std::vector<std::pair<std::string, std::string>> headers_;
 };
 
 ws_client::ws_client(bool reading, int receive_buffer)
@@ -68,6 +69,10 @@ ws_client::ws_client(bool reading, int receive_buffer)
 
 ws_client::~ws_client() {
   impl_->stop();
+}
+
+void ws_client::add_header(std::string name, std::string value) {
+  impl_->headers_.emplace_back(std::move(name), std::move(value));
 }
 
 int ws_client::connect(std::uint16_t port, const std::string& target,
@@ -87,6 +92,12 @@ int ws_client::connect(std::uint16_t port, const std::string& target,
       [&](boost::system::error_code e) { connected.set_value(e); });
   s.thread_ = std::thread([&s] { s.ioc_.run(); });
   if (connected.get_future().get()) return 0;
+  if (!s.headers_.empty()) {
+    s.ws_.set_option(beast::websocket::stream_base::decorator(
+        [headers = s.headers_](beast::websocket::request_type& req) {
+          for (const auto& [name, value] : headers) req.set(name, value);
+        }));
+  }
   std::promise<boost::system::error_code> shaken;
   boost::asio::post(s.ioc_, [&] {
     s.ws_.async_handshake(s.response_, "127.0.0.1:" + std::to_string(port), target,

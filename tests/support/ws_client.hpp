@@ -8,6 +8,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace bellhop::test {
 
@@ -19,6 +21,9 @@ class ws_client {
   ~ws_client();
   ws_client(const ws_client&) = delete;
   ws_client& operator=(const ws_client&) = delete;
+
+  // A header sent with the upgrade request (Cookie, Origin); call before connect().
+  void add_header(std::string name, std::string value);
 
   // Connects and upgrades. Returns 101 on success, else the HTTP status of the refusal
   // (body in refusal_body()), or 0 when the connection itself failed.

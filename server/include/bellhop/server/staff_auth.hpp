@@ -44,6 +44,10 @@ inline constexpr std::string_view csrf_header_name = "X-CSRF-Token";
 // 8 KiB or a value over 256 bytes counts as absent.
 std::string_view session_cookie(std::string_view cookie_header);
 
+// Whether the request's Origin header, when present, names this host (http(s)://<Host>): a page
+// of another site must not act with the cookie (CSRF, cross-site WebSocket hijacking).
+bool same_origin(const request& req);
+
 // Why a request was refused: the HTTP answer to give (json_error(status, code, message)).
 struct auth_failure {
   http::status status = http::status::unauthorized;
