@@ -447,6 +447,39 @@ std::vector<std::string> engine_acl_rules(std::string_view key_prefix) {
   };
 }
 
+boost::system::result<redis_endpoint, std::string> running_embedded_endpoint(
+    const fs::path& data_dir) {
+  using out = boost::system::result<redis_endpoint, std::string>;
+  const auto socket = data_dir / "redis.sock";
+  const auto file = data_dir / "redis.password";
+  std::error_code ec;
+  if (!fs::exists(socket, ec))
+    return out(boost::system::in_place_error,
+               "bellhop is not running (no embedded Redis socket " + socket.string() +
+                   "): start it (systemctl start bellhop) and retry");
+  unique_fd in(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!in)
+    return out(boost::system::in_place_error,
+               "cannot read " + file.string() + ": " + errno_message(errno) +
+                   " (run this as the user bellhop runs as, e.g. sudo -u bellhop)");
+  std::string content(1024, '\0');
+  const auto n = ::read(in.get(), content.data(), content.size());
+  if (n < 0)
+    return out(boost::system::in_place_error,
+               "cannot read " + file.string() + ": " + errno_message(errno));
+  content.resize(static_cast<std::size_t>(n));
+  while (!content.empty() && std::isspace(static_cast<unsigned char>(content.back())))
+    content.pop_back();
+  if (!is_valid_password(content))
+    return out(boost::system::in_place_error,
+               "password file " + file.string() + " is empty or malformed");
+  redis_endpoint ep;
+  ep.kind = redis_endpoint::transport::unix_socket;
+  ep.path = socket.string();
+  ep.password = std::move(content);
+  return ep;
+}
+
 std::string engine_acl_setuser(std::string_view key_prefix, std::string_view password) {
   // "#<SHA-256 in hex>": the engine's password itself is in no file but its own.
   std::string line =

@@ -172,10 +172,10 @@ void finish_login(const ctx_ptr& ctx, responder res, request shell, std::string 
 // The password is checked (on the pool) against the stored hash, or against a dummy one when
 // the name is unknown, so both take as long.
 void check_password(const ctx_ptr& ctx, responder res, request shell, credentials c) {
-  const auto& name = c.username;
+  broker::command hmget = {
+      "HMGET", ctx->keys.console_user(c.username), "password", "role", "properties", "disabled"};
   ctx->svc.redis->post(
-      {"HMGET", ctx->keys.console_user(name), "password", "role", "properties", "disabled"},
-      res.executor(),
+      std::move(hmget), res.executor(),
       [ctx, res, shell = std::move(shell), c = std::move(c)](error_code ec,
                                                              broker::reply r) mutable {
         if (ec || !r.is_array() || r.elements().size() != 4) {

@@ -94,14 +94,20 @@ void session_store::create(const std::string& user, boost::asio::any_io_executor
   out.principal.csrf_token = std::move(*csrf);
   out.principal.expires =
       std::chrono::time_point_cast<std::chrono::milliseconds>(now + std::chrono::seconds(ttl_s_));
+  // Built before the call: the handler takes `out` (argument order is unspecified).
   const auto& id = out.principal.session_id;
+  std::vector<std::string> keys = {keys_.console_user(user), keys_.console_user_sessions(user),
+                                   keys_.console_session(id)};
+  std::vector<std::string> args = {user,
+                                   id,
+                                   out.principal.csrf_token,
+                                   std::to_string(to_ms(now)),
+                                   std::to_string(to_ms(out.principal.expires)),
+                                   std::to_string(ttl_s_),
+                                   keys_.console_session("")};
   svc_.redis->eval(
-      create_,
-      {keys_.console_user(user), keys_.console_user_sessions(user), keys_.console_session(id)},
-      {user, id, out.principal.csrf_token, std::to_string(to_ms(now)),
-       std::to_string(to_ms(out.principal.expires)), std::to_string(ttl_s_),
-       keys_.console_session("")},
-      ex, [out = std::move(out), done = std::move(done)](error_code ec, broker::reply r) mutable {
+      create_, std::move(keys), std::move(args), ex,
+      [out = std::move(out), done = std::move(done)](error_code ec, broker::reply r) mutable {
         if (ec || !r.is_integer()) {
           out.status = session_status::unavailable;
         } else {

@@ -311,7 +311,7 @@ void authorize_property(const std::shared_ptr<conversations_context>& ctx, const
         if (!who->allows(property)) {
           ctx->count(endpoint, "forbidden");
           return res.send(json_error(shell, http::status::forbidden, "forbidden",
-                                     "this token does not cover property '" + property + "'",
+                                     "this credential does not cover property '" + property + "'",
                                      "property_id"));
         }
         next(std::move(*who), std::move(property));

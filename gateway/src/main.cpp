@@ -1,7 +1,8 @@
-// The bellhop command: serve (default), check-config, gen-config, gen-token, engine-acl, version.
-#include <CLI/CLI.hpp>
+// The bellhop command: serve (default), check-config, gen-config, gen-token, engine-acl, user,
+// version.
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -15,10 +16,11 @@
 
 #include "bellhop/broker/embedded_redis.hpp"
 #include "bellhop/broker/redis_url.hpp"
+#include "bellhop/contract/staff_token.hpp"
 #include "bellhop/gateway/app.hpp"
 #include "bellhop/gateway/config.hpp"
 #include "bellhop/gateway/logging.hpp"
-#include "bellhop/contract/staff_token.hpp"
+#include "bellhop/gateway/user_command.hpp"
 #include "build_info.hpp"
 
 extern char** environ;
@@ -209,6 +211,30 @@ int main(int argc, char** argv) {
   acl_cmd->add_option("--password-file", engine_password_file,
                       "the engine's password, put in the line as its SHA-256");
   add_config_flags(acl_cmd, overrides);
+  user_command user_opts;
+  auto* user_cmd = app.add_subcommand(
+      "user", "console accounts (docs/console.md): add, list, disable, enable, passwd");
+  user_cmd->require_subcommand(1, 1);
+  auto* user_add = user_cmd->add_subcommand("add", "add an account; the password is read");
+  user_add->add_option("name", user_opts.name, "the user name")->required();
+  user_add->add_option("--role", user_opts.role, "staff or admin")->capture_default_str();
+  user_add
+      ->add_option("--properties", user_opts.properties,
+                   "comma-separated property ids, or '*' for all")
+      ->required()
+      ->delimiter(',');
+  add_config_flags(user_add, overrides);
+  auto* user_list = user_cmd->add_subcommand("list", "list the accounts (never their passwords)");
+  add_config_flags(user_list, overrides);
+  for (const auto& [action, help] :
+       {std::pair{"disable", "disable an account and end its sessions at once"},
+        std::pair{"enable", "enable an account again"},
+        std::pair{"passwd", "set a new password (read) and end the account's sessions"}}) {
+    auto* sub = user_cmd->add_subcommand(action, help);
+    sub->add_option("name", user_opts.name, "the user name")->required();
+    add_config_flags(sub, overrides);
+  }
+  add_config_flags(user_cmd, overrides);
   auto* version_cmd = app.add_subcommand("version", "print the version");
   // `bellhop --config x` without a subcommand means serve.
   add_config_flags(&app, overrides);
@@ -241,5 +267,11 @@ int main(int argc, char** argv) {
   if (*check_cmd) return run_check_config(overrides);
   if (*token_cmd) return run_gen_token(overrides, token_opts);
   if (*acl_cmd) return run_engine_acl(overrides, engine_password_file);
+  if (*user_cmd) {
+    user_opts.action = user_cmd->get_subcommands().front()->get_name();
+    auto cfg = load_config(overrides, environment_map(environ));
+    if (!cfg) return fail(cfg.error(), exit_failure);
+    return run_user_command(*cfg, user_opts);
+  }
   return run_serve(overrides);
 }

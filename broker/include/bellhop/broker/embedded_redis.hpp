@@ -53,6 +53,12 @@ std::uint64_t default_maxmemory_bytes(std::uint64_t memory_bytes) noexcept;
 // Physical memory, or the cgroup's memory limit when that is lower (a container); 0 if unknown.
 std::uint64_t machine_memory_bytes() noexcept;
 
+// How another bellhop command (`bellhop user …`) reaches the embedded Redis of the bellhop that
+// runs with `data_dir`: its unix socket and the password bellhop keeps in the data dir. The error
+// is one line: not running (no socket), or the password file cannot be read (wrong user).
+boost::system::result<redis_endpoint, std::string> running_embedded_endpoint(
+    const std::filesystem::path& data_dir);
+
 // Runs a private redis-server as a child of bellhop: writes its config into the data dir,
 // generates the password once (0600 file), starts it in its own process group with a parent-death
 // signal, waits until it answers, restarts it with backoff when it dies, and stops it on stop().
