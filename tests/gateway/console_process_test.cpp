@@ -64,6 +64,8 @@ class Console : public ::testing::Test {
       "redis": {"url": ")" << redis_.url()
                            << R"(", "command_timeout_ms": 1000},
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400},
+      "properties": [{"id": "hotel-berlin", "name": "Hotel Berlin", "time_zone": "Europe/Berlin"},
+                     {"id": "hotel-paris", "name": "Hotel Paris", "time_zone": "Europe/Paris"}],
       "auth": {"adapter_keys": [{"name": "adapter", "key": ")"
                            << adapter_key << R"(",
                                   "properties": ["*"]}],
@@ -121,6 +123,7 @@ TEST_F(Console, InChromiumStaffAnswerGuestsLiveAndAnAdminOperatesTheQueues) {
   add_user("ana", "staff", "hotel-berlin");
   add_user("paul", "staff", "hotel-paris");
   add_user("root", "admin", "*");
+  if (HasFatalFailure()) return;
 
   // A dead letter for the admin page: the provider refuses it for good. (The guest wrote first:
   // WhatsApp's customer-service window is open, so the send reaches the provider.)
