@@ -119,6 +119,8 @@ async function shoot(page, name) {
     await page.waitForTimeout(150);  // layout settles
     const file = `console-${name}-${w}.png`;
     await page.screenshot({ path: join(args.out, file) });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `${name} at ${w} px: nothing wider than the screen (${overflow} px over)`);
     if (screenshots_dir) copyFileSync(join(args.out, file), join(screenshots_dir, file));
   }
   await page.setViewportSize({ width: 1280, height: 800 });
@@ -300,6 +302,15 @@ try {
   check(true, "the provider's delivered status shows on the reply");
   check((await log.locator("li.message.out").filter({ hasText: "We kept a table by the window" }).count()) === 1,
         "the reply is shown once");
+  // A second reply within the session's limit (one a minute in this test's config) is refused:
+  // the page says so and keeps the text to send again.
+  await ana.getByLabel("Reply").fill("A second reply right away");
+  await ana.getByRole("button", { name: "Send" }).click();
+  await eventually("the refusal is shown", async () =>
+    (await ana.locator("#reply-status").textContent()).startsWith("Too many replies"));
+  check(await ana.getByRole("button", { name: "Send" }).isEnabled(), "the rate-limit refusal is shown; Send works again");
+  check((await ana.getByLabel("Reply").inputValue()) === "A second reply right away", "the refused text stays in the box");
+  await ana.getByLabel("Reply").fill("");
   result.reply_id = reply_id;
   result.conversation_id = first.conversation_id;
   await accessible(ana, "inbox with a conversation open");
@@ -344,10 +355,22 @@ try {
   const paul = await paul_context.newPage();
   watch(paul, "paul");
   await paul.goto(`${bellhop}/console/`);
-  await sign_in(paul, "paul", args.password);
+  // By keyboard only: the user name field, Tab to the password, Enter signs in.
+  await paul.getByLabel("Username").focus();
+  await paul.keyboard.type("paul");
+  await paul.keyboard.press("Tab");
+  check(await paul.getByLabel("Password").evaluate((e) => e === document.activeElement), "Tab goes from Username to Password");
+  await paul.keyboard.type(args.password);
+  await paul.keyboard.press("Enter");
   await paul.getByRole("list", { name: "Conversations" }).getByText("Bonjour").waitFor();
   check((await paul.getByRole("list", { name: "Conversations" }).getByText("breakfast").count()) === 0,
         "paul sees hotel-paris and not hotel-berlin");
+  // A conversation opened from the keyboard: focus its button, Enter; the focus goes to its heading.
+  await paul.getByRole("list", { name: "Conversations" }).getByRole("button").first().focus();
+  await paul.keyboard.press("Enter");
+  await paul.getByRole("log", { name: "Messages" }).getByText("Bonjour").waitFor();
+  check(await paul.locator("#view-heading").evaluate((e) => e === document.activeElement),
+        "Enter opens a conversation and moves the focus to it");
   check(paris.conversation_id !== first.conversation_id, "two conversations");
 
   // 11. The admin page: the queues, a dead letter retried, a channel paused and resumed.

@@ -64,6 +64,8 @@ class Console : public ::testing::Test {
       "redis": {"url": ")" << redis_.url()
                            << R"(", "command_timeout_ms": 1000},
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400},
+      "ratelimit": {"policies": {"staff_reply": {"algorithm": "fixed_window", "limit": 1,
+                                                 "window_ms": 60000}}},
       "properties": [{"id": "hotel-berlin", "name": "Hotel Berlin", "time_zone": "Europe/Berlin"},
                      {"id": "hotel-paris", "name": "Hotel Paris", "time_zone": "Europe/Paris"}],
       "auth": {"adapter_keys": [{"name": "adapter", "key": ")"
@@ -187,7 +189,8 @@ TEST_F(Console, InChromiumStaffAnswerGuestsLiveAndAnAdminOperatesTheQueues) {
     ++stored;
   }
   EXPECT_EQ(stored, 1) << messages;
-  // The held AI suggestion never went out.
+  // The reply refused by the rate limit never went out, nor did the held AI suggestion.
+  EXPECT_EQ(provider_sends_of("A second reply right away"), 0u);
   EXPECT_EQ(provider_sends_of("Breakfast is included"), 0u);
   // The dead letter: refused once, retried from the page and sent once more; none left.
   EXPECT_EQ(provider_sends_of("Dead letter please"), 2u);
