@@ -91,10 +91,14 @@ async function whatsapp_status(provider_message_id, status, recipient) {
   check(res.status === 200, `the status webhook is taken (got ${res.status})`);
 }
 
-// Asks the C++ test to restart Bellhop and waits until it is back.
-async function restart_bellhop() {
-  writeFileSync(join(args.out, "restart.request"), "restart\n");
-  await eventually("Bellhop restarted", () => existsSync(join(args.out, "restart.done")), 60000);
+// Asks the C++ test to restart Bellhop and waits until it is back. `how`: "plain", or
+// "lose-events" (while Bellhop is down, the property's event counter and history are deleted, as
+// when Redis loses its data: the page's `since` is then ahead and Bellhop answers recovered:false).
+let restarts = 0;
+async function restart_bellhop(how) {
+  const n = ++restarts;
+  writeFileSync(join(args.out, `restart-${n}.request`), how + "\n");
+  await eventually("Bellhop restarted", () => existsSync(join(args.out, `restart-${n}.done`)), 60000);
 }
 
 // ---- page helpers ---------------------------------------------------------------------------
@@ -324,10 +328,13 @@ try {
   // 9. Bellhop restarts: a message just before, one right after (while the page is still
   // reconnecting); the page shows both, once each, without reloading.
   await ana.evaluate(() => { window.still_the_same_page = true; });
+  let plain_loads = 0;
+  const count_plain = (r) => { if (r.url().includes("/v1/properties/hotel-berlin/conversations")) plain_loads += 1; };
+  ana.on("request", count_plain);
   await post_inbound("hotel-berlin", guest, "Message before the restart");
   await log.getByText("Message before the restart").waitFor();
   restarting = true;
-  await restart_bellhop();
+  await restart_bellhop("plain");
   await post_inbound("hotel-berlin", guest, "Message after the restart");
   await log.getByText("Message after the restart").waitFor({ timeout: 45000 });
   check(await ana.evaluate(() => window.still_the_same_page === true), "no page reload across the restart");
@@ -340,6 +347,27 @@ try {
   await post_inbound("hotel-berlin", guest, "Live again after the restart");
   await log.getByText("Live again after the restart").waitFor();
   check(true, "live messages flow again after the restart");
+  ana.off("request", count_plain);
+  check(plain_loads === 0, `the restart was caught up from events, not by reloading (${plain_loads} reloads)`);
+
+  // Bellhop restarts and the property's events are gone (Redis lost them): the page, whose
+  // `since` is now ahead, gets recovered:false and reloads over HTTP, still without a page reload.
+  let list_loads = 0;
+  ana.on("request", (r) => { if (r.url().endsWith("/v1/properties/hotel-berlin/conversations?limit=100")) list_loads += 1; });
+  restarting = true;
+  await restart_bellhop("lose-events");
+  await post_inbound("hotel-berlin", guest, "Message after the events were lost");
+  await log.getByText("Message after the events were lost").waitFor({ timeout: 45000 });
+  await eventually("live again", async () => (await ana.locator("#conn").textContent()) === "Live");
+  await eventually("root live again", async () => (await root_inbox.locator("#conn").textContent()) === "Live");
+  restarting = false;
+  await post_inbound("hotel-berlin", guest, "Live after the reload");
+  await log.getByText("Live after the reload").waitFor();
+  for (const text of ["Message after the events were lost", "Live after the reload", "Message after the restart"]) {
+    check((await log.getByText(text).count()) === 1, `"${text}" shown once after recovered:false`);
+  }
+  check(await ana.evaluate(() => window.still_the_same_page === true), "no page reload after recovered:false");
+  check(list_loads === 1, `recovered:false reloaded the conversations over HTTP once (${list_loads})`);
 
   // 10. A staff account and the admin page or API.
   const forbidden = await ana.goto(`${bellhop}/admin/`);

@@ -150,22 +150,27 @@ TEST_F(Console, InChromiumStaffAnswerGuestsLiveAndAnAdminOperatesTheQueues) {
        "http://127.0.0.1:" + std::to_string(port_), "--adapter-key", adapter_key, "--app-secret",
        app_secret, "--password", password, "--out", dir_.path().string()},
       dir_.path() / "browser.log");
-  // The script asks for a Bellhop restart once (a file); stop it (SIGTERM) and start it again on
-  // the same port while the page stays open.
+  // The script asks for Bellhop restarts (restart-<n>.request); stop it (SIGTERM) and start it
+  // again on the same port while the pages stay open. "lose-events": meanwhile the property's
+  // event counter and history go, as when Redis loses its data.
   const auto deadline = std::chrono::steady_clock::now() + 170s;
   std::optional<int> status;
-  bool restarted = false;
+  int restarts = 0;
   while (!(status = browser.wait(100ms)) && std::chrono::steady_clock::now() < deadline) {
-    if (!restarted && fs::exists(dir_.path() / "restart.request")) {
-      restarted = true;
-      bellhop_.signal(SIGTERM);
-      ASSERT_TRUE(bellhop_.wait(20s).has_value()) << "bellhop did not stop";
-      start_bellhop();
-      std::ofstream(dir_.path() / "restart.done") << "done\n";
-    }
+    const auto request = dir_.path() / ("restart-" + std::to_string(restarts + 1) + ".request");
+    if (!fs::exists(request)) continue;
+    ++restarts;
+    std::string how;
+    std::ifstream(request) >> how;
+    bellhop_.signal(SIGTERM);
+    ASSERT_TRUE(bellhop_.wait(20s).has_value()) << "bellhop did not stop";
+    if (how == "lose-events")
+      redis_.cli("DEL property:hotel-berlin:seq property:hotel-berlin:events");
+    start_bellhop();
+    std::ofstream(dir_.path() / ("restart-" + std::to_string(restarts) + ".done")) << "done\n";
   }
   ASSERT_EQ(status, 0) << browser.output() << "\nbellhop:\n" << bellhop_.output();
-  EXPECT_TRUE(restarted);
+  EXPECT_EQ(restarts, 2);
   for (const auto* page : {"sign-in", "inbox", "admin"}) {
     for (const auto* width : {"1280", "360"}) {
       EXPECT_TRUE(fs::exists(dir_.path() / (std::string("console-") + page + "-" + width + ".png")))
