@@ -318,7 +318,7 @@ function open_conversation(id) {
 function close_conversation() {
   const id = state.open;
   delete $("inbox").dataset.open;
-  const button = document.querySelector(`[data-conversation="${id}"]`);
+  const button = id ? document.querySelector(`[data-conversation="${CSS.escape(id)}"]`) : null;
   if (button) button.focus();
 }
 
@@ -436,12 +436,22 @@ function render_presence() {
 
 // ---- the page -----------------------------------------------------------------------------
 
+// The properties this browser opened with the property form (an account for every property).
+function opened_properties() {
+  try {
+    const list = JSON.parse(localStorage.getItem("bellhop-console:properties") || "[]");
+    return Array.isArray(list) ? list.filter((p) => typeof p === "string" && /^[A-Za-z0-9._-]{1,64}$/.test(p)) : [];
+  } catch (e) {
+    return [];  // unreadable: start afresh
+  }
+}
+
 async function properties_of_session() {
   if (!session.properties.includes("*")) return session.properties;
   // An account for every property: those with a channel account (admins see them), and any the
   // user opens with the property form (remembered in this browser).
   $("property-form").hidden = false;
-  const known = new Set(JSON.parse(localStorage.getItem("bellhop-console:properties") || "[]"));
+  const known = new Set(opened_properties());
   if (session.role === "admin") {
     try {
       const overview = await api("GET", "/v1/admin/overview");
@@ -500,7 +510,7 @@ async function start() {
     ev.preventDefault();
     const p = $("property-id").value.trim();
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(p)) return;
-    const known = new Set(JSON.parse(localStorage.getItem("bellhop-console:properties") || "[]"));
+    const known = new Set(opened_properties());
     known.add(p);
     localStorage.setItem("bellhop-console:properties", JSON.stringify([...known].slice(-200)));
     $("property-id").value = "";
