@@ -43,8 +43,13 @@ function bytes(n) {
   return (i ? n.toFixed(1) : String(n)) + " " + units[i];
 }
 
-function td(text, cls) {
-  return el("td", { class: cls, text });
+// A cell; `label` (its column's name) is shown before it where a narrow screen stacks the table.
+function td(text, cls, label) {
+  return el("td", { class: cls, text, role: "cell", "data-label": label ? t(label) : null });
+}
+
+function row_header(text) {
+  return el("th", { scope: "row", role: "rowheader", text });
 }
 
 function say(message) {
@@ -83,29 +88,29 @@ function render_queues(o) {
   const inbound = o.inbound && typeof o.inbound === "object" ? o.inbound : {};
   const engines = Array.isArray(inbound.engines) ? inbound.engines : [];
   const in_flight = engines.reduce((sum, e) => sum + (Number.isFinite(e.in_flight) ? e.in_flight : 0), 0);
-  rows.push(el("tr", {},
-    el("th", { scope: "row", text: t("inbound_queue") }),
-    td(num(inbound.waiting), "num"), td(num(in_flight), "num"), td("–", "num"),
-    td(num(inbound.dead), "num" + (inbound.dead > 0 ? " bad" : "")), td(""), td(""),
+  rows.push(el("tr", { role: "row" },
+    row_header(t("inbound_queue")),
+    td(num(inbound.waiting), "num", "waiting"), td(num(in_flight), "num", "in_flight"), td("", "num"),
+    td(num(inbound.dead), "num" + (inbound.dead > 0 ? " bad" : ""), "dead"), td(""), td(""),
     td(inbound.unrouted > 0 ? t("unrouted") + ": " + num(inbound.unrouted) : "")));
   for (const e of engines) {
     const alive = e.alive === true;
-    rows.push(el("tr", {},
-      el("th", { scope: "row", text: t("engine_row", { name: str(e.consumer) }) }),
-      td("–", "num"), td(num(e.in_flight), "num"), td("–", "num"), td("–", "num"), td(""),
-      td((alive ? t("alive") : t("not_alive")) + " · " + ago(e.heartbeat_age_ms), alive ? "good" : "bad"),
+    rows.push(el("tr", { role: "row" },
+      row_header(t("engine_row", { name: str(e.consumer) })),
+      td(""), td(num(e.in_flight), "num", "in_flight"), td(""), td(""), td(""),
+      td((alive ? t("alive") : t("not_alive")) + " · " + ago(e.heartbeat_age_ms), alive ? "good" : "bad", "heartbeat"),
       td("")));
   }
   for (const q of Array.isArray(o.outbound) ? o.outbound : []) {
     const channel = str(q.channel);
     const paused = q.paused === true || q.paused === 1;
     state.paused.set(channel, paused);
-    rows.push(el("tr", { "data-channel": channel },
-      el("th", { scope: "row", text: channel }),
-      td(num(q.waiting), "num"), td(num(q.active), "num"), td(num(q.delayed), "num"),
-      td(num(q.dead), "num" + (q.dead > 0 ? " bad" : "")),
-      td(paused ? t("yes") : t("no"), paused ? "bad" : ""), td(""),
-      el("td", {}, el("span", { class: "cell-actions" },
+    rows.push(el("tr", { role: "row", "data-channel": channel },
+      row_header(channel),
+      td(num(q.waiting), "num", "waiting"), td(num(q.active), "num", "in_flight"),
+      td(num(q.delayed), "num", "delayed"), td(num(q.dead), "num" + (q.dead > 0 ? " bad" : ""), "dead"),
+      td(paused ? t("yes") : t("no"), paused ? "bad" : "", "paused"), td(""),
+      el("td", { role: "cell" }, el("span", { class: "cell-actions" },
         paused ? action_button(t("resume"), () => operate(channel, "resume"))
                : action_button(t("pause"), () => operate(channel, "pause"), "quiet"),
         action_button(t("show_dead"), () => show_dead(channel), "quiet")))));
@@ -227,10 +232,11 @@ async function load_dead(channel) {
   replace_rows($("dead-rows"), dead.map((d) => {
     const id = str(d.id);
     const content = d.message && typeof d.message === "object" ? JSON.stringify(d.message, null, 2) : str(d.element);
-    return el("tr", { "data-id": id },
-      td(str(d.reason)), td(num(d.attempts), "num"), td(when(time_ms(d.failed_at))),
-      el("td", {}, el("pre", { class: "content", tabindex: "0", text: content })),
-      el("td", {}, id ? action_button(t("retry"), () => operate(channel, "retry", id)) : null));
+    return el("tr", { role: "row", "data-id": id },
+      td(str(d.reason), "", "reason"), td(num(d.attempts), "num", "attempts"),
+      td(when(time_ms(d.failed_at)), "", "failed_at"),
+      el("td", { role: "cell" }, el("pre", { class: "content", tabindex: "0", text: content })),
+      el("td", { role: "cell" }, id ? action_button(t("retry"), () => operate(channel, "retry", id)) : null));
   }));
 }
 

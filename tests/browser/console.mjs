@@ -125,6 +125,7 @@ async function shoot(page, name) {
     await page.screenshot({ path: join(args.out, file) });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 0, `${name} at ${w} px: nothing wider than the screen (${overflow} px over)`);
+    await accessible(page, `${name} at ${w} px`);
     if (screenshots_dir) copyFileSync(join(args.out, file), join(screenshots_dir, file));
   }
   await page.setViewportSize({ width: 1280, height: 800 });
@@ -206,7 +207,6 @@ try {
   const console_weight = weigh(ana);
   await ana.goto(`${bellhop}/console/`);
   await ana.getByRole("button", { name: "Sign in" }).waitFor();
-  await accessible(ana, "sign-in page");
   await shoot(ana, "sign-in");
   await sign_in(ana, "ana", "not-the-password-1");
   await eventually("the refusal is shown", async () =>
@@ -306,6 +306,8 @@ try {
   check(true, "the provider's delivered status shows on the reply");
   check((await log.locator("li.message.out").filter({ hasText: "We kept a table by the window" }).count()) === 1,
         "the reply is shown once");
+  await shoot(ana, "inbox");
+
   // A second reply within the session's limit (one a minute in this test's config) is refused:
   // the page says so and keeps the text to send again.
   await ana.getByLabel("Reply").fill("A second reply right away");
@@ -317,8 +319,6 @@ try {
   await ana.getByLabel("Reply").fill("");
   result.reply_id = reply_id;
   result.conversation_id = first.conversation_id;
-  await accessible(ana, "inbox with a conversation open");
-  await shoot(ana, "inbox");
 
   // 8. CSRF: a cookie request that changes state without the header is refused.
   const no_csrf = await page_fetch(ana, "POST", `/v1/conversations/${first.conversation_id}/read`);
@@ -420,7 +420,6 @@ try {
   await dead.first().waitFor();
   check((await dead.first().textContent()).includes("Dead letter please <b>"), "the dead letter's content as text");
   check((await root.locator("#dead-rows b").count()) === 0, "dead-letter content never becomes markup");
-  await accessible(root, "admin page");
   await shoot(root, "admin");
   await root.getByRole("button", { name: "Purge" }).click();
   const dialog = root.getByRole("dialog");
