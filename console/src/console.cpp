@@ -6,12 +6,12 @@
 
 #include <memory>
 
+#include "bellhop/console/pages.hpp"
 #include "bellhop/console/users.hpp"
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/json/parse.hpp"
 #include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
-#include "pages.hpp"
 #include "password_pool.hpp"
 #include "session_store.hpp"
 

@@ -1,4 +1,4 @@
-#include "pages.hpp"
+#include "bellhop/console/pages.hpp"
 
 #include <memory>
 #include <stdexcept>
