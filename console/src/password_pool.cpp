@@ -8,7 +8,10 @@
 namespace bellhop::gateway {
 
 password_pool::password_pool(std::size_t threads, std::size_t max_pending)
-    : pool_(threads), max_pending_(max_pending) {}
+    : pool_(threads), max_pending_(max_pending) {
+  // The dummy hash is made before the first sign-in, so the first unknown name is no slower.
+  boost::asio::post(pool_, [this] { dummy(); });
+}
 
 password_pool::~password_pool() {
   pool_.join();
@@ -34,6 +37,7 @@ bool password_pool::verify(std::string stored, std::string password,
     const bool known = !stored.empty();
     bool ok = verify_password(known ? stored : dummy(), password);
     ok = ok && known;
+    wipe(password);
     pending_.fetch_sub(1);
     boost::asio::post(ex, [ok, done = std::move(done)] { done(ok); });
   });

@@ -1,5 +1,6 @@
 #include "session_store.hpp"
 
+#include <boost/asio/system_executor.hpp>
 #include <charconv>
 #include <chrono>
 
@@ -60,10 +61,6 @@ session_store::session_store(const services& svc, contract::key_space keys, int 
       lookup_(broker::script::make("console_session_lookup", std::string(lua::session_lookup))),
       end_(broker::script::make("console_session_end", std::string(lua::session_end))) {}
 
-session_store::~session_store() {
-  callbacks_.join();
-}
-
 std::string session_store::session_id(std::string_view cookie) {
   return contract::sha256_hex(cookie, 16);
 }
@@ -72,7 +69,7 @@ void session_store::lookup(const std::string& cookie, session_callback done) {
   if (!svc_.redis) return done(session_status::unavailable, std::nullopt);
   auto id = session_id(cookie);
   svc_.redis->eval(lookup_, {keys_.console_session(id)}, {keys_.console_user("")},
-                   callbacks_.get_executor(),
+                   boost::asio::system_executor(),
                    [id, done = std::move(done)](error_code ec, broker::reply r) mutable {
                      if (ec || r.is_error()) return done(session_status::unavailable, std::nullopt);
                      auto p = principal_of(r, std::move(id));

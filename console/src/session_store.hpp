@@ -1,7 +1,6 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <string>
 
@@ -17,12 +16,12 @@ namespace bellhop::gateway {
 class session_store {
  public:
   session_store(const services& svc, contract::key_space keys, int ttl_s);
-  ~session_store();
 
   // The session id of a cookie value: the first 32 hex digits of its SHA-256.
   static std::string session_id(std::string_view cookie);
 
-  // server/staff_auth.hpp's session_lookup: calls back once, on the store's own thread.
+  // server/staff_auth.hpp's session_lookup: calls back once, on Asio's system executor (the
+  // lookup has no executor of its own, and that one outlives every store and broker).
   void lookup(const std::string& cookie, session_callback done);
 
   struct created {
@@ -44,7 +43,6 @@ class session_store {
   const services& svc_;
   const contract::key_space keys_;
   const int ttl_s_;
-  boost::asio::thread_pool callbacks_{1};  // where lookups complete (they have no executor)
   broker::script create_, lookup_, end_;
 };
 

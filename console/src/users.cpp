@@ -80,6 +80,11 @@ bool verify_password(std::string_view stored, std::string_view password) {
   return crypto_pwhash_str_verify(buf, password.data(), password.size()) == 0;
 }
 
+void wipe(std::string& secret) noexcept {
+  sodium_memzero(secret.data(), secret.size());
+  secret.clear();
+}
+
 std::string properties_json(const std::vector<std::string>& properties) {
   std::string out = "[";
   for (const auto& p : properties) {

@@ -162,7 +162,7 @@ void change_state(const ctx_ptr& ctx, const request& req, responder res, std::st
 
 void change_authorized(const ctx_ptr& ctx, const request& req, const responder& res,
                        const std::string& change, caller who) {
-  auto count = [&ctx, change](std::string_view result) {
+  auto count = [ctx, change](std::string_view result) {
     ctx->results.labels({change, result}).inc();
   };
   std::string conversation(res.param("id"));

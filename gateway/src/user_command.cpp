@@ -126,6 +126,7 @@ int run_user_command(const config& cfg, const user_command& cmd) {
     auto password = read_new_password();
     if (!password) return fail(password.error());
     auto h = hash_password(*password);
+    wipe(*password);
     if (!h) return fail("cannot hash the password (libsodium failed: out of memory?)");
     hash = std::move(*h);
   }

@@ -880,6 +880,28 @@ TEST_F(ConfigTest, ConnectionLimitsAndTrustedProxies) {
             "in ratelimit.policies");
 }
 
+TEST_F(ConfigTest, ConsoleSessionsAndLoginLimits) {
+  auto defaults = load();
+  ASSERT_TRUE(defaults.has_value()) << defaults.error();
+  EXPECT_EQ(defaults->console.session_ttl_s, 43200);
+  EXPECT_EQ(defaults->ratelimit.console_login_user, "console_login_user");
+  EXPECT_EQ(defaults->ratelimit.console_login_ip, "console_login_ip");
+  EXPECT_EQ(defaults->ratelimit.policies.at("console_login_user").limit, 5);
+  EXPECT_EQ(defaults->ratelimit.policies.at("console_login_ip").limit, 20);
+
+  EXPECT_EQ(load_ok(R"({"console": {"session_ttl_s": 3600}})").console.session_ttl_s, 3600);
+  auto env =
+      load({{"BELLHOP_CONSOLE_SESSION_TTL_S", "600"}, {"BELLHOP_RATELIMIT_CONSOLE_LOGIN_IP", ""}});
+  ASSERT_TRUE(env.has_value()) << env.error();
+  EXPECT_EQ(env->console.session_ttl_s, 600);
+  EXPECT_EQ(env->ratelimit.console_login_ip, "");
+  EXPECT_NE(file_error(R"({"console": {"session_ttl_s": 0}})").find("'console.session_ttl_s'"),
+            std::string::npos);
+  EXPECT_EQ(env_error({{"BELLHOP_RATELIMIT_CONSOLE_LOGIN_USER", "nope"}}),
+            "environment BELLHOP_RATELIMIT_CONSOLE_LOGIN_USER: names policy 'nope', which is not "
+            "defined in ratelimit.policies");
+}
+
 // ---- many accounts per channel (docs/properties.md, "Accounts and routing") -----------------
 
 TEST_F(ConfigTest, TheOneAccountFormIsAccountsZero) {

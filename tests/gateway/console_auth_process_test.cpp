@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <fstream>
 #include <map>
+#include <thread>
+#include <vector>
 
 #include "bellhop/contract/staff_token.hpp"
 #include "support/http_client.hpp"
@@ -57,7 +60,8 @@ struct cli_result {
 
 class ConsoleAuthProcess : public ::testing::Test {
  protected:
-  void start(const std::string& public_url = "") {
+  // `limits`: the login policies of these tests; false: sign-ins are not limited.
+  void start(const std::string& public_url = "", bool limits = true) {
     port_ = free_port();
     config_ = dir_.path() / "config.json";
     std::ofstream(config_) << R"({
@@ -73,7 +77,8 @@ class ConsoleAuthProcess : public ::testing::Test {
                "jwt_secret": ")"
                            << jwt_secret << R"("},
       "properties": [{"id": "hotel-a", "time_zone": "UTC"}, {"id": "hotel-b", "time_zone": "UTC"}],
-      "ratelimit": {"policies": {
+      "ratelimit": {)" << (limits ? "" : R"("console_login_user": "", "console_login_ip": "",)")
+                           << R"( "policies": {
         "console_login_user": {"algorithm": "fixed_window", "limit": )"
                            << per_user << R"(, "window_ms": 60000},
         "console_login_ip": {"algorithm": "fixed_window", "limit": )"
@@ -403,6 +408,34 @@ TEST_F(ConsoleAuthProcess, PostsByCookieNeedTheCsrfTokenAndThisOrigin) {
                   {{"X-CSRF-Token", s.csrf}, {"Content-Type", "application/json"}});
   // No body: handoff needs a reason (the session got past authentication).
   EXPECT_EQ(r.status, 422) << r.body;
+}
+
+TEST_F(ConsoleAuthProcess, MoreSignInsAtOnceThanThePoolHoldsAre503) {
+  start("", false);
+  add_user("ana", "staff", "hotel-a", "correct horse 1");
+  // Two hashing threads and 32 waiting: of 64 sign-ins at once some must be refused at once,
+  // and every other one is answered as usual.
+  constexpr int attempts = 64;
+  std::atomic<int> refused{0}, answered{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < attempts; ++i) {
+    threads.emplace_back([&] {
+      const auto r = login("ana", "wrong password");
+      if (r.status == 503 && error_code(r) == "unavailable" && header(r, "retry-after") == "1")
+        ++refused;
+      else if (r.status == 401)
+        ++answered;
+      else
+        ++other;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_GE(answered.load(), 32);
+  EXPECT_EQ(refused.load() + answered.load(), attempts);
+  // The pool recovers: a sign-in afterwards is checked.
+  EXPECT_EQ(login("ana", "correct horse 1").status, 200);
 }
 
 }  // namespace

@@ -38,6 +38,9 @@ std::optional<std::string> hash_password(std::string_view password);
 // malformed `stored`). Blocks like hash_password.
 bool verify_password(std::string_view stored, std::string_view password);
 
+// Overwrites a password's bytes (sodium_memzero: not optimized away) once it is no longer needed.
+void wipe(std::string& secret) noexcept;
+
 // A property list as stored: a JSON array of ids, or ["*"] for all.
 std::string properties_json(const std::vector<std::string>& properties);
 // The list back from its stored JSON; nullopt when it is not an array of ids or "*" (bounded).
