@@ -110,8 +110,7 @@ void write_inbound(json::writer& w, const broker::reply& r, int visibility_timeo
   const auto& engines = e[4].elements();
   for (std::size_t i = 0; i + 2 < engines.size(); i += 3) {
     const auto& name = engines[i];
-    if (!name.is_string() || !engines[i + 1].is_integer() || !engines[i + 2].is_integer())
-      continue;
+    if (!name.is_string() || !engines[i + 1].is_integer() || !engines[i + 2].is_integer()) continue;
     const std::int64_t pttl = engines[i + 2].integer();
     w.StartObject();
     json::put(w, "consumer", valid_utf8(std::string_view(name.str()).substr(0, max_name_bytes)));
@@ -168,8 +167,8 @@ void write_health(json::writer& w, const char* key, const std::map<std::string, 
   put_whole_or_null(w, "error_at", error_at ? whole(*error_at) : std::nullopt);
   w.Key("error");
   if (error)
-    json::write_string(w, valid_utf8(std::string_view(*error).substr(
-                              0, account_health::max_error_bytes)));
+    json::write_string(
+        w, valid_utf8(std::string_view(*error).substr(0, account_health::max_error_bytes)));
   else
     w.Null();
   w.EndObject();
@@ -327,40 +326,29 @@ void overview(const ctx_ptr& c, const request& shell, responder res) {
 
 void list_inbound_dead(const ctx_ptr& c, const request& shell, responder res, std::int64_t limit) {
   if (!c->svc.redis) return res.send(unavailable(shell));
-  c->svc.redis->post({"LRANGE", c->keys.inbound_dead(), "0", std::to_string(limit - 1)},
-                     res.executor(), [res, shell](error_code ec, broker::reply r) {
-                       if (ec || !r.is_array()) return res.send(unavailable(shell));
-                       rapidjson::StringBuffer b;
-                       json::writer w(b);
-                       w.StartObject();
-                       w.Key("dead");
-                       w.StartArray();
-                       for (const auto& e : r.elements())
-                         if (e.is_string()) write_dead_letter(w, e.str());
-                       w.EndArray();
-                       w.EndObject();
-                       res.send(json_response(shell, http::status::ok,
-                                              std::string(b.GetString(), b.GetSize())));
-                     });
+  read_dead_letters(*c->svc.redis, c->keys.inbound_dead(), limit, res.executor(),
+                    [res, shell](std::optional<std::string> dead) {
+                      if (!dead) return res.send(unavailable(shell));
+                      res.send(json_response(shell, http::status::ok, "{\"dead\":" + *dead + "}"));
+                    });
 }
 
 void retry_inbound_dead(const ctx_ptr& c, const request& shell, responder res) {
   if (!c->svc.redis) return res.send(unavailable(shell));
-  c->svc.redis->eval(c->retry, {c->keys.inbound_dead(), c->keys.inbound()}, {}, res.executor(),
-                     [res, shell](error_code ec, broker::reply r) {
-                       if (ec || !r.is_integer()) return res.send(unavailable(shell));
-                       res.send(json_response(shell, http::status::ok,
-                                              "{\"requeued\":" + std::to_string(r.integer()) +
-                                                  "}"));
-                     });
+  c->svc.redis->eval(
+      c->retry, {c->keys.inbound_dead(), c->keys.inbound()}, {}, res.executor(),
+      [res, shell](error_code ec, broker::reply r) {
+        if (ec || !r.is_integer()) return res.send(unavailable(shell));
+        res.send(json_response(shell, http::status::ok,
+                               "{\"requeued\":" + std::to_string(r.integer()) + "}"));
+      });
 }
 
 }  // namespace
 
 void add_admin_routes(router& routes, const services& svc, const contract::key_space& keys,
                       const console_options& options, session_lookup sessions) {
-  auto c = std::make_shared<admin_context>(
-      admin_context{svc, keys, options, std::move(sessions)});
+  auto c = std::make_shared<admin_context>(admin_context{svc, keys, options, std::move(sessions)});
   routes.add(http::verb::get, "/v1/admin/overview", [c](const request& req, responder res) {
     authorize_admin(req, std::move(res), c->options.admin_token, c->sessions,
                     [c, shell = request_shell(req)](responder res) { overview(c, shell, res); });
@@ -377,14 +365,12 @@ void add_admin_routes(router& routes, const services& svc, const contract::key_s
                       list_inbound_dead(c, shell, res, *limit);
                     });
   });
-  routes.add(http::verb::post, "/v1/admin/inbound/dead/retry",
-             [c](const request& req, responder res) {
-               authorize_admin(
-                   req, std::move(res), c->options.admin_token, c->sessions,
-                   [c, shell = request_shell(req)](responder res) {
-                     retry_inbound_dead(c, shell, res);
-                   });
-             });
+  routes.add(
+      http::verb::post, "/v1/admin/inbound/dead/retry", [c](const request& req, responder res) {
+        authorize_admin(
+            req, std::move(res), c->options.admin_token, c->sessions,
+            [c, shell = request_shell(req)](responder res) { retry_inbound_dead(c, shell, res); });
+      });
 }
 
 }  // namespace bellhop::gateway

@@ -68,10 +68,14 @@ void count_this_minute(broker::broker& redis, const contract::key_space& keys,
                        std::string_view field, std::int64_t n, boost::asio::any_io_executor ex) {
   if (n <= 0) return;
   std::string key = keys.stats_minute(epoch_minute(std::chrono::system_clock::now()));
+  // The expiry is set by whoever created the minute's hash (its count is then exactly `n`):
+  // one command per call the other 59 seconds. A lost EXPIRE leaves one small hash behind.
   redis.post({"HINCRBY", key, std::string(field), std::to_string(n)}, ex,
-             [](boost::system::error_code, broker::reply) {});
-  redis.post({"EXPIRE", std::move(key), std::to_string(minute_counts_ttl_s)}, std::move(ex),
-             [](boost::system::error_code, broker::reply) {});
+             [&redis, key, n, ex](boost::system::error_code ec, broker::reply r) {
+               if (ec || !r.is_integer() || r.integer() != n) return;
+               redis.post({"EXPIRE", key, std::to_string(minute_counts_ttl_s)}, ex,
+                          [](boost::system::error_code, broker::reply) {});
+             });
 }
 
 }  // namespace bellhop::gateway

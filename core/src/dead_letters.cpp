@@ -6,6 +6,7 @@
 #include <charconv>
 #include <string>
 
+#include "bellhop/core/lua.hpp"
 #include "bellhop/core/poison.hpp"
 #include "bellhop/json/parse.hpp"
 
@@ -106,12 +107,52 @@ void write_dead_letter(json::writer& w, std::string_view element) {
     message.Accept(w);  // depth bounded by the parser
   } else {
     w.Null();
-    json::put(w, "element",
-              shown(message.IsString()
-                        ? std::string_view(message.GetString(), message.GetStringLength())
-                        : element));
+    json::put(
+        w, "element",
+        shown(message.IsString() ? std::string_view(message.GetString(), message.GetStringLength())
+                                 : element));
   }
   w.EndObject();
+}
+
+void read_dead_letters(broker::broker& redis, std::string key, std::int64_t limit,
+                       boost::asio::any_io_executor ex,
+                       std::function<void(std::optional<std::string>)> done) {
+  static const broker::script page =
+      broker::script::make("dead_letters_page", std::string(lua::dead_letters_page));
+  redis.eval(page, {std::move(key)},
+             {std::to_string(limit), std::to_string(dead_letter_whole_bytes),
+              std::to_string(dead_letters_total_bytes), std::to_string(dead_letter_raw_bytes)},
+             ex, [done = std::move(done)](boost::system::error_code ec, broker::reply r) {
+               if (ec || !r.is_array()) return done(std::nullopt);
+               rapidjson::StringBuffer b;
+               json::writer w(b);
+               w.StartArray();
+               for (const auto& entry : r.elements()) {
+                 const auto& e = entry.elements();
+                 if (e.size() < 2 || !e[0].is_integer() || !e[1].is_string()) continue;
+                 if (e[0].integer() == 1) {
+                   write_dead_letter(w, e[1].str());
+                   continue;
+                 }
+                 w.StartObject();
+                 w.Key("id");
+                 if (e.size() > 2 && e[2].is_string() && e[2].str().size() <= 64)
+                   json::write_string(w, valid_utf8(e[2].str()));
+                 else
+                   w.Null();
+                 for (const char* k : {"reason", "attempts", "failed_at", "message"}) {
+                   w.Key(k);
+                   w.Null();
+                 }
+                 json::put(w, "element", shown(e[1].str()));
+                 w.Key("truncated");
+                 w.Bool(true);
+                 w.EndObject();
+               }
+               w.EndArray();
+               done(std::string(b.GetString(), b.GetSize()));
+             });
 }
 
 }  // namespace bellhop::gateway

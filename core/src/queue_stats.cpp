@@ -74,25 +74,25 @@ void read_queue_stats(broker::broker& redis, const contract::key_space& keys,
   g->pending = channels.size();
   g->done = std::move(done);
   for (const std::string& ch : channels) {
-    redis.eval(
-        stats_script(),
-        {keys.outbound(ch), keys.outbound_ready(ch), keys.outbound_delayed(ch),
-         keys.outbound_dead(ch), keys.outbound_paused(ch), keys.outbound_stats(ch),
-         keys.outbound_gateways(), keys.outbound_quiet(ch)},
-        {keys.outbound_processing(ch, "")}, ex, [g, ch](boost::system::error_code ec, broker::reply r) {
-          if (ec || !well_formed(r)) g->failed = true;
-          g->got.emplace_back(ch, std::move(r));
-          if (--g->pending > 0) return;
-          if (g->failed) return g->done(std::nullopt);
-          std::sort(g->got.begin(), g->got.end(),
-                    [](const auto& x, const auto& y) { return x.first < y.first; });
-          rapidjson::StringBuffer b;
-          json::writer w(b);
-          w.StartArray();
-          for (const auto& [name, rep] : g->got) write_entry(w, name, rep);
-          w.EndArray();
-          g->done(std::string(b.GetString(), b.GetSize()));
-        });
+    redis.eval(stats_script(),
+               {keys.outbound(ch), keys.outbound_ready(ch), keys.outbound_delayed(ch),
+                keys.outbound_dead(ch), keys.outbound_paused(ch), keys.outbound_stats(ch),
+                keys.outbound_gateways(), keys.outbound_quiet(ch)},
+               {keys.outbound_processing(ch, "")}, ex,
+               [g, ch](boost::system::error_code ec, broker::reply r) {
+                 if (ec || !well_formed(r)) g->failed = true;
+                 g->got.emplace_back(ch, std::move(r));
+                 if (--g->pending > 0) return;
+                 if (g->failed) return g->done(std::nullopt);
+                 std::sort(g->got.begin(), g->got.end(),
+                           [](const auto& x, const auto& y) { return x.first < y.first; });
+                 rapidjson::StringBuffer b;
+                 json::writer w(b);
+                 w.StartArray();
+                 for (const auto& [name, rep] : g->got) write_entry(w, name, rep);
+                 w.EndArray();
+                 g->done(std::string(b.GetString(), b.GetSize()));
+               });
   }
 }
 

@@ -5,9 +5,9 @@
 
 #include "bellhop/core/account_health.hpp"
 #include "bellhop/core/redis_full.hpp"
+#include "bellhop/inbound/lua.hpp"
 #include "bellhop/json/write.hpp"
 #include "bellhop/server/json_response.hpp"
-#include "bellhop/inbound/lua.hpp"
 
 namespace bellhop::gateway {
 

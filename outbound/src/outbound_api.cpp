@@ -13,10 +13,10 @@
 #include "bellhop/core/queue_stats.hpp"
 #include "bellhop/core/redis_full.hpp"
 #include "bellhop/json/write.hpp"
+#include "bellhop/outbound/lua.hpp"
 #include "bellhop/outbound/outbound.hpp"
 #include "bellhop/server/admin_auth.hpp"
 #include "bellhop/server/json_response.hpp"
-#include "bellhop/outbound/lua.hpp"
 
 namespace bellhop::gateway {
 namespace {
@@ -29,8 +29,8 @@ struct outbound_context {
   const outbound_options options;
   const adapter_auth& auth;
   const session_lookup sessions;
-  broker::script enqueue = broker::script::make("outbound_enqueue",
-                                                std::string(lua::outbound_enqueue));
+  broker::script enqueue =
+      broker::script::make("outbound_enqueue", std::string(lua::outbound_enqueue));
   broker::script retry = broker::script::make("outbound_retry_dead",
                                               std::string(lua::outbound_retry_dead));
 };
@@ -154,12 +154,12 @@ void queue_stats(const ctx_ptr& c, const request& shell, responder res) {
   if (!c->svc.redis) return res.send(unavailable(shell));
   std::vector<std::string> channels;
   for (const auto& entry : c->options.channels) channels.push_back(entry.first);
-  read_queue_stats(*c->svc.redis, c->keys, channels, res.executor(),
-                   [res, shell](std::optional<std::string> queues) {
-                     if (!queues) return res.send(unavailable(shell));
-                     res.send(json_response(shell, http::status::ok,
-                                            "{\"queues\":" + *queues + "}"));
-                   });
+  read_queue_stats(
+      *c->svc.redis, c->keys, channels, res.executor(),
+      [res, shell](std::optional<std::string> queues) {
+        if (!queues) return res.send(unavailable(shell));
+        res.send(json_response(shell, http::status::ok, "{\"queues\":" + *queues + "}"));
+      });
 }
 
 // GET /v1/admin/queues/{channel}/dead?limit=N: the newest N dead letters (docs/outbound.md).
@@ -167,21 +167,12 @@ void list_dead(const ctx_ptr& c, const request& shell, responder res, std::int64
   std::string ch;
   if (!known_channel(c, shell, res, ch)) return;
   if (!c->svc.redis) return res.send(unavailable(shell));
-  c->svc.redis->post(
-      {"LRANGE", c->keys.outbound_dead(ch), "0", std::to_string(limit - 1)}, res.executor(),
-      [res, shell, ch](error_code ec, broker::reply r) {
-        if (ec || !r.is_array()) return res.send(unavailable(shell));
-        rapidjson::StringBuffer b;
-        json::writer w(b);
-        w.StartObject();
-        json::put(w, "channel", ch);
-        w.Key("dead");
-        w.StartArray();
-        for (const auto& e : r.elements())
-          if (e.is_string()) write_dead_letter(w, e.str());
-        w.EndArray();
-        w.EndObject();
-        res.send(json_response(shell, http::status::ok, std::string(b.GetString(), b.GetSize())));
+  read_dead_letters(
+      *c->svc.redis, c->keys.outbound_dead(ch), limit, res.executor(),
+      [res, shell, ch](std::optional<std::string> dead) {
+        if (!dead) return res.send(unavailable(shell));
+        res.send(json_response(shell, http::status::ok,
+                               "{\"channel\":" + json::quote(ch) + ",\"dead\":" + *dead + "}"));
       });
 }
 
@@ -235,19 +226,18 @@ void add_outbound_routes(router& routes, const services& svc, const contract::ke
     as_admin(c, req, std::move(res),
              [c, shell = request_shell(req)](responder res) { queue_stats(c, shell, res); });
   });
-  routes.add(http::verb::get, "/v1/admin/queues/{channel}/dead",
-             [c](const request& req, responder res) {
-               auto limit = dead_letters_limit(req.target());
-               as_admin(c, req, std::move(res),
-                        [c, limit, shell = request_shell(req)](responder res) {
-                          if (!limit) {
-                            const auto& e = limit.error();
-                            return res.send(json_error(shell, static_cast<http::status>(e.status),
-                                                       e.code, e.message, e.field));
-                          }
-                          list_dead(c, shell, res, *limit);
-                        });
-             });
+  routes.add(
+      http::verb::get, "/v1/admin/queues/{channel}/dead", [c](const request& req, responder res) {
+        auto limit = dead_letters_limit(req.target());
+        as_admin(c, req, std::move(res), [c, limit, shell = request_shell(req)](responder res) {
+          if (!limit) {
+            const auto& e = limit.error();
+            return res.send(
+                json_error(shell, static_cast<http::status>(e.status), e.code, e.message, e.field));
+          }
+          list_dead(c, shell, res, *limit);
+        });
+      });
   // The request is used after a session lookup only through its shell and the path's params.
   auto admin = [&](http::verb v, std::string path, const char* what) {
     routes.add(v, std::move(path), [c, what](const request& req, responder res) {

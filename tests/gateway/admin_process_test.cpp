@@ -3,11 +3,14 @@
 // checked against a state the test builds in Redis and through Bellhop's own routes.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <signal.h>
 
 #include <atomic>
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "support/bellhop_config.hpp"
 #include "support/fake_provider.hpp"
@@ -74,26 +77,25 @@ class AdminApi : public ::testing::Test {
   }
 
   http_result post_inbound(const std::string& external_id) {
-    return http_request(port_, "POST", "/v1/messages/inbound",
-                        R"({"property_id":"hotel-berlin","channel":"whatsapp","external_id":")" +
-                            external_id + R"(","from":"+4915112345678","text":"hello"})",
-                        {{"Authorization", "Bearer " + adapter_key},
-                         {"Content-Type", "application/json"}});
+    return http_request(
+        port_, "POST", "/v1/messages/inbound",
+        R"({"property_id":"hotel-berlin","channel":"whatsapp","external_id":")" + external_id +
+            R"(","from":"+4915112345678","text":"hello"})",
+        {{"Authorization", "Bearer " + adapter_key}, {"Content-Type", "application/json"}});
   }
 
   http_result post_outbound(const std::string& text) {
-    return http_request(port_, "POST", "/v1/messages/outbound",
-                        R"({"property_id":"hotel-berlin","channel":"whatsapp",)"
-                        R"("to":"+4915112345678","text":")" +
-                            text + "\"}",
-                        {{"Authorization", "Bearer " + adapter_key},
-                         {"Content-Type", "application/json"}});
+    return http_request(
+        port_, "POST", "/v1/messages/outbound",
+        R"({"property_id":"hotel-berlin","channel":"whatsapp",)"
+        R"("to":"+4915112345678","text":")" +
+            text + "\"}",
+        {{"Authorization", "Bearer " + adapter_key}, {"Content-Type", "application/json"}});
   }
 
   http_result webhook(const std::string& body, const std::string& signature) {
     return http_request(port_, "POST", "/v1/webhooks/whatsapp", body,
-                        {{"Content-Type", "application/json"},
-                         {"X-Hub-Signature-256", signature}});
+                        {{"Content-Type", "application/json"}, {"X-Hub-Signature-256", signature}});
   }
 
   temp_dir dir_;
@@ -105,8 +107,7 @@ TEST_F(AdminApi, TheOverviewCountsWhatIsInRedis) {
   redis_server redis;
   std::atomic<bool> reject{false};
   fake_provider graph([&](const fake_request&, std::size_t i) {
-    return reject ? fake_response{400, R"({"error":{"message":"nope","code":100}})"}
-                  : graph_ok(i);
+    return reject ? fake_response{400, R"({"error":{"message":"nope","code":100}})"} : graph_ok(i);
   });
   auto bellhop = start_bellhop(redis, graph);
 
@@ -228,7 +229,8 @@ TEST_F(AdminApi, DeadLettersAreListedNewestFirstWithTheirMessage) {
       << bellhop.output();
   // What else a dead list may hold: a letter quoting a message that was not JSON, and an
   // element that is not JSON at all (with a byte that is not UTF-8).
-  redis.cli(R"(LPUSH outbound:whatsapp:dead '{"message":"{broken","reason":"unreadable message: syntax","error_code":null,"attempts":1,"failed_at":"2026-01-01T00:00:00Z"}')");
+  redis.cli(
+      R"(LPUSH outbound:whatsapp:dead '{"message":"{broken","reason":"unreadable message: syntax","error_code":null,"attempts":1,"failed_at":"2026-01-01T00:00:00Z"}')");
   redis.cli("LPUSH outbound:whatsapp:dead \"$(printf 'garbage\\377')\"");
 
   auto r = http_request(port_, "GET", "/v1/admin/queues/whatsapp/dead", "", admin);
@@ -259,16 +261,16 @@ TEST_F(AdminApi, DeadLettersAreListedNewestFirstWithTheirMessage) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json(r.body)["dead"].Size(), 1u);
   for (const char* q : {"limit=0", "limit=201", "limit=99999999999999999999999"})
-    EXPECT_EQ(http_request(port_, "GET", std::string("/v1/admin/queues/whatsapp/dead?") + q, "",
-                           admin)
-                  .status,
-              422)
+    EXPECT_EQ(
+        http_request(port_, "GET", std::string("/v1/admin/queues/whatsapp/dead?") + q, "", admin)
+            .status,
+        422)
         << q;
   for (const char* q : {"limit=abc", "limit=", "limit=1&limit=2", "offset=3", "limit=1.5"})
-    EXPECT_EQ(http_request(port_, "GET", std::string("/v1/admin/queues/whatsapp/dead?") + q, "",
-                           admin)
-                  .status,
-              400)
+    EXPECT_EQ(
+        http_request(port_, "GET", std::string("/v1/admin/queues/whatsapp/dead?") + q, "", admin)
+            .status,
+        400)
         << q;
   EXPECT_EQ(http_request(port_, "GET", "/v1/admin/queues/fax/dead", "", admin).status, 404);
   EXPECT_EQ(http_get(port_, "/v1/admin/queues/whatsapp/dead").status, 401);
@@ -283,6 +285,19 @@ TEST_F(AdminApi, DeadLettersAreListedNewestFirstWithTheirMessage) {
   EXPECT_STREQ(d["dead"][1]["id"].GetString(), "01OLD");
   EXPECT_STREQ(d["dead"][1]["message"]["text"].GetString(), "first");
   EXPECT_EQ(http_request(port_, "GET", "/v1/admin/inbound/dead?limit=201", "", admin).status, 422);
+  // An element too large to read whole: its first 8 KiB, cut, with the id it starts with.
+  redis.cli(
+      R"lua(EVAL "redis.call('LPUSH', KEYS[1], '{\"id\":\"01BIG\",\"text\":\"' .. string.rep('x', 300000) .. '\"}')" 1 inbound:messages:dead)lua");
+  r = http_request(port_, "GET", "/v1/admin/inbound/dead?limit=1", "", admin);
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 200);
+  EXPECT_LT(r.body.size(), 9000u);
+  d = json(r.body);
+  ASSERT_EQ(d["dead"].Size(), 1u);
+  EXPECT_STREQ(d["dead"][0]["id"].GetString(), "01BIG");
+  EXPECT_TRUE(d["dead"][0]["truncated"].GetBool());
+  EXPECT_TRUE(d["dead"][0]["message"].IsNull());
+  EXPECT_EQ(std::string(d["dead"][0]["element"].GetString()).size(), 8192u);
+  redis.cli("LPOP inbound:messages:dead");
   r = http_request(port_, "POST", "/v1/admin/inbound/dead/retry", "", admin);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json(r.body)["requeued"].GetInt(), 2);
@@ -324,6 +339,165 @@ TEST_F(AdminApi, EveryAdminRouteWantsTheAdminToken) {
   EXPECT_EQ(http_get(port_, "/v1/admin/inbound/dead?limit=0").status, 401);
   EXPECT_EQ(http_request(port_, "GET", "/v1/admin/inbound/dead?limit=0", "", admin).status, 422);
   EXPECT_EQ(http_request(port_, "GET", "/v1/admin/overview", "", admin).status, 200);
+}
+
+TEST_F(AdminApi, TheEmbeddedRedisShowsItsRestarts) {
+  port_ = free_port();
+  const auto config = dir_.path() / "config.json";
+  std::ofstream(config) << R"({"listen": "127.0.0.1:)" << port_ << R"(", "data_dir": ")"
+                        << (dir_.path() / "data").string()
+                        << R"(", "redis": {"url": "embedded", "embedded": {"port": )" << free_port()
+                        << R"(}}, "auth": {"admin_token": ")" << admin_token << R"("}})";
+  child_process bellhop({BELLHOP_BINARY, "serve", "--config", config.string()},
+                        dir_.path() / "bellhop.log");
+  ASSERT_TRUE(eventually([&] { return http_get(port_, "/readyz").status == 200; }, 20s))
+      << bellhop.output();
+  auto redis_of = [&] {
+    return json(http_request(port_, "GET", "/v1/admin/overview", "", admin).body);
+  };
+  auto d = redis_of();
+  ASSERT_TRUE(d.IsObject()) << bellhop.output();
+  EXPECT_TRUE(d["redis"]["embedded"].GetBool());
+  EXPECT_EQ(d["redis"]["restarts"].GetInt(), 0);
+  EXPECT_TRUE(d["redis"]["aof_enabled"].GetBool());  // the embedded Redis keeps an AOF
+  EXPECT_GT(d["redis"]["maxmemory"].GetInt64(), 0);
+
+  const auto children = children_of(bellhop.pid(), "redis-server");
+  ASSERT_EQ(children.size(), 1u);
+  ::kill(children[0], SIGKILL);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = redis_of();
+        return r.IsObject() && r.HasMember("redis") && r["redis"]["restarts"].GetInt() == 1;
+      },
+      20s))
+      << bellhop.output();
+}
+
+// The session cookie's value in a login's Set-Cookie header.
+std::string session_cookie_of(const http_result& r) {
+  auto it = r.headers.find("set-cookie");
+  if (it == r.headers.end()) return "";
+  const std::string name = "bellhop_session=";
+  if (it->second.rfind(name, 0) != 0) return "";
+  return it->second.substr(name.size(), it->second.find(';') - name.size());
+}
+
+TEST_F(AdminApi, AnAdminsSessionIsAdmittedAndAStaffSessionIsNot) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(redis, graph);
+  auto add_user = [&](const std::string& name, const std::string& role) {
+    const auto out =
+        run_capture("printf '%s\\n' 'a long password 1' | " + std::string(BELLHOP_BINARY) +
+                        " user add " + name + " --role " + role + " --properties '*' --config " +
+                        shell_quote((dir_.path() / "config.json").string()) + " && echo added",
+                    true);
+    ASSERT_NE(out.find("added"), std::string::npos) << out;
+  };
+  add_user("olga", "admin");
+  add_user("sam", "staff");
+  struct session {
+    std::string cookie, csrf;
+  };
+  auto sign_in = [&](const std::string& name) {
+    const auto r = http_request(port_, "POST", "/v1/auth/login",
+                                R"({"username":")" + name + R"(","password":"a long password 1"})",
+                                {{"Content-Type", "application/json"}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    const auto d = json(r.body);
+    return session{session_cookie_of(r),
+                   d.IsObject() && d.HasMember("csrf_token") ? d["csrf_token"].GetString() : ""};
+  };
+  const auto admin_session = sign_in("olga");
+  const auto staff_session = sign_in("sam");
+  ASSERT_FALSE(admin_session.cookie.empty());
+  ASSERT_FALSE(staff_session.cookie.empty());
+  auto with = [&](const session& s, const std::string& method, const std::string& target,
+                  bool csrf) {
+    std::map<std::string, std::string> h{{"Cookie", "bellhop_session=" + s.cookie}};
+    if (csrf) h.emplace("X-CSRF-Token", s.csrf);
+    return http_request(port_, method, target, "", h);
+  };
+
+  // An admin's session reads everything and, with its CSRF token, changes things.
+  auto r = with(admin_session, "GET", "/v1/admin/overview", false);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(with(admin_session, "GET", "/v1/admin/queues", false).status, 200);
+  EXPECT_EQ(with(admin_session, "GET", "/v1/admin/inbound/dead", false).status, 200);
+  r = with(admin_session, "POST", "/v1/admin/queues/whatsapp/pause", false);
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_STREQ(json(r.body)["error"]["code"].GetString(), "csrf_failed");
+  EXPECT_EQ(redis.cli("EXISTS outbound:whatsapp:paused"), "0");
+  r = with(admin_session, "POST", "/v1/admin/queues/whatsapp/pause", true);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(redis.cli("EXISTS outbound:whatsapp:paused"), "1");
+  // Another site's page cannot use the cookie, whatever the token.
+  r = http_request(port_, "POST", "/v1/admin/queues/whatsapp/resume", "",
+                   {{"Cookie", "bellhop_session=" + admin_session.cookie},
+                    {"X-CSRF-Token", admin_session.csrf},
+                    {"Origin", "http://evil.example"}});
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(redis.cli("EXISTS outbound:whatsapp:paused"), "1");
+
+  // A staff session is no admin's: 403 on every admin route, nothing changed.
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/v1/admin/overview"},
+           {"GET", "/v1/admin/queues"},
+           {"GET", "/v1/admin/queues/whatsapp/dead"},
+           {"GET", "/v1/admin/inbound/dead"},
+           {"POST", "/v1/admin/inbound/dead/retry"},
+           {"POST", "/v1/admin/queues/whatsapp/resume"},
+           {"DELETE", "/v1/admin/queues/whatsapp/dead"}}) {
+    r = with(staff_session, method, target, true);
+    EXPECT_EQ(r.status, 403) << method << " " << target << ": " << r.body;
+    const auto d = json(r.body);
+    ASSERT_TRUE(d.IsObject()) << r.body;
+    EXPECT_STREQ(d["error"]["code"].GetString(), "forbidden") << target;
+    EXPECT_STREQ(d["error"]["message"].GetString(), "admins only") << target;
+  }
+  EXPECT_EQ(redis.cli("EXISTS outbound:whatsapp:paused"), "1");
+
+  // The admin token beside a cookie is the token's request; a wrong one is 401 whatever the
+  // cookie (a staff token or anything else in Authorization never falls back to the cookie).
+  r = http_request(port_, "GET", "/v1/admin/overview", "",
+                   {{"Cookie", "bellhop_session=" + admin_session.cookie},
+                    {"Authorization", "Bearer not-the-admin-token"}});
+  EXPECT_EQ(r.status, 401) << r.body;
+  r = http_request(port_, "GET", "/v1/admin/overview", "",
+                   {{"Cookie", "bellhop_session=" + staff_session.cookie},
+                    {"Authorization", "Bearer " + admin_token}});
+  EXPECT_EQ(r.status, 200) << r.body;
+
+  // Signed out: the cookie admits no more.
+  EXPECT_EQ(with(admin_session, "POST", "/v1/auth/logout", true).status, 200);
+  EXPECT_EQ(with(admin_session, "GET", "/v1/admin/overview", false).status, 401);
+}
+
+TEST_F(AdminApi, AnAccountsHealthIsWrittenAtMostOnceASecond) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(redis, graph);
+  int n = 0;
+  auto stored = [&] {
+    const auto body = whatsapp_text("wamid.H" + std::to_string(++n), "hi");
+    return webhook(body, hmac_sha256(app_secret, body, dir_.path())).status == 200;
+  };
+  auto ok_at = [&] { return redis.cli("HGET account_health:whatsapp 1234:webhook_ok_at"); };
+  ASSERT_TRUE(stored()) << bellhop.output();
+  ASSERT_TRUE(eventually([&] { return !ok_at().empty(); }));
+  const auto first = std::stoll(ok_at());
+  // Webhook after webhook: the time moves on only once a second has passed since it was set.
+  std::string next;
+  ASSERT_TRUE(eventually(
+      [&] {
+        EXPECT_TRUE(stored());
+        next = ok_at();
+        return next != std::to_string(first);
+      },
+      5s));
+  EXPECT_GE(std::stoll(next) - first, 1000) << n << " webhooks";
+  EXPECT_GT(n, 3);  // several came in between and were not written
 }
 
 }  // namespace

@@ -68,8 +68,7 @@ response refused(const ctx_ptr& c, std::string_view channel, std::string_view ac
                  const request& req, const responder& res, const channels::webhook_result& r) {
   if (c->svc.redis)
     c->health->failed(*c->svc.redis, res.executor(), channel, account,
-                      account_health::what::webhook,
-                      std::to_string(r.status) + " " + r.error_code);
+                      account_health::what::webhook, std::to_string(r.status) + " " + r.error_code);
   return refused(req, r);
 }
 
@@ -110,7 +109,7 @@ void store_all(const ctx_ptr& c, const std::string& channel, const webhook_route
   // The accounts this webhook was for: a stored webhook is a healthy one for each.
   auto routed = std::make_shared<std::set<std::string>>();
   auto finish_one = [c, t, result, res, shell, channel, routed](bool ok, std::string why,
-                                                        bool full = false) {
+                                                                bool full = false) {
     if (!ok && !t->failed) {
       t->failed = true;
       t->why = std::move(why);
@@ -129,8 +128,7 @@ void store_all(const ctx_ptr& c, const std::string& channel, const webhook_route
     }
     c->results.labels({channel, "accepted"}).inc();
     for (const auto& account : *routed)
-      c->health->ok(*c->svc.redis, res.executor(), channel, account,
-                    account_health::what::webhook);
+      c->health->ok(*c->svc.redis, res.executor(), channel, account, account_health::what::webhook);
     res.send(accepted(shell, *result));
   };
 

@@ -49,8 +49,8 @@ class account_health {
 // admin page's chart of the last hour.
 inline constexpr std::int64_t minute_counts_ttl_s = 7200;
 std::int64_t epoch_minute(std::chrono::system_clock::time_point t);
-// Adds `n` to `field` of the current minute's hash (HINCRBY, then EXPIRE, pipelined, nothing
-// awaited): one call per ingest batch, not per message.
+// Adds `n` to `field` of the current minute's hash (HINCRBY, and EXPIRE when that created it;
+// nothing awaited): one call per ingest batch, not per message.
 void count_this_minute(broker::broker& redis, const contract::key_space& keys,
                        std::string_view field, std::int64_t n, boost::asio::any_io_executor ex);
 
