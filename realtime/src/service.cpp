@@ -222,6 +222,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
       return;
     }
     ++shared_->stats.accepted;
+    accepted_ = true;
+    if (end_after_accept_) return end_console_session();  // revoked during the handshake
     if (claims_) {
       authenticated();
     } else {
@@ -276,6 +278,10 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
 
   void end_console_session() {
     if (closing_) return;
+    if (!accepted_) {  // nothing may be written before the handshake's answer
+      end_after_accept_ = true;
+      return;
+    }
     ++shared_->stats.console_sessions_ended;
     send_error("session_ended", "the console session has ended: sign in again", "");
     close(close_unauthorized, "session ended");
@@ -734,6 +740,8 @@ class ws_session : public subscriber, public std::enable_shared_from_this<ws_ses
 
   const std::optional<console_login> login_;  // set: signed in with the console's cookie
   bool recheck_pending_ = false;
+  bool accepted_ = false;          // the WebSocket handshake completed
+  bool end_after_accept_ = false;  // the session ended while the handshake was under way
   std::shared_ptr<void> hold_;  // the connection's slot under the HTTP server's limits
   websocket::stream<server::coalescing_stream> ws_;
   asio::any_io_executor strand_;
@@ -859,21 +867,46 @@ void on_revoked(service::shared& sh, const std::string& payload) {
   for (auto& s : ended) s->revoked();
 }
 
-// After the subscriber connection came back, revocations may have been missed: every cookie
-// connection asks the lookup now rather than at its next heartbeat.
-void on_revocations_resubscribed(service::shared& sh) {
-  if (!sh.revoked_subscribed_once) {
-    sh.revoked_subscribed_once = true;
+// Every cookie connection asks the lookup now, once the command connection answers (it
+// reconnects on its own backoff, maybe after the subscriber): `attempts` PINGs 250 ms apart; if
+// Redis stays away, the heartbeats ask later.
+void recheck_console_sessions(const std::weak_ptr<service::shared>& weak, int attempts) {
+  auto sh = weak.lock();
+  if (!sh) return;
+  sh->redis.post({"PING"}, sh->revocations, [weak, attempts](error_code ec, broker::reply r) {
+    auto sh = weak.lock();
+    if (!sh) return;
+    if (ec || r.is_error()) {
+      if (attempts <= 1) return;
+      auto timer =
+          std::make_shared<asio::steady_timer>(sh->revocations, std::chrono::milliseconds(250));
+      timer->async_wait([timer, weak, attempts](error_code e) {
+        if (!e) recheck_console_sessions(weak, attempts - 1);
+      });
+      return;
+    }
+    std::vector<std::shared_ptr<ws_session>> cookie_sessions;
+    {
+      std::lock_guard lock(sh->mutex);
+      if (sh->stopping) return;
+      for (auto& [id, session] : sh->sessions)
+        if (auto s = session.lock(); s && s->console_signed_in())
+          cookie_sessions.push_back(std::move(s));
+    }
+    for (auto& s : cookie_sessions) s->recheck();
+  });
+}
+
+// After the subscriber connection came back, revocations may have been missed while it was
+// away: the cookie connections are checked now rather than at their next heartbeat.
+void on_revocations_resubscribed(const std::weak_ptr<service::shared>& weak) {
+  auto sh = weak.lock();
+  if (!sh) return;
+  if (!sh->revoked_subscribed_once) {
+    sh->revoked_subscribed_once = true;
     return;
   }
-  std::vector<std::shared_ptr<ws_session>> cookie_sessions;
-  {
-    std::lock_guard lock(sh.mutex);
-    for (auto& [id, weak] : sh.sessions)
-      if (auto s = weak.lock(); s && s->console_signed_in())
-        cookie_sessions.push_back(std::move(s));
-  }
-  for (auto& s : cookie_sessions) s->recheck();
+  recheck_console_sessions(weak, 40);
 }
 
 }  // namespace
@@ -891,9 +924,7 @@ service::service(asio::io_context& ioc, broker::broker& redis, contract::key_spa
       [weak](const std::string&, std::shared_ptr<const std::string> payload) {
         if (auto sh = weak.lock()) on_revoked(*sh, *payload);
       },
-      [weak](const std::string&) {
-        if (auto sh = weak.lock()) on_revocations_resubscribed(*sh);
-      });
+      [weak](const std::string&) { on_revocations_resubscribed(weak); });
 }
 
 service::~service() {

@@ -324,6 +324,22 @@ TEST_F(ConsoleSession, ASessionGoneWithoutAMessageEndsAtTheNextHeartbeat) {
   EXPECT_TRUE(alive(*b)) << "a session that still exists is kept";
 }
 
+TEST_F(ConsoleSession, AfterARedisRestartEveryCookieConnectionIsCheckedAtOnce) {
+  start();  // heartbeat 30 s: only the re-subscription can end it within the wait
+  const auto alice = sign_in("alice", "*");
+  auto a = welcomed(alice, "alice");
+  auto by_token =
+      connect("", "", 101,
+              "/v1/realtime?token=" +
+                  contract::mint_staff_token(jwt_secret, "alice", {"*"}, sys_clock::now(), 1h));
+  EXPECT_EQ(str(next(*by_token), "type"), "welcome");
+  // Killed and started again without persistence: the session is gone, and whatever was
+  // published on console:revoked meanwhile reached nobody.
+  redis_.restart();
+  expect_session_ended(*a, 15s);
+  EXPECT_TRUE(alive(*by_token));
+}
+
 TEST_F(ConsoleSession, TheSessionsEndClosesTheConnectionLikeATokensExp) {
   start();
   const auto alice = sign_in("alice", "*", 1500ms);

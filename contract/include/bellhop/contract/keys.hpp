@@ -167,9 +167,6 @@ class key_space {
   std::string conversation_messages(std::string_view conversation_id) const {
     return k("conversation:", conversation_id, ":messages");
   }
-  // Pub/sub channel on which ended console sessions are announced: {"user":"<name>"} or
-  // {"session":"<session_id>"} (docs/console.md, docs/realtime.md "Ending a session").
-  std::string console_revoked() const { return k("console:revoked"); }
   // Staff dashboard sessions and who is online per property.
   std::string session(std::string_view session_id) const { return k("session:", session_id); }
   std::string property_presence(std::string_view property) const {
