@@ -334,8 +334,18 @@ function guest_label(conv) {
   return conv.guest_name || conv.guest || conv.conversation_id;
 }
 
+// Lists are redrawn at most once per frame however many events arrive (a busy property sends
+// many a second).
+let list_frame = 0;
 function render_list() {
+  if (!list_frame) list_frame = requestAnimationFrame(draw_list);
+}
+
+function draw_list() {
+  list_frame = 0;
   const ul = $("conversations");
+  // A keyboard user keeps their place: the focused conversation's new button takes the focus.
+  const focused = ul.contains(document.activeElement) ? document.activeElement.dataset.conversation : null;
   const sorted = [...state.conversations.values()].sort((a, b) => b.last_activity_ms - a.last_activity_ms);
   const items = sorted.map((c) => {
     const current = c.conversation_id === state.open;
@@ -357,6 +367,7 @@ function render_list() {
   });
   if (!items.length) items.push(el("li", { class: "note", text: t("no_conversations") }));
   ul.replaceChildren(...items);
+  if (focused) ul.querySelector(`[data-conversation="${CSS.escape(focused)}"]`)?.focus();
 }
 
 function render_view_head() {

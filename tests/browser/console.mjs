@@ -394,7 +394,13 @@ try {
   check((await paul.getByRole("list", { name: "Conversations" }).getByText("breakfast").count()) === 0,
         "paul sees hotel-paris and not hotel-berlin");
   // A conversation opened from the keyboard: focus its button, Enter; the focus goes to its heading.
-  await paul.getByRole("list", { name: "Conversations" }).getByRole("button").first().focus();
+  const paul_list = paul.getByRole("list", { name: "Conversations" });
+  await paul_list.getByRole("button").first().focus();
+  // A new conversation arriving redraws the list: the keyboard focus stays on the same one.
+  await post_inbound("hotel-paris", "+33698765432", "Une autre question.");
+  await paul_list.getByText("Une autre question.").waitFor();
+  check(await paul.evaluate((id) => document.activeElement?.dataset.conversation === id, paris.conversation_id),
+        "the focus stays on its conversation when the list is redrawn");
   await paul.keyboard.press("Enter");
   await paul.getByRole("log", { name: "Messages" }).getByText("Bonjour").waitFor();
   check(await paul.locator("#view-heading").evaluate((e) => e === document.activeElement),
