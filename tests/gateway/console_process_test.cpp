@@ -143,7 +143,8 @@ TEST_F(Console, InChromiumStaffAnswerGuestsLiveAndAnAdminOperatesTheQueues) {
   ASSERT_EQ(queued.status, 202) << queued.body;
   ASSERT_TRUE(eventually([&] { return redis_.cli("LLEN outbound:whatsapp:dead") == "1"; }, 10s))
       << bellhop_.output();
-  ASSERT_EQ(provider_sends_of("Dead letter please"), 1u) << redis_.cli("LRANGE outbound:whatsapp:dead 0 -1");
+  ASSERT_EQ(provider_sends_of("Dead letter please"), 1u)
+      << redis_.cli("LRANGE outbound:whatsapp:dead 0 -1");
 
   child_process browser(
       {"node", (browser_dir / "console.mjs").string(), "--bellhop",
