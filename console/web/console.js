@@ -55,11 +55,23 @@ const rt = new realtime({
 async function load_property(property) {
   $("list-status").textContent = t("reloading");
   try {
-    const data = await api("GET", "/v1/properties/" + encodeURIComponent(property) + "/conversations?limit=100");
-    for (const c of Array.isArray(data.conversations) ? data.conversations : []) upsert_conversation(property, c);
-    render_list();
-    // The list gives no text: the newest message of each, a few requests at a time.
-    const missing = [...state.conversations.values()].filter((c) => c.property_id === property && c.last_text === null);
+    // Newest first, a page of 100 at a time, up to what the page keeps.
+    const base = "/v1/properties/" + encodeURIComponent(property) + "/conversations?limit=100";
+    let before = null;
+    for (let loaded = 0; loaded < MAX_CONVERSATIONS;) {
+      const data = await api("GET", before === null ? base : base + "&before=" + before);
+      const page = Array.isArray(data.conversations) ? data.conversations : [];
+      for (const c of page) upsert_conversation(property, c);
+      render_list();
+      loaded += page.length;
+      if (!Number.isSafeInteger(data.next_before) || page.length === 0) break;
+      before = data.next_before;
+    }
+    // The list gives no text: the newest message of the newest 100, a few requests at a time
+    // (the others show theirs when they next change or are opened).
+    const missing = [...state.conversations.values()]
+      .filter((c) => c.property_id === property && c.last_text === null)
+      .sort((a, b) => b.last_activity_ms - a.last_activity_ms).slice(0, 100);
     await run_limited(missing, 4, async (c) => {
       const m = await api("GET", "/v1/conversations/" + c.conversation_id + "/messages?limit=1");
       const last = Array.isArray(m.messages) ? m.messages[m.messages.length - 1] : null;
@@ -99,7 +111,13 @@ async function run_limited(items, n, work) {
 async function load_messages(id) {
   const data = await api("GET", "/v1/conversations/" + id + "/messages?limit=50");
   const list = message_map(id);
-  for (const m of Array.isArray(data.messages) ? data.messages : []) add_message(id, m, list);
+  const messages = Array.isArray(data.messages) ? data.messages : [];
+  for (const m of messages) add_message(id, m, list);
+  const conv = state.conversations.get(id);
+  if (conv && conv.last_text === null && messages.length) {
+    conv.last_text = message_text(messages[messages.length - 1]);
+    render_list();
+  }
   if (state.open === id) render_messages();
 }
 
@@ -334,40 +352,83 @@ function guest_label(conv) {
   return conv.guest_name || conv.guest || conv.conversation_id;
 }
 
-// Lists are redrawn at most once per frame however many events arrive (a busy property sends
-// many a second).
-let list_frame = 0;
+// The list is redrawn at the next frame, but under a stream of events (a busy property sends
+// many a second, and each redraw repaints the screen) at most four times a second: a bucket of 8
+// redraws, refilled by one every 250 ms.
+const LIST_REDRAW_MS = 250, LIST_REDRAW_BURST = 8;
+let list_timer = 0, list_frame = 0, list_tokens = LIST_REDRAW_BURST, list_tokens_at = 0;
 function render_list() {
-  if (!list_frame) list_frame = requestAnimationFrame(draw_list);
+  if (list_timer || list_frame) return;
+  const now = performance.now();
+  list_tokens = Math.min(LIST_REDRAW_BURST, list_tokens + (now - list_tokens_at) / LIST_REDRAW_MS) - 1;
+  list_tokens_at = now;
+  list_timer = setTimeout(() => {
+    list_timer = 0;
+    list_frame = requestAnimationFrame(draw_list);
+  }, list_tokens >= 0 ? 0 : -list_tokens * LIST_REDRAW_MS);
 }
 
+const list_items = new Map();  // conversation_id -> {li, button, shown: what it shows now}
+
+// Redraws only the conversations whose shown values changed, and moves only those out of place:
+// a busy property changes one or two a frame, not 500.
 function draw_list() {
   list_frame = 0;
   const ul = $("conversations");
-  // A keyboard user keeps their place: the focused conversation's new button takes the focus.
+  // A keyboard user keeps their place: a moved button loses the focus, so it is given back.
   const focused = ul.contains(document.activeElement) ? document.activeElement.dataset.conversation : null;
   const sorted = [...state.conversations.values()].sort((a, b) => b.last_activity_ms - a.last_activity_ms);
-  const items = sorted.map((c) => {
-    const current = c.conversation_id === state.open;
-    return el("li", {},
-      el("button", {
-        type: "button", class: "conversation" + (c.unread ? " unread" : ""),
-        "data-conversation": c.conversation_id, "aria-current": current ? "true" : null,
-        onclick: () => open_conversation(c.conversation_id),
-      },
-      el("span", { class: "row" },
-        el("strong", { class: "guest", text: guest_label(c) }),
-        el("span", { class: "time", text: clock(c.last_activity_ms) })),
-      el("span", { class: "last", text: c.last_text === null ? t("no_message_yet") : c.last_text }),
-      el("span", { class: "row tags" },
-        el("span", { class: "tag", text: channel_name(c.channel) }),
-        el("span", { class: "tag mode-" + c.mode, text: c.mode === "human" ? t("mode_human") : t("mode_ai") }),
-        el("span", { class: "tag", text: c.assignee ? t("assigned_to", { name: c.assignee }) : t("unassigned") }),
-        c.unread ? el("span", { class: "badge", text: t("unread_count", { count: c.unread }) }) : null)));
-  });
-  if (!items.length) items.push(el("li", { class: "note", text: t("no_conversations") }));
-  ul.replaceChildren(...items);
-  if (focused) ul.querySelector(`[data-conversation="${CSS.escape(focused)}"]`)?.focus();
+  const keep = new Set();
+  let next = ul.firstChild;
+  for (const c of sorted) {
+    const id = c.conversation_id;
+    keep.add(id);
+    const shown = [guest_label(c), clock(c.last_activity_ms), c.last_text, c.channel, c.mode, c.assignee,
+                   c.unread, id === state.open].join("\u0000");
+    let item = list_items.get(id);
+    if (!item) {
+      const button = el("button", { type: "button", "data-conversation": id, onclick: () => open_conversation(id) });
+      item = { li: el("li", {}, button), button, shown: null };
+      list_items.set(id, item);
+    }
+    if (item.shown !== shown) {
+      item.shown = shown;
+      fill_item(item.button, c);
+    }
+    if (item.li === next) next = next.nextSibling;
+    else ul.insertBefore(item.li, next);
+  }
+  for (const [id, item] of list_items) {
+    if (!keep.has(id)) {
+      item.li.remove();
+      list_items.delete(id);
+    }
+  }
+  while (next) {  // the "no conversations" note, or anything else left over
+    const after = next.nextSibling;
+    next.remove();
+    next = after;
+  }
+  if (!sorted.length) ul.append(el("li", { class: "note", text: t("no_conversations") }));
+  if (focused && document.activeElement?.dataset?.conversation !== focused) {
+    list_items.get(focused)?.button.focus();
+  }
+}
+
+function fill_item(button, c) {
+  button.className = "conversation" + (c.unread ? " unread" : "");
+  if (c.conversation_id === state.open) button.setAttribute("aria-current", "true");
+  else button.removeAttribute("aria-current");
+  button.replaceChildren(
+    el("span", { class: "row" },
+      el("strong", { class: "guest", text: guest_label(c) }),
+      el("span", { class: "time", text: clock(c.last_activity_ms) })),
+    el("span", { class: "last", text: c.last_text === null ? t("no_message_yet") : c.last_text }),
+    el("span", { class: "row tags" },
+      el("span", { class: "tag", text: channel_name(c.channel) }),
+      el("span", { class: "tag mode-" + c.mode, text: c.mode === "human" ? t("mode_human") : t("mode_ai") }),
+      el("span", { class: "tag", text: c.assignee ? t("assigned_to", { name: c.assignee }) : t("unassigned") }),
+      c.unread ? el("span", { class: "badge", text: t("unread_count", { count: c.unread }) }) : null));
 }
 
 function render_view_head() {
@@ -491,6 +552,7 @@ function signed_out(message = "") {
   state.messages.clear();
   state.open = null;
   state.pending = null;
+  render_list();
   show_signed_in(false, message);
 }
 
