@@ -168,8 +168,9 @@ if [[ $DEPS -eq 1 ]]; then
 fi
 
 # npm packages, pinned by their package-lock.json: the Node.js example consumer's ioredis, and
-# playwright-core, which drives Debian's Chromium in the browser tests (it downloads no browser).
-if [[ $DEPS -eq 1 || ! -d examples/node/node_modules || ! -d tests/browser/node_modules ]]; then
+# playwright-core, which drives Debian's Chromium in the browser tests (it downloads no browser),
+# and axe-core, the console pages' accessibility check (a checkout installed before it came needs it).
+if [[ $DEPS -eq 1 || ! -d examples/node/node_modules || ! -d tests/browser/node_modules/axe-core ]]; then
   phase "npm packages of examples/node (npm ci)" \
     bash -c 'cd examples/node && npm ci --no-audit --no-fund' || { echo "test.sh: npm ci failed in examples/node" >&2; exit 1; }
   phase "npm packages of tests/browser (npm ci)" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The operations console under load (docs/console.md, "Figures"): a fresh `bellhop serve` with
-# its embedded Redis, an admin account, CONVERSATIONS conversations (default 500) on one
+# its embedded Redis, a staff account of that property, CONVERSATIONS conversations (default 500) on one
 # property, then RATE guest messages/s (20) for DURATION_S seconds (60) while the inbox is open
 # in Debian's Chromium. Prints bench/console_bench.mjs's line: page weight, sign-in to first
 # live message, post-to-shown latency p50/p99, the page's CPU and JS heap, Bellhop's CPU and
@@ -32,12 +32,12 @@ bench_start_bellhop console-bench \
   "\"properties\": [ { \"id\": \"hotel-berlin\", \"name\": \"Hotel Berlin\", \"time_zone\": \"Europe/Berlin\" } ]"
 secret >"$dir/password"
 chmod 600 "$dir/password"
-"$bellhop" user add bench-admin --role admin --properties '*' --config "$dir/config.json" \
+"$bellhop" user add bench-staff --role staff --properties hotel-berlin --config "$dir/config.json" \
   <"$dir/password" >/dev/null
 echo "== bellhop $("$bellhop" version 2>/dev/null | head -1) on $url"
 echo "== ${CONVERSATIONS:-500} conversations, ${RATE:-20} messages/s for ${DURATION_S:-60} s"
 echo "== load before: $(uptime)"
-node bench/console_bench.mjs --url "$url" --key "$key" --user bench-admin \
+node bench/console_bench.mjs --url "$url" --key "$key" --user bench-staff \
   --password-file "$dir/password" --property hotel-berlin --bellhop-pid "$bellhop_pid" \
   --conversations "${CONVERSATIONS:-500}" --rate "${RATE:-20}" --duration-s "${DURATION_S:-60}"
 echo "== load after: $(uptime)"

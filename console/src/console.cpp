@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "bellhop/console/pages.hpp"
 #include "bellhop/console/users.hpp"
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/json/parse.hpp"
@@ -292,9 +293,11 @@ session_lookup add_console_routes(router& routes, const services& svc,
              [ctx](const request& req, responder res) { logout(ctx, req, std::move(res)); });
   routes.add(http::verb::get, "/v1/auth/me",
              [ctx](const request& req, responder res) { me(ctx, req, std::move(res)); });
-  return [ctx](std::string cookie, session_callback done) {
+  session_lookup lookup = [ctx](std::string cookie, session_callback done) {
     ctx->sessions.lookup(cookie, std::move(done));
   };
+  add_console_pages(routes, lookup);
+  return lookup;
 }
 
 }  // namespace bellhop::gateway

@@ -184,7 +184,8 @@ class key_space {
   std::string console_session(std::string_view session_id) const {
     return k("console:session:", session_id);
   }
-  // Pub/sub channel: {"user":"<name>"} or {"session":"<id>"} when sessions end.
+  // Pub/sub channel on which ended console sessions are announced: {"user":"<name>"} or
+  // {"session":"<session_id>"} (docs/console.md, docs/realtime.md "Ending a console session").
   std::string console_revoked() const { return k("console:revoked"); }
   // Web chat: replies to a guest not yet confirmed by their browser (hash id -> frame, expiring
   // after channels.webchat.hold_s), and the pub/sub channel their open sockets listen on.
