@@ -2,7 +2,6 @@
 // /console/ in Debian's Chromium (playwright-core from tests/browser), with CONVERSATIONS
 // conversations on one property already there, then posts RATE guest messages/s for DURATION_S
 // seconds through POST /v1/messages/inbound, spread over the conversations, and measures
-//  - the page's weight (bytes of every response while loading /console/),
 //  - the time from clicking "Sign in" to the first live message shown,
 //  - each message's latency from its POST to the moment its text is in the page (p50/p99),
 //  - the page's CPU (Chromium's renderer: main-thread task time per second) and JS heap,
@@ -69,10 +68,6 @@ const browser = await chromium.launch({
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
-  let bytes = 0;
-  page.on("response", async (r) => {
-    try { bytes += (await r.body()).length; } catch { /* redirects, WebSocket */ }
-  });
   await page.goto(`${url}/console/`);
   await page.getByLabel("Username").fill(args.user);
   await page.getByLabel("Password").fill(password);
@@ -97,7 +92,6 @@ try {
   await page.getByRole("list", { name: "Conversations" }).or(
     page.getByRole("listbox", { name: "Conversations" })).or(
     page.getByRole("region", { name: "Conversations" })).first().waitFor({ timeout: 30000 });
-  const pageBytes = bytes;
   // The first live message after sign-in.
   const firstSent = Date.now();
   await postGuest(0, "bench-0 first live message");
@@ -137,7 +131,7 @@ try {
   console.log([
     "console_bench",
     `conversations=${conversations}`, `rate=${rate}`, `duration_s=${elapsedS.toFixed(1)}`,
-    `page_bytes=${pageBytes}`, `signin_to_first_live_ms=${firstShownMs.toFixed(0)}`,
+    `signin_to_first_live_ms=${firstShownMs.toFixed(0)}`,
     `first_live_latency_ms=${firstLatencyMs.toFixed(0)}`,
     `shown=${lat.length}`, `of=${total}`,
     `p50_ms=${q(0.5).toFixed(1)}`, `p99_ms=${q(0.99).toFixed(1)}`,

@@ -2,7 +2,7 @@
 # The operations console under load (docs/console.md, "Figures"): a fresh `bellhop serve` with
 # its embedded Redis, a staff account of that property, CONVERSATIONS conversations (default 500) on one
 # property, then RATE guest messages/s (20) for DURATION_S seconds (60) while the inbox is open
-# in Debian's Chromium. Prints bench/console_bench.mjs's line: page weight, sign-in to first
+# in Debian's Chromium. Prints bench/console_bench.mjs's line: sign-in to first
 # live message, post-to-shown latency p50/p99, the page's CPU and JS heap, Bellhop's CPU and
 # RSS. REPEAT=N: N fresh runs, then the medians. Loopback only.
 #   bench/run_console_bench.sh [path/to/bellhop]      (default build/release/gateway/bellhop)
@@ -22,7 +22,7 @@ command -v curl >/dev/null || { echo "curl not found" >&2; exit 1; }
 if [ "${REPEAT:-1}" -gt 1 ] && [ -z "${BENCH_REPEATING:-}" ]; then
   bench_repeat "$REPEAT" "$self" "$@"
   echo "== summary of $REPEAT runs"
-  for f in page_bytes signin_to_first_live_ms p50_ms p99_ms page_cpu_pct page_js_heap_mb \
+  for f in signin_to_first_live_ms p50_ms p99_ms page_cpu_pct page_js_heap_mb \
            bellhop_cpu_pct bellhop_rss_mb; do
     bench_median '^console_bench ' "$f" "$f"
   done
