@@ -112,7 +112,14 @@ async function load_messages(id) {
   const data = await api("GET", "/v1/conversations/" + id + "/messages?limit=50");
   const list = message_map(id);
   const messages = Array.isArray(data.messages) ? data.messages : [];
-  for (const m of messages) add_message(id, m, list);
+  for (const m of messages) {
+    // The status a reply had when the history was read (a live message.status may be newer).
+    const d = m && typeof m.delivery === "object" && m.delivery;
+    if (d && typeof m.id === "string" && !state.statuses.has(m.id)) {
+      state.statuses.set(m.id, { status: str(d.status), reason: str(d.reason) });
+    }
+    add_message(id, m, list);
+  }
   const conv = state.conversations.get(id);
   if (conv && conv.last_text === null && messages.length) {
     conv.last_text = message_text(messages[messages.length - 1]);

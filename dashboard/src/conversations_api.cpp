@@ -254,8 +254,47 @@ std::string conversations_body(std::string_view property, const std::vector<brok
 // up to half again the cap before ingest trims it: `keep` is the cap.
 // Unusable ones are skipped, counted in `poison` and logged (at most one line per conversation
 // read).
+// Short printable ASCII read back from a status record, or nullopt: what goes into the answer
+// as is (a record is written by Bellhop's scripts, but Redis is not trusted).
+std::optional<std::string_view> printable(const broker::reply& r, std::size_t max) {
+  if (!r.is_string() || r.str().size() > max) return std::nullopt;
+  const auto& s = r.str();
+  if (!std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; }))
+    return std::nullopt;
+  return std::string_view(s);
+}
+
+// `message` (a JSON object) with "delivery":{"status","reason"} as its first member, when the
+// script found the outbound message's record ({status, reason}); else `message` unchanged.
+std::string with_delivery(std::string_view message, const broker::reply* status) {
+  if (!status || !status->is_array() || status->elements().size() != 2) return std::string(message);
+  const auto s = printable(status->elements()[0], 32);
+  const auto reason = printable(status->elements()[1], 200);
+  const auto brace = message.find('{');
+  if (!s || s->empty() || brace == std::string_view::npos) return std::string(message);
+  rapidjson::StringBuffer out;
+  writer w(out);
+  w.StartObject();
+  put(w, "status", *s);
+  w.Key("reason");
+  if (reason && !reason->empty())
+    w.String(reason->data(), static_cast<rapidjson::SizeType>(reason->size()));
+  else
+    w.Null();
+  w.EndObject();
+  auto rest = message.substr(brace + 1);
+  const auto next = rest.find_first_not_of(" \t\r\n");
+  const bool empty = next != std::string_view::npos && rest[next] == '}';
+  std::string merged = "{\"delivery\":";
+  merged.append(out.GetString(), out.GetSize());
+  if (!empty) merged += ',';
+  merged.append(rest);
+  return merged;
+}
+
 std::string messages_body(std::string_view conversation, std::string_view property,
-                          const std::vector<broker::reply>& stored, std::size_t keep,
+                          const std::vector<broker::reply>& stored,
+                          const std::vector<broker::reply>* statuses, std::size_t keep,
                           counter_family& poison) {
   rapidjson::StringBuffer out;
   writer w(out);
@@ -264,13 +303,14 @@ std::string messages_body(std::string_view conversation, std::string_view proper
   put(w, "property_id", property);
   w.Key("messages");
   w.StartArray();
-  std::vector<const std::string*> valid;
+  std::vector<std::pair<const std::string*, const broker::reply*>> valid;
   std::size_t skipped = 0;
-  for (const auto& e : stored) {
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    const auto& e = stored[i];
     if (valid.size() == keep) break;
     if (!e.is_string()) continue;
     if (const auto why = unusable_message(e.str()); why.empty()) {
-      valid.push_back(&e.str());
+      valid.emplace_back(&e.str(), statuses && i < statuses->size() ? &(*statuses)[i] : nullptr);
     } else if (skipped++ == 0) {
       report_poison(poison, "conversation_messages", conversation, why,
                     "a stored message is not a JSON object; skipped");
@@ -278,8 +318,10 @@ std::string messages_body(std::string_view conversation, std::string_view proper
       poison.labels({"conversation_messages", why}).inc();
     }
   }
-  for (auto it = valid.rbegin(); it != valid.rend(); ++it)
-    w.RawValue((*it)->data(), (*it)->size(), rapidjson::kObjectType);
+  for (auto it = valid.rbegin(); it != valid.rend(); ++it) {
+    const auto message = with_delivery(*it->first, it->second);
+    w.RawValue(message.data(), message.size(), rapidjson::kObjectType);
+  }
   w.EndArray();
   w.EndObject();
   return {out.GetString(), out.GetSize()};
@@ -395,7 +437,7 @@ void messages_authorized(const std::shared_ptr<conversations_context>& ctx, cons
   ctx->svc.redis->eval(
       ctx->messages,
       {ctx->keys.conversation(conversation), ctx->keys.conversation_messages(conversation)},
-      {std::to_string(query->limit)}, res.executor(),
+      {std::to_string(query->limit), ctx->keys.message("")}, res.executor(),
       [ctx, res, shell = request_shell(req), conversation, staff = std::move(staff)](
           error_code ec, broker::reply r) {
         if (ec || !r.is_array()) {
@@ -419,6 +461,7 @@ void messages_authorized(const std::shared_ptr<conversations_context>& ctx, cons
         res.send(json_response(
             shell, http::status::ok,
             messages_body(conversation, el[0].str(), el[1].elements(),
+                          el.size() > 2 && el[2].is_array() ? &el[2].elements() : nullptr,
                           static_cast<std::size_t>(ctx->options.recent_messages), ctx->poison)));
       });
 }

@@ -306,6 +306,12 @@ try {
   check(true, "the provider's delivered status shows on the reply");
   check((await log.locator("li.message.out").filter({ hasText: "We kept a table by the window" }).count()) === 1,
         "the reply is shown once");
+  // The history brings each reply's status: a page loaded now shows Delivered with no event.
+  await root_inbox.reload();
+  await root_inbox.locator(`button[data-conversation="${first.conversation_id}"]`).click();
+  const reloaded = root_inbox.locator(`li.message.out[data-id="${reply_id}"] .status`);
+  await eventually("a page loaded after delivery shows Delivered", async () => (await reloaded.textContent()) === "Delivered");
+  check(true, "the history brings the reply's delivery status");
   await shoot(ana, "inbox");
 
   // A second reply within the session's limit (one a minute in this test's config) is refused:

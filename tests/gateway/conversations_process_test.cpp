@@ -242,6 +242,49 @@ TEST_F(ConversationsProcess, RecentMessagesAreCappedAndOldestFirst) {
   EXPECT_EQ(texts(get_ok(target, staff)), (std::vector<std::string>{"m3", "m4", "m5"}));
 }
 
+// Each outbound message comes with its delivery status from its record (message:<id>), as the
+// console's history shows it; a record that is missing or not short printable text adds nothing.
+TEST_F(ConversationsProcess, OutboundMessagesCarryTheirDeliveryStatus) {
+  const auto guest = post("hotel-berlin", "+4915100010", "hello");
+  const std::string target = "/v1/conversations/" + guest.conversation_id + "/messages";
+  const std::string list = "conversation:" + guest.conversation_id + ":messages";
+  const auto staff = token({"hotel-berlin"});
+  auto reply = [&](const std::string& id, const std::string& text) {
+    redis_.cli("LPUSH " + list + " '{\"id\":\"" + id +
+               "\",\"direction\":\"outbound\",\"text\":\"" + text + "\"}'");
+  };
+  reply("01OUTDELIVERED", "delivered one");
+  redis_.cli("HSET message:01OUTDELIVERED status delivered");
+  reply("01OUTFAILED", "failed one");
+  redis_.cli("HSET message:01OUTFAILED status failed reason provider_rejected");
+
+  const auto d = get_ok(target, staff);
+  ASSERT_TRUE(d.HasMember("messages") && d["messages"].IsArray() && d["messages"].Size() == 3);
+  const auto& m = d["messages"];
+  EXPECT_FALSE(m[0].HasMember("delivery")) << "a guest message has no delivery status";
+  ASSERT_TRUE(m[1].HasMember("delivery") && m[1]["delivery"].IsObject());
+  EXPECT_EQ(str(m[1]["delivery"], "status"), "delivered");
+  EXPECT_TRUE(m[1]["delivery"]["reason"].IsNull());
+  EXPECT_EQ(str(m[1], "text"), "delivered one") << "the message itself is unchanged";
+  ASSERT_TRUE(m[2].HasMember("delivery"));
+  EXPECT_EQ(str(m[2]["delivery"], "status"), "failed");
+  EXPECT_EQ(str(m[2]["delivery"], "reason"), "provider_rejected");
+
+  // Records that add nothing: none, a status that is not printable text, one over 32 bytes.
+  reply("01OUTNORECORD", "no record");
+  reply("01OUTHOSTILE", "hostile");
+  const auto hostile = dir_.path() / "hostile-status";
+  std::ofstream(hostile, std::ios::binary) << "sent\x01";
+  redis_.cli("-x HSET message:01OUTHOSTILE status < '" + hostile.string() + "'");
+  reply("01OUTLONG", "long");
+  redis_.cli("HSET message:01OUTLONG status " + std::string(40, 's'));
+  const auto e = get_ok(target, staff);
+  ASSERT_TRUE(e.HasMember("messages") && e["messages"].IsArray() && e["messages"].Size() == 3);
+  for (const auto& n : e["messages"].GetArray())
+    EXPECT_FALSE(n.HasMember("delivery")) << str(n, "text");
+  EXPECT_EQ(texts(e), (std::vector<std::string>{"no record", "hostile", "long"}));
+}
+
 // A conversation lives realtime.conversation_ttl_s (30 days) after its last message. Its
 // record and list are renewed at most once per 1/30 of that (a day), not on every message.
 TEST_F(ConversationsProcess, LifetimeIsRenewedAtMostOncePerThirtiethAndNamesFollowTheGuest) {
