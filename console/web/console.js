@@ -527,20 +527,18 @@ function opened_properties() {
 
 async function properties_of_session() {
   if (!session.properties.includes("*")) return session.properties;
-  // An account for every property: those with a channel account (admins see them), and any the
-  // user opens with the property form (remembered in this browser).
-  $("property-form").hidden = false;
+  // An account for every property: the configured ones (GET /v1/properties), and any the user
+  // opens with the property form (remembered in this browser), shown when none is configured.
   const known = new Set(opened_properties());
-  if (session.role === "admin") {
-    try {
-      const overview = await api("GET", "/v1/admin/overview");
-      for (const a of Array.isArray(overview.accounts) ? overview.accounts : []) {
-        if (typeof a.property_id === "string") known.add(a.property_id);
-      }
-    } catch (e) {
-      // no overview: the form still works
+  try {
+    const data = await api("GET", "/v1/properties");
+    for (const p of Array.isArray(data.properties) ? data.properties : []) {
+      if (p && typeof p.id === "string") known.add(p.id);
     }
+  } catch (e) {
+    // not listed: the form still works
   }
+  $("property-form").hidden = known.size > 0;
   return [...known];
 }
 

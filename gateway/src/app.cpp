@@ -14,6 +14,7 @@
 #include "bellhop/broker/embedded_redis.hpp"
 #include "bellhop/console/admin_api.hpp"
 #include "bellhop/console/console.hpp"
+#include "bellhop/console/properties_api.hpp"
 #include "bellhop/core/bearer.hpp"
 #include "bellhop/core/metrics.hpp"
 #include "bellhop/core/poison.hpp"
@@ -248,6 +249,7 @@ console_options console_options_of(const config& cfg) {
   co.admin_token = cfg.auth.admin_token;
   co.session_ttl_s = cfg.console.session_ttl_s;
   co.accounts = channel_accounts(cfg);
+  co.properties = cfg.properties;
   for (const auto& [channel, accounts] : co.accounts) co.channels.push_back(channel);
   co.inbound_visibility_timeout_ms = cfg.inbound.visibility_timeout_ms;
   return co;
@@ -289,6 +291,7 @@ std::shared_ptr<router> make_routes(metrics_registry& metrics, const services& s
   // The console's session lookup: the staff and admin routes accept its cookie (docs/console.md).
   sessions = add_console_routes(*routes, svc, keys, console_options_of(cfg), metrics);
   add_admin_routes(*routes, svc, keys, console_options_of(cfg), sessions);
+  add_properties_route(*routes, console_options_of(cfg), sessions);
   ingest = add_inbound_routes(*routes, svc, keys, inbound_options_of(cfg), auth, metrics);
   add_webhook_routes(*routes, svc, keys, transport_options_of(cfg), ingest, metrics);
   add_conversation_routes(*routes, svc, keys, dashboard_options_of(cfg), sessions, metrics);

@@ -275,11 +275,10 @@ try {
   watch(root_inbox, "root inbox");
   await root_inbox.goto(`${bellhop}/console/`);
   await sign_in(root_inbox, "root", args.password);
-  // An account for every property opens the ones it works on (remembered in the browser).
-  await root_inbox.getByLabel("Property").fill("hotel-berlin");
-  await root_inbox.getByRole("button", { name: "Open property" }).click();
+  // An account for every property follows every configured one (GET /v1/properties): no form.
   const root_item = root_inbox.getByRole("list", { name: "Conversations" }).getByRole("button").filter({ hasText: "is breakfast included?" });
   await root_item.waitFor();
+  check(await root_inbox.locator("#property-form").isHidden(), "the configured properties are listed: no property form");
   await eventually("ana sees root present", async () => (await ana.locator("#presence").textContent()).includes("root"));
   check(true, "a colleague's presence is shown");
   await root_item.click();

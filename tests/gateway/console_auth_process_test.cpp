@@ -379,6 +379,37 @@ TEST_F(ConsoleAuthProcess, StaffSessionSeesOnlyItsProperties) {
             403);
 }
 
+// GET /v1/properties: the configured properties a session or token covers, for an inbox that
+// follows them all.
+TEST_F(ConsoleAuthProcess, PropertiesListsWhatTheCredentialCovers) {
+  start();
+  add_user("ana", "staff", "hotel-a", "correct horse 1");
+  add_user("root", "admin", "*", "correct horse 2");
+  auto ids = [](const http_result& r) {
+    std::vector<std::string> out;
+    auto d = parse_json(r.body);
+    if (!d.IsObject() || !d.HasMember("properties") || !d["properties"].IsArray()) return out;
+    for (const auto& p : d["properties"].GetArray()) out.push_back(string_member(p, "id"));
+    return out;
+  };
+  auto r = with_cookie("GET", "/v1/properties", signed_in("ana", "correct horse 1"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(ids(r), std::vector<std::string>{"hotel-a"});
+  r = with_cookie("GET", "/v1/properties", signed_in("root", "correct horse 2"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(ids(r), (std::vector<std::string>{"hotel-a", "hotel-b"}));
+  auto d = parse_json(r.body);
+  EXPECT_EQ(string_member(d["properties"][0], "name"), "hotel-a") << "no name: the id";
+  EXPECT_EQ(string_member(d["properties"][0], "time_zone"), "UTC");
+  const auto token = contract::mint_staff_token(jwt_secret, "tok", {"hotel-b"},
+                                                std::chrono::system_clock::now(), 1h);
+  r = http_request(port_, "GET", "/v1/properties", "", {{"Authorization", "Bearer " + token}});
+  EXPECT_EQ(ids(r), std::vector<std::string>{"hotel-b"});
+  r = http_request(port_, "GET", "/v1/properties", "");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(error_code(r), "unauthorized");
+}
+
 TEST_F(ConsoleAuthProcess, PostsByCookieNeedTheCsrfTokenAndThisOrigin) {
   start();
   add_user("ana", "staff", "hotel-a", "correct horse 1");

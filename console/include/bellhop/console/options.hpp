@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bellhop/core/outbound_lane.hpp"
+#include "bellhop/core/property.hpp"
 
 namespace bellhop::gateway {
 
@@ -16,6 +17,7 @@ struct console_options {
   std::string admin_token;  // auth.admin_token (the admin API's token, beside admin sessions)
   int session_ttl_s = 43200;          // console.session_ttl_s: how long a sign-in lasts
   std::vector<std::string> channels;  // the channels this gateway sends on (the admin page)
+  std::vector<property> properties;   // properties (GET /v1/properties lists them)
 
   // The admin API (console/admin_api.hpp)
   // channels.<name>.accounts (docs/properties.md): each channel's accounts and their properties
