@@ -120,6 +120,16 @@ async function load_messages(id) {
     }
     add_message(id, m, list);
   }
+  // The AI's replies held while staff have the conversation, as its state keeps them.
+  const held = Array.isArray(data.held) ? data.held : [];
+  if (held.length) {
+    const list = state.suggestions.get(id) || [];
+    for (const h of held) {
+      const hid = str(h && h.id);
+      if (hid && str(h.text) && !list.some((s) => s.id === hid)) list.push({ id: hid, text: h.text });
+    }
+    state.suggestions.set(id, list.slice(-5));
+  }
   const conv = state.conversations.get(id);
   if (conv && conv.last_text === null && messages.length) {
     conv.last_text = message_text(messages[messages.length - 1]);
@@ -228,7 +238,12 @@ function apply_event(frame) {
     }
     case "conversation.updated": {
       const conv = upsert_conversation(property, data);
-      if (conv && state.open === conv.conversation_id) render_view_head();
+      // Handed back: the AI answers again, its held replies are dropped (as on the server).
+      if (conv && str(data.change) === "release") state.suggestions.delete(conv.conversation_id);
+      if (conv && state.open === conv.conversation_id) {
+        render_view_head();
+        render_suggestions();
+      }
       render_list();
       return;
     }

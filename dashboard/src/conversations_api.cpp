@@ -294,7 +294,8 @@ std::string with_delivery(std::string_view message, const broker::reply* status)
 
 std::string messages_body(std::string_view conversation, std::string_view property,
                           const std::vector<broker::reply>& stored,
-                          const std::vector<broker::reply>* statuses, std::size_t keep,
+                          const std::vector<broker::reply>* statuses,
+                          const std::vector<broker::reply>* held, std::size_t keep,
                           counter_family& poison) {
   rapidjson::StringBuffer out;
   writer w(out);
@@ -321,6 +322,21 @@ std::string messages_body(std::string_view conversation, std::string_view proper
   for (auto it = valid.rbegin(); it != valid.rend(); ++it) {
     const auto message = with_delivery(*it->first, it->second);
     w.RawValue(message.data(), message.size(), rapidjson::kObjectType);
+  }
+  w.EndArray();
+  // The AI's held suggestions (message.status data), oldest first; what is not one JSON object
+  // is left out like a message.
+  w.Key("held");
+  w.StartArray();
+  if (held) {
+    for (auto it = held->rbegin(); it != held->rend(); ++it) {
+      if (!it->is_string()) continue;
+      if (const auto why = unusable_message(it->str()); !why.empty()) {
+        poison.labels({"conversation_messages", why}).inc();
+        continue;
+      }
+      w.RawValue(it->str().data(), it->str().size(), rapidjson::kObjectType);
+    }
   }
   w.EndArray();
   w.EndObject();
@@ -436,7 +452,8 @@ void messages_authorized(const std::shared_ptr<conversations_context>& ctx, cons
   }
   ctx->svc.redis->eval(
       ctx->messages,
-      {ctx->keys.conversation(conversation), ctx->keys.conversation_messages(conversation)},
+      {ctx->keys.conversation(conversation), ctx->keys.conversation_messages(conversation),
+       ctx->keys.conversation_held(conversation)},
       {std::to_string(query->limit), ctx->keys.message("")}, res.executor(),
       [ctx, res, shell = request_shell(req), conversation, staff = std::move(staff)](
           error_code ec, broker::reply r) {
@@ -462,6 +479,7 @@ void messages_authorized(const std::shared_ptr<conversations_context>& ctx, cons
             shell, http::status::ok,
             messages_body(conversation, el[0].str(), el[1].elements(),
                           el.size() > 2 && el[2].is_array() ? &el[2].elements() : nullptr,
+                          el.size() > 3 && el[3].is_array() ? &el[3].elements() : nullptr,
                           static_cast<std::size_t>(ctx->options.recent_messages), ctx->poison)));
       });
 }

@@ -112,6 +112,15 @@ if ARGV[17] ~= 'staff' and type(state) == 'table' and not state.err and state[1]
   redis.call('HSET', KEYS[4], 'status', 'held', 'reason', 'conversation_with_staff',
              'held_at', ARGV[15])
   redis.call('EXPIRE', KEYS[4], ARGV[7])
+  -- The suggestion stays on the conversation (conversation:<cid>:held, the 10 newest, as long
+  -- as the conversation) for an inbox opened later; the conversation's release drops them.
+  local held = KEYS[10] .. ':held'
+  redis.call('LPUSH', held, ARGV[20])
+  redis.call('LTRIM', held, 0, 9)
+  local ttl = redis.call('PTTL', KEYS[10])
+  if ttl > 0 then
+    redis.call('PEXPIRE', held, ttl)
+  end
   redis.call('HINCRBY', KEYS[6], 'held', 1)
   if seq then
     redis.call('PUBLISH', ARGV[18], event)

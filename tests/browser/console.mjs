@@ -311,6 +311,9 @@ try {
   const reloaded = root_inbox.locator(`li.message.out[data-id="${reply_id}"] .status`);
   await eventually("a page loaded after delivery shows Delivered", async () => (await reloaded.textContent()) === "Delivered");
   check(true, "the history brings the reply's delivery status");
+  await root_inbox.getByRole("region", { name: "AI suggestions (held, not sent)" })
+    .getByText("Breakfast is included").waitFor({ timeout: 10000 });
+  check(true, "a page loaded later shows the held suggestion the conversation keeps");
   await shoot(ana, "inbox");
 
   // A second reply within the session's limit (one a minute in this test's config) is refused:

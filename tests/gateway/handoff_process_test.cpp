@@ -202,6 +202,17 @@ TEST_F(HandoffEndToEnd, EngineHandsOffItsRepliesAreHeldStaffReplyIsSentReleaseLe
   EXPECT_TRUE(c["last_inbound_at"].IsInt64());
   EXPECT_TRUE(c["read_at"].IsNull());
 
+  // The held suggestion stays on the conversation: an inbox opened now gets it with the history.
+  auto messages = http_request(port_, "GET", "/v1/conversations/" + conversation + "/messages", {},
+                               {{"Authorization", "Bearer " + token}});
+  ASSERT_EQ(messages.status, 200) << messages.body;
+  auto history = parse_json(messages.body);
+  ASSERT_TRUE(history["held"].IsArray() && history["held"].Size() == 1) << messages.body;
+  EXPECT_EQ(string_member(history["held"][0], "id"), held_id);
+  EXPECT_EQ(string_member(history["held"][0], "text"), faq_answer(faq, "breakfast"));
+  EXPECT_EQ(redis_.cli("PTTL conversation:" + conversation + ":held") != "-1", true)
+      << "it lives as long as the conversation";
+
   // 3. Staff take over, answer (the staff reply is sent) and mark it read.
   dashboard.send(R"({"type":"takeover","property_id":"hotel-berlin","conversation_id":")" +
                  conversation + R"(","client_msg_id":"t1"})");
@@ -234,6 +245,8 @@ TEST_F(HandoffEndToEnd, EngineHandsOffItsRepliesAreHeldStaffReplyIsSentReleaseLe
   EXPECT_EQ(string_member(answer(dashboard), "type"), "ack") << seen_;
   auto released = event(dashboard, "conversation.updated", "change", "release");
   EXPECT_EQ(string_member(released["data"], "mode"), "ai");
+  EXPECT_EQ(redis_.cli("EXISTS conversation:" + conversation + ":held"), "0")
+      << "handed back: the held suggestions are dropped";
   EXPECT_EQ(string_member(released["data"], "by"), "frontdesk");
   guest_writes("wamid.IN3", "Is there wifi?");
   ASSERT_TRUE(eventually([&] { return graph.count() == 2; }, 15s))

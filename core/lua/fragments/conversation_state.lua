@@ -95,6 +95,9 @@ local function change_conversation(k, a)
   if a.change == 'read' then
     redis.call('HDEL', k.unread, a.cid)
   end
+  if a.change == 'release' then
+    redis.call('DEL', k.record .. ':held')  -- the AI answers again: its held replies are moot
+  end
   if a.change == 'read' or a.change == 'release' then
     redis.call('ZREM', k.escalation, a.cid)
     redis.call('HDEL', k.record, 'escalated_at')

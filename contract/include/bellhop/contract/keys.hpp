@@ -167,6 +167,12 @@ class key_space {
   std::string conversation_messages(std::string_view conversation_id) const {
     return k("conversation:", conversation_id, ":messages");
   }
+  // The AI's replies held while staff have the conversation (list of message.status data, newest
+  // first, at most 10): the suggestions an inbox shows. The scripts name it conversation() +
+  // ":held"; the conversation's release deletes it.
+  std::string conversation_held(std::string_view conversation_id) const {
+    return k("conversation:", conversation_id, ":held");
+  }
   // Staff dashboard sessions and who is online per property.
   std::string session(std::string_view session_id) const { return k("session:", session_id); }
   std::string property_presence(std::string_view property) const {
