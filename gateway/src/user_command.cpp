@@ -171,7 +171,7 @@ int run_user_command(const config& cfg, const user_command& cmd) {
     });
   } else if (cmd.action == "disable" || cmd.action == "enable") {
     const bool disable = cmd.action == "disable";
-    users.set_disabled(name, disable, ex, [&](std::string e) {
+    users.set_disabled(name, disable, ex, [&, disable](std::string e) {
       done(std::move(e),
            "user '" + name + "' " + (disable ? "disabled; their sessions have ended" : "enabled"));
     });
