@@ -38,14 +38,14 @@ void add_properties_route(router& routes, const console_options& options,
   auto all = std::make_shared<const std::vector<property>>(options.properties);
   routes.add(http::verb::get, "/v1/properties",
              [all, secret = options.jwt_secret, &sessions](const request& req, responder res) {
-               authenticate_staff(
-                   req, secret, sessions, res.executor(),
-                   [all, res, shell = request_shell(req)](staff_auth_result who) {
-                     if (!who) return res.send(auth_refusal(shell, who.error()));
-                     auto r = json_response(shell, http::status::ok, properties_body(*all, *who));
-                     r.set(http::field::cache_control, "no-store");
-                     res.send(std::move(r));
-                   });
+               authenticate_staff(req, secret, sessions, res.executor(),
+                                  [all, res, shell = request_shell(req)](staff_auth_result who) {
+                                    if (!who) return res.send(auth_refusal(shell, who.error()));
+                                    auto r = json_response(shell, http::status::ok,
+                                                           properties_body(*all, *who));
+                                    r.set(http::field::cache_control, "no-store");
+                                    res.send(std::move(r));
+                                  });
              });
 }
 

@@ -94,15 +94,15 @@ void authenticate_staff(const request& req, std::string_view jwt_secret,
   }
   const bool check_csrf = changes_state(req.method());
   if (check_csrf && !same_origin(req)) {
-    return done(failure(http::status::forbidden, "csrf_failed",
-                        "the Origin header names another site"));
+    return done(
+        failure(http::status::forbidden, "csrf_failed", "the Origin header names another site"));
   }
   std::string csrf(req[csrf_header_name]);
   auto shared_done = std::make_shared<std::function<void(staff_auth_result)>>(std::move(done));
   lookup(std::string(cookie), [ex, shared_done, check_csrf, csrf = std::move(csrf)](
                                   session_status status, std::optional<staff_principal> p) {
-    staff_auth_result out = failure(http::status::unauthorized, "unauthorized",
-                                    "the session has ended: sign in again");
+    staff_auth_result out =
+        failure(http::status::unauthorized, "unauthorized", "the session has ended: sign in again");
     if (status == session_status::unavailable) {
       out = failure(http::status::service_unavailable, "unavailable",
                     "Redis is unavailable; retry later");
@@ -113,9 +113,8 @@ void authenticate_staff(const request& req, std::string_view jwt_secret,
       else
         out = std::move(*p);
     }
-    boost::asio::post(ex, [shared_done, out = std::move(out)]() mutable {
-      (*shared_done)(std::move(out));
-    });
+    boost::asio::post(
+        ex, [shared_done, out = std::move(out)]() mutable { (*shared_done)(std::move(out)); });
   });
 }
 

@@ -250,8 +250,8 @@ TEST_F(ConversationsProcess, OutboundMessagesCarryTheirDeliveryStatus) {
   const std::string list = "conversation:" + guest.conversation_id + ":messages";
   const auto staff = token({"hotel-berlin"});
   auto reply = [&](const std::string& id, const std::string& text) {
-    redis_.cli("LPUSH " + list + " '{\"id\":\"" + id +
-               "\",\"direction\":\"outbound\",\"text\":\"" + text + "\"}'");
+    redis_.cli("LPUSH " + list + " '{\"id\":\"" + id + "\",\"direction\":\"outbound\",\"text\":\"" +
+               text + "\"}'");
   };
   reply("01OUTDELIVERED", "delivered one");
   redis_.cli("HSET message:01OUTDELIVERED status delivered");

@@ -12,10 +12,10 @@ namespace bellhop::gateway {
 // What the console takes of the settings; the app fills it from the config. Each field names
 // its key (docs/configuration.md).
 struct console_options {
-  std::string public_url;  // public_url: https:// makes the session cookie Secure
-  std::string jwt_secret;  // auth.jwt_secret (staff tokens are accepted beside sessions)
-  std::string admin_token;  // auth.admin_token (the admin API's token, beside admin sessions)
-  int session_ttl_s = 43200;          // console.session_ttl_s: how long a sign-in lasts
+  std::string public_url;     // public_url: https:// makes the session cookie Secure
+  std::string jwt_secret;     // auth.jwt_secret (staff tokens are accepted beside sessions)
+  std::string admin_token;    // auth.admin_token (the admin API's token, beside admin sessions)
+  int session_ttl_s = 43200;  // console.session_ttl_s: how long a sign-in lasts
   std::vector<std::string> channels;  // the channels this gateway sends on (the admin page)
   std::vector<property> properties;   // properties (GET /v1/properties lists them)
 

@@ -64,7 +64,8 @@ struct auth_failure {
 // - neither: 401 `unauthorized`.
 // A lookup that cannot reach Redis is 503 `unavailable`. `done` runs once, on `ex`.
 using staff_auth_result = boost::system::result<staff_principal, auth_failure>;
-[[noreturn]] void throw_exception_from_error(const auth_failure& f, const boost::source_location& loc);
+[[noreturn]] void throw_exception_from_error(const auth_failure& f,
+                                             const boost::source_location& loc);
 void authenticate_staff(const request& req, std::string_view jwt_secret,
                         const session_lookup& lookup, boost::asio::any_io_executor ex,
                         std::function<void(staff_auth_result)> done);
