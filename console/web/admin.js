@@ -5,7 +5,7 @@
 // as text.
 import { t } from "./strings.js";
 import {
-  api, apply_strings, clock, current_session, el, session, show_signed_in, sign_out, time_ms, wire_sign_in,
+  api, clock, current_session, el, session, show_signed_in, time_ms, wire_session,
 } from "./client.js";
 
 const REFRESH_MS = 2000;
@@ -304,15 +304,7 @@ function signed_out(message = "") {
 }
 
 async function start() {
-  apply_strings();
-  wire_sign_in(signed_in);
-  $("sign-out").addEventListener("click", async () => {
-    try {
-      await sign_out();
-    } finally {
-      signed_out();
-    }
-  });
+  wire_session(signed_in, () => signed_out());
   $("retry-all").addEventListener("click", () => operate(state.dead_channel, "retry_all"));
   $("purge").addEventListener("click", confirm_purge);
   try {

@@ -128,6 +128,20 @@ export function wire_sign_in(on_signed_in) {
   });
 }
 
+// What every page does first: its texts, the sign-in form (`on_signed_in(session)` after a
+// sign-in) and the sign-out button (`on_signed_out()` after it, whether or not Bellhop answered).
+export function wire_session(on_signed_in, on_signed_out) {
+  apply_strings();
+  wire_sign_in(on_signed_in);
+  document.getElementById("sign-out").addEventListener("click", async () => {
+    try {
+      await sign_out();
+    } finally {
+      on_signed_out();
+    }
+  });
+}
+
 // Shows either the sign-in section or the signed-in application (the [data-signed-in] parts).
 export function show_signed_in(signed_in, message = "") {
   document.getElementById("sign-in").hidden = signed_in;

@@ -4,8 +4,8 @@
 // and presence. Everything a guest wrote is set with textContent.
 import { t } from "./strings.js";
 import {
-  api, apply_strings, clock, current_session, el, new_id, realtime, session, show_signed_in,
-  sign_out, time_ms, wire_sign_in,
+  api, clock, current_session, el, new_id, realtime, session, show_signed_in,
+  time_ms, wire_session,
 } from "./client.js";
 
 const MAX_MESSAGES = 200;       // per conversation kept in the page
@@ -577,15 +577,7 @@ function signed_out(message = "") {
 }
 
 async function start() {
-  apply_strings();
-  wire_sign_in(signed_in);
-  $("sign-out").addEventListener("click", async () => {
-    try {
-      await sign_out();
-    } finally {
-      signed_out();
-    }
-  });
+  wire_session(signed_in, () => signed_out());
   $("reply-form").addEventListener("submit", send_reply);
   $("reply").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) send_reply(ev);
