@@ -19,10 +19,19 @@
 -- KEYS[11] property:<pid>:unread   KEYS[12] property:<pid>:seq   KEYS[13] property:<pid>:events
 -- KEYS[14] property:<pid>:escalation
 -- ARGV[17] source ('ai' or 'staff')   ARGV[18] pub/sub channel of the property's events
--- ARGV[19] history length cap   ARGV[20] the data of the message.status event when held
+-- ARGV[19] history length cap
+-- ARGV[20] the message as its conversation shows it (JSON, direction "outbound", the effective
+--          conversation_id): the data of its message.created event, and of the message.status
+--          event when held (with status and reason put first)
 -- ARGV[21] '1' when the element carries a handoff   ARGV[22] its reason   ARGV[23] its
 -- confidence ('' none)   ARGV[24] now (epoch ms)
 -- ARGV[25] '1' when the element is a handoff only (nothing to send)
+-- KEYS[15] property:<pid>:conversation_index   KEYS[16] conversation:<cid>:messages
+-- ARGV[26] conversation TTL (s)   ARGV[27] recent messages kept
+-- A message filed for an existing conversation of its property joins it, as guest messages
+-- and dashboards' replies do: its recent messages, its activity, a message.created event. A
+-- dashboard's reply joined it when queued (staff_reply.lua: its record has sent_by), and a
+-- message that joined once (the record's `listed`) does not again when it comes back.
 -- An 'ai' message for a conversation whose mode is human is held: status held with reason
 -- conversation_with_staff, a message.status event, never sent. A handoff is applied after the
 -- message is filed (or held), so an engine's "a colleague will answer you" still goes out.
@@ -35,6 +44,7 @@
 --#include legacy_key.lua
 --#include event.lua
 --#include conversation_state.lua
+--#include conversation.lua
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
   return {-1}
 end
@@ -98,12 +108,13 @@ if ARGV[5] ~= '' then
     return {0, first}
   end
 end
-local state = redis.pcall('HMGET', KEYS[10], 'property_id', 'mode')
+local state = redis.pcall('HMGET', KEYS[10], 'property_id', 'mode', 'refreshed_at')
 if ARGV[17] ~= 'staff' and type(state) == 'table' and not state.err and state[1] == ARGV[8] and
    state[2] == 'human' then
   -- Held: recorded and shown to staff as a suggestion, never sent.
   local seq, event = append_event(KEYS[12], KEYS[13], ARGV[19], ARGV[8], 'message.status',
-                                  ARGV[20], ARGV[15])
+                                  '{"status":"held","reason":"conversation_with_staff",' ..
+                                  string.sub(ARGV[20], 2), ARGV[15])
   if redis.call('EXISTS', KEYS[4]) == 0 then
     redis.call('HSET', KEYS[4], 'id', ARGV[3], 'direction', 'outbound', 'property_id', ARGV[8],
                'channel', ARGV[9], 'conversation_id', ARGV[10], 'created_at', ARGV[11],
@@ -115,7 +126,8 @@ if ARGV[17] ~= 'staff' and type(state) == 'table' and not state.err and state[1]
   -- The suggestion stays on the conversation (conversation:<cid>:held, the 10 newest, as long
   -- as the conversation) for an inbox opened later; the conversation's release drops them.
   local held = KEYS[10] .. ':held'
-  redis.call('LPUSH', held, ARGV[20])
+  redis.call('LPUSH', held, '{"status":"held","reason":"conversation_with_staff",' ..
+             string.sub(ARGV[20], 2))
   redis.call('LTRIM', held, 0, 9)
   local ttl = redis.call('PTTL', KEYS[10])
   if ttl > 0 then
@@ -142,6 +154,18 @@ if redis.call('EXISTS', KEYS[4]) == 0 then  -- a staff reply's record exists alr
   redis.call('EXPIRE', KEYS[4], ARGV[7])
 end
 redis.call('HINCRBY', KEYS[6], 'accepted', 1)
+local listed = redis.call('HMGET', KEYS[4], 'sent_by', 'listed')
+if type(state) == 'table' and not state.err and state[1] == ARGV[8] and not listed[1] and
+   listed[2] ~= '1' then
+  local seq, event = append_event(KEYS[12], KEYS[13], ARGV[19], ARGV[8], 'message.created',
+                                  ARGV[20], ARGV[15])
+  if seq then
+    add_to_conversation(KEYS[15], KEYS[10], KEYS[16], ARGV[10], ARGV[24], ARGV[20], ARGV[26],
+                        ARGV[27], state[3], {})
+    redis.call('HSET', KEYS[4], 'listed', '1')
+    redis.call('PUBLISH', ARGV[18], event)
+  end
+end
 if ARGV[21] == '1' then
   handoff()
 end

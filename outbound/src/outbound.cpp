@@ -15,6 +15,7 @@
 #include <random>
 
 #include "bellhop/broker/backoff.hpp"
+#include "bellhop/channels/message_template.hpp"
 #include "bellhop/contract/id_limits.hpp"
 #include "bellhop/contract/ids.hpp"
 #include "bellhop/core/account_health.hpp"
@@ -44,23 +45,30 @@ using json::writer;
 
 using filed = normalized_outbound;
 
-// The data of the message.status event of an engine's reply held while its conversation is
-// with staff (docs/outbound.md): the text, so dashboards can show it as a suggestion.
-std::string held_event_data(const normalized_outbound& f, std::string_view conversation) {
+// The message as its conversation shows it (docs/realtime.md): the data of its message.created
+// event, and of its message.status event when it is held while staff have the conversation
+// (the script puts status and reason first): the text, so dashboards can show it as a
+// suggestion. The conversation is the effective one (named, or derived for the guest).
+std::string conversation_entry(const normalized_outbound& f, std::string_view conversation) {
   const auto& m = f.msg;
-  rapidjson::StringBuffer b;
+  rapidjson::StringBuffer b(nullptr, m.text.size() + m.attachments_json.size() + 384);
   writer w(b);
   w.StartObject();
   put(w, "id", m.id);
-  put(w, "status", "held");
-  put(w, "reason", "conversation_with_staff");
+  put(w, "property_id", m.property_id);
   put(w, "conversation_id", conversation);
   put(w, "channel", m.channel);
   put(w, "to", m.to);
   put(w, "text", m.text);
   w.Key("attachments");
   w.RawValue(m.attachments_json.data(), m.attachments_json.size(), rapidjson::kArrayType);
+  if (m.template_msg) {
+    w.Key("template");
+    channels::write_template(w, *m.template_msg);
+  }
   put(w, "source", f.source);
+  put(w, "created_at", f.created_at);
+  put(w, "direction", "outbound");
   w.EndObject();
   return {b.GetString(), b.GetSize()};
 }
@@ -317,15 +325,15 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     // The conversation whose mode decides whether an engine's reply is held: the one named,
     // or the one Bellhop derives for the guest (core/src/inbound_message.cpp does the same).
     const std::string conversation = conversation_of(m);
-    const std::string held_data =
-        f->source == "staff" ? std::string() : held_event_data(*f, conversation);
+    const std::string entry = conversation_entry(*f, conversation);
     const auto now = std::chrono::system_clock::now();
     eval_until_done(
         l, accept_,
         {l->processing, l->ready, l->arrivals, keys_.message(m.id), idem_key, l->stats, l->delayed,
          l->dead, legacy_idem_key, keys_.conversation(conversation),
          keys_.property_unread(m.property_id), keys_.property_seq(m.property_id),
-         keys_.property_events(m.property_id), keys_.property_escalation(m.property_id)},
+         keys_.property_events(m.property_id), keys_.property_escalation(m.property_id),
+         keys_.property_conversations_index(m.property_id), keys_.conversation_messages(conversation)},
         {raw,
          f->json,
          m.id,
@@ -345,12 +353,14 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
          f->source,
          keys_.property_channel(m.property_id),
          std::to_string(options_.history_max),
-         held_data,
+         entry,
          f->handoff ? "1" : "0",
          f->handoff ? f->handoff->reason : "",
          f->handoff ? f->handoff->confidence : "",
          std::to_string(std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count()),
-         f->has_message() ? "0" : "1"},
+         f->has_message() ? "0" : "1",
+         std::to_string(options_.conversation_ttl_s),
+         std::to_string(options_.recent_messages)},
         "filing a message",
         [self = shared_from_this(), l, id = m.id, conversation](error_code ec, broker::reply r) {
           if (ec || r.is_error()) return self->redis_error("filing a message", ec, r);

@@ -254,6 +254,22 @@ TEST_F(HandoffEndToEnd, EngineHandsOffItsRepliesAreHeldStaffReplyIsSentReleaseLe
   EXPECT_EQ(string_member(parse_json(graph.requests()[1].body)["text"], "body"),
             faq_answer(faq, "wifi"));
   EXPECT_EQ(graph.count(), 2u) << "the held suggestion was never sent";
+  // The engine's answer joins the conversation as a staff reply does: an event, the history.
+  auto answered = event(dashboard, "message.created", "text", faq_answer(faq, "wifi"));
+  EXPECT_EQ(string_member(answered["data"], "direction"), "outbound");
+  EXPECT_EQ(string_member(answered["data"], "source"), "ai");
+  EXPECT_EQ(string_member(answered["data"], "conversation_id"), conversation);
+  const auto after = http_request(port_, "GET", "/v1/conversations/" + conversation + "/messages",
+                                  {}, {{"Authorization", "Bearer " + token}});
+  auto recent = parse_json(after.body);
+  ASSERT_TRUE(recent["messages"].IsArray() && !recent["messages"].Empty()) << after.body;
+  const auto& last = recent["messages"][recent["messages"].Size() - 1];
+  EXPECT_EQ(string_member(last, "text"), faq_answer(faq, "wifi")) << after.body;
+  EXPECT_EQ(string_member(last, "source"), "ai");
+  std::size_t breakfast = 0;
+  for (const auto& m : recent["messages"].GetArray())
+    if (string_member(m, "text") == faq_answer(faq, "breakfast")) ++breakfast;
+  EXPECT_EQ(breakfast, 0u) << "a held suggestion is no message of the conversation";
 
   // A dashboard that reconnects with `since` gets every conversation.updated it missed.
   ws_client later;
