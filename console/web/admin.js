@@ -5,7 +5,7 @@
 // as text.
 import { t } from "./strings.js";
 import {
-  api, clock, current_session, el, session, show_signed_in, time_ms, wire_session,
+  api, clock, el, session, show_signed_in, resume_session, time_ms, wire_session,
 } from "./client.js";
 
 const REFRESH_MS = 2000;
@@ -307,12 +307,7 @@ async function start() {
   wire_session(signed_in, () => signed_out());
   $("retry-all").addEventListener("click", () => operate(state.dead_channel, "retry_all"));
   $("purge").addEventListener("click", confirm_purge);
-  try {
-    if (await current_session()) return signed_in();
-  } catch (e) {
-    return show_signed_in(false, e.message);
-  }
-  show_signed_in(false);
+  await resume_session(signed_in);
 }
 
 start();

@@ -142,6 +142,17 @@ export function wire_session(on_signed_in, on_signed_out) {
   });
 }
 
+// Signs the page in with the session its cookie still has (`on_signed_in()`), or shows the
+// sign-in form (with the reason when Bellhop could not be asked).
+export async function resume_session(on_signed_in) {
+  try {
+    if (await current_session()) return on_signed_in();
+  } catch (e) {
+    return show_signed_in(false, e.message);
+  }
+  show_signed_in(false);
+}
+
 // Shows either the sign-in section or the signed-in application (the [data-signed-in] parts).
 export function show_signed_in(signed_in, message = "") {
   document.getElementById("sign-in").hidden = signed_in;

@@ -4,8 +4,8 @@
 // and presence. Everything a guest wrote is set with textContent.
 import { t } from "./strings.js";
 import {
-  api, clock, current_session, el, new_id, realtime, session, show_signed_in,
-  time_ms, wire_session,
+  api, clock, el, new_id, realtime, session, show_signed_in,
+  resume_session, time_ms, wire_session,
 } from "./client.js";
 
 const MAX_MESSAGES = 200;       // per conversation kept in the page
@@ -606,12 +606,7 @@ async function start() {
     if (conv && document.visibilityState === "visible") mark_read(conv);
   });
   update_send();
-  try {
-    if (await current_session()) return signed_in();
-  } catch (e) {
-    return show_signed_in(false, e.message);
-  }
-  show_signed_in(false);
+  await resume_session(signed_in);
 }
 
 start();

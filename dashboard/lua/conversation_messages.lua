@@ -17,12 +17,16 @@ local messages = redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
 local statuses = {}
 for i, raw in ipairs(messages) do
   local status = false
-  local ok, m = pcall(cjson.decode, raw)
-  if ok and type(m) == 'table' and m.direction == 'outbound' and type(m.id) == 'string'
-      and #m.id > 0 and #m.id <= 64 then
-    local r = redis.call('HMGET', ARGV[2] .. m.id, 'status', 'reason')
-    if r[1] then
-      status = {r[1], r[2] or ''}
+  -- Bellhop wrote every entry: only what names itself outbound is decoded (guest messages are
+  -- most of them).
+  if string.find(raw, '"direction":"outbound"', 1, true) then
+    local ok, m = pcall(cjson.decode, raw)
+    if ok and type(m) == 'table' and m.direction == 'outbound' and type(m.id) == 'string'
+        and #m.id > 0 and #m.id <= 64 then
+      local r = redis.call('HMGET', ARGV[2] .. m.id, 'status', 'reason')
+      if r[1] then
+        status = {r[1], r[2] or ''}
+      end
     end
   end
   statuses[i] = status

@@ -265,13 +265,13 @@ std::optional<std::string_view> printable(const broker::reply& r, std::size_t ma
 }
 
 // `message` (a JSON object) with "delivery":{"status","reason"} as its first member, when the
-// script found the outbound message's record ({status, reason}); else `message` unchanged.
-std::string with_delivery(std::string_view message, const broker::reply* status) {
-  if (!status || !status->is_array() || status->elements().size() != 2) return std::string(message);
+// script found the outbound message's record ({status, reason}); nullopt when it adds nothing.
+std::optional<std::string> with_delivery(std::string_view message, const broker::reply* status) {
+  if (!status || !status->is_array() || status->elements().size() != 2) return std::nullopt;
   const auto s = printable(status->elements()[0], 32);
   const auto reason = printable(status->elements()[1], 200);
   const auto brace = message.find('{');
-  if (!s || s->empty() || brace == std::string_view::npos) return std::string(message);
+  if (!s || s->empty() || brace == std::string_view::npos) return std::nullopt;
   rapidjson::StringBuffer out;
   writer w(out);
   w.StartObject();
@@ -320,7 +320,8 @@ std::string messages_body(std::string_view conversation, std::string_view proper
     }
   }
   for (auto it = valid.rbegin(); it != valid.rend(); ++it) {
-    const auto message = with_delivery(*it->first, it->second);
+    const auto merged = with_delivery(*it->first, it->second);
+    const std::string& message = merged ? *merged : *it->first;
     w.RawValue(message.data(), message.size(), rapidjson::kObjectType);
   }
   w.EndArray();
