@@ -5,8 +5,8 @@
 #include <string>
 #include <string_view>
 
-#include "bellhop/contract/ids.hpp"
 #include "bellhop/server/json_response.hpp"
+#include "bellhop/server/static_file.hpp"
 #include "console_web.hpp"
 
 namespace bellhop::gateway {
@@ -26,19 +26,9 @@ std::string_view content_type_of(std::string_view name) {
   return "application/octet-stream";
 }
 
-// One embedded file as it is served: its body, type and ETag (the digest of the body, so a new
-// Bellhop with other pages gets other ETags).
-struct asset {
-  std::string_view body;
-  std::string_view content_type;
-  std::string etag;
-};
-
-asset asset_of(std::string_view name) {
+static_file asset_of(std::string_view name) {
   for (const auto& f : console_web::files) {
-    if (f.name == name) {
-      return {f.body, content_type_of(f.name), "\"" + contract::sha256_hex(f.body, 12) + "\""};
-    }
+    if (f.name == name) return static_file::of(f.body, content_type_of(f.name));
   }
   throw std::logic_error("console/web/ has no " + std::string(name));  // a build defect
 }
@@ -51,17 +41,10 @@ void set_page_headers(response& out) {
   out.set(http::field::cache_control, "no-cache");
 }
 
-response serve(const request& req, const asset& a, http::status status = http::status::ok) {
-  const bool fresh = status == http::status::ok && req[http::field::if_none_match] == a.etag;
-  response out{fresh ? http::status::not_modified : status, req.version()};
+response serve(const request& req, const static_file& a,
+               http::status status = http::status::ok) {
+  auto out = serve_static(req, a, status);
   set_page_headers(out);
-  out.set(http::field::etag, a.etag);
-  if (!fresh) {
-    out.set(http::field::content_type, a.content_type);
-    out.body() = std::string(a.body);
-  }
-  out.keep_alive(req.keep_alive());
-  out.prepare_payload();
   return out;
 }
 
@@ -95,8 +78,8 @@ void add_console_pages(router& routes, session_lookup lookup) {
 
   // The admin page to anyone but a signed-in staff member: without a session (or with an admin's)
   // it loads and shows the sign-in form or the page; the API behind it checks every call.
-  auto admin = std::make_shared<const asset>(asset_of("admin.html"));
-  auto forbidden = std::make_shared<const asset>(asset_of("forbidden.html"));
+  auto admin = std::make_shared<const static_file>(asset_of("admin.html"));
+  auto forbidden = std::make_shared<const static_file>(asset_of("forbidden.html"));
   routes.add(
       http::verb::get, "/admin/", [admin, forbidden, lookup](const request& req, responder res) {
         const auto cookie = session_cookie(req[http::field::cookie]);

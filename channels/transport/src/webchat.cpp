@@ -27,6 +27,7 @@
 #include "bellhop/server/connection_limits.hpp"
 #include "bellhop/server/frame_text.hpp"
 #include "bellhop/server/json_response.hpp"
+#include "bellhop/server/static_file.hpp"
 #include "bellhop/server/upgrade_refusal.hpp"
 #include "bellhop/transport/lua.hpp"
 #include "web_assets.hpp"
@@ -459,30 +460,23 @@ void webchat_service::accept(beast::tcp_stream stream, request req, upgrade_cont
 }
 
 void add_webchat_routes(router& routes, const transport_options& opts) {
-  // The digest of what is served: a new Bellhop with another widget gets another ETag.
-  static const std::string etag = "\"" + contract::sha256_hex(web::webchat_widget, 12) + "\"";
   const bool configured = opts.webchat.has_value();
-  routes.add(
-      http::verb::get, "/v1/webchat/widget.js", [configured](const request& req, responder res) {
-        if (!configured) {
-          return res.send(json_error(req, http::status::not_found, "not_configured",
-                                     "web chat is not configured (channels.webchat)"));
-        }
-        const bool fresh = req[http::field::if_none_match] == etag;
-        response out{fresh ? http::status::not_modified : http::status::ok, req.version()};
-        out.set(http::field::etag, etag);
-        // Revalidated every 5 minutes: an upgraded Bellhop's widget reaches the guests soon.
-        out.set(http::field::cache_control, "public, max-age=300");
-        out.set("X-Content-Type-Options", "nosniff");
-        out.set("Cross-Origin-Resource-Policy", "cross-origin");  // loaded by the hotel's pages
-        if (!fresh) {
-          out.set(http::field::content_type, "text/javascript; charset=utf-8");
-          out.body() = std::string(web::webchat_widget);
-        }
-        out.keep_alive(req.keep_alive());
-        out.prepare_payload();
-        res.send(std::move(out));
-      });
+  routes.add(http::verb::get, "/v1/webchat/widget.js",
+             [configured, widget = static_file::of(web::webchat_widget,
+                                                   "text/javascript; charset=utf-8")](
+                 const request& req, responder res) {
+               if (!configured) {
+                 return res.send(json_error(req, http::status::not_found, "not_configured",
+                                            "web chat is not configured (channels.webchat)"));
+               }
+               auto out = serve_static(req, widget);
+               // Revalidated every 5 minutes: an upgraded Bellhop's widget reaches guests soon.
+               out.set(http::field::cache_control, "public, max-age=300");
+               out.set("X-Content-Type-Options", "nosniff");
+               // Loaded by the hotel's pages.
+               out.set("Cross-Origin-Resource-Policy", "cross-origin");
+               res.send(std::move(out));
+             });
 }
 
 outbound_channel webchat_lane(const webchat_config& c, broker::broker& redis,
