@@ -148,10 +148,18 @@ try {
         "the transcript holds each message once: " + JSON.stringify(texts));
   await page.screenshot({ path: join(args.out, "webchat_widget.png") });
 
-  // 7. Two tabs of a first visit open the chat at the same moment: each gets a session from
-  // Bellhop, the first stored wins and the other tab follows it, so both messages are one
-  // guest's and both tabs show both.
+  // 7. Two tabs of a first visit open the chat at the same moment and both send before either
+  // hears Bellhop's welcome (the frames Bellhop sends are held until both messages are
+  // submitted, so the race is there on every run): one session is asked for, the other tab
+  // takes it from storage, so both messages are one guest's and both tabs show both.
   const fresh = await browser.newContext();
+  let releaseFrames;
+  const bothSubmitted = new Promise((resolve) => { releaseFrames = resolve; });
+  await fresh.routeWebSocket(/\/v1\/webchat/, (route) => {
+    const server = route.connectToServer();
+    let queue = bothSubmitted;  // Bellhop's frames, in their order, once both tabs have sent
+    server.onMessage((m) => { queue = queue.then(() => route.send(m)); });
+  });
   const tabs = [await fresh.newPage(), await fresh.newPage()];
   const frames = [[], []];  // what each tab's sockets said and heard, shown when a check fails
   for (const [i, t] of tabs.entries()) {
@@ -172,6 +180,7 @@ try {
     await t.getByLabel("Your message").fill(words[i]);
     await t.getByLabel("Your message").press("Enter");
   }));
+  releaseFrames();
   for (const [i, t] of tabs.entries()) {
     for (const w of words) {
       try {
@@ -187,6 +196,11 @@ try {
     }
   }
   check(true, "both tabs show both messages, sent");
+  const welcomed = new Set(frames.flat().map((f) => /^#\d+ < (\{.*"type":"welcome".*)$/.exec(f))
+                                .filter(Boolean).map((m) => JSON.parse(m[1]).session));
+  check(welcomed.size === 1, `one session for both tabs (Bellhop welcomed ${welcomed.size})` +
+                             `\nframes of tab 0:\n${frames[0].join("\n")}` +
+                             `\nframes of tab 1:\n${frames[1].join("\n")}`);
   const shared = await tabs[0].evaluate((k) => JSON.parse(localStorage.getItem(k)).session,
                                         storageKey);
   const sharedGuest = "wc_" + createHash("sha256").update(shared).digest("hex").slice(0, 32);

@@ -369,6 +369,7 @@
         state.session = oneSession(state.session, frame.session);
         socketSession = frame.session;
         save();
+        mintDone();
         setStatus("");
         if (state.session !== socketSession) return followSession();
         flushPending();
@@ -407,9 +408,37 @@
     }
   }
 
+  // A tab without a session asks Bellhop for one under a lock all the site's tabs share
+  // (navigator.locks, in secure contexts), held until the welcome is stored: a second tab of a
+  // first visit waits, then reads the session the first one stored and sends as that guest, so
+  // its first message is never filed under a session it gives up a moment later. Without the
+  // lock (an http page, an old browser) the tabs still settle on one session (oneSession).
+  let minting = false, minted = null;
   function connect() {
-    if (socket) return;
+    if (socket || minting) return;
     clearTimeout(retryTimer);
+    state = merge(state, load());
+    if (state.session || !(navigator.locks && navigator.locks.request)) return openSocket();
+    minting = true;
+    navigator.locks.request(storageKey, () => {
+      minting = false;
+      if (socket) return;
+      state = merge(state, load());
+      openSocket();
+      if (state.session) return;
+      return new Promise((resolve) => { minted = resolve; });  // welcome or close ends it
+    }).catch(() => {
+      minting = false;
+      openSocket();
+    });
+  }
+  function mintDone() {
+    if (minted) minted();
+    minted = null;
+  }
+
+  function openSocket() {
+    if (socket) return;
     socketSession = state.session;
     const query = [];
     if (site) query.push("site=" + encodeURIComponent(site));
@@ -431,6 +460,7 @@
     ws.onclose = () => {
       if (socket !== ws) return;
       socket = null;
+      mintDone();
       // The backoff starts again only after a connection that lasted: a server that accepts
       // and drops at once is not hammered.
       if (ready && Date.now() - upSince > 10000) retryMs = 1000;
