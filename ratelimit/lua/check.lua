@@ -1,15 +1,20 @@
--- One rate-limit decision over one or more (policy, key) pairs: `cost` is consumed from all of
--- them, or, when any one refuses, from none. Time is Redis's own (TIME), so the clocks of the
--- processes sharing this Redis do not matter.
+-- Rate-limit decisions, a batch of them in one call (the library coalesces the checks that
+-- arrive together, docs/ratelimit.md). Each decision is over one or more (policy, key) pairs:
+-- `cost` is consumed from all of them, or, when any one refuses, from none. Decisions are
+-- applied in order, each one's effects before the next is read, so two decisions on one key
+-- see each other exactly as two calls one after the other would. Time is Redis's own (TIME),
+-- read once per call, so the clocks of the processes sharing this Redis do not matter.
 --
--- KEYS[i]      ratelimit:<policy>:<key>, one per pair
--- ARGV[1]      cost (integer >= 0; 0 only looks)
--- ARGV[2]      '' for Redis's clock; a time in ms for tests only (the library sets it only when
+-- KEYS         ratelimit:<policy>:<key>, every decision's pairs in turn
+-- ARGV[1]      '' for Redis's clock; a time in ms for tests only (the library sets it only when
 --              a test clock is installed)
--- ARGV[3 + 4(i - 1) ...] per pair: algorithm (fixed_window | sliding_window | gcra), limit,
---              window (ms), burst (gcra; ignored otherwise)
--- Returns {allowed (1/0), now (ms), then per pair: allowed (1/0), remaining, retry_after (ms,
--- -1 = never: cost above the policy's capacity), reset (ms)}.
+-- ARGV[2 ...]  per decision: cost (integer >= 0; 0 only looks), n (its number of pairs), then
+--              per pair: algorithm (fixed_window | sliding_window | gcra), limit, window (ms),
+--              burst (gcra; ignored otherwise)
+-- Returns {now (ms), then per decision either {allowed (1/0), then per pair: allowed (1/0),
+-- remaining, retry_after (ms, -1 = never: cost above the policy's capacity), reset (ms)} or an
+-- error reply: that decision could not be taken (a key of another type, a bad argument) and
+-- consumed nothing; the others are unaffected}.
 -- With a test clock, time does not pass for Redis as it does for the keys' lifetimes: they
 -- get this much longer, so a slow machine cannot expire a key between two checks of a test.
 local expiry_slack = 0
@@ -18,8 +23,7 @@ local expiry_slack = 0
 --#include gcra.lua
 local algorithms = {fixed_window = fixed_window, sliding_window = sliding_window, gcra = gcra}
 
-local cost = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
+local now = tonumber(ARGV[1])
 if now then
   expiry_slack = 600000
 else
@@ -27,29 +31,56 @@ else
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local all_allowed = true
-local out = {0, now}
-local consumers = {}
-for i = 1, #KEYS do
-  local a = 3 + (i - 1) * 4
-  local algorithm = algorithms[ARGV[a]]
-  if not algorithm then
-    return redis.error_reply('unknown rate-limit algorithm: ' .. tostring(ARGV[a]))
+-- One decision: its pairs are KEYS[first .. first + n - 1], their figures from ARGV[a].
+-- Every pair is read before anything is written, so an error (raised by redis.call, caught by
+-- the pcall below) leaves the decision's keys as they were.
+local function decide(first, n, a, cost)
+  local all_allowed = true
+  local out = {0}
+  local consumers = {}
+  for i = 0, n - 1 do
+    local algorithm = algorithms[ARGV[a]]
+    if not algorithm then
+      error('unknown rate-limit algorithm: ' .. tostring(ARGV[a]))
+    end
+    local allowed, remaining, retry, reset, consume =
+        algorithm(KEYS[first + i], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]),
+                  tonumber(ARGV[a + 3]), cost, now)
+    all_allowed = all_allowed and allowed
+    consumers[i + 1] = consume
+    out[#out + 1] = allowed and 1 or 0
+    out[#out + 1] = math.max(0, math.floor(remaining))
+    out[#out + 1] = retry < 0 and -1 or math.ceil(retry)
+    out[#out + 1] = math.max(0, math.ceil(reset))
+    a = a + 4
   end
-  local allowed, remaining, retry, reset, consume =
-      algorithm(KEYS[i], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]),
-                cost, now)
-  all_allowed = all_allowed and allowed
-  consumers[i] = consume
-  out[#out + 1] = allowed and 1 or 0
-  out[#out + 1] = math.max(0, math.floor(remaining))
-  out[#out + 1] = retry < 0 and -1 or math.ceil(retry)
-  out[#out + 1] = math.max(0, math.ceil(reset))
+  if all_allowed then
+    out[1] = 1
+    for i = 1, cost > 0 and n or 0 do
+      consumers[i]()
+    end
+  end
+  return out
 end
-if all_allowed then
-  out[1] = 1
-  for i = 1, cost > 0 and #KEYS or 0 do
-    consumers[i]()
+
+local out = {now}
+local key, a = 1, 2
+while a <= #ARGV do
+  local cost, n = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  -- The layout is the library's own: a slip there is no one decision's fault.
+  if not cost or not n or n < 1 or key + n - 1 > #KEYS or a + 1 + 4 * n > #ARGV then
+    return redis.error_reply('malformed rate-limit batch at argument ' .. a)
   end
+  local ok, result = pcall(decide, key, n, a + 2, cost)
+  if ok then
+    out[#out + 1] = result
+  else
+    -- redis.call raises a table {err = text}; Lua itself a string.
+    out[#out + 1] = {err = type(result) == 'table' and tostring(result.err) or tostring(result)}
+  end
+  key, a = key + n, a + 2 + 4 * n
+end
+if key - 1 ~= #KEYS then
+  return redis.error_reply('malformed rate-limit batch: ' .. #KEYS - key + 1 .. ' keys left over')
 end
 return out

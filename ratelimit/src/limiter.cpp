@@ -6,33 +6,73 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <deque>
+#include <utility>
 
 #include "ratelimit_lua.hpp"
 
 namespace bellhop::ratelimit {
 
-class limiter::state {
+class limiter::state : public std::enable_shared_from_this<limiter::state> {
  public:
   struct counters {
     std::atomic<std::uint64_t> allowed{0}, denied{0}, failed_open{0}, failed_closed{0};
   };
+  // One check waiting for, or riding in, a script call.
+  struct pending {
+    std::vector<const policy*> policies;
+    std::vector<std::string> keys;  // one per policy
+    std::vector<std::string> args;  // cost, n, then 4 per policy: the script's layout
+    boost::asio::any_io_executor ex;
+    handler done;
+  };
+  using batch = std::vector<pending>;
+
+  state(broker::broker& redis, limits lim)
+      : redis_(redis),
+        limits_(lim),
+        script_(broker::script::make("ratelimit_check", std::string(lua::check))) {}
+
   counters& counters_for(const std::string& policy);
   void degrade(const std::vector<const policy*>& policies, std::string why, decision& d);
-  void decide(const std::vector<const policy*>& policies, const broker::reply& r, decision& d);
+  void decide(const std::vector<const policy*>& policies, const broker::reply& r,
+              std::int64_t now, decision& d);
+
+  void submit(pending p);
+  batch take_locked();
+  void send_locked(batch b);  // under batch_mu_: calls reach the broker in order
+  void finish(batch& b, boost::system::error_code ec, const broker::reply& r,
+              const boost::asio::any_io_executor& here);
+
+  broker::broker& redis_;
+  const limits limits_;
+  const broker::script script_;
+  std::function<std::int64_t()> test_clock_;
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<counters>, std::less<>> counters_;
   std::atomic<std::uint64_t> script_errors_{0};
+  std::atomic<std::uint64_t> calls_{0};
   std::atomic<std::int64_t> last_warning_{0};  // steady clock ns of the last failure warning
+
+  std::mutex batch_mu_;
+  std::deque<pending> waiting_;
+  std::size_t in_flight_ = 0;
 };
 
 limiter::limiter(broker::broker& redis, contract::key_space keys)
-    : redis_(redis),
-      keys_(std::move(keys)),
-      script_(broker::script::make("ratelimit_check", std::string(lua::check))),
-      state_(std::make_shared<state>()) {}
+    : limiter(redis, std::move(keys), limits{}) {}
+
+limiter::limiter(broker::broker& redis, contract::key_space keys, limits lim)
+    : keys_(std::move(keys)), state_(std::make_shared<state>(redis, lim)) {}
 
 limiter::~limiter() = default;
+
+void limiter::set_test_clock(std::function<std::int64_t()> now_ms) {
+  state_->test_clock_ = std::move(now_ms);
+}
+
+std::uint64_t limiter::calls() const noexcept { return state_->calls_.load(); }
 
 std::uint64_t limiter::script_errors() const noexcept { return state_->script_errors_.load(); }
 
@@ -74,11 +114,12 @@ void limiter::state::degrade(const std::vector<const policy*>& policies, std::st
   d.error = std::move(why);
 }
 
+// `r` is one decision's part of the reply: {allowed, then 4 integers per policy}.
 void limiter::state::decide(const std::vector<const policy*>& policies, const broker::reply& r,
-                            decision& d) {
+                            std::int64_t now, decision& d) {
   const auto& e = r.elements();
   const bool well_formed =
-      e.size() == 2 + 4 * policies.size() &&
+      r.is_array() && e.size() == 1 + 4 * policies.size() &&
       std::all_of(e.begin(), e.end(), [](const broker::reply& x) { return x.is_integer(); });
   if (!well_formed) {
     script_errors_.fetch_add(1, std::memory_order_relaxed);
@@ -86,11 +127,11 @@ void limiter::state::decide(const std::vector<const policy*>& policies, const br
     return;
   }
   d.allowed = e[0].integer() == 1;
-  d.redis_time_ms = e[1].integer();
+  d.redis_time_ms = now;
   d.verdicts.reserve(policies.size());
   for (std::size_t i = 0; i < policies.size(); ++i) {
-    d.verdicts.push_back({e[2 + 4 * i].integer() == 1, e[3 + 4 * i].integer(),
-                          e[4 + 4 * i].integer(), e[5 + 4 * i].integer()});
+    d.verdicts.push_back({e[1 + 4 * i].integer() == 1, e[2 + 4 * i].integer(),
+                          e[3 + 4 * i].integer(), e[4 + 4 * i].integer()});
   }
   // The binding policy: refused, the longest wait (-1, never, is longest); allowed, the
   // fewest left.
@@ -120,48 +161,142 @@ void limiter::state::decide(const std::vector<const policy*>& policies, const br
 
 void limiter::check(const std::vector<limit_key>& keys, std::int64_t cost,
                     boost::asio::any_io_executor ex, handler done) {
-  std::vector<const policy*> policies;
-  std::vector<std::string> redis_keys;
-  std::vector<std::string> args;
-  policies.reserve(keys.size());
-  redis_keys.reserve(keys.size());
-  args.reserve(2 + 4 * keys.size());
-  args.push_back(std::to_string(cost < 0 ? 0 : cost));
-  args.push_back(test_clock_ ? std::to_string(test_clock_()) : std::string());
+  state::pending p;
+  p.policies.reserve(keys.size());
+  p.keys.reserve(keys.size());
+  p.args.reserve(2 + 4 * keys.size());
+  p.args.push_back(std::to_string(cost < 0 ? 0 : cost));
+  p.args.emplace_back();  // n, below
   for (const auto& k : keys) {
     if (!k.applies) continue;
-    const auto& p = *k.applies;
-    policies.push_back(&p);
-    redis_keys.push_back(keys_.ratelimit(p.name, k.subject));
-    args.emplace_back(to_string(p.algorithm));
-    args.push_back(std::to_string(p.limit));
-    args.push_back(std::to_string(p.window_ms));
-    args.push_back(std::to_string(p.burst > 0 ? p.burst : p.limit));
+    const auto& pol = *k.applies;
+    p.policies.push_back(&pol);
+    p.keys.push_back(keys_.ratelimit(pol.name, k.subject));
+    p.args.emplace_back(to_string(pol.algorithm));
+    p.args.push_back(std::to_string(pol.limit));
+    p.args.push_back(std::to_string(pol.window_ms));
+    p.args.push_back(std::to_string(pol.burst > 0 ? pol.burst : pol.limit));
   }
-  if (policies.empty()) {  // nothing limits: allowed without asking Redis
+  if (p.policies.empty()) {  // nothing limits: allowed without asking Redis
     decision d;
     d.allowed = true;
     boost::asio::post(ex, [done = std::move(done), d = std::move(d)]() mutable { done(std::move(d)); });
     return;
   }
-  redis_.eval(script_, std::move(redis_keys), std::move(args), ex,
-              [st = state_, policies = std::move(policies), done = std::move(done)](
-                  boost::system::error_code ec, broker::reply r) {
-                if (ec || !r.is_array()) {
-                  if (ec == broker::errc::redis_error || (!ec && !r.is_array()))
-                    st->script_errors_.fetch_add(1, std::memory_order_relaxed);
-                  decision d;
-                  st->degrade(policies, ec ? ec.message() + (r.is_error() ? ": " + r.str() : "")
-                                           : "unexpected reply " + r.to_string(),
-                              d);
-                  done(std::move(d));
-                  return;
+  p.args[1] = std::to_string(p.policies.size());
+  p.ex = std::move(ex);
+  p.done = std::move(done);
+  state_->submit(std::move(p));
+}
+
+void limiter::state::submit(pending p) {
+  std::lock_guard lock(batch_mu_);
+  waiting_.push_back(std::move(p));
+  if (in_flight_ < limits_.max_in_flight) send_locked(take_locked());
+}
+
+limiter::state::batch limiter::state::take_locked() {
+  batch b;
+  std::size_t keys = 0;
+  while (!waiting_.empty() && b.size() < limits_.max_decisions) {
+    const auto n = waiting_.front().keys.size();
+    if (!b.empty() && keys + n > limits_.max_keys) break;  // (a first check always goes)
+    keys += n;
+    b.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+  return b;
+}
+
+void limiter::state::send_locked(batch b) {
+  if (b.empty()) return;
+  ++in_flight_;
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+  std::size_t nkeys = 0;
+  for (const auto& p : b) nkeys += p.keys.size();
+  keys.reserve(nkeys);
+  args.reserve(1 + 2 * b.size() + 4 * nkeys);
+  args.push_back(test_clock_ ? std::to_string(test_clock_()) : std::string());
+  for (auto& p : b) {
+    for (auto& k : p.keys) keys.push_back(std::move(k));
+    for (auto& a : p.args) args.push_back(std::move(a));
+    p.keys.clear();
+    p.args.clear();
+  }
+  auto ex = b.front().ex;
+  auto shared = std::make_shared<batch>(std::move(b));
+  redis_.eval(script_, std::move(keys), std::move(args), ex,
+              [self = shared_from_this(), shared, ex](boost::system::error_code ec,
+                                                      broker::reply r) {
+                // No answer (timeout, connection lost, Redis down): the checks waiting would
+                // each wait their turn for the same fate, so they are answered now, with
+                // this call's.
+                const bool outage = ec && ec != broker::errc::redis_error;
+                {
+                  std::lock_guard lock(self->batch_mu_);
+                  --self->in_flight_;
+                  if (outage) {
+                    for (auto& p : self->waiting_) shared->push_back(std::move(p));
+                    self->waiting_.clear();
+                  } else if (!self->waiting_.empty()) {
+                    // The next call leaves before this one's answers go out: Redis stays busy.
+                    self->send_locked(self->take_locked());
+                  }
                 }
-                decision d;
-                st->decide(policies, r, d);
-                done(std::move(d));
+                self->finish(*shared, ec, r, ex);
               });
 }
 
+void limiter::state::finish(batch& b, boost::system::error_code ec, const broker::reply& r,
+                            const boost::asio::any_io_executor& here) {
+  std::vector<decision> out(b.size());
+  const auto& e = r.elements();
+  if (ec || !r.is_array() || e.size() != 1 + b.size() || !e[0].is_integer()) {
+    // The call failed as a whole: each check degrades per its policies, as a lone one would.
+    const bool script_error = ec == broker::errc::redis_error || !ec;
+    const auto why = ec ? ec.message() + (r.is_error() ? ": " + r.str() : "")
+                        : "unexpected reply " + r.to_string();
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      if (script_error) script_errors_.fetch_add(1, std::memory_order_relaxed);
+      degrade(b[i].policies, why, out[i]);
+    }
+  } else {
+    const auto now = e[0].integer();
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      const auto& part = e[1 + i];
+      if (part.is_error()) {  // Redis could not take this one decision; it consumed nothing
+        script_errors_.fetch_add(1, std::memory_order_relaxed);
+        if (broker::is_out_of_memory(part.str())) redis_.note_out_of_memory();
+        degrade(b[i].policies, "Redis refused the check: " + part.str(), out[i]);
+      } else {
+        decide(b[i].policies, part, now, out[i]);
+      }
+    }
+  }
+  // Each handler on its own executor: those of the executor this runs on at once, the others
+  // in one post per executor.
+  std::vector<std::size_t> elsewhere;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (b[i].ex != here) elsewhere.push_back(i);
+  }
+  while (!elsewhere.empty()) {
+    auto target = b[elsewhere.front()].ex;
+    std::vector<std::pair<handler, decision>> run;
+    std::vector<std::size_t> rest;
+    for (const auto i : elsewhere) {
+      if (b[i].ex == target) run.emplace_back(std::move(b[i].done), std::move(out[i]));
+      else rest.push_back(i);
+    }
+    boost::asio::post(target, [run = std::move(run)]() mutable {
+      for (auto& [done, d] : run) done(std::move(d));
+    });
+    elsewhere = std::move(rest);
+  }
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (b[i].ex == here) b[i].done(std::move(out[i]));
+  }
+}
 
 }  // namespace bellhop::ratelimit

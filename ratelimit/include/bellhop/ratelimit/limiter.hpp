@@ -3,6 +3,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -77,33 +78,47 @@ struct policy_stats {
 
 // Rate limits kept in Redis by one Lua script (lua/check.lua, loaded once, called by EVALSHA
 // with the broker's NOSCRIPT recovery), so they hold across every process sharing the Redis.
-// Thread-safe; one per process is enough. Checks still in flight when it is destroyed complete
-// normally (they hold what they need).
+// Checks that arrive together share one script call (a group commit, as the ingest does): a
+// check goes to Redis at once while fewer than `max_in_flight` calls are outstanding, so a lone
+// check costs one round trip; otherwise it waits for the next call, which leaves as soon as a
+// call returns and takes everything waiting, up to `max_decisions` checks and `max_keys` keys.
+// Each check stays one decision: atomic, all-or-none across its own keys, applied in the order
+// the checks were made; one that Redis cannot take (a key of another type) is degraded alone.
+// Thread-safe; one per process is enough. Checks still in flight or waiting when it is
+// destroyed complete normally (they hold what they need; the broker must outlive them).
 class limiter {
  public:
   using handler = std::function<void(decision)>;
+  struct limits {
+    std::size_t max_in_flight = 2;
+    // Bound one call's time in Redis (~1 ms at these sizes): other clients wait that long at
+    // most. A check with more keys than max_keys goes alone.
+    std::size_t max_decisions = 128;
+    std::size_t max_keys = 256;
+  };
 
   limiter(broker::broker& redis, contract::key_space keys);
+  limiter(broker::broker& redis, contract::key_space keys, limits lim);
   ~limiter();
 
-  // Consumes `cost` from every key, or from none when any refuses; `done` runs on `ex`. Checks
-  // are pipelined: many may be in flight at once.
+  // Consumes `cost` from every key, or from none when any refuses; `done` runs on `ex`. Many
+  // checks may be outstanding at once; those made together go to Redis in one call.
   void check(const std::vector<limit_key>& keys, std::int64_t cost,
              boost::asio::any_io_executor ex, handler done);
 
   std::map<std::string, policy_stats> stats() const;
   std::uint64_t script_errors() const noexcept;
+  // Script calls made (each carries one or more checks), for tests and benchmarks.
+  std::uint64_t calls() const noexcept;
 
-  // Tests only: decide at these times (ms) instead of Redis's TIME. Set before checks run.
-  void set_test_clock(std::function<std::int64_t()> now_ms) { test_clock_ = std::move(now_ms); }
+  // Tests only: decide at these times (ms) instead of Redis's TIME (read when a call leaves, so
+  // the checks of one call share it). Set before checks run.
+  void set_test_clock(std::function<std::int64_t()> now_ms);
 
  private:
-  class state;  // counters and warnings, shared with the checks in flight
+  class state;  // counters, warnings and the checks waiting, shared with the calls in flight
 
-  broker::broker& redis_;
   contract::key_space keys_;
-  broker::script script_;
-  std::function<std::int64_t()> test_clock_;
   std::shared_ptr<state> state_;
 };
 
