@@ -1,6 +1,6 @@
-// Rate-limit decisions through bellhop_ratelimit: limiter::check (one EVALSHA of
-// ratelimit/lua/check.lua per decision, pipelined by the broker), one policy and one subject per
-// check, the subject drawn at random from --keys distinct ones. Prints machine-readable lines
+// Rate-limit decisions through bellhop_ratelimit: limiter::check (checks made together share one
+// EVALSHA of ratelimit/lua/check.lua, docs/ratelimit.md), one policy and one subject per check,
+// the subject drawn at random from --keys distinct ones. Prints machine-readable lines
 // (`name key=value ...`).
 //
 //   saturation (closed loop): --threads caller threads (1-2), --in-flight checks outstanding in
@@ -15,7 +15,9 @@
 // Other options: --threads N, --keys K, --limit L --window-ms W --burst B (the policy; default
 // 1000000 per 1000 ms, so nearly every check is allowed), --cost C, --warmup-s S (runs the same
 // load first, not measured), --prefix P (key prefix, default "bench:"), --policy NAME (default
-// bench_<algorithm>). Keys: <prefix>ratelimit:<policy>:<subject>, subject 12 digits.
+// bench_<algorithm>), --calls-in-flight N --batch-decisions N --batch-keys N (the limiter's
+// batching, limiter::limits; its defaults otherwise). Keys: <prefix>ratelimit:<policy>:<subject>,
+// subject 12 digits.
 // Exit status 0, or 1 when a check failed (degraded) or did not complete.
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -63,6 +65,7 @@ struct options {
   long keys = 1'000'000;
   std::string prefix = "bench:";
   std::string policy_name;  // default "bench_<algorithm>": algorithms never share keys
+  rl::limiter::limits batching;  // the limiter's defaults unless set
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -70,7 +73,8 @@ struct options {
                "%s\nusage: ratelimit_bench [--redis URL|PORT] [--mode saturation|rate] [--rate N] "
                "[--duration-s S] [--warmup-s S] [--in-flight N] [--threads N] "
                "[--algorithm fixed_window|sliding_window|gcra] [--limit L] [--window-ms W] "
-               "[--burst B] [--cost C] [--keys K] [--prefix P] [--policy NAME]\n",
+               "[--burst B] [--cost C] [--keys K] [--prefix P] [--policy NAME] [--calls-in-flight N] "
+               "[--batch-decisions N] [--batch-keys N]\n",
                why);
   std::exit(2);
 }
@@ -97,6 +101,9 @@ options parse(int argc, char** argv) {
       else if (k == "--keys") o.keys = std::stol(v);
       else if (k == "--prefix") o.prefix = v;
       else if (k == "--policy") o.policy_name = v;
+      else if (k == "--calls-in-flight") o.batching.max_in_flight = std::stoul(v);
+      else if (k == "--batch-decisions") o.batching.max_decisions = std::stoul(v);
+      else if (k == "--batch-keys") o.batching.max_keys = std::stoul(v);
       else usage(("unknown option " + k).c_str());
     }
   } catch (const std::exception&) {
@@ -107,6 +114,8 @@ options parse(int argc, char** argv) {
   if (o.duration_s <= 0 || o.warmup_s < 0) usage("--duration-s must be > 0, --warmup-s >= 0");
   if (o.threads < 1 || o.in_flight < o.threads) usage("need --threads >= 1 and --in-flight >= --threads");
   if (o.keys < 1) usage("--keys must be >= 1");
+  if (o.batching.max_in_flight < 1 || o.batching.max_decisions < 1 || o.batching.max_keys < 1)
+    usage("--calls-in-flight, --batch-decisions and --batch-keys must be >= 1");
   return o;
 }
 
@@ -263,7 +272,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot connect to %s\n", ep->redacted().c_str());
     return 1;
   }
-  rl::limiter limiter(redis, bellhop::contract::key_space(o.prefix));
+  rl::limiter limiter(redis, bellhop::contract::key_space(o.prefix), o.batching);
 
   // One check first: it loads the script (NOSCRIPT -> SCRIPT LOAD) and proves the setup works.
   {
@@ -400,9 +409,11 @@ int main(int argc, char** argv) {
               "broker_s=%.2f us_per_decision=%.2f callers_us=%.2f broker_us=%.2f\n",
               o.mode.c_str(), o.algorithm.c_str(), process_cpu, workers_cpu, main_cpu, broker_cpu,
               process_cpu * 1e6 / n, workers_cpu * 1e6 / n, broker_cpu * 1e6 / n);
-  std::printf("ratelimit_bench_broker mode=%s algorithm=%s commands=%llu errors=%llu timeouts=%llu "
-              "reconnects=%llu script_errors=%llu\n",
+  std::printf("ratelimit_bench_broker mode=%s algorithm=%s commands=%llu script_calls=%llu "
+              "checks_per_call=%.1f errors=%llu timeouts=%llu reconnects=%llu script_errors=%llu\n",
               o.mode.c_str(), o.algorithm.c_str(), static_cast<unsigned long long>(st.commands),
+              static_cast<unsigned long long>(limiter.calls()),
+              static_cast<double>(total + 1) / static_cast<double>(std::max<std::uint64_t>(1, limiter.calls())),
               static_cast<unsigned long long>(st.errors), static_cast<unsigned long long>(st.timeouts),
               static_cast<unsigned long long>(st.reconnects),
               static_cast<unsigned long long>(limiter.script_errors()));
