@@ -8,9 +8,11 @@
 -- KEYS         ratelimit:<policy>:<key>, every decision's pairs in turn
 -- ARGV[1]      '' for Redis's clock; a time in ms for tests only (the library sets it only when
 --              a test clock is installed)
--- ARGV[2 ...]  per decision: cost (integer >= 0; 0 only looks), n (its number of pairs), then
---              per pair: algorithm (fixed_window | sliding_window | gcra), limit, window (ms),
---              burst (gcra; ignored otherwise)
+-- ARGV[2]      p, the number of policies the call uses, then 4 arguments per policy:
+--              algorithm (fixed_window | sliding_window | gcra), limit, window (ms), burst (gcra;
+--              ignored otherwise)
+-- then per decision: cost (integer >= 0; 0 only looks), n (its number of pairs), then per pair
+--              the index of its policy (1 .. p)
 -- Returns {now (ms), then per decision either {allowed (1/0), then per pair: allowed (1/0),
 -- remaining, retry_after (ms, -1 = never: cost above the policy's capacity), reset (ms)} or an
 -- error reply: that decision could not be taken (a key of another type, a bad argument) and
@@ -31,7 +33,19 @@ else
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- One decision: its pairs are KEYS[first .. first + n - 1], their figures from ARGV[a].
+-- The policies, by the text of their index: a decision's pairs name them without a tonumber.
+local policies = {}
+local p = tonumber(ARGV[2]) or -1
+if p < 0 or 2 + 4 * p > #ARGV then
+  return redis.error_reply('malformed rate-limit batch: policies')
+end
+for i = 1, p do
+  local a = 3 + 4 * (i - 1)
+  policies[tostring(i)] = {algorithm = algorithms[ARGV[a]], name = ARGV[a], limit = tonumber(ARGV[a + 1]),
+                           window = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3])}
+end
+
+-- One decision: its pairs are KEYS[first .. first + n - 1], their policies' indexes ARGV[a ..].
 -- Every pair is read before anything is written, so an error (raised by redis.call, caught by
 -- the pcall below) leaves the decision's keys as they were.
 local function decide(first, n, a, cost)
@@ -39,20 +53,21 @@ local function decide(first, n, a, cost)
   local out = {0}
   local consumers = {}
   for i = 0, n - 1 do
-    local algorithm = algorithms[ARGV[a]]
-    if not algorithm then
-      error('unknown rate-limit algorithm: ' .. tostring(ARGV[a]))
+    local policy = policies[ARGV[a + i]]
+    if not policy then
+      error('no rate-limit policy ' .. tostring(ARGV[a + i]))
+    end
+    if not policy.algorithm then
+      error('unknown rate-limit algorithm: ' .. tostring(policy.name))
     end
     local allowed, remaining, retry, reset, consume =
-        algorithm(KEYS[first + i], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]),
-                  tonumber(ARGV[a + 3]), cost, now)
+        policy.algorithm(KEYS[first + i], policy.limit, policy.window, policy.burst, cost, now)
     all_allowed = all_allowed and allowed
     consumers[i + 1] = consume
     out[#out + 1] = allowed and 1 or 0
     out[#out + 1] = math.max(0, math.floor(remaining))
     out[#out + 1] = retry < 0 and -1 or math.ceil(retry)
     out[#out + 1] = math.max(0, math.ceil(reset))
-    a = a + 4
   end
   if all_allowed then
     out[1] = 1
@@ -64,11 +79,19 @@ local function decide(first, n, a, cost)
 end
 
 local out = {now}
-local key, a = 1, 2
+local key, a = 1, 3 + 4 * p
+local costs = {}  -- by text: most decisions of a call have one cost
 while a <= #ARGV do
-  local cost, n = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local cost = costs[ARGV[a]]
+  if not cost then
+    cost = tonumber(ARGV[a])
+    if cost then
+      costs[ARGV[a]] = cost
+    end
+  end
+  local n = tonumber(ARGV[a + 1])
   -- The layout is the library's own: a slip there is no one decision's fault.
-  if not cost or not n or n < 1 or key + n - 1 > #KEYS or a + 1 + 4 * n > #ARGV then
+  if not cost or not n or n < 1 or key + n - 1 > #KEYS or a + 1 + n > #ARGV then
     return redis.error_reply('malformed rate-limit batch at argument ' .. a)
   end
   local ok, result = pcall(decide, key, n, a + 2, cost)
@@ -78,7 +101,7 @@ while a <= #ARGV do
     -- redis.call raises a table {err = text}; Lua itself a string.
     out[#out + 1] = {err = type(result) == 'table' and tostring(result.err) or tostring(result)}
   end
-  key, a = key + n, a + 2 + 4 * n
+  key, a = key + n, a + 2 + n
 end
 if key - 1 ~= #KEYS then
   return redis.error_reply('malformed rate-limit batch: ' .. #KEYS - key + 1 .. ' keys left over')

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdint>
 #include <deque>
+#include <unordered_map>
 #include <utility>
 
 #include "ratelimit_lua.hpp"
@@ -22,7 +23,7 @@ class limiter::state : public std::enable_shared_from_this<limiter::state> {
   struct pending {
     std::vector<const policy*> policies;
     std::vector<std::string> keys;  // one per policy
-    std::vector<std::string> args;  // cost, n, then 4 per policy: the script's layout
+    std::string cost;
     boost::asio::any_io_executor ex;
     handler done;
   };
@@ -164,18 +165,10 @@ void limiter::check(const std::vector<limit_key>& keys, std::int64_t cost,
   state::pending p;
   p.policies.reserve(keys.size());
   p.keys.reserve(keys.size());
-  p.args.reserve(2 + 4 * keys.size());
-  p.args.push_back(std::to_string(cost < 0 ? 0 : cost));
-  p.args.emplace_back();  // n, below
   for (const auto& k : keys) {
     if (!k.applies) continue;
-    const auto& pol = *k.applies;
-    p.policies.push_back(&pol);
-    p.keys.push_back(keys_.ratelimit(pol.name, k.subject));
-    p.args.emplace_back(to_string(pol.algorithm));
-    p.args.push_back(std::to_string(pol.limit));
-    p.args.push_back(std::to_string(pol.window_ms));
-    p.args.push_back(std::to_string(pol.burst > 0 ? pol.burst : pol.limit));
+    p.policies.push_back(k.applies);
+    p.keys.push_back(keys_.ratelimit(k.applies->name, k.subject));
   }
   if (p.policies.empty()) {  // nothing limits: allowed without asking Redis
     decision d;
@@ -183,7 +176,7 @@ void limiter::check(const std::vector<limit_key>& keys, std::int64_t cost,
     boost::asio::post(ex, [done = std::move(done), d = std::move(d)]() mutable { done(std::move(d)); });
     return;
   }
-  p.args[1] = std::to_string(p.policies.size());
+  p.cost = std::to_string(cost < 0 ? 0 : cost);
   p.ex = std::move(ex);
   p.done = std::move(done);
   state_->submit(std::move(p));
@@ -212,18 +205,35 @@ void limiter::state::send_locked(batch b) {
   if (b.empty()) return;
   ++in_flight_;
   calls_.fetch_add(1, std::memory_order_relaxed);
+  // The script's layout: the call's policies once (their figures), then each decision's cost,
+  // its number of pairs and its pairs' policies by index.
+  std::vector<const policy*> table;
+  std::unordered_map<const policy*, std::string> index;
+  std::size_t nkeys = 0;
+  for (const auto& p : b) {
+    nkeys += p.keys.size();
+    for (const auto* pol : p.policies) {
+      if (index.try_emplace(pol, std::to_string(table.size() + 1)).second) table.push_back(pol);
+    }
+  }
   std::vector<std::string> keys;
   std::vector<std::string> args;
-  std::size_t nkeys = 0;
-  for (const auto& p : b) nkeys += p.keys.size();
   keys.reserve(nkeys);
-  args.reserve(1 + 2 * b.size() + 4 * nkeys);
+  args.reserve(2 + 4 * table.size() + 2 * b.size() + nkeys);
   args.push_back(test_clock_ ? std::to_string(test_clock_()) : std::string());
+  args.push_back(std::to_string(table.size()));
+  for (const auto* pol : table) {
+    args.emplace_back(to_string(pol->algorithm));
+    args.push_back(std::to_string(pol->limit));
+    args.push_back(std::to_string(pol->window_ms));
+    args.push_back(std::to_string(pol->burst > 0 ? pol->burst : pol->limit));
+  }
   for (auto& p : b) {
+    args.push_back(std::move(p.cost));
+    args.push_back(std::to_string(p.policies.size()));
+    for (const auto* pol : p.policies) args.push_back(index[pol]);
     for (auto& k : p.keys) keys.push_back(std::move(k));
-    for (auto& a : p.args) args.push_back(std::move(a));
     p.keys.clear();
-    p.args.clear();
   }
   auto ex = b.front().ex;
   auto shared = std::make_shared<batch>(std::move(b));

@@ -4,6 +4,17 @@
 -- never mistaken for the current window, whatever the clock source).
 -- Returns allowed, remaining, retry_after (ms; -1: never, cost > limit), reset (ms to the end
 -- of the window) and the function that consumes `cost`.
+-- Numbers handed to redis.call are printf-formatted at every call; those that recur across the
+-- decisions of one script call (a window's start, the cost, the lifetime) are formatted once.
+local fixed_window_texts = {}
+local function fixed_window_text(n)
+  local text = fixed_window_texts[n]
+  if not text then
+    text = string.format('%.0f', n)
+    fixed_window_texts[n] = text
+  end
+  return text
+end
 local function fixed_window(key, limit, window, _, cost, now)
   local start = now - now % window
   local state = redis.call('HMGET', key, 'w', 'n')
@@ -21,10 +32,10 @@ local function fixed_window(key, limit, window, _, cost, now)
     if used == 0 then
       -- Two windows from the first use, not from the window's end: keys aligned to one
       -- instant would all expire together, a stall in Redis's expire cycle every window.
-      redis.call('HSET', key, 'w', start, 'n', cost)
-      redis.call('PEXPIRE', key, 2 * window + expiry_slack)
+      redis.call('HSET', key, 'w', fixed_window_text(start), 'n', fixed_window_text(cost))
+      redis.call('PEXPIRE', key, fixed_window_text(2 * window + expiry_slack))
     else
-      redis.call('HINCRBY', key, 'n', cost)
+      redis.call('HINCRBY', key, 'n', fixed_window_text(cost))
     end
   end
   return allowed, limit - used - (allowed and cost or 0), retry, reset, consume

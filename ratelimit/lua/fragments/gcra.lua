@@ -10,15 +10,16 @@
 -- Returns allowed, remaining (whole units left in the bucket), retry_after (ms until `cost`
 -- fits; -1: never, cost > burst), reset (ms until the bucket is full) and the function that
 -- consumes `cost`.
+-- a / b rounded down and up, for a >= 0 (fmod is exact, so is the division that follows).
+local function gcra_div_floor(a, b)
+  return (a - math.fmod(a, b)) / b
+end
+local function gcra_div_ceil(a, b)
+  local r = math.fmod(a, b)
+  return (a - r) / b + (r > 0 and 1 or 0)
+end
 local function gcra(key, limit, window, burst, cost, now)
-  -- a / b rounded down and up, for a >= 0 (fmod is exact, so is the division that follows).
-  local function div_floor(a, b)
-    return (a - math.fmod(a, b)) / b
-  end
-  local function div_ceil(a, b)
-    local r = math.fmod(a, b)
-    return (a - r) / b + (r > 0 and 1 or 0)
-  end
+  local div_floor, div_ceil = gcra_div_floor, gcra_div_ceil
 
   local capacity = burst * window
   -- How far the TAT is ahead of now; 0 when the bucket is full.
