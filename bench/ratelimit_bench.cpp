@@ -409,14 +409,16 @@ int main(int argc, char** argv) {
               "broker_s=%.2f us_per_decision=%.2f callers_us=%.2f broker_us=%.2f\n",
               o.mode.c_str(), o.algorithm.c_str(), process_cpu, workers_cpu, main_cpu, broker_cpu,
               process_cpu * 1e6 / n, workers_cpu * 1e6 / n, broker_cpu * 1e6 / n);
-  std::printf("ratelimit_bench_broker mode=%s algorithm=%s commands=%llu script_calls=%llu "
-              "checks_per_call=%.1f errors=%llu timeouts=%llu reconnects=%llu script_errors=%llu\n",
-              o.mode.c_str(), o.algorithm.c_str(), static_cast<unsigned long long>(st.commands),
-              static_cast<unsigned long long>(limiter.calls()),
-              static_cast<double>(total + 1) / static_cast<double>(std::max<std::uint64_t>(1, limiter.calls())),
-              static_cast<unsigned long long>(st.errors), static_cast<unsigned long long>(st.timeouts),
-              static_cast<unsigned long long>(st.reconnects),
-              static_cast<unsigned long long>(limiter.script_errors()));
+  std::printf(
+      "ratelimit_bench_broker mode=%s algorithm=%s commands=%llu script_calls=%llu "
+      "checks_per_call=%.1f errors=%llu timeouts=%llu reconnects=%llu script_errors=%llu\n",
+      o.mode.c_str(), o.algorithm.c_str(), static_cast<unsigned long long>(st.commands),
+      static_cast<unsigned long long>(limiter.calls()),
+      static_cast<double>(total + 1) /
+          static_cast<double>(std::max<std::uint64_t>(1, limiter.calls())),
+      static_cast<unsigned long long>(st.errors), static_cast<unsigned long long>(st.timeouts),
+      static_cast<unsigned long long>(st.reconnects),
+      static_cast<unsigned long long>(limiter.script_errors()));
   if (errors > 0) std::printf("ratelimit_bench_first_error %s\n", first_error.c_str());
   std::fflush(stdout);
   redis.stop();

@@ -1,9 +1,9 @@
 #include "bellhop/ratelimit/limiter.hpp"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <climits>
 #include <cstdint>
 #include <deque>
@@ -36,8 +36,8 @@ class limiter::state : public std::enable_shared_from_this<limiter::state> {
 
   counters& counters_for(const std::string& policy);
   void degrade(const std::vector<const policy*>& policies, std::string why, decision& d);
-  void decide(const std::vector<const policy*>& policies, const broker::reply& r,
-              std::int64_t now, decision& d);
+  void decide(const std::vector<const policy*>& policies, const broker::reply& r, std::int64_t now,
+              decision& d);
 
   void submit(pending p);
   batch take_locked();
@@ -61,6 +61,20 @@ class limiter::state : public std::enable_shared_from_this<limiter::state> {
   std::size_t in_flight_ = 0;
 };
 
+namespace {
+
+// What a log line and decision.error take of a text Redis sent (a reply may hold a whole call).
+std::string bounded(std::string text) {
+  constexpr std::size_t most = 200;
+  if (text.size() > most) {
+    text.resize(most);
+    text += "...";
+  }
+  return text;
+}
+
+}  // namespace
+
 limiter::limiter(broker::broker& redis, contract::key_space keys)
     : limiter(redis, std::move(keys), limits{}) {}
 
@@ -73,7 +87,9 @@ void limiter::set_test_clock(std::function<std::int64_t()> now_ms) {
   state_->test_clock_ = std::move(now_ms);
 }
 
-std::uint64_t limiter::calls() const noexcept { return state_->calls_.load(); }
+std::uint64_t limiter::calls() const noexcept {
+  return state_->calls_.load();
+}
 
 std::uint64_t limiter::script_errors() const noexcept { return state_->script_errors_.load(); }
 
@@ -124,7 +140,7 @@ void limiter::state::decide(const std::vector<const policy*>& policies, const br
       std::all_of(e.begin(), e.end(), [](const broker::reply& x) { return x.is_integer(); });
   if (!well_formed) {
     script_errors_.fetch_add(1, std::memory_order_relaxed);
-    degrade(policies, "unexpected reply " + r.to_string(), d);
+    degrade(policies, bounded("unexpected reply " + r.to_string()), d);
     return;
   }
   d.allowed = e[0].integer() == 1;
@@ -237,26 +253,26 @@ void limiter::state::send_locked(batch b) {
   }
   auto ex = b.front().ex;
   auto shared = std::make_shared<batch>(std::move(b));
-  redis_.eval(script_, std::move(keys), std::move(args), ex,
-              [self = shared_from_this(), shared, ex](boost::system::error_code ec,
-                                                      broker::reply r) {
-                // No answer (timeout, connection lost, Redis down): the checks waiting would
-                // each wait their turn for the same fate, so they are answered now, with
-                // this call's.
-                const bool outage = ec && ec != broker::errc::redis_error;
-                {
-                  std::lock_guard lock(self->batch_mu_);
-                  --self->in_flight_;
-                  if (outage) {
-                    for (auto& p : self->waiting_) shared->push_back(std::move(p));
-                    self->waiting_.clear();
-                  } else if (!self->waiting_.empty()) {
-                    // The next call leaves before this one's answers go out: Redis stays busy.
-                    self->send_locked(self->take_locked());
-                  }
-                }
-                self->finish(*shared, ec, r, ex);
-              });
+  redis_.eval(
+      script_, std::move(keys), std::move(args), ex,
+      [self = shared_from_this(), shared, ex](boost::system::error_code ec, broker::reply r) {
+        // No answer (timeout, connection lost, Redis down): the checks waiting would
+        // each wait their turn for the same fate, so they are answered now, with
+        // this call's.
+        const bool outage = ec && ec != broker::errc::redis_error;
+        {
+          std::lock_guard lock(self->batch_mu_);
+          --self->in_flight_;
+          if (outage) {
+            for (auto& p : self->waiting_) shared->push_back(std::move(p));
+            self->waiting_.clear();
+          } else if (!self->waiting_.empty()) {
+            // The next call leaves before this one's answers go out: Redis stays busy.
+            self->send_locked(self->take_locked());
+          }
+        }
+        self->finish(*shared, ec, r, ex);
+      });
 }
 
 void limiter::state::finish(batch& b, boost::system::error_code ec, const broker::reply& r,
@@ -266,8 +282,8 @@ void limiter::state::finish(batch& b, boost::system::error_code ec, const broker
   if (ec || !r.is_array() || e.size() != 1 + b.size() || !e[0].is_integer()) {
     // The call failed as a whole: each check degrades per its policies, as a lone one would.
     const bool script_error = ec == broker::errc::redis_error || !ec;
-    const auto why = ec ? ec.message() + (r.is_error() ? ": " + r.str() : "")
-                        : "unexpected reply " + r.to_string();
+    const auto why = bounded(ec ? ec.message() + (r.is_error() ? ": " + r.str() : "")
+                                : "unexpected reply " + r.to_string());
     for (std::size_t i = 0; i < b.size(); ++i) {
       if (script_error) script_errors_.fetch_add(1, std::memory_order_relaxed);
       degrade(b[i].policies, why, out[i]);
@@ -279,7 +295,7 @@ void limiter::state::finish(batch& b, boost::system::error_code ec, const broker
       if (part.is_error()) {  // Redis could not take this one decision; it consumed nothing
         script_errors_.fetch_add(1, std::memory_order_relaxed);
         if (broker::is_out_of_memory(part.str())) redis_.note_out_of_memory();
-        degrade(b[i].policies, "Redis refused the check: " + part.str(), out[i]);
+        degrade(b[i].policies, bounded("Redis refused the check: " + part.str()), out[i]);
       } else {
         decide(b[i].policies, part, now, out[i]);
       }
@@ -296,8 +312,10 @@ void limiter::state::finish(batch& b, boost::system::error_code ec, const broker
     std::vector<std::pair<handler, decision>> run;
     std::vector<std::size_t> rest;
     for (const auto i : elsewhere) {
-      if (b[i].ex == target) run.emplace_back(std::move(b[i].done), std::move(out[i]));
-      else rest.push_back(i);
+      if (b[i].ex == target)
+        run.emplace_back(std::move(b[i].done), std::move(out[i]));
+      else
+        rest.push_back(i);
     }
     boost::asio::post(target, [run = std::move(run)]() mutable {
       for (auto& [done, d] : run) done(std::move(d));

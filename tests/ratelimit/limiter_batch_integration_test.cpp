@@ -153,10 +153,9 @@ class LimiterBatchTest : public ::testing::Test {
 TEST_F(LimiterBatchTest, ManyConcurrentChecksOnOneKeyAdmitExactlyTheLimit) {
   constexpr std::int64_t limit = 50;
   constexpr int threads = 4, per_thread = 100;  // 400 checks for 50 units
-  const std::vector<policy> policies = {
-      make_policy("fw", algorithm::fixed_window, limit, 60'000),
-      make_policy("sw", algorithm::sliding_window, limit, 60'000),
-      make_policy("gcra", algorithm::gcra, 1, 60'000, limit)};
+  const std::vector<policy> policies = {make_policy("fw", algorithm::fixed_window, limit, 60'000),
+                                        make_policy("sw", algorithm::sliding_window, limit, 60'000),
+                                        make_policy("gcra", algorithm::gcra, 1, 60'000, limit)};
   auto l = make_limiter();
   std::vector<std::unique_ptr<io_thread>> callers;
   for (int t = 0; t < threads; ++t) callers.push_back(std::make_unique<io_thread>());
@@ -228,7 +227,8 @@ TEST_F(LimiterBatchTest, ChecksMadeTogetherDecideExactlyAsTheSameChecksOneAfterT
       std::vector<limit_key> k;
       const auto n = 1 + rng.below(3);
       for (std::int64_t j = 0; j < n; ++j)
-        k.push_back({all[static_cast<std::size_t>(rng.below(3))], "s" + std::to_string(rng.below(3))});
+        k.push_back(
+            {all[static_cast<std::size_t>(rng.below(3))], "s" + std::to_string(rng.below(3))});
       keys.push_back(std::move(k));
       costs.push_back(rng.below(6) == 0 ? rng.below(4) : 1);
     }
@@ -242,9 +242,9 @@ TEST_F(LimiterBatchTest, ChecksMadeTogetherDecideExactlyAsTheSameChecksOneAfterT
     for (std::size_t i = 0; i < keys.size(); ++i) {
       const auto got = wait(made[i]);
       ASSERT_FALSE(got.degraded) << got.error;
-      ASSERT_TRUE(same(got, expected[i])) << "round " << round << " check " << i << ": together "
-                                          << describe(got) << ", one by one "
-                                          << describe(expected[i]);
+      ASSERT_TRUE(same(got, expected[i]))
+          << "round " << round << " check " << i << ": together " << describe(got)
+          << ", one by one " << describe(expected[i]);
       ++checks;
       refused += got.allowed ? 0 : 1;
     }
@@ -281,7 +281,8 @@ TEST_F(LimiterBatchTest, UnderLoadChecksShareScriptCallsAndALoneCheckIsOneCall) 
     });
   };
   for (auto& io : callers)
-    for (int i = 0; i < in_flight; ++i) boost::asio::post(io->executor(), [&, io = io.get()] { next(io); });
+    for (int i = 0; i < in_flight; ++i)
+      boost::asio::post(io->executor(), [&, io = io.get()] { next(io); });
   ASSERT_TRUE(test::eventually([&] { return done.load() == total; }, 60s)) << done.load();
   for (auto& io : callers) io->drain();
   EXPECT_EQ(degraded.load(), 0);
@@ -309,7 +310,7 @@ TEST_F(LimiterBatchTest, InsideOneCallADecisionRefusedByOneKeyConsumesFromNoneWh
   // In one call, in this order:
   auto a = start(*l, {{&sender, "s"}, {&pair, "+1"}, {&daily, "hotel"}}, 1, io_);  // pair refuses
   auto b = start(*l, {{&sender, "s"}, {&pair, "+2"}, {&daily, "hotel"}}, 1, io_);  // consumes
-  auto c = start(*l, {{&sender, "s"}, {&pair, "+2"}}, 2, io_);  // +2 has 1 left after b
+  auto c = start(*l, {{&sender, "s"}, {&pair, "+2"}}, 2, io_);      // +2 has 1 left after b
   auto d = start(*l, {{&sender, "s"}, {&daily, "hotel"}}, 3, io_);  // sees b: 4 left of 5
   redis_.thaw();
   ASSERT_TRUE(wait(first).allowed);
@@ -342,7 +343,8 @@ TEST_F(LimiterBatchTest, InsideOneCallADecisionRefusedByOneKeyConsumesFromNoneWh
   EXPECT_EQ(redis_.cli("ZCARD ratelimit:daily:hotel"), "4") << "b 1 and d 3";
 }
 
-// ---- 5. a broken decision alone -------------------------------------------------------------------
+// ---- 5. a broken decision alone
+// -------------------------------------------------------------------
 
 TEST_F(LimiterBatchTest, ADecisionRedisCannotTakeIsDegradedAloneAndItsNeighboursAreDecided) {
   const auto closed = make_policy("fw", algorithm::fixed_window, 10, 60'000);
@@ -361,8 +363,8 @@ TEST_F(LimiterBatchTest, ADecisionRedisCannotTakeIsDegradedAloneAndItsNeighbours
   auto after = start(*l, {{&closed, "ok"}}, 1, io_);
   redis_.thaw();
   ASSERT_TRUE(wait(first).allowed);
-  const auto d1 = wait(before), d2 = wait(broken_closed), d3 = wait(middle),
-             d4 = wait(broken_open), d5 = wait(after);
+  const auto d1 = wait(before), d2 = wait(broken_closed), d3 = wait(middle), d4 = wait(broken_open),
+             d5 = wait(after);
   EXPECT_EQ(l->calls(), calls + 1) << "the five went in one call";
 
   for (const auto* d : {&d1, &d3, &d5}) {
@@ -391,7 +393,8 @@ TEST_F(LimiterBatchTest, ADecisionRedisCannotTakeIsDegradedAloneAndItsNeighbours
   EXPECT_EQ(stats.at("fw").allowed, 4u) << "warm, before, middle, after";
 }
 
-// ---- 6. Redis lost under a call ------------------------------------------------------------------
+// ---- 6. Redis lost under a call
+// ------------------------------------------------------------------
 
 TEST_F(LimiterBatchTest, RedisLostUnderACallDegradesEachDecisionPerItsFailureMode) {
   const auto open = make_policy("open", algorithm::gcra, 100, 1000, 0, failure_mode::open);
@@ -415,7 +418,8 @@ TEST_F(LimiterBatchTest, RedisLostUnderACallDegradesEachDecisionPerItsFailureMod
     EXPECT_TRUE(d.degraded) << i;
     EXPECT_FALSE(d.error.empty());
     EXPECT_TRUE(d.verdicts.empty());
-    EXPECT_EQ(d.allowed, i % 3 == 0) << i << ": open alone allows; closed, or closed with open, refuses";
+    EXPECT_EQ(d.allowed, i % 3 == 0)
+        << i << ": open alone allows; closed, or closed with open, refuses";
     if (!d.allowed) {
       EXPECT_GT(d.retry_after_ms, 0);
     }
