@@ -23,7 +23,7 @@ export BELLHOP_CHANNELS_WHATSAPP_SERVICE_WINDOW_S=0
 fake=${PROVIDER_FAKE:-$(dirname "$bellhop")/../bench/provider_fake}
 count=${COUNT:-20000}
 paced=${PACED:-400}
-concurrency=${CONCURRENCY:-32}
+concurrency=${CONCURRENCY:-64}
 [ -x "$bellhop" ] || { echo "missing $bellhop (build the bellhop target)" >&2; exit 1; }
 [ -x "$fake" ] || { echo "missing $fake (build the provider_fake target)" >&2; exit 1; }
 command -v redis-cli >/dev/null || { echo "redis-cli not found" >&2; exit 1; }
@@ -80,13 +80,70 @@ run_phase() {
   rm -f "$port_file" "$port_file.out"
 }
 
-echo "== throughput: $count messages, concurrency $concurrency, limits raised"
 big='{"algorithm": "fixed_window", "limit": 100000000, "window_ms": 1000}'
-out=$(run_phase "$count" "\"whatsapp_business_number\": $big, \"whatsapp_recipient\": $big")
-echo "$out"
-echo "$out" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
-  END { if (v["first_to_last_s"] > 0) printf "outbound_bench sends_per_s=%.0f (provider side), recorded_per_s=%.0f (push to last sent recorded)\n",
-        v["requests"] / v["first_to_last_s"], v["sent"] / v["recorded_s"] }'
+# run_sends N: N messages filed while the channel is paused (the intake done, as BullMQ's
+# addBulk is before its Worker starts), then resumed: prints "sent=… filed_s=… evalsha=…
+# provider_fake …" (evalsha: the script calls Redis ran while sending).
+run_sends() {
+  local n=$1 t0 t1 sent=0 filed=0 calls0 calls1
+  start_lane "\"whatsapp_business_number\": $big, \"whatsapp_recipient\": $big"
+  rcli SET outbound:whatsapp:paused 1 >/dev/null
+  t0=$(date +%s.%N)
+  for ((from = 0; from < n; from += 5000)); do
+    push "$from" "$(( (from + 5000 < n ? from + 5000 : n) - 1 ))" 5 "Your room is ready."
+  done
+  for _ in $(seq 1200); do  # up to 120 s
+    filed=$(rcli ZCARD outbound:whatsapp:ready)
+    [ "${filed:-0}" -ge "$n" ] && break
+    sleep 0.1
+  done
+  t1=$(date +%s.%N)
+  calls0=$(rcli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
+  local redis_pid b0 r0 f0
+  redis_pid=$(echo "$children" | head -1)
+  b0=$(ticks "$bellhop_pid") r0=$(ticks "$redis_pid") f0=$(ticks "$fake_pid")
+  rcli DEL outbound:whatsapp:paused >/dev/null
+  for _ in $(seq 1200); do
+    sent=$(rcli HGET outbound:whatsapp:stats sent)
+    [ "${sent:-0}" -ge "$n" ] && break
+    sleep 0.05
+  done
+  calls1=$(rcli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
+  local cpu
+  cpu="cpu_s_bellhop=$(( $(ticks "$bellhop_pid") - b0 )) redis=$(( $(ticks "$redis_pid") - r0 )) fake=$(( $(ticks "$fake_pid") - f0 ))"
+  cpu=$(echo "$cpu" | awk -v hz="$hz" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); printf "%s%s=%.2f", (i > 1 ? " " : ""), kv[1], kv[2] / hz } }')
+  stop_lane
+  echo "sent=${sent:-0} of $n filed_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') evalsha=$((calls1 - calls0)) $cpu $(cat "$port_file.out")"
+  rm -f "$port_file" "$port_file.out"
+}
+
+repeat=${REPEAT:-3}
+bullmq_concurrency=${BULLMQ_CONCURRENCY:-50,100,200}
+if [ ! -d bench/node_modules ]; then
+  (cd bench && npm ci --no-audit --no-fund >/dev/null) || { echo "npm ci in bench/ failed" >&2; exit 1; }
+fi
+echo "== throughput: $count messages filed, then sent at concurrency $concurrency (limits raised, the limiter runs for each), side by side with a BullMQ 5 Worker (no-op job, $count jobs queued by addBulk, concurrency the best of $bullmq_concurrency), alternating, $repeat runs"
+bellhop_rates=()
+bullmq_rates=()
+for ((run = 1; run <= repeat; run++)); do
+  out=$(run_sends "$count")
+  echo "run $run bellhop: $out"
+  rate=$(echo "$out" | awk -v n="$count" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+    END { if (v["first_to_last_s"] > 0 && v["sent"] >= n) printf "%.0f", (v["requests"] - 1) / v["first_to_last_s"] }')
+  [ -n "$rate" ] && bellhop_rates+=("$rate")
+  echo "run $run bellhop sends_per_s=${rate:-none}"
+  out=$(node bench/bullmq_bench.mjs --count "$count" --concurrency "$bullmq_concurrency")
+  echo "$out" | sed "s/^/run $run /"
+  rate=$(echo "$out" | sed -n 's/^bullmq_bench best_jobs_per_s=\([0-9]*\).*/\1/p')
+  [ -n "$rate" ] && bullmq_rates+=("$rate")
+done
+median() { printf '%s\n' "$@" | sort -n | awk 'NF { a[++n] = $1 } END { if (n) print a[int((n + 1) / 2)] }'; }
+b=$(median "${bellhop_rates[@]}")
+q=$(median "${bullmq_rates[@]}")
+awk -v b="${b:-0}" -v q="${q:-0}" -v nb="${#bellhop_rates[@]}" -v nq="${#bullmq_rates[@]}" -v runs="$repeat" 'BEGIN {
+  ratio = q > 0 ? b / q : 0
+  printf "outbound_bench throughput bellhop_sends_per_s_median=%d bullmq_jobs_per_s_median=%d ratio=%.2f (target >= 2) %s (runs: bellhop %d, bullmq %d of %d)\n",
+         b, q, ratio, (ratio >= 2 ? "PASS" : "FAIL"), nb, nq, runs }'
 
 echo "== pacing: $paced messages under whatsapp_business_number (gcra 80/s, burst 80)"
 out=$(run_phase "$paced" "")
@@ -115,9 +172,8 @@ run_priority() {
   rm -f "$port_file" "$port_file.out" "$mark_file"
 }
 
-bulk=${BULK:-5000}
+bulk=${BULK:-50000}
 replies=${REPLIES:-10}
-repeat=${REPEAT:-3}
 for policies in raised default; do
   if [ "$policies" = raised ]; then
     p="\"whatsapp_business_number\": $big, \"whatsapp_recipient\": $big"

@@ -10,7 +10,8 @@
 -- ARGV[4] prefix of message keys ('message:' with the key prefix)
 -- ARGV[5] prefix of the channel's opted-out recipients ('optout:<channel>:'), '' if none
 -- ARGV[6] most to hold for quiet hours in this call
--- ARGV[7] prefix of conversation records ('conversation:' with the key prefix)
+-- ARGV[7] prefix of conversation records ('conversation:' with the key prefix); '' when the
+-- dispatcher needs neither the window nor the guest's account (last_inbound_at -1, account '')
 -- ARGV[8] '1' when the channel has a customer-service window (WhatsApp), else '0'
 -- ARGV[9…] per property inside its quiet hours now, three values: property_id, when they end
 -- (epoch ms, > now), the same as RFC 3339
@@ -87,6 +88,7 @@ for i = 9, #ARGV - 2, 3 do
   quiet[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]}
 end
 local out = {0, -1, 0}
+local taken = {}  -- into the processing list in one LPUSH per batch popped, in the pop order
 local want = tonumber(ARGV[3])
 local held, max_held = 0, tonumber(ARGV[6])
 while want > 0 do
@@ -107,11 +109,16 @@ while want > 0 do
       end
       held = held + 1
     else
-      redis.call('LPUSH', KEYS[2], message)
+      taken[#taken + 1] = message
       out[#out + 1] = message
       local to = ARGV[5] ~= '' and string.match(message,
           '^{"id":"[^"]*","priority":%d+,"property_id":"[^"]*","channel":"[^"]*","to":"([^"\\]*)"')
-      local record = redis.call('HMGET', ARGV[4] .. id, 'attempts', 'conversation_id')
+      local record
+      if ARGV[7] ~= '' then
+        record = redis.call('HMGET', ARGV[4] .. id, 'attempts', 'conversation_id')
+      else
+        record = {redis.call('HGET', ARGV[4] .. id, 'attempts')}
+      end
       if to and redis.call('EXISTS', ARGV[5] .. to) == 1 then
         out[#out + 1] = -1
       else
@@ -133,6 +140,10 @@ while want > 0 do
       want = want - 1
     end
   end
+  for from = 1, #taken, 1000 do  -- unpack's stack is bounded
+    redis.call('LPUSH', KEYS[2], unpack(taken, from, math.min(from + 999, #taken)))
+  end
+  taken = {}
   if held >= max_held then
     break
   end
