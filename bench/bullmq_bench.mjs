@@ -8,7 +8,7 @@
 // Prints one line per concurrency, then
 //   bullmq_bench best_jobs_per_s=X concurrency=C count=N
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,6 +63,7 @@ async function startRedis() {
   }
   return {
     port,
+    pid: child.pid,
     client: probe,
     async stop() {
       probe.disconnect();
@@ -71,6 +72,17 @@ async function startRedis() {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+// CPU seconds (user + system) a process has used, from /proc (0 when unreadable).
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;  // clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
 }
 
 // One run: COUNT jobs queued, then a Worker at `concurrency` until every one completed.
@@ -99,12 +111,20 @@ async function run(redis, concurrency) {
     if (++done === count) finished();
   });
   worker.on('error', (e) => console.error(`bullmq_bench worker error: ${e.message}`));
+  const node0 = process.cpuUsage();
+  const redis0 = cpuSeconds(redis.pid);
   worker.run();
   await all;
+  const node1 = process.cpuUsage(node0);
+  const redisCpu = cpuSeconds(redis.pid) - redis0;
   await worker.close();
   await queue.close();
   const seconds = Number(last - first) / 1e9;
-  return { seconds, perSecond: seconds > 0 ? (count - 1) / seconds : 0 };
+  return {
+    seconds,
+    perSecond: seconds > 0 ? (count - 1) / seconds : 0,
+    cpu: `cpu_s_node=${((node1.user + node1.system) / 1e6).toFixed(2)} redis=${redisCpu.toFixed(2)}`,
+  };
 }
 
 const redis = await startRedis();
@@ -114,7 +134,7 @@ try {
     const r = await run(redis, concurrency);
     console.log(
       `bullmq_bench concurrency=${concurrency} jobs=${count} first_to_last_s=${r.seconds.toFixed(3)} ` +
-        `jobs_per_s=${r.perSecond.toFixed(0)}`,
+        `jobs_per_s=${r.perSecond.toFixed(0)} ${r.cpu}`,
     );
     if (r.perSecond > best.perSecond) best = { perSecond: r.perSecond, concurrency };
   }

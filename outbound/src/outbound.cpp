@@ -167,7 +167,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     explicit lane(asio::strand<asio::any_io_executor>& s) : due_timer(s), intake_timer(s) {}
     outbound_channel ch;
     std::string queue, processing, ready, delayed, dead, paused, stats, arrivals, quiet;
-    int in_flight = 0;
+    int in_flight = 0;   // sends under way: taken, their outcome not known yet
+    int unrecorded = 0;  // outcomes known, not recorded yet (their messages still in processing)
     bool claiming = false;
     std::chrono::steady_clock::time_point blocked_until{};  // a channel-wide limit said so
     // With several accounts: until when (epoch ms) each account's sender limit holds its
@@ -403,12 +404,19 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   }
 
   // --- dispatch: ready -> processing -> provider ----------------------------------------
+  // A send's slot is free once its outcome is known; while outbound.concurrency outcomes wait to
+  // be recorded (Redis slow, or down), no new send starts.
   void wake(const lane_ptr& l) {
-    if (stopped_ || l->claiming || l->in_flight >= options_.concurrency) return;
+    if (stopped_ || l->claiming || l->in_flight >= options_.concurrency ||
+        l->unrecorded >= options_.concurrency)
+      return;
     if (const auto now = std::chrono::steady_clock::now(); now < l->blocked_until) {
       const auto left = std::chrono::duration_cast<milliseconds>(l->blocked_until - now);
       return sleep(l, std::max<std::int64_t>(left.count(), 1));
     }
+    // Outcomes waiting go first: Redis runs them before this claim (one connection, in order),
+    // so a message put back in the ready set is there when the claim looks.
+    record(l);
     l->claiming = true;
     const int room = options_.concurrency - l->in_flight;
     const auto now = std::chrono::system_clock::now();
@@ -712,13 +720,16 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
          event ? m.property_id : "", std::move(data), std::move(dead_letter), opted_out ? "1" : "0",
          mode_s == "sent" && channels::sends_template(m) ? "template" : ""}};
     l->outcomes.push_back(std::move(o));
-    // Recorded once the strand has run what is queued on it: the outcomes that arrive together
-    // go in one call.
-    if (l->recording || l->record_posted) return;
+    --l->in_flight;
+    ++l->unrecorded;
+    // Recorded, and the freed slots filled, once the strand has run what is queued on it: the
+    // outcomes that arrive together go in one call, and one claim takes their slots.
+    if (l->record_posted) return;
     l->record_posted = true;
     asio::post(strand_, [self = shared_from_this(), l] {
       l->record_posted = false;
       self->record(l);
+      self->wake(l);
     });
   }
 
@@ -728,8 +739,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
 
   // Records the waiting outcomes, a batch per call and one call at a time, until Redis has run
   // it (eval_until_done): each element takes its message off the processing list first, so a
-  // batch run twice after a lost reply changes nothing the second time. A send's slot is free
-  // once its outcome is recorded.
+  // batch run twice after a lost reply changes nothing the second time.
   void record(const lane_ptr& l) {
     if (l->recording || l->outcomes.empty()) return;
     l->recording = true;
@@ -749,15 +759,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     eval_until_done(l, finish_, std::move(keys), std::move(args), "recording a send",
                     [self = shared_from_this(), l, n](error_code ec, broker::reply r) {
                       l->recording = false;
-                      l->in_flight -= static_cast<int>(n);
+                      l->unrecorded -= static_cast<int>(n);
                       if (ec || r.is_error() || !r.is_array()) {
                         self->redis_error("recording a send", ec, r);
                       } else {
                         for (const auto& e : r.elements())  // an element that failed alone
                           if (e.is_string()) self->redis_error("recording a send", {}, e);
                       }
-                      // The next batch goes before the next claim, so a message put back in
-                      // the ready set is there when the claim looks.
                       self->record(l);
                       self->wake(l);
                     });
