@@ -60,6 +60,7 @@ start_lane() {
 stop_lane() {
   kill -TERM "$bellhop_pid"; wait "$bellhop_pid" 2>/dev/null || true; bellhop_pid=""
   stop_fake
+  rm -rf "$dir"; dir=""  # its embedded Redis's files (a campaign's AOF is tens of MB)
 }
 rcli() { redis-cli -s "$data/redis.sock" -a "$(cat "$data/redis.password")" --no-auth-warning "$@"; }
 # push FROM TO PRIORITY TEXT: messages FROM..TO to distinct guests, pushed by Redis itself.
