@@ -6,7 +6,8 @@
 // snapshots), flushed between runs. Each concurrency of the list is tried, the best is reported.
 //   node bench/bullmq_bench.mjs [--count N] [--concurrency 50,100,200] [--redis-server PATH]
 // Prints one line per concurrency, then
-//   bullmq_bench best_jobs_per_s=X concurrency=C count=N
+//   bullmq_bench best_jobs_per_s=X concurrency=C count=N cpu_s_node=S redis=S
+// (the CPU seconds node and its redis-server spent while the Worker ran, at that concurrency).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -136,11 +137,11 @@ try {
       `bullmq_bench concurrency=${concurrency} jobs=${count} first_to_last_s=${r.seconds.toFixed(3)} ` +
         `jobs_per_s=${r.perSecond.toFixed(0)} ${r.cpu}`,
     );
-    if (r.perSecond > best.perSecond) best = { perSecond: r.perSecond, concurrency };
+    if (r.perSecond > best.perSecond) best = { perSecond: r.perSecond, concurrency, cpu: r.cpu };
   }
 } finally {
   await redis.stop();
 }
 console.log(
-  `bullmq_bench best_jobs_per_s=${best.perSecond.toFixed(0)} concurrency=${best.concurrency} count=${count}`,
+  `bullmq_bench best_jobs_per_s=${best.perSecond.toFixed(0)} concurrency=${best.concurrency} count=${count} ${best.cpu ?? ''}`,
 );

@@ -137,18 +137,26 @@ fi
 echo "== throughput: $count messages filed, then sent at concurrency $concurrency (limits raised, the limiter runs for each), side by side with a BullMQ 5 Worker (no-op job, $count jobs queued by addBulk, concurrency the best of $bullmq_concurrency), alternating, $repeat runs"
 bellhop_rates=()
 bullmq_rates=()
+bellhop_cpus=()
+bullmq_cpus=()
 for ((run = 1; run <= repeat; run++)); do
   out=$(run_sends "$count")
   echo "run $run bellhop: $out"
   rate=$(echo "$out" | awk -v n="$count" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
     END { if (v["first_to_last_s"] > 0 && v["sent"] >= n) printf "%.0f", (v["requests"] - 1) / v["first_to_last_s"] }')
   [ -n "$rate" ] && bellhop_rates+=("$rate")
-  echo "run $run bellhop sends_per_s=${rate:-none}"
+  cpu=$(echo "$out" | awk -v n="$count" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+    END { printf "%.1f", (v["cpu_s_bellhop"] + v["redis"] + v["fake"]) * 1e6 / n }')
+  bellhop_cpus+=("$cpu")
+  echo "run $run bellhop sends_per_s=${rate:-none} cpu_us_per_message=$cpu (bellhop, its Redis, the fake provider)"
   [ "$with_bullmq" = 1 ] || continue
   out=$(node bench/bullmq_bench.mjs --count "$count" --concurrency "$bullmq_concurrency")
   echo "$out" | sed "s/^/run $run /"
   rate=$(echo "$out" | sed -n 's/^bullmq_bench best_jobs_per_s=\([0-9]*\).*/\1/p')
   [ -n "$rate" ] && bullmq_rates+=("$rate")
+  cpu=$(echo "$out" | grep '^bullmq_bench best' | awk -v n="$count" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+    END { printf "%.1f", (v["cpu_s_node"] + v["redis"]) * 1e6 / n }')
+  bullmq_cpus+=("$cpu")
 done
 median() { printf '%s\n' "$@" | sort -n | awk 'NF { a[++n] = $1 } END { if (n) print a[int((n + 1) / 2)] }'; }
 b=$(median "${bellhop_rates[@]}")
@@ -157,6 +165,9 @@ awk -v b="${b:-0}" -v q="${q:-0}" -v nb="${#bellhop_rates[@]}" -v nq="${#bullmq_
   ratio = q > 0 ? b / q : 0
   printf "outbound_bench throughput bellhop_sends_per_s_median=%d bullmq_jobs_per_s_median=%d ratio=%.2f (target >= 2) %s (runs: bellhop %d, bullmq %d of %d)\n",
          b, q, ratio, (ratio >= 2 ? "PASS" : "FAIL"), nb, nq, runs }'
+# The CPU each side spent per message, all its processes together: steadier than the rates on a
+# busy machine (what the rates would be on an idle one depends on how it splits across cores).
+echo "outbound_bench throughput cpu_us_per_message_median bellhop=$(median "${bellhop_cpus[@]}") (bellhop, its Redis, the fake provider) bullmq=$(median "${bullmq_cpus[@]}") (node, its Redis)"
 fi
 
 if [[ $phases == *" pacing "* ]]; then
