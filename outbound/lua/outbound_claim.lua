@@ -113,16 +113,21 @@ while want > 0 do
       out[#out + 1] = message
       local to = ARGV[5] ~= '' and string.match(message,
           '^{"id":"[^"]*","priority":%d+,"property_id":"[^"]*","channel":"[^"]*","to":"([^"\\]*)"')
+      -- A record that is not a hash reads as none (attempts 0): an error here would end the
+      -- call with messages popped and not yet pushed.
       local record
       if ARGV[7] ~= '' then
-        record = redis.call('HMGET', ARGV[4] .. id, 'attempts', 'conversation_id')
+        record = redis.pcall('HMGET', ARGV[4] .. id, 'attempts', 'conversation_id')
       else
-        record = {redis.call('HGET', ARGV[4] .. id, 'attempts')}
+        record = {redis.pcall('HGET', ARGV[4] .. id, 'attempts')}
+      end
+      if type(record) ~= 'table' or record.err or (type(record[1]) == 'table') then
+        record = {}
       end
       if to and redis.call('EXISTS', ARGV[5] .. to) == 1 then
         out[#out + 1] = -1
       else
-        out[#out + 1] = tonumber(record[1] or '0')
+        out[#out + 1] = tonumber(record[1] or '0') or 0
       end
       local last_inbound_at, account = -1, ''
       if record[2] and record[2] ~= '' then

@@ -198,5 +198,25 @@ TEST_F(ClaimLua, WithoutAConversationPrefixNoConversationIsReadAndTheListKeepsTh
   EXPECT_EQ(last_reply_.elements()[6].str(), "77");
 }
 
+// Records read back are hostile: one that is not a hash, or whose attempts are not a number,
+// reads as a first attempt, and every message taken is in the processing list and in the reply.
+TEST_F(ClaimLua, AnUnreadableRecordCountsAsAFirstAttemptAndLosesNoMessage) {
+  for (const std::string id : {"m0", "m1", "m2"}) file(id, 5, "hotel-berlin");
+  client_.run({"DEL", "message:m1"});
+  client_.run({"SET", "message:m1", "not a hash"});
+  client_.run({"HSET", "message:m2", "attempts", "many"});
+  for (const std::string prefix : {"", "conversation:"}) {
+    const auto c = claim(now, 8, {}, 1000, "", prefix);
+    ASSERT_EQ(c.ids, (std::vector<std::string>{"m0", "m1", "m2"})) << last_reply_.to_string();
+    const auto& e = last_reply_.elements();
+    for (std::size_t i = 4; i < e.size(); i += 4) EXPECT_EQ(e[i].integer(), 0) << i;
+    EXPECT_EQ(client_.get({"LLEN", "processing"}), "3");
+    client_.run({"DEL", "processing"});
+    for (const std::string id : {"m0", "m1", "m2"})
+      client_.run({"ZADD", "ready", std::to_string(5'000'000'000'000LL + ++arrivals_),
+                   message(id, 5, "hotel-berlin")});
+  }
+}
+
 }  // namespace
 }  // namespace bellhop::gateway
