@@ -12,8 +12,10 @@
 #    with bench/bullmq_bench.mjs (a BullMQ 5 Worker with a no-op job on its own redis-server,
 #    the same persistence; the best of BULLMQ_CONCURRENCY, default 50,100,200), alternating,
 #    REPEAT runs each, medians, the ratio and PASS/FAIL against the issue's target (2x).
-#    Each Bellhop run also prints the script calls Redis ran while sending (evalsha) and the
-#    CPU seconds of bellhop, its Redis and the fake provider.
+#    Each Bellhop run also prints the script calls Redis ran while sending (evalsha), the CPU
+#    seconds of bellhop, its Redis and the fake provider, and the line bench/run_ab.sh reads
+#    ("outbound_bench sends_per_s=… recorded_per_s=…": recorded from the provider's first
+#    request to the last send recorded); the summary adds each side's CPU µs per message.
 # 2. Pacing: PACED (default 400) messages under the built-in whatsapp_business_number policy
 #    (gcra 80/s, burst 80): the provider's busiest second and the rate after the burst.
 # 3. Priority: BULK (default 50000) bulk messages (priority 10) queued at once, then REPLIES
@@ -94,8 +96,11 @@ big='{"algorithm": "fixed_window", "limit": 100000000, "window_ms": 1000}'
 # addBulk is before its Worker starts), then resumed: prints "sent=… filed_s=… evalsha=…
 # provider_fake …" (evalsha: the script calls Redis ran while sending).
 run_sends() {
-  local n=$1 t0 t1 sent=0 filed=0 calls0 calls1
-  start_lane "\"whatsapp_business_number\": $big, \"whatsapp_recipient\": $big"
+  local n=$1 t0 t1 sent=0 filed=0 calls0 calls1 mark_file
+  # Every request marked: the fake writes the wall time of the first (and the last).
+  mark_file=$(mktemp -u "${TMPDIR:-/tmp}/provider-fake-mark.XXXXXX")
+  start_lane "\"whatsapp_business_number\": $big, \"whatsapp_recipient\": $big" \
+    --mark "Your room is ready." --mark-count "$n" --mark-file "$mark_file"
   rcli SET outbound:whatsapp:paused 1 >/dev/null
   t0=$(date +%s.%N)
   for ((from = 0; from < n; from += 5000)); do
@@ -107,6 +112,8 @@ run_sends() {
     sleep 0.1
   done
   t1=$(date +%s.%N)
+  local filed_s
+  filed_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   calls0=$(rcli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
   local redis_pid b0 r0 f0
   redis_pid=$(echo "$children" | head -1)
@@ -117,12 +124,18 @@ run_sends() {
     [ "${sent:-0}" -ge "$n" ] && break
     sleep 0.05
   done
+  # From the first request the provider saw until every send was recorded (to this poll's 50 ms).
+  local recorded_s=0 done_ms
+  done_ms=$(date +%s%3N)
+  [ -s "$mark_file" ] && recorded_s=$(awk -v end="$done_ms" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+    END { printf "%.3f", (end - v["first_marked_ms"]) / 1000 }' "$mark_file")
+  rm -f "$mark_file"
   calls1=$(rcli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
   local cpu
   cpu="cpu_s_bellhop=$(( $(ticks "$bellhop_pid") - b0 )) redis=$(( $(ticks "$redis_pid") - r0 )) fake=$(( $(ticks "$fake_pid") - f0 ))"
   cpu=$(echo "$cpu" | awk -v hz="$hz" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); printf "%s%s=%.2f", (i > 1 ? " " : ""), kv[1], kv[2] / hz } }')
   stop_lane
-  echo "sent=${sent:-0} of $n filed_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') evalsha=$((calls1 - calls0)) $cpu $(cat "$port_file.out")"
+  echo "sent=${sent:-0} of $n filed_s=$filed_s recorded_s=$recorded_s evalsha=$((calls1 - calls0)) $cpu $(cat "$port_file.out")"
   rm -f "$port_file" "$port_file.out"
 }
 
@@ -149,6 +162,11 @@ for ((run = 1; run <= repeat; run++)); do
     END { printf "%.1f", (v["cpu_s_bellhop"] + v["redis"] + v["fake"]) * 1e6 / n }')
   bellhop_cpus+=("$cpu")
   echo "run $run bellhop sends_per_s=${rate:-none} cpu_us_per_message=$cpu (bellhop, its Redis, the fake provider)"
+  # The line bench/run_ab.sh reads, one per run.
+  echo "$out" | awk -v n="$count" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+    END { if (v["first_to_last_s"] > 0 && v["recorded_s"] > 0)
+            printf "outbound_bench sends_per_s=%.0f (provider side) recorded_per_s=%.0f (first request to last sent recorded)\n",
+                   (v["requests"] - 1) / v["first_to_last_s"], v["sent"] / v["recorded_s"] }'
   [ "$with_bullmq" = 1 ] || continue
   out=$(node bench/bullmq_bench.mjs --count "$count" --concurrency "$bullmq_concurrency")
   echo "$out" | sed "s/^/run $run /"
@@ -161,6 +179,9 @@ done
 median() { printf '%s\n' "$@" | sort -n | awk 'NF { a[++n] = $1 } END { if (n) print a[int((n + 1) / 2)] }'; }
 b=$(median "${bellhop_rates[@]}")
 q=$(median "${bullmq_rates[@]}")
+if [ "$with_bullmq" != 1 ]; then
+  echo "outbound_bench throughput bellhop_sends_per_s_median=${b:-0} cpu_us_per_message_median=$(median "${bellhop_cpus[@]}") (BULLMQ=0: no comparison)"
+else
 awk -v b="${b:-0}" -v q="${q:-0}" -v nb="${#bellhop_rates[@]}" -v nq="${#bullmq_rates[@]}" -v runs="$repeat" 'BEGIN {
   ratio = q > 0 ? b / q : 0
   printf "outbound_bench throughput bellhop_sends_per_s_median=%d bullmq_jobs_per_s_median=%d ratio=%.2f (target >= 2) %s (runs: bellhop %d, bullmq %d of %d)\n",
@@ -168,6 +189,7 @@ awk -v b="${b:-0}" -v q="${q:-0}" -v nb="${#bellhop_rates[@]}" -v nq="${#bullmq_
 # The CPU each side spent per message, all its processes together: steadier than the rates on a
 # busy machine (what the rates would be on an idle one depends on how it splits across cores).
 echo "outbound_bench throughput cpu_us_per_message_median bellhop=$(median "${bellhop_cpus[@]}") (bellhop, its Redis, the fake provider) bullmq=$(median "${bullmq_cpus[@]}") (node, its Redis)"
+fi
 fi
 
 if [[ $phases == *" pacing "* ]]; then
