@@ -5,7 +5,7 @@
 #   bench/run_ab.sh A_BUILD_DIR B_BUILD_DIR        e.g. ../before/build/release build/release
 # Each build dir needs gateway/bellhop and bench/{ingest_bench,fanout_bench,provider_fake}.
 # The runs take the scripts' defaults except DURATION_S (default 5 s per phase here), and
-# OUTBOUND COUNT (10000). Machines like this one are noisy: read the ratios of the medians.
+# OUTBOUND COUNT (10000), BULK (5000) and no BullMQ beside it. Machines like this one are noisy: read the ratios of the medians.
 # Loopback only (the scripts it runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ run_all() {  # BUILD_DIR LOG
   local dir=$1 log=$2
   bench/run_ingest_bench.sh "$dir/gateway/bellhop" >>"$log" 2>&1 || echo "ingest run failed" >>"$log"
   bench/run_fanout_bench.sh "$dir/gateway/bellhop" >>"$log" 2>&1 || echo "fanout run failed" >>"$log"
-  COUNT=${COUNT:-10000} REPEAT=1 bench/run_outbound_bench.sh "$dir/gateway/bellhop" >>"$log" 2>&1 ||
+  COUNT=${COUNT:-10000} REPEAT=1 BULLMQ=0 BULK=${BULK:-5000} bench/run_outbound_bench.sh "$dir/gateway/bellhop" >>"$log" 2>&1 ||
     echo "outbound run failed" >>"$log"
 }
 

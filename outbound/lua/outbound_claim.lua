@@ -10,7 +10,8 @@
 -- ARGV[4] prefix of message keys ('message:' with the key prefix)
 -- ARGV[5] prefix of the channel's opted-out recipients ('optout:<channel>:'), '' if none
 -- ARGV[6] most to hold for quiet hours in this call
--- ARGV[7] prefix of conversation records ('conversation:' with the key prefix)
+-- ARGV[7] prefix of conversation records ('conversation:' with the key prefix); '' when the
+-- dispatcher needs neither the window nor the guest's account (last_inbound_at -1, account '')
 -- ARGV[8] '1' when the channel has a customer-service window (WhatsApp), else '0'
 -- ARGV[9…] per property inside its quiet hours now, three values: property_id, when they end
 -- (epoch ms, > now), the same as RFC 3339
@@ -87,6 +88,7 @@ for i = 9, #ARGV - 2, 3 do
   quiet[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]}
 end
 local out = {0, -1, 0}
+local taken = {}  -- into the processing list in one LPUSH per batch popped, in the pop order
 local want = tonumber(ARGV[3])
 local held, max_held = 0, tonumber(ARGV[6])
 while want > 0 do
@@ -107,15 +109,25 @@ while want > 0 do
       end
       held = held + 1
     else
-      redis.call('LPUSH', KEYS[2], message)
+      taken[#taken + 1] = message
       out[#out + 1] = message
       local to = ARGV[5] ~= '' and string.match(message,
           '^{"id":"[^"]*","priority":%d+,"property_id":"[^"]*","channel":"[^"]*","to":"([^"\\]*)"')
-      local record = redis.call('HMGET', ARGV[4] .. id, 'attempts', 'conversation_id')
+      -- A record that is not a hash reads as none (attempts 0): an error here would end the
+      -- call with messages popped and not yet pushed.
+      local record
+      if ARGV[7] ~= '' then
+        record = redis.pcall('HMGET', ARGV[4] .. id, 'attempts', 'conversation_id')
+      else
+        record = {redis.pcall('HGET', ARGV[4] .. id, 'attempts')}
+      end
+      if type(record) ~= 'table' or record.err or (type(record[1]) == 'table') then
+        record = {}
+      end
       if to and redis.call('EXISTS', ARGV[5] .. to) == 1 then
         out[#out + 1] = -1
       else
-        out[#out + 1] = tonumber(record[1] or '0')
+        out[#out + 1] = tonumber(record[1] or '0') or 0
       end
       local last_inbound_at, account = -1, ''
       if record[2] and record[2] ~= '' then
@@ -133,6 +145,10 @@ while want > 0 do
       want = want - 1
     end
   end
+  for from = 1, #taken, 1000 do  -- unpack's stack is bounded
+    redis.call('LPUSH', KEYS[2], unpack(taken, from, math.min(from + 999, #taken)))
+  end
+  taken = {}
   if held >= max_held then
     break
   end

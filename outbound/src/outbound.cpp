@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -117,6 +118,15 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       l->arrivals = keys.outbound_arrivals(ch.name);
       l->quiet = keys.outbound_quiet(ch.name);
       l->ch = std::move(ch);
+      // The claim reads the conversation of each message it takes only when the answer can
+      // matter: the service window, or a property with several accounts here (with one, the
+      // message goes out from it whichever the guest wrote to: pick_account).
+      bool several = false;
+      for (std::size_t i = 0; i < l->ch.accounts.size() && !several; ++i)
+        for (std::size_t j = i + 1; j < l->ch.accounts.size() && !several; ++j)
+          several = l->ch.accounts[i].property_id == l->ch.accounts[j].property_id;
+      if (l->ch.reads_last_inbound || several) l->claim_reads_conversation = keys.conversation("");
+      l->sent = &sends_.labels({l->ch.name, "sent"});
       lanes_.push_back(std::move(l));
     }
   }
@@ -146,17 +156,32 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   }
 
  private:
+  // One send's outcome for outbound_finish.lua: its six keys and thirteen arguments, in the
+  // script's order.
+  struct outcome {
+    std::array<std::string, 6> keys;
+    std::array<std::string, 13> args;
+  };
+
   struct lane {
     explicit lane(asio::strand<asio::any_io_executor>& s) : due_timer(s), intake_timer(s) {}
     outbound_channel ch;
     std::string queue, processing, ready, delayed, dead, paused, stats, arrivals, quiet;
-    int in_flight = 0;
+    int in_flight = 0;   // sends under way: taken, their outcome not known yet
+    int unrecorded = 0;  // outcomes known, not recorded yet (their messages still in processing)
     bool claiming = false;
     std::chrono::steady_clock::time_point blocked_until{};  // a channel-wide limit said so
     // With several accounts: until when (epoch ms) each account's sender limit holds its
     // messages back.
     std::map<std::string, std::int64_t> account_blocked;
     asio::steady_timer due_timer, intake_timer;
+    // Outcomes of sends waiting to be recorded (outbound_finish.lua, a batch per call), and
+    // whether a batch is being recorded or a recording is posted: one batch at a time, the
+    // outcomes that arrive meanwhile go together in the next.
+    std::vector<outcome> outcomes;
+    bool recording = false, record_posted = false;
+    std::string claim_reads_conversation;  // the claim's ARGV[7] ('' = it reads none)
+    counter* sent = nullptr;               // bellhop_outbound_sends_total{channel,"sent"}
   };
   using lane_ptr = std::shared_ptr<lane>;
 
@@ -379,12 +404,19 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   }
 
   // --- dispatch: ready -> processing -> provider ----------------------------------------
+  // A send's slot is free once its outcome is known; while outbound.concurrency outcomes wait to
+  // be recorded (Redis slow, or down), no new send starts.
   void wake(const lane_ptr& l) {
-    if (stopped_ || l->claiming || l->in_flight >= options_.concurrency) return;
+    if (stopped_ || l->claiming || l->in_flight >= options_.concurrency ||
+        l->unrecorded >= options_.concurrency)
+      return;
     if (const auto now = std::chrono::steady_clock::now(); now < l->blocked_until) {
       const auto left = std::chrono::duration_cast<milliseconds>(l->blocked_until - now);
       return sleep(l, std::max<std::int64_t>(left.count(), 1));
     }
+    // Outcomes waiting go first: Redis runs them before this claim (one connection, in order),
+    // so a message put back in the ready set is there when the claim looks.
+    record(l);
     l->claiming = true;
     const int room = options_.concurrency - l->in_flight;
     const auto now = std::chrono::system_clock::now();
@@ -397,7 +429,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         keys_.message(""),
         l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string(),
         std::to_string(max_quiet_holds),
-        keys_.conversation(""),
+        l->claim_reads_conversation,
         l->ch.reads_last_inbound ? "1" : "0"};
     append_quiet_properties(now, now_epoch_ms, args);
     redis_.eval(
@@ -582,7 +614,10 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   void on_result(const lane_ptr& l, std::string json, const channels::outbound_message& m,
                  std::int64_t attempts, channels::send_result r) {
     using channels::send_outcome;
-    sends_.labels({l->ch.name, channels::to_string(r.outcome)}).inc();
+    if (r.outcome == send_outcome::sent)
+      l->sent->inc();
+    else
+      sends_.labels({l->ch.name, channels::to_string(r.outcome)}).inc();
     note_health(l->ch.name, m.account, r);
     const std::int64_t now = now_ms();
     switch (r.outcome) {
@@ -674,23 +709,66 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       dead_letter.assign(b.GetString(), b.GetSize());
     }
     const std::string pid = contract::is_property_id(m.property_id) ? m.property_id : "-";
-    eval_until_done(
-        l, finish_,
-        {l->processing, keys_.message(m.id.empty() ? "-" : m.id), l->stats, l->delayed, l->dead,
+    outcome o{
+        {keys_.message(m.id.empty() ? "-" : m.id),
          keys_.outbound_provider_id(l->ch.name, provider_id.empty() ? "-" : provider_id),
          keys_.property_seq(pid), keys_.property_events(pid),
-         keys_.opted_out(l->ch.name, m.to.empty() ? "-" : m.to), l->ready,
+         keys_.opted_out(l->ch.name, m.to.empty() ? "-" : m.to),
          keys_.stats_minute(epoch_minute(std::chrono::system_clock::now()))},
-        {mode_s, std::move(json), now, std::to_string(due), provider_id, reason, error_code_,
-         std::to_string(options_.message_ttl_s), channel_key, std::to_string(options_.history_max),
-         event ? m.property_id : "", data, dead_letter, opted_out ? "1" : "0",
-         mode_s == "sent" && channels::sends_template(m) ? "template" : "",
-         std::to_string(minute_counts_ttl_s)},
-        "recording a send", [self = shared_from_this(), l](error_code ec, broker::reply r) {
-          --l->in_flight;
-          if (ec || r.is_error()) self->redis_error("recording a send", ec, r);
-          self->wake(l);
-        });
+        {mode_s, std::move(json), now, std::to_string(due), std::move(provider_id),
+         std::move(reason), std::move(error_code_), std::move(channel_key),
+         event ? m.property_id : "", std::move(data), std::move(dead_letter), opted_out ? "1" : "0",
+         mode_s == "sent" && channels::sends_template(m) ? "template" : ""}};
+    l->outcomes.push_back(std::move(o));
+    --l->in_flight;
+    ++l->unrecorded;
+    // Recorded, and the freed slots filled, once the strand has run what is queued on it: the
+    // outcomes that arrive together go in one call, and one claim takes their slots.
+    if (l->record_posted) return;
+    l->record_posted = true;
+    asio::post(strand_, [self = shared_from_this(), l] {
+      l->record_posted = false;
+      self->record(l);
+      self->wake(l);
+    });
+  }
+
+  // Most outcomes outbound_finish.lua records in one call: a call stays short (some 20 µs of
+  // Redis's time each), and a lost reply makes it run again.
+  static constexpr std::size_t max_finish_batch = 128;
+
+  // Records the waiting outcomes, a batch per call and one call at a time, until Redis has run
+  // it (eval_until_done): each element takes its message off the processing list first, so a
+  // batch run twice after a lost reply changes nothing the second time.
+  void record(const lane_ptr& l) {
+    if (l->recording || l->outcomes.empty()) return;
+    l->recording = true;
+    const std::size_t n = std::min(l->outcomes.size(), max_finish_batch);
+    std::vector<std::string> keys = {l->processing, l->stats, l->delayed, l->dead, l->ready};
+    std::vector<std::string> args = {std::to_string(options_.message_ttl_s),
+                                     std::to_string(options_.history_max),
+                                     std::to_string(minute_counts_ttl_s)};
+    keys.reserve(keys.size() + n * 6);
+    args.reserve(args.size() + n * 13);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& o = l->outcomes[i];
+      for (auto& k : o.keys) keys.push_back(std::move(k));
+      for (auto& a : o.args) args.push_back(std::move(a));
+    }
+    l->outcomes.erase(l->outcomes.begin(), l->outcomes.begin() + static_cast<std::ptrdiff_t>(n));
+    eval_until_done(l, finish_, std::move(keys), std::move(args), "recording a send",
+                    [self = shared_from_this(), l, n](error_code ec, broker::reply r) {
+                      l->recording = false;
+                      l->unrecorded -= static_cast<int>(n);
+                      if (ec || r.is_error() || !r.is_array()) {
+                        self->redis_error("recording a send", ec, r);
+                      } else {
+                        for (const auto& e : r.elements())  // an element that failed alone
+                          if (e.is_string()) self->redis_error("recording a send", {}, e);
+                      }
+                      self->record(l);
+                      self->wake(l);
+                    });
   }
 
   asio::strand<asio::any_io_executor> strand_;

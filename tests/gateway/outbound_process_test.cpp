@@ -6,11 +6,14 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "bellhop/broker/broker.hpp"
+#include "bellhop/outbound/lua.hpp"
 #include "support/bellhop_config.hpp"
 #include "support/fake_provider.hpp"
 #include "support/http_client.hpp"
@@ -487,6 +490,52 @@ TEST_F(OutboundProcess, SendsThatEndWhileRedisIsDownAreRecordedWhenItIsBack) {
   EXPECT_TRUE(eventually([&] { return in_flight(redis) == 0; }, 5s));
   EXPECT_EQ(graph.count(), 3u) << "a send went twice";
   EXPECT_EQ(redis.cli("ZCARD outbound:whatsapp:ready"), "0");
+}
+
+// Outcomes that arrive together are recorded together: at load, outbound_finish.lua runs far
+// fewer times than there are messages, and every message is recorded sent once.
+TEST_F(OutboundProcess, AtLoadTheOutcomesOfManySendsAreRecordedInFewScriptCalls) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  const std::string big = R"({"algorithm": "fixed_window", "limit": 100000000, "window_ms": 1000})";
+  auto bellhop =
+      start_bellhop(redis, graph, R"("concurrency": 32)",
+                    "\"whatsapp_business_number\": " + big + ", \"whatsapp_recipient\": " + big);
+  constexpr int messages = 2000;
+  // Filed while the channel is paused, then sent all at once.
+  redis.cli("SET outbound:whatsapp:paused 1");
+  redis.cli(
+      R"(EVAL "for i = 1, 2000 do redis.call('LPUSH', KEYS[1], '{\"property_id\":\"hotel-berlin\",\"channel\":\"whatsapp\",\"to\":\"+49151' .. (10000000 + i) .. '\",\"text\":\"load\"}') end" 1 outbound:whatsapp)");
+  ASSERT_TRUE(eventually(
+      [&] { return redis.cli("ZCARD outbound:whatsapp:ready") == std::to_string(messages); }, 60s))
+      << bellhop.output();
+  // Every script call from now on, with its SHA1 (Redis's own record of the commands it ran).
+  redis.cli("CONFIG SET slowlog-max-len 1000000");
+  redis.cli("CONFIG SET slowlog-log-slower-than 0");
+  redis.cli("SLOWLOG RESET");
+  redis.cli("CONFIG RESETSTAT");
+  redis.cli("DEL outbound:whatsapp:paused");
+  ASSERT_TRUE(eventually(
+      [&] { return redis.cli("HGET outbound:whatsapp:stats sent") == std::to_string(messages); },
+      60s))
+      << redis.cli("HGETALL outbound:whatsapp:stats") << "\n"
+      << bellhop.output();
+  redis.cli("CONFIG SET slowlog-log-slower-than 10000");
+  const auto finish =
+      broker::script::make("outbound_finish", std::string(gateway::lua::outbound_finish));
+  std::istringstream log(redis.cli("SLOWLOG GET -1"));
+  int finish_calls = 0;
+  for (std::string line; std::getline(log, line);) finish_calls += line == finish.sha1;
+  const auto stats = redis.cli("INFO commandstats");
+  EXPECT_GT(finish_calls, 0) << stats;
+  EXPECT_LE(finish_calls, messages / 4) << stats;
+  EXPECT_EQ(graph.count(), static_cast<std::size_t>(messages));
+  EXPECT_EQ(in_flight(redis), 0);
+  EXPECT_EQ(redis.cli("ZCARD outbound:whatsapp:ready"), "0");
+  EXPECT_EQ(redis.cli("HGET outbound:whatsapp:stats deferred"), "");
+  EXPECT_EQ(redis.cli("XLEN property:hotel-berlin:events"), std::to_string(messages));
+  std::cout << "outbound_finish.lua ran " << finish_calls << " times for " << messages
+            << " messages\n";
 }
 
 TEST_F(OutboundProcess, PostOutboundQueuesOnceAndTheAdminApiPausesRetriesAndPurges) {

@@ -39,8 +39,10 @@ class ClaimLua : public ::testing::Test {
   };
   // The claim at `at` with room for `room` sends; `quiet`: property ids inside their quiet
   // hours (until quiet_end).
+  // `conversation_prefix` "": the dispatcher needs no conversation (no window, one account).
   claimed claim(long long at, int room, const std::vector<std::string>& quiet, int max_held = 1000,
-                const std::string& conversations = "") {
+                const std::string& conversations = "",
+                const std::string& conversation_prefix = "conversation:") {
     broker::command cmd = {"EVAL",
                            std::string(lua::outbound_claim),
                            "7",
@@ -57,7 +59,7 @@ class ClaimLua : public ::testing::Test {
                            "message:",
                            "",
                            std::to_string(max_held),
-                           "conversation:",
+                           conversation_prefix,
                            conversations.empty() ? "0" : "1"};  // the service window
     for (const auto& pid : quiet) {
       cmd.push_back(pid);
@@ -67,6 +69,7 @@ class ClaimLua : public ::testing::Test {
     const auto r = client_.run(std::move(cmd));
     claimed out;
     const auto& e = r.elements();
+    last_reply_ = r;
     EXPECT_TRUE(r.is_array() && e.size() >= 3) << r.to_string();
     if (!r.is_array() || e.size() < 3) return out;
     out.held = e[2].integer();
@@ -83,6 +86,7 @@ class ClaimLua : public ::testing::Test {
     return r.is_string() ? r.str() : "<nil>";
   }
 
+  reply last_reply_;
   test::redis_server redis_;
   test::redis_client client_{redis_.unix_endpoint()};
   long long arrivals_ = 0;
@@ -166,6 +170,52 @@ TEST_F(ClaimLua, TheGuestsLastMessageComesWithEachWhatsAppMessage) {
   const auto c = claim(now, 8, {}, 1000, "conversation:");
   ASSERT_EQ(c.ids, (std::vector<std::string>{"new", "legacy", "none", "unknown"}));
   EXPECT_EQ(c.last_inbound, (std::vector<long long>{1'799'999'990'000, 1'795'341'600'123, -1, -1}));
+}
+
+// A lane that needs neither the window nor the guest's account reads no conversation; the
+// messages taken go into the processing list in the order taken (the oldest at the tail).
+TEST_F(ClaimLua, WithoutAConversationPrefixNoConversationIsReadAndTheListKeepsTheOrder) {
+  for (int i = 0; i < 5; ++i) file("m" + std::to_string(i), 5, "hotel-berlin");
+  client_.run({"HSET", "message:m0", "conversation_id", "c_new", "attempts", "2"});
+  client_.run({"HSET", "conversation:c_new", "last_inbound_at", "1799999990000", "account", "77"});
+  const auto c = claim(now, 8, {}, 1000, "window", "");
+  ASSERT_EQ(c.ids, (std::vector<std::string>{"m0", "m1", "m2", "m3", "m4"}));
+  EXPECT_EQ(c.last_inbound, (std::vector<long long>(5, -1)));
+  const auto& e = last_reply_.elements();
+  ASSERT_EQ(e.size(), 3u + 5 * 4);
+  EXPECT_EQ(e[4].integer(), 2) << "the attempts are still read";
+  EXPECT_EQ(e[6].str(), "") << "no account read";
+  std::vector<std::string> listed;
+  const auto processing = client_.run({"LRANGE", "processing", "0", "-1"});
+  for (const auto& m : processing.elements()) listed.push_back(m.str().substr(7, 2));
+  EXPECT_EQ(listed, (std::vector<std::string>{"m4", "m3", "m2", "m1", "m0"}));
+  // With the prefix, the same message comes with its conversation's account and window.
+  client_.run({"DEL", "processing"});
+  file("m0", 5, "hotel-berlin");
+  const auto again = claim(now, 8, {}, 1000, "window");
+  ASSERT_EQ(again.ids, std::vector<std::string>{"m0"});
+  EXPECT_EQ(again.last_inbound, std::vector<long long>{1'799'999'990'000});
+  EXPECT_EQ(last_reply_.elements()[6].str(), "77");
+}
+
+// Records read back are hostile: one that is not a hash, or whose attempts are not a number,
+// reads as a first attempt, and every message taken is in the processing list and in the reply.
+TEST_F(ClaimLua, AnUnreadableRecordCountsAsAFirstAttemptAndLosesNoMessage) {
+  for (const std::string id : {"m0", "m1", "m2"}) file(id, 5, "hotel-berlin");
+  client_.run({"DEL", "message:m1"});
+  client_.run({"SET", "message:m1", "not a hash"});
+  client_.run({"HSET", "message:m2", "attempts", "many"});
+  for (const std::string prefix : {"", "conversation:"}) {
+    const auto c = claim(now, 8, {}, 1000, "", prefix);
+    ASSERT_EQ(c.ids, (std::vector<std::string>{"m0", "m1", "m2"})) << last_reply_.to_string();
+    const auto& e = last_reply_.elements();
+    for (std::size_t i = 4; i < e.size(); i += 4) EXPECT_EQ(e[i].integer(), 0) << i;
+    EXPECT_EQ(client_.get({"LLEN", "processing"}), "3");
+    client_.run({"DEL", "processing"});
+    for (const std::string id : {"m0", "m1", "m2"})
+      client_.run({"ZADD", "ready", std::to_string(5'000'000'000'000LL + ++arrivals_),
+                   message(id, 5, "hotel-berlin")});
+  }
 }
 
 }  // namespace
