@@ -1,11 +1,11 @@
 -- Files a batch of elements that the intake took from outbound:<channel> into this process's
--- intake set (outbound_take.lua), in the order given (the intake's: priority, then arrival):
+-- intake hash (outbound_take.lua), in the order given (the intake's: priority, then arrival):
 -- each as ready to send, ordered by priority (lower first) then arrival, or delayed, held, a
--- handoff only, a duplicate, or a dead letter. Each element is taken off the intake set in
+-- handoff only, a duplicate, or a dead letter. Each element is taken off the intake hash in
 -- the same step as it is filed, so a batch cut short by a crash leaves exactly the elements
 -- not yet filed for the recovery.
 -- Shared:
--- KEYS[1] intake (zset)   KEYS[2] ready (zset)   KEYS[3] arrivals counter   KEYS[4] stats (hash)
+-- KEYS[1] intake (hash)   KEYS[2] ready (zset)   KEYS[3] arrivals counter   KEYS[4] stats (hash)
 -- KEYS[5] delayed (zset)   KEYS[6] dead list
 -- ARGV[1] idempotency TTL (s)   ARGV[2] message TTL (s)
 -- ARGV[3] prefix of message keys ('message:' with the key prefix)   ARGV[4] history length cap
@@ -42,7 +42,7 @@
 -- id belongs to another message (a record of another property, an inbound message, or another
 -- outbound message): it is dead-lettered, and that record stays as it was; {-3, ''} for a
 -- 'dead' element, {-4, error} when filing failed in Redis (the element is dead-lettered with
--- that error as its reason rather than lost: it has left the intake set).
+-- that error as its reason rather than lost: it has left the intake hash).
 --#include legacy_key.lua
 --#include event.lua
 --#include conversation_state.lua
@@ -71,7 +71,7 @@ local function accept(K, A)
     redis.call('PUBLISH', A.events_channel, event)
     return seq
   end
-  -- The element has left the intake set: an error now (a record of another type) must not
+  -- The element has left the intake hash: an error now (a record of another type) must not
   -- fail the element, or it would be lost. Such a handoff is dropped (0).
   local function handoff()
     local ok, seq = pcall(apply_handoff)
@@ -187,9 +187,9 @@ local a, k = 10, 7
 while a <= #ARGV do
   local kind = ARGV[a]
   local seq = ARGV[a + 1]
-  -- Off the intake set first, in the same step as its filing: gone means another process
+  -- Off the intake hash first, in the same step as its filing: gone means another process
   -- recovered it after this one was taken for dead, and files it itself.
-  local taken = redis.call('ZREMRANGEBYSCORE', KEYS[1], seq, seq) == 1
+  local taken = redis.call('HDEL', KEYS[1], seq) == 1
   if kind == 'dead' then
     if taken then
       redis.call('LPUSH', KEYS[6], ARGV[a + 3])

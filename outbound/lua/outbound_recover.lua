@@ -1,7 +1,7 @@
 -- Hands the in-flight messages of Bellhop processes whose heartbeat lapsed back to their
 -- channels' queues, oldest first, so another process sends them; then forgets the process.
 -- Two places per process and channel: its processing list (sends in flight) and its intake
--- set (elements taken and not yet filed, outbound_take.lua), handed back in take order.
+-- hash (elements taken and not yet filed, outbound_take.lua), handed back in take order.
 -- KEYS[1] outbound:gateways (zset, score = heartbeat deadline in epoch ms)
 -- ARGV[1] now (epoch ms)   ARGV[2] key prefix   ARGV[3…] channel names
 -- Returns the number of messages handed back.
@@ -10,7 +10,7 @@
 -- thousands): a process with more left stays in outbound:gateways for the next call.
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
 local moved = 0
-local budget = 10000
+local budget = 20000
 for _, gateway in ipairs(lapsed) do
   local done = true
   for i = 3, #ARGV do
@@ -20,18 +20,30 @@ for _, gateway in ipairs(lapsed) do
       moved = moved + 1
     end
     local intake = queue .. ':intake:' .. gateway
-    while budget > 0 do
-      local batch = redis.call('ZRANGE', intake, 0, math.min(budget, 1000) - 1)
-      if #batch == 0 then
-        break
+    if budget > 0 and redis.call('EXISTS', intake) == 1 then
+      -- Take order: the numbers, sorted (a process holds at most some 100,000).
+      local numbered = {}
+      for _, field in ipairs(redis.call('HKEYS', intake)) do
+        numbered[#numbered + 1] = {tonumber(field) or 0, field}
       end
-      for _, member in ipairs(batch) do
-        -- LPUSH: the queue's back, as RPOPLPUSH does above; the oldest taken goes out first.
-        redis.call('LPUSH', queue, string.sub(member, (string.find(member, ':', 1, true) or 0) + 1))
+      table.sort(numbered, function(a, b) return a[1] < b[1] end)
+      local n = math.min(#numbered, budget)
+      for j = 1, n, 1000 do
+        local fields = {}
+        for f = j, math.min(j + 999, n) do
+          fields[#fields + 1] = numbered[f][2]
+        end
+        local values = redis.call('HMGET', intake, unpack(fields))
+        for v = 1, #fields do
+          -- LPUSH: the queue's back, as RPOPLPUSH does above; the oldest taken goes out first.
+          if values[v] then
+            redis.call('LPUSH', queue, values[v])
+          end
+        end
+        redis.call('HDEL', intake, unpack(fields))
       end
-      redis.call('ZREMRANGEBYRANK', intake, 0, #batch - 1)
-      moved = moved + #batch
-      budget = budget - #batch
+      moved = moved + n
+      budget = budget - n
     end
     if redis.call('EXISTS', intake) == 1 then
       done = false

@@ -153,7 +153,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     explicit lane(asio::strand<asio::any_io_executor>& s) : due_timer(s), intake_timer(s) {}
     outbound_channel ch;
     std::string queue, processing, ready, delayed, dead, paused, stats, arrivals, quiet;
-    std::string intake;  // this process's intake set (outbound_take.lua)
+    std::string intake;  // this process's intake hash (outbound_take.lua)
     int in_flight = 0;
     bool claiming = false;
     // The intake: elements taken and not filed yet, the next take's sequence number, one
@@ -253,18 +253,18 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     });
   }
 
-  // --- intake: outbound:<channel> -> intake set -> ready (by priority) -----------------
+  // --- intake: outbound:<channel> -> intake hash -> ready (by priority) -----------------
   // docs/outbound.md, "Intake". Two loops per lane on the strand: drain() takes up to
   // take_batch elements per call (outbound_take.lua) while the queue has more and memory
   // allows, intake() waits for the queue when it is empty, and file() files the elements
   // taken, a batch per accept call, in intake_queue's order, one call at a time.
 
-  // Elements per take call (about 1 ms of Redis per thousand).
-  static constexpr std::size_t take_batch = 1000;
-  // Elements per accept call: while takes come back full (a campaign is being taken), small
-  // batches, so a take waits little behind a filing and a reply further down the list is
-  // reached soon; then larger ones (a script call of a few ms).
-  static constexpr std::size_t file_batch_while_taking = 50;
+  // Elements per take call (about 1 ms of Redis per thousand, a few hundred KB).
+  static constexpr std::size_t take_batch = 2000;
+  // Elements per accept call (a script call of a few ms). While takes come back full (a
+  // campaign is being taken) and memory allows, the intake takes before it files: a reply
+  // further down the list is reached at the pace of the takes (many times the filing's), then
+  // filed first.
   static constexpr std::size_t file_batch = 200;
   // Elements taken and not filed yet, per lane: at most this many, and this much memory
   // (intake_queue::bytes) before the intake stops taking until some are filed.
@@ -302,7 +302,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     });
   }
 
-  // Takes up to a batch into this process's intake set, and goes on while batches come back
+  // Takes up to a batch into this process's intake hash, and goes on while batches come back
   // full and there is room; files as it goes.
   void drain(const lane_ptr& l) {
     if (stopped_) return;
@@ -319,7 +319,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                 strand_,
                 [self = shared_from_this(), l, first, room](error_code ec, broker::reply r) {
                   if (self->stopped_) return;
-                  if (ec) {  // it may have run: its elements, if any, are in the intake set
+                  if (ec) {  // it may have run: its elements, if any, are in the intake hash
                     self->redis_error("taking from the outbound queue", ec, r);
                     return self->adopt(l, first, room);
                   }
@@ -328,52 +328,44 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                     return self->retry_intake(l, [](impl& s, const lane_ptr& l) { s.drain(l); });
                   }
                   const auto taken_ms = now_ms();
-                  std::uint64_t seq = first;
-                  std::size_t n = 0;
-                  for (const auto& e : r.elements()) {
-                    if (!e.is_string()) continue;
-                    l->taken.push({seq++, e.str(), taken_ms});
-                    ++n;
-                  }
-                  l->taking_more = n == room;
+                  const auto& e = r.elements();
+                  for (std::size_t i = 0; i < e.size(); ++i)
+                    if (e[i].is_string()) l->taken.push({first + i, e[i].str(), taken_ms});
+                  l->next_seq = first + e.size();  // no other take ran meanwhile
+                  l->taking_more = e.size() == room;
                   self->file(l);
-                  if (n == room) return self->drain(l);
+                  if (e.size() == room) return self->drain(l);
                   self->intake(l);
                 });
   }
 
   // After a take whose answer was lost: the elements it took (numbered first .. first + n - 1)
-  // are read back from the intake set, until Redis answers, so none waits there unfiled.
+  // are read back from the intake hash, until Redis answers, so none waits there unfiled.
   void adopt(const lane_ptr& l, std::uint64_t first, std::size_t n) {
-    redis_.post(
-        {"ZRANGEBYSCORE", l->intake, std::to_string(first), std::to_string(first + n - 1)}, strand_,
-        [self = shared_from_this(), l, first, n](error_code ec, broker::reply r) {
-          if (self->stopped_) return;
-          if (ec || !r.is_array()) {
-            self->redis_error("reading back a take", ec, r);
-            return self->retry_intake(
-                l, [first, n](impl& s, const lane_ptr& l) { s.adopt(l, first, n); });
-          }
-          const auto taken_ms = now_ms();
-          for (const auto& e : r.elements()) {
-            if (!e.is_string()) continue;
-            const auto& member = e.str();  // "<seq>:<element>"
-            const auto colon = member.find(':');
-            if (colon == std::string::npos) continue;
-            std::uint64_t seq = 0;
-            if (std::from_chars(member.data(), member.data() + colon, seq).ec != std::errc{})
-              continue;
-            l->taken.push({seq, member.substr(colon + 1), taken_ms});
-          }
-          self->file(l);
-          self->drain(l);
-        });
+    broker::command cmd = {"HMGET", l->intake};
+    for (std::size_t i = 0; i < n; ++i) cmd.push_back(std::to_string(first + i));
+    redis_.post(std::move(cmd), strand_,
+                [self = shared_from_this(), l, first, n](error_code ec, broker::reply r) {
+                  if (self->stopped_) return;
+                  if (ec || !r.is_array()) {
+                    self->redis_error("reading back a take", ec, r);
+                    return self->retry_intake(
+                        l, [first, n](impl& s, const lane_ptr& l) { s.adopt(l, first, n); });
+                  }
+                  const auto taken_ms = now_ms();
+                  const auto& e = r.elements();
+                  for (std::size_t i = 0; i < e.size(); ++i)
+                    if (e[i].is_string()) l->taken.push({first + i, e[i].str(), taken_ms});
+                  self->file(l);
+                  self->drain(l);
+                });
   }
 
   // Files the next batch of the elements taken, unless a batch is being filed.
   void file(const lane_ptr& l) {
     if (stopped_ || l->filing || l->taken.empty()) return;
-    auto batch = l->taken.next(l->taking_more ? file_batch_while_taking : file_batch);
+    if (l->taking_more && intake_room(*l) > 0) return;  // drain() files when it is done
+    auto batch = l->taken.next(file_batch);
     const auto now = std::chrono::system_clock::now();
     const auto now_epoch_ms =
         std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count();

@@ -1,5 +1,5 @@
 // The outbound intake end to end (docs/outbound.md, "Intake"): a real bellhop and
-// redis-server. Elements are taken many per call into the process's intake set and filed in
+// redis-server. Elements are taken many per call into the process's intake hash and filed in
 // batches, by priority then arrival; these tests check that the records, the ready order and
 // the dead letters are those of filing one element at a time, that a reply behind a campaign
 // is filed before most of it, and that a process killed mid-intake loses and doubles nothing.
@@ -112,7 +112,7 @@ class OutboundIntake : public ::testing::Test {
   static long long intake_size(redis_client& c) {
     long long n = 0;
     for (const auto& k : keys_matching(c, "outbound:whatsapp:intake:*"))
-      n += std::stoll(c.get({"ZCARD", k}));
+      n += std::stoll(c.get({"HLEN", k}));
     return n;
   }
 
@@ -335,15 +335,15 @@ TEST_F(OutboundIntake, InvalidElementsInABatchAreDeadLetteredWithTheirReasonsAnd
   EXPECT_EQ(ready_texts(c).size(), static_cast<std::size_t>(i));
 }
 
-// A dead process's intake set goes back to the queue in the order it was taken, and is filed.
+// A dead process's intake hash goes back to the queue in the order it was taken, and is filed.
 TEST_F(OutboundIntake, ADeadProcesssIntakeSetIsHandedBackInTakeOrder) {
   redis_server redis;
   redis_client c(redis.tcp_endpoint());
   c.run({"SET", "outbound:whatsapp:paused", "1"});
-  c.run({"ZADD", "outbound:whatsapp:intake:gone-1-AAAA", "12",
-         "12:" + element("+4915150000003", "third", 5), "3",
-         "3:" + element("+4915150000001", "first", 5), "7",
-         "7:" + element("+4915150000002", "second", 5)});
+  // Numbered as a take numbers them: "12" after "7" after "3" (not in text order).
+  c.run({"HSET", "outbound:whatsapp:intake:gone-1-AAAA", "12",
+         element("+4915150000003", "third", 5), "3", element("+4915150000001", "first", 5), "7",
+         element("+4915150000002", "second", 5)});
   c.run({"ZADD", "outbound:gateways", "1", "gone-1-AAAA"});
   auto bellhop = start_bellhop(redis);
   ASSERT_TRUE(eventually([&] { return handled(c) == 3; }, 10s)) << bellhop.output();

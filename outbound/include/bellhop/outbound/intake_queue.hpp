@@ -24,7 +24,7 @@ namespace bellhop::gateway {
 class intake_queue {
  public:
   struct element {
-    std::uint64_t seq = 0;      // its number in this process's intake set (outbound_take.lua)
+    std::uint64_t seq = 0;      // its number in this process's intake hash (outbound_take.lua)
     std::string raw;            // as taken
     std::int64_t taken_ms = 0;  // epoch ms: a delay_ms counts from here
   };
