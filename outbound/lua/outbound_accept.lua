@@ -48,10 +48,13 @@
 --#include conversation_state.lua
 --#include conversation.lua
 
+-- The counters of the stats hash this call adds to, written once at its end.
+local counts = {accepted = 0, duplicates = 0, held = 0, invalid = 0}
+
 local function dead_letter(reason, raw)
   redis.call('LPUSH', KEYS[6], '{"reason":' .. cjson.encode(reason) .. ',"element":' ..
              cjson.encode(raw) .. ',"failed_at":' .. cjson.encode(ARGV[8]) .. '}')
-  redis.call('HINCRBY', KEYS[4], 'invalid', 1)
+  counts.invalid = counts.invalid + 1
 end
 
 -- One element: K its ten keys, A its values (A.raw, A.json, …).
@@ -83,7 +86,8 @@ local function accept(K, A)
   -- A record that exists was written for this very message (POST /v1/messages/outbound, a
   -- staff reply, or this script before a crash or a dead letter's retry): same property,
   -- outbound, the same message (its digest; records from before digests were kept have none).
-  if redis.call('EXISTS', K.message) == 1 then
+  local exists = redis.call('EXISTS', K.message) == 1
+  if exists then
     local owner = redis.call('HMGET', K.message, 'property_id', 'direction', 'digest',
                              'conversation_id')
     if owner[1] ~= A.pid or owner[2] ~= 'outbound' or (owner[3] and owner[3] ~= A.digest) then
@@ -107,7 +111,7 @@ local function accept(K, A)
       end
     end
     if first and first ~= A.id then
-      redis.call('HINCRBY', KEYS[4], 'duplicates', 1)
+      counts.duplicates = counts.duplicates + 1
       return 0, first
     end
   end
@@ -119,7 +123,7 @@ local function accept(K, A)
                        string.sub(A.entry, 2)
     local seq, event = append_event(K.seq, K.events, ARGV[4], A.pid, 'message.status',
                                     suggestion, ARGV[8])
-    if redis.call('EXISTS', K.message) == 0 then
+    if not exists then
       redis.call('HSET', K.message, 'id', A.id, 'direction', 'outbound', 'property_id', A.pid,
                  'channel', ARGV[7], 'conversation_id', A.conversation, 'created_at',
                  A.created_at, 'to', A.to, 'digest', A.digest)
@@ -137,7 +141,7 @@ local function accept(K, A)
     if ttl > 0 then
       redis.call('PEXPIRE', held, ttl)
     end
-    redis.call('HINCRBY', KEYS[4], 'held', 1)
+    counts.held = counts.held + 1
     if seq then
       redis.call('PUBLISH', A.events_channel, event)
     end
@@ -151,14 +155,17 @@ local function accept(K, A)
   else
     redis.call('ZADD', KEYS[2], tonumber(A.priority) * 1e12 + redis.call('INCR', KEYS[3]), A.json)
   end
-  if redis.call('EXISTS', K.message) == 0 then  -- a staff reply's record exists already
+  -- `exists` still holds: nothing above writes the record.
+  local listed = {false, false}  -- a record written now has neither
+  if not exists then  -- a staff reply's record exists already
     redis.call('HSET', K.message, 'id', A.id, 'status', 'queued', 'direction', 'outbound',
                'property_id', A.pid, 'channel', ARGV[7], 'conversation_id', A.conversation,
                'created_at', A.created_at, 'to', A.to, 'digest', A.digest)
     redis.call('EXPIRE', K.message, ARGV[2])
+  else
+    listed = redis.call('HMGET', K.message, 'sent_by', 'listed')
   end
-  redis.call('HINCRBY', KEYS[4], 'accepted', 1)
-  local listed = redis.call('HMGET', K.message, 'sent_by', 'listed')
+  counts.accepted = counts.accepted + 1
   if type(state) == 'table' and not state.err and state[1] == A.pid and not listed[1] and
      listed[2] ~= '1' then
     local seq, event = append_event(K.seq, K.events, ARGV[4], A.pid, 'message.created', A.entry,
@@ -193,7 +200,7 @@ while a <= #ARGV do
   if kind == 'dead' then
     if taken then
       redis.call('LPUSH', KEYS[6], ARGV[a + 3])
-      redis.call('HINCRBY', KEYS[4], 'invalid', 1)
+      counts.invalid = counts.invalid + 1
       out[#out + 1], out[#out + 2] = -3, ''
     else
       out[#out + 1], out[#out + 2] = -1, ''
@@ -220,6 +227,11 @@ while a <= #ARGV do
     end
     a = a + 1 + #file_fields
     k = k + #key_fields
+  end
+end
+for name, n in pairs(counts) do
+  if n > 0 then
+    redis.call('HINCRBY', KEYS[4], name, n)
   end
 end
 return out

@@ -156,11 +156,12 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     std::string intake;  // this process's intake hash (outbound_take.lua)
     int in_flight = 0;
     bool claiming = false;
-    // The intake: elements taken and not filed yet, the next take's sequence number, one
-    // accept call at a time, takes coming back full, a take waiting for room.
+    // The intake: elements taken and not filed yet, the next take's number, accept calls in
+    // flight, takes coming back full, a take waiting for room.
     intake_queue taken{max_outbound_element_bytes};
     std::uint64_t next_seq = 1;
-    bool filing = false, taking_more = false, waiting_for_room = false;
+    int filing = 0;
+    bool taking_more = false, waiting_for_room = false;
     std::chrono::steady_clock::time_point blocked_until{};  // a channel-wide limit said so
     // With several accounts: until when (epoch ms) each account's sender limit holds its
     // messages back.
@@ -266,6 +267,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   // further down the list is reached at the pace of the takes (many times the filing's), then
   // filed first.
   static constexpr std::size_t file_batch = 200;
+  // Accept calls in flight per lane: the next batch is written while Redis runs one.
+  static constexpr int max_filing = 2;
   // Elements taken and not filed yet, per lane: at most this many, and this much memory
   // (intake_queue::bytes) before the intake stops taking until some are filed.
   static constexpr std::size_t max_taken = 100000;
@@ -361,9 +364,9 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                 });
   }
 
-  // Files the next batch of the elements taken, unless a batch is being filed.
+  // Files the next batch of the elements taken, unless max_filing batches are being filed.
   void file(const lane_ptr& l) {
-    if (stopped_ || l->filing || l->taken.empty()) return;
+    if (stopped_ || l->filing >= max_filing || l->taken.empty()) return;
     if (l->taking_more && intake_room(*l) > 0) return;  // drain() files when it is done
     auto batch = l->taken.next(file_batch);
     const auto now = std::chrono::system_clock::now();
@@ -389,11 +392,11 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       auto [id, conversation] = add_to_batch(*l, e, keys, args);
       filed_as->emplace_back(std::move(id), std::move(conversation));
     }
-    l->filing = true;
+    ++l->filing;
     eval_until_done(
         l, accept_, std::move(keys), std::move(args), "filing messages",
         [self = shared_from_this(), l, filed_as](error_code ec, broker::reply r) {
-          l->filing = false;
+          --l->filing;
           if (self->stopped_) return;
           if (ec || r.is_error()) {
             self->redis_error("filing messages", ec, r);
@@ -422,6 +425,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
             self->drain(l);
           }
         });
+    file(l);  // the next batch, while Redis runs this one
   }
 
   // One element's part of an accept call (outbound_accept.lua): a dead letter with its reason,
