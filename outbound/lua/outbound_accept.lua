@@ -50,6 +50,8 @@
 
 -- The counters of the stats hash this call adds to, written once at its end.
 local counts = {accepted = 0, duplicates = 0, held = 0, invalid = 0}
+-- The last arrival number given (outbound:<channel>:arrivals, taken for the whole call below).
+local arrival = 0
 
 local function dead_letter(reason, raw)
   redis.call('LPUSH', KEYS[6], '{"reason":' .. cjson.encode(reason) .. ',"element":' ..
@@ -153,7 +155,8 @@ local function accept(K, A)
   if tonumber(A.due) > 0 then
     redis.call('ZADD', KEYS[5], A.due, A.json)
   else
-    redis.call('ZADD', KEYS[2], tonumber(A.priority) * 1e12 + redis.call('INCR', KEYS[3]), A.json)
+    arrival = arrival + 1
+    redis.call('ZADD', KEYS[2], tonumber(A.priority) * 1e12 + arrival, A.json)
   end
   -- `exists` still holds: nothing above writes the record.
   local listed = {false, false}  -- a record written now has neither
@@ -189,44 +192,63 @@ local file_fields = {'seq', 'raw', 'json', 'id', 'priority', 'idempotency_key', 
                      'handoff_confidence', 'handoff_only'}
 local key_fields = {'message', 'idempotency', 'legacy_idempotency', 'conversation', 'unread',
                     'seq', 'events', 'escalation', 'conversation_index', 'messages'}
-local out = {}
+-- Off the intake hash first, all at once, in the same step as their filing: one gone means
+-- another process recovered it after this one was taken for dead, and files it itself.
+local groups = {}  -- {kind, seq, ARGV index, KEYS index}
 local a, k = 10, 7
 while a <= #ARGV do
-  local kind = ARGV[a]
-  local seq = ARGV[a + 1]
-  -- Off the intake hash first, in the same step as its filing: gone means another process
-  -- recovered it after this one was taken for dead, and files it itself.
-  local taken = redis.call('HDEL', KEYS[1], seq) == 1
-  if kind == 'dead' then
-    if taken then
-      redis.call('LPUSH', KEYS[6], ARGV[a + 3])
-      counts.invalid = counts.invalid + 1
-      out[#out + 1], out[#out + 2] = -3, ''
-    else
-      out[#out + 1], out[#out + 2] = -1, ''
-    end
+  groups[#groups + 1] = {ARGV[a], ARGV[a + 1], a, k}
+  if ARGV[a] == 'dead' then
     a = a + 4
   else
-    local A, K = {}, {}
-    for i, name in ipairs(file_fields) do
-      A[name] = ARGV[a + i]
-    end
-    for i, name in ipairs(key_fields) do
-      K[name] = KEYS[k + i - 1]
-    end
-    if taken then
-      local ok, code, value = pcall(accept, K, A)
-      if not ok then  -- code is the error
-        local why = type(code) == 'table' and (code.err or '?') or tostring(code)
-        pcall(dead_letter, 'invalid: could not be filed: ' .. why, A.raw)
-        code, value = -4, why
-      end
-      out[#out + 1], out[#out + 2] = code, value
-    else
-      out[#out + 1], out[#out + 2] = -1, ''
-    end
     a = a + 1 + #file_fields
     k = k + #key_fields
+  end
+end
+local seqs = {}
+for i, g in ipairs(groups) do
+  seqs[i] = g[2]
+end
+local present = #seqs > 0 and redis.call('HMGET', KEYS[1], unpack(seqs)) or {}
+local taken_seqs, files = {}, 0
+for i, g in ipairs(groups) do
+  if present[i] then
+    taken_seqs[#taken_seqs + 1] = g[2]
+    files = files + (g[1] == 'dead' and 0 or 1)
+  end
+end
+if #taken_seqs > 0 then
+  redis.call('HDEL', KEYS[1], unpack(taken_seqs))
+end
+-- The arrival numbers of this call's messages, one each (the delayed, held and duplicate ones
+-- leave theirs unused), in the order they are filed.
+if files > 0 then
+  arrival = redis.call('INCRBY', KEYS[3], files) - files
+end
+local out = {}
+for i, g in ipairs(groups) do
+  local kind, a, k = g[1], g[3], g[4]
+  if not present[i] then
+    out[#out + 1], out[#out + 2] = -1, ''
+  elseif kind == 'dead' then
+    redis.call('LPUSH', KEYS[6], ARGV[a + 3])
+    counts.invalid = counts.invalid + 1
+    out[#out + 1], out[#out + 2] = -3, ''
+  else
+    local A, K = {}, {}
+    for j, name in ipairs(file_fields) do
+      A[name] = ARGV[a + j]
+    end
+    for j, name in ipairs(key_fields) do
+      K[name] = KEYS[k + j - 1]
+    end
+    local ok, code, value = pcall(accept, K, A)
+    if not ok then  -- code is the error
+      local why = type(code) == 'table' and (code.err or '?') or tostring(code)
+      pcall(dead_letter, 'invalid: could not be filed: ' .. why, A.raw)
+      code, value = -4, why
+    end
+    out[#out + 1], out[#out + 2] = code, value
   end
 end
 for name, n in pairs(counts) do

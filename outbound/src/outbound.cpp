@@ -299,6 +299,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
 
   template <typename F>
   void retry_intake(const lane_ptr& l, F again) {
+    l->taking_more = false;  // what was taken is filed meanwhile
+    file(l);
     l->intake_timer.expires_after(milliseconds(500));
     l->intake_timer.async_wait([self = shared_from_this(), l, again](error_code e) {
       if (!e && !self->stopped_) again(*self, l);
