@@ -258,7 +258,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   // docs/outbound.md, "Intake". Two loops per lane on the strand: drain() takes up to
   // take_batch elements per call (outbound_take.lua) while the queue has more and memory
   // allows, intake() waits for the queue when it is empty, and file() files the elements
-  // taken, a batch per accept call, in intake_queue's order, one call at a time.
+  // taken, a batch per accept call (outbound_accept.lua), in intake_queue's order.
 
   // Elements per take call (about 1 ms of Redis per thousand, a few hundred KB).
   static constexpr std::size_t take_batch = 2000;
