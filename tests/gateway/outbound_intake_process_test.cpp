@@ -14,6 +14,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "support/bellhop_config.hpp"
 #include "support/http_client.hpp"
@@ -35,7 +36,7 @@ std::string element(const std::string& to, const std::string& text, int priority
 class OutboundIntake : public ::testing::Test {
  protected:
   child_process start_bellhop(const redis_server& redis, const std::string& outbound = "") {
-    const auto port = free_port();
+    const auto port = port_ = free_port();
     const auto config = dir_.path() / ("config-" + std::to_string(++runs_) + ".json");
     std::ofstream(config) << "{"
                           << bellhop_config_head(port,
@@ -116,7 +117,15 @@ class OutboundIntake : public ::testing::Test {
     return n;
   }
 
+  // bellhop_outbound_errors_total of the bellhop started last.
+  long long outbound_errors() const {
+    const auto body = http_get(port_, "/metrics").body;
+    const auto at = body.find("\nbellhop_outbound_errors_total ");
+    return at == std::string::npos ? -1 : std::stoll(body.substr(at + 31));
+  }
+
   temp_dir dir_;
+  std::uint16_t port_ = 0;
   int runs_ = 0;
 };
 
@@ -291,6 +300,37 @@ TEST_F(OutboundIntake, AProcessKilledMidIntakeLosesAndDoublesNothing) {
   EXPECT_EQ(c.get({"LLEN", "outbound:whatsapp"}), "0");
   EXPECT_TRUE(eventually([&] { return intake_size(c) == 0; }, 5s));
   EXPECT_EQ(c.get({"LLEN", "outbound:whatsapp:dead"}), "0");
+}
+
+// Redis stops answering in the middle of the intake (SIGSTOP: the process's commands time
+// out, a take or an accept call may have run without its answer): once it answers again,
+// every element is filed once, none is left in the intake hash.
+TEST_F(OutboundIntake, TakesAndFilingsWhoseAnswersAreLostLoseAndDoubleNothing) {
+  redis_server redis;
+  redis_client c(redis.tcp_endpoint());
+  c.run({"SET", "outbound:whatsapp:paused", "1"});
+  auto bellhop = start_bellhop(redis);
+  constexpr int n = 30000;
+  std::vector<std::string> elements;
+  for (int i = 0; i < n; ++i)
+    elements.push_back(
+        element("+4915160" + std::to_string(100000 + i), "f" + std::to_string(i), 1 + i % 10));
+  push_all(c, elements);
+  ASSERT_TRUE(eventually([&] { return intake_size(c) > 0; }, 20s)) << bellhop.output();
+  redis.freeze();
+  std::this_thread::sleep_for(2500ms);  // longer than the command timeout (1 s)
+  redis.thaw();
+  ASSERT_TRUE(eventually([&] { return handled(c) >= n; }, 60s)) << handled(c) << " of " << n << "\n"
+                                                                << bellhop.output();
+  EXPECT_TRUE(eventually([&] { return intake_size(c) == 0; }, 10s)) << intake_size(c);
+  EXPECT_EQ(handled(c), n);
+  const auto texts = ready_texts(c);
+  const std::set<std::string> seen(texts.begin(), texts.end());
+  EXPECT_EQ(texts.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(c.get({"LLEN", "outbound:whatsapp"}), "0");
+  EXPECT_GT(outbound_errors(), 0)
+      << "no Redis call of the intake failed: the test missed its point";
 }
 
 TEST_F(OutboundIntake, InvalidElementsInABatchAreDeadLetteredWithTheirReasonsAndTheRestFiled) {
