@@ -376,7 +376,7 @@ TEST_F(OutboundIntake, InvalidElementsInABatchAreDeadLetteredWithTheirReasonsAnd
 }
 
 // A dead process's intake hash goes back to the queue in the order it was taken, and is filed.
-TEST_F(OutboundIntake, ADeadProcesssIntakeSetIsHandedBackInTakeOrder) {
+TEST_F(OutboundIntake, ADeadProcesssIntakeHashIsHandedBackInTakeOrder) {
   redis_server redis;
   redis_client c(redis.tcp_endpoint());
   c.run({"SET", "outbound:whatsapp:paused", "1"});
