@@ -43,6 +43,7 @@ class OutboundIntake : public ::testing::Test {
                                                  dir_.path() / ("data-" + std::to_string(runs_)),
                                                  redis.url(), local_url(port))
                           << R"(
+      "auth": {"admin_token": "admin-token-0123456789"},
       "outbound": {"backoff_initial_ms": 100)"
                           << (outbound.empty() ? "" : ", " + outbound) << R"(},
       "channels": {"whatsapp": {"app_secret": "app-secret", "verify_token": "verify",
@@ -390,6 +391,30 @@ TEST_F(OutboundIntake, ADeadProcesssIntakeHashIsHandedBackInTakeOrder) {
   EXPECT_EQ(ready_texts(c), (std::vector<std::string>{"first", "second", "third"}));
   EXPECT_EQ(c.get({"EXISTS", "outbound:whatsapp:intake:gone-1-AAAA"}), "0");
   EXPECT_EQ(c.get({"ZSCORE", "outbound:gateways", "gone-1-AAAA"}), "<nil>");
+}
+
+// What an intake took and has not filed yet is waiting, for the admin API.
+TEST_F(OutboundIntake, ElementsTakenAndNotFiledYetCountAsWaiting) {
+  redis_server redis;
+  redis_client c(redis.tcp_endpoint());
+  c.run({"SET", "outbound:whatsapp:paused", "1"});
+  // Another process, alive (its heartbeat far ahead), holding three elements it took.
+  c.run({"HSET", "outbound:whatsapp:intake:alive-1-AAAA", "1", element("+4915170000001", "a", 5),
+         "2", element("+4915170000002", "b", 5), "3", element("+4915170000003", "c", 5)});
+  c.run({"ZADD", "outbound:gateways", "99999999999999", "alive-1-AAAA"});
+  auto bellhop = start_bellhop(redis);
+  push_all(c, {element("+4915170000004", "d", 5), element("+4915170000005", "e", 5)});
+  ASSERT_TRUE(eventually([&] { return handled(c) == 2; }, 10s)) << bellhop.output();
+  const auto r = http_request(port_, "GET", "/v1/admin/queues", "",
+                              {{"Authorization", "Bearer admin-token-0123456789"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document d;
+  d.Parse(r.body.c_str());
+  ASSERT_TRUE(d.IsObject() && d.HasMember("queues") && d["queues"].IsArray() &&
+              d["queues"].Size() == 1)
+      << r.body;
+  EXPECT_EQ(d["queues"][0]["waiting"].GetInt(), 5) << r.body;  // 3 taken + 2 ready
+  EXPECT_EQ(c.get({"HLEN", "outbound:whatsapp:intake:alive-1-AAAA"}), "3");
 }
 
 }  // namespace
