@@ -2,12 +2,17 @@
 -- KEYS[1] outbound:<channel>   KEYS[2] ready   KEYS[3] delayed   KEYS[4] dead   KEYS[5] paused
 -- KEYS[6] stats (hash)   KEYS[7] outbound:gateways   KEYS[8] quiet (zset)
 -- ARGV[1] prefix of processing lists ('outbound:<channel>:processing:')
--- Returns {waiting, active, delayed, dead, paused, {counter, value, …}, quiet}; quiet: the
--- delayed messages that wait for their property's quiet hours to end.
-local active = 0
+-- ARGV[2] prefix of intake hashes ('outbound:<channel>:intake:'; absent: none counted)
+-- Returns {waiting, active, delayed, dead, paused, {counter, value, …}, quiet}; waiting: in
+-- the queue, taken by an intake and not filed yet, and ready; quiet: the delayed messages that
+-- wait for their property's quiet hours to end.
+local active, taken = 0, 0
 for _, gateway in ipairs(redis.call('ZRANGE', KEYS[7], 0, -1)) do
   active = active + redis.call('LLEN', ARGV[1] .. gateway)
+  if ARGV[2] then
+    taken = taken + redis.call('HLEN', ARGV[2] .. gateway)
+  end
 end
-return {redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]), active,
+return {redis.call('LLEN', KEYS[1]) + taken + redis.call('ZCARD', KEYS[2]), active,
         redis.call('ZCARD', KEYS[3]), redis.call('LLEN', KEYS[4]), redis.call('EXISTS', KEYS[5]),
         redis.call('HGETALL', KEYS[6]), redis.call('ZCARD', KEYS[8])}

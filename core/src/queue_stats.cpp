@@ -78,7 +78,7 @@ void read_queue_stats(broker::broker& redis, const contract::key_space& keys,
                {keys.outbound(ch), keys.outbound_ready(ch), keys.outbound_delayed(ch),
                 keys.outbound_dead(ch), keys.outbound_paused(ch), keys.outbound_stats(ch),
                 keys.outbound_gateways(), keys.outbound_quiet(ch)},
-               {keys.outbound_processing(ch, "")}, ex,
+               {keys.outbound_processing(ch, ""), keys.outbound_intake(ch, "")}, ex,
                [g, ch](boost::system::error_code ec, broker::reply r) {
                  if (ec || !well_formed(r)) g->failed = true;
                  g->got.emplace_back(ch, std::move(r));

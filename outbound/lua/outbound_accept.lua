@@ -1,33 +1,33 @@
--- Files one element that the intake moved from outbound:<channel> into this process's
--- processing list as ready to send, ordered by priority (lower first) then arrival.
--- KEYS[1] processing list   KEYS[2] ready (zset)   KEYS[3] arrivals counter
--- KEYS[4] message:<id>      KEYS[5] idempotency:outbound:<pid>:<key> (KEYS[4] again when none)
--- KEYS[6] stats (hash)   KEYS[7] delayed (zset)   KEYS[8] dead list
--- KEYS[9] idempotency:outbound:<key> (the key from before idempotency keys were scoped by
---         property, honoured when its message is this property's, docs/upgrading.md; KEYS[4]
---         again when none)
--- ARGV[1] the element as taken   ARGV[2] the message as Bellhop sends it ('{"id":…,"priority":N,…}')
--- ARGV[3] id   ARGV[4] priority   ARGV[5] idempotency key ('' = none)   ARGV[6] its TTL (s)
--- ARGV[7] message TTL (s)   ARGV[8] property_id   ARGV[9] channel
--- ARGV[10] conversation id (of KEYS[10]: the one named, or the one Bellhop derives)
--- ARGV[11] created_at   ARGV[12] to   ARGV[13] due (epoch ms) when delayed (delay_ms), else 0
--- ARGV[14] digest of ARGV[2]   ARGV[15] now (RFC 3339)
--- ARGV[16] prefix of message keys ('message:' with the key prefix)
--- The conversation's state (docs/properties.md, "Conversation state"):
--- KEYS[10] conversation:<cid> (the message's conversation_id when it is one of Bellhop's, else
---          the one Bellhop derives from property, channel and to)
--- KEYS[11] property:<pid>:unread   KEYS[12] property:<pid>:seq   KEYS[13] property:<pid>:events
--- KEYS[14] property:<pid>:escalation
--- ARGV[17] source ('ai' or 'staff')   ARGV[18] pub/sub channel of the property's events
--- ARGV[19] history length cap
--- ARGV[20] the message as its conversation shows it (JSON, direction "outbound", the effective
---          conversation_id): the data of its message.created event, and of the message.status
---          event when held (with status and reason put first)
--- ARGV[21] '1' when the element carries a handoff   ARGV[22] its reason   ARGV[23] its
--- confidence ('' none)   ARGV[24] now (epoch ms)
--- ARGV[25] '1' when the element is a handoff only (nothing to send)
--- KEYS[15] property:<pid>:conversation_index   KEYS[16] conversation:<cid>:messages
--- ARGV[26] conversation TTL (s)   ARGV[27] recent messages kept
+-- Files a batch of elements that the intake took from outbound:<channel> into this process's
+-- intake hash (outbound_take.lua), in the order given (the intake's: priority, then arrival):
+-- each as ready to send, ordered by priority (lower first) then arrival, or delayed, held, a
+-- handoff only, a duplicate, or a dead letter. Each element is taken off the intake hash in
+-- the same step as it is filed, so a batch cut short by a crash leaves exactly the elements
+-- not yet filed for the recovery.
+-- Shared:
+-- KEYS[1] intake (hash)   KEYS[2] ready (zset)   KEYS[3] arrivals counter   KEYS[4] stats (hash)
+-- KEYS[5] delayed (zset)   KEYS[6] dead list
+-- ARGV[1] idempotency TTL (s)   ARGV[2] message TTL (s)
+-- ARGV[3] prefix of message keys ('message:' with the key prefix)   ARGV[4] history length cap
+-- ARGV[5] conversation TTL (s)   ARGV[6] recent messages kept   ARGV[7] channel
+-- ARGV[8] now (RFC 3339)   ARGV[9] now (epoch ms)
+-- Then one group per element, from ARGV[10] on, each starting with its kind:
+-- 'dead', seq, the element as taken, the dead letter JSON: not a message Bellhop can send (not
+--   JSON, a field missing or wrong, another property's): onto the dead list, counted invalid.
+-- 'file', seq, the element as taken, the message as Bellhop sends it ('{"id":…,"priority":N,…}'),
+--   id, priority, idempotency key ('' = none), property_id, conversation id (the one named, or
+--   the one Bellhop derives), created_at, to, due (epoch ms) when delayed (delay_ms) else 0,
+--   digest of the message, source ('ai' or 'staff'), pub/sub channel of the property's events,
+--   the message as its conversation shows it (JSON, direction "outbound", the effective
+--   conversation_id: the data of its message.created event, and of the message.status event
+--   when held, with status and reason put first), '1' when the element carries a handoff, its
+--   reason, its confidence ('' none), '1' when the element is a handoff only (nothing to send);
+--   with ten keys of its own, the next ten of KEYS from KEYS[7] on: message:<id>,
+--   idempotency:outbound:<pid>:<key> (message:<id> again when none), idempotency:outbound:<key>
+--   (the key from before idempotency keys were scoped by property, honoured when its message is
+--   this property's, docs/upgrading.md; message:<id> again when none), conversation:<cid>,
+--   property:<pid>:unread, property:<pid>:seq, property:<pid>:events, property:<pid>:escalation,
+--   property:<pid>:conversation_index, conversation:<cid>:messages.
 -- A message filed for an existing conversation of its property joins it, as guest messages
 -- and dashboards' replies do: its recent messages, its activity, a message.created event. A
 -- dashboard's reply joined it when queued (staff_reply.lua: its record has sent_by), and a
@@ -35,138 +35,225 @@
 -- An 'ai' message for a conversation whose mode is human is held: status held with reason
 -- conversation_with_staff, a message.status event, never sent. A handoff is applied after the
 -- message is filed (or held), so an engine's "a colleague will answer you" still goes out.
--- Returns {1, id} when filed, {3, id} when held, {2, seq or 0} for a handoff only (0: no such
--- conversation), {0, first_id} when the idempotency key was used by another
--- message (this one is dropped), {-1} when the element had left the processing list (another
--- process recovered it: that one files it), {-2, 'id_taken'} when the element's id belongs to
--- another message (a record of another property, an inbound message, or another outbound
--- message): it is dead-lettered, and that record stays as it was.
+-- Returns two values per element, in order: {1, id} when filed, {3, id} when held, {2, seq or
+-- 0} for a handoff only (0: no such conversation), {0, first_id} when the idempotency key was
+-- used by another message (this one is dropped), {-1, ''} when the element had left the intake
+-- set (another process recovered it: that one files it), {-2, 'id_taken'} when the element's
+-- id belongs to another message (a record of another property, an inbound message, or another
+-- outbound message): it is dead-lettered, and that record stays as it was; {-3, ''} for a
+-- 'dead' element, {-4, error} when filing failed in Redis (the element is dead-lettered with
+-- that error as its reason rather than lost: it has left the intake hash).
 --#include legacy_key.lua
 --#include event.lua
 --#include conversation_state.lua
 --#include conversation.lua
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
-  return {-1}
+
+-- The counters of the stats hash this call adds to, written once at its end.
+local counts = {accepted = 0, duplicates = 0, held = 0, invalid = 0}
+-- The last arrival number given (outbound:<channel>:arrivals, taken for the whole call below).
+local arrival = 0
+
+local function dead_letter(reason, raw)
+  redis.call('LPUSH', KEYS[6], '{"reason":' .. cjson.encode(reason) .. ',"element":' ..
+             cjson.encode(raw) .. ',"failed_at":' .. cjson.encode(ARGV[8]) .. '}')
+  counts.invalid = counts.invalid + 1
 end
 
--- The engine's handoff, with its event published: the seq, or 0 when the conversation is
--- unknown (or another property's) or its event could not be written.
-local function apply_handoff()
-  local seq, event = change_conversation(
-      {record = KEYS[10], unread = KEYS[11], seq = KEYS[12], events = KEYS[13],
-       escalation = KEYS[14]},
-      {cid = ARGV[10], property_id = ARGV[8], change = 'handoff', by = 'engine',
-       reason = ARGV[22], confidence = ARGV[23], assignee = '', now_ms = ARGV[24],
-       ts = ARGV[15], history_max = ARGV[19]})
-  if not seq then
-    return 0
+-- One element: K its ten keys, A its values (A.raw, A.json, …).
+local function accept(K, A)
+  -- The engine's handoff, with its event published: the seq, or 0 when the conversation is
+  -- unknown (or another property's) or its event could not be written.
+  local function apply_handoff()
+    local seq, event = change_conversation(
+        {record = K.conversation, unread = K.unread, seq = K.seq, events = K.events,
+         escalation = K.escalation},
+        {cid = A.conversation, property_id = A.pid, change = 'handoff', by = 'engine',
+         reason = A.handoff_reason, confidence = A.handoff_confidence, assignee = '',
+         now_ms = ARGV[9], ts = ARGV[8], history_max = ARGV[4]})
+    if not seq then
+      return 0
+    end
+    redis.call('PUBLISH', A.events_channel, event)
+    return seq
   end
-  redis.call('PUBLISH', ARGV[18], event)
-  return seq
-end
--- The element has left the processing list: an error now (a record of another type) must not
--- fail the script, or the element would be lost. Such a handoff is dropped (0).
-local function handoff()
-  local ok, seq = pcall(apply_handoff)
-  return ok and seq or 0
-end
-if ARGV[25] == '1' then
-  return {2, handoff()}
-end
--- A record that exists was written for this very message (POST /v1/messages/outbound, a staff
--- reply, or this script before a crash or a dead letter's retry): same property, outbound, the
--- same message (its digest; records from before digests were kept have none).
-if redis.call('EXISTS', KEYS[4]) == 1 then
-  local owner = redis.call('HMGET', KEYS[4], 'property_id', 'direction', 'digest',
-                           'conversation_id')
-  if owner[1] ~= ARGV[8] or owner[2] ~= 'outbound' or (owner[3] and owner[3] ~= ARGV[14]) then
-    redis.call('LPUSH', KEYS[8], '{"reason":' ..
-               cjson.encode('invalid: id ' .. ARGV[3] .. ' belongs to another message') ..
-               ',"element":' .. cjson.encode(ARGV[1]) .. ',"failed_at":' ..
-               cjson.encode(ARGV[15]) .. '}')
-    redis.call('HINCRBY', KEYS[6], 'invalid', 1)
-    return {-2, 'id_taken'}
+  -- The element has left the intake hash: an error now (a record of another type) must not
+  -- fail the element, or it would be lost. Such a handoff is dropped (0).
+  local function handoff()
+    local ok, seq = pcall(apply_handoff)
+    return ok and seq or 0
   end
-  -- Queued by a version that recorded only the conversation named (none): the record names
-  -- the one derived, where the claim reads the guest's last message (docs/upgrading.md).
-  if not owner[4] or owner[4] == '' then
-    redis.call('HSET', KEYS[4], 'conversation_id', ARGV[10])
+  if A.handoff_only == '1' then
+    return 2, handoff()
   end
-end
-if ARGV[5] ~= '' then
-  -- The same message coming back (recovered after a crash) keeps its own key.
-  local first = redis.call('SET', KEYS[5], ARGV[3], 'NX', 'GET', 'EX', ARGV[6])
-  if not first then
-    local legacy = legacy_first(KEYS[9], ARGV[16], ARGV[8])
-    if legacy and legacy ~= ARGV[3] then
-      redis.call('SET', KEYS[5], legacy, 'EX', ARGV[6])
-      first = legacy
+  -- A record that exists was written for this very message (POST /v1/messages/outbound, a
+  -- staff reply, or this script before a crash or a dead letter's retry): same property,
+  -- outbound, the same message (its digest; records from before digests were kept have none).
+  local exists = redis.call('EXISTS', K.message) == 1
+  if exists then
+    local owner = redis.call('HMGET', K.message, 'property_id', 'direction', 'digest',
+                             'conversation_id')
+    if owner[1] ~= A.pid or owner[2] ~= 'outbound' or (owner[3] and owner[3] ~= A.digest) then
+      dead_letter('invalid: id ' .. A.id .. ' belongs to another message', A.raw)
+      return -2, 'id_taken'
+    end
+    -- Queued by a version that recorded only the conversation named (none): the record names
+    -- the one derived, where the claim reads the guest's last message (docs/upgrading.md).
+    if not owner[4] or owner[4] == '' then
+      redis.call('HSET', K.message, 'conversation_id', A.conversation)
     end
   end
-  if first and first ~= ARGV[3] then
-    redis.call('HINCRBY', KEYS[6], 'duplicates', 1)
-    return {0, first}
+  if A.idempotency_key ~= '' then
+    -- The same message coming back (recovered after a crash) keeps its own key.
+    local first = redis.call('SET', K.idempotency, A.id, 'NX', 'GET', 'EX', ARGV[1])
+    if not first then
+      local legacy = legacy_first(K.legacy_idempotency, ARGV[3], A.pid)
+      if legacy and legacy ~= A.id then
+        redis.call('SET', K.idempotency, legacy, 'EX', ARGV[1])
+        first = legacy
+      end
+    end
+    if first and first ~= A.id then
+      counts.duplicates = counts.duplicates + 1
+      return 0, first
+    end
   end
-end
-local state = redis.pcall('HMGET', KEYS[10], 'property_id', 'mode', 'refreshed_at')
-if ARGV[17] ~= 'staff' and type(state) == 'table' and not state.err and state[1] == ARGV[8] and
-   state[2] == 'human' then
-  -- Held: recorded and shown to staff as a suggestion, never sent.
-  local seq, event = append_event(KEYS[12], KEYS[13], ARGV[19], ARGV[8], 'message.status',
-                                  '{"status":"held","reason":"conversation_with_staff",' ..
-                                  string.sub(ARGV[20], 2), ARGV[15])
-  if redis.call('EXISTS', KEYS[4]) == 0 then
-    redis.call('HSET', KEYS[4], 'id', ARGV[3], 'direction', 'outbound', 'property_id', ARGV[8],
-               'channel', ARGV[9], 'conversation_id', ARGV[10], 'created_at', ARGV[11],
-               'to', ARGV[12], 'digest', ARGV[14])
+  local state = redis.pcall('HMGET', K.conversation, 'property_id', 'mode', 'refreshed_at')
+  if A.source ~= 'staff' and type(state) == 'table' and not state.err and state[1] == A.pid and
+     state[2] == 'human' then
+    -- Held: recorded and shown to staff as a suggestion, never sent.
+    local suggestion = '{"status":"held","reason":"conversation_with_staff",' ..
+                       string.sub(A.entry, 2)
+    local seq, event = append_event(K.seq, K.events, ARGV[4], A.pid, 'message.status',
+                                    suggestion, ARGV[8])
+    if not exists then
+      redis.call('HSET', K.message, 'id', A.id, 'direction', 'outbound', 'property_id', A.pid,
+                 'channel', ARGV[7], 'conversation_id', A.conversation, 'created_at',
+                 A.created_at, 'to', A.to, 'digest', A.digest)
+    end
+    redis.call('HSET', K.message, 'status', 'held', 'reason', 'conversation_with_staff',
+               'held_at', ARGV[8])
+    redis.call('EXPIRE', K.message, ARGV[2])
+    -- The suggestion stays on the conversation (conversation:<cid>:held, the 10 newest, as
+    -- long as the conversation) for an inbox opened later; the conversation's release drops
+    -- them.
+    local held = K.conversation .. ':held'
+    redis.call('LPUSH', held, suggestion)
+    redis.call('LTRIM', held, 0, 9)
+    local ttl = redis.call('PTTL', K.conversation)
+    if ttl > 0 then
+      redis.call('PEXPIRE', held, ttl)
+    end
+    counts.held = counts.held + 1
+    if seq then
+      redis.call('PUBLISH', A.events_channel, event)
+    end
+    if A.handoff == '1' then
+      handoff()
+    end
+    return 3, A.id
   end
-  redis.call('HSET', KEYS[4], 'status', 'held', 'reason', 'conversation_with_staff',
-             'held_at', ARGV[15])
-  redis.call('EXPIRE', KEYS[4], ARGV[7])
-  -- The suggestion stays on the conversation (conversation:<cid>:held, the 10 newest, as long
-  -- as the conversation) for an inbox opened later; the conversation's release drops them.
-  local held = KEYS[10] .. ':held'
-  redis.call('LPUSH', held, '{"status":"held","reason":"conversation_with_staff",' ..
-             string.sub(ARGV[20], 2))
-  redis.call('LTRIM', held, 0, 9)
-  local ttl = redis.call('PTTL', KEYS[10])
-  if ttl > 0 then
-    redis.call('PEXPIRE', held, ttl)
+  if tonumber(A.due) > 0 then
+    redis.call('ZADD', KEYS[5], A.due, A.json)
+  else
+    arrival = arrival + 1
+    redis.call('ZADD', KEYS[2], tonumber(A.priority) * 1e12 + arrival, A.json)
   end
-  redis.call('HINCRBY', KEYS[6], 'held', 1)
-  if seq then
-    redis.call('PUBLISH', ARGV[18], event)
+  -- `exists` still holds: nothing above writes the record.
+  local listed = {false, false}  -- a record written now has neither
+  if not exists then  -- a staff reply's record exists already
+    redis.call('HSET', K.message, 'id', A.id, 'status', 'queued', 'direction', 'outbound',
+               'property_id', A.pid, 'channel', ARGV[7], 'conversation_id', A.conversation,
+               'created_at', A.created_at, 'to', A.to, 'digest', A.digest)
+    redis.call('EXPIRE', K.message, ARGV[2])
+  else
+    listed = redis.call('HMGET', K.message, 'sent_by', 'listed')
   end
-  if ARGV[21] == '1' then
+  counts.accepted = counts.accepted + 1
+  if type(state) == 'table' and not state.err and state[1] == A.pid and not listed[1] and
+     listed[2] ~= '1' then
+    local seq, event = append_event(K.seq, K.events, ARGV[4], A.pid, 'message.created', A.entry,
+                                    ARGV[8])
+    if seq then
+      add_to_conversation(K.conversation_index, K.conversation, K.messages, A.conversation,
+                          ARGV[9], A.entry, ARGV[5], ARGV[6], state[3], {})
+      redis.call('HSET', K.message, 'listed', '1')
+      redis.call('PUBLISH', A.events_channel, event)
+    end
+  end
+  if A.handoff == '1' then
     handoff()
   end
-  return {3, ARGV[3]}
+  return 1, A.id
 end
-if tonumber(ARGV[13]) > 0 then
-  redis.call('ZADD', KEYS[7], ARGV[13], ARGV[2])
-else
-  redis.call('ZADD', KEYS[2], tonumber(ARGV[4]) * 1e12 + redis.call('INCR', KEYS[3]), ARGV[2])
-end
-if redis.call('EXISTS', KEYS[4]) == 0 then  -- a staff reply's record exists already
-  redis.call('HSET', KEYS[4], 'id', ARGV[3], 'status', 'queued', 'direction', 'outbound',
-             'property_id', ARGV[8], 'channel', ARGV[9], 'conversation_id', ARGV[10],
-             'created_at', ARGV[11], 'to', ARGV[12], 'digest', ARGV[14])
-  redis.call('EXPIRE', KEYS[4], ARGV[7])
-end
-redis.call('HINCRBY', KEYS[6], 'accepted', 1)
-local listed = redis.call('HMGET', KEYS[4], 'sent_by', 'listed')
-if type(state) == 'table' and not state.err and state[1] == ARGV[8] and not listed[1] and
-   listed[2] ~= '1' then
-  local seq, event = append_event(KEYS[12], KEYS[13], ARGV[19], ARGV[8], 'message.created',
-                                  ARGV[20], ARGV[15])
-  if seq then
-    add_to_conversation(KEYS[15], KEYS[10], KEYS[16], ARGV[10], ARGV[24], ARGV[20], ARGV[26],
-                        ARGV[27], state[3], {})
-    redis.call('HSET', KEYS[4], 'listed', '1')
-    redis.call('PUBLISH', ARGV[18], event)
+
+local file_fields = {'seq', 'raw', 'json', 'id', 'priority', 'idempotency_key', 'pid',
+                     'conversation', 'created_at', 'to', 'due', 'digest', 'source',
+                     'events_channel', 'entry', 'handoff', 'handoff_reason',
+                     'handoff_confidence', 'handoff_only'}
+local key_fields = {'message', 'idempotency', 'legacy_idempotency', 'conversation', 'unread',
+                    'seq', 'events', 'escalation', 'conversation_index', 'messages'}
+-- Off the intake hash first, all at once, in the same step as their filing: one gone means
+-- another process recovered it after this one was taken for dead, and files it itself.
+local groups = {}  -- {kind, seq, ARGV index, KEYS index}
+local a, k = 10, 7
+while a <= #ARGV do
+  groups[#groups + 1] = {ARGV[a], ARGV[a + 1], a, k}
+  if ARGV[a] == 'dead' then
+    a = a + 4
+  else
+    a = a + 1 + #file_fields
+    k = k + #key_fields
   end
 end
-if ARGV[21] == '1' then
-  handoff()
+local seqs = {}
+for i, g in ipairs(groups) do
+  seqs[i] = g[2]
 end
-return {1, ARGV[3]}
+local present = #seqs > 0 and redis.call('HMGET', KEYS[1], unpack(seqs)) or {}
+local taken_seqs, files = {}, 0
+for i, g in ipairs(groups) do
+  if present[i] then
+    taken_seqs[#taken_seqs + 1] = g[2]
+    files = files + (g[1] == 'dead' and 0 or 1)
+  end
+end
+if #taken_seqs > 0 then
+  redis.call('HDEL', KEYS[1], unpack(taken_seqs))
+end
+-- The arrival numbers of this call's messages, one each (the delayed, held and duplicate ones
+-- leave theirs unused), in the order they are filed.
+if files > 0 then
+  arrival = redis.call('INCRBY', KEYS[3], files) - files
+end
+local out = {}
+for i, g in ipairs(groups) do
+  local kind, a, k = g[1], g[3], g[4]
+  if not present[i] then
+    out[#out + 1], out[#out + 2] = -1, ''
+  elseif kind == 'dead' then
+    redis.call('LPUSH', KEYS[6], ARGV[a + 3])
+    counts.invalid = counts.invalid + 1
+    out[#out + 1], out[#out + 2] = -3, ''
+  else
+    local A, K = {}, {}
+    for j, name in ipairs(file_fields) do
+      A[name] = ARGV[a + j]
+    end
+    for j, name in ipairs(key_fields) do
+      K[name] = KEYS[k + j - 1]
+    end
+    local ok, code, value = pcall(accept, K, A)
+    if not ok then  -- code is the error
+      local why = type(code) == 'table' and (code.err or '?') or tostring(code)
+      pcall(dead_letter, 'invalid: could not be filed: ' .. why, A.raw)
+      code, value = -4, why
+    end
+    out[#out + 1], out[#out + 2] = code, value
+  end
+end
+for name, n in pairs(counts) do
+  if n > 0 then
+    redis.call('HINCRBY', KEYS[4], name, n)
+  end
+end
+return out

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <charconv>
 #include <functional>
 #include <map>
 #include <random>
@@ -24,6 +25,7 @@
 #include "bellhop/core/quiet_hours.hpp"
 #include "bellhop/core/rate_limits.hpp"
 #include "bellhop/json/write.hpp"
+#include "bellhop/outbound/intake_queue.hpp"
 #include "bellhop/outbound/lua.hpp"
 #include "bellhop/server/json_response.hpp"
 
@@ -89,7 +91,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         gateway_id_(make_gateway_id()),
         heartbeat_timer_(strand_),
         accept_(broker::script::make("outbound_accept", std::string(lua::outbound_accept))),
-        reject_(broker::script::make("outbound_reject", std::string(lua::outbound_reject))),
+        take_(broker::script::make("outbound_take", std::string(lua::outbound_take))),
         claim_(broker::script::make("outbound_claim", std::string(lua::outbound_claim))),
         finish_(broker::script::make("outbound_finish", std::string(lua::outbound_finish))),
         recover_(broker::script::make("outbound_recover", std::string(lua::outbound_recover))),
@@ -110,6 +112,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       auto l = std::make_shared<lane>(strand_);
       l->queue = keys.outbound(ch.name);
       l->processing = keys.outbound_processing(ch.name, gateway_id_);
+      l->intake = keys.outbound_intake(ch.name, gateway_id_);
       l->ready = keys.outbound_ready(ch.name);
       l->delayed = keys.outbound_delayed(ch.name);
       l->dead = keys.outbound_dead(ch.name);
@@ -138,7 +141,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       if (self->stopped_ || self->lanes_.empty()) return;  // no channel to send on
       self->heartbeat();
       for (auto& l : self->lanes_) {
-        self->intake(l);
+        self->drain(l);
         self->wake(l);
       }
     });
@@ -167,9 +170,16 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     explicit lane(asio::strand<asio::any_io_executor>& s) : due_timer(s), intake_timer(s) {}
     outbound_channel ch;
     std::string queue, processing, ready, delayed, dead, paused, stats, arrivals, quiet;
+    std::string intake;  // this process's intake hash (outbound_take.lua)
     int in_flight = 0;   // sends under way: taken, their outcome not known yet
     int unrecorded = 0;  // outcomes known, not recorded yet (their messages still in processing)
     bool claiming = false;
+    // The intake: elements taken and not filed yet, the next take's number, accept calls in
+    // flight, takes coming back full, a take waiting for room.
+    intake_queue taken{max_outbound_element_bytes};
+    std::uint64_t next_seq = 1;
+    int filing = 0;
+    bool taking_more = false, waiting_for_room = false;
     std::chrono::steady_clock::time_point blocked_until{};  // a channel-wide limit said so
     // With several accounts: until when (epoch ms) each account's sender limit holds its
     // messages back.
@@ -269,60 +279,198 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     });
   }
 
-  // --- intake: outbound:<channel> -> processing -> ready (by priority) -----------------
+  // --- intake: outbound:<channel> -> intake hash -> ready (by priority) -----------------
+  // docs/outbound.md, "Intake". Two loops per lane on the strand: drain() takes up to
+  // take_batch elements per call (outbound_take.lua) while the queue has more and memory
+  // allows, intake() waits for the queue when it is empty, and file() files the elements
+  // taken, a batch per accept call (outbound_accept.lua), in intake_queue's order.
+
+  // Elements per take call (about 1 ms of Redis per thousand, a few hundred KB).
+  static constexpr std::size_t take_batch = 2000;
+  // Elements per accept call (a script call of a few ms). While takes come back full (a
+  // campaign is being taken) and memory allows, the intake takes before it files: a reply
+  // further down the list is reached at the pace of the takes (many times the filing's), then
+  // filed first.
+  static constexpr std::size_t file_batch = 200;
+  // Accept calls in flight per lane: the next batch is written while Redis runs one.
+  static constexpr int max_filing = 2;
+  // Elements taken and not filed yet, per lane: at most this many, and this much memory
+  // (intake_queue::bytes) before the intake stops taking until some are filed.
+  static constexpr std::size_t max_taken = 100000;
+  static constexpr std::size_t max_taken_bytes = 64u << 20;
+
+  std::size_t intake_room(const lane& l) const {
+    if (l.taken.size() >= max_taken || l.taken.bytes() >= max_taken_bytes) return 0;
+    return std::min(take_batch, max_taken - l.taken.size());
+  }
+
+  // Waits (on the blocking connection) until outbound:<channel> has an element, without taking
+  // it: BLMOVE of the list onto itself leaves it as it was. Then drains.
   void intake(const lane_ptr& l) {
     if (stopped_) return;
-    redis_.post_blocking(
-        {"BLMOVE", l->queue, l->processing, "RIGHT", "LEFT", "1"}, milliseconds(3000), strand_,
-        [self = shared_from_this(), l](error_code ec, broker::reply r) {
+    l->taking_more = false;
+    redis_.post_blocking({"BLMOVE", l->queue, l->queue, "RIGHT", "RIGHT", "1"}, milliseconds(3000),
+                         strand_, [self = shared_from_this(), l](error_code ec, broker::reply r) {
+                           if (self->stopped_) return;
+                           if (ec || r.is_error()) {
+                             self->redis_error("waiting for the outbound queue", ec, r);
+                             return self->retry_intake(
+                                 l, [](impl& s, const lane_ptr& l) { s.intake(l); });
+                           }
+                           if (!r.is_string()) return self->intake(l);
+                           self->drain(l);
+                         });
+  }
+
+  template <typename F>
+  void retry_intake(const lane_ptr& l, F again) {
+    l->taking_more = false;  // what was taken is filed meanwhile
+    file(l);
+    l->intake_timer.expires_after(milliseconds(500));
+    l->intake_timer.async_wait([self = shared_from_this(), l, again](error_code e) {
+      if (!e && !self->stopped_) again(*self, l);
+    });
+  }
+
+  // Takes up to a batch into this process's intake hash, and goes on while batches come back
+  // full and there is room; files as it goes.
+  void drain(const lane_ptr& l) {
+    if (stopped_) return;
+    const auto room = intake_room(*l);
+    if (room == 0) {  // file() drains again once it made room
+      l->waiting_for_room = true;
+      return;
+    }
+    const auto first = l->next_seq;
+    // Numbers are never reused, even when the reply is lost: a take that ran unseen keeps its
+    // own, and adopt() finds its elements by them.
+    l->next_seq += room;
+    redis_.eval(take_, {l->queue, l->intake}, {std::to_string(room), std::to_string(first)},
+                strand_,
+                [self = shared_from_this(), l, first, room](error_code ec, broker::reply r) {
+                  if (self->stopped_) return;
+                  if (ec) {  // it may have run: its elements, if any, are in the intake hash
+                    self->redis_error("taking from the outbound queue", ec, r);
+                    return self->adopt(l, first, room);
+                  }
+                  if (!r.is_array()) {
+                    self->redis_error("taking from the outbound queue", ec, r);
+                    return self->retry_intake(l, [](impl& s, const lane_ptr& l) { s.drain(l); });
+                  }
+                  const auto taken_ms = now_ms();
+                  const auto& e = r.elements();
+                  for (std::size_t i = 0; i < e.size(); ++i)
+                    if (e[i].is_string()) l->taken.push({first + i, e[i].str(), taken_ms});
+                  l->next_seq = first + e.size();  // no other take ran meanwhile
+                  l->taking_more = e.size() == room;
+                  self->file(l);
+                  if (e.size() == room) return self->drain(l);
+                  self->intake(l);
+                });
+  }
+
+  // After a take whose answer was lost: the elements it took (numbered first .. first + n - 1)
+  // are read back from the intake hash, until Redis answers, so none waits there unfiled.
+  void adopt(const lane_ptr& l, std::uint64_t first, std::size_t n) {
+    broker::command cmd = {"HMGET", l->intake};
+    for (std::size_t i = 0; i < n; ++i) cmd.push_back(std::to_string(first + i));
+    redis_.post(std::move(cmd), strand_,
+                [self = shared_from_this(), l, first, n](error_code ec, broker::reply r) {
+                  if (self->stopped_) return;
+                  if (ec || !r.is_array()) {
+                    self->redis_error("reading back a take", ec, r);
+                    return self->retry_intake(
+                        l, [first, n](impl& s, const lane_ptr& l) { s.adopt(l, first, n); });
+                  }
+                  const auto taken_ms = now_ms();
+                  const auto& e = r.elements();
+                  for (std::size_t i = 0; i < e.size(); ++i)
+                    if (e[i].is_string()) l->taken.push({first + i, e[i].str(), taken_ms});
+                  self->file(l);
+                  self->drain(l);
+                });
+  }
+
+  // Files the next batch of the elements taken, unless max_filing batches are being filed.
+  void file(const lane_ptr& l) {
+    if (stopped_ || l->filing >= max_filing || l->taken.empty()) return;
+    if (l->taking_more && intake_room(*l) > 0) return;  // drain() files when it is done
+    auto batch = l->taken.next(file_batch);
+    const auto now = std::chrono::system_clock::now();
+    const auto now_epoch_ms =
+        std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count();
+    std::vector<std::string> keys = {l->intake, l->ready,   l->arrivals,
+                                     l->stats,  l->delayed, l->dead};
+    std::vector<std::string> args = {std::to_string(options_.idempotency_ttl_s),
+                                     std::to_string(options_.message_ttl_s),
+                                     keys_.message(""),
+                                     std::to_string(options_.history_max),
+                                     std::to_string(options_.conversation_ttl_s),
+                                     std::to_string(options_.recent_messages),
+                                     l->ch.name,
+                                     contract::format_timestamp(now),
+                                     std::to_string(now_epoch_ms)};
+    keys.reserve(keys.size() + batch.size() * 10);
+    args.reserve(args.size() + batch.size() * 20);
+    // What the answers are logged with: each element's id and conversation.
+    auto filed_as = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
+    filed_as->reserve(batch.size());
+    for (auto& e : batch) {
+      auto [id, conversation] = add_to_batch(*l, e, keys, args);
+      filed_as->emplace_back(std::move(id), std::move(conversation));
+    }
+    ++l->filing;
+    eval_until_done(
+        l, accept_, std::move(keys), std::move(args), "filing messages",
+        [self = shared_from_this(), l, filed_as](error_code ec, broker::reply r) {
+          --l->filing;
           if (self->stopped_) return;
           if (ec || r.is_error()) {
-            self->redis_error("taking from the outbound queue", ec, r);
-            l->intake_timer.expires_after(milliseconds(500));
-            l->intake_timer.async_wait([self, l](error_code e) {
-              if (!e) self->intake(l);
-            });
-            return;
+            self->redis_error("filing messages", ec, r);
+          } else if (r.is_array()) {
+            const auto& e = r.elements();
+            for (std::size_t i = 0; i + 1 < e.size() && i / 2 < filed_as->size(); i += 2) {
+              if (!e[i].is_integer()) continue;
+              const auto& [id, conversation] = (*filed_as)[i / 2];
+              const auto code = e[i].integer();
+              if (code == -2)
+                spdlog::warn("outbound: element refused: its id {} belongs to another message", id);
+              if (code == -4)
+                spdlog::warn("outbound: element {} dead-lettered: Redis could not file it: {}", id,
+                             e[i + 1].is_string() ? e[i + 1].str() : "");
+              if (code == 2 && e[i + 1].is_integer() && e[i + 1].integer() == 0)
+                spdlog::warn(
+                    "outbound: handoff of conversation {} dropped: no such conversation "
+                    "in the element's property",
+                    conversation);
+            }
           }
-          if (!r.is_string()) return self->intake(l);
-          self->file(l, r.str());
-          self->drain(l);
+          self->wake(l);
+          self->file(l);
+          if (l->waiting_for_room && self->intake_room(*l) > 0) {
+            l->waiting_for_room = false;
+            self->drain(l);
+          }
         });
+    file(l);  // the next batch, while Redis runs this one
   }
 
-  // After a wait ended with an element, more are likely queued: take up to a batch at once
-  // (pipelined LMOVEs, in order), and go on while batches come back full.
-  void drain(const lane_ptr& l) {
-    constexpr int batch = 64;
-    auto left = std::make_shared<int>(batch);
-    auto got = std::make_shared<int>(0);
-    for (int i = 0; i < batch; ++i) {
-      redis_.post({"LMOVE", l->queue, l->processing, "RIGHT", "LEFT"}, strand_,
-                  [self = shared_from_this(), l, left, got](error_code ec, broker::reply r) {
-                    if (!ec && r.is_string()) {
-                      ++*got;
-                      if (!self->stopped_) self->file(l, r.str());
-                    }
-                    if (--*left > 0 || self->stopped_) return;
-                    if (*got == batch)
-                      self->drain(l);
-                    else
-                      self->intake(l);
-                  });
-    }
-  }
-
-  void file(const lane_ptr& l, const std::string& raw) {
-    auto f = std::make_unique<filed>();
-    auto error = normalize_outbound(raw, l->ch.name, *f);
+  // One element's part of an accept call (outbound_accept.lua): a dead letter with its reason,
+  // or the message with its keys. Returns its id and conversation ("" for a dead letter).
+  std::pair<std::string, std::string> add_to_batch(const lane& l, const intake_queue::element& e,
+                                                   std::vector<std::string>& keys,
+                                                   std::vector<std::string>& args) {
+    const auto& raw = e.raw;
+    filed f;
+    auto error = normalize_outbound(raw, l.ch.name, f);
     if (!error.empty()) {
-      report_poison(poison_, "outbound", l->queue, f->refused, error);
-    } else if (std::string why; !pick_account(l->ch.name, l->ch.accounts, f->msg.property_id,
-                                              f->msg.account, "", why)) {
+      report_poison(poison_, "outbound", l.queue, f.refused, error);
+    } else if (std::string why;
+               !pick_account(l.ch.name, l.ch.accounts, f.msg.property_id, f.msg.account, "", why)) {
       // A property without an account here, or an account not its own: never sent from
       // another property's number or address (docs/outbound.md).
       error = std::move(why);
-      spdlog::warn("outbound: {} element refused: {}", l->queue, error);
+      spdlog::warn("outbound: {} element refused: {}", l.queue, error);
     }
     if (!error.empty()) {
       rapidjson::StringBuffer b;
@@ -332,75 +480,38 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       put(w, "element", valid_utf8(raw));
       put(w, "failed_at", contract::format_timestamp(std::chrono::system_clock::now()));
       w.EndObject();
-      eval_until_done(l, reject_, {l->processing, l->dead, l->stats},
-                  {raw, std::string(b.GetString(), b.GetSize())}, "dead-lettering an element",
-                  [self = shared_from_this()](error_code ec, broker::reply r) {
-                    if (ec || r.is_error()) self->redis_error("dead-lettering an element", ec, r);
-                  });
-      return;
+      args.insert(args.end(),
+                  {"dead", std::to_string(e.seq), raw, std::string(b.GetString(), b.GetSize())});
+      return {};
     }
-    const auto& m = f->msg;
-    const bool idempotent = !f->idempotency_key.empty();
-    const std::string idem_key = idempotent
-                                     ? keys_.outbound_idempotency(m.property_id, f->idempotency_key)
-                                     : keys_.message(m.id);
-    const std::string legacy_idem_key =
-        idempotent ? keys_.legacy_outbound_idempotency(f->idempotency_key) : keys_.message(m.id);
-    const std::int64_t due = f->delay_ms > 0 ? now_ms() + f->delay_ms : 0;
+    const auto& m = f.msg;
+    const bool idempotent = !f.idempotency_key.empty();
     // The conversation whose mode decides whether an engine's reply is held: the one named,
     // or the one Bellhop derives for the guest (core/src/inbound_message.cpp does the same).
-    const std::string conversation = conversation_of(m);
-    const std::string entry = conversation_entry(*f, conversation);
-    const auto now = std::chrono::system_clock::now();
-    eval_until_done(
-        l, accept_,
-        {l->processing, l->ready, l->arrivals, keys_.message(m.id), idem_key, l->stats, l->delayed,
-         l->dead, legacy_idem_key, keys_.conversation(conversation),
-         keys_.property_unread(m.property_id), keys_.property_seq(m.property_id),
-         keys_.property_events(m.property_id), keys_.property_escalation(m.property_id),
-         keys_.property_conversations_index(m.property_id), keys_.conversation_messages(conversation)},
-        {raw,
-         f->json,
-         m.id,
-         std::to_string(m.priority),
-         f->idempotency_key,
-         std::to_string(options_.idempotency_ttl_s),
-         std::to_string(options_.message_ttl_s),
-         m.property_id,
-         m.channel,
-         conversation,  // the record names it: the claim reads the guest's last message there
-         f->created_at,
-         m.to,
-         std::to_string(due),
-         outbound_digest(f->json),
-         contract::format_timestamp(now),
-         keys_.message(""),
-         f->source,
-         keys_.property_channel(m.property_id),
-         std::to_string(options_.history_max),
-         entry,
-         f->handoff ? "1" : "0",
-         f->handoff ? f->handoff->reason : "",
-         f->handoff ? f->handoff->confidence : "",
-         std::to_string(std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count()),
-         f->has_message() ? "0" : "1",
-         std::to_string(options_.conversation_ttl_s),
-         std::to_string(options_.recent_messages)},
-        "filing a message",
-        [self = shared_from_this(), l, id = m.id, conversation](error_code ec, broker::reply r) {
-          if (ec || r.is_error()) return self->redis_error("filing a message", ec, r);
-          const auto& e = r.elements();
-          if (r.is_array() && e.size() >= 2 && e[0].is_integer()) {
-            if (e[0].integer() == -2)
-              spdlog::warn("outbound: element refused: its id {} belongs to another message", id);
-            if (e[0].integer() == 2 && e[1].is_integer() && e[1].integer() == 0)
-              spdlog::warn(
-                  "outbound: handoff of conversation {} dropped: no such conversation "
-                  "in the element's property",
-                  conversation);
-          }
-          self->wake(l);
-        });
+    std::string conversation = conversation_of(m);
+    keys.insert(
+        keys.end(),
+        {keys_.message(m.id),
+         idempotent ? keys_.outbound_idempotency(m.property_id, f.idempotency_key)
+                    : keys_.message(m.id),
+         idempotent ? keys_.legacy_outbound_idempotency(f.idempotency_key) : keys_.message(m.id),
+         keys_.conversation(conversation), keys_.property_unread(m.property_id),
+         keys_.property_seq(m.property_id), keys_.property_events(m.property_id),
+         keys_.property_escalation(m.property_id),
+         keys_.property_conversations_index(m.property_id),
+         keys_.conversation_messages(conversation)});
+    args.insert(
+        args.end(),
+        {"file", std::to_string(e.seq), raw, f.json, m.id, std::to_string(m.priority),
+         f.idempotency_key, m.property_id,
+         conversation,  // the record names it: the claim reads the guest's last message
+         f.created_at, m.to,
+         // delay_ms counts from when the intake took the element
+         std::to_string(f.delay_ms > 0 ? e.taken_ms + f.delay_ms : 0), outbound_digest(f.json),
+         f.source, keys_.property_channel(m.property_id), conversation_entry(f, conversation),
+         f.handoff ? "1" : "0", f.handoff ? f.handoff->reason : "",
+         f.handoff ? f.handoff->confidence : "", f.has_message() ? "0" : "1"});
+    return {m.id, std::move(conversation)};
   }
 
   // --- dispatch: ready -> processing -> provider ----------------------------------------
@@ -778,7 +889,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   rate_limits* limits_;
   std::string gateway_id_;
   asio::steady_timer heartbeat_timer_;
-  broker::script accept_, reject_, claim_, finish_, recover_;
+  broker::script accept_, take_, claim_, finish_, recover_;
   account_health health_{keys_};
   counter_family& sends_;
   counter& errors_;

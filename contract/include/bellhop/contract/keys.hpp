@@ -69,6 +69,12 @@ class key_space {
   std::string outbound_processing(std::string_view channel, std::string_view gateway) const {
     return k("outbound:", channel, ":processing:", gateway);
   }
+  // What this process's intake took from outbound:<channel> and has not filed yet (hash: take
+  // number -> element); outbound_recover.lua hands a silent process's back to the queue, in
+  // take order.
+  std::string outbound_intake(std::string_view channel, std::string_view gateway) const {
+    return k("outbound:", channel, ":intake:", gateway);
+  }
   std::string outbound_delayed(std::string_view channel) const {
     return k("outbound:", channel, ":delayed");
   }

@@ -19,12 +19,12 @@ namespace bellhop::gateway {
 
 struct rate_limits;
 
-// The outbound sender of one process: per channel, an intake that moves each element of
-// outbound:<channel> (BLMOVE, into this process's processing list) and files it by priority,
-// and a dispatcher that keeps up to outbound.concurrency sends in flight, taking the
-// lowest-priority-number messages first, passing them through their rate limits (a limited
-// message waits in outbound:<channel>:delayed until its retry-after), and ending each send as
-// sent, retried with backoff, or dead. A heartbeat lets other processes hand this one's
+// The outbound sender of one process: per channel, an intake that takes the elements of
+// outbound:<channel> many at a time (into this process's intake hash) and files them in
+// batches by priority, and a dispatcher that keeps up to outbound.concurrency sends in flight,
+// taking the lowest-priority-number messages first, passing them through their rate limits (a
+// limited message waits in outbound:<channel>:delayed until its retry-after), and ending each send
+// as sent, retried with backoff, or dead. A heartbeat lets other processes hand this one's
 // in-flight sends back to the queues if it dies, and this one does the same for them.
 class outbound_service {
  public:
