@@ -163,5 +163,9 @@ void limiter::check(const std::vector<limit_key>& keys, std::int64_t cost,
               });
 }
 
+void limiter::count(const policy& p, bool allowed) {
+  auto& c = state_->counters_for(p.name);
+  (allowed ? c.allowed : c.denied).fetch_add(1, std::memory_order_relaxed);
+}
 
 }  // namespace bellhop::ratelimit

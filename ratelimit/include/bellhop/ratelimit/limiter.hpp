@@ -97,6 +97,10 @@ class limiter {
   // Tests only: decide at these times (ms) instead of Redis's TIME. Set before checks run.
   void set_test_clock(std::function<std::int64_t()> now_ms) { test_clock_ = std::move(now_ms); }
 
+  // Counts a decision of `p` taken by another script (the ingest's, which decides the inbound
+  // API's limit with this library's algorithms): allowed or denied, as check counts its own.
+  void count(const policy& p, bool allowed);
+
  private:
   class state;  // counters and warnings, shared with the checks in flight
 
