@@ -266,11 +266,11 @@ inbound_sink add_inbound_routes(router& routes, const services& svc,
       out.detail = "Bellhop is starting";
       return boost::asio::post(ex, [done = std::move(done), out] { done(out); });
     }
-    ctx->ingest().submit(std::move(msg), std::move(ex),
-                         [done = std::move(done)](ingest_outcome out,
-                                                  std::optional<ratelimit::decision>) {
-                           done(std::move(out));
-                         });
+    ctx->ingest().submit(
+        std::move(msg), std::move(ex),
+        [done = std::move(done)](ingest_outcome out, std::optional<ratelimit::decision>) {
+          done(std::move(out));
+        });
   };
 }
 

@@ -38,7 +38,8 @@ void ingest_batcher::submit(inbound_message msg, limit lim, boost::asio::any_io_
     ingest_outcome out;
     out.what = ingest_outcome::result::full;
     out.detail = "Redis is nearly full";
-    boost::asio::post(ex, [done = std::move(done), out = std::move(out)] { done(out, std::nullopt); });
+    boost::asio::post(ex,
+                      [done = std::move(done), out = std::move(out)] { done(out, std::nullopt); });
     return;
   }
   const auto& k = keys_;

@@ -620,9 +620,9 @@ TEST_F(InboundProcess, AnUndecidableLimitFollowsThePolicysFailureMode) {
       EXPECT_EQ(r.status, 202) << r.body;
       EXPECT_EQ(redis.cli("LLEN inbound:messages"), "1");
     }
-    EXPECT_EQ(metric("bellhop_ratelimit_decisions_total{policy=\"api\",result=\"failed_" +
-                     fail + "\"}"),
-              1);
+    EXPECT_EQ(
+        metric("bellhop_ratelimit_decisions_total{policy=\"api\",result=\"failed_" + fail + "\"}"),
+        1);
     // Another key's limit is decided in the script as usual.
     r = http_request(port_, "POST", "/v1/messages/inbound",
                      message("hotel-berlin", "decided-1", "+1", "t"), headers(berlin_only_key));
