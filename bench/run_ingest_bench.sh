@@ -69,6 +69,7 @@ if [ -n "${BASE:-}" ] && [ -z "${BENCH_REPEATING:-}" ]; then
   row "saturation, accepted/s" '^ingest_bench mode=saturation' accepted_per_s
   row "p99 ms at ${RATE:-5000}/s offered" '^ingest_bench mode=rate' p99_ms
   row "p50 ms at ${RATE:-5000}/s offered" '^ingest_bench mode=rate' p50_ms
+  # With LIMIT=1 the earlier ingest.lua may not hold the check (it was a script call of its own).
   row "Redis alone, its ingest.lua, messages/s" '^ref ' redis_alone_per_s
   row "Redis CPU us per message at saturation" '^sat_cpu ' redis_us_per_request
   row "bellhop's saturation / Redis alone" '^ref ' share

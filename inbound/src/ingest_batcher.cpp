@@ -195,6 +195,7 @@ void ingest_batcher::finish(batch& b, boost::system::error_code ec, const broker
     return;
   }
   std::int64_t queued = 0;
+  const auto first_ex = b.front().ex;  // (a message handed to check_apart is moved from)
   for (std::size_t i = 0; i < b.size(); ++i) {
     const auto& e = r.elements()[i];
     const auto& parts = e.elements();
@@ -248,7 +249,7 @@ void ingest_batcher::finish(batch& b, boost::system::error_code ec, const broker
     b[i].done(std::move(out), std::move(limit));
   }
   // The admin page's messages-in chart: one count per call, whatever its size (docs/console.md).
-  if (!b.empty()) count_this_minute(redis_, keys_, "in", queued, b.front().ex);
+  count_this_minute(redis_, keys_, "in", queued, first_ex);
 }
 
 }  // namespace bellhop::gateway
