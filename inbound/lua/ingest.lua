@@ -36,14 +36,14 @@
 --   +11 the account the guest wrote to ('' if none): the conversation's `account`, which
 --       replies go out from (docs/outbound.md)
 --   +12 its rate-limit key (1 .. L: KEYS[1 + that]), costing 1; 0 when it is not limited
--- Returns one entry per message, {code, text, seq, error, remaining, retry_after, reset}:
+-- Returns one entry per message, {code, text, seq, error[, remaining, retry_after, reset]}:
 --   {1, id, seq, ''} queued; {1, id, seq, error} queued and recorded in the event history, but
 --   a later step (status record, conversation, publish) was refused: it must not be retried;
 --   {0, first_id} a duplicate external id; {-1, error} Redis refused to store it (then nothing
 --   of it was written, so a retry can queue it); {-2} refused by its rate limit (nothing
 --   written); {-3, error} its rate limit could not be decided (nothing written or consumed).
---   For a limited message (not -3) the last three are its verdict as check.lua gives it
---   (remaining, retry_after ms or -1 for never, reset ms); 0 otherwise.
+--   A limited message's entry (but for -3) ends with its verdict as check.lua gives it:
+--   remaining, retry_after (ms; -1: never), reset (ms).
 --
 -- The steps go message by message except the queue: one LPUSH takes every new message of the
 -- call, in order (LPUSH a b c leaves c at the head, so a consumer taking from the tail gets a
@@ -137,7 +137,7 @@ local results = {}
 local function answer(i, code, text, seq, err)
   local r = results[i + 1]
   if not r then
-    r = {0, '', 0, '', 0, 0, 0}
+    r = {0, '', 0, ''}
     results[i + 1] = r
   end
   r[1], r[2], r[3], r[4] = code, text or '', seq or 0, err or ''

@@ -202,16 +202,19 @@ void ingest_batcher::finish(batch& b, boost::system::error_code ec, const broker
     const auto* policy = b[i].policy;
     ingest_outcome out;
     std::optional<ratelimit::decision> limit;
-    // {code, text, seq, error, remaining, retry_after, reset} (lua/ingest.lua)
+    // {code, text, seq, error[, remaining, retry_after, reset]} (lua/ingest.lua)
+    const bool verdict = policy && e.is_array() && parts.size() == 7 &&
+                         std::all_of(parts.begin() + 4, parts.end(),
+                                     [](const auto& x) { return x.is_integer(); });
     const bool well_formed =
-        e.is_array() && parts.size() == 7 && parts[0].is_integer() &&
-        std::all_of(parts.begin() + 4, parts.end(), [](const auto& x) { return x.is_integer(); });
+        e.is_array() && parts.size() >= 4 && parts[0].is_integer() &&
+        (parts[0].integer() == -3 ? parts.size() == 4 : parts.size() == (policy ? 7u : 4u));
     const auto code = well_formed ? parts[0].integer() : 0;
     if (well_formed && policy && code == -3) {  // the script could not decide the limit
       check_apart(std::move(b[i]));
       continue;
     }
-    if (well_formed && policy) {
+    if (well_formed && verdict) {
       limit.emplace();
       limit->allowed = code != -2;
       limit->limit = policy->limit;
@@ -222,7 +225,7 @@ void ingest_batcher::finish(batch& b, boost::system::error_code ec, const broker
           {limit->allowed, limit->remaining, limit->retry_after_ms, limit->reset_ms});
       limiter_->count(*policy, limit->allowed);
     }
-    if (!well_formed || code < -2 || (code == -2 && !policy)) {
+    if (!well_formed || (policy && !verdict) || code < -2 || (code == -2 && !policy)) {
       out.what = result::unavailable;
       out.detail = "unexpected reply from Redis: " + e.to_string();
       limit.reset();
