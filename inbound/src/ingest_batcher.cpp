@@ -203,9 +203,9 @@ void ingest_batcher::finish(batch& b, boost::system::error_code ec, const broker
     ingest_outcome out;
     std::optional<ratelimit::decision> limit;
     // {code, text, seq, error[, remaining, retry_after, reset]} (lua/ingest.lua)
-    const bool verdict = policy && e.is_array() && parts.size() == 7 &&
-                         std::all_of(parts.begin() + 4, parts.end(),
-                                     [](const auto& x) { return x.is_integer(); });
+    const bool verdict =
+        policy && e.is_array() && parts.size() == 7 &&
+        std::all_of(parts.begin() + 4, parts.end(), [](const auto& x) { return x.is_integer(); });
     const bool well_formed =
         e.is_array() && parts.size() >= 4 && parts[0].is_integer() &&
         (parts[0].integer() == -3 ? parts.size() == 4 : parts.size() == (policy ? 7u : 4u));
