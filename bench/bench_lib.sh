@@ -28,13 +28,14 @@ hz=$(getconf CLK_TCK)
 # field TEXT PREFIX NAME: the value of NAME=… on the first line of TEXT starting "PREFIX ".
 field() { echo "$1" | grep -E "^$2 " | head -1 | tr ' ' '\n' | sed -n "s/^$3=//p"; }
 # bench_lua_script MODULE SCRIPT: MODULE/lua/SCRIPT as cmake/embed_lua.cmake embeds it (each
-# `--#include NAME` line replaced by core/lua/fragments/NAME for the modules, or by
-# MODULE/lua/fragments/NAME for ratelimit), byte for byte.
+# `--#include NAME` line replaced by core/lua/fragments/NAME, else ratelimit/lua/fragments/NAME,
+# for the modules, or by MODULE/lua/fragments/NAME for ratelimit), byte for byte.
 bench_lua_script() {
-  local fragments=core/lua/fragments/
+  local fragments="core/lua/fragments/ ratelimit/lua/fragments/"
   [ -d "$1/lua/fragments" ] && fragments=$1/lua/fragments/
-  awk -v dir="$fragments" '/^--#include [A-Za-z0-9_]+\.lua$/ { f = dir $2
-         while ((getline l < f) > 0) print l; close(f); print ""; next }
+  awk -v dirs="$fragments" '/^--#include [A-Za-z0-9_]+\.lua$/ { n = split(dirs, d, " ")
+         for (i = 1; i <= n; i++) { f = d[i] $2; if ((getline l < f) > 0) break; close(f) }
+         do print l; while ((getline l < f) > 0); close(f); print ""; next }
        { print }' "$1/lua/$2"
 }
 

@@ -1,6 +1,7 @@
 # Writes OUTPUT: every LUA_DIR/*.lua as `NAMESPACE::<stem>` (std::string_view), so the scripts
 # ship inside the binary and are still edited as plain .lua files.
-# `--#include NAME` lines are replaced by FRAGMENTS_DIR/NAME (default LUA_DIR/fragments).
+# `--#include NAME` lines are replaced by FRAGMENTS_DIR/NAME (default LUA_DIR/fragments);
+# FRAGMENTS_DIR may name several folders separated by `|`, searched in order.
 #   cmake -DLUA_DIR=<module>/lua -DNAMESPACE=bellhop::<module>::lua -DOUTPUT=<header> -P embed_lua.cmake
 # PATTERN (default *.lua) embeds other text files the same way (the web chat widget's .js).
 # FULL_NAMES=ON names each entry by its whole file name (`console.js` -> `console_js`) and adds
@@ -28,7 +29,17 @@ foreach(script IN LISTS scripts)
   string(REGEX MATCHALL "--#include [A-Za-z0-9_]+\\.lua" includes "${body}")
   foreach(line IN LISTS includes)
     string(REPLACE "--#include " "" fragment "${line}")
-    file(READ ${FRAGMENTS_DIR}/${fragment} fragment_body)
+    string(REPLACE "|" ";" fragment_dirs "${FRAGMENTS_DIR}")
+    unset(fragment_file)
+    foreach(fragment_dir IN LISTS fragment_dirs)
+      if(NOT fragment_file AND EXISTS ${fragment_dir}/${fragment})
+        set(fragment_file ${fragment_dir}/${fragment})
+      endif()
+    endforeach()
+    if(NOT fragment_file)
+      message(FATAL_ERROR "${script}: no fragment ${fragment} in ${FRAGMENTS_DIR}")
+    endif()
+    file(READ ${fragment_file} fragment_body)
     string(REPLACE "${line}" "${fragment_body}" body "${body}")
   endforeach()
   string(APPEND text "inline constexpr std::string_view ${stem} = R\"bellhop_lua(${body})bellhop_lua\";\n")

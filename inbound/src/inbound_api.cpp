@@ -67,7 +67,8 @@ struct inbound_context {
   ingest_batcher& ingest() {
     std::call_once(batcher_made, [this] {
       batcher = std::make_shared<ingest_batcher>(
-          *svc.redis, keys, options, ingest_batcher::limits{}, batch_sizes, svc.memory.get());
+          *svc.redis, keys, options, ingest_batcher::limits{}, batch_sizes, svc.memory.get(),
+          svc.limits ? &svc.limits->limiter : nullptr);
     });
     return *batcher;
   }
@@ -84,15 +85,31 @@ struct inbound_context {
   }
 };
 
-// Hands a validated message to the ingest script and answers with what became of it.
-void store(const std::shared_ptr<inbound_context>& ctx, inbound_message msg, responder res,
-           request shell, std::optional<ratelimit::decision> limit) {
+// Hands a validated message to the ingest script, with its adapter key's rate limit when the
+// API has one (decided in the same script call, docs/ratelimit.md), and answers with what
+// became of it.
+void store(const std::shared_ptr<inbound_context>& ctx, inbound_message msg,
+           ingest_batcher::limit limit, responder res, request shell) {
   auto conversation = msg.conversation_id;
   auto executor = res.executor();
   ctx->ingest().submit(
-      std::move(msg), std::move(executor),
-      [ctx, res, shell = std::move(shell), conversation = std::move(conversation),
-       limit = std::move(limit)](ingest_outcome out) {
+      std::move(msg), std::move(limit), std::move(executor),
+      [ctx, res, shell = std::move(shell), conversation = std::move(conversation)](
+          ingest_outcome out, std::optional<ratelimit::decision> limit) {
+        if (limit && !limit->allowed) {  // nothing of the message was stored
+          if (limit->degraded) {
+            ctx->unavailable.inc();
+            return res.send(
+                unavailable(shell, "the rate limit could not be checked (" + limit->error + ")"));
+          }
+          ctx->results.labels({"rate_limited"}).inc();
+          auto r = json_error(shell, http::status::too_many_requests, "rate_limited",
+                              "this adapter key is over its rate limit (policy '" +
+                                  ctx->svc.limits->inbound_api->name + "'); retry after " +
+                                  std::to_string(ceil_seconds(limit->retry_after_ms, 1)) + " s");
+          set_ratelimit_headers(r, *limit);
+          return res.send(std::move(r));
+        }
         // RateLimit-* headers on every answer of a request that was checked.
         auto send = [&](response r) {
           if (limit) set_ratelimit_headers(r, *limit);
@@ -167,29 +184,11 @@ void ingest(const std::shared_ptr<inbound_context>& ctx, const request& req, res
     return;
   }
 
-  if (const auto* policy = ctx->svc.limits ? ctx->svc.limits->inbound_api : nullptr) {
-    // Per adapter key, after validation: a bad request costs nothing from the quota.
-    std::vector<ratelimit::limit_key> limit = {{policy, key->name}};
-    auto executor = res.executor();
-    ctx->svc.limits->limiter.check(
-        limit, 1, std::move(executor),
-        [ctx, res, shell = request_shell(req), msg = std::move(msg)](ratelimit::decision d) mutable {
-          if (d.allowed) return store(ctx, std::move(msg), std::move(res), std::move(shell), std::move(d));
-          if (d.degraded) {
-            ctx->unavailable.inc();
-            return res.send(unavailable(shell, "the rate limit could not be checked (" + d.error + ")"));
-          }
-          ctx->results.labels({"rate_limited"}).inc();
-          auto r = json_error(shell, http::status::too_many_requests, "rate_limited",
-                              "this adapter key is over its rate limit (policy '" +
-                                  ctx->svc.limits->inbound_api->name + "'); retry after " +
-                                  std::to_string(ceil_seconds(d.retry_after_ms, 1)) + " s");
-          set_ratelimit_headers(r, d);
-          res.send(std::move(r));
-        });
-    return;
-  }
-  store(ctx, std::move(msg), std::move(res), request_shell(req), std::nullopt);
+  // Per adapter key, after validation: a bad request costs nothing from the quota.
+  ingest_batcher::limit limit;
+  if (ctx->svc.limits && ctx->svc.limits->inbound_api)
+    limit = {ctx->svc.limits->inbound_api, key->name};
+  store(ctx, std::move(msg), std::move(limit), std::move(res), request_shell(req));
 }
 
 void message_status(const std::shared_ptr<inbound_context>& ctx, const request& req,
@@ -267,7 +266,11 @@ inbound_sink add_inbound_routes(router& routes, const services& svc,
       out.detail = "Bellhop is starting";
       return boost::asio::post(ex, [done = std::move(done), out] { done(out); });
     }
-    ctx->ingest().submit(std::move(msg), std::move(ex), std::move(done));
+    ctx->ingest().submit(
+        std::move(msg), std::move(ex),
+        [done = std::move(done)](ingest_outcome out, std::optional<ratelimit::decision>) {
+          done(std::move(out));
+        });
   };
 }
 

@@ -327,4 +327,9 @@ void limiter::state::finish(batch& b, boost::system::error_code ec, const broker
   }
 }
 
+void limiter::count(const policy& p, bool allowed) {
+  auto& c = state_->counters_for(p.name);
+  (allowed ? c.allowed : c.denied).fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace bellhop::ratelimit

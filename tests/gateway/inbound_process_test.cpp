@@ -22,6 +22,7 @@ using namespace std::chrono_literals;
 
 const std::string adapter_key = "inbound-test-key-0123456789";
 const std::string berlin_only_key = "berlin-only-key-0123456789";
+const std::string third_key = "third-adapter-key-0123456789";
 
 class InboundProcess : public ::testing::Test {
  protected:
@@ -36,7 +37,8 @@ class InboundProcess : public ::testing::Test {
                          << (top.empty() ? "" : top + ",") << R"(
       "auth": {"adapter_keys": [
         {"name": "all", "key": ")" << adapter_key << R"(", "properties": ["*"]},
-        {"name": "berlin", "key": ")" << berlin_only_key << R"(", "properties": ["hotel-berlin"]}
+        {"name": "berlin", "key": ")" << berlin_only_key << R"(", "properties": ["hotel-berlin"]},
+        {"name": "third", "key": ")" << third_key << R"(", "properties": ["*"]}
       ]}
     })";
     child_process p({BELLHOP_BINARY, "serve", "--config", config.string()},
@@ -485,6 +487,164 @@ TEST_F(InboundProcess, OverItsPolicyAnAdapterKeyGets429WithRateLimitHeadersThen2
   EXPECT_EQ(r.status, 202) << r.body;
   EXPECT_EQ(metric("bellhop_ratelimit_decisions_total{policy=\"api\",result=\"denied\"}"), 1);
   EXPECT_EQ(metric("bellhop_inbound_messages_total{result=\"rate_limited\"}"), 1);
+}
+
+// The inbound API's limit is decided inside the ingest script: messages of several keys sent
+// at once share script calls, each key's messages consume in order, the refused ones are 429
+// with the headers of a refusal and leave nothing in Redis.
+TEST_F(InboundProcess, LimitDecidedInTheIngestCallCountsPerKeyAndStoresNoRefusedMessage) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url(), R"("ratelimit": {"inbound_api": "api",
+      "policies": {"api": {"algorithm": "sliding_window", "limit": 10, "window_ms": 60000}}})");
+  struct answer {
+    std::string key, external_id;
+    http_result r;
+  };
+  const std::vector<std::pair<std::string, std::string>> keys = {
+      {"all", adapter_key}, {"berlin", berlin_only_key}, {"third", third_key}};
+  constexpr int per_key = 25;
+  // Redis holds the scripts back for a moment, so the messages pile up and go in calls of many,
+  // each mixing the three keys.
+  redis.cli("CLIENT PAUSE 500 WRITE");
+  std::vector<std::future<answer>> futures;
+  for (int i = 0; i < per_key; ++i) {
+    for (const auto& [name, key] : keys) {
+      futures.push_back(std::async(std::launch::async, [this, name, key, i] {
+        const auto ext = name + "-" + std::to_string(i);
+        return answer{name, ext,
+                      http_request(port_, "POST", "/v1/messages/inbound",
+                                   message("hotel-berlin", ext, "+1", "t"), headers(key))};
+      }));
+    }
+  }
+  std::map<std::string, std::set<std::string>> remaining_of_202;  // key -> RateLimit-Remaining
+  std::map<std::string, int> refused;
+  std::set<std::string> accepted_ids;
+  for (auto& f : futures) {
+    auto a = f.get();
+    EXPECT_EQ(a.r.headers["ratelimit-limit"], "10") << a.r.body;
+    if (a.r.status == 202) {
+      remaining_of_202[a.key].insert(a.r.headers["ratelimit-remaining"]);
+      accepted_ids.insert(a.external_id);
+      EXPECT_EQ(a.r.headers.count("retry-after"), 0u);
+    } else {
+      ASSERT_EQ(a.r.status, 429) << a.r.body;
+      ++refused[a.key];
+      EXPECT_NE(a.r.body.find("\"code\":\"rate_limited\""), std::string::npos) << a.r.body;
+      EXPECT_NE(a.r.body.find("policy 'api'"), std::string::npos) << a.r.body;
+      EXPECT_EQ(a.r.headers["ratelimit-remaining"], "0");
+      const auto retry = std::stol(a.r.headers["retry-after"]);
+      EXPECT_GE(retry, 55) << "the oldest of the window leaves in ~60 s";
+      EXPECT_LE(retry, 60);
+      EXPECT_GE(std::stol(a.r.headers["ratelimit-reset"]), retry) << "the newest leaves last";
+      EXPECT_EQ(redis.cli("EXISTS dedup:hotel-berlin:whatsapp:" + a.external_id), "0")
+          << "a refused message leaves no dedup key";
+    }
+  }
+  for (const auto& [name, key] : keys) {
+    // Ten each, consumed one after the other: every count from 9 down to 0 once.
+    EXPECT_EQ(remaining_of_202[name],
+              (std::set<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}))
+        << name;
+    EXPECT_EQ(refused[name], per_key - 10) << name;
+    EXPECT_EQ(redis.cli("ZCARD ratelimit:api:" + name), "10") << name;
+  }
+  // Only the accepted messages are stored: queue, history, records, dedup keys.
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "30");
+  EXPECT_EQ(redis.cli("XLEN property:hotel-berlin:events"), "30");
+  EXPECT_EQ(redis.cli("GET property:hotel-berlin:seq"), "30");
+  std::set<std::string> queued;
+  for (const auto& d : queue(redis)) queued.insert(d["external_id"].GetString());
+  EXPECT_EQ(queued, accepted_ids);
+  EXPECT_EQ(redis.cli("EVAL \"return #redis.call('KEYS', 'dedup:*')\" 0"), "30");
+  // Counted per policy through the limiter, as a check of its own would be.
+  EXPECT_EQ(metric("bellhop_ratelimit_decisions_total{policy=\"api\",result=\"allowed\"}"), 30);
+  EXPECT_EQ(metric("bellhop_ratelimit_decisions_total{policy=\"api\",result=\"denied\"}"), 45);
+  EXPECT_EQ(metric("bellhop_inbound_messages_total{result=\"rate_limited\"}"), 45);
+  EXPECT_EQ(metric("bellhop_inbound_messages_total{result=\"queued\"}"), 30);
+  // The messages shared script calls (the limit decided in them): fewer calls than messages.
+  EXPECT_LT(metric("bellhop_inbound_batch_messages_count"), 75);
+  EXPECT_EQ(metric("bellhop_inbound_batch_messages_sum"), 75);
+}
+
+// As when the check was a call of its own before the ingest: a re-post of a stored message
+// costs a unit and is answered duplicate while the key is within its limit, 429 once over it.
+TEST_F(InboundProcess, ADuplicateRepostConsumesItsUnitAndIsRefusedOverTheLimit) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url(), R"("ratelimit": {"inbound_api": "api",
+      "policies": {"api": {"algorithm": "sliding_window", "limit": 3, "window_ms": 60000}}})");
+  const auto first = message("hotel-a", "dup-1", "+1", "t");
+  auto r = http_request(port_, "POST", "/v1/messages/inbound", first, headers());
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(r.headers["ratelimit-remaining"], "2");
+  const auto id = r.body.substr(r.body.find("\"id\":\"") + 6, 26);
+  r = http_request(port_, "POST", "/v1/messages/inbound", first, headers());
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"status\":\"duplicate\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(id), std::string::npos) << r.body;
+  EXPECT_EQ(r.headers["ratelimit-limit"], "3");
+  EXPECT_EQ(r.headers["ratelimit-remaining"], "1");
+  r = http_request(port_, "POST", "/v1/messages/inbound", message("hotel-a", "dup-2", "+1", "t"),
+                   headers());
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(r.headers["ratelimit-remaining"], "0");
+  r = http_request(port_, "POST", "/v1/messages/inbound", first, headers());
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.headers["ratelimit-remaining"], "0");
+  EXPECT_EQ(r.headers.count("retry-after"), 1u);
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "2");
+  EXPECT_EQ(redis.cli("GET dedup:hotel-a:whatsapp:dup-1"), id) << "still the first message's";
+  EXPECT_EQ(metric("bellhop_inbound_messages_total{result=\"duplicate\"}"), 1);
+  EXPECT_EQ(metric("bellhop_ratelimit_decisions_total{policy=\"api\",result=\"allowed\"}"), 3);
+  EXPECT_EQ(metric("bellhop_ratelimit_decisions_total{policy=\"api\",result=\"denied\"}"), 1);
+}
+
+// The script cannot decide a limit whose key holds another type: the policy's failure mode
+// applies as for any check (closed: 503 and nothing stored; open: the message is stored).
+TEST_F(InboundProcess, AnUndecidableLimitFollowsThePolicysFailureMode) {
+  for (const std::string fail : {"closed", "open"}) {
+    SCOPED_TRACE(fail);
+    redis_server redis;
+    auto bellhop = start_bellhop(redis.url(), R"("ratelimit": {"inbound_api": "api",
+        "policies": {"api": {"algorithm": "sliding_window", "limit": 3, "window_ms": 60000,
+                             "fail": ")" + fail + R"("}}})");
+    redis.cli("SET ratelimit:api:all not-a-sorted-set");  // a foreign key in the way
+    // In one script call with messages of another key, whose limits are decided there.
+    redis.cli("CLIENT PAUSE 300 WRITE");
+    std::vector<std::future<http_result>> others;
+    for (int i = 0; i < 3; ++i) {
+      others.push_back(std::async(std::launch::async, [this, i] {
+        return http_request(port_, "POST", "/v1/messages/inbound",
+                            message("hotel-berlin", "other-" + std::to_string(i), "+1", "t"),
+                            headers(berlin_only_key));
+      }));
+    }
+    auto r = http_request(port_, "POST", "/v1/messages/inbound",
+                          message("hotel-a", "undecided-1", "+1", "t"), headers());
+    std::set<std::string> remaining;
+    for (auto& f : others) {
+      auto o = f.get();
+      EXPECT_EQ(o.status, 202) << o.body;
+      remaining.insert(o.headers["ratelimit-remaining"]);
+    }
+    EXPECT_EQ(remaining, (std::set<std::string>{"0", "1", "2"}));
+    EXPECT_EQ(redis.cli("LLEN inbound:messages"), fail == "closed" ? "3" : "4");
+    if (fail == "closed") {
+      EXPECT_EQ(r.status, 503) << r.body;
+      EXPECT_NE(r.body.find("rate limit could not be checked"), std::string::npos) << r.body;
+      EXPECT_EQ(redis.cli("EXISTS dedup:hotel-a:whatsapp:undecided-1"), "0");
+    } else {
+      EXPECT_EQ(r.status, 202) << r.body;
+      EXPECT_EQ(redis.cli("EXISTS dedup:hotel-a:whatsapp:undecided-1"), "1");
+    }
+    EXPECT_EQ(
+        metric("bellhop_ratelimit_decisions_total{policy=\"api\",result=\"failed_" + fail + "\"}"),
+        1);
+    // Another key over its limit is refused in the script as usual.
+    r = http_request(port_, "POST", "/v1/messages/inbound",
+                     message("hotel-berlin", "decided-1", "+1", "t"), headers(berlin_only_key));
+    EXPECT_EQ(r.status, 429) << r.body;
+  }
 }
 
 struct bad_request {

@@ -49,6 +49,7 @@ class IngestConversationState : public ::testing::Test {
                         "2592000",
                         "50",
                         "message:",
+                        "0",  // no rate-limit keys
                         id,
                         envelope(id),
                         "property:p:conversations",
@@ -58,8 +59,9 @@ class IngestConversationState : public ::testing::Test {
                         "2026-12-05T10:00:00.000Z",
                         ms,
                         "+4915112345678",
-                        "",    // guest name
-                        ""});  // account
+                        "",     // guest name
+                        "",     // account
+                        "0"});  // not rate limited
   }
 
   test::redis_server redis_;

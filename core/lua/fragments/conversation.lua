@@ -11,7 +11,7 @@
 -- message writes no record field at all.
 --
 -- fields: extra record fields to set now (a table of name, value, …), written together with a
--- renewal if one is due, else on their own.
+-- renewal if one is due, else on their own. Returns true when it renewed (wrote refreshed_at).
 local function add_to_conversation(index_key, record_key, list_key, cid, at_ms, message,
                                    ttl_s, cap_s, refreshed_at, fields)
   redis.call('ZADD', index_key, at_ms, cid)
@@ -24,7 +24,10 @@ local function add_to_conversation(index_key, record_key, list_key, cid, at_ms, 
     redis.call('HSET', record_key, 'refreshed_at', at_ms, unpack(fields))
     redis.call('EXPIRE', record_key, ttl_s)
     redis.call('EXPIRE', list_key, ttl_s)
-  elseif #fields > 0 then
+    return true
+  end
+  if #fields > 0 then
     redis.call('HSET', record_key, unpack(fields))
   end
+  return false
 end

@@ -5,9 +5,9 @@
 -- unscoped key never lets one property's message stand for another's.
 -- The record's key is derived, not declared (Bellhop does not run on Redis Cluster).
 
--- The first message's id under the legacy key, or nil when there is none for this property.
-local function legacy_first(legacy_key, message_prefix, property_id)
-  local first = redis.pcall('GET', legacy_key)
+-- `first`, the value read from a legacy key (GET, or MGET for many), when it answers for this
+-- property; else nil.
+local function legacy_owned(first, message_prefix, property_id)
   if type(first) ~= 'string' then  -- absent, or not a string (not one Bellhop wrote)
     return nil
   end
@@ -16,4 +16,9 @@ local function legacy_first(legacy_key, message_prefix, property_id)
     return first
   end
   return nil
+end
+
+-- The first message's id under the legacy key, or nil when there is none for this property.
+local function legacy_first(legacy_key, message_prefix, property_id)
+  return legacy_owned(redis.pcall('GET', legacy_key), message_prefix, property_id)
 end

@@ -115,6 +115,10 @@ class limiter {
   // the checks of one call share it). Set before checks run.
   void set_test_clock(std::function<std::int64_t()> now_ms);
 
+  // Counts a decision of `p` taken by another script (the ingest's, which decides the inbound
+  // API's limit with this library's algorithms): allowed or denied, as check counts its own.
+  void count(const policy& p, bool allowed);
+
  private:
   class state;  // counters, warnings and the checks waiting, shared with the calls in flight
 
