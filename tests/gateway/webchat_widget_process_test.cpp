@@ -139,7 +139,8 @@ TEST_F(WebchatWidget, InChromiumAGuestChatsWithTheDemoEngineAndNothingIsLostOrDo
   for (const auto& c : again["conversations"].GetArray()) {
     const auto id = string_member(c, "conversation_id");
     int spa = 0, gym = 0;
-    for (const auto& m : staff_get("/v1/conversations/" + id + "/messages")["messages"].GetArray()) {
+    const auto messages_of = staff_get("/v1/conversations/" + id + "/messages");
+    for (const auto& m : messages_of["messages"].GetArray()) {
       spa += string_member(m, "text") == "Tab one asks about the spa." ? 1 : 0;
       gym += string_member(m, "text") == "Tab two asks about the gym." ? 1 : 0;
     }
