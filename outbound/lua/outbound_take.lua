@@ -7,11 +7,16 @@
 -- KEYS[1] outbound:<channel>   KEYS[2] this process's intake (hash: take number -> element)
 -- ARGV[1] most to take   ARGV[2] the number of the first one taken
 -- Returns the elements taken, oldest first: the i-th is numbered ARGV[2] + i - 1.
-local taken = redis.call('LMPOP', 1, KEYS[1], 'RIGHT', 'COUNT', ARGV[1])
-if not taken then
+-- LRANGE and LTRIM, not LMPOP: Redis 6.2 is still supported (docs/ai-engine.md).
+local tail = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+if #tail == 0 then
   return {}
 end
-local elements = taken[2]
+redis.call('LTRIM', KEYS[1], 0, -#tail - 1)
+local elements = {}
+for i = #tail, 1, -1 do  -- the list's tail is its oldest end
+  elements[#elements + 1] = tail[i]
+end
 local seq = tonumber(ARGV[2])
 local chunk = {}
 for i, element in ipairs(elements) do
