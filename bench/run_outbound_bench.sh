@@ -12,8 +12,8 @@
 #    with bench/bullmq_bench.mjs (a BullMQ 5 Worker with a no-op job on its own redis-server,
 #    the same persistence; the best of BULLMQ_CONCURRENCY, default 50,100,200), alternating,
 #    REPEAT runs each, medians, the ratio and PASS/FAIL against the issue's target (2x).
-#    Each Bellhop run also prints the script calls Redis ran while sending (evalsha), the CPU
-#    seconds of bellhop, its Redis and the fake provider, and the line bench/run_ab.sh reads
+#    Each Bellhop run also prints the script calls Redis ran while sending (evalsha), the
+#    commands it ran (redis_commands: those inside scripts, without the script calls), the CPU seconds of bellhop, its Redis and the fake provider, and the line bench/run_ab.sh reads
 #    ("outbound_bench sends_per_s=… recorded_per_s=…": recorded from the provider's first
 #    request to the last send recorded); the summary adds each side's CPU µs per message.
 # 2. Pacing: PACED (default 400) messages under the built-in whatsapp_business_number policy
@@ -65,6 +65,11 @@ stop_lane() {
   rm -rf "$dir"; dir=""  # its embedded Redis's files (a campaign's AOF is tens of MB)
 }
 rcli() { redis-cli -s "$data/redis.sock" -a "$(cat "$data/redis.password")" --no-auth-warning "$@"; }
+# commands: from INFO commandstats, the commands Redis ran (those of scripts included), but the
+# script calls themselves and this script's INFO and AUTH (its HGET polls, one per 50 ms, count).
+commands() {
+  awk -F'[:=,]' '/^cmdstat_/ && $1 !~ /^cmdstat_(evalsha|eval|info|auth)$/ { n += $3 } END { print n + 0 }'
+}
 # push FROM TO PRIORITY TEXT: messages FROM..TO to distinct guests, pushed by Redis itself.
 push() {
   rcli EVAL "for i = ARGV[1], ARGV[2] do redis.call('LPUSH', KEYS[1], '{\"property_id\":\"bench-1\",\"channel\":\"whatsapp\",\"to\":\"+49151' .. (10000000 + i) .. '\",\"text\":\"' .. ARGV[4] .. '\",\"priority\":' .. ARGV[3] .. '}') end" \
@@ -115,6 +120,7 @@ run_sends() {
   local filed_s
   filed_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   calls0=$(rcli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
+  commands0=$(rcli INFO commandstats | commands)
   local redis_pid b0 r0 f0
   redis_pid=$(echo "$children" | head -1)
   b0=$(ticks "$bellhop_pid") r0=$(ticks "$redis_pid") f0=$(ticks "$fake_pid")
@@ -131,11 +137,12 @@ run_sends() {
     END { printf "%.3f", (end - v["first_marked_ms"]) / 1000 }' "$mark_file")
   rm -f "$mark_file"
   calls1=$(rcli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
+  commands1=$(rcli INFO commandstats | commands)
   local cpu
   cpu="cpu_s_bellhop=$(( $(ticks "$bellhop_pid") - b0 )) redis=$(( $(ticks "$redis_pid") - r0 )) fake=$(( $(ticks "$fake_pid") - f0 ))"
   cpu=$(echo "$cpu" | awk -v hz="$hz" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); printf "%s%s=%.2f", (i > 1 ? " " : ""), kv[1], kv[2] / hz } }')
   stop_lane
-  echo "sent=${sent:-0} of $n filed_s=$filed_s recorded_s=$recorded_s evalsha=$((calls1 - calls0)) $cpu $(cat "$port_file.out")"
+  echo "sent=${sent:-0} of $n filed_s=$filed_s recorded_s=$recorded_s evalsha=$((calls1 - calls0)) redis_commands=$((commands1 - commands0)) $cpu $(cat "$port_file.out")"
   rm -f "$port_file" "$port_file.out"
 }
 
@@ -161,7 +168,11 @@ for ((run = 1; run <= repeat; run++)); do
   cpu=$(echo "$out" | awk -v n="$count" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
     END { printf "%.1f", (v["cpu_s_bellhop"] + v["redis"] + v["fake"]) * 1e6 / n }')
   bellhop_cpus+=("$cpu")
-  echo "run $run bellhop sends_per_s=${rate:-none} cpu_us_per_message=$cpu (bellhop, its Redis, the fake provider)"
+  split=$(echo "$out" | awk -v n="$count" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+    END { printf "bellhop %.1f, redis %.1f, fake %.1f; redis commands per message %.1f, script calls %.2f",
+          v["cpu_s_bellhop"] * 1e6 / n, v["redis"] * 1e6 / n, v["fake"] * 1e6 / n,
+          v["redis_commands"] / n, v["evalsha"] / n }')
+  echo "run $run bellhop sends_per_s=${rate:-none} cpu_us_per_message=$cpu ($split)"
   # The line bench/run_ab.sh reads, one per run.
   echo "$out" | awk -v n="$count" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
     END { if (v["first_to_last_s"] > 0 && v["recorded_s"] > 0)

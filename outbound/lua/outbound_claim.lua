@@ -15,14 +15,16 @@
 -- ARGV[8] '1' when the channel has a customer-service window (WhatsApp), else '0'
 -- ARGV[9…] per property inside its quiet hours now, three values: property_id, when they end
 -- (epoch ms, > now), the same as RFC 3339
--- Returns {paused 0/1, next due (epoch ms, -1 none), held, then four values per message taken:
--- json, attempts, last_inbound_at, account}; attempts -1: the recipient opted out, so the
+-- Returns {paused 0/1, next due (epoch ms, -1 none), held, then five values per message taken:
+-- json, attempts, last_inbound_at, account, stale}; attempts -1: the recipient opted out, so the
 -- message must fail without a send; last_inbound_at: the last_inbound_at of the conversation
 -- the message's record names (epoch ms), -1 when it names none, the conversation has none, or
 -- ARGV[8] is '0' (a conversation from before last_inbound_at was written, docs/upgrading.md,
 -- answers with the received_at of the newest guest message among its recent messages);
 -- account: the account the guest of that conversation last wrote to ('' when none is known),
--- which the reply goes out from unless the message names one (docs/outbound.md).
+-- which the reply goes out from unless the message names one (docs/outbound.md); stale: 1 when
+-- the record has a reason or an error_code (of an earlier attempt, or a dead letter retried),
+-- which outbound_finish.lua drops when the message is sent, else 0.
 local function priority_of(message)  -- Bellhop writes id then priority first
   return tonumber(string.match(message, '^{"id":"[^"]*","priority":(%d+)')) or 5
 end
@@ -117,11 +119,12 @@ while want > 0 do
       -- call with messages popped and not yet pushed.
       local record
       if ARGV[7] ~= '' then
-        record = redis.pcall('HMGET', ARGV[4] .. id, 'attempts', 'conversation_id')
+        record = redis.pcall('HMGET', ARGV[4] .. id, 'attempts', 'reason', 'error_code',
+                             'conversation_id')
       else
-        record = {redis.pcall('HGET', ARGV[4] .. id, 'attempts')}
+        record = redis.pcall('HMGET', ARGV[4] .. id, 'attempts', 'reason', 'error_code')
       end
-      if type(record) ~= 'table' or record.err or (type(record[1]) == 'table') then
+      if type(record) ~= 'table' or record.err then
         record = {}
       end
       if to and redis.call('EXISTS', ARGV[5] .. to) == 1 then
@@ -130,8 +133,8 @@ while want > 0 do
         out[#out + 1] = tonumber(record[1] or '0') or 0
       end
       local last_inbound_at, account = -1, ''
-      if record[2] and record[2] ~= '' then
-        local conversation = ARGV[7] .. record[2]
+      if record[4] and record[4] ~= '' then
+        local conversation = ARGV[7] .. record[4]
         local state = redis.pcall('HMGET', conversation, 'last_inbound_at', 'account')
         if type(state) == 'table' and not state.err then
           account = state[2] or ''
@@ -142,6 +145,7 @@ while want > 0 do
       end
       out[#out + 1] = last_inbound_at
       out[#out + 1] = account
+      out[#out + 1] = (record[2] or record[3]) and 1 or 0
       want = want - 1
     end
   end

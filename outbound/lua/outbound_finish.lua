@@ -20,19 +20,57 @@
 -- pub/sub channel of the message.status event ('' = no event), property_id, the event's data
 -- (its ts is now), dead letter JSON, '1' when the recipient opted out (later sends to them fail
 -- at once), how it was sent when not as itself ('template': WhatsApp's template in place of a
--- text; '' otherwise)
+-- text; '' otherwise), the record's attempts after this one as the claim counted them ('' =
+-- unknown: counted by an HINCRBY), '1' when the claim saw a reason or error_code on the record
+-- (a sent message's record drops them: an HDEL only then)
 -- Returns one value per element: 1 recorded; 0 when the message was no longer in the
 -- processing list (another process recovered it, or this very batch ran before and its answer
 -- was lost; nothing is changed then, except that a send that happened and is not recorded yet
 -- is recorded); or the error's text when the element failed.
 --#include event.lua
-local PER_KEYS, PER_ARGS = 6, 13
+local PER_KEYS, PER_ARGS = 6, 15
 local ttl, history_max, minute_ttl = ARGV[1], ARGV[2], ARGV[3]
 local counted = {}       -- stats field -> messages
 local minutes, minute_keys = {}, {}  -- stats:minute key -> messages sent, and the keys in order
 
 local function count(field)
   counted[field] = (counted[field] or 0) + 1
+end
+
+-- A batch's events of one property take consecutive seqs: the first through append_event (which
+-- checks the counter against the history), the next ones after it, the counter set once at the
+-- end (nothing else runs in between: a script is atomic). property:<pid>:seq -> the last seq.
+local seqs, seq_keys = {}, {}
+local function flush_seq(seq_key)
+  if seqs[seq_key] and seqs[seq_key].ahead then
+    redis.call('SET', seq_key, string.format('%d', seqs[seq_key].seq), 'KEEPTTL')
+  end
+  seqs[seq_key] = nil
+end
+local function add_event(seq_key, stream_key, property_id, data, now)
+  local last = seqs[seq_key]
+  if last then
+    local seq = last.seq + 1
+    local json = event_json(seq, property_id, 'message.status', data, now)
+    local added = redis.pcall('XADD', stream_key, string.format('%d-0', seq), 'event', json)
+    if type(added) ~= 'table' or not added.err then
+      last.seq, last.ahead = seq, true
+      if seq % TRIM_EVERY == 0 then
+        redis.call('XTRIM', stream_key, 'MAXLEN', '~', history_max)
+      end
+      return json
+    end
+    flush_seq(seq_key)  -- the slow way, from the counter as it stands
+  end
+  local seq, json = append_event(seq_key, stream_key, history_max, property_id, 'message.status',
+                                 data, now)
+  if seq then
+    if not seqs[seq_key] then
+      seq_keys[#seq_keys + 1] = seq_key
+    end
+    seqs[seq_key] = {seq = seq, ahead = false}
+  end
+  return json
 end
 
 local function finish(k, a)
@@ -49,24 +87,37 @@ local function finish(k, a)
       (mode ~= 'sent' or redis.call('HGET', record, 'provider_message_id') == provider_id) then
     return 0  -- recovered elsewhere, or this very call ran already (its answer was lost)
   end
-  if mode == 'retry' or mode == 'dead' or mode == 'sent' then
+  -- A sent message taken off the list: its attempts are the claim's count plus this one (no
+  -- other process changes a record while its message is in this list).
+  local attempts = removed == 1 and mode == 'sent' and ARGV[a + 13] ~= '' and ARGV[a + 13]
+  if not attempts and (mode == 'retry' or mode == 'dead' or mode == 'sent') then
     redis.call('HINCRBY', record, 'attempts', 1)
   end
   local function event()
     local channel = ARGV[a + 7]
     if channel ~= '' then
-      local seq, ev = append_event(KEYS[k + 2], KEYS[k + 3], history_max, ARGV[a + 8],
-                                   'message.status', ARGV[a + 9], now)
-      if seq then
+      local ev = add_event(KEYS[k + 2], KEYS[k + 3], ARGV[a + 8], ARGV[a + 9], now)
+      if ev then
         redis.call('PUBLISH', channel, ev)
       end
     end
   end
   if mode == 'sent' then
-    redis.call('HSET', record, 'status', 'sent', 'provider_message_id', provider_id, 'sent_at', now)
-    redis.call('HDEL', record, 'reason', 'error_code')
-    if ARGV[a + 12] ~= '' then
-      redis.call('HSET', record, 'sent_as', ARGV[a + 12])
+    local sent_as = ARGV[a + 12]
+    if attempts and sent_as ~= '' then
+      redis.call('HSET', record, 'status', 'sent', 'provider_message_id', provider_id, 'sent_at',
+                 now, 'attempts', attempts, 'sent_as', sent_as)
+    elseif attempts then
+      redis.call('HSET', record, 'status', 'sent', 'provider_message_id', provider_id, 'sent_at',
+                 now, 'attempts', attempts)
+    else
+      redis.call('HSET', record, 'status', 'sent', 'provider_message_id', provider_id, 'sent_at', now)
+      if sent_as ~= '' then
+        redis.call('HSET', record, 'sent_as', sent_as)
+      end
+    end
+    if not attempts or ARGV[a + 14] == '1' then
+      redis.call('HDEL', record, 'reason', 'error_code')
     end
     redis.call('EXPIRE', record, ttl)
     if provider_id ~= '' then
@@ -117,6 +168,9 @@ for i = 0, n - 1 do
     result = type(result) == 'table' and tostring(result.err) or tostring(result)
   end
   out[#out + 1] = result
+end
+for _, seq_key in ipairs(seq_keys) do
+  flush_seq(seq_key)
 end
 -- The counters once per batch, by as many as its elements added.
 for field, by in pairs(counted) do

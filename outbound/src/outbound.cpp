@@ -159,11 +159,11 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   }
 
  private:
-  // One send's outcome for outbound_finish.lua: its six keys and thirteen arguments, in the
+  // One send's outcome for outbound_finish.lua: its six keys and fifteen arguments, in the
   // script's order.
   struct outcome {
     std::array<std::string, 6> keys;
-    std::array<std::string, 13> args;
+    std::array<std::string, 15> args;
   };
 
   struct lane {
@@ -558,13 +558,14 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
           if (held > 0)
             self->sends_.labels({l->ch.name, "quiet_hours"}).inc(static_cast<std::uint64_t>(held));
           int taken = 0;
-          for (std::size_t i = 3; i + 3 < e.size(); i += 4) {
+          for (std::size_t i = 3; i + 4 < e.size(); i += 5) {
             if (!e[i].is_string()) continue;
             ++taken;
             ++l->in_flight;
             self->send(l, e[i].str(), e[i + 1].is_integer() ? e[i + 1].integer() : 0,
                        e[i + 2].is_integer() ? e[i + 2].integer() : -1,
-                       e[i + 3].is_string() ? e[i + 3].str() : "");
+                       e[i + 3].is_string() ? e[i + 3].str() : "",
+                       !e[i + 4].is_integer() || e[i + 4].integer() != 0);
           }
           // There may be more: a full batch, or a claim that stopped holding at its cap.
           if (taken == room || held >= max_quiet_holds) return self->wake(l);
@@ -619,8 +620,9 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   // `last_inbound_at`: when the guest last wrote in the message's conversation (epoch ms), -1
   // unknown (read by the claim for channels with a service window only).
   // `conversation_account`: the account its guest last wrote to ("" = none known).
+  // `stale`: the record has a reason or an error_code (of an earlier attempt) to drop when sent.
   void send(const lane_ptr& l, std::string json, std::int64_t attempts,
-            std::int64_t last_inbound_at, const std::string& conversation_account) {
+            std::int64_t last_inbound_at, const std::string& conversation_account, bool stale) {
     filed f;
     if (auto error = read_outbound(json, l->ch.name, f); !error.empty()) {
       report_poison(poison_, "outbound", l->ready, f.refused, error);
@@ -662,13 +664,14 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     }
     std::vector<ratelimit::limit_key> checks;
     if (limits_ && l->ch.limits) checks = l->ch.limits(*msg);
-    if (checks.empty()) return call_provider(l, std::move(json), std::move(*msg), attempts);
+    if (checks.empty()) return call_provider(l, std::move(json), std::move(*msg), attempts, stale);
     auto m = std::make_shared<channels::outbound_message>(std::move(*msg));
     limits_->limiter.check(
         std::move(checks), 1, strand_,
-        [self = shared_from_this(), l, json = std::move(json), m, attempts](
-            ratelimit::decision d) mutable {
-          if (d.allowed) return self->call_provider(l, std::move(json), std::move(*m), attempts);
+        [self = shared_from_this(), l, json = std::move(json), m, attempts,
+         stale](ratelimit::decision d) mutable {
+          if (d.allowed)
+            return self->call_provider(l, std::move(json), std::move(*m), attempts, stale);
           if (!d.degraded && d.retry_after_ms < 0) {
             return self->finish(l, "dead", std::move(json), *m, attempts,
                                 "larger than a rate limit allows", "rate_limit", "", 0);
@@ -687,12 +690,12 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   }
 
   void call_provider(const lane_ptr& l, std::string json, channels::outbound_message msg,
-                     std::int64_t attempts) {
+                     std::int64_t attempts, bool stale) {
     auto m = std::make_shared<channels::outbound_message>(std::move(msg));
     l->ch.send(*m, strand_,
-               [self = shared_from_this(), l, json = std::move(json), m,
-                attempts](channels::send_result r) mutable {
-                 self->on_result(l, std::move(json), *m, attempts, std::move(r));
+               [self = shared_from_this(), l, json = std::move(json), m, attempts,
+                stale](channels::send_result r) mutable {
+                 self->on_result(l, std::move(json), *m, attempts, stale, std::move(r));
                });
   }
 
@@ -723,7 +726,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   }
 
   void on_result(const lane_ptr& l, std::string json, const channels::outbound_message& m,
-                 std::int64_t attempts, channels::send_result r) {
+                 std::int64_t attempts, bool stale, channels::send_result r) {
     using channels::send_outcome;
     if (r.outcome == send_outcome::sent)
       l->sent->inc();
@@ -733,7 +736,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     const std::int64_t now = now_ms();
     switch (r.outcome) {
       case send_outcome::sent:
-        return finish(l, "sent", std::move(json), m, attempts, "", "", r.provider_message_id, 0);
+        return finish(l, "sent", std::move(json), m, attempts, "", "", r.provider_message_id, 0,
+                      false, true, stale);
       case send_outcome::rate_limited:  // the provider throttles the sender: the channel waits
         return requeue(l, std::move(json), m,
                        r.retry_after.count() > 0 ? r.retry_after.count() : 1000);
@@ -771,11 +775,12 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   }
 
   // `object`: `json` parsed as a JSON object when it was read (every message that was read
-  // into `m`), so a dead letter holds it as one.
+  // into `m`), so a dead letter holds it as one. `attempts`: the claim's count; a sent one
+  // writes it plus one, and drops reason and error_code only when `stale` (the claim saw them).
   void finish(const lane_ptr& l, const char* mode, std::string json,
               const channels::outbound_message& m, std::int64_t attempts, std::string reason,
               std::string error_code_, std::string provider_id, std::int64_t due,
-              bool opted_out = false, bool object = true) {
+              bool opted_out = false, bool object = true, bool stale = true) {
     const std::string mode_s = mode;
     const std::string now = contract::format_timestamp(std::chrono::system_clock::now());
     // The message.status event's data; the script writes the event (core/lua/fragments/event.lua).
@@ -829,7 +834,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         {mode_s, std::move(json), now, std::to_string(due), std::move(provider_id),
          std::move(reason), std::move(error_code_), std::move(channel_key),
          event ? m.property_id : "", std::move(data), std::move(dead_letter), opted_out ? "1" : "0",
-         mode_s == "sent" && channels::sends_template(m) ? "template" : ""}};
+         mode_s == "sent" && channels::sends_template(m) ? "template" : "",
+         mode_s == "sent" ? std::to_string(attempts + 1) : std::string(), stale ? "1" : "0"}};
     l->outcomes.push_back(std::move(o));
     --l->in_flight;
     ++l->unrecorded;
@@ -860,7 +866,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                                      std::to_string(options_.history_max),
                                      std::to_string(minute_counts_ttl_s)};
     keys.reserve(keys.size() + n * 6);
-    args.reserve(args.size() + n * 13);
+    args.reserve(args.size() + n * 15);
     for (std::size_t i = 0; i < n; ++i) {
       auto& o = l->outcomes[i];
       for (auto& k : o.keys) keys.push_back(std::move(k));

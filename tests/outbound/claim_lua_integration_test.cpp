@@ -73,7 +73,7 @@ class ClaimLua : public ::testing::Test {
     EXPECT_TRUE(r.is_array() && e.size() >= 3) << r.to_string();
     if (!r.is_array() || e.size() < 3) return out;
     out.held = e[2].integer();
-    for (std::size_t i = 3; i + 3 < e.size(); i += 4) {
+    for (std::size_t i = 3; i + 4 < e.size(); i += 5) {
       const auto& json = e[i].str();
       out.ids.push_back(json.substr(7, json.find('"', 7) - 7));
       out.last_inbound.push_back(e[i + 2].integer());
@@ -177,14 +177,19 @@ TEST_F(ClaimLua, TheGuestsLastMessageComesWithEachWhatsAppMessage) {
 TEST_F(ClaimLua, WithoutAConversationPrefixNoConversationIsReadAndTheListKeepsTheOrder) {
   for (int i = 0; i < 5; ++i) file("m" + std::to_string(i), 5, "hotel-berlin");
   client_.run({"HSET", "message:m0", "conversation_id", "c_new", "attempts", "2"});
+  client_.run({"HSET", "message:m1", "error_code", "500"});
+  client_.run({"HSET", "message:m2", "reason", "gave up"});
   client_.run({"HSET", "conversation:c_new", "last_inbound_at", "1799999990000", "account", "77"});
   const auto c = claim(now, 8, {}, 1000, "window", "");
   ASSERT_EQ(c.ids, (std::vector<std::string>{"m0", "m1", "m2", "m3", "m4"}));
   EXPECT_EQ(c.last_inbound, (std::vector<long long>(5, -1)));
   const auto& e = last_reply_.elements();
-  ASSERT_EQ(e.size(), 3u + 5 * 4);
+  ASSERT_EQ(e.size(), 3u + 5 * 5);
   EXPECT_EQ(e[4].integer(), 2) << "the attempts are still read";
   EXPECT_EQ(e[6].str(), "") << "no account read";
+  // Whether the record has a reason or an error_code for the finish to drop.
+  for (std::size_t m = 0; m < 5; ++m)
+    EXPECT_EQ(e[3 + 5 * m + 4].integer(), m == 1 || m == 2 ? 1 : 0) << m;
   std::vector<std::string> listed;
   const auto processing = client_.run({"LRANGE", "processing", "0", "-1"});
   for (const auto& m : processing.elements()) listed.push_back(m.str().substr(7, 2));
@@ -209,7 +214,7 @@ TEST_F(ClaimLua, AnUnreadableRecordCountsAsAFirstAttemptAndLosesNoMessage) {
     const auto c = claim(now, 8, {}, 1000, "", prefix);
     ASSERT_EQ(c.ids, (std::vector<std::string>{"m0", "m1", "m2"})) << last_reply_.to_string();
     const auto& e = last_reply_.elements();
-    for (std::size_t i = 4; i < e.size(); i += 4) EXPECT_EQ(e[i].integer(), 0) << i;
+    for (std::size_t i = 4; i < e.size(); i += 5) EXPECT_EQ(e[i].integer(), 0) << i;
     EXPECT_EQ(client_.get({"LLEN", "processing"}), "3");
     client_.run({"DEL", "processing"});
     for (const std::string id : {"m0", "m1", "m2"})

@@ -23,7 +23,8 @@ std::string message(const std::string& id, int priority, const std::string& to) 
          R"(","text":"Your room is ready."})";
 }
 
-// One outcome as the dispatcher hands it to the script: six keys, thirteen arguments.
+// One outcome as the dispatcher hands it to the script: six keys, fifteen arguments (a sent
+// one with the attempts the claim read, none, plus this one; every record has a reason).
 struct outcome {
   std::vector<std::string> keys, args;
 };
@@ -45,7 +46,7 @@ outcome make(const std::string& mode, const std::string& id, int priority, const
        mode == "defer" || mode == "retry" ? "1800000060000" : "0", provider_id,
        mode == "retry" || mode == "dead" ? "nope" : "", mode == "dead" ? "100" : "",
        event ? "property:hotel-berlin:conversations" : "", event ? "hotel-berlin" : "", data,
-       letter, opted_out ? "1" : "0", sent_as}};
+       letter, opted_out ? "1" : "0", sent_as, mode == "sent" ? "1" : "", "1"}};
 }
 
 // Every mode; a message the list does not hold any more (recovered elsewhere), and one sent
@@ -172,6 +173,40 @@ TEST_F(FinishLua, ABatchOfMixedOutcomesLeavesWhatOneCallEachLeaves) {
   EXPECT_EQ(a_.get({"HGET", "stats", "failed"}), "2");
   EXPECT_EQ(a_.get({"HGET", "stats:minute:29000000", "out"}), "3");
   EXPECT_GT(a_.run({"TTL", "stats:minute:29000000"}).integer(), 0);
+}
+
+// A sent message writes the attempts the claim read plus one, without an HINCRBY, and drops a
+// reason only when the claim saw one; a batch's events continue the property's seq one by one.
+TEST_F(FinishLua, ASentMessageWritesTheClaimsAttemptsAndItsEventsContinueTheSeq) {
+  std::vector<outcome> batch = {make("sent", "m1", 5, "+4915100000001", "wamid.1"),
+                                make("sent", "m2", 5, "+4915100000002", "wamid.2"),
+                                make("sent", "m3", 5, "+4915100000003", "wamid.3")};
+  batch[0].args[13] = "3";  // its third attempt; no reason to drop
+  batch[0].args[14] = "0";
+  batch[1].args[13] = "2";  // a reason of its first attempt to drop
+  batch[1].args[14] = "1";
+  for (const auto& o : batch) a_.run({"LPUSH", "processing", o.args[1]});
+  a_.run({"HSET", "message:m1", "status", "queued", "attempts", "2"});
+  a_.run({"HSET", "message:m2", "status", "queued", "attempts", "1", "reason", "timeout",
+          "error_code", "504"});
+  a_.run({"SET", "property:hotel-berlin:seq", "41"});
+  a_.run({"XADD", "property:hotel-berlin:events", "41-0", "event", "{}"});
+  const auto r = run(a_, batch);
+  ASSERT_TRUE(r.is_array() && r.elements().size() == 3) << r.to_string();
+  for (const auto& e : r.elements()) EXPECT_EQ(e.integer(), 1) << r.to_string();
+  EXPECT_EQ(a_.get({"HGET", "message:m1", "attempts"}), "3");
+  EXPECT_EQ(a_.get({"HGET", "message:m1", "status"}), "sent");
+  EXPECT_EQ(a_.get({"HGET", "message:m2", "attempts"}), "2");
+  EXPECT_EQ(a_.get({"HEXISTS", "message:m2", "reason"}), "0");
+  EXPECT_EQ(a_.get({"HEXISTS", "message:m2", "error_code"}), "0");
+  EXPECT_EQ(a_.get({"HGET", "message:m3", "attempts"}), "1");
+  EXPECT_EQ(a_.get({"GET", "property:hotel-berlin:seq"}), "44");
+  const auto events = a_.run({"XRANGE", "property:hotel-berlin:events", "-", "+"});
+  std::vector<std::string> ids;
+  for (const auto& e : events.elements()) ids.push_back(e.elements()[0].str());
+  EXPECT_EQ(ids, (std::vector<std::string>{"41-0", "42-0", "43-0", "44-0"}));
+  EXPECT_NE(events.elements()[3].elements()[1].elements()[1].str().find(R"({"seq":44,)"),
+            std::string::npos);
 }
 
 TEST_F(FinishLua, ABatchRunAgainAfterItsReplyWasLostCountsNothingTwice) {
