@@ -61,7 +61,9 @@ struct provider_client::pool {
   // Servers close idle connections after a while (often 60 s or more): well before that, a
   // connection is dropped here rather than found closed by a send.
   static constexpr auto max_idle = std::chrono::seconds(30);
-  static constexpr std::size_t max_per_origin = 64;
+  // As many as outbound.concurrency's sends may use at once (a lane of 256 measured best against
+  // a local provider, bench/run_outbound_bench.sh); beyond it each send would open its own.
+  static constexpr std::size_t max_per_origin = 256;
 
   template <class Stream>
   struct idle {
