@@ -9,8 +9,8 @@
 //     (late ones at once, never skipped); latency runs from the SCHEDULED time, so a stalled
 //     sender or broker is counted (no coordinated omission).
 //
-//   ratelimit_bench --redis redis://127.0.0.1:6379 --mode saturation --in-flight 256 --duration-s 10
-//   ratelimit_bench --redis 6379 --mode rate --rate 10000 --duration-s 10 --algorithm gcra
+//   ratelimit_bench --redis redis://127.0.0.1:6379 --mode saturation --in-flight 256 --duration-s
+//   10 ratelimit_bench --redis 6379 --mode rate --rate 10000 --duration-s 10 --algorithm gcra
 //
 // Other options: --threads N, --keys K, --limit L --window-ms W --burst B (the policy; default
 // 1000000 per 1000 ms, so nearly every check is allowed), --cost C, --warmup-s S (runs the same
@@ -69,13 +69,14 @@ struct options {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "%s\nusage: ratelimit_bench [--redis URL|PORT] [--mode saturation|rate] [--rate N] "
-               "[--duration-s S] [--warmup-s S] [--in-flight N] [--threads N] "
-               "[--algorithm fixed_window|sliding_window|gcra] [--limit L] [--window-ms W] "
-               "[--burst B] [--cost C] [--keys K] [--prefix P] [--policy NAME] [--calls-in-flight N] "
-               "[--batch-decisions N] [--batch-keys N]\n",
-               why);
+  std::fprintf(
+      stderr,
+      "%s\nusage: ratelimit_bench [--redis URL|PORT] [--mode saturation|rate] [--rate N] "
+      "[--duration-s S] [--warmup-s S] [--in-flight N] [--threads N] "
+      "[--algorithm fixed_window|sliding_window|gcra] [--limit L] [--window-ms W] "
+      "[--burst B] [--cost C] [--keys K] [--prefix P] [--policy NAME] [--calls-in-flight N] "
+      "[--batch-decisions N] [--batch-keys N]\n",
+      why);
   std::exit(2);
 }
 
@@ -101,9 +102,12 @@ options parse(int argc, char** argv) {
       else if (k == "--keys") o.keys = std::stol(v);
       else if (k == "--prefix") o.prefix = v;
       else if (k == "--policy") o.policy_name = v;
-      else if (k == "--calls-in-flight") o.batching.max_in_flight = std::stoul(v);
-      else if (k == "--batch-decisions") o.batching.max_decisions = std::stoul(v);
-      else if (k == "--batch-keys") o.batching.max_keys = std::stoul(v);
+      else if (k == "--calls-in-flight")
+        o.batching.max_in_flight = std::stoul(v);
+      else if (k == "--batch-decisions")
+        o.batching.max_decisions = std::stoul(v);
+      else if (k == "--batch-keys")
+        o.batching.max_keys = std::stoul(v);
       else usage(("unknown option " + k).c_str());
     }
   } catch (const std::exception&) {

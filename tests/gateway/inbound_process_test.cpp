@@ -31,14 +31,20 @@ class InboundProcess : public ::testing::Test {
     port_ = free_port();
     const auto config = dir_.path() / "config.json";
     std::ofstream(config) << R"({
-      "listen": "127.0.0.1:)" << port_ << R"(",
-      "data_dir": ")" << (dir_.path() / "data").string() << R"(",
-      "redis": {"url": ")" << redis_url << R"(", "command_timeout_ms": 1000},)"
-                         << (top.empty() ? "" : top + ",") << R"(
+      "listen": "127.0.0.1:)"
+                          << port_ << R"(",
+      "data_dir": ")" << (dir_.path() / "data").string()
+                          << R"(",
+      "redis": {"url": ")" << redis_url
+                          << R"(", "command_timeout_ms": 1000},)" << (top.empty() ? "" : top + ",")
+                          << R"(
       "auth": {"adapter_keys": [
-        {"name": "all", "key": ")" << adapter_key << R"(", "properties": ["*"]},
-        {"name": "berlin", "key": ")" << berlin_only_key << R"(", "properties": ["hotel-berlin"]},
-        {"name": "third", "key": ")" << third_key << R"(", "properties": ["*"]}
+        {"name": "all", "key": ")"
+                          << adapter_key << R"(", "properties": ["*"]},
+        {"name": "berlin", "key": ")"
+                          << berlin_only_key << R"(", "properties": ["hotel-berlin"]},
+        {"name": "third", "key": ")"
+                          << third_key << R"(", "properties": ["*"]}
       ]}
     })";
     child_process p({BELLHOP_BINARY, "serve", "--config", config.string()},
