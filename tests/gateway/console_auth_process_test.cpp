@@ -79,9 +79,9 @@ class ConsoleAuthProcess : public ::testing::Test {
       "properties": [{"id": "hotel-a", "time_zone": "UTC"}, {"id": "hotel-b", "time_zone": "UTC"}],
       "ratelimit": {)" << (limits ? "" : R"("console_login_user": "", "console_login_ip": "",)")
                            << R"( "policies": {
-        "console_login_user": {"algorithm": "fixed_window", "limit": )"
+        "console_login_user": {"algorithm": "sliding_window", "limit": )"
                            << per_user << R"(, "window_ms": 60000},
-        "console_login_ip": {"algorithm": "fixed_window", "limit": )"
+        "console_login_ip": {"algorithm": "sliding_window", "limit": )"
                            << per_ip << R"(, "window_ms": 60000}}}
     })";
     bellhop_ = child_process({BELLHOP_BINARY, "serve", "--config", config_.string()},

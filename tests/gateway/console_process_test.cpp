@@ -64,7 +64,7 @@ class Console : public ::testing::Test {
       "redis": {"url": ")" << redis_.url()
                            << R"(", "command_timeout_ms": 1000},
       "outbound": {"backoff_initial_ms": 100, "backoff_max_ms": 400},
-      "ratelimit": {"policies": {"staff_reply": {"algorithm": "fixed_window", "limit": 1,
+      "ratelimit": {"policies": {"staff_reply": {"algorithm": "sliding_window", "limit": 1,
                                                  "window_ms": 60000}}},
       "properties": [{"id": "hotel-berlin", "name": "Hotel Berlin", "time_zone": "Europe/Berlin"},
                      {"id": "hotel-paris", "name": "Hotel Paris", "time_zone": "Europe/Paris"}],
