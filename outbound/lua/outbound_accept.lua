@@ -169,8 +169,9 @@ local function accept(K, A)
     listed = redis.call('HMGET', K.message, 'sent_by', 'listed')
   end
   counts.accepted = counts.accepted + 1
-  if type(state) == 'table' and not state.err and state[1] == A.pid and not listed[1] and
-     listed[2] ~= '1' then
+  -- Joining the conversation under pcall: the message is filed (in ready or delayed) by now, so
+  -- an error here (a conversation key of another type, say) must not dead-letter it as well.
+  local function join()
     local seq, event = append_event(K.seq, K.events, ARGV[4], A.pid, 'message.created', A.entry,
                                     ARGV[8])
     if seq then
@@ -179,6 +180,10 @@ local function accept(K, A)
       redis.call('HSET', K.message, 'listed', '1')
       redis.call('PUBLISH', A.events_channel, event)
     end
+  end
+  if type(state) == 'table' and not state.err and state[1] == A.pid and not listed[1] and
+     listed[2] ~= '1' then
+    pcall(join)
   end
   if A.handoff == '1' then
     handoff()
@@ -222,8 +227,11 @@ if #taken_seqs > 0 then
 end
 -- The arrival numbers of this call's messages, one each (the delayed, held and duplicate ones
 -- leave theirs unused), in the order they are filed.
+-- After the HDEL above nothing may end the call: an arrivals counter that is not a number
+-- leaves this call's arrival numbers starting at 1 (their order within a priority still holds).
 if files > 0 then
-  arrival = redis.call('INCRBY', KEYS[3], files) - files
+  local last = redis.pcall('INCRBY', KEYS[3], files)
+  arrival = type(last) == 'number' and last - files or 0
 end
 local out = {}
 for i, g in ipairs(groups) do
@@ -231,7 +239,7 @@ for i, g in ipairs(groups) do
   if not present[i] then
     out[#out + 1], out[#out + 2] = -1, ''
   elseif kind == 'dead' then
-    redis.call('LPUSH', KEYS[6], ARGV[a + 3])
+    redis.pcall('LPUSH', KEYS[6], ARGV[a + 3])
     counts.invalid = counts.invalid + 1
     out[#out + 1], out[#out + 2] = -3, ''
   else
@@ -253,7 +261,7 @@ for i, g in ipairs(groups) do
 end
 for name, n in pairs(counts) do
   if n > 0 then
-    redis.call('HINCRBY', KEYS[4], name, n)
+    redis.pcall('HINCRBY', KEYS[4], name, n)
   end
 end
 return out

@@ -106,8 +106,10 @@ while want > 0 do
     if q and priority_of(message) >= 5 then
       redis.call('ZADD', KEYS[3], q[1], message)
       redis.call('ZADD', KEYS[6], q[1], id)
+      -- pcall: a record that is not a hash must not end the call with messages popped above
+      -- and not yet pushed to the processing list.
       if redis.call('EXISTS', ARGV[4] .. id) == 1 then
-        redis.call('HSET', ARGV[4] .. id, 'status', 'delayed', 'reason', 'quiet_hours', 'due_at', q[2])
+        redis.pcall('HSET', ARGV[4] .. id, 'status', 'delayed', 'reason', 'quiet_hours', 'due_at', q[2])
       end
       held = held + 1
     else

@@ -91,7 +91,9 @@ local function finish(k, a)
   -- other process changes a record while its message is in this list).
   local attempts = removed == 1 and mode == 'sent' and ARGV[a + 13] ~= '' and ARGV[a + 13]
   if not attempts and (mode == 'retry' or mode == 'dead' or mode == 'sent') then
-    redis.call('HINCRBY', record, 'attempts', 1)
+    -- pcall: the message is off the processing list and not yet in the delayed set or the
+    -- dead list; a record that is not a hash (or attempts not a number) must not lose it.
+    redis.pcall('HINCRBY', record, 'attempts', 1)
   end
   local function event()
     local channel = ARGV[a + 7]

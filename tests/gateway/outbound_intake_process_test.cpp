@@ -376,6 +376,33 @@ TEST_F(OutboundIntake, InvalidElementsInABatchAreDeadLetteredWithTheirReasonsAnd
   EXPECT_EQ(ready_texts(c).size(), static_cast<std::size_t>(i));
 }
 
+// Keys the accept call writes after an element left the intake hash, holding what they should
+// not (a conversation's messages list of another type, an arrivals counter that is not a
+// number): the elements are still filed, each once, none dead-lettered or lost.
+TEST_F(OutboundIntake, KeysOfTheWrongKindAfterTheTakeLoseNoElement) {
+  redis_server redis;
+  redis_client c(redis.tcp_endpoint());
+  c.run({"SET", "outbound:whatsapp:paused", "1"});
+  const std::string cid = "c_0123456789abcdef0123456789abcdef";
+  c.run({"HSET", "conversation:" + cid, "property_id", "hotel-berlin", "mode", "ai"});
+  c.run({"SET", "conversation:" + cid + ":messages", "not a list"});
+  c.run({"SET", "outbound:whatsapp:arrivals", "not a number"});
+  auto bellhop = start_bellhop(redis);
+  push_all(c, {element("+4915142000001", "first", 5),
+               element("+4915142000002", "joins a broken conversation", 5,
+                       R"(,"conversation_id":")" + cid + R"(")"),
+               element("+4915142000003", "third", 5)});
+  ASSERT_TRUE(eventually([&] { return handled(c) == 3; }, 20s)) << handled(c) << "\n"
+                                                                 << bellhop.output();
+  EXPECT_EQ(stat(c, "accepted"), 3);
+  EXPECT_EQ(c.get({"LLEN", "outbound:whatsapp:dead"}), "0");
+  EXPECT_EQ(ready_texts(c),
+            (std::vector<std::string>{"first", "joins a broken conversation", "third"}));
+  EXPECT_EQ(c.get({"HLEN", "outbound:whatsapp:intake:" + c.get({"ZRANGE", "outbound:gateways",
+                                                                  "0", "0"})}),
+            "0");
+}
+
 // A dead process's intake hash goes back to the queue in the order it was taken, and is filed.
 TEST_F(OutboundIntake, ADeadProcesssIntakeHashIsHandedBackInTakeOrder) {
   redis_server redis;

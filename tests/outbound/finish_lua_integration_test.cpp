@@ -236,6 +236,10 @@ TEST_F(FinishLua, AnElementThatFailsFailsAloneAndTheOthersAreRecorded) {
   EXPECT_EQ(a_.get({"HGET", "message:m3", "status"}), "sent");
   EXPECT_EQ(a_.get({"HGET", "stats", "sent"}), "2");
   EXPECT_EQ(a_.get({"HGET", "stats", "retried"}), "<nil>");
+  // Its record could not be written, but the message itself is not lost: it left the
+  // processing list for the delayed set, due when its retry is.
+  EXPECT_EQ(a_.get({"ZSCORE", "delayed", batch[1].args[1]}), "1800000060000");
+  EXPECT_EQ(a_.run({"LLEN", "processing"}).integer(), 0);
 }
 
 TEST_F(FinishLua, ABatchThatIsNotWholeElementsIsRefusedBeforeItChangesAnything) {
