@@ -21,12 +21,28 @@ for _, gateway in ipairs(lapsed) do
     end
     local intake = queue .. ':intake:' .. gateway
     if budget > 0 and redis.call('EXISTS', intake) == 1 then
-      -- Take order: the numbers, sorted (a process holds at most some 100,000).
+      -- Take order: the numbers, sorted, when they fit the budget; beyond it (a process holds
+      -- at most some 100,000), the budget's worth of numbers from the lowest one, found without
+      -- a sort (numbers are given in runs from 1; filing leaves gaps, read as nothing).
       local numbered = {}
-      for _, field in ipairs(redis.call('HKEYS', intake)) do
-        numbered[#numbered + 1] = {tonumber(field) or 0, field}
+      local all = redis.call('HKEYS', intake)
+      if #all <= budget then
+        for _, field in ipairs(all) do
+          numbered[#numbered + 1] = {tonumber(field) or 0, field}
+        end
+        table.sort(numbered, function(a, b) return a[1] < b[1] end)
+      else
+        local low
+        for _, field in ipairs(all) do
+          local number = tonumber(field)
+          if number and (not low or number < low) then
+            low = number
+          end
+        end
+        for number = low or 0, (low or 0) + budget - 1 do
+          numbered[#numbered + 1] = {number, string.format('%.0f', number)}
+        end
       end
-      table.sort(numbered, function(a, b) return a[1] < b[1] end)
       local n = math.min(#numbered, budget)
       for j = 1, n, 1000 do
         local fields = {}
@@ -38,11 +54,11 @@ for _, gateway in ipairs(lapsed) do
           -- LPUSH: the queue's back, as RPOPLPUSH does above; the oldest taken goes out first.
           if values[v] then
             redis.call('LPUSH', queue, values[v])
+            moved = moved + 1
           end
         end
         redis.call('HDEL', intake, unpack(fields))
       end
-      moved = moved + n
       budget = budget - n
     end
     if redis.call('EXISTS', intake) == 1 then

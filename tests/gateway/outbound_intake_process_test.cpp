@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
@@ -421,6 +422,36 @@ TEST_F(OutboundIntake, ADeadProcesssIntakeHashIsHandedBackInTakeOrder) {
 }
 
 // What an intake took and has not filed yet is waiting, for the admin API.
+// More than one recovery's budget (20,000), numbered with gaps (what filing leaves): handed back
+// over several heartbeats, each element once, still in take order.
+TEST_F(OutboundIntake, ALargeDeadIntakeHashIsHandedBackInTakeOrderOverSeveralHeartbeats) {
+  redis_server redis;
+  redis_client c(redis.tcp_endpoint());
+  c.run({"SET", "outbound:whatsapp:paused", "1"});
+  constexpr int count = 25000;
+  broker::command hset = {"HSET", "outbound:whatsapp:intake:gone-2-BBBB"};
+  std::vector<std::string> expected;
+  for (int i = count; i >= 1; --i) {  // written newest first: the hash's order says nothing
+    char text[16];
+    std::snprintf(text, sizeof text, "n%06d", i);
+    hset.push_back(std::to_string(3 * i));
+    hset.push_back(element("+49151" + std::to_string(60000000 + i), text, 5));
+  }
+  for (int i = 1; i <= count; ++i) {
+    char text[16];
+    std::snprintf(text, sizeof text, "n%06d", i);
+    expected.push_back(text);
+  }
+  c.run(std::move(hset));
+  c.run({"ZADD", "outbound:gateways", "1", "gone-2-BBBB"});
+  auto bellhop = start_bellhop(redis);
+  ASSERT_TRUE(eventually([&] { return handled(c) == count; }, 120s))
+      << handled(c) << "\n" << bellhop.output();
+  EXPECT_EQ(ready_texts(c), expected);
+  EXPECT_EQ(c.get({"EXISTS", "outbound:whatsapp:intake:gone-2-BBBB"}), "0");
+  EXPECT_EQ(c.get({"ZSCORE", "outbound:gateways", "gone-2-BBBB"}), "<nil>");
+}
+
 TEST_F(OutboundIntake, ElementsTakenAndNotFiledYetCountAsWaiting) {
   redis_server redis;
   redis_client c(redis.tcp_endpoint());

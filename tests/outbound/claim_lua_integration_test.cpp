@@ -223,5 +223,20 @@ TEST_F(ClaimLua, AnUnreadableRecordCountsAsAFirstAttemptAndLosesNoMessage) {
   }
 }
 
+// A bulk message held for quiet hours whose record is not a hash: still held (in the delayed
+// set), and the messages popped before it are taken, none lost.
+TEST_F(ClaimLua, AQuietHoldOfAnUnreadableRecordLosesNoMessage) {
+  file("reply", 3, "hotel-berlin");
+  file("bulk", 7, "hotel-berlin");
+  client_.run({"DEL", "message:bulk"});
+  client_.run({"SET", "message:bulk", "not a hash"});
+  const auto c = claim(now, 8, {"hotel-berlin"});
+  EXPECT_EQ(c.ids, (std::vector<std::string>{"reply"})) << last_reply_.to_string();
+  EXPECT_EQ(c.held, 1);
+  EXPECT_EQ(client_.get({"LLEN", "processing"}), "1");
+  EXPECT_EQ(client_.get({"ZSCORE", "delayed", message("bulk", 7, "hotel-berlin")}),
+            std::to_string(quiet_end));
+}
+
 }  // namespace
 }  // namespace bellhop::gateway
