@@ -78,7 +78,9 @@ local function decide(first, n, a, cost)
   return out
 end
 
-local out = {now}
+-- The layout is the library's own: a slip there is no one decision's fault, and it is found
+-- before any decision consumes, so a refused call changed nothing.
+local decisions = {}  -- {first key, pairs, first policy argument, cost}
 local key, a = 1, 3 + 4 * p
 local costs = {}  -- by text: most decisions of a call have one cost
 while a <= #ARGV do
@@ -90,20 +92,23 @@ while a <= #ARGV do
     end
   end
   local n = tonumber(ARGV[a + 1])
-  -- The layout is the library's own: a slip there is no one decision's fault.
   if not cost or not n or n < 1 or key + n - 1 > #KEYS or a + 1 + n > #ARGV then
     return redis.error_reply('malformed rate-limit batch at argument ' .. a)
   end
-  local ok, result = pcall(decide, key, n, a + 2, cost)
+  decisions[#decisions + 1] = {key, n, a + 2, cost}
+  key, a = key + n, a + 2 + n
+end
+if key - 1 ~= #KEYS then
+  return redis.error_reply('malformed rate-limit batch: ' .. #KEYS - key + 1 .. ' keys left over')
+end
+local out = {now}
+for _, d in ipairs(decisions) do
+  local ok, result = pcall(decide, d[1], d[2], d[3], d[4])
   if ok then
     out[#out + 1] = result
   else
     -- redis.call raises a table {err = text}; Lua itself a string.
     out[#out + 1] = {err = type(result) == 'table' and tostring(result.err) or tostring(result)}
   end
-  key, a = key + n, a + 2 + n
-end
-if key - 1 ~= #KEYS then
-  return redis.error_reply('malformed rate-limit batch: ' .. #KEYS - key + 1 .. ' keys left over')
 end
 return out
