@@ -394,13 +394,13 @@ TEST_F(OutboundIntake, KeysOfTheWrongKindAfterTheTakeLoseNoElement) {
                        R"(,"conversation_id":")" + cid + R"(")"),
                element("+4915142000003", "third", 5)});
   ASSERT_TRUE(eventually([&] { return handled(c) == 3; }, 20s)) << handled(c) << "\n"
-                                                                 << bellhop.output();
+                                                                << bellhop.output();
   EXPECT_EQ(stat(c, "accepted"), 3);
   EXPECT_EQ(c.get({"LLEN", "outbound:whatsapp:dead"}), "0");
   EXPECT_EQ(ready_texts(c),
             (std::vector<std::string>{"first", "joins a broken conversation", "third"}));
-  EXPECT_EQ(c.get({"HLEN", "outbound:whatsapp:intake:" + c.get({"ZRANGE", "outbound:gateways",
-                                                                  "0", "0"})}),
+  EXPECT_EQ(c.get({"HLEN",
+                   "outbound:whatsapp:intake:" + c.get({"ZRANGE", "outbound:gateways", "0", "0"})}),
             "0");
 }
 
@@ -445,8 +445,8 @@ TEST_F(OutboundIntake, ALargeDeadIntakeHashIsHandedBackInTakeOrderOverSeveralHea
   c.run(std::move(hset));
   c.run({"ZADD", "outbound:gateways", "1", "gone-2-BBBB"});
   auto bellhop = start_bellhop(redis);
-  ASSERT_TRUE(eventually([&] { return handled(c) == count; }, 120s))
-      << handled(c) << "\n" << bellhop.output();
+  ASSERT_TRUE(eventually([&] { return handled(c) == count; }, 120s)) << handled(c) << "\n"
+                                                                     << bellhop.output();
   EXPECT_EQ(ready_texts(c), expected);
   EXPECT_EQ(c.get({"EXISTS", "outbound:whatsapp:intake:gone-2-BBBB"}), "0");
   EXPECT_EQ(c.get({"ZSCORE", "outbound:gateways", "gone-2-BBBB"}), "<nil>");
