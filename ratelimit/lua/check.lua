@@ -13,10 +13,10 @@
 --              ignored otherwise)
 -- then per decision: cost (integer >= 0; 0 only looks), n (its number of pairs), then per pair
 --              the index of its policy (1 .. p)
--- Returns {now (ms), then per decision either {allowed (1/0), then per pair: allowed (1/0),
--- remaining, retry_after (ms, -1 = never: cost above the policy's capacity), reset (ms)} or an
--- error reply: that decision could not be taken (a key of another type, a bad argument) and
--- consumed nothing; the others are unaffected}.
+-- Returns a flat array: now (ms), then per decision either its answer, allowed (1/0) followed
+-- by 4 figures per pair: allowed (1/0), remaining, retry_after (ms, -1 = never: cost above the
+-- policy's capacity), reset (ms); or one error reply: that decision could not be taken (a key
+-- of another type, a bad argument) and consumed nothing; the others are unaffected.
 -- With a test clock, time does not pass for Redis as it does for the keys' lifetimes: they
 -- get this much longer, so a slow machine cannot expire a key between two checks of a test.
 local expiry_slack = 0
@@ -46,12 +46,17 @@ for i = 1, p do
 end
 
 -- One decision: its pairs are KEYS[first .. first + n - 1], their policies' indexes ARGV[a ..].
--- Every pair is read before anything is written, so an error (raised by redis.call, caught by
--- the pcall below) leaves the decision's keys as they were.
-local function decide(first, n, a, cost)
+-- Its answer goes into `out` from out[m + 1]: allowed, then 4 figures per pair; returns the new
+-- length. Every pair is read before anything is written, so an error (raised by redis.call,
+-- caught by the pcall below) leaves the decision's keys as they were.
+local out = {0}
+local floor, ceil = math.floor, math.ceil
+local function decide(first, n, a, cost, m)
   local all_allowed = true
-  local out = {0}
-  local consumers = {}
+  local head = m + 1
+  local consumers = n > 1 and {} or nil
+  local consume
+  m = head
   for i = 0, n - 1 do
     local policy = policies[ARGV[a + i]]
     if not policy then
@@ -60,30 +65,45 @@ local function decide(first, n, a, cost)
     if not policy.algorithm then
       error('unknown rate-limit algorithm: ' .. tostring(policy.name))
     end
-    local allowed, remaining, retry, reset, consume =
+    local allowed, remaining, retry, reset
+    allowed, remaining, retry, reset, consume =
         policy.algorithm(KEYS[first + i], policy.limit, policy.window, policy.burst, cost, now)
     all_allowed = all_allowed and allowed
-    consumers[i + 1] = consume
-    out[#out + 1] = allowed and 1 or 0
-    out[#out + 1] = math.max(0, math.floor(remaining))
-    out[#out + 1] = retry < 0 and -1 or math.ceil(retry)
-    out[#out + 1] = math.max(0, math.ceil(reset))
+    if consumers then
+      consumers[i + 1] = consume
+    end
+    remaining = floor(remaining)
+    reset = ceil(reset)
+    out[m + 1] = allowed and 1 or 0
+    out[m + 2] = remaining > 0 and remaining or 0
+    out[m + 3] = retry < 0 and -1 or ceil(retry)
+    out[m + 4] = reset > 0 and reset or 0
+    m = m + 4
   end
   if all_allowed then
-    out[1] = 1
-    for i = 1, cost > 0 and n or 0 do
-      consumers[i]()
+    out[head] = 1
+    if cost > 0 then
+      if consumers then
+        for i = 1, n do
+          consumers[i]()
+        end
+      else
+        consume()
+      end
     end
+  else
+    out[head] = 0
   end
-  return out
+  return m
 end
 
 -- The layout is the library's own: a slip there is no one decision's fault, and it is found
--- before any decision consumes, so a refused call changed nothing.
-local decisions = {}  -- {first key, pairs, first policy argument, cost}
-local key, a = 1, 3 + 4 * p
+-- before any decision consumes, so a refused call changed nothing. (Walked twice, once to
+-- check and once to decide, rather than kept: a table per decision costs more than the walk.)
 local costs = {}  -- by text: most decisions of a call have one cost
-while a <= #ARGV do
+local last = #ARGV
+local key, a = 1, 3 + 4 * p
+while a <= last do
   local cost = costs[ARGV[a]]
   if not cost then
     cost = tonumber(ARGV[a])
@@ -92,23 +112,33 @@ while a <= #ARGV do
     end
   end
   local n = tonumber(ARGV[a + 1])
-  if not cost or not n or n < 1 or key + n - 1 > #KEYS or a + 1 + n > #ARGV then
+  if not cost or not n or n < 1 or key + n - 1 > #KEYS or a + 1 + n > last then
     return redis.error_reply('malformed rate-limit batch at argument ' .. a)
   end
-  decisions[#decisions + 1] = {key, n, a + 2, cost}
   key, a = key + n, a + 2 + n
 end
 if key - 1 ~= #KEYS then
   return redis.error_reply('malformed rate-limit batch: ' .. #KEYS - key + 1 .. ' keys left over')
 end
-local out = {now}
-for _, d in ipairs(decisions) do
-  local ok, result = pcall(decide, d[1], d[2], d[3], d[4])
+-- The reply is flat (nested tables cost Redis more to convert): now, then per decision either
+-- its answer or one error reply.
+out[1] = now
+local m = 1
+key, a = 1, 3 + 4 * p
+while a <= last do
+  local n = tonumber(ARGV[a + 1])
+  local ok, result = pcall(decide, key, n, a + 2, costs[ARGV[a]], m)
   if ok then
-    out[#out + 1] = result
+    m = result
   else
+    -- Whatever the decision had written into `out` is dropped for its error.
+    for j = m + 4 * n + 1, m + 2, -1 do
+      out[j] = nil
+    end
     -- redis.call raises a table {err = text}; Lua itself a string.
-    out[#out + 1] = {err = type(result) == 'table' and tostring(result.err) or tostring(result)}
+    m = m + 1
+    out[m] = {err = type(result) == 'table' and tostring(result.err) or tostring(result)}
   end
+  key, a = key + n, a + 2 + n
 end
 return out

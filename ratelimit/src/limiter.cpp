@@ -7,6 +7,8 @@
 #include <climits>
 #include <cstdint>
 #include <deque>
+#include <span>
+#include <string>
 #include <unordered_map>
 #include <utility>
 
@@ -36,8 +38,8 @@ class limiter::state : public std::enable_shared_from_this<limiter::state> {
 
   counters& counters_for(const std::string& policy);
   void degrade(const std::vector<const policy*>& policies, std::string why, decision& d);
-  void decide(const std::vector<const policy*>& policies, const broker::reply& r, std::int64_t now,
-              decision& d);
+  void decide(const std::vector<const policy*>& policies, std::span<const broker::reply> e,
+              std::int64_t now, decision& d);
 
   void submit(pending p);
   batch take_locked();
@@ -131,16 +133,17 @@ void limiter::state::degrade(const std::vector<const policy*>& policies, std::st
   d.error = std::move(why);
 }
 
-// `r` is one decision's part of the reply: {allowed, then 4 integers per policy}.
-void limiter::state::decide(const std::vector<const policy*>& policies, const broker::reply& r,
-                            std::int64_t now, decision& d) {
-  const auto& e = r.elements();
+// `e` is one decision's part of the reply: allowed, then 4 integers per policy.
+void limiter::state::decide(const std::vector<const policy*>& policies,
+                            std::span<const broker::reply> e, std::int64_t now, decision& d) {
   const bool well_formed =
-      r.is_array() && e.size() == 1 + 4 * policies.size() &&
+      e.size() == 1 + 4 * policies.size() &&
       std::all_of(e.begin(), e.end(), [](const broker::reply& x) { return x.is_integer(); });
   if (!well_formed) {
     script_errors_.fetch_add(1, std::memory_order_relaxed);
-    degrade(policies, bounded("unexpected reply " + r.to_string()), d);
+    std::string got;
+    for (const auto& x : e) got += (got.empty() ? "" : " ") + x.to_string();
+    degrade(policies, bounded("unexpected reply " + got), d);
     return;
   }
   d.allowed = e[0].integer() == 1;
@@ -279,7 +282,21 @@ void limiter::state::finish(batch& b, boost::system::error_code ec, const broker
                             const boost::asio::any_io_executor& here) {
   std::vector<decision> out(b.size());
   const auto& e = r.elements();
-  if (ec || !r.is_array() || e.size() != 1 + b.size() || !e[0].is_integer()) {
+  // The reply is flat: now, then per decision one error or its 1 + 4 * pairs integers. Its
+  // layout is checked whole before any of it is read as an answer.
+  std::vector<std::size_t> at;  // where each decision's part starts
+  bool laid_out = !ec && r.is_array() && !e.empty() && e[0].is_integer();
+  if (laid_out) {
+    at.reserve(b.size());
+    std::size_t pos = 1;
+    for (std::size_t i = 0; i < b.size() && laid_out; ++i) {
+      at.push_back(pos);
+      if (pos >= e.size()) laid_out = false;
+      else pos += e[pos].is_error() ? 1 : 1 + 4 * b[i].policies.size();
+    }
+    laid_out = laid_out && pos == e.size();
+  }
+  if (!laid_out) {
     // The call failed as a whole: each check degrades per its policies, as a lone one would.
     const bool script_error = ec == broker::errc::redis_error || !ec;
     const auto why = bounded(ec ? ec.message() + (r.is_error() ? ": " + r.str() : "")
@@ -291,13 +308,15 @@ void limiter::state::finish(batch& b, boost::system::error_code ec, const broker
   } else {
     const auto now = e[0].integer();
     for (std::size_t i = 0; i < b.size(); ++i) {
-      const auto& part = e[1 + i];
+      const auto& part = e[at[i]];
       if (part.is_error()) {  // Redis could not take this one decision; it consumed nothing
         script_errors_.fetch_add(1, std::memory_order_relaxed);
         if (broker::is_out_of_memory(part.str())) redis_.note_out_of_memory();
         degrade(b[i].policies, bounded("Redis refused the check: " + part.str()), out[i]);
       } else {
-        decide(b[i].policies, part, now, out[i]);
+        decide(b[i].policies,
+               std::span<const broker::reply>(e).subspan(at[i], 1 + 4 * b[i].policies.size()),
+               now, out[i]);
       }
     }
   }

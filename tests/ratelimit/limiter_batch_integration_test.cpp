@@ -27,6 +27,12 @@
 namespace bellhop::ratelimit {
 namespace {
 
+// A fixed-window key's state is "<window start> <used>" (docs/ratelimit.md): what it has used.
+std::string fixed_window_used(const std::string& state) {
+  const auto space = state.find(' ');
+  return space == std::string::npos ? "(state " + state + ")" : state.substr(space + 1);
+}
+
 using namespace std::chrono_literals;
 using test::io_thread;
 
@@ -201,7 +207,7 @@ TEST_F(LimiterBatchTest, ManyConcurrentChecksOnOneKeyAdmitExactlyTheLimit) {
     EXPECT_LT(l->calls() - calls, static_cast<std::uint64_t>(threads * per_thread) / 2)
         << "the checks shared calls";
   }
-  EXPECT_EQ(redis_.cli("HGET ratelimit:fw:one n"), std::to_string(limit));
+  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:one")), std::to_string(limit));
   EXPECT_EQ(redis_.cli("ZCARD ratelimit:sw:one"), std::to_string(limit));
 }
 
@@ -290,8 +296,9 @@ TEST_F(LimiterBatchTest, UnderLoadChecksShareScriptCallsAndALoneCheckIsOneCall) 
   EXPECT_LE(calls, total / 10) << calls << " EVALSHA for " << total << " checks";
   EXPECT_GT(calls, 0);
   // Each check consumed once (a day's window: no boundary falls inside the run).
-  EXPECT_EQ(redis_.cli("EVAL \"local s = 0 for i = 0, 999 do s = s + (tonumber(redis.call("
-                       "'HGET', 'ratelimit:load:k' .. i, 'n')) or 0) end return s\" 0"),
+  EXPECT_EQ(redis_.cli("EVAL \"local s = 0 for i = 0, 999 do s = s + (tonumber((redis.call("
+                       "'GET', 'ratelimit:load:k' .. i) or ''):match(' (%d+)$')) or 0) end "
+                       "return s\" 0"),
             std::to_string(total + 2));
 }
 
@@ -338,8 +345,8 @@ TEST_F(LimiterBatchTest, InsideOneCallADecisionRefusedByOneKeyConsumesFromNoneWh
   EXPECT_EQ(dd.verdicts[0].remaining, 1) << "the sender's 4 after b, less 3; c took nothing";
   EXPECT_EQ(dd.verdicts[1].remaining, 96);
 
-  EXPECT_EQ(redis_.cli("HGET ratelimit:pair:+1 n"), "2") << "a did not consume from the pair";
-  EXPECT_EQ(redis_.cli("HGET ratelimit:pair:+2 n"), "1") << "b did, c did not";
+  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:pair:+1")), "2") << "a did not consume from the pair";
+  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:pair:+2")), "1") << "b did, c did not";
   EXPECT_EQ(redis_.cli("ZCARD ratelimit:daily:hotel"), "4") << "b 1 and d 3";
 }
 
@@ -349,8 +356,7 @@ TEST_F(LimiterBatchTest, InsideOneCallADecisionRefusedByOneKeyConsumesFromNoneWh
 TEST_F(LimiterBatchTest, ADecisionRedisCannotTakeIsDegradedAloneAndItsNeighboursAreDecided) {
   const auto closed = make_policy("fw", algorithm::fixed_window, 10, 60'000);
   const auto open = make_policy("open", algorithm::gcra, 10, 1000, 0, failure_mode::open);
-  // Keys of another type than their policy's state: a list where a hash is kept, a hash where
-  // a string is.
+  // Keys of another type than their policies' state, a string for both: a list, a hash.
   redis_.cli("RPUSH ratelimit:fw:broken x");
   redis_.cli("HSET ratelimit:open:broken a b");
   auto l = make_limiter({1, 128, 256});
@@ -384,7 +390,7 @@ TEST_F(LimiterBatchTest, ADecisionRedisCannotTakeIsDegradedAloneAndItsNeighbours
 
   EXPECT_EQ(redis_.cli("EXISTS ratelimit:fw:untouched"), "0") << "nothing consumed beside it";
   EXPECT_EQ(redis_.cli("EXISTS ratelimit:open:untouched"), "0");
-  EXPECT_EQ(redis_.cli("HGET ratelimit:fw:ok n"), "3");
+  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:ok")), "3");
   EXPECT_EQ(l->script_errors(), 2u);
   const auto stats = l->stats();
   // A degraded decision counts once per key (both of these have two of one policy).

@@ -30,6 +30,12 @@
 namespace bellhop::ratelimit {
 namespace {
 
+// A fixed-window key's state is "<window start> <used>" (docs/ratelimit.md): what it has used.
+std::string fixed_window_used(const std::string& state) {
+  const auto space = state.find(' ');
+  return space == std::string::npos ? "(state " + state + ")" : state.substr(space + 1);
+}
+
 using namespace std::chrono_literals;
 using test::io_thread;
 
@@ -225,7 +231,7 @@ TEST_F(LimiterTest, FixedWindowAdmitsExactlyLimitPerWindowAndSaysWhenTheNextOpen
   EXPECT_EQ(refused.remaining, 0);
   EXPECT_EQ(refused.retry_after_ms, 750) << "until the window ends";
   EXPECT_EQ(refused.reset_ms, 750);
-  EXPECT_EQ(redis_.cli("HGET ratelimit:fw:s n"), "5") << "the refusal consumed nothing";
+  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:s")), "5") << "the refusal consumed nothing";
 
   advance(749);
   const auto last_ms = one(p);
@@ -259,6 +265,32 @@ TEST_F(LimiterTest, FixedWindowAdmitsExactlyLimitPerWindowAndSaysWhenTheNextOpen
     ASSERT_TRUE(same(got, expected)) << "at " << now() - epoch_ms << " cost " << cost << ": got "
                                      << describe(got) << ", expected " << describe(expected);
   }
+}
+
+// Versions before this one kept a fixed window as a hash {w, n}: such a key, left in a shared
+// Redis by a process being upgraded, is read (its count, if it is of the current window) and
+// replaced by the string at the next consumption, its lifetime kept.
+TEST_F(LimiterTest, AFixedWindowKeptAsAHashByAnEarlierVersionIsReadAndRewritten) {
+  const auto p = make_policy("fw", algorithm::fixed_window, 5, 1000);
+  advance(250);
+  const auto start = std::to_string(now() - now() % 1000);
+  redis_.cli("HSET ratelimit:fw:s w " + start + " n 3");
+  redis_.cli("PEXPIRE ratelimit:fw:s 900000");
+  auto v = one(p);
+  EXPECT_TRUE(v.allowed);
+  EXPECT_EQ(v.remaining, 1) << "3 were used in this window before";
+  EXPECT_EQ(redis_.cli("GET ratelimit:fw:s"), start + " 4");
+  const auto ttl = std::stoll(redis_.cli("PTTL ratelimit:fw:s"));
+  EXPECT_GT(ttl, 800'000) << "the hash's lifetime is kept";
+
+  // A hash of an earlier window counts nothing in this one.
+  redis_.cli("DEL ratelimit:fw:s");
+  redis_.cli("HSET ratelimit:fw:s w " + std::to_string(now() - now() % 1000 - 1000) + " n 5");
+  v = one(p);
+  EXPECT_TRUE(v.allowed);
+  EXPECT_EQ(v.remaining, 4);
+  EXPECT_EQ(redis_.cli("GET ratelimit:fw:s"), start + " 1");
+  EXPECT_GT(std::stoll(redis_.cli("PTTL ratelimit:fw:s")), 0) << "a lifetime of its own";
 }
 
 TEST_F(LimiterTest, SlidingWindowNeverAdmitsMoreThanLimitInAnyWindowAndRetryAfterIsExact) {
@@ -436,7 +468,7 @@ TEST_F(LimiterTest, ACheckRefusedByAnyOnePolicyConsumesFromNone) {
                                          {&pair, "+4930:+4915" + r.suffix}};
     const auto keys_in_redis = [&] {
       return redis_.cli("GET ratelimit:sender:+4930" + r.suffix) + "|" +
-             redis_.cli("HGETALL ratelimit:daily:hotel" + r.suffix) + "|" +
+             redis_.cli("GET ratelimit:daily:hotel" + r.suffix) + "|" +
              redis_.cli("ZRANGE ratelimit:pair:+4930:+4915" + r.suffix + " 0 -1 WITHSCORES");
     };
     for (std::int64_t i = 0; i < r.admitted; ++i) {
@@ -472,7 +504,7 @@ TEST_F(LimiterTest, ACheckRefusedByAnyOnePolicyConsumesFromNone) {
       }
     }
     EXPECT_EQ(keys_in_redis(), before) << "a peek changed a key";
-    EXPECT_EQ(redis_.cli("HGET ratelimit:daily:hotel" + r.suffix + " n"),
+    EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:daily:hotel" + r.suffix)),
               std::to_string(r.admitted));
     advance(100'000'000);  // past every window: the next round starts clean
   }
@@ -678,7 +710,7 @@ TEST_F(LimiterTest, DecisionsContinueAfterScriptFlushAndAfterARedisRestart) {
   used += burst;
   EXPECT_EQ(remaining.size(), static_cast<std::size_t>(burst)) << "each counted once";
   EXPECT_EQ(*remaining.begin(), 1000 - used);
-  EXPECT_EQ(redis_.cli("HGET ratelimit:fw:s n"), std::to_string(used));
+  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:s")), std::to_string(used));
 
   // A restart loses the scripts and (not durable) the counts; once the broker has reconnected,
   // checks are decided by Redis again.

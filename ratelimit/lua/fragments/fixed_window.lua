@@ -1,26 +1,43 @@
 -- Fixed window: at most `limit` per window of `window` ms, windows aligned to multiples of
--- `window` on Redis's clock. State: hash {w = start of the window it counts, n = used}, which
--- expires two windows after its first use in a window (the start is stored, so a stale hash is
--- never mistaken for the current window, whatever the clock source).
+-- `window` on Redis's clock. State: a string "<start of the window it counts> <used>", which
+-- expires two windows after its first use in a window (the start is stored, so a stale count
+-- is never mistaken for the current window, whatever the clock source). One GET and one SET
+-- per decision that consumes: a key's creation, its lifetime and its count are one command.
 -- Returns allowed, remaining, retry_after (ms; -1: never, cost > limit), reset (ms to the end
 -- of the window) and the function that consumes `cost`.
--- Numbers handed to redis.call are printf-formatted at every call; those that recur across the
--- decisions of one script call (a window's start, the cost, the lifetime) are formatted once.
+-- Numbers handed to Redis are formatted as integers (%d: sprintf of a long, where %.0f and
+-- Lua's own number-to-text go through the much slower float printer); those that recur across
+-- the decisions of one script call (a window's start, the lifetime) are formatted once.
 local fixed_window_texts = {}
 local function fixed_window_text(n)
   local text = fixed_window_texts[n]
   if not text then
-    text = string.format('%.0f', n)
+    text = string.format('%d', n)
     fixed_window_texts[n] = text
   end
   return text
 end
+local fixed_window_prefixes = {}  -- window start -> "<start> "
 local function fixed_window(key, limit, window, _, cost, now)
   local start = now - now % window
-  local state = redis.call('HMGET', key, 'w', 'n')
+  local prefix = fixed_window_prefixes[start]
+  if not prefix then
+    prefix = fixed_window_text(start) .. ' '
+    fixed_window_prefixes[start] = prefix
+  end
   local used = 0
-  if tonumber(state[1]) == start then
-    used = tonumber(state[2]) or 0
+  local state = redis.pcall('GET', key)
+  if type(state) == 'string' then
+    if string.find(state, prefix, 1, true) == 1 then
+      used = tonumber(string.sub(state, #prefix + 1)) or 0
+    end
+  elseif type(state) == 'table' and state.err then
+    -- A hash {w, n}: the state of an earlier version of this script. Read once; the write
+    -- below replaces it with a string. Any other type is an error for this decision only.
+    local old = redis.call('HMGET', key, 'w', 'n')
+    if tonumber(old[1]) == start then
+      used = tonumber(old[2]) or 0
+    end
   end
   local reset = start + window - now
   local allowed = used + cost <= limit
@@ -32,10 +49,10 @@ local function fixed_window(key, limit, window, _, cost, now)
     if used == 0 then
       -- Two windows from the first use, not from the window's end: keys aligned to one
       -- instant would all expire together, a stall in Redis's expire cycle every window.
-      redis.call('HSET', key, 'w', fixed_window_text(start), 'n', fixed_window_text(cost))
-      redis.call('PEXPIRE', key, fixed_window_text(2 * window + expiry_slack))
+      redis.call('SET', key, prefix .. fixed_window_text(cost), 'PX',
+                 fixed_window_text(2 * window + expiry_slack))
     else
-      redis.call('HINCRBY', key, 'n', fixed_window_text(cost))
+      redis.call('SET', key, prefix .. string.format('%d', used + cost), 'KEEPTTL')
     end
   end
   return allowed, limit - used - (allowed and cost or 0), retry, reset, consume
