@@ -291,8 +291,10 @@ void limiter::state::finish(batch& b, boost::system::error_code ec, const broker
     std::size_t pos = 1;
     for (std::size_t i = 0; i < b.size() && laid_out; ++i) {
       at.push_back(pos);
-      if (pos >= e.size()) laid_out = false;
-      else pos += e[pos].is_error() ? 1 : 1 + 4 * b[i].policies.size();
+      if (pos >= e.size())
+        laid_out = false;
+      else
+        pos += e[pos].is_error() ? 1 : 1 + 4 * b[i].policies.size();
     }
     laid_out = laid_out && pos == e.size();
   }
@@ -315,8 +317,8 @@ void limiter::state::finish(batch& b, boost::system::error_code ec, const broker
         degrade(b[i].policies, bounded("Redis refused the check: " + part.str()), out[i]);
       } else {
         decide(b[i].policies,
-               std::span<const broker::reply>(e).subspan(at[i], 1 + 4 * b[i].policies.size()),
-               now, out[i]);
+               std::span<const broker::reply>(e).subspan(at[i], 1 + 4 * b[i].policies.size()), now,
+               out[i]);
       }
     }
   }

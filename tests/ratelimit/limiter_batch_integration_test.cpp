@@ -345,7 +345,8 @@ TEST_F(LimiterBatchTest, InsideOneCallADecisionRefusedByOneKeyConsumesFromNoneWh
   EXPECT_EQ(dd.verdicts[0].remaining, 1) << "the sender's 4 after b, less 3; c took nothing";
   EXPECT_EQ(dd.verdicts[1].remaining, 96);
 
-  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:pair:+1")), "2") << "a did not consume from the pair";
+  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:pair:+1")), "2")
+      << "a did not consume from the pair";
   EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:pair:+2")), "1") << "b did, c did not";
   EXPECT_EQ(redis_.cli("ZCARD ratelimit:daily:hotel"), "4") << "b 1 and d 3";
 }

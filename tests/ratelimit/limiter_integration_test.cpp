@@ -231,7 +231,8 @@ TEST_F(LimiterTest, FixedWindowAdmitsExactlyLimitPerWindowAndSaysWhenTheNextOpen
   EXPECT_EQ(refused.remaining, 0);
   EXPECT_EQ(refused.retry_after_ms, 750) << "until the window ends";
   EXPECT_EQ(refused.reset_ms, 750);
-  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:s")), "5") << "the refusal consumed nothing";
+  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:s")), "5")
+      << "the refusal consumed nothing";
 
   advance(749);
   const auto last_ms = one(p);
