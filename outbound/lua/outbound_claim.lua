@@ -5,7 +5,8 @@
 -- to the delayed set, due when they end, with its record `delayed` (reason quiet_hours).
 -- KEYS[1] ready (zset)   KEYS[2] processing list   KEYS[3] delayed (zset)   KEYS[4] paused flag
 -- KEYS[5] arrivals counter   KEYS[6] quiet (zset: ids of messages held for quiet hours)
--- KEYS[7] stats (hash)
+-- KEYS[7] stats (hash)   KEYS[8] this process's call marks for the channel (hash
+-- outbound:<channel>:calls:<gateway>, field claim = "<call number> <messages taken>")
 -- ARGV[1] now (epoch ms)   ARGV[2] most to promote   ARGV[3] most to take
 -- ARGV[4] prefix of message keys ('message:' with the key prefix)
 -- ARGV[5] prefix of the channel's opted-out recipients ('optout:<channel>:'), '' if none
@@ -13,7 +14,15 @@
 -- ARGV[7] prefix of conversation records ('conversation:' with the key prefix); '' when the
 -- dispatcher needs neither the window nor the guest's account (last_inbound_at -1, account '')
 -- ARGV[8] '1' when the channel has a customer-service window (WhatsApp), else '0'
--- ARGV[9…] per property inside its quiet hours now, three values: property_id, when they end
+-- ARGV[9] this call's number (the process's claims on the channel count up from 1)
+-- ARGV[10] the number of the first claim whose answer was lost since the last answered one, or
+-- 0: that claim, or a later one, may have run and moved messages into the processing list that
+-- the process never learned of. The last claim that ran took the newest `taken` elements at
+-- the list's head (nothing else pushes there, and the process ended none of them); this call
+-- hands them back to the ready set, at the front of their priority, before it claims. A call
+-- numbered at or below the last one that ran (a lost call that reached Redis late) does
+-- nothing at all.
+-- ARGV[11…] per property inside its quiet hours now, three values: property_id, when they end
 -- (epoch ms, > now), the same as RFC 3339
 -- Returns {paused 0/1, next due (epoch ms, -1 none), held, then five values per message taken:
 -- json, attempts, last_inbound_at, account, stale}; attempts -1: the recipient opted out, so the
@@ -68,6 +77,25 @@ end
 local function id_of(message)
   return string.match(message, '^{"id":"([^"]*)"') or ''
 end
+-- The claims' marks: a late call changes nothing; a lost one's messages go back.
+local call = tonumber(ARGV[9]) or 0
+local last_call, last_taken = string.match(redis.call('HGET', KEYS[8], 'claim') or '', '^(%d+) (%d+)$')
+last_call, last_taken = tonumber(last_call), tonumber(last_taken)
+if last_call and last_call >= call then
+  return {0, -1, 0}
+end
+local unsure = tonumber(ARGV[10]) or 0
+if unsure > 0 and last_call and last_call >= unsure and last_taken > 0 then
+  local lost = redis.call('LPOP', KEYS[2], last_taken)
+  for _, message in ipairs(lost or {}) do
+    redis.call('ZADD', KEYS[1], priority_of(message) * 1e12, message)
+  end
+end
+local function mark(taken_now)
+  redis.call('HSET', KEYS[8], 'claim', string.format('%d %d', call, taken_now))
+  redis.call('EXPIRE', KEYS[8], 86400)
+end
+
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, message in ipairs(due) do
   redis.call('ZREM', KEYS[3], message)
@@ -82,11 +110,12 @@ end
 -- way (a process of a version without quiet hours promoted them): no longer waiting.
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (tonumber(ARGV[1]) - 3600000))
 if redis.call('EXISTS', KEYS[4]) == 1 then
+  mark(0)
   local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
   return {1, first[2] and math.floor(tonumber(first[2])) or -1, 0}
 end
 local quiet = {}  -- property_id -> {until ms, until RFC 3339}
-for i = 9, #ARGV - 2, 3 do
+for i = 11, #ARGV - 2, 3 do
   quiet[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]}
 end
 local out = {0, -1, 0}
@@ -162,6 +191,7 @@ end
 if held > 0 then
   redis.call('HINCRBY', KEYS[7], 'quiet_held', held)
 end
+mark((#out - 3) / 5)
 local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
 out[2] = first[2] and math.floor(tonumber(first[2])) or -1
 out[3] = held

@@ -10,12 +10,18 @@
 -- and is handled on its own, in order: what one element does is what a call with it alone
 -- would do, and an element that fails (a key of the wrong type) fails alone.
 -- KEYS[1] processing list   KEYS[2] stats (hash)   KEYS[3] delayed (zset)   KEYS[4] dead list
--- KEYS[5] ready (zset)
--- then six per element, from KEYS[6]: message:<id>, the provider id key (sent),
+-- KEYS[5] ready (zset)   KEYS[6] this process's call marks for the channel (hash
+-- outbound:<channel>:calls:<gateway>, field finish = the number of the last batch recorded)
+-- then six per element, from KEYS[7]: message:<id>, the provider id key (sent),
 -- property:<pid>:seq, property:<pid>:events, optout:<channel>:<to> (set when it opted out),
 -- stats:minute:<epoch minute> (sent: its `out` counts the message; the admin page's chart)
 -- ARGV[1] message TTL (s)   ARGV[2] history cap   ARGV[3] TTL of the stats:minute keys (s)
--- then thirteen per element, from ARGV[4]: mode, the message as in the processing list,
+-- ARGV[4] this batch's number (the process's batches on the channel count up from 1; a batch
+-- run again after its answer was lost keeps its number): a batch numbered at or below the last
+-- one recorded has run already and does nothing. Without it, a batch run again could take off
+-- the processing list a message that it had put back (requeue, defer, retry) and that was
+-- claimed again in between, and put it back a second time while it was being sent.
+-- then fifteen per element, from ARGV[5]: mode, the message as in the processing list,
 -- now (RFC 3339), due (epoch ms: defer, retry), provider message id, reason, error code,
 -- pub/sub channel of the message.status event ('' = no event), property_id, the event's data
 -- (its ts is now), dead letter JSON, '1' when the recipient opted out (later sends to them fail
@@ -158,14 +164,20 @@ local function finish(k, a)
   return 1
 end
 
-local n = math.floor((#ARGV - 3) / PER_ARGS)
-if #KEYS ~= 5 + n * PER_KEYS or #ARGV ~= 3 + n * PER_ARGS then
+local n = math.floor((#ARGV - 4) / PER_ARGS)
+if #KEYS ~= 6 + n * PER_KEYS or #ARGV ~= 4 + n * PER_ARGS or not tonumber(ARGV[4]) then
   return redis.error_reply('outbound_finish: ' .. #KEYS .. ' keys and ' .. #ARGV ..
                            ' arguments do not make whole elements')
 end
+local batch = tonumber(ARGV[4])
+if (tonumber(redis.call('HGET', KEYS[6], 'finish')) or 0) >= batch then
+  return {}  -- recorded already (this batch's answer was lost, or it reached Redis late)
+end
+redis.call('HSET', KEYS[6], 'finish', string.format('%d', batch))
+redis.call('EXPIRE', KEYS[6], 86400)
 local out = {}
 for i = 0, n - 1 do
-  local ok, result = pcall(finish, 6 + i * PER_KEYS, 4 + i * PER_ARGS)
+  local ok, result = pcall(finish, 7 + i * PER_KEYS, 5 + i * PER_ARGS)
   if not ok then
     result = type(result) == 'table' and tostring(result.err) or tostring(result)
   end

@@ -19,6 +19,8 @@ for _, gateway in ipairs(lapsed) do
     while redis.call('RPOPLPUSH', processing, queue) do
       moved = moved + 1
     end
+    -- Its call marks (outbound_claim.lua, outbound_finish.lua) guard nothing any more.
+    redis.call('DEL', queue .. ':calls:' .. gateway)
     local intake = queue .. ':intake:' .. gateway
     if budget > 0 and redis.call('EXISTS', intake) == 1 then
       -- Take order: the numbers, sorted, when they fit the budget; beyond it (a process holds

@@ -113,6 +113,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       l->queue = keys.outbound(ch.name);
       l->processing = keys.outbound_processing(ch.name, gateway_id_);
       l->intake = keys.outbound_intake(ch.name, gateway_id_);
+      l->calls = keys.outbound_calls(ch.name, gateway_id_);
       l->ready = keys.outbound_ready(ch.name);
       l->delayed = keys.outbound_delayed(ch.name);
       l->dead = keys.outbound_dead(ch.name);
@@ -171,6 +172,11 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     outbound_channel ch;
     std::string queue, processing, ready, delayed, dead, paused, stats, arrivals, quiet;
     std::string intake;  // this process's intake hash (outbound_take.lua)
+    // The marks of this process's claims and recorded batches (outbound:<channel>:calls:<gw>):
+    // each call is numbered; `claim_unsure` is the first claim whose answer was lost since the
+    // last one answered (0: none), whose messages the next claim hands back.
+    std::string calls;
+    std::int64_t claims = 0, finishes = 0, claim_unsure = 0;
     int in_flight = 0;   // sends under way: taken, their outcome not known yet
     int unrecorded = 0;  // outcomes known, not recorded yet (their messages still in processing)
     bool claiming = false;
@@ -541,19 +547,25 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
         l->ch.opt_out ? keys_.opted_out(l->ch.name, "") : std::string(),
         std::to_string(max_quiet_holds),
         l->claim_reads_conversation,
-        l->ch.reads_last_inbound ? "1" : "0"};
+        l->ch.reads_last_inbound ? "1" : "0",
+        std::to_string(++l->claims),
+        std::to_string(l->claim_unsure)};
     append_quiet_properties(now, now_epoch_ms, args);
     redis_.eval(
-        claim_, {l->ready, l->processing, l->delayed, l->paused, l->arrivals, l->quiet, l->stats},
+        claim_,
+        {l->ready, l->processing, l->delayed, l->paused, l->arrivals, l->quiet, l->stats, l->calls},
         std::move(args), strand_,
-        [self = shared_from_this(), l, room](error_code ec, broker::reply r) {
+        [self = shared_from_this(), l, room, call = l->claims](error_code ec, broker::reply r) {
           l->claiming = false;
           if (self->stopped_) return;
           const auto& e = r.elements();
           if (ec || !r.is_array() || e.size() < 3 || !e[1].is_integer() || !e[2].is_integer()) {
+            // It may have run without its answer: the next claim hands back what it took.
+            if (l->claim_unsure == 0) l->claim_unsure = call;
             self->redis_error("taking messages to send", ec, r);
             return self->sleep(l, 1000);
           }
+          l->claim_unsure = 0;  // this one ran, and made good any lost before it
           const auto held = e[2].integer();
           if (held > 0)
             self->sends_.labels({l->ch.name, "quiet_hours"}).inc(static_cast<std::uint64_t>(held));
@@ -861,10 +873,12 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     if (l->recording || l->outcomes.empty()) return;
     l->recording = true;
     const std::size_t n = std::min(l->outcomes.size(), max_finish_batch);
-    std::vector<std::string> keys = {l->processing, l->stats, l->delayed, l->dead, l->ready};
+    std::vector<std::string> keys = {l->processing, l->stats, l->delayed, l->dead, l->ready, l->calls};
+    // The batch's number goes with every run of it (eval_until_done): run twice, it records once.
     std::vector<std::string> args = {std::to_string(options_.message_ttl_s),
                                      std::to_string(options_.history_max),
-                                     std::to_string(minute_counts_ttl_s)};
+                                     std::to_string(minute_counts_ttl_s),
+                                     std::to_string(++l->finishes)};
     keys.reserve(keys.size() + n * 6);
     args.reserve(args.size() + n * 15);
     for (std::size_t i = 0; i < n; ++i) {

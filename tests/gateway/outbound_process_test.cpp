@@ -712,5 +712,56 @@ TEST_F(OutboundProcess, WhatsAppWebhooksAreVerifiedIngestedAndTheirStatusesReach
   EXPECT_EQ(redis.cli("HGET message:" + id + " status"), "delivered");
 }
 
+// Redis stops answering (SIGSTOP) again and again while a channel sends under a tight sender
+// limit, so claims and outcomes of every kind (sent, and requeued by the limit) are in flight
+// when it stops: a call may run in Redis without its answer reaching Bellhop. A claim run
+// without its answer must not leave its messages in the processing list, and an outcome
+// recorded twice (a requeue whose message was claimed again in between) must not put a
+// message in flight back in the queue: every message is sent, each once.
+TEST_F(OutboundProcess, CallsWhoseAnswersAreLostNeitherStrandNorDoubleASend) {
+  redis_server redis;
+  fake_provider graph([](const fake_request&, std::size_t i) { return graph_ok(i); });
+  auto bellhop = start_bellhop(
+      redis, graph, R"("concurrency": 64)",
+      R"("whatsapp_business_number": {"algorithm": "gcra", "limit": 400, "window_ms": 1000,
+                                       "burst": 40},
+         "whatsapp_recipient": {"algorithm": "fixed_window", "limit": 1000, "window_ms": 1000})");
+  constexpr int n = 3000;
+  redis.cli("SET outbound:whatsapp:paused 1");
+  redis.cli(
+      R"(EVAL "for i = 1, 3000 do redis.call('LPUSH', KEYS[1], '{\"property_id\":\"hotel-berlin\",\"channel\":\"whatsapp\",\"to\":\"+49152' .. (10000000 + i) .. '\",\"text\":\"lost\"}') end" 1 outbound:whatsapp)");
+  ASSERT_TRUE(eventually(
+      [&] { return redis.cli("ZCARD outbound:whatsapp:ready") == std::to_string(n); }, 60s))
+      << bellhop.output();
+  redis.cli("DEL outbound:whatsapp:paused");
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(eventually([&] { return graph.count() >= std::size_t(200 + 700 * round); }, 30s))
+        << bellhop.output();
+    redis.freeze();
+    std::this_thread::sleep_for(1500ms);  // longer than the command timeout (1 s)
+    redis.thaw();
+  }
+  ASSERT_TRUE(eventually(
+      [&] { return redis.cli("HGET outbound:whatsapp:stats sent") == std::to_string(n); }, 60s))
+      << redis.cli("HGET outbound:whatsapp:stats sent") << " sent; in flight " << in_flight(redis)
+      << ", ready " << redis.cli("ZCARD outbound:whatsapp:ready") << "\n"
+      << bellhop.output();
+  EXPECT_TRUE(eventually([&] { return in_flight(redis) == 0; }, 5s));
+  std::map<std::string, int> sends;
+  for (const auto& r : graph.requests()) {
+    const auto at = r.body.find("4915210");
+    if (at != std::string::npos) ++sends[r.body.substr(at, 13)];
+  }
+  EXPECT_EQ(sends.size(), static_cast<std::size_t>(n));
+  int twice = 0;
+  for (const auto& [to, count] : sends) twice += count > 1;
+  EXPECT_EQ(twice, 0) << "messages sent more than once";
+  EXPECT_EQ(graph.count(), static_cast<std::size_t>(n));
+  EXPECT_GE(std::stoi(redis.cli("HGET outbound:whatsapp:stats deferred")), 1)
+      << "no send was refused by the sender limit: the test missed its point";
+  EXPECT_EQ(redis.cli("ZCARD outbound:whatsapp:ready"), "0");
+  EXPECT_EQ(redis.cli("LLEN outbound:whatsapp:dead"), "0");
+}
+
 }  // namespace
 }  // namespace bellhop::test

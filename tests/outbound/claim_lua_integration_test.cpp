@@ -42,10 +42,11 @@ class ClaimLua : public ::testing::Test {
   // `conversation_prefix` "": the dispatcher needs no conversation (no window, one account).
   claimed claim(long long at, int room, const std::vector<std::string>& quiet, int max_held = 1000,
                 const std::string& conversations = "",
-                const std::string& conversation_prefix = "conversation:") {
+                const std::string& conversation_prefix = "conversation:",
+                long long unsure = 0) {
     broker::command cmd = {"EVAL",
                            std::string(lua::outbound_claim),
-                           "7",
+                           "8",
                            "ready",
                            "processing",
                            "delayed",
@@ -53,6 +54,7 @@ class ClaimLua : public ::testing::Test {
                            "arrivals",
                            "quiet",
                            "stats",
+                           "calls",
                            std::to_string(at),
                            "100",
                            std::to_string(room),
@@ -60,7 +62,9 @@ class ClaimLua : public ::testing::Test {
                            "",
                            std::to_string(max_held),
                            conversation_prefix,
-                           conversations.empty() ? "0" : "1"};  // the service window
+                           conversations.empty() ? "0" : "1",  // the service window
+                           std::to_string(++calls_),
+                           std::to_string(unsure)};
     for (const auto& pid : quiet) {
       cmd.push_back(pid);
       cmd.push_back(std::to_string(quiet_end));
@@ -90,7 +94,41 @@ class ClaimLua : public ::testing::Test {
   test::redis_server redis_;
   test::redis_client client_{redis_.unix_endpoint()};
   long long arrivals_ = 0;
+  long long calls_ = 0;  // the claims' numbers
 };
+
+// A claim whose answer was lost (the process never learned what it took) is made good by the
+// next: it hands those messages back to the ready set, at the front of their priority, and
+// claims again; a lost claim that reaches Redis after a later one does nothing.
+TEST_F(ClaimLua, WhatALostClaimTookTheNextHandsBackAndALateOneTakesNothing) {
+  for (int i = 0; i < 4; ++i) file("m" + std::to_string(i), 5, "hotel-berlin");
+  client_.run({"LPUSH", "processing", "in flight elsewhere"});
+  const auto lost = claim(now, 3, {});  // call 1: its answer "lost"
+  ASSERT_EQ(lost.ids.size(), 3u);
+  EXPECT_EQ(client_.run({"LLEN", "processing"}).integer(), 4);
+  EXPECT_EQ(client_.run({"HGET", "calls", "claim"}).str(), "1 3");
+
+  // Call 2 knows call 1 may have run: it hands back m0..m2 and takes 2 by priority and
+  // arrival, m0 and m1 again (back at the front), now known to the process.
+  const auto next = claim(now, 2, {}, 1000, "", "conversation:", 1);
+  EXPECT_EQ(next.ids, (std::vector<std::string>{"m0", "m1"}));
+  const auto processing = client_.run({"LRANGE", "processing", "0", "-1"});
+  ASSERT_EQ(processing.elements().size(), 3u) << processing.to_string();
+  EXPECT_EQ(processing.elements()[2].str(), "in flight elsewhere") << "untouched";
+  const auto ready = client_.run({"ZRANGE", "ready", "0", "-1"});
+  ASSERT_EQ(ready.elements().size(), 2u);
+  EXPECT_NE(ready.elements()[0].str().find("\"m2\""), std::string::npos) << ready.to_string();
+  EXPECT_NE(ready.elements()[1].str().find("\"m3\""), std::string::npos) << ready.to_string();
+  EXPECT_EQ(client_.run({"HGET", "calls", "claim"}).str(), "2 2");
+
+  // Call 1 again, as if it reached Redis only now: nothing moves.
+  calls_ = 0;
+  const auto late = claim(now, 3, {});
+  EXPECT_TRUE(late.ids.empty());
+  EXPECT_EQ(client_.run({"LLEN", "processing"}).integer(), 3);
+  EXPECT_EQ(client_.run({"ZCARD", "ready"}).integer(), 2);
+  EXPECT_EQ(client_.run({"HGET", "calls", "claim"}).str(), "2 2");
+}
 
 TEST_F(ClaimLua, BulkMessagesOfAQuietPropertyWaitRepliesAndOtherPropertiesGo) {
   file("bulk-quiet", 7, "hotel-berlin");

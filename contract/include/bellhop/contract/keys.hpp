@@ -75,6 +75,12 @@ class key_space {
   std::string outbound_intake(std::string_view channel, std::string_view gateway) const {
     return k("outbound:", channel, ":intake:", gateway);
   }
+  // The numbers of this process's last claim (and the messages it took) and last batch of
+  // outcomes recorded on a channel (hash {claim, finish}): a call whose answer was lost is
+  // made good by the next one, and one that reaches Redis late does nothing.
+  std::string outbound_calls(std::string_view channel, std::string_view gateway) const {
+    return k("outbound:", channel, ":calls:", gateway);
+  }
   std::string outbound_delayed(std::string_view channel) const {
     return k("outbound:", channel, ":delayed");
   }
