@@ -873,12 +873,12 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     if (l->recording || l->outcomes.empty()) return;
     l->recording = true;
     const std::size_t n = std::min(l->outcomes.size(), max_finish_batch);
-    std::vector<std::string> keys = {l->processing, l->stats, l->delayed, l->dead, l->ready, l->calls};
+    std::vector<std::string> keys = {l->processing, l->stats, l->delayed,
+                                     l->dead,       l->ready, l->calls};
     // The batch's number goes with every run of it (eval_until_done): run twice, it records once.
-    std::vector<std::string> args = {std::to_string(options_.message_ttl_s),
-                                     std::to_string(options_.history_max),
-                                     std::to_string(minute_counts_ttl_s),
-                                     std::to_string(++l->finishes)};
+    std::vector<std::string> args = {
+        std::to_string(options_.message_ttl_s), std::to_string(options_.history_max),
+        std::to_string(minute_counts_ttl_s), std::to_string(++l->finishes)};
     keys.reserve(keys.size() + n * 6);
     args.reserve(args.size() + n * 15);
     for (std::size_t i = 0; i < n; ++i) {

@@ -42,8 +42,7 @@ class ClaimLua : public ::testing::Test {
   // `conversation_prefix` "": the dispatcher needs no conversation (no window, one account).
   claimed claim(long long at, int room, const std::vector<std::string>& quiet, int max_held = 1000,
                 const std::string& conversations = "",
-                const std::string& conversation_prefix = "conversation:",
-                long long unsure = 0) {
+                const std::string& conversation_prefix = "conversation:", long long unsure = 0) {
     broker::command cmd = {"EVAL",
                            std::string(lua::outbound_claim),
                            "8",

@@ -280,9 +280,11 @@ TEST_F(FinishLua, ABatchThatIsNotWholeElementsIsRefusedBeforeItChangesAnything) 
   auto batch = mixed();
   take(a_, batch);
   const auto before = dump(a_);
-  broker::command cmd = {
-      "EVAL", std::string(lua::outbound_finish), "12", "processing", "stats", "delayed", "dead",
-      "ready", "calls"};
+  broker::command cmd = {"EVAL",  std::string(lua::outbound_finish),
+                         "12",    "processing",
+                         "stats", "delayed",
+                         "dead",  "ready",
+                         "calls"};
   cmd.insert(cmd.end(), batch[0].keys.begin(), batch[0].keys.end());
   cmd.insert(cmd.end(), {"604800", "1000", "7200", "1"});
   cmd.insert(cmd.end(), batch[0].args.begin(), batch[0].args.end() - 1);  // one short
