@@ -188,10 +188,11 @@ while want > 0 do
     break
   end
 end
-if held > 0 then
-  redis.call('HINCRBY', KEYS[7], 'quiet_held', held)
-end
+-- Marked before anything that could fail: what it took must be found again if no answer comes.
 mark((#out - 3) / 5)
+if held > 0 then
+  redis.pcall('HINCRBY', KEYS[7], 'quiet_held', held)
+end
 local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
 out[2] = first[2] and math.floor(tonumber(first[2])) or -1
 out[3] = held

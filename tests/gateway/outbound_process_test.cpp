@@ -92,6 +92,21 @@ class OutboundProcess : public ::testing::Test {
     return n;
   }
 
+  // Files `n` messages to distinct guests (+<prefix><10000001…>, text `text`) while the
+  // channel is paused, and waits until all are ready: sent all at once on resume.
+  static bool file_paused(const redis_server& redis, int n, const std::string& prefix,
+                          const std::string& text) {
+    redis.cli("SET outbound:whatsapp:paused 1");
+    // redis-cli's quoting: \" inside the EVAL's double quotes.
+    const std::string element =
+        R"({\"property_id\":\"hotel-berlin\",\"channel\":\"whatsapp\",\"to\":\"+)" + prefix +
+        R"(' .. (10000000 + i) .. '\",\"text\":\")" + text + R"(\"})";
+    redis.cli("EVAL \"for i = 1, " + std::to_string(n) + " do redis.call('LPUSH', KEYS[1], '" +
+              element + "') end\" 1 outbound:whatsapp");
+    return eventually(
+        [&] { return redis.cli("ZCARD outbound:whatsapp:ready") == std::to_string(n); }, 60s);
+  }
+
   temp_dir dir_;
   std::uint16_t port_ = 0;
   int runs_ = 0;
@@ -502,13 +517,7 @@ TEST_F(OutboundProcess, AtLoadTheOutcomesOfManySendsAreRecordedInFewScriptCalls)
       start_bellhop(redis, graph, R"("concurrency": 32)",
                     "\"whatsapp_business_number\": " + big + ", \"whatsapp_recipient\": " + big);
   constexpr int messages = 2000;
-  // Filed while the channel is paused, then sent all at once.
-  redis.cli("SET outbound:whatsapp:paused 1");
-  redis.cli(
-      R"(EVAL "for i = 1, 2000 do redis.call('LPUSH', KEYS[1], '{\"property_id\":\"hotel-berlin\",\"channel\":\"whatsapp\",\"to\":\"+49151' .. (10000000 + i) .. '\",\"text\":\"load\"}') end" 1 outbound:whatsapp)");
-  ASSERT_TRUE(eventually(
-      [&] { return redis.cli("ZCARD outbound:whatsapp:ready") == std::to_string(messages); }, 60s))
-      << bellhop.output();
+  ASSERT_TRUE(file_paused(redis, messages, "49151", "load")) << bellhop.output();
   // Every script call from now on, with its SHA1 (Redis's own record of the commands it ran).
   redis.cli("CONFIG SET slowlog-max-len 1000000");
   redis.cli("CONFIG SET slowlog-log-slower-than 0");
@@ -727,12 +736,7 @@ TEST_F(OutboundProcess, CallsWhoseAnswersAreLostNeitherStrandNorDoubleASend) {
                                        "burst": 40},
          "whatsapp_recipient": {"algorithm": "fixed_window", "limit": 1000, "window_ms": 1000})");
   constexpr int n = 3000;
-  redis.cli("SET outbound:whatsapp:paused 1");
-  redis.cli(
-      R"(EVAL "for i = 1, 3000 do redis.call('LPUSH', KEYS[1], '{\"property_id\":\"hotel-berlin\",\"channel\":\"whatsapp\",\"to\":\"+49152' .. (10000000 + i) .. '\",\"text\":\"lost\"}') end" 1 outbound:whatsapp)");
-  ASSERT_TRUE(eventually(
-      [&] { return redis.cli("ZCARD outbound:whatsapp:ready") == std::to_string(n); }, 60s))
-      << bellhop.output();
+  ASSERT_TRUE(file_paused(redis, n, "49152", "lost")) << bellhop.output();
   redis.cli("DEL outbound:whatsapp:paused");
   for (int round = 0; round < 3; ++round) {
     ASSERT_TRUE(eventually([&] { return graph.count() >= std::size_t(200 + 700 * round); }, 30s))
