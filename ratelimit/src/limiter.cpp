@@ -61,6 +61,7 @@ class limiter::state : public std::enable_shared_from_this<limiter::state> {
   std::mutex batch_mu_;
   std::deque<pending> waiting_;
   std::size_t in_flight_ = 0;
+  bool flush_posted_ = false;  // a flush is posted: checks made meanwhile go with it
 };
 
 namespace {
@@ -203,8 +204,19 @@ void limiter::check(const std::vector<limit_key>& keys, std::int64_t cost,
 
 void limiter::state::submit(pending p) {
   std::lock_guard lock(batch_mu_);
+  // Not sent from here but from a handler posted to the caller's executor: the checks its
+  // current handler makes after this one (a dispatcher starting a claim's worth of sends) go in
+  // the same call, not the first alone.
+  if (in_flight_ < limits_.max_in_flight && !flush_posted_) {
+    flush_posted_ = true;
+    boost::asio::post(p.ex, [self = shared_from_this()] {
+      std::lock_guard lock(self->batch_mu_);
+      self->flush_posted_ = false;
+      while (self->in_flight_ < self->limits_.max_in_flight && !self->waiting_.empty())
+        self->send_locked(self->take_locked());
+    });
+  }
   waiting_.push_back(std::move(p));
-  if (in_flight_ < limits_.max_in_flight) send_locked(take_locked());
 }
 
 limiter::state::batch limiter::state::take_locked() {

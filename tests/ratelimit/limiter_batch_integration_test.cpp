@@ -271,6 +271,21 @@ TEST_F(LimiterBatchTest, UnderLoadChecksShareScriptCallsAndALoneCheckIsOneCall) 
   ASSERT_FALSE(wait(start(*l, {{&p, "k0"}}, 1, io_)).degraded);
   EXPECT_EQ(command_calls("evalsha") - before, 1);
 
+  // A burst: checks one handler makes in a row (a dispatcher starting a claim's sends) go in
+  // one call, though no call is in flight when the first is made.
+  {
+    const auto burst_before = command_calls("evalsha");
+    std::vector<pending_check> burst;
+    std::promise<void> made;
+    boost::asio::post(io_.executor(), [&] {
+      for (int i = 0; i < 50; ++i) burst.push_back(start(*l, {{&p, "b" + std::to_string(i)}}, 1, io_));
+      made.set_value();
+    });
+    made.get_future().wait();
+    for (const auto& c : burst) ASSERT_FALSE(wait(c).degraded);
+    EXPECT_EQ(command_calls("evalsha") - burst_before, 1) << "50 checks of one handler";
+  }
+
   // Load: 4 caller threads each keep 64 checks outstanding until 20,000 are done.
   constexpr int threads = 4, in_flight = 64, total = 20'000;
   const auto calls_before = command_calls("evalsha");

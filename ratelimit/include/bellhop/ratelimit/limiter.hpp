@@ -78,10 +78,12 @@ struct policy_stats {
 
 // Rate limits kept in Redis by one Lua script (lua/check.lua, loaded once, called by EVALSHA
 // with the broker's NOSCRIPT recovery), so they hold across every process sharing the Redis.
-// Checks that arrive together share one script call (a group commit, as the ingest does): a
-// check goes to Redis at once while fewer than `max_in_flight` calls are outstanding, so a lone
-// check costs one round trip; otherwise it waits for the next call, which leaves as soon as a
-// call returns and takes everything waiting, up to `max_decisions` checks and `max_keys` keys.
+// Checks that arrive together share one script call (a group commit, as the ingest does): while
+// fewer than `max_in_flight` calls are outstanding, a check leaves as soon as the handler that
+// made it returns (a post to its executor), with the checks that handler made after it, so a
+// lone check costs one round trip and a burst one call; otherwise it waits for the next call,
+// which leaves as soon as a call returns and takes everything waiting, up to `max_decisions`
+// checks and `max_keys` keys.
 // Each check stays one decision: atomic, all-or-none across its own keys, applied in the order
 // the checks were made; one that Redis cannot take (a key of another type) is degraded alone.
 // Thread-safe; one per process is enough. Checks still in flight or waiting when it is
