@@ -421,7 +421,6 @@ TEST_F(OutboundIntake, ADeadProcesssIntakeHashIsHandedBackInTakeOrder) {
   EXPECT_EQ(c.get({"ZSCORE", "outbound:gateways", "gone-1-AAAA"}), "<nil>");
 }
 
-// What an intake took and has not filed yet is waiting, for the admin API.
 // More than one recovery's budget (20,000), numbered with gaps (what filing leaves): handed back
 // over several heartbeats, each element once, still in take order.
 TEST_F(OutboundIntake, ALargeDeadIntakeHashIsHandedBackInTakeOrderOverSeveralHeartbeats) {
@@ -430,17 +429,15 @@ TEST_F(OutboundIntake, ALargeDeadIntakeHashIsHandedBackInTakeOrderOverSeveralHea
   c.run({"SET", "outbound:whatsapp:paused", "1"});
   constexpr int count = 25000;
   broker::command hset = {"HSET", "outbound:whatsapp:intake:gone-2-BBBB"};
-  std::vector<std::string> expected;
-  for (int i = count; i >= 1; --i) {  // written newest first: the hash's order says nothing
-    char text[16];
-    std::snprintf(text, sizeof text, "n%06d", i);
-    hset.push_back(std::to_string(3 * i));
-    hset.push_back(element("+49151" + std::to_string(60000000 + i), text, 5));
-  }
+  std::vector<std::string> expected;  // element i's text, in take order
   for (int i = 1; i <= count; ++i) {
     char text[16];
     std::snprintf(text, sizeof text, "n%06d", i);
     expected.push_back(text);
+  }
+  for (int i = count; i >= 1; --i) {  // written newest first: the hash's order says nothing
+    hset.push_back(std::to_string(3 * i));
+    hset.push_back(element("+49151" + std::to_string(60000000 + i), expected[i - 1], 5));
   }
   c.run(std::move(hset));
   c.run({"ZADD", "outbound:gateways", "1", "gone-2-BBBB"});
@@ -452,6 +449,7 @@ TEST_F(OutboundIntake, ALargeDeadIntakeHashIsHandedBackInTakeOrderOverSeveralHea
   EXPECT_EQ(c.get({"ZSCORE", "outbound:gateways", "gone-2-BBBB"}), "<nil>");
 }
 
+// What an intake took and has not filed yet is waiting, for the admin API.
 TEST_F(OutboundIntake, ElementsTakenAndNotFiledYetCountAsWaiting) {
   redis_server redis;
   redis_client c(redis.tcp_endpoint());

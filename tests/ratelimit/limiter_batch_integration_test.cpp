@@ -23,30 +23,15 @@
 #include "support/io_thread.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "ratelimit/limiter_test_support.hpp"
 
 namespace bellhop::ratelimit {
 namespace {
 
-// A fixed-window key's state is "<window start> <used>" (docs/ratelimit.md): what it has used.
-std::string fixed_window_used(const std::string& state) {
-  const auto space = state.find(' ');
-  return space == std::string::npos ? "(state " + state + ")" : state.substr(space + 1);
-}
-
 using namespace std::chrono_literals;
 using test::io_thread;
-
-policy make_policy(std::string name, algorithm a, std::int64_t limit, std::int64_t window_ms,
-                   std::int64_t burst = 0, failure_mode fail = failure_mode::closed) {
-  policy p;
-  p.name = std::move(name);
-  p.algorithm = a;
-  p.limit = limit;
-  p.window_ms = window_ms;
-  p.burst = burst;
-  p.fail = fail;
-  return p;
-}
+using test_support::fixed_window_used;
+using test_support::make_policy;
 
 // A check made now whose decision is waited for later. The promise is shared with the handler
 // so a decision arriving after a timed-out wait has somewhere to go; `on_caller` records
@@ -130,13 +115,6 @@ class LimiterBatchTest : public ::testing::Test {
     return l;
   }
 
-  // Calls of one Redis command so far (INFO commandstats).
-  std::int64_t command_calls(const std::string& command) {
-    const auto info = redis_.cli("INFO commandstats");
-    const auto at = info.find("cmdstat_" + command + ":calls=");
-    if (at == std::string::npos) return 0;
-    return std::stoll(info.substr(at + command.size() + 15));
-  }
 
   // With one call allowed in flight and Redis frozen under a first check, the checks `make`
   // starts wait together and go to Redis in the one call that follows: returns the first.
@@ -267,14 +245,14 @@ TEST_F(LimiterBatchTest, UnderLoadChecksShareScriptCallsAndALoneCheckIsOneCall) 
   auto l = make_limiter({}, "", /*real_clock*/ true);
   // A lone check: one call, at once (after a first one that loaded the script).
   ASSERT_FALSE(wait(start(*l, {{&p, "k0"}}, 1, io_)).degraded);
-  const auto before = command_calls("evalsha");
+  const auto before = redis_.command_calls("evalsha");
   ASSERT_FALSE(wait(start(*l, {{&p, "k0"}}, 1, io_)).degraded);
-  EXPECT_EQ(command_calls("evalsha") - before, 1);
+  EXPECT_EQ(redis_.command_calls("evalsha") - before, 1);
 
   // A burst: checks one handler makes in a row (a dispatcher starting a claim's sends) go in
   // one call, though no call is in flight when the first is made.
   {
-    const auto burst_before = command_calls("evalsha");
+    const auto burst_before = redis_.command_calls("evalsha");
     std::vector<pending_check> burst;
     std::promise<void> made;
     boost::asio::post(io_.executor(), [&] {
@@ -283,12 +261,12 @@ TEST_F(LimiterBatchTest, UnderLoadChecksShareScriptCallsAndALoneCheckIsOneCall) 
     });
     made.get_future().wait();
     for (const auto& c : burst) ASSERT_FALSE(wait(c).degraded);
-    EXPECT_EQ(command_calls("evalsha") - burst_before, 1) << "50 checks of one handler";
+    EXPECT_EQ(redis_.command_calls("evalsha") - burst_before, 1) << "50 checks of one handler";
   }
 
   // Load: 4 caller threads each keep 64 checks outstanding until 20,000 are done.
   constexpr int threads = 4, in_flight = 64, total = 20'000;
-  const auto calls_before = command_calls("evalsha");
+  const auto calls_before = redis_.command_calls("evalsha");
   std::vector<std::unique_ptr<io_thread>> callers;
   for (int t = 0; t < threads; ++t) callers.push_back(std::make_unique<io_thread>());
   std::atomic<int> sent{0}, done{0}, degraded{0};
@@ -307,7 +285,7 @@ TEST_F(LimiterBatchTest, UnderLoadChecksShareScriptCallsAndALoneCheckIsOneCall) 
   ASSERT_TRUE(test::eventually([&] { return done.load() == total; }, 60s)) << done.load();
   for (auto& io : callers) io->drain();
   EXPECT_EQ(degraded.load(), 0);
-  const auto calls = command_calls("evalsha") - calls_before;
+  const auto calls = redis_.command_calls("evalsha") - calls_before;
   EXPECT_LE(calls, total / 10) << calls << " EVALSHA for " << total << " checks";
   EXPECT_GT(calls, 0);
   // Each check consumed once (a day's window: no boundary falls inside the run).

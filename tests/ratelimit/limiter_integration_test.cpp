@@ -26,30 +26,15 @@
 #include "support/io_thread.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "ratelimit/limiter_test_support.hpp"
 
 namespace bellhop::ratelimit {
 namespace {
 
-// A fixed-window key's state is "<window start> <used>" (docs/ratelimit.md): what it has used.
-std::string fixed_window_used(const std::string& state) {
-  const auto space = state.find(' ');
-  return space == std::string::npos ? "(state " + state + ")" : state.substr(space + 1);
-}
-
 using namespace std::chrono_literals;
 using test::io_thread;
-
-policy make_policy(std::string name, algorithm a, std::int64_t limit, std::int64_t window_ms,
-                   std::int64_t burst = 0, failure_mode fail = failure_mode::closed) {
-  policy p;
-  p.name = std::move(name);
-  p.algorithm = a;
-  p.limit = limit;
-  p.window_ms = window_ms;
-  p.burst = burst;
-  p.fail = fail;
-  return p;
-}
+using test_support::fixed_window_used;
+using test_support::make_policy;
 
 // Runs one check and waits for its decision. The promise is shared with the handler so a
 // decision arriving after a timed-out wait has somewhere to go.
@@ -198,13 +183,6 @@ class LimiterTest : public ::testing::Test {
   void advance(std::int64_t ms) { now_ += ms; }
   std::int64_t now() const { return now_.load(); }
 
-  // Calls of one Redis command so far (INFO commandstats), e.g. "script|load".
-  std::int64_t command_calls(const std::string& command) {
-    const auto info = redis_.cli("INFO commandstats");
-    const auto at = info.find("cmdstat_" + command + ":calls=");
-    if (at == std::string::npos) return 0;
-    return std::stoll(info.substr(at + command.size() + 15));
-  }
 
   test::redis_server redis_;
   io_thread io_;
@@ -685,10 +663,10 @@ TEST_F(LimiterTest, DecisionsContinueAfterScriptFlushAndAfterARedisRestart) {
   const auto p = make_policy("fw", algorithm::fixed_window, 1000, 60'000);
   std::int64_t used = 0;
   EXPECT_EQ(one(p).remaining, 1000 - ++used);
-  const auto loads = command_calls("script|load");
+  const auto loads = redis_.command_calls("script|load");
   EXPECT_EQ(redis_.cli("SCRIPT FLUSH"), "OK");
   EXPECT_EQ(one(p).remaining, 1000 - ++used) << "reloaded, and the counts kept";
-  EXPECT_EQ(command_calls("script|load"), loads + 1) << "the broker loaded the script again";
+  EXPECT_EQ(redis_.command_calls("script|load"), loads + 1) << "the broker loaded the script again";
 
   // A flush under a pipeline of checks: each one in flight gets NOSCRIPT and its own reload.
   EXPECT_EQ(redis_.cli("SCRIPT FLUSH"), "OK");

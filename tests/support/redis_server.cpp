@@ -75,6 +75,13 @@ std::string redis_server::cli(const std::string& args) const {
   return run_capture(cmd + " " + args);
 }
 
+std::int64_t redis_server::command_calls(const std::string& command) const {
+  const auto info = cli("INFO commandstats");
+  const auto field = "cmdstat_" + command + ":calls=";
+  const auto at = info.find(field);
+  return at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
+}
+
 broker::broker_options fast_broker_options(const broker::redis_endpoint& ep) {
   using namespace std::chrono_literals;
   broker::broker_options o;

@@ -31,6 +31,8 @@ class redis_server {
   std::string url() const;  // redis://[:password@]127.0.0.1:port
   // Runs redis-cli against this server and returns its stdout (trimmed).
   std::string cli(const std::string& args) const;
+  // How many times Redis ran `command` ("evalsha", "script|load"), from INFO commandstats.
+  std::int64_t command_calls(const std::string& command) const;
 
  private:
   temp_dir dir_;
