@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <utility>
 
+#include "bellhop/broker/group_commit.hpp"
 #include "bellhop/core/account_health.hpp"
 #include "bellhop/core/redis_full.hpp"
 #include "bellhop/inbound/lua.hpp"
@@ -159,20 +160,9 @@ void ingest_batcher::send_locked(batch b) {
   auto shared = std::make_shared<batch>(std::move(b));
   redis_.eval(script_, std::move(keys), std::move(args), std::move(ex),
               [self = shared_from_this(), shared](boost::system::error_code ec, broker::reply r) {
-                // No answer (timeout, connection lost): the messages waiting would each wait
-                // their turn for the same fate, so they are answered now, with this call's.
-                const bool outage = ec && ec != broker::errc::redis_error;
-                {
-                  std::lock_guard lock(self->mu_);
-                  --self->in_flight_;
-                  if (outage) {
-                    for (auto& p : self->waiting_) shared->push_back(std::move(p));
-                    self->waiting_.clear();
-                  } else if (!self->waiting_.empty()) {
-                    // The next call leaves before this one's answers go out: Redis stays busy.
-                    self->send_locked(self->take_locked());
-                  }
-                }
+                broker::group_commit_returned(self->mu_, self->in_flight_, self->waiting_, *shared,
+                                              ec && ec != broker::errc::redis_error,
+                                              [&] { self->send_locked(self->take_locked()); });
                 self->finish(*shared, ec, r);
               });
 }

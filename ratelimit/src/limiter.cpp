@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "bellhop/broker/group_commit.hpp"
 #include "ratelimit_lua.hpp"
 
 namespace bellhop::ratelimit {
@@ -271,21 +272,9 @@ void limiter::state::send_locked(batch b) {
   redis_.eval(
       script_, std::move(keys), std::move(args), ex,
       [self = shared_from_this(), shared, ex](boost::system::error_code ec, broker::reply r) {
-        // No answer (timeout, connection lost, Redis down): the checks waiting would
-        // each wait their turn for the same fate, so they are answered now, with
-        // this call's.
-        const bool outage = ec && ec != broker::errc::redis_error;
-        {
-          std::lock_guard lock(self->batch_mu_);
-          --self->in_flight_;
-          if (outage) {
-            for (auto& p : self->waiting_) shared->push_back(std::move(p));
-            self->waiting_.clear();
-          } else if (!self->waiting_.empty()) {
-            // The next call leaves before this one's answers go out: Redis stays busy.
-            self->send_locked(self->take_locked());
-          }
-        }
+        broker::group_commit_returned(self->batch_mu_, self->in_flight_, self->waiting_, *shared,
+                                      ec && ec != broker::errc::redis_error,
+                                      [&] { self->send_locked(self->take_locked()); });
         self->finish(*shared, ec, r, ex);
       });
 }
