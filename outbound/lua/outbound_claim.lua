@@ -77,9 +77,12 @@ end
 local function id_of(message)
   return string.match(message, '^{"id":"([^"]*)"') or ''
 end
--- The claims' marks: a late call changes nothing; a lost one's messages go back.
+-- The claims' marks: a late call changes nothing; a lost one's messages go back. The marks are
+-- read and written under pcall: a key of another type there (nothing of Bellhop's writes one)
+-- costs those two guarantees, never the claim.
 local call = tonumber(ARGV[9]) or 0
-local last_call, last_taken = string.match(redis.call('HGET', KEYS[8], 'claim') or '', '^(%d+) (%d+)$')
+local marks = redis.pcall('HGET', KEYS[8], 'claim')
+local last_call, last_taken = string.match(type(marks) == 'string' and marks or '', '^(%d+) (%d+)$')
 last_call, last_taken = tonumber(last_call), tonumber(last_taken)
 if last_call and last_call >= call then
   return {0, -1, 0}
@@ -92,8 +95,8 @@ if unsure > 0 and last_call and last_call >= unsure and last_taken > 0 then
   end
 end
 local function mark(taken_now)
-  redis.call('HSET', KEYS[8], 'claim', string.format('%d %d', call, taken_now))
-  redis.call('EXPIRE', KEYS[8], 86400)
+  redis.pcall('HSET', KEYS[8], 'claim', string.format('%d %d', call, taken_now))
+  redis.pcall('EXPIRE', KEYS[8], 86400)
 end
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])

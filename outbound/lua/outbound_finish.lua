@@ -170,11 +170,14 @@ if #KEYS ~= 6 + n * PER_KEYS or #ARGV ~= 4 + n * PER_ARGS or not tonumber(ARGV[4
                            ' arguments do not make whole elements')
 end
 local batch = tonumber(ARGV[4])
-if (tonumber(redis.call('HGET', KEYS[6], 'finish')) or 0) >= batch then
+-- Under pcall: a key of another type there (nothing of Bellhop's writes one) costs the guard,
+-- never the batch (each element still checks the processing list).
+local done = redis.pcall('HGET', KEYS[6], 'finish')
+if (type(done) == 'string' and tonumber(done) or 0) >= batch then
   return {}  -- recorded already (this batch's answer was lost, or it reached Redis late)
 end
-redis.call('HSET', KEYS[6], 'finish', string.format('%d', batch))
-redis.call('EXPIRE', KEYS[6], 86400)
+redis.pcall('HSET', KEYS[6], 'finish', string.format('%d', batch))
+redis.pcall('EXPIRE', KEYS[6], 86400)
 local out = {}
 for i = 0, n - 1 do
   local ok, result = pcall(finish, 7 + i * PER_KEYS, 5 + i * PER_ARGS)

@@ -99,6 +99,17 @@ class ClaimLua : public ::testing::Test {
 // A claim whose answer was lost (the process never learned what it took) is made good by the
 // next: it hands those messages back to the ready set, at the front of their priority, and
 // claims again; a lost claim that reaches Redis after a later one does nothing.
+// The marks' key holding another type (nothing of Bellhop's writes one) costs the marks, never
+// the claim: messages are still taken.
+TEST_F(ClaimLua, AMarksKeyOfAnotherTypeDoesNotStopTheClaim) {
+  for (int i = 0; i < 2; ++i) file("m" + std::to_string(i), 5, "hotel-berlin");
+  client_.run({"LPUSH", "calls", "not a hash"});
+  const auto c = claim(now, 8, {}, 1000, "", "conversation:", 1);
+  EXPECT_EQ(c.ids, (std::vector<std::string>{"m0", "m1"}));
+  EXPECT_EQ(client_.run({"LLEN", "processing"}).integer(), 2);
+  EXPECT_EQ(client_.run({"TYPE", "calls"}).str(), "list");
+}
+
 TEST_F(ClaimLua, WhatALostClaimTookTheNextHandsBackAndALateOneTakesNothing) {
   for (int i = 0; i < 4; ++i) file("m" + std::to_string(i), 5, "hotel-berlin");
   client_.run({"LPUSH", "processing", "in flight elsewhere"});

@@ -254,6 +254,25 @@ TEST_F(FinishLua, ABatchRunAgainDoesNotPutBackAMessageClaimedAgainMeanwhile) {
   EXPECT_EQ(a_.run({"ZCARD", "ready"}).integer(), 0);
 }
 
+// The marks' key holding another type (nothing of Bellhop's writes one) costs the guard, never
+// the batch: its outcomes are recorded, and a re-run still records nothing twice.
+TEST_F(FinishLua, AMarksKeyOfAnotherTypeDoesNotStopTheBatch) {
+  const std::vector<outcome> batch = {make("sent", "m1", 5, "+4915100000001", "wamid.1")};
+  take(a_, batch);
+  a_.run({"LPUSH", "calls", "not a hash"});
+  const auto r = run(a_, batch, 21);
+  ASSERT_TRUE(r.is_array()) << r.to_string();
+  ASSERT_EQ(r.elements().size(), 1u);
+  EXPECT_EQ(r.elements()[0].integer(), 1);
+  EXPECT_EQ(a_.get({"HGET", "message:m1", "status"}), "sent");
+  EXPECT_EQ(a_.run({"LLEN", "processing"}).integer(), 0);
+  const auto before = dump(a_);
+  const auto again = run(a_, batch, 21);
+  ASSERT_TRUE(again.is_array()) << again.to_string();
+  for (const auto& e : again.elements()) EXPECT_EQ(e.integer(), 0) << again.to_string();
+  EXPECT_EQ(dump(a_), before);
+}
+
 TEST_F(FinishLua, AnElementThatFailsFailsAloneAndTheOthersAreRecorded) {
   std::vector<outcome> batch = {make("sent", "m1", 5, "+4915100000001", "wamid.1"),
                                 make("retry", "m2", 5, "+4915100000002"),
