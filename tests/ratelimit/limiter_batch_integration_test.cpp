@@ -31,6 +31,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::io_thread;
 using test_support::fixed_window_used;
+using test_support::lcg;
 using test_support::make_policy;
 
 // A check made now whose decision is waited for later. The promise is shared with the handler
@@ -88,14 +89,6 @@ bool same(const decision& a, const decision& b) {
   }
   return true;
 }
-
-struct lcg {
-  std::uint64_t state;
-  std::int64_t below(std::int64_t n) {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<std::int64_t>((state >> 33) % static_cast<std::uint64_t>(n));
-  }
-};
 
 class LimiterBatchTest : public ::testing::Test {
  protected:

@@ -34,6 +34,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::io_thread;
 using test_support::fixed_window_used;
+using test_support::lcg;
 using test_support::make_policy;
 
 // Runs one check and waits for its decision. The promise is shared with the handler so a
@@ -134,15 +135,6 @@ struct gcra_model {
     v.reset_ms = ceil_div(after - now, limit);
     if (v.allowed && cost > 0) tat = next;
     return v;
-  }
-};
-
-// A small deterministic generator, so the driven sequences are the same on every run.
-struct lcg {
-  std::uint64_t state;
-  std::int64_t below(std::int64_t n) {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<std::int64_t>((state >> 33) % static_cast<std::uint64_t>(n));
   }
 };
 

@@ -1,6 +1,6 @@
 #pragma once
-// What the limiter's tests share: a policy from its figures, and what a fixed-window key
-// holds (docs/ratelimit.md).
+// What the limiter's tests share: a policy from its figures, what a fixed-window key holds
+// (docs/ratelimit.md), a deterministic generator.
 
 #include <cstdint>
 #include <string>
@@ -28,5 +28,14 @@ inline std::string fixed_window_used(const std::string& state) {
   const auto space = state.find(' ');
   return space == std::string::npos ? "(state " + state + ")" : state.substr(space + 1);
 }
+
+// A small deterministic generator, so the driven sequences are the same on every run.
+struct lcg {
+  std::uint64_t state;
+  std::int64_t below(std::int64_t n) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::int64_t>((state >> 33) % static_cast<std::uint64_t>(n));
+  }
+};
 
 }  // namespace bellhop::ratelimit::test_support
