@@ -59,6 +59,7 @@ SUMMARY=()
 FAILED=0
 TOTAL_PASSED=0
 TOTAL_FAILED=0
+FAILED_TESTS=()   # "<build dir>: <test name>", for the summary
 
 # Runs one phase, prints its duration, records it; returns the command's status.
 phase() {
@@ -97,12 +98,31 @@ count_ctest() {
   TOTAL_PASSED=$((TOTAL_PASSED + total - failed))
 }
 
+# The names in ctest's closing "The following tests FAILED:" list.
+failed_ctest_names() {
+  sed -n '/^The following tests FAILED:/,$p' "$1" | sed -nE 's/^[[:space:]]+[0-9]+ - ([^ ]+) .*/\1/p'
+}
+
+# What ctest printed for one failed test (--output-on-failure): its result line and its output,
+# up to the next test's line. The last lines of it, so a CI log's tail names the cause.
+failed_ctest_excerpt() {
+  local log=$1 name=$2
+  awk -v name="$name" '
+    /Test +#[0-9]+: / && index($0, ": " name " ") { grab = 1; print; next }
+    grab && (/^ *[0-9]+\/[0-9]+ Test +#/ || /^ +Start +[0-9]+: / || /^[0-9]+% tests passed/) { grab = 0 }
+    grab { print }
+  ' "$log" | tail -n 40
+}
+
 run_ctest() {
-  local dir=$1 log=$1/test-output.log rc=0
+  local dir=$1 log=$1/test-output.log rc=0 name
   local -a args=(--test-dir "$dir" --output-on-failure --no-tests=error -j2)
   [[ -z $LABEL ]] || args+=(-L "^${LABEL}\$")
   ctest "${args[@]}" 2>&1 | tee "$log" || rc=$?
   count_ctest "$log"
+  while read -r name; do
+    [[ -n $name ]] && FAILED_TESTS+=("$dir: $name")
+  done < <(failed_ctest_names "$log")
   return "$rc"
 }
 
@@ -196,10 +216,24 @@ if [[ $QUICK -eq 0 ]]; then
   fi
 fi
 
+# The failed tests' own output once more, the first few of them, just above the summary:
+# a CI log is often read from its tail.
+shown=0
+for entry in "${FAILED_TESTS[@]}"; do
+  (( shown < 3 )) || break
+  echo
+  step "failed test ${entry} (its output's last lines; all of it in ${entry%%:*}/test-output.log)"
+  failed_ctest_excerpt "${entry%%:*}/test-output.log" "${entry#*: }"
+  shown=$((shown + 1))
+done
+
 echo
 step "Summary ($((SECONDS - START))s in total)"
 for line in "${SUMMARY[@]}"; do
   printf '    %s\n' "$line"
+done
+for entry in "${FAILED_TESTS[@]}"; do
+  printf '    failed: %s\n' "$entry"
 done
 if [[ $FAILED -eq 0 ]]; then
   echo "test.sh: all phases passed"
