@@ -5,10 +5,16 @@
 // persistence of Bellhop's embedded Redis (appendonly yes, appendfsync everysec, no RDB
 // snapshots), flushed between runs. Each concurrency of the list is tried, the best is reported.
 //   node bench/bullmq_bench.mjs [--count N] [--concurrency 50,100,200] [--redis-server PATH]
+//                               [--provider-url http://127.0.0.1:PORT/v21.0]
+// With --provider-url the processor is no longer a no-op: it does what Bellhop's sender does for
+// each message, a WhatsApp Cloud API send (POST <url>/1000/messages, JSON, bearer token) on
+// keep-alive connections (at most `concurrency` of them), and returns the provider's message id
+// (BullMQ keeps it as the job's return value): what a Node team's outbound worker would run.
 // Prints one line per concurrency, then
 //   bullmq_bench best_jobs_per_s=X concurrency=C count=N cpu_s_node=S redis=S
 // (the CPU seconds node and its redis-server spent while the Worker ran, at that concurrency).
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -27,6 +33,49 @@ const concurrencies = String(option('concurrency', process.env.BULLMQ_CONCURRENC
   .map(Number)
   .filter((c) => c > 0);
 const redisServer = option('redis-server', 'redis-server');
+const providerUrl = option('provider-url', '');
+
+// One WhatsApp Cloud API text send to the provider; resolves to its message id. Any answer but
+// a 200 with an id fails the job (BullMQ counts it failed: the run then never completes).
+function sendToProvider(agent, data) {
+  const body = JSON.stringify({
+    messaging_product: 'whatsapp',
+    recipient_type: 'individual',
+    to: data.to,
+    type: 'text',
+    text: { body: data.text },
+  });
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${providerUrl}/1000/messages`,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(body),
+          Authorization: 'Bearer t',
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => {
+          try {
+            const id = JSON.parse(text)?.messages?.[0]?.id;
+            if (res.statusCode === 200 && id) return resolve(id);
+          } catch {
+            // reported below
+          }
+          reject(new Error(`provider answered ${res.statusCode}: ${text.slice(0, 200)}`));
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -104,7 +153,14 @@ async function run(redis, concurrency) {
   let last = 0;
   let finished;
   const all = new Promise((resolve) => (finished = resolve));
-  const worker = new Worker('outbound', async () => {}, { connection, concurrency, autorun: false });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const processor = providerUrl ? (job) => sendToProvider(agent, job.data) : async () => {};
+  const worker = new Worker('outbound', processor, { connection, concurrency, autorun: false });
+  let failure;
+  worker.on('failed', (job, e) => {
+    failure ??= e;
+    finished();
+  });
   worker.on('completed', () => {
     const now = process.hrtime.bigint();
     if (done === 0) first = now;
@@ -116,10 +172,15 @@ async function run(redis, concurrency) {
   const redis0 = cpuSeconds(redis.pid);
   worker.run();
   await all;
+  if (failure) {
+    await worker.close(true);
+    throw new Error(`a job failed: ${failure.message}`);
+  }
   const node1 = process.cpuUsage(node0);
   const redisCpu = cpuSeconds(redis.pid) - redis0;
   await worker.close();
   await queue.close();
+  agent.destroy();
   const seconds = Number(last - first) / 1e9;
   return {
     seconds,

@@ -12,6 +12,10 @@
 #    with bench/bullmq_bench.mjs (a BullMQ 5 Worker with a no-op job on its own redis-server,
 #    the same persistence; the best of BULLMQ_CONCURRENCY, default 50,100,200), alternating,
 #    REPEAT runs each, medians, the ratio and PASS/FAIL against the issue's target (2x).
+#    With BULLMQ_HTTP=1 (default) each run also times a BullMQ Worker whose job makes the same
+#    send to a provider_fake of its own (bench/bullmq_bench.mjs --provider-url): what a Node
+#    team's outbound worker would do per message, for reference next to the no-op figure (the
+#    verdict stays against the no-op one).
 #    Each Bellhop run also prints the script calls Redis ran while sending (evalsha), the
 #    commands it ran (redis_commands: those inside scripts, without the script calls), the CPU seconds of bellhop, its Redis and the fake provider, and the line bench/run_ab.sh reads
 #    ("outbound_bench sends_per_s=… recorded_per_s=…": recorded from the provider's first
@@ -25,7 +29,8 @@
 # Knobs: COUNT, PACED, CONCURRENCY (outbound.concurrency, default 256, the best measured of
 # 64/128/256, as BullMQ gets the best of its; the provider client keeps up to 256 idle
 # connections per origin), BULK, REPLIES, REPEAT (default 3), BULLMQ_CONCURRENCY,
-# PHASES (default "throughput pacing priority"), BULLMQ=0 (throughput without BullMQ).
+# PHASES (default "throughput pacing priority"), BULLMQ=0 (throughput without BullMQ),
+# BULLMQ_HTTP=0 (without the BullMQ Worker that sends).
 # bench/node_modules is installed (npm ci) when missing. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -150,6 +155,7 @@ run_sends() {
 repeat=${REPEAT:-3}
 phases=" ${PHASES:-throughput pacing priority} "
 with_bullmq=${BULLMQ:-1}
+with_bullmq_http=${BULLMQ_HTTP:-1}
 bullmq_concurrency=${BULLMQ_CONCURRENCY:-50,100,200}
 if [[ $phases == *" throughput "* ]]; then
 if [ "$with_bullmq" = 1 ] && [ ! -d bench/node_modules ]; then
@@ -160,6 +166,7 @@ bellhop_rates=()
 bullmq_rates=()
 bellhop_cpus=()
 bullmq_cpus=()
+bullmq_http_rates=()
 for ((run = 1; run <= repeat; run++)); do
   out=$(run_sends "$count")
   echo "run $run bellhop: $out"
@@ -187,6 +194,20 @@ for ((run = 1; run <= repeat; run++)); do
   cpu=$(echo "$out" | grep '^bullmq_bench best' | awk -v n="$count" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
     END { printf "%.1f", (v["cpu_s_node"] + v["redis"]) * 1e6 / n }')
   bullmq_cpus+=("$cpu")
+  [ "$with_bullmq_http" = 1 ] || continue
+  # The same Worker sending each job to a provider_fake, as Bellhop does.
+  port_file=$(mktemp "${TMPDIR:-/tmp}/provider-fake.XXXXXX")
+  "$fake" --port-file "$port_file" >"$port_file.out" &
+  fake_pid=$!
+  for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+  out=$(node bench/bullmq_bench.mjs --count "$count" --concurrency "$bullmq_concurrency" \
+          --provider-url "http://127.0.0.1:$(cat "$port_file")/v21.0")
+  stop_fake
+  echo "$out" | sed "s/^/run $run http: /"
+  echo "run $run http: $(cat "$port_file.out")"
+  rm -f "$port_file" "$port_file.out"
+  rate=$(echo "$out" | sed -n 's/^bullmq_bench best_jobs_per_s=\([0-9]*\).*/\1/p')
+  [ -n "$rate" ] && bullmq_http_rates+=("$rate")
 done
 median() { printf '%s\n' "$@" | sort -n | awk 'NF { a[++n] = $1 } END { if (n) print a[int((n + 1) / 2)] }'; }
 b=$(median "${bellhop_rates[@]}")
@@ -201,6 +222,12 @@ awk -v b="${b:-0}" -v q="${q:-0}" -v nb="${#bellhop_rates[@]}" -v nq="${#bullmq_
 # The CPU each side spent per message, all its processes together: steadier than the rates on a
 # busy machine (what the rates would be on an idle one depends on how it splits across cores).
 echo "outbound_bench throughput cpu_us_per_message_median bellhop=$(median "${bellhop_cpus[@]}") (bellhop, its Redis, the fake provider) bullmq=$(median "${bullmq_cpus[@]}") (node, its Redis)"
+if [ "$with_bullmq_http" = 1 ]; then
+  h=$(median "${bullmq_http_rates[@]}")
+  awk -v b="${b:-0}" -v h="${h:-0}" -v n="${#bullmq_http_rates[@]}" -v runs="$repeat" 'BEGIN {
+    printf "outbound_bench throughput (reference) bullmq_http_jobs_per_s_median=%d ratio=%.2f: a BullMQ Worker whose job sends to the fake provider as Bellhop does (runs: %d of %d)\n",
+           h, h > 0 ? b / h : 0, n, runs }'
+fi
 fi
 fi
 
