@@ -48,9 +48,13 @@ end
 -- One decision: its pairs are KEYS[first .. first + n - 1], their policies' indexes ARGV[a ..].
 -- Its answer goes into `out` from out[m + 1]: allowed, then 4 figures per pair; returns the new
 -- length. Every pair is read before anything is written, so an error (raised by redis.call,
--- caught by the pcall below) leaves the decision's keys as they were.
+-- caught by the pcall below) leaves the decision's keys as they were. The one write that comes
+-- with a read, the last pair creating its key (`write_now`), happens after every other pair was
+-- read and allowed, and only when the decision then consumes: nothing after it can fail.
 local out = {0}
 local floor, ceil = math.floor, math.ceil
+-- SET … NX GET came with Redis 7.0; before it, every pair is read first (GET), then written.
+local write_now = (tonumber(redis.REDIS_VERSION_NUM) or 0) >= 0x070000
 local function decide(first, n, a, cost, m)
   local all_allowed = true
   local head = m + 1
@@ -65,9 +69,12 @@ local function decide(first, n, a, cost, m)
     if not policy.algorithm then
       error('unknown rate-limit algorithm: ' .. tostring(policy.name))
     end
+    -- The last pair, the others allowing: if it allows too, the decision consumes, so a new
+    -- key may be created at once (the algorithms' `write_now`).
     local allowed, remaining, retry, reset
     allowed, remaining, retry, reset, consume =
-        policy.algorithm(KEYS[first + i], policy.limit, policy.window, policy.burst, cost, now)
+        policy.algorithm(KEYS[first + i], policy.limit, policy.window, policy.burst, cost, now,
+                         write_now and cost > 0 and all_allowed and i == n - 1)
     all_allowed = all_allowed and allowed
     if consumers then
       consumers[i + 1] = consume

@@ -264,6 +264,66 @@ TEST_F(LimiterTest, AFixedWindowKeptAsAHashByAnEarlierVersionIsReadAndRewritten)
   EXPECT_GT(std::stoll(redis_.cli("PTTL ratelimit:fw:s")), 0) << "a lifetime of its own";
 }
 
+// A decision's last pair creates a new key as it reads it (one SET … NX GET), the others are
+// read first and written after: both ways leave the same state with the same lifetime, and the
+// last pair creates nothing when the decision does not consume.
+TEST_F(LimiterTest, ANewKeyCreatedByTheLastPairIsTheStateTheOthersWouldWriteAndOnlyWhenConsumed) {
+  const auto fw = make_policy("fw", algorithm::fixed_window, 3, 60'000);
+  const auto gc = make_policy("gc", algorithm::gcra, 7, 1000, 4);
+  advance(1234);
+  // fw first (read, then written), gcra last (created as read); then the other way round.
+  const auto a = check({{&fw, "x1"}, {&gc, "y1"}}, 2);
+  const auto b = check({{&gc, "y2"}, {&fw, "x2"}}, 2);
+  ASSERT_TRUE(a.allowed) << a.error;
+  ASSERT_TRUE(b.allowed) << b.error;
+  EXPECT_EQ(a.verdicts.at(0).remaining, b.verdicts.at(1).remaining);
+  EXPECT_EQ(a.verdicts.at(1).remaining, b.verdicts.at(0).remaining);
+  EXPECT_EQ(a.verdicts.at(0).reset_ms, b.verdicts.at(1).reset_ms);
+  EXPECT_EQ(a.verdicts.at(1).reset_ms, b.verdicts.at(0).reset_ms);
+  EXPECT_EQ(a.verdicts.at(1).remaining, 2) << "a burst of 4, 2 taken";
+  EXPECT_EQ(a.verdicts.at(1).reset_ms, 286) << "2 of 7 per second: 285.7 ms to be full again";
+  for (const auto& [one, other] : {std::pair{"fw:x1", "fw:x2"}, std::pair{"gc:y1", "gc:y2"}}) {
+    SCOPED_TRACE(one);
+    const auto state = redis_.cli(std::string("GET ratelimit:") + one);
+    EXPECT_FALSE(state.empty());
+    EXPECT_EQ(state, redis_.cli(std::string("GET ratelimit:") + other));
+    const auto ttl1 = std::stoll(redis_.cli(std::string("PTTL ratelimit:") + one));
+    const auto ttl2 = std::stoll(redis_.cli(std::string("PTTL ratelimit:") + other));
+    EXPECT_GT(ttl1, 0);
+    EXPECT_NEAR(ttl1, ttl2, 1000) << "the same lifetime (real time passes between the two)";
+  }
+  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:x2")), "2");
+  // One command for a new key: no GET before the SET.
+  const auto gets = redis_.command_calls("get"), sets = redis_.command_calls("set");
+  ASSERT_TRUE(check({{&fw, "fresh"}}).allowed);
+  ASSERT_TRUE(check({{&gc, "fresh"}}).allowed);
+  EXPECT_EQ(redis_.command_calls("get") - gets, 0);
+  EXPECT_EQ(redis_.command_calls("set") - sets, 2);
+
+  // Not consumed: refused by the pair before it, or by its own cost; or only a look.
+  ASSERT_TRUE(check({{&fw, "full"}}, 3).allowed);
+  const auto refused_before = check({{&fw, "full"}, {&gc, "new1"}});
+  EXPECT_FALSE(refused_before.allowed);
+  EXPECT_TRUE(refused_before.verdicts.at(1).allowed) << "it alone would allow";
+  EXPECT_EQ(refused_before.verdicts.at(1).remaining, 3);
+  const auto too_large = check({{&gc, "new2"}}, 5);
+  EXPECT_FALSE(too_large.allowed);
+  EXPECT_EQ(too_large.retry_after_ms, -1) << "a cost above the burst never fits";
+  const auto too_large_fw = check({{&fw, "new3"}}, 4);
+  EXPECT_FALSE(too_large_fw.allowed);
+  const auto look = check({{&fw, "new4"}, {&gc, "new5"}}, 0);
+  EXPECT_TRUE(look.allowed);
+  EXPECT_EQ(look.verdicts.at(1).remaining, 4);
+  for (const auto* key : {"gc:new1", "gc:new2", "fw:new3", "fw:new4", "gc:new5"})
+    EXPECT_EQ(redis_.cli(std::string("EXISTS ratelimit:") + key), "0") << key;
+  // A last pair whose key exists is only read: the refusal by it changes nothing.
+  const auto full_before = redis_.cli("GET ratelimit:fw:full");
+  const auto refused_last = check({{&gc, "new6"}, {&fw, "full"}});
+  EXPECT_FALSE(refused_last.allowed);
+  EXPECT_EQ(redis_.cli("GET ratelimit:fw:full"), full_before);
+  EXPECT_EQ(redis_.cli("EXISTS ratelimit:gc:new6"), "0");
+}
+
 TEST_F(LimiterTest, SlidingWindowNeverAdmitsMoreThanLimitInAnyWindowAndRetryAfterIsExact) {
   constexpr std::int64_t limit = 10, window = 1000;
   const auto p = make_policy("sw", algorithm::sliding_window, limit, window);

@@ -2,7 +2,12 @@
 -- `window` on Redis's clock. State: a string "<start of the window it counts> <used>", which
 -- expires two windows after its first use in a window (the start is stored, so a stale count
 -- is never mistaken for the current window, whatever the clock source). One GET and one SET
--- per decision that consumes: a key's creation, its lifetime and its count are one command.
+-- per decision that consumes (a key's creation, its lifetime and its count are one command),
+-- or one command alone for a new key (`write_now`, below).
+-- `write_now`: this decision consumes if this pair allows (its last pair, the others allowed;
+-- cost > 0), so a key that does not exist yet is created at once: one SET … NX GET, which
+-- returns the state when the key exists and sets nothing then. A new key (most subjects of a
+-- busy window) costs one command instead of two.
 -- Returns allowed, remaining, retry_after (ms; -1: never, cost > limit), reset (ms to the end
 -- of the window) and the function that consumes `cost`.
 -- Numbers handed to Redis are formatted as integers (%d: sprintf of a long, where %.0f and
@@ -18,7 +23,8 @@ local function fixed_window_text(n)
   return text
 end
 local fixed_window_prefixes = {}  -- window start -> "<start> "
-local function fixed_window(key, limit, window, _, cost, now)
+local function fixed_window_written() end  -- the consume of a key SET … NX GET created
+local function fixed_window(key, limit, window, _, cost, now, write_now)
   local start = now - now % window
   local prefix = fixed_window_prefixes[start]
   if not prefix then
@@ -26,7 +32,18 @@ local function fixed_window(key, limit, window, _, cost, now)
     fixed_window_prefixes[start] = prefix
   end
   local used = 0
-  local state = redis.pcall('GET', key)
+  local state
+  if write_now and cost <= limit then
+    -- Two windows from the first use, not from the window's end: keys aligned to one instant
+    -- would all expire together, a stall in Redis's expire cycle every window.
+    state = redis.pcall('SET', key, prefix .. fixed_window_text(cost), 'PX',
+                        fixed_window_text(2 * window + expiry_slack), 'NX', 'GET')
+    if state == false then  -- it did not exist: created, consumed
+      return true, limit - cost, 0, start + window - now, fixed_window_written
+    end
+  else
+    state = redis.pcall('GET', key)
+  end
   if type(state) == 'string' then
     if string.find(state, prefix, 1, true) == 1 then
       used = tonumber(string.sub(state, #prefix + 1)) or 0
@@ -47,8 +64,6 @@ local function fixed_window(key, limit, window, _, cost, now)
   end
   local function consume()
     if used == 0 then
-      -- Two windows from the first use, not from the window's end: keys aligned to one
-      -- instant would all expire together, a stall in Redis's expire cycle every window.
       redis.call('SET', key, prefix .. fixed_window_text(cost), 'PX',
                  fixed_window_text(2 * window + expiry_slack))
     else

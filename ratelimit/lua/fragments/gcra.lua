@@ -7,6 +7,8 @@
 -- figure below is counted in 1/limit ms, where the interval is exactly `window`. validate()
 -- keeps burst * window under 2^52, so all of them are exact integers in a double.
 -- State: a string "<ms> <remainder> <limit>", expiring when the bucket is full again.
+-- `write_now`: as for fixed_window, a key that does not exist yet (a full bucket) is created at
+-- once by one SET … NX GET, which returns the state when the key exists and sets nothing then.
 -- Returns allowed, remaining (whole units left in the bucket), retry_after (ms until `cost`
 -- fits; -1: never, cost > burst), reset (ms until the bucket is full) and the function that
 -- consumes `cost`.
@@ -18,13 +20,30 @@ local function gcra_div_ceil(a, b)
   local r = math.fmod(a, b)
   return (a - r) / b + (r > 0 and 1 or 0)
 end
-local function gcra(key, limit, window, burst, cost, now)
+local function gcra_written() end  -- the consume of a key SET … NX GET created
+-- The state after `after` (1/limit ms) ahead of now, and its lifetime: until the bucket is full.
+local function gcra_state(after, limit, now)
+  return string.format('%d %d %d', now + gcra_div_floor(after, limit), math.fmod(after, limit),
+                       limit),
+         string.format('%d', gcra_div_ceil(after, limit) + 1 + expiry_slack)
+end
+local function gcra(key, limit, window, burst, cost, now, write_now)
   local div_floor, div_ceil = gcra_div_floor, gcra_div_ceil
 
   local capacity = burst * window
   -- How far the TAT is ahead of now; 0 when the bucket is full.
   local ahead = 0
-  local stored = redis.call('GET', key) or ''
+  local stored
+  if write_now and cost > 0 and cost <= burst then
+    local state, ttl = gcra_state(cost * window, limit, now)
+    stored = redis.call('SET', key, state, 'PX', ttl, 'NX', 'GET')
+    if stored == false then  -- it did not exist (a full bucket): created, consumed
+      return true, div_floor(capacity - cost * window, window), 0, div_ceil(cost * window, limit),
+             gcra_written
+    end
+  else
+    stored = redis.call('GET', key) or ''
+  end
   local ms, rem, per = string.match(stored, '^(%d+) (%d+) (%d+)$')
   ms, rem, per = tonumber(ms), tonumber(rem), tonumber(per)
   if not ms and tonumber(stored) then
@@ -49,10 +68,8 @@ local function gcra(key, limit, window, burst, cost, now)
     if cost > 0 then
       -- %d, not %.0f: every figure is a whole number, and sprintf of a long is several times
       -- cheaper than the float printer (a number handed to redis.call as such goes through it).
-      redis.call('SET', key,
-                 string.format('%d %d %d', now + div_floor(after, limit),
-                               math.fmod(after, limit), limit),
-                 'PX', string.format('%d', div_ceil(after, limit) + 1 + expiry_slack))
+      local state, ttl = gcra_state(after, limit, now)
+      redis.call('SET', key, state, 'PX', ttl)
     end
   end
   return allowed, div_floor(math.max(0, capacity - after), window), retry,
