@@ -226,7 +226,7 @@ if [ "$with_bullmq_http" = 1 ]; then
   h=$(median "${bullmq_http_rates[@]}")
   awk -v b="${b:-0}" -v h="${h:-0}" -v n="${#bullmq_http_rates[@]}" -v runs="$repeat" 'BEGIN {
     printf "outbound_bench throughput (reference) bullmq_http_jobs_per_s_median=%d ratio=%.2f: a BullMQ Worker whose job sends to the fake provider as Bellhop does (runs: %d of %d)\n",
-           h, h > 0 ? b / h : 0, n, runs }'
+           h, (h > 0 ? b / h : 0), n, runs }'
 fi
 fi
 fi
