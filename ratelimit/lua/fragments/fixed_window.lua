@@ -1,7 +1,7 @@
 -- Fixed window: at most `limit` per window of `window` ms, windows aligned to multiples of
 -- `window` on Redis's clock. State: a string "<start of the window it counts> <used>", which
--- expires two windows after its first use in a window (the start is stored, so a stale count
--- is never mistaken for the current window, whatever the clock source). One GET and one SET
+-- expires one window after its first use in a window, so after that window's end (the start is
+-- stored, so a stale count is never mistaken for the current window, whatever the clock source). One GET and one SET
 -- per decision that consumes (a key's creation, its lifetime and its count are one command),
 -- or one command alone for a new key (`write_now`, below).
 -- `write_now`: this decision consumes if this pair allows (its last pair, the others allowed;
@@ -34,10 +34,12 @@ local function fixed_window(key, limit, window, _, cost, now, write_now)
   local used = 0
   local state
   if write_now and cost <= limit then
-    -- Two windows from the first use, not from the window's end: keys aligned to one instant
-    -- would all expire together, a stall in Redis's expire cycle every window.
+    -- A window from the first use, not until the window's end: keys aligned to one instant
+    -- would all expire together, a stall in Redis's expire cycle every window. Not longer:
+    -- keys kept past their use are what that cycle wades through, which shows in a check's
+    -- p99 when most subjects are new.
     state = redis.pcall('SET', key, prefix .. fixed_window_text(cost), 'PX',
-                        fixed_window_text(2 * window + expiry_slack), 'NX', 'GET')
+                        fixed_window_text(window + expiry_slack), 'NX', 'GET')
     if state == false then  -- it did not exist: created, consumed
       return true, limit - cost, 0, start + window - now, fixed_window_written
     end
@@ -65,7 +67,7 @@ local function fixed_window(key, limit, window, _, cost, now, write_now)
   local function consume()
     if used == 0 then
       redis.call('SET', key, prefix .. fixed_window_text(cost), 'PX',
-                 fixed_window_text(2 * window + expiry_slack))
+                 fixed_window_text(window + expiry_slack))
     else
       redis.call('SET', key, prefix .. string.format('%d', used + cost), 'KEEPTTL')
     end
