@@ -1,9 +1,9 @@
 -- Fixed window: at most `limit` per window of `window` ms, windows aligned to multiples of
 -- `window` on Redis's clock. State: a string "<start of the window it counts> <used>", which
--- expires one window after its first use in a window, so after that window's end (the start is
--- stored, so a stale count is never mistaken for the current window, whatever the clock source). One GET and one SET
--- per decision that consumes (a key's creation, its lifetime and its count are one command),
--- or one command alone for a new key (`write_now`, below).
+-- expires one window after its first use in a window, so after that window's end (the start
+-- is stored, so a stale count is never mistaken for the current window, whatever the clock
+-- source). One GET and one SET per decision that consumes (a key's creation, its lifetime and
+-- its count are one command), or one command alone for a new key (`write_now`, below).
 -- `write_now`: this decision consumes if this pair allows (its last pair, the others allowed;
 -- cost > 0), so a key that does not exist yet is created at once: one SET … NX GET, which
 -- returns the state when the key exists and sets nothing then. A new key (most subjects of a
