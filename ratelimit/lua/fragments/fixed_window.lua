@@ -24,6 +24,13 @@ local function fixed_window_text(n)
 end
 local fixed_window_prefixes = {}  -- window start -> "<start> "
 local function fixed_window_written() end  -- the consume of a key SET … NX GET created
+-- A new window's state after `cost`, and its lifetime, for SET … PX: one window from the first
+-- use, not until the window's end: keys aligned to one instant would all expire together, a
+-- stall in Redis's expire cycle every window. Not longer: keys kept past their use are what that
+-- cycle wades through, which shows in a check's p99 when most subjects are new.
+local function fixed_window_new(prefix, cost, window)
+  return prefix .. fixed_window_text(cost), fixed_window_text(window + expiry_slack)
+end
 local function fixed_window(key, limit, window, _, cost, now, write_now)
   local start = now - now % window
   local prefix = fixed_window_prefixes[start]
@@ -34,12 +41,8 @@ local function fixed_window(key, limit, window, _, cost, now, write_now)
   local used = 0
   local state
   if write_now and cost <= limit then
-    -- A window from the first use, not until the window's end: keys aligned to one instant
-    -- would all expire together, a stall in Redis's expire cycle every window. Not longer:
-    -- keys kept past their use are what that cycle wades through, which shows in a check's
-    -- p99 when most subjects are new.
-    state = redis.pcall('SET', key, prefix .. fixed_window_text(cost), 'PX',
-                        fixed_window_text(window + expiry_slack), 'NX', 'GET')
+    local fresh, lifetime = fixed_window_new(prefix, cost, window)
+    state = redis.pcall('SET', key, fresh, 'PX', lifetime, 'NX', 'GET')
     if state == false then  -- it did not exist: created, consumed
       return true, limit - cost, 0, start + window - now, fixed_window_written
     end
@@ -66,8 +69,8 @@ local function fixed_window(key, limit, window, _, cost, now, write_now)
   end
   local function consume()
     if used == 0 then
-      redis.call('SET', key, prefix .. fixed_window_text(cost), 'PX',
-                 fixed_window_text(window + expiry_slack))
+      local fresh, lifetime = fixed_window_new(prefix, cost, window)
+      redis.call('SET', key, fresh, 'PX', lifetime)
     else
       redis.call('SET', key, prefix .. string.format('%d', used + cost), 'KEEPTTL')
     end
