@@ -20,10 +20,10 @@
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/ratelimit/limiter.hpp"
+#include "ratelimit/limiter_test_support.hpp"
 #include "support/io_thread.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
-#include "ratelimit/limiter_test_support.hpp"
 
 namespace bellhop::ratelimit {
 namespace {
@@ -107,7 +107,6 @@ class LimiterBatchTest : public ::testing::Test {
     if (!real_clock) l->set_test_clock([this] { return now_.load(); });
     return l;
   }
-
 
   // With one call allowed in flight and Redis frozen under a first check, the checks `make`
   // starts wait together and go to Redis in the one call that follows: returns the first.
@@ -255,7 +254,8 @@ TEST_F(LimiterBatchTest, UnderLoadChecksShareScriptCallsAndALoneCheckIsOneCall) 
     std::vector<pending_check> burst;
     std::promise<void> made;
     boost::asio::post(io_.executor(), [&] {
-      for (int i = 0; i < 50; ++i) burst.push_back(start(*l, {{&p, "b" + std::to_string(i)}}, 1, io_));
+      for (int i = 0; i < 50; ++i)
+        burst.push_back(start(*l, {{&p, "b" + std::to_string(i)}}, 1, io_));
       made.set_value();
     });
     made.get_future().wait();

@@ -23,10 +23,10 @@
 #include "bellhop/broker/broker.hpp"
 #include "bellhop/contract/keys.hpp"
 #include "bellhop/ratelimit/limiter.hpp"
+#include "ratelimit/limiter_test_support.hpp"
 #include "support/io_thread.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
-#include "ratelimit/limiter_test_support.hpp"
 
 namespace bellhop::ratelimit {
 namespace {
@@ -174,7 +174,6 @@ class LimiterTest : public ::testing::Test {
   }
   void advance(std::int64_t ms) { now_ += ms; }
   std::int64_t now() const { return now_.load(); }
-
 
   test::redis_server redis_;
   io_thread io_;

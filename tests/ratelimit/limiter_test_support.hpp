@@ -10,9 +10,8 @@
 
 namespace bellhop::ratelimit::test_support {
 
-inline policy make_policy(std::string name, algorithm a, std::int64_t limit,
-                          std::int64_t window_ms, std::int64_t burst = 0,
-                          failure_mode fail = failure_mode::closed) {
+inline policy make_policy(std::string name, algorithm a, std::int64_t limit, std::int64_t window_ms,
+                          std::int64_t burst = 0, failure_mode fail = failure_mode::closed) {
   policy p;
   p.name = std::move(name);
   p.algorithm = a;
