@@ -30,7 +30,8 @@
 # 64/128/256, as BullMQ gets the best of its; the provider client keeps up to 256 idle
 # connections per origin), BULK, REPLIES, REPEAT (default 3), BULLMQ_CONCURRENCY,
 # PHASES (default "throughput pacing priority"), BULLMQ=0 (throughput without BullMQ),
-# BULLMQ_HTTP=0 (without the BullMQ Worker that sends).
+# BULLMQ_HTTP=0 (without the BullMQ Worker that sends), COMMANDSTATS=1 (each throughput run also
+# lists, per Redis command, its calls and Redis µs per message while sending, to stderr).
 # bench/node_modules is installed (npm ci) when missing. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +72,13 @@ stop_lane() {
   rm -rf "$dir"; dir=""  # its embedded Redis's files (a campaign's AOF is tens of MB)
 }
 rcli() { redis-cli -s "$data/redis.sock" -a "$(cat "$data/redis.password")" --no-auth-warning "$@"; }
+# command_table BEFORE N (INFO commandstats after on stdin): per command, calls and Redis µs per
+# message over the run (COMMANDSTATS=1).
+command_table() {
+  awk -F'[:,=]' -v n="$2" 'NR == FNR { if ($1 ~ /^cmdstat_/) { c0[$1] = $3; u0[$1] = $5 } next }
+    $1 ~ /^cmdstat_/ && $3 > c0[$1] { printf "  %-28s calls/msg %6.2f  usec/msg %6.2f\n", substr($1, 9), ($3 - c0[$1]) / n, ($5 - u0[$1]) / n }' "$1" - | sort -k5 -n -r
+  rm -f "$1"
+}
 # commands: from INFO commandstats, the commands Redis ran (those of scripts included), but the
 # script calls themselves and this script's INFO and AUTH (its HGET polls, one per 50 ms, count).
 commands() {
@@ -127,6 +135,7 @@ run_sends() {
   filed_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   calls0=$(rcli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
   commands0=$(rcli INFO commandstats | commands)
+  [ "${COMMANDSTATS:-0}" = 1 ] && rcli INFO commandstats | tr -d '\r' >"$port_file.stats0"
   local redis_pid b0 r0 f0
   redis_pid=$(echo "$children" | head -1)
   b0=$(ticks "$bellhop_pid") r0=$(ticks "$redis_pid") f0=$(ticks "$fake_pid")
@@ -144,6 +153,7 @@ run_sends() {
   rm -f "$mark_file"
   calls1=$(rcli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
   commands1=$(rcli INFO commandstats | commands)
+  [ "${COMMANDSTATS:-0}" = 1 ] && rcli INFO commandstats | tr -d '\r' | command_table "$port_file.stats0" "$n" >&2
   local cpu
   cpu="cpu_s_bellhop=$(( $(ticks "$bellhop_pid") - b0 )) redis=$(( $(ticks "$redis_pid") - r0 )) fake=$(( $(ticks "$fake_pid") - f0 ))"
   cpu=$(echo "$cpu" | awk -v hz="$hz" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); printf "%s%s=%.2f", (i > 1 ? " " : ""), kv[1], kv[2] / hz } }')
