@@ -26,7 +26,8 @@
 -- ARGV[1] dedup TTL (s)   ARGV[2] message TTL (s)   ARGV[3] history length (approximate cap)
 -- ARGV[4] conversation TTL (s)                     ARGV[5] recent messages kept per conversation
 -- ARGV[6] prefix of message keys ('message:' with the key prefix)
--- ARGV[7] L, then 4 arguments per rate-limit key: algorithm, limit, window (ms), burst
+-- ARGV[7] L, then 5 arguments per rate-limit key: algorithm, limit, window (ms), burst, and
+--         its policy's key start (`ratelimit:<policy>:` with the key prefix)
 -- then 12 arguments per message (message i at 7 + 4L + 12i):
 --   +1 id     +2 envelope JSON ending with "conversation_mode":"ai" (with the mode written in,
 --      also the data of its message.created event)
@@ -62,7 +63,7 @@ local expiry_slack = 0
 local ALGORITHMS = {fixed_window = fixed_window, sliding_window = sliding_window, gcra = gcra}
 local KEYS_PER, ARGS_PER = 10, 12
 local LIMITS = tonumber(ARGV[7])
-local KEYS_FIRST, ARGS_FIRST = 1 + LIMITS, 7 + 4 * LIMITS
+local KEYS_FIRST, ARGS_FIRST = 1 + LIMITS, 7 + 5 * LIMITS
 local PUSH_CHUNK = 256  -- values per LPUSH or MGET (unpack has a limit)
 
 local function refused(reply)
@@ -152,17 +153,18 @@ if LIMITS > 0 then
   for i = 0, count - 1 do
     local j = tonumber(ARGV[ARGS_FIRST + i * ARGS_PER + 12])
     if j > 0 then
-      local p = 8 + 4 * (j - 1)
+      local p = 8 + 5 * (j - 1)
       local algorithm = ALGORITHMS[ARGV[p]]
-      local ok, allowed, remaining, retry, reset, consume = false, 'unknown rate-limit algorithm'
+      local ok, allowed, remaining, retry, reset, consume, c1, c2, c3 =
+          false, 'unknown rate-limit algorithm'
       if algorithm then
-        ok, allowed, remaining, retry, reset, consume =
+        ok, allowed, remaining, retry, reset, consume, c1, c2, c3 =
             pcall(algorithm, KEYS[1 + j], tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]),
-                  tonumber(ARGV[p + 3]), 1, now)
+                  tonumber(ARGV[p + 3]), 1, now, false, ARGV[p + 4])
       end
       local err = not ok and allowed
       if ok and allowed then
-        ok, err = pcall(consume)
+        ok, err = pcall(consume, c1, c2, c3)
       end
       if not ok then
         answer(i, -3, refused(err) or tostring(err))
@@ -177,6 +179,7 @@ if LIMITS > 0 then
       end
     end
   end
+  fixed_window_flush(now)  -- what the fixed windows consumed, written once
 end
 
 -- 1. The dedup keys, set only if absent (one command for the check and the write). A second

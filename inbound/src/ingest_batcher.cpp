@@ -131,7 +131,7 @@ void ingest_batcher::send_locked(batch b) {
   std::vector<std::string> keys;
   std::vector<std::string> args;
   keys.reserve(1 + limited.size() + 10 * b.size());
-  args.reserve(common_args_.size() + 1 + 4 * limited.size() + 12 * b.size());
+  args.reserve(common_args_.size() + 1 + 5 * limited.size() + 12 * b.size());
   keys.push_back(inbound_key_);
   args = common_args_;
   args.push_back(std::to_string(limited.size()));
@@ -142,6 +142,7 @@ void ingest_batcher::send_locked(batch b) {
     args.push_back(std::to_string(policy.limit));
     args.push_back(std::to_string(policy.window_ms));
     args.push_back(std::to_string(policy.burst > 0 ? policy.burst : policy.limit));
+    args.push_back(keys_.ratelimit(policy.name, ""));  // what its keys start with
   }
   for (std::size_t i = 0; i < b.size(); ++i) {
     auto& p = b[i];

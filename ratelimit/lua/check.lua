@@ -8,11 +8,15 @@
 -- KEYS         ratelimit:<policy>:<key>, every decision's pairs in turn
 -- ARGV[1]      '' for Redis's clock; a time in ms for tests only (the library sets it only when
 --              a test clock is installed)
--- ARGV[2]      p, the number of policies the call uses, then 4 arguments per policy:
+-- ARGV[2]      p, the number of policies the call uses, then 5 arguments per policy:
 --              algorithm (fixed_window | sliding_window | gcra), limit, window (ms), burst (gcra;
---              ignored otherwise)
--- then per decision: cost (integer >= 0; 0 only looks), n (its number of pairs), then per pair
---              the index of its policy (1 .. p)
+--              ignored otherwise), and the start its pairs' keys share,
+--              `<key prefix>ratelimit:<policy>:` (a fixed window's subject is the rest of the
+--              key; its state is a hash per window, lua/fragments/fixed_window.lua)
+-- then the decisions, in groups of decisions that follow each other with the same cost and
+--              policies: cost (integer >= 0; 0 only looks), n (the number of pairs of each),
+--              count (decisions in the group), then the n pairs' policies by index (1 .. p);
+--              the group's keys are its decisions' pairs in turn (count * n keys)
 -- Returns a flat array: now (ms), then per decision either its answer, allowed (1/0) followed
 -- by 4 figures per pair: allowed (1/0), remaining, retry_after (ms, -1 = never: cost above the
 -- policy's capacity), reset (ms); or one error reply: that decision could not be taken (a key
@@ -34,15 +38,31 @@ else
 end
 
 -- The policies, by the text of their index: a decision's pairs name them without a tonumber.
+-- A fixed window's come with their hash of this window and the fields wanted from it (read
+-- with one HMGET per hash before any decision: fixed_window_read).
 local policies = {}
+local wanted = {}  -- hash name -> fields
 local p = tonumber(ARGV[2]) or -1
-if p < 0 or 2 + 4 * p > #ARGV then
+if p < 0 or 2 + 5 * p > #ARGV then
   return redis.error_reply('malformed rate-limit batch: policies')
 end
 for i = 1, p do
-  local a = 3 + 4 * (i - 1)
-  policies[tostring(i)] = {algorithm = algorithms[ARGV[a]], name = ARGV[a], limit = tonumber(ARGV[a + 1]),
-                           window = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3])}
+  local a = 3 + 5 * (i - 1)
+  local policy = {algorithm = algorithms[ARGV[a]], name = ARGV[a], limit = tonumber(ARGV[a + 1]),
+                  window = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]), base = ARGV[a + 4]}
+  if policy.algorithm == fixed_window then
+    -- Its hash for this call's window, and the ms until that window ends.
+    if not policy.limit or not policy.window or policy.window < 1 or #policy.base < 1 then
+      return redis.error_reply('malformed rate-limit batch: policy ' .. i)
+    end
+    local start = now - now % policy.window
+    policy.hash = fixed_window_hash(policy.base, start, policy.window)
+    policy.reset = start + policy.window - now
+    policy.field_from = #policy.base + 1  -- where a pair's key has its subject
+    wanted[policy.hash] = wanted[policy.hash] or {n = 0}
+    policy.wanted = wanted[policy.hash]
+  end
+  policies[tostring(i)] = policy
 end
 
 -- One decision: its pairs are KEYS[first .. first + n - 1], their policies' indexes ARGV[a ..].
@@ -55,11 +75,11 @@ local out = {0}
 local floor, ceil = math.floor, math.ceil
 -- SET … NX GET came with Redis 7.0; before it, every pair is read first (GET), then written.
 local write_now = (tonumber(redis.REDIS_VERSION_NUM) or 0) >= 0x070000
+local consumers = {}  -- a decision's consumes and their arguments, 4 per pair (reused)
 local function decide(first, n, a, cost, m)
   local all_allowed = true
   local head = m + 1
-  local consumers = n > 1 and {} or nil
-  local consume
+  local consume, c1, c2, c3
   m = head
   for i = 0, n - 1 do
     local policy = policies[ARGV[a + i]]
@@ -71,13 +91,15 @@ local function decide(first, n, a, cost, m)
     end
     -- The last pair, the others allowing: if it allows too, the decision consumes, so a new
     -- key may be created at once (the algorithms' `write_now`).
+    -- An algorithm's consume comes with up to three arguments for it (no closure per pair).
     local allowed, remaining, retry, reset
-    allowed, remaining, retry, reset, consume =
+    allowed, remaining, retry, reset, consume, c1, c2, c3 =
         policy.algorithm(KEYS[first + i], policy.limit, policy.window, policy.burst, cost, now,
-                         write_now and cost > 0 and all_allowed and i == n - 1)
+                         write_now and cost > 0 and all_allowed and i == n - 1, policy.base)
     all_allowed = all_allowed and allowed
-    if consumers then
-      consumers[i + 1] = consume
+    if n > 1 then
+      local c = 4 * i
+      consumers[c + 1], consumers[c + 2], consumers[c + 3], consumers[c + 4] = consume, c1, c2, c3
     end
     remaining = floor(remaining)
     reset = ceil(reset)
@@ -90,12 +112,12 @@ local function decide(first, n, a, cost, m)
   if all_allowed then
     out[head] = 1
     if cost > 0 then
-      if consumers then
-        for i = 1, n do
-          consumers[i]()
+      if n > 1 then
+        for c = 1, 4 * n, 4 do
+          consumers[c](consumers[c + 1], consumers[c + 2], consumers[c + 3])
         end
       else
-        consume()
+        consume(c1, c2, c3)
       end
     end
   else
@@ -107,45 +129,67 @@ end
 -- The layout is the library's own: a slip there is no one decision's fault, and it is found
 -- before any decision consumes, so a refused call changed nothing. (Walked twice, once to
 -- check and once to decide, rather than kept: a table per decision costs more than the walk.)
-local costs = {}  -- by text: most decisions of a call have one cost
+-- The walk also gathers the fixed windows' fields.
 local last = #ARGV
-local key, a = 1, 3 + 4 * p
+local fields_at = {}  -- key index -> a fixed window pair's field
+local sub = string.sub
+local key, a = 1, 3 + 5 * p
 while a <= last do
-  local cost = costs[ARGV[a]]
-  if not cost then
-    cost = tonumber(ARGV[a])
-    if cost then
-      costs[ARGV[a]] = cost
-    end
-  end
-  local n = tonumber(ARGV[a + 1])
-  if not cost or not n or n < 1 or key + n - 1 > #KEYS or a + 1 + n > last then
+  local cost, n, count = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  if not cost or not n or n < 1 or not count or count < 1 or key + n * count - 1 > #KEYS or
+      a + 2 + n > last then
     return redis.error_reply('malformed rate-limit batch at argument ' .. a)
   end
-  key, a = key + n, a + 2 + n
+  for i = 0, n - 1 do
+    local policy = policies[ARGV[a + 3 + i]]
+    if policy and policy.hash then
+      local fields = policy.wanted
+      local f, from = fields.n, policy.field_from
+      for k = key + i, key + n * count - 1, n do
+        local field = sub(KEYS[k], from)
+        f = f + 1
+        fields[f] = field
+        fields_at[k] = field
+      end
+      fields.n = f
+    end
+  end
+  key, a = key + n * count, a + 3 + n
 end
 if key - 1 ~= #KEYS then
   return redis.error_reply('malformed rate-limit batch: ' .. #KEYS - key + 1 .. ' keys left over')
 end
 -- The reply is flat (nested tables cost Redis more to convert): now, then per decision either
 -- its answer or one error reply.
+fixed_window_read(wanted)
 out[1] = now
 local m = 1
-key, a = 1, 3 + 4 * p
+key, a = 1, 3 + 5 * p
 while a <= last do
-  local n = tonumber(ARGV[a + 1])
-  local ok, result = pcall(decide, key, n, a + 2, costs[ARGV[a]], m)
-  if ok then
-    m = result
-  else
-    -- Whatever the decision had written into `out` is dropped for its error.
-    for j = m + 4 * n + 1, m + 2, -1 do
-      out[j] = nil
+  local cost, n, count = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  -- Decisions of one fixed window pair each (most, where a policy limits one subject) are taken
+  -- here at once: what `decide` would do, without its calls.
+  local policy = n == 1 and policies[ARGV[a + 3]]
+  local hash, limit, reset = policy and policy.hash, policy and policy.limit, policy and policy.reset
+  for k = key, key + n * count - 1, n do
+    local fast = hash and fixed_window_decide(out, m, hash, fields_at[k], limit, reset, cost)
+    local ok, result = true, fast
+    if not fast then
+      ok, result = pcall(decide, k, n, a + 3, cost, m)
     end
-    -- redis.call raises a table {err = text}; Lua itself a string.
-    m = m + 1
-    out[m] = {err = type(result) == 'table' and tostring(result.err) or tostring(result)}
+    if ok then
+      m = result
+    else
+      -- Whatever the decision had written into `out` is dropped for its error.
+      for j = m + 4 * n + 1, m + 2, -1 do
+        out[j] = nil
+      end
+      -- redis.call raises a table {err = text}; Lua itself a string.
+      m = m + 1
+      out[m] = {err = type(result) == 'table' and tostring(result.err) or tostring(result)}
+    end
   end
-  key, a = key + n, a + 2 + n
+  key, a = key + n * count, a + 3 + n
 end
+fixed_window_flush(now)
 return out

@@ -32,8 +32,9 @@ class limiter::state : public std::enable_shared_from_this<limiter::state> {
   };
   using batch = std::vector<pending>;
 
-  state(broker::broker& redis, limits lim)
+  state(broker::broker& redis, contract::key_space keys, limits lim)
       : redis_(redis),
+        keys_(std::move(keys)),
         limits_(lim),
         script_(broker::script::make("ratelimit_check", std::string(lua::check))) {}
 
@@ -49,6 +50,7 @@ class limiter::state : public std::enable_shared_from_this<limiter::state> {
               const boost::asio::any_io_executor& here);
 
   broker::broker& redis_;
+  const contract::key_space keys_;
   const limits limits_;
   const broker::script script_;
   std::function<std::int64_t()> test_clock_;
@@ -83,7 +85,7 @@ limiter::limiter(broker::broker& redis, contract::key_space keys)
     : limiter(redis, std::move(keys), limits{}) {}
 
 limiter::limiter(broker::broker& redis, contract::key_space keys, limits lim)
-    : keys_(std::move(keys)), state_(std::make_shared<state>(redis, lim)) {}
+    : keys_(keys), state_(std::make_shared<state>(redis, std::move(keys), lim)) {}
 
 limiter::~limiter() = default;
 
@@ -237,8 +239,8 @@ void limiter::state::send_locked(batch b) {
   if (b.empty()) return;
   ++in_flight_;
   calls_.fetch_add(1, std::memory_order_relaxed);
-  // The script's layout: the call's policies once (their figures), then each decision's cost,
-  // its number of pairs and its pairs' policies by index.
+  // The script's layout: the call's policies once (their figures and the start of their keys),
+  // then the checks in groups (below), their pairs' policies by index.
   std::vector<const policy*> table;
   std::unordered_map<const policy*, std::string> index;
   std::size_t nkeys = 0;
@@ -251,7 +253,7 @@ void limiter::state::send_locked(batch b) {
   std::vector<std::string> keys;
   std::vector<std::string> args;
   keys.reserve(nkeys);
-  args.reserve(2 + 4 * table.size() + 2 * b.size() + nkeys);
+  args.reserve(2 + 5 * table.size() + 2 * b.size() + nkeys);
   args.push_back(test_clock_ ? std::to_string(test_clock_()) : std::string());
   args.push_back(std::to_string(table.size()));
   for (const auto* pol : table) {
@@ -259,14 +261,28 @@ void limiter::state::send_locked(batch b) {
     args.push_back(std::to_string(pol->limit));
     args.push_back(std::to_string(pol->window_ms));
     args.push_back(std::to_string(pol->burst > 0 ? pol->burst : pol->limit));
+    args.push_back(keys_.ratelimit(pol->name, ""));  // what its pairs' keys start with
   }
-  for (auto& p : b) {
-    args.push_back(std::move(p.cost));
-    args.push_back(std::to_string(p.policies.size()));
-    for (const auto* pol : p.policies) args.push_back(index[pol]);
+  // Checks that follow each other with the same cost and policies go as one group: its cost,
+  // pairs per check, number of checks and policies once, then every check's keys.
+  std::size_t count_at = 0, count = 0;  // the current group's count: where, and how many
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    auto& p = b[i];
+    if (i > 0 && p.cost == b[i - 1].cost && p.policies == b[i - 1].policies) {
+      ++count;
+    } else {
+      if (i > 0) args[count_at] = std::to_string(count);
+      args.push_back(p.cost);
+      args.push_back(std::to_string(p.policies.size()));
+      count_at = args.size();
+      count = 1;
+      args.emplace_back();
+      for (const auto* pol : p.policies) args.push_back(index[pol]);
+    }
     for (auto& k : p.keys) keys.push_back(std::move(k));
     p.keys.clear();
   }
+  args[count_at] = std::to_string(count);
   auto ex = b.front().ex;
   auto shared = std::make_shared<batch>(std::move(b));
   redis_.eval(

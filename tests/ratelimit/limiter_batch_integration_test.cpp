@@ -30,7 +30,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::io_thread;
-using test_support::fixed_window_used;
+using test_support::fixed_window_hash;
 using test_support::lcg;
 using test_support::make_policy;
 
@@ -177,7 +177,8 @@ TEST_F(LimiterBatchTest, ManyConcurrentChecksOnOneKeyAdmitExactlyTheLimit) {
     EXPECT_LT(l->calls() - calls, static_cast<std::uint64_t>(threads * per_thread) / 2)
         << "the checks shared calls";
   }
-  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:one")), std::to_string(limit));
+  EXPECT_EQ(redis_.cli("HGET " + fixed_window_hash("fw", 60'000, now_) + " one"),
+            std::to_string(limit));
   EXPECT_EQ(redis_.cli("ZCARD ratelimit:sw:one"), std::to_string(limit));
 }
 
@@ -287,11 +288,12 @@ TEST_F(LimiterBatchTest, UnderLoadChecksShareScriptCallsAndALoneCheckIsOneCall) 
   const auto calls = redis_.command_calls("evalsha") - calls_before;
   EXPECT_LE(calls, total / 10) << calls << " EVALSHA for " << total << " checks";
   EXPECT_GT(calls, 0);
-  // Each check consumed once (a day's window: no boundary falls inside the run).
-  EXPECT_EQ(redis_.cli("EVAL \"local s = 0 for i = 0, 999 do s = s + (tonumber((redis.call("
-                       "'GET', 'ratelimit:load:k' .. i) or ''):match(' (%d+)$')) or 0) end "
-                       "return s\" 0"),
-            std::to_string(total + 2));
+  // Each check consumed once (a day's window: no boundary falls inside the run): k0 twice, the
+  // burst's 50 and the load's.
+  EXPECT_EQ(redis_.cli("EVAL \"local s = 0 for _, h in ipairs(redis.call('KEYS', "
+                       "'ratelimit:load@*')) do for _, v in ipairs(redis.call('HVALS', h)) do "
+                       "s = s + v end end return s\" 0"),
+            std::to_string(total + 2 + 50));
 }
 
 // ---- 4. all-or-none per decision inside one call ------------------------------------------------
@@ -337,9 +339,9 @@ TEST_F(LimiterBatchTest, InsideOneCallADecisionRefusedByOneKeyConsumesFromNoneWh
   EXPECT_EQ(dd.verdicts[0].remaining, 1) << "the sender's 4 after b, less 3; c took nothing";
   EXPECT_EQ(dd.verdicts[1].remaining, 96);
 
-  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:pair:+1")), "2")
-      << "a did not consume from the pair";
-  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:pair:+2")), "1") << "b did, c did not";
+  const auto pairs = fixed_window_hash("pair", 60'000, now_);
+  EXPECT_EQ(redis_.cli("HGET " + pairs + " +1"), "2") << "a did not consume from the pair";
+  EXPECT_EQ(redis_.cli("HGET " + pairs + " +2"), "1") << "b did, c did not";
   EXPECT_EQ(redis_.cli("ZCARD ratelimit:daily:hotel"), "4") << "b 1 and d 3";
 }
 
@@ -348,47 +350,55 @@ TEST_F(LimiterBatchTest, InsideOneCallADecisionRefusedByOneKeyConsumesFromNoneWh
 
 TEST_F(LimiterBatchTest, ADecisionRedisCannotTakeIsDegradedAloneAndItsNeighboursAreDecided) {
   const auto closed = make_policy("fw", algorithm::fixed_window, 10, 60'000);
+  const auto broken = make_policy("fwb", algorithm::fixed_window, 10, 60'000);
   const auto open = make_policy("open", algorithm::gcra, 10, 1000, 0, failure_mode::open);
-  // Keys of another type than their policies' state, a string for both: a list, a hash.
-  redis_.cli("RPUSH ratelimit:fw:broken x");
+  // Keys of another type than their policies' state: a list where the fixed window "fwb" keeps
+  // this window's hash, a hash where gcra keeps a string.
+  redis_.cli("RPUSH " + fixed_window_hash("fwb", 60'000, now_) + " x");
   redis_.cli("HSET ratelimit:open:broken a b");
   auto l = make_limiter({1, 128, 256});
   auto first = hold_first_call(*l, {{&closed, "warm"}});
   const auto calls = l->calls();
   auto before = start(*l, {{&closed, "ok"}}, 1, io_);
-  auto broken_closed = start(*l, {{&closed, "untouched"}, {&closed, "broken"}}, 1, io_);
+  auto broken_closed = start(*l, {{&closed, "untouched"}, {&broken, "x"}}, 1, io_);
   auto middle = start(*l, {{&closed, "ok"}, {&open, "ok"}}, 1, io_);
   auto broken_open = start(*l, {{&open, "untouched"}, {&open, "broken"}}, 1, io_);
+  auto broken_alone = start(*l, {{&broken, "y"}}, 1, io_);
   auto after = start(*l, {{&closed, "ok"}}, 1, io_);
   redis_.thaw();
   ASSERT_TRUE(wait(first).allowed);
   const auto d1 = wait(before), d2 = wait(broken_closed), d3 = wait(middle), d4 = wait(broken_open),
-             d5 = wait(after);
-  EXPECT_EQ(l->calls(), calls + 1) << "the five went in one call";
+             d5 = wait(broken_alone), d6 = wait(after);
+  EXPECT_EQ(l->calls(), calls + 1) << "the six went in one call";
 
-  for (const auto* d : {&d1, &d3, &d5}) {
+  for (const auto* d : {&d1, &d3, &d6}) {
     EXPECT_FALSE(d->degraded) << d->error;
     EXPECT_TRUE(d->allowed);
   }
   EXPECT_EQ(d1.remaining, 9);
   EXPECT_EQ(d3.verdicts.at(0).remaining, 8) << "the broken one between consumed nothing";
-  EXPECT_EQ(d5.remaining, 7);
+  EXPECT_EQ(d6.remaining, 7);
 
-  EXPECT_TRUE(d2.degraded);
-  EXPECT_NE(d2.error.find("WRONGTYPE"), std::string::npos) << d2.error;
-  EXPECT_FALSE(d2.allowed) << "fails closed";
-  EXPECT_TRUE(d2.verdicts.empty());
+  for (const auto* d : {&d2, &d5}) {
+    EXPECT_TRUE(d->degraded);
+    EXPECT_NE(d->error.find("WRONGTYPE"), std::string::npos) << d->error;
+    EXPECT_FALSE(d->allowed) << "fails closed";
+    EXPECT_TRUE(d->verdicts.empty());
+  }
   EXPECT_TRUE(d4.degraded);
   EXPECT_TRUE(d4.allowed) << "fails open";
 
-  EXPECT_EQ(redis_.cli("EXISTS ratelimit:fw:untouched"), "0") << "nothing consumed beside it";
+  const auto fws = fixed_window_hash("fw", 60'000, now_);
+  EXPECT_EQ(redis_.cli("HEXISTS " + fws + " untouched"), "0") << "nothing consumed beside it";
   EXPECT_EQ(redis_.cli("EXISTS ratelimit:open:untouched"), "0");
-  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:ok")), "3");
-  EXPECT_EQ(l->script_errors(), 2u);
+  EXPECT_EQ(redis_.cli("HGET " + fws + " ok"), "3");
+  EXPECT_EQ(redis_.cli("TYPE " + fixed_window_hash("fwb", 60'000, now_)), "list") << "left alone";
+  EXPECT_EQ(l->script_errors(), 3u);
   const auto stats = l->stats();
-  // A degraded decision counts once per key (both of these have two of one policy).
-  EXPECT_EQ(stats.at("fw").failed_closed, 2u);
-  EXPECT_EQ(stats.at("open").failed_open, 2u);
+  // A degraded decision counts once per key.
+  EXPECT_EQ(stats.at("fw").failed_closed, 1u);
+  EXPECT_EQ(stats.at("fwb").failed_closed, 2u);
+  EXPECT_EQ(stats.at("open").failed_open, 2u) << "two keys of one policy";
   EXPECT_EQ(stats.at("fw").allowed, 4u) << "warm, before, middle, after";
 }
 

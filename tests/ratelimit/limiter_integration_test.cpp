@@ -33,7 +33,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::io_thread;
-using test_support::fixed_window_used;
+using test_support::fixed_window_hash;
 using test_support::lcg;
 using test_support::make_policy;
 
@@ -200,7 +200,7 @@ TEST_F(LimiterTest, FixedWindowAdmitsExactlyLimitPerWindowAndSaysWhenTheNextOpen
   EXPECT_EQ(refused.remaining, 0);
   EXPECT_EQ(refused.retry_after_ms, 750) << "until the window ends";
   EXPECT_EQ(refused.reset_ms, 750);
-  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:s")), "5")
+  EXPECT_EQ(redis_.cli("HGET " + fixed_window_hash("fw", window, now()) + " s"), "5")
       << "the refusal consumed nothing";
 
   advance(749);
@@ -237,67 +237,47 @@ TEST_F(LimiterTest, FixedWindowAdmitsExactlyLimitPerWindowAndSaysWhenTheNextOpen
   }
 }
 
-// Versions before this one kept a fixed window as a hash {w, n}: such a key, left in a shared
-// Redis by a process being upgraded, is read (its count, if it is of the current window) and
-// replaced by the string at the next consumption, its lifetime kept.
-TEST_F(LimiterTest, AFixedWindowKeptAsAHashByAnEarlierVersionIsReadAndRewritten) {
-  const auto p = make_policy("fw", algorithm::fixed_window, 5, 1000);
-  advance(250);
-  const auto start = std::to_string(now() - now() % 1000);
-  redis_.cli("HSET ratelimit:fw:s w " + start + " n 3");
-  redis_.cli("PEXPIRE ratelimit:fw:s 900000");
-  auto v = one(p);
-  EXPECT_TRUE(v.allowed);
-  EXPECT_EQ(v.remaining, 1) << "3 were used in this window before";
-  EXPECT_EQ(redis_.cli("GET ratelimit:fw:s"), start + " 4");
-  const auto ttl = std::stoll(redis_.cli("PTTL ratelimit:fw:s"));
-  EXPECT_GT(ttl, 800'000) << "the hash's lifetime is kept";
-
-  // A hash of an earlier window counts nothing in this one.
-  redis_.cli("DEL ratelimit:fw:s");
-  redis_.cli("HSET ratelimit:fw:s w " + std::to_string(now() - now() % 1000 - 1000) + " n 5");
-  v = one(p);
-  EXPECT_TRUE(v.allowed);
-  EXPECT_EQ(v.remaining, 4);
-  EXPECT_EQ(redis_.cli("GET ratelimit:fw:s"), start + " 1");
-  EXPECT_GT(std::stoll(redis_.cli("PTTL ratelimit:fw:s")), 0) << "a lifetime of its own";
-}
-
-// A decision's last pair creates a new key as it reads it (one SET … NX GET), the others are
-// read first and written after: both ways leave the same state with the same lifetime, and the
-// last pair creates nothing when the decision does not consume.
+// A decision's last pair creates a new key as it reads it (one SET … NX GET, gcra), the others
+// are read first and written after: both ways leave the same state with the same lifetime, and
+// the last pair creates nothing when the decision does not consume. A fixed window's pair is a
+// field of its window's hash, read with the call's other fields and written at its end.
 TEST_F(LimiterTest, ANewKeyCreatedByTheLastPairIsTheStateTheOthersWouldWriteAndOnlyWhenConsumed) {
   const auto fw = make_policy("fw", algorithm::fixed_window, 3, 60'000);
   const auto gc = make_policy("gc", algorithm::gcra, 7, 1000, 4);
   advance(1234);
-  // fw first (read, then written), gcra last (created as read); then the other way round.
-  const auto a = check({{&fw, "x1"}, {&gc, "y1"}}, 2);
-  const auto b = check({{&gc, "y2"}, {&fw, "x2"}}, 2);
+  const auto fws = fixed_window_hash("fw", 60'000, now());
+  // gcra first (read, then written), then gcra last (created as read).
+  const auto a = check({{&gc, "y1"}, {&fw, "x1"}}, 2);
+  const auto b = check({{&fw, "x2"}, {&gc, "y2"}}, 2);
   ASSERT_TRUE(a.allowed) << a.error;
   ASSERT_TRUE(b.allowed) << b.error;
   EXPECT_EQ(a.verdicts.at(0).remaining, b.verdicts.at(1).remaining);
   EXPECT_EQ(a.verdicts.at(1).remaining, b.verdicts.at(0).remaining);
   EXPECT_EQ(a.verdicts.at(0).reset_ms, b.verdicts.at(1).reset_ms);
   EXPECT_EQ(a.verdicts.at(1).reset_ms, b.verdicts.at(0).reset_ms);
-  EXPECT_EQ(a.verdicts.at(1).remaining, 2) << "a burst of 4, 2 taken";
-  EXPECT_EQ(a.verdicts.at(1).reset_ms, 286) << "2 of 7 per second: 285.7 ms to be full again";
-  for (const auto& [one, other] : {std::pair{"fw:x1", "fw:x2"}, std::pair{"gc:y1", "gc:y2"}}) {
-    SCOPED_TRACE(one);
-    const auto state = redis_.cli(std::string("GET ratelimit:") + one);
-    EXPECT_FALSE(state.empty());
-    EXPECT_EQ(state, redis_.cli(std::string("GET ratelimit:") + other));
-    const auto ttl1 = std::stoll(redis_.cli(std::string("PTTL ratelimit:") + one));
-    const auto ttl2 = std::stoll(redis_.cli(std::string("PTTL ratelimit:") + other));
-    EXPECT_GT(ttl1, 0);
-    EXPECT_NEAR(ttl1, ttl2, 1000) << "the same lifetime (real time passes between the two)";
-  }
-  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:x2")), "2");
-  // One command for a new key: no GET before the SET.
+  EXPECT_EQ(a.verdicts.at(0).remaining, 2) << "a burst of 4, 2 taken";
+  EXPECT_EQ(a.verdicts.at(0).reset_ms, 286) << "2 of 7 per second: 285.7 ms to be full again";
+  const auto state = redis_.cli("GET ratelimit:gc:y1");
+  EXPECT_FALSE(state.empty());
+  EXPECT_EQ(state, redis_.cli("GET ratelimit:gc:y2"));
+  const auto ttl1 = std::stoll(redis_.cli("PTTL ratelimit:gc:y1"));
+  const auto ttl2 = std::stoll(redis_.cli("PTTL ratelimit:gc:y2"));
+  EXPECT_GT(ttl1, 0);
+  EXPECT_NEAR(ttl1, ttl2, 1000) << "the same lifetime (real time passes between the two)";
+  EXPECT_EQ(redis_.cli("HGET " + fws + " x1"), "2");
+  EXPECT_EQ(redis_.cli("HGET " + fws + " x2"), "2");
+  // One command for a new gcra key: no GET before the SET. A new fixed window subject: no key
+  // of its own, one HMGET and one HSET for the call.
   const auto gets = redis_.command_calls("get"), sets = redis_.command_calls("set");
-  ASSERT_TRUE(check({{&fw, "fresh"}}).allowed);
+  const auto hmgets = redis_.command_calls("hmget"), hsets = redis_.command_calls("hset");
   ASSERT_TRUE(check({{&gc, "fresh"}}).allowed);
   EXPECT_EQ(redis_.command_calls("get") - gets, 0);
-  EXPECT_EQ(redis_.command_calls("set") - sets, 2);
+  EXPECT_EQ(redis_.command_calls("set") - sets, 1);
+  ASSERT_TRUE(check({{&fw, "fresh"}}).allowed);
+  EXPECT_EQ(redis_.command_calls("hmget") - hmgets, 1);
+  EXPECT_EQ(redis_.command_calls("hset") - hsets, 1);
+  EXPECT_EQ(redis_.command_calls("get") - gets + redis_.command_calls("set") - sets, 1);
+  EXPECT_EQ(redis_.cli("EXISTS ratelimit:fw:fresh"), "0");
 
   // Not consumed: refused by the pair before it, or by its own cost; or only a look.
   ASSERT_TRUE(check({{&fw, "full"}}, 3).allowed);
@@ -313,14 +293,58 @@ TEST_F(LimiterTest, ANewKeyCreatedByTheLastPairIsTheStateTheOthersWouldWriteAndO
   const auto look = check({{&fw, "new4"}, {&gc, "new5"}}, 0);
   EXPECT_TRUE(look.allowed);
   EXPECT_EQ(look.verdicts.at(1).remaining, 4);
-  for (const auto* key : {"gc:new1", "gc:new2", "fw:new3", "fw:new4", "gc:new5"})
+  for (const auto* key : {"gc:new1", "gc:new2", "gc:new5"})
     EXPECT_EQ(redis_.cli(std::string("EXISTS ratelimit:") + key), "0") << key;
+  for (const auto* field : {"new3", "new4"})
+    EXPECT_EQ(redis_.cli("HEXISTS " + fws + " " + field), "0") << field;
   // A last pair whose key exists is only read: the refusal by it changes nothing.
-  const auto full_before = redis_.cli("GET ratelimit:fw:full");
+  const auto full_before = redis_.cli("HGET " + fws + " full");
   const auto refused_last = check({{&gc, "new6"}, {&fw, "full"}});
   EXPECT_FALSE(refused_last.allowed);
-  EXPECT_EQ(redis_.cli("GET ratelimit:fw:full"), full_before);
+  EXPECT_EQ(redis_.cli("HGET " + fws + " full"), full_before);
   EXPECT_EQ(redis_.cli("EXISTS ratelimit:gc:new6"), "0");
+}
+
+// A fixed window keeps one hash per policy and window, a field per subject: a new subject is a
+// field, not a key of its own. The hash lives until the end of the next window; the first
+// write of a window unlinks the previous window's hash. What a field holds is not trusted.
+TEST_F(LimiterTest, AFixedWindowIsOneHashPerWindowWithAFieldPerSubject) {
+  const auto p = make_policy("fw", algorithm::fixed_window, 5, 1000);
+  advance(250);
+  const auto hash = fixed_window_hash("fw", 1000, now());
+  EXPECT_TRUE(one(p, 1, "a").allowed);
+  EXPECT_TRUE(one(p, 2, "b").allowed);
+  EXPECT_EQ(redis_.cli("HGETALL " + hash), "a\n1\nb\n2");
+  // Until the end of the next window (1,750 ms from now), plus the slack a test clock adds
+  // (lua/check.lua: time does not pass for Redis as for the test clock).
+  const auto ttl = std::stoll(redis_.cli("PTTL " + hash)) - 600'000;
+  EXPECT_LE(ttl, 1750);
+  EXPECT_GT(ttl, 1000);
+  // A look or a refusal writes nothing.
+  EXPECT_TRUE(one(p, 0, "c").allowed);
+  EXPECT_FALSE(one(p, 6, "c").allowed);
+  EXPECT_EQ(redis_.cli("HEXISTS " + hash + " c"), "0");
+  // A per-subject key of an earlier version is not read, and left to expire.
+  redis_.cli("SET ratelimit:fw:d \"" + std::to_string(now() - now() % 1000) + " 5\"");
+  EXPECT_EQ(one(p, 1, "d").remaining, 4);
+  EXPECT_EQ(redis_.cli("GET ratelimit:fw:d"), std::to_string(now() - now() % 1000) + " 5");
+  // Fields that are not whole numbers: read as their whole part, or as nothing used.
+  redis_.cli("HSET " + hash + " e 2.7 f garbage");
+  EXPECT_EQ(one(p, 1, "e").remaining, 2);
+  EXPECT_EQ(one(p, 1, "f").remaining, 4);
+
+  // The next window: a new hash, and the one before it is gone.
+  advance(1000);
+  const auto next = fixed_window_hash("fw", 1000, now());
+  ASSERT_NE(next, hash);
+  EXPECT_EQ(one(p, 1, "a").remaining, 4) << "a new window";
+  EXPECT_EQ(redis_.cli("HGETALL " + next), "a\n1");
+  EXPECT_EQ(redis_.cli("EXISTS " + hash), "0") << "unlinked when the next one was created";
+  // A window with no checks leaves its hash to expire: after it, the next write finds no hash
+  // to unlink, and decides as usual.
+  advance(2000);
+  EXPECT_EQ(one(p, 1, "a").remaining, 4);
+  EXPECT_EQ(redis_.cli("EXISTS " + next), "1") << "not unlinked: only its lifetime ends it";
 }
 
 TEST_F(LimiterTest, SlidingWindowNeverAdmitsMoreThanLimitInAnyWindowAndRetryAfterIsExact) {
@@ -496,9 +520,10 @@ TEST_F(LimiterTest, ACheckRefusedByAnyOnePolicyConsumesFromNone) {
     const std::vector<limit_key> keys = {{&sender, "+4930" + r.suffix},
                                          {&daily, "hotel" + r.suffix},
                                          {&pair, "+4930:+4915" + r.suffix}};
+    const auto daily_hash = fixed_window_hash("daily", 86'400'000, now());
     const auto keys_in_redis = [&] {
       return redis_.cli("GET ratelimit:sender:+4930" + r.suffix) + "|" +
-             redis_.cli("GET ratelimit:daily:hotel" + r.suffix) + "|" +
+             redis_.cli("HGET " + daily_hash + " hotel" + r.suffix) + "|" +
              redis_.cli("ZRANGE ratelimit:pair:+4930:+4915" + r.suffix + " 0 -1 WITHSCORES");
     };
     for (std::int64_t i = 0; i < r.admitted; ++i) {
@@ -534,8 +559,7 @@ TEST_F(LimiterTest, ACheckRefusedByAnyOnePolicyConsumesFromNone) {
       }
     }
     EXPECT_EQ(keys_in_redis(), before) << "a peek changed a key";
-    EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:daily:hotel" + r.suffix)),
-              std::to_string(r.admitted));
+    EXPECT_EQ(redis_.cli("HGET " + daily_hash + " hotel" + r.suffix), std::to_string(r.admitted));
     advance(100'000'000);  // past every window: the next round starts clean
   }
   const auto stats = limiter_.stats();
@@ -740,7 +764,8 @@ TEST_F(LimiterTest, DecisionsContinueAfterScriptFlushAndAfterARedisRestart) {
   used += burst;
   EXPECT_EQ(remaining.size(), static_cast<std::size_t>(burst)) << "each counted once";
   EXPECT_EQ(*remaining.begin(), 1000 - used);
-  EXPECT_EQ(fixed_window_used(redis_.cli("GET ratelimit:fw:s")), std::to_string(used));
+  EXPECT_EQ(redis_.cli("HGET " + fixed_window_hash("fw", 60'000, now()) + " s"),
+            std::to_string(used));
 
   // A restart loses the scripts and (not durable) the counts; once the broker has reconnected,
   // checks are decided by Redis again.

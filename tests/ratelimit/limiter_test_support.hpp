@@ -1,5 +1,5 @@
 #pragma once
-// What the limiter's tests share: a policy from its figures, what a fixed-window key holds
+// What the limiter's tests share: a policy from its figures, where a fixed window's state is
 // (docs/ratelimit.md), a deterministic generator.
 
 #include <cstdint>
@@ -22,10 +22,11 @@ inline policy make_policy(std::string name, algorithm a, std::int64_t limit, std
   return p;
 }
 
-// A fixed-window key's state is "<window start> <used>": what it has used.
-inline std::string fixed_window_used(const std::string& state) {
-  const auto space = state.find(' ');
-  return space == std::string::npos ? "(state " + state + ")" : state.substr(space + 1);
+// A fixed window's state is a hash per policy and window, ratelimit:<policy>@<window start>,
+// with a field per subject (docs/redis-keys.md): the name of the one holding `now_ms`.
+inline std::string fixed_window_hash(const std::string& policy, std::int64_t window_ms,
+                                     std::int64_t now_ms) {
+  return "ratelimit:" + policy + "@" + std::to_string(now_ms - now_ms % window_ms);
 }
 
 // A small deterministic generator, so the driven sequences are the same on every run.
