@@ -253,7 +253,7 @@ for algo in $algorithms; do
   rb=$( { TIMEFORMAT='%3U %3S'; time redis-benchmark -h 127.0.0.1 -p "$port" -P 16 -c 50 \
           -n "$rb_requests" -r "$keys" -q \
           EVALSHA "$sha" 1 "bench:ratelimit:bench_$algo:__rand_int__" "" 1 "$algo" "$limit" \
-          "$window_ms" "$burst" 1 1 1 2>"$dir/rb.err" | tr '\r' '\n' | grep 'requests per second' | tail -1; } \
+          "$window_ms" "$burst" "bench:ratelimit:bench_$algo:" 1 1 1 1 2>"$dir/rb.err" | tr '\r' '\n' | grep 'requests per second' | tail -1; } \
         2>"$dir/time" ) || true
   r1=$(ticks "$redis_pid")
   rb_rps=$(echo "$rb" | grep -o '[0-9.]* requests per second' | cut -d' ' -f1 || true)

@@ -92,11 +92,11 @@ class limiter {
  public:
   using handler = std::function<void(decision)>;
   struct limits {
-    std::size_t max_in_flight = 2;
-    // Bound one call's time in Redis (~1 ms at these sizes): other clients wait that long at
+    std::size_t max_in_flight = 3;
+    // Bound one call's time in Redis (0.5-1 ms at these sizes): other clients wait that long at
     // most. A check with more keys than max_keys goes alone.
-    std::size_t max_decisions = 128;
-    std::size_t max_keys = 256;
+    std::size_t max_decisions = 256;
+    std::size_t max_keys = 512;
   };
 
   limiter(broker::broker& redis, contract::key_space keys);
