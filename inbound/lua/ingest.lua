@@ -28,7 +28,7 @@
 -- ARGV[6] prefix of message keys ('message:' with the key prefix)
 -- ARGV[7] L, then 5 arguments per rate-limit key: algorithm, limit, window (ms), burst, and
 --         its policy's key start (`ratelimit:<policy>:` with the key prefix)
--- then 12 arguments per message (message i at 7 + 4L + 12i):
+-- then 12 arguments per message (message i at 7 + 5L + 12i):
 --   +1 id     +2 envelope JSON ending with "conversation_mode":"ai" (with the mode written in,
 --      also the data of its message.created event)
 --   +3 pub/sub channel     +4 property_id     +5 channel     +6 conversation_id

@@ -85,7 +85,8 @@ struct policy_stats {
 // which leaves as soon as a call returns and takes everything waiting, up to `max_decisions`
 // checks and `max_keys` keys.
 // Each check stays one decision: atomic, all-or-none across its own keys, applied in the order
-// the checks were made; one that Redis cannot take (a key of another type) is degraded alone.
+// the checks were made; one that Redis cannot take (its state's key of another type) is
+// degraded, and the others of its call are decided.
 // Thread-safe; one per process is enough. Checks still in flight or waiting when it is
 // destroyed complete normally (they hold what they need; the broker must outlive them).
 class limiter {
