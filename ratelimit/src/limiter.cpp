@@ -85,7 +85,7 @@ limiter::limiter(broker::broker& redis, contract::key_space keys)
     : limiter(redis, std::move(keys), limits{}) {}
 
 limiter::limiter(broker::broker& redis, contract::key_space keys, limits lim)
-    : keys_(keys), state_(std::make_shared<state>(redis, std::move(keys), lim)) {}
+    : state_(std::make_shared<state>(redis, std::move(keys), lim)) {}
 
 limiter::~limiter() = default;
 
@@ -191,7 +191,7 @@ void limiter::check(const std::vector<limit_key>& keys, std::int64_t cost,
   for (const auto& k : keys) {
     if (!k.applies) continue;
     p.policies.push_back(k.applies);
-    p.keys.push_back(keys_.ratelimit(k.applies->name, k.subject));
+    p.keys.push_back(state_->keys_.ratelimit(k.applies->name, k.subject));
   }
   if (p.policies.empty()) {  // nothing limits: allowed without asking Redis
     decision d;

@@ -328,10 +328,11 @@ TEST_F(LimiterTest, AFixedWindowIsOneHashPerWindowWithAFieldPerSubject) {
   redis_.cli("SET ratelimit:fw:d \"" + std::to_string(now() - now() % 1000) + " 5\"");
   EXPECT_EQ(one(p, 1, "d").remaining, 4);
   EXPECT_EQ(redis_.cli("GET ratelimit:fw:d"), std::to_string(now() - now() % 1000) + " 5");
-  // Fields that are not whole numbers: read as their whole part, or as nothing used.
-  redis_.cli("HSET " + hash + " e 2.7 f garbage");
+  // Fields that are not whole numbers: read as their whole part, or as nothing used when they
+  // are not a number from 0 to 2^53.
+  redis_.cli("HSET " + hash + " e 2.7 f garbage g -3 h inf i 1e300");
   EXPECT_EQ(one(p, 1, "e").remaining, 2);
-  EXPECT_EQ(one(p, 1, "f").remaining, 4);
+  for (const auto* field : {"f", "g", "h", "i"}) EXPECT_EQ(one(p, 1, field).remaining, 4) << field;
 
   // The next window: a new hash, and the one before it is gone.
   advance(1000);

@@ -16,7 +16,8 @@
 -- decided, with HGET), a decision reads and consumes in it, and `fixed_window_flush` writes
 -- what was consumed at the end, one HSET per hash. A script is atomic, so nothing else sees the
 -- state in between, and decisions on one subject see each other in order. What a field holds is
--- not trusted: anything but a number counts as nothing used, a number as its whole part.
+-- not trusted: anything but a number from 0 to 2^53 counts as nothing used, a number as its
+-- whole part.
 -- `fixed_window` returns allowed, remaining, retry_after (ms; -1: never, cost > limit), reset
 -- (ms to the end of the window) and the function that consumes `cost`, followed by its
 -- arguments (no closure is made per decision); `fixed_window_decide` is the same decision for a
@@ -29,9 +30,18 @@ local fixed_window_writes = {}  -- hash name -> {field, value text, … in the o
 local fixed_window_order = {}   -- the hashes changed, in order
 local fixed_window_of = {}      -- hash name -> {base, window start, window}
 local fixed_window_failed = {}  -- hash name -> the error reading it gave (not a hash)
-local fixed_window_fields = {}  -- pair key -> its subject (the field)
 local fixed_window_texts = {}   -- n -> string.format('%d', n)
 local fixed_window_floor, fixed_window_tonumber = math.floor, tonumber
+
+-- What a field holds, as units used: a whole number from 0 to 2^53, or nothing used (a missing
+-- field, or anything else: what Redis holds is not trusted, and the answers stay integers).
+local function fixed_window_count(text)
+  local used = fixed_window_tonumber(text)
+  if not used or not (used >= 0 and used < 9007199254740992) then
+    return 0
+  end
+  return fixed_window_floor(used)
+end
 
 local function fixed_window_hash(base, start, window)
   local by_start = fixed_window_hashes[base]
@@ -49,15 +59,6 @@ local function fixed_window_hash(base, start, window)
   return hash
 end
 
-local function fixed_window_field(key, base)
-  local field = fixed_window_fields[key]
-  if not field then
-    field = string.sub(key, #base + 1)
-    fixed_window_fields[key] = field
-  end
-  return field
-end
-
 -- Reads the fields of `wanted` (hash name -> {fields}) with one HMGET per hash. A hash that
 -- cannot be read (another type) is remembered: each decision on it fails alone.
 local function fixed_window_read(wanted)
@@ -70,11 +71,8 @@ local function fixed_window_read(wanted)
         fixed_window_failed[hash] = values.err
         break
       end
-      -- Whole numbers only (what Redis holds is not trusted): the answers stay integers.
-      local number, floor = fixed_window_tonumber, fixed_window_floor
       for i = first, last do
-        local value = number(values[i - first + 1])
-        used[fields[i]] = value and floor(value) or 0
+        used[fields[i]] = fixed_window_count(values[i - first + 1])
       end
     end
   end
@@ -131,15 +129,14 @@ end
 local function fixed_window(key, limit, window, _, cost, now, _, base)
   local start = now - now % window
   local hash = fixed_window_hash(base, start, window)
-  local field = fixed_window_field(key, base)
+  local field = string.sub(key, #base + 1)
   local used = fixed_window_used[hash][field]
   if not used then
     local failed = fixed_window_failed[hash]
     if failed then
       error({err = failed})
     end
-    used = tonumber(redis.call('HGET', hash, field))
-    used = used and math.floor(used) or 0
+    used = fixed_window_count(redis.call('HGET', hash, field))
     fixed_window_used[hash][field] = used
   end
   local reset = start + window - now

@@ -125,7 +125,6 @@ class limiter {
  private:
   class state;  // counters, warnings and the checks waiting, shared with the calls in flight
 
-  contract::key_space keys_;
   std::shared_ptr<state> state_;
 };
 
