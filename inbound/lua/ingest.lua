@@ -57,6 +57,7 @@
 --#include legacy_key.lua
 -- The rate-limit algorithms (ratelimit/lua/fragments, as check.lua includes them).
 local expiry_slack = 0
+--#include state_hashes.lua
 --#include fixed_window.lua
 --#include sliding_window.lua
 --#include gcra.lua
@@ -160,7 +161,7 @@ if LIMITS > 0 then
       if algorithm then
         ok, allowed, remaining, retry, reset, consume, c1, c2, c3 =
             pcall(algorithm, KEYS[1 + j], tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]),
-                  tonumber(ARGV[p + 3]), 1, now, false, ARGV[p + 4])
+                  tonumber(ARGV[p + 3]), 1, now, ARGV[p + 4])
       end
       local err = not ok and allowed
       if ok and allowed then
@@ -179,7 +180,7 @@ if LIMITS > 0 then
       end
     end
   end
-  fixed_window_flush(now)  -- what the fixed windows consumed, written once
+  hashes_flush(now)  -- what the fixed windows and gcra consumed, written once
 end
 
 -- 1. The dedup keys, set only if absent (one command for the check and the write). A second

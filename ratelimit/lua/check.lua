@@ -11,8 +11,9 @@
 -- ARGV[2]      p, the number of policies the call uses, then 5 arguments per policy:
 --              algorithm (fixed_window | sliding_window | gcra), limit, window (ms), burst (gcra;
 --              ignored otherwise), and the start its pairs' keys share,
---              `<key prefix>ratelimit:<policy>:` (a fixed window's subject is the rest of the
---              key; its state is a hash per window, lua/fragments/fixed_window.lua)
+--              `<key prefix>ratelimit:<policy>:` (for a fixed window and gcra a pair's subject
+--              is the rest of its key, and the state is in hashes per slice of time:
+--              lua/fragments/state_hashes.lua)
 -- then the decisions, in groups of decisions that follow each other with the same cost and
 --              policies: cost (integer >= 0; 0 only looks), n (the number of pairs of each),
 --              count (decisions in the group), then the n pairs' policies by index (1 .. p);
@@ -24,6 +25,7 @@
 -- With a test clock, time does not pass for Redis as it does for the keys' lifetimes: they
 -- get this much longer, so a slow machine cannot expire a key between two checks of a test.
 local expiry_slack = 0
+--#include state_hashes.lua
 --#include fixed_window.lua
 --#include sliding_window.lua
 --#include gcra.lua
@@ -38,8 +40,9 @@ else
 end
 
 -- The policies, by the text of their index: a decision's pairs name them without a tonumber.
--- A fixed window's come with their hash of this window and the fields wanted from it (read
--- with one HMGET per hash before any decision: fixed_window_read).
+-- A fixed window's and gcra's come with the hashes their pairs read (with one HMGET per hash
+-- before any decision: hashes_read) and their fast decision of a lone pair.
+local prepare = {[fixed_window] = fixed_window_prepare, [gcra] = gcra_prepare}
 local policies = {}
 local wanted = {}  -- hash name -> fields
 local p = tonumber(ARGV[2]) or -1
@@ -50,17 +53,26 @@ for i = 1, p do
   local a = 3 + 5 * (i - 1)
   local policy = {algorithm = algorithms[ARGV[a]], name = ARGV[a], limit = tonumber(ARGV[a + 1]),
                   window = tonumber(ARGV[a + 2]), burst = tonumber(ARGV[a + 3]), base = ARGV[a + 4]}
-  if policy.algorithm == fixed_window then
-    -- Its hash for this call's window, and the ms until that window ends.
-    if not policy.limit or not policy.window or policy.window < 1 or #policy.base < 1 then
+  local prepare_policy = prepare[policy.algorithm]
+  if prepare_policy then
+    if not policy.limit or policy.limit < 1 or not policy.window or policy.window < 1 or
+        not policy.burst or #policy.base < 1 then
       return redis.error_reply('malformed rate-limit batch: policy ' .. i)
     end
-    local start = now - now % policy.window
-    policy.hash = fixed_window_hash(policy.base, start, policy.window)
-    policy.reset = start + policy.window - now
+    prepare_policy(policy, now)
     policy.field_from = #policy.base + 1  -- where a pair's key has its subject
-    wanted[policy.hash] = wanted[policy.hash] or {n = 0}
-    policy.wanted = wanted[policy.hash]
+    policy.wanted = {}
+    for r, hash in ipairs(policy.reads) do
+      local fields = wanted[hash]
+      if not fields then
+        fields = {n = 0}
+        wanted[hash] = fields
+        if r == 1 and policy.mark then  -- a field of the policy's own, read with the subjects'
+          fields.n, fields[1] = 1, policy.mark
+        end
+      end
+      policy.wanted[r] = fields
+    end
   end
   policies[tostring(i)] = policy
 end
@@ -68,13 +80,9 @@ end
 -- One decision: its pairs are KEYS[first .. first + n - 1], their policies' indexes ARGV[a ..].
 -- Its answer goes into `out` from out[m + 1]: allowed, then 4 figures per pair; returns the new
 -- length. Every pair is read before anything is written, so an error (raised by redis.call,
--- caught by the pcall below) leaves the decision's keys as they were. The one write that comes
--- with a read, the last pair creating its key (`write_now`), happens after every other pair was
--- read and allowed, and only when the decision then consumes: nothing after it can fail.
+-- caught by the pcall below) leaves the decision's keys as they were.
 local out = {0}
 local floor, ceil = math.floor, math.ceil
--- SET … NX GET came with Redis 7.0; before it, every pair is read first (GET), then written.
-local write_now = (tonumber(redis.REDIS_VERSION_NUM) or 0) >= 0x070000
 local consumers = {}  -- a decision's consumes and their arguments, 4 per pair (reused)
 local function decide(first, n, a, cost, m)
   local all_allowed = true
@@ -89,13 +97,11 @@ local function decide(first, n, a, cost, m)
     if not policy.algorithm then
       error('unknown rate-limit algorithm: ' .. tostring(policy.name))
     end
-    -- The last pair, the others allowing: if it allows too, the decision consumes, so a new
-    -- key may be created at once (the algorithms' `write_now`).
     -- An algorithm's consume comes with up to three arguments for it (no closure per pair).
     local allowed, remaining, retry, reset
     allowed, remaining, retry, reset, consume, c1, c2, c3 =
         policy.algorithm(KEYS[first + i], policy.limit, policy.window, policy.burst, cost, now,
-                         write_now and cost > 0 and all_allowed and i == n - 1, policy.base)
+                         policy.base)
     all_allowed = all_allowed and allowed
     if n > 1 then
       local c = 4 * i
@@ -129,7 +135,7 @@ end
 -- The layout is the library's own: a slip there is no one decision's fault, and it is found
 -- before any decision consumes, so a refused call changed nothing. (Walked twice, once to
 -- check and once to decide, rather than kept: a table per decision costs more than the walk.)
--- The walk also gathers the fixed windows' fields.
+-- The walk also gathers the fields the hashes are read for.
 local last = #ARGV
 local fields_at = {}  -- key index -> a fixed window pair's field
 local sub = string.sub
@@ -142,16 +148,19 @@ while a <= last do
   end
   for i = 0, n - 1 do
     local policy = policies[ARGV[a + 3 + i]]
-    if policy and policy.hash then
-      local fields = policy.wanted
-      local f, from = fields.n, policy.field_from
+    if policy and policy.wanted then
+      local from = policy.field_from
       for k = key + i, key + n * count - 1, n do
-        local field = sub(KEYS[k], from)
-        f = f + 1
-        fields[f] = field
-        fields_at[k] = field
+        fields_at[k] = sub(KEYS[k], from)
       end
-      fields.n = f
+      for _, fields in ipairs(policy.wanted) do
+        local f = fields.n
+        for k = key + i, key + n * count - 1, n do
+          f = f + 1
+          fields[f] = fields_at[k]
+        end
+        fields.n = f
+      end
     end
   end
   key, a = key + n * count, a + 3 + n
@@ -161,18 +170,18 @@ if key - 1 ~= #KEYS then
 end
 -- The reply is flat (nested tables cost Redis more to convert): now, then per decision either
 -- its answer or one error reply.
-fixed_window_read(wanted)
+hashes_read(wanted)
 out[1] = now
 local m = 1
 key, a = 1, 3 + 5 * p
 while a <= last do
   local cost, n, count = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  -- Decisions of one fixed window pair each (most, where a policy limits one subject) are taken
-  -- here at once: what `decide` would do, without its calls.
+  -- Decisions of one pair each (most, where a policy limits one subject) of a fixed window or
+  -- gcra are taken at once: what `decide` would do, without its calls.
   local policy = n == 1 and policies[ARGV[a + 3]]
-  local hash, limit, reset = policy and policy.hash, policy and policy.limit, policy and policy.reset
+  local fast_decide = policy and policy.decide
   for k = key, key + n * count - 1, n do
-    local fast = hash and fixed_window_decide(out, m, hash, fields_at[k], limit, reset, cost)
+    local fast = fast_decide and fast_decide(out, m, policy, fields_at[k], cost)
     local ok, result = true, fast
     if not fast then
       ok, result = pcall(decide, k, n, a + 3, cost, m)
@@ -191,5 +200,5 @@ while a <= last do
   end
   key, a = key + n * count, a + 3 + n
 end
-fixed_window_flush(now)
+hashes_flush(now)
 return out

@@ -34,6 +34,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::io_thread;
 using test_support::fixed_window_hash;
+using test_support::gcra_hash;
 using test_support::lcg;
 using test_support::make_policy;
 
@@ -237,16 +238,16 @@ TEST_F(LimiterTest, FixedWindowAdmitsExactlyLimitPerWindowAndSaysWhenTheNextOpen
   }
 }
 
-// A decision's last pair creates a new key as it reads it (one SET … NX GET, gcra), the others
-// are read first and written after: both ways leave the same state with the same lifetime, and
-// the last pair creates nothing when the decision does not consume. A fixed window's pair is a
-// field of its window's hash, read with the call's other fields and written at its end.
-TEST_F(LimiterTest, ANewKeyCreatedByTheLastPairIsTheStateTheOthersWouldWriteAndOnlyWhenConsumed) {
+// A pair is read before any pair is written, and written only when its whole decision
+// consumes: in either order of the pairs the same state. Neither algorithm creates a key per
+// subject: a fixed window's pair is a field of its window's hash, gcra's a field of its slice's
+// hash, read with the call's other fields and written at its end.
+TEST_F(LimiterTest, APairIsWrittenOnlyWhenItsDecisionConsumesAndANewSubjectIsAFieldNotAKey) {
   const auto fw = make_policy("fw", algorithm::fixed_window, 3, 60'000);
   const auto gc = make_policy("gc", algorithm::gcra, 7, 1000, 4);
   advance(1234);
   const auto fws = fixed_window_hash("fw", 60'000, now());
-  // gcra first (read, then written), then gcra last (created as read).
+  const auto gcs = gcra_hash("gc", 7, 1000, 4, now());
   const auto a = check({{&gc, "y1"}, {&fw, "x1"}}, 2);
   const auto b = check({{&fw, "x2"}, {&gc, "y2"}}, 2);
   ASSERT_TRUE(a.allowed) << a.error;
@@ -257,27 +258,29 @@ TEST_F(LimiterTest, ANewKeyCreatedByTheLastPairIsTheStateTheOthersWouldWriteAndO
   EXPECT_EQ(a.verdicts.at(1).reset_ms, b.verdicts.at(0).reset_ms);
   EXPECT_EQ(a.verdicts.at(0).remaining, 2) << "a burst of 4, 2 taken";
   EXPECT_EQ(a.verdicts.at(0).reset_ms, 286) << "2 of 7 per second: 285.7 ms to be full again";
-  const auto state = redis_.cli("GET ratelimit:gc:y1");
+  const auto state = redis_.cli("HGET " + gcs + " y1");
   EXPECT_FALSE(state.empty());
-  EXPECT_EQ(state, redis_.cli("GET ratelimit:gc:y2"));
-  const auto ttl1 = std::stoll(redis_.cli("PTTL ratelimit:gc:y1"));
-  const auto ttl2 = std::stoll(redis_.cli("PTTL ratelimit:gc:y2"));
-  EXPECT_GT(ttl1, 0);
-  EXPECT_NEAR(ttl1, ttl2, 1000) << "the same lifetime (real time passes between the two)";
+  EXPECT_EQ(state, redis_.cli("HGET " + gcs + " y2"));
   EXPECT_EQ(redis_.cli("HGET " + fws + " x1"), "2");
   EXPECT_EQ(redis_.cli("HGET " + fws + " x2"), "2");
-  // One command for a new gcra key: no GET before the SET. A new fixed window subject: no key
-  // of its own, one HMGET and one HSET for the call.
-  const auto gets = redis_.command_calls("get"), sets = redis_.command_calls("set");
-  const auto hmgets = redis_.command_calls("hmget"), hsets = redis_.command_calls("hset");
-  ASSERT_TRUE(check({{&gc, "fresh"}}).allowed);
-  EXPECT_EQ(redis_.command_calls("get") - gets, 0);
-  EXPECT_EQ(redis_.command_calls("set") - sets, 1);
-  ASSERT_TRUE(check({{&fw, "fresh"}}).allowed);
-  EXPECT_EQ(redis_.command_calls("hmget") - hmgets, 1);
-  EXPECT_EQ(redis_.command_calls("hset") - hsets, 1);
-  EXPECT_EQ(redis_.command_calls("get") - gets + redis_.command_calls("set") - sets, 1);
-  EXPECT_EQ(redis_.cli("EXISTS ratelimit:fw:fresh"), "0");
+  // A new subject of either: no key of its own, one HMGET and one HSET for the call. gcra is
+  // 234 ms into its slice of 1 s, less than the 572 ms its bucket takes to fill: the latest TAT
+  // of the slice before is looked at too (HGET), and there is none; past the 572 ms, not even.
+  for (const auto* p : {&gc, &fw, &gc}) {
+    const auto hmgets = redis_.command_calls("hmget"), hsets = redis_.command_calls("hset");
+    const auto gets = redis_.command_calls("get"), sets = redis_.command_calls("set");
+    const auto hgets = redis_.command_calls("hget");
+    ASSERT_TRUE(check({{p, "fresh"}}).allowed) << p->name;
+    EXPECT_EQ(redis_.command_calls("hget") - hgets, p == &gc && now() % 1000 < 572 ? 1 : 0)
+        << p->name;
+    EXPECT_EQ(redis_.command_calls("hmget") - hmgets, 1) << p->name;
+    EXPECT_EQ(redis_.command_calls("hset") - hsets, 1) << p->name;
+    EXPECT_EQ(redis_.command_calls("get") - gets + redis_.command_calls("set") - sets, 0);
+    EXPECT_EQ(redis_.cli("EXISTS ratelimit:" + p->name + ":fresh"), "0") << p->name;
+    advance(350);
+  }
+  ASSERT_EQ(now() % 1000, 284);
+  const auto gcs_now = gcra_hash("gc", 7, 1000, 4, now());
 
   // Not consumed: refused by the pair before it, or by its own cost; or only a look.
   ASSERT_TRUE(check({{&fw, "full"}}, 3).allowed);
@@ -293,16 +296,74 @@ TEST_F(LimiterTest, ANewKeyCreatedByTheLastPairIsTheStateTheOthersWouldWriteAndO
   const auto look = check({{&fw, "new4"}, {&gc, "new5"}}, 0);
   EXPECT_TRUE(look.allowed);
   EXPECT_EQ(look.verdicts.at(1).remaining, 4);
-  for (const auto* key : {"gc:new1", "gc:new2", "gc:new5"})
-    EXPECT_EQ(redis_.cli(std::string("EXISTS ratelimit:") + key), "0") << key;
+  for (const auto* field : {"new1", "new2", "new5"})
+    EXPECT_EQ(redis_.cli("HEXISTS " + gcs_now + " " + field), "0") << field;
   for (const auto* field : {"new3", "new4"})
     EXPECT_EQ(redis_.cli("HEXISTS " + fws + " " + field), "0") << field;
-  // A last pair whose key exists is only read: the refusal by it changes nothing.
+  // A pair refused after another allowed: neither is written.
   const auto full_before = redis_.cli("HGET " + fws + " full");
   const auto refused_last = check({{&gc, "new6"}, {&fw, "full"}});
   EXPECT_FALSE(refused_last.allowed);
   EXPECT_EQ(redis_.cli("HGET " + fws + " full"), full_before);
-  EXPECT_EQ(redis_.cli("EXISTS ratelimit:gc:new6"), "0");
+  EXPECT_EQ(redis_.cli("HEXISTS " + gcs_now + " new6"), "0");
+}
+
+// gcra keeps one hash per policy and slice of time, a field per subject: its TAT in 1/limit ms
+// from the end of the slice. A slice is as long as the bucket takes to fill (at least 1 s), so
+// a subject's state is in its slice's hash or the one before, which is read only while
+// something in it can still be ahead. A hash lives 3 slices; the first write of a slice unlinks
+// the one two slices before it. What a field holds is not trusted.
+TEST_F(LimiterTest, GcraIsOneHashPerSliceWithAFieldPerSubjectCarriedIntoTheNextSlice) {
+  // 2 per second, a burst of 4: 2,000 ms from empty to full, slices of 2 s.
+  const auto p = make_policy("g", algorithm::gcra, 2, 1000, 4);
+  advance(1900);  // 100 ms before the end of a slice
+  const auto hash = gcra_hash("g", 2, 1000, 4, now());
+  ASSERT_EQ(gcra_hash("g", 2, 1000, 4, now() + 99), hash);
+  ASSERT_NE(gcra_hash("g", 2, 1000, 4, now() + 100), hash);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(one(p, 1, "a").allowed) << i;
+  EXPECT_FALSE(one(p, 1, "a").allowed) << "the burst of 4 is used";
+  // The TAT is 2,000 ms ahead: 1,900 ms past the end of the slice, in halves of a ms; it is
+  // also the slice's latest.
+  EXPECT_EQ(redis_.cli("HGET " + hash + " a"), "3800");
+  EXPECT_EQ(redis_.cli("HGET " + hash + " @max"), "3800");
+  // Until the end of the slice two slices on, plus the slack a test clock adds.
+  const auto ttl = std::stoll(redis_.cli("PTTL " + hash)) - 600'000;
+  EXPECT_LE(ttl, 4100);
+  EXPECT_GT(ttl, 3000);
+
+  // The next slice: the bucket carried over from the hash before, 600 ms later 1 unit back.
+  advance(600);
+  const auto next = gcra_hash("g", 2, 1000, 4, now());
+  ASSERT_NE(next, hash);
+  const auto hmgets = redis_.command_calls("hmget");
+  const auto d = one(p, 1, "a");
+  EXPECT_EQ(redis_.command_calls("hmget") - hmgets, 2) << "the slice before is read too";
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.remaining, 0);
+  EXPECT_FALSE(one(p, 1, "a").allowed);
+  EXPECT_EQ(redis_.cli("HGET " + next + " a"), "800") << "TAT 400 ms past its slice's end";
+  EXPECT_EQ(redis_.cli("HEXISTS " + next + " b"), "0");
+  EXPECT_EQ(redis_.cli("EXISTS " + hash), "1") << "the slice before is still read";
+  // A per-subject key of an earlier version is not read, and left to expire.
+  redis_.cli("SET ratelimit:g:b \"" + std::to_string(now() + 5000) + " 0 2\"");
+  EXPECT_EQ(one(p, 1, "b").remaining, 3);
+  // Fields that are not whole numbers within 2^53 hold no state: a full bucket.
+  redis_.cli("HSET " + next + " e 2.5 f garbage g inf h 1e300 i -1e300");
+  for (const auto* field : {"e", "f", "g", "h", "i"})
+    EXPECT_EQ(one(p, 1, field).remaining, 3) << field;
+  // A changed limit: hashes of other units, so the buckets start full.
+  const auto faster = make_policy("g", algorithm::gcra, 4, 1000, 4);
+  EXPECT_EQ(one(faster, 1, "a").remaining, 3);
+
+  // Two slices on, the first one is unlinked by the first write, and the bucket is full. The
+  // slice before holds no TAT still ahead (its latest, 400 ms past its end, has passed): only
+  // the current slice is read.
+  advance(2000);
+  const auto hmgets_later = redis_.command_calls("hmget");
+  EXPECT_EQ(one(p, 1, "a").remaining, 3);
+  EXPECT_EQ(redis_.command_calls("hmget") - hmgets_later, 1);
+  EXPECT_EQ(redis_.cli("EXISTS " + hash), "0") << "unlinked when the slice after next began";
+  EXPECT_EQ(redis_.cli("EXISTS " + next), "1");
 }
 
 // A fixed window keeps one hash per policy and window, a field per subject: a new subject is a
@@ -523,8 +584,8 @@ TEST_F(LimiterTest, ACheckRefusedByAnyOnePolicyConsumesFromNone) {
                                          {&pair, "+4930:+4915" + r.suffix}};
     const auto daily_hash = fixed_window_hash("daily", 86'400'000, now());
     const auto keys_in_redis = [&] {
-      return redis_.cli("GET ratelimit:sender:+4930" + r.suffix) + "|" +
-             redis_.cli("HGET " + daily_hash + " hotel" + r.suffix) + "|" +
+      return redis_.cli("HGET " + gcra_hash("sender", 10, 1000, 3, now()) + " +4930" + r.suffix) +
+             "|" + redis_.cli("HGET " + daily_hash + " hotel" + r.suffix) + "|" +
              redis_.cli("ZRANGE ratelimit:pair:+4930:+4915" + r.suffix + " 0 -1 WITHSCORES");
     };
     for (std::int64_t i = 0; i < r.admitted; ++i) {

@@ -29,6 +29,18 @@ inline std::string fixed_window_hash(const std::string& policy, std::int64_t win
   return "ratelimit:" + policy + "@" + std::to_string(now_ms - now_ms % window_ms);
 }
 
+// gcra's state is a hash per policy and slice of time, ratelimit:<policy>@<slice start>/<limit>,
+// a slice as long as the bucket takes to fill and at least 1 s (docs/ratelimit.md): the name of
+// the one holding `now_ms`.
+inline std::string gcra_hash(const std::string& policy, std::int64_t limit, std::int64_t window_ms,
+                             std::int64_t burst, std::int64_t now_ms) {
+  const auto b = burst > 0 ? burst : limit;
+  const auto reach = (b * window_ms + limit - 1) / limit;
+  const auto width = reach > 1000 ? reach : 1000;
+  return "ratelimit:" + policy + "@" + std::to_string(now_ms - now_ms % width) + "/" +
+         std::to_string(limit);
+}
+
 // A small deterministic generator, so the driven sequences are the same on every run.
 struct lcg {
   std::uint64_t state;

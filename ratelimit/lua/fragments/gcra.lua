@@ -3,75 +3,182 @@
 -- Over any span of e ms it admits at most burst + limit * e / window.
 -- The emission interval (window / limit ms) is seldom a whole number of ms. A fractional TAT
 -- rounded at every write drifts (3001 per second admitted more than that; waits were reported
--- 1 ms long), so the TAT is kept exactly: whole ms plus a remainder in 1/limit ms, and every
--- figure below is counted in 1/limit ms, where the interval is exactly `window`. validate()
--- keeps burst * window under 2^52, so all of them are exact integers in a double.
--- State: a string "<ms> <remainder> <limit>", expiring when the bucket is full again.
--- `write_now`: as for fixed_window, a key that does not exist yet (a full bucket) is created at
--- once by one SET … NX GET, which returns the state when the key exists and sets nothing then.
--- Returns allowed, remaining (whole units left in the bucket), retry_after (ms until `cost`
--- fits; -1: never, cost > burst), reset (ms until the bucket is full) and the function that
--- consumes `cost`.
+-- 1 ms long), so every figure is counted in 1/limit ms, where the interval is exactly
+-- `window`. validate() keeps burst * window under 2^52, so all of them are exact integers in a
+-- double.
+-- State (state_hashes.lua): one hash per policy and slice of time,
+-- `<key prefix>ratelimit:<policy>@<slice start>/<limit>`, a field per subject holding its TAT
+-- as a signed whole number of 1/limit ms from the end of the slice (the units are in the
+-- name: a changed limit starts its buckets full). A slice is as long as a bucket takes to fill
+-- from empty, `reach` ms, and at least gcra_min_slice: a TAT written in a slice is at most
+-- `reach` after it was written, so it has passed by the end of the next slice, and a subject's
+-- state is in the current slice's hash or the one before (read only while something in it can
+-- still be ahead: the first `reach` ms of a slice). Its field `@max` holds the latest TAT
+-- written into it, so the slice before is read only when that is still ahead of now (one HGET
+-- instead of an HMGET of every subject: where buckets refill fast, almost never). A hash lives
+-- 3 slices, and its creation unlinks the one two slices before it. A field that is not a whole
+-- number within ±2^53 counts as no state (a full bucket). A subject named `@max` shares its
+-- field: it is held to the latest TAT of its slice, never admitted more than its own.
+-- `gcra` returns allowed, remaining (whole units left in the bucket), retry_after (ms until
+-- `cost` fits; -1: never, cost > burst), reset (ms until the bucket is full) and the function
+-- that consumes `cost` with its arguments; `gcra_decide` is the same decision for a lone pair,
+-- written straight into check.lua's answer.
+local gcra_min_slice = 1000
+local gcra_mark = '@max'
+local gcra_names = {}  -- hashes_name's cache
+local gcra_live = {}   -- hash of a slice before -> whether a TAT in it is ahead of this call's now
+local gcra_top = {}    -- hash -> the latest TAT this call wrote into it
+local gcra_floor, gcra_fmod, gcra_tonumber = math.floor, math.fmod, tonumber
+
 -- a / b rounded down and up, for a >= 0 (fmod is exact, so is the division that follows).
 local function gcra_div_floor(a, b)
-  return (a - math.fmod(a, b)) / b
+  return (a - gcra_fmod(a, b)) / b
 end
 local function gcra_div_ceil(a, b)
-  local r = math.fmod(a, b)
+  local r = gcra_fmod(a, b)
   return (a - r) / b + (r > 0 and 1 or 0)
 end
-local function gcra_written() end  -- the consume of a key SET … NX GET created
--- The state after `after` (1/limit ms) ahead of now, and its lifetime: until the bucket is full.
-local function gcra_state(after, limit, now)
-  return string.format('%d %d %d', now + gcra_div_floor(after, limit), math.fmod(after, limit),
-                       limit),
-         string.format('%d', gcra_div_ceil(after, limit) + 1 + expiry_slack)
+
+-- What a field holds: the TAT's offset, or false (no state).
+local function gcra_offset(text)
+  local v = gcra_tonumber(text)
+  if not v or not (v > -9007199254740992 and v < 9007199254740992) or v ~= gcra_floor(v) then
+    return false
+  end
+  return v
 end
-local function gcra(key, limit, window, burst, cost, now, write_now)
-  local div_floor, div_ceil = gcra_div_floor, gcra_div_ceil
 
-  local capacity = burst * window
-  -- How far the TAT is ahead of now; 0 when the bucket is full.
-  local ahead = 0
-  local stored
-  if write_now and cost > 0 and cost <= burst then
-    local state, ttl = gcra_state(cost * window, limit, now)
-    stored = redis.call('SET', key, state, 'PX', ttl, 'NX', 'GET')
-    if stored == false then  -- it did not exist (a full bucket): created, consumed
-      return true, div_floor(capacity - cost * window, window), 0, div_ceil(cost * window, limit),
-             gcra_written
+-- How far (1/limit ms) the TAT held by `value`, an offset from `slice_end`, is ahead of now.
+local function gcra_ahead(value, slice_end, now, limit)
+  local ahead = (slice_end - now) * limit + value
+  return ahead > 0 and ahead or 0
+end
+
+-- The latest TAT this call writes into `hash`, added to its writes as `@max` when later than
+-- the one it holds (state_hashes.lua's on_flush).
+local function gcra_flush(hash, writes)
+  local top = gcra_top[hash]
+  local held = hashes_get(hash, gcra_mark)
+  if top and not (held and held >= top) then
+    local n = writes.n
+    writes[n + 1], writes[n + 2], writes.n = gcra_mark, string.format('%d', top), n + 2
+  end
+end
+
+-- The slice of a policy at `now`: its hash, the end of the slice, and the hash of the slice
+-- before when a TAT in it is still ahead of now (else nil).
+local function gcra_slice(base, limit, window, burst, now)
+  local reach = gcra_div_ceil(burst * window, limit)
+  local width = reach > gcra_min_slice and reach or gcra_min_slice
+  local start = now - now % width
+  local suffix = '/' .. string.format('%d', limit)
+  local hash = hashes_name(gcra_names, base, start, width, suffix, gcra_offset, 3, gcra_flush)
+  local before
+  if now - start < reach then
+    before = hashes_name(gcra_names, base, start - width, width, suffix, gcra_offset, 3, gcra_flush)
+    local live = gcra_live[before]
+    if live == nil then
+      -- A hash that cannot be read is read anyway: each decision on it fails with its error.
+      local held = redis.pcall('HGET', before, gcra_mark)
+      if type(held) == 'table' and held.err then
+        live = true
+      else
+        held = gcra_offset(held)
+        live = held and gcra_ahead(held, start, now, limit) > 0 or false
+        hashes_view[before][gcra_mark] = held
+      end
+      gcra_live[before] = live
     end
-  else
-    stored = redis.call('GET', key) or ''
+    if not live then
+      before = nil
+    end
   end
-  local ms, rem, per = string.match(stored, '^(%d+) (%d+) (%d+)$')
-  ms, rem, per = tonumber(ms), tonumber(rem), tonumber(per)
-  if not ms and tonumber(stored) then
-    -- A fractional TAT of an earlier version of this script: up to the next whole ms.
-    ms, rem, per = math.ceil(tonumber(stored)), 0, limit
-  end
-  if ms and per ~= limit and rem > 0 then
-    -- The policy's limit changed: the remainder was in other units; round up to a whole ms.
-    ms, rem = ms + 1, 0
-  end
-  if ms and ms >= now then
-    ahead = (ms - now) * limit + rem
-  end
+  return hash, start + width, before
+end
 
+local function gcra_consume(hash, field, value)
+  hashes_set(hash, field, value, string.format('%d', value))
+  local top = gcra_top[hash]
+  if not top or value > top then
+    gcra_top[hash] = value
+  end
+end
+local function gcra_nothing() end
+
+-- The decision over a TAT `ahead` of now: allowed, remaining, retry_after, reset, and the TAT
+-- after it (1/limit ms ahead of now).
+local function gcra_over(ahead, limit, window, burst, cost)
+  local capacity = burst * window
   local allowed, retry, after = true, 0, ahead + cost * window
   if cost > burst then
     allowed, retry, after = false, -1, ahead
   elseif after > capacity then
-    allowed, retry, after = false, div_ceil(after - capacity, limit), ahead
+    allowed, retry, after = false, gcra_div_ceil(after - capacity, limit), ahead
   end
-  local function consume()
-    if cost > 0 then
-      -- %d, not %.0f: every figure is a whole number, and sprintf of a long is several times
-      -- cheaper than the float printer (a number handed to redis.call as such goes through it).
-      local state, ttl = gcra_state(after, limit, now)
-      redis.call('SET', key, state, 'PX', ttl)
+  local left = capacity - after
+  return allowed, gcra_div_floor(left > 0 and left or 0, window), retry,
+         gcra_div_ceil(after, limit), after
+end
+
+-- A lone pair's decision, its field read (hashes_read), into `out` from out[m + 1] (allowed,
+-- then allowed, remaining, retry_after, reset); returns the new length, or nil when the field
+-- was not read (a hash could not be: the decision goes the slow way).
+local function gcra_decide(out, m, policy, field, cost)
+  local hash, slice_end, before, now, limit = policy.hash, policy.slice_end, policy.before,
+                                              policy.now, policy.limit
+  local value = hashes_view[hash][field]
+  if value == nil then
+    return nil
+  end
+  local ahead = 0
+  if value then
+    ahead = gcra_ahead(value, slice_end, now, limit)
+  elseif before then
+    value = hashes_view[before][field]
+    if value == nil then
+      return nil
+    end
+    if value then
+      ahead = gcra_ahead(value, slice_end - policy.width, now, limit)
     end
   end
-  return allowed, div_floor(math.max(0, capacity - after), window), retry,
-         div_ceil(after, limit), consume
+  local allowed, remaining, retry, reset, after =
+      gcra_over(ahead, limit, policy.window, policy.burst, cost)
+  out[m + 1], out[m + 2], out[m + 3], out[m + 4], out[m + 5] =
+      allowed and 1 or 0, allowed and 1 or 0, remaining, retry, reset
+  if allowed and cost > 0 then
+    gcra_consume(hash, field, (now - slice_end) * limit + after)
+  end
+  return m + 5
+end
+
+-- check.lua's preparation of a policy for a call at `now`.
+local function gcra_prepare(policy, now)
+  local hash, slice_end, before =
+      gcra_slice(policy.base, policy.limit, policy.window, policy.burst, now)
+  policy.hash, policy.slice_end, policy.before, policy.now = hash, slice_end, before, now
+  policy.width = hashes_of[hash][3]
+  policy.reads = before and {hash, before} or {hash}
+  policy.mark = gcra_mark  -- read with the subjects: whether the flush raises it
+  policy.decide = gcra_decide
+end
+
+local function gcra(key, limit, window, burst, cost, now, base)
+  local hash, slice_end, before = gcra_slice(base, limit, window, burst, now)
+  local field = string.sub(key, #base + 1)
+  local value = hashes_get(hash, field)
+  local ahead = 0
+  if value then
+    ahead = gcra_ahead(value, slice_end, now, limit)
+  elseif before then
+    value = hashes_get(before, field)
+    if value then
+      ahead = gcra_ahead(value, slice_end - hashes_of[hash][3], now, limit)
+    end
+  end
+  local allowed, remaining, retry, reset, after = gcra_over(ahead, limit, window, burst, cost)
+  if allowed and cost > 0 then
+    return true, remaining, 0, reset, gcra_consume, hash, field, (now - slice_end) * limit + after
+  end
+  return allowed, remaining, retry, reset, gcra_nothing
 end
