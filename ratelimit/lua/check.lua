@@ -148,13 +148,20 @@ while a <= last do
   end
   for i = 0, n - 1 do
     local policy = policies[ARGV[a + 3 + i]]
-    if policy and policy.wanted then
-      local from = policy.field_from
+    local wanted_by = policy and policy.wanted
+    if wanted_by then
+      local from, fields = policy.field_from, wanted_by[1]
+      local f = fields.n
       for k = key + i, key + n * count - 1, n do
-        fields_at[k] = sub(KEYS[k], from)
+        local field = sub(KEYS[k], from)
+        f = f + 1
+        fields[f] = field
+        fields_at[k] = field
       end
-      for _, fields in ipairs(policy.wanted) do
-        local f = fields.n
+      fields.n = f
+      for r = 2, #wanted_by do  -- gcra's slice before, when read
+        fields = wanted_by[r]
+        f = fields.n
         for k = key + i, key + n * count - 1, n do
           f = f + 1
           fields[f] = fields_at[k]

@@ -9,6 +9,8 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "support/http_client.hpp"
@@ -493,6 +495,46 @@ TEST_F(InboundProcess, OverItsPolicyAnAdapterKeyGets429WithRateLimitHeadersThen2
   EXPECT_EQ(r.status, 202) << r.body;
   EXPECT_EQ(metric("bellhop_ratelimit_decisions_total{policy=\"api\",result=\"denied\"}"), 1);
   EXPECT_EQ(metric("bellhop_inbound_messages_total{result=\"rate_limited\"}"), 1);
+}
+
+// A gcra policy on the inbound API, decided in the ingest script as check.lua decides it: the
+// burst admitted, then a refusal whose Retry-After is the time one unit takes to come back.
+// Its state is a field per adapter key in the policy's hash of the slice of time, not a key.
+TEST_F(InboundProcess, AGcraPolicyOfTheInboundApiAdmitsItsBurstThenRefusesUntilAUnitIsBack) {
+  redis_server redis;
+  auto bellhop = start_bellhop(redis.url(), R"("ratelimit": {"inbound_api": "api",
+      "policies": {"api": {"algorithm": "gcra", "limit": 2, "window_ms": 60000, "burst": 2}}})");
+  for (int i = 0; i < 2; ++i) {
+    auto r = http_request(port_, "POST", "/v1/messages/inbound",
+                          message("hotel-a", "gcra-" + std::to_string(i), "+1", "t"), headers());
+    EXPECT_EQ(r.status, 202) << r.body;
+    EXPECT_EQ(r.headers["ratelimit-remaining"], std::to_string(1 - i));
+  }
+  auto r = http_request(port_, "POST", "/v1/messages/inbound",
+                        message("hotel-a", "gcra-2", "+1", "t"), headers());
+  EXPECT_EQ(r.status, 429) << r.body;
+  const auto retry = std::stol(r.headers["retry-after"]);
+  EXPECT_GT(retry, 28) << "2 per minute: a unit is back 30 s after it was taken";
+  EXPECT_LE(retry, 30);
+  EXPECT_EQ(redis.cli("LLEN inbound:messages"), "2") << "a refused message is not queued";
+  // The slice is 60 s (the bucket's fill time); the state is a field of its hash (two hashes
+  // when the messages fell on both sides of a slice's end).
+  std::istringstream hashes(redis.cli("KEYS ratelimit:api@*"));
+  int with_key = 0;
+  for (std::string hash; std::getline(hashes, hash);) {
+    EXPECT_EQ(hash.substr(hash.size() - 2), "/2") << hash;
+    EXPECT_EQ(redis.cli("TYPE " + hash), "hash");
+    with_key += redis.cli("HEXISTS " + hash + " all") == "1";  // the adapter key's name
+  }
+  EXPECT_GE(with_key, 1);
+  EXPECT_EQ(redis.cli("EXISTS ratelimit:api:all"), "0");
+  // Another adapter key has its own bucket.
+  EXPECT_EQ(
+      http_request(port_, "POST", "/v1/messages/inbound",
+                   message("hotel-berlin", "berlin-gcra", "+1", "t"), headers(berlin_only_key))
+          .status,
+      202);
+  EXPECT_EQ(metric("bellhop_ratelimit_decisions_total{policy=\"api\",result=\"denied\"}"), 1);
 }
 
 // The inbound API's limit is decided inside the ingest script: messages of several keys sent

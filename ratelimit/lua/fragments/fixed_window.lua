@@ -28,14 +28,16 @@ local function fixed_window_hash(base, start, window)
   return hashes_name(fixed_window_names, base, start, window, '', fixed_window_count, 2)
 end
 
+-- A count as text for Redis.
+local function fixed_window_text(value)
+  local text = string.format('%d', value)
+  fixed_window_texts[value] = text
+  return text
+end
+
 -- The consume of a decision: `field` of `hash` is now `value`.
 local function fixed_window_consume(hash, field, value)
-  local text = fixed_window_texts[value]
-  if not text then
-    text = string.format('%d', value)
-    fixed_window_texts[value] = text
-  end
-  hashes_set(hash, field, value, text)
+  hashes_set(hash, field, value, fixed_window_texts[value] or fixed_window_text(value))
 end
 local function fixed_window_nothing() end
 
@@ -56,7 +58,8 @@ local function fixed_window_decide(out, m, policy, field, cost)
     out[m + 1], out[m + 2], out[m + 3], out[m + 4], out[m + 5] =
         1, 1, remaining > 0 and remaining or 0, 0, reset
     if cost > 0 then
-      fixed_window_consume(policy.hash, field, used + cost)
+      local value = used + cost
+      hashes_set(policy.hash, field, value, fixed_window_texts[value] or fixed_window_text(value))
     end
   else
     local remaining = limit - used
