@@ -137,7 +137,7 @@ end
 -- check and once to decide, rather than kept: a table per decision costs more than the walk.)
 -- The walk also gathers the fields the hashes are read for.
 local last = #ARGV
-local fields_at = {}  -- key index -> a fixed window pair's field
+local fields_at = {}  -- key index -> the field of a pair kept in hashes (fixed window, gcra)
 local sub = string.sub
 local key, a = 1, 3 + 5 * p
 while a <= last do

@@ -143,7 +143,10 @@ class key_space {
   std::string account_health(std::string_view channel) const {
     return k("account_health:", channel);
   }
-  // State of one rate-limit policy for one subject (an adapter key's name, a sender, …).
+  // The name of one rate-limit policy's state for one subject (an adapter key's name, a
+  // sender, …): a sliding window's key; for a fixed window and gcra the subject names a field
+  // of the policy's hash of the current slice of time, `ratelimit:<policy>@<start>…`, and this
+  // name is not itself a key (docs/redis-keys.md).
   std::string ratelimit(std::string_view policy, std::string_view subject) const {
     return k("ratelimit:", policy, ":", subject);
   }
