@@ -9,16 +9,17 @@
 -- State (state_hashes.lua): one hash per policy and slice of time,
 -- `<key prefix>ratelimit:<policy>@<slice start>/<limit>`, a field per subject holding its TAT
 -- as a signed whole number of 1/limit ms from the end of the slice (the units are in the
--- name: a changed limit starts its buckets full). A slice is as long as a bucket takes to fill
--- from empty, `reach` ms, and at least gcra_min_slice: a TAT written in a slice is at most
--- `reach` after it was written, so it has passed by the end of the next slice, and a subject's
--- state is in the current slice's hash or the one before (read only while something in it can
--- still be ahead: the first `reach` ms of a slice). Its field `@max` holds the latest TAT
--- written into it, so the slice before is read only when that is still ahead of now (one HGET
--- instead of an HMGET of every subject: where buckets refill fast, almost never). A hash lives
--- 3 slices, and its creation unlinks the one two slices before it. A field that is not a whole
--- number within ±2^53 counts as no state (a full bucket). A subject named `@max` shares its
--- field: it is held to the latest TAT of its slice, never admitted more than its own.
+-- name: a changed limit starts its buckets full, as does a changed slice). A slice is as long
+-- as a bucket takes to fill from empty, `reach` ms, and at least gcra_min_slice: a TAT written
+-- in a slice is at most `reach` after it was written, so it has passed by the end of the next
+-- slice, and a subject's state is in the current slice's hash or the one before (read only
+-- while something in it can still be ahead: the first `reach` ms of a slice). Its field `@max`
+-- holds the latest TAT written into it, so the slice before is read only when that is still
+-- ahead of now (one HGET instead of an HMGET of every subject: where buckets refill fast,
+-- almost never). A hash lives 3 slices, and its creation unlinks the one two slices before it.
+-- A field that is not a whole number within ±2^53 counts as no state (a full bucket). A
+-- subject named `@max` shares its field: it is held to the latest TAT of its slice, never
+-- admitted more than its own.
 -- `gcra` returns allowed, remaining (whole units left in the bucket), retry_after (ms until
 -- `cost` fits; -1: never, cost > burst), reset (ms until the bucket is full) and the function
 -- that consumes `cost` with its arguments; `gcra_decide` is the same decision for a lone pair,
