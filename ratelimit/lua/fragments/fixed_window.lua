@@ -1,10 +1,11 @@
 -- Fixed window: at most `limit` per window of `window` ms, windows aligned to multiples of
 -- `window` on Redis's clock. State: one hash per policy and window,
--- `<key prefix>ratelimit:<policy>@<window start>` (state_hashes.lua, a slice a window, kept 2),
--- with a field per subject holding the units it used in that window. A pair's key is
--- `base .. subject`, `base` the start of the policy's keys (`<key prefix>ratelimit:<policy>:`);
--- it names the subject and is not itself a key. A field holding anything but a number from 0
--- to 2^53 counts as nothing used, a number as its whole part.
+-- `<key prefix>ratelimit:<policy>@<window start>` (state_hashes.lua: a window is its slice, and
+-- its hash lives two), with a field per subject holding the units it used in that window. A
+-- pair's key is `base .. subject`, `base` the start of the policy's keys
+-- (`<key prefix>ratelimit:<policy>:`); it names the subject and is not itself a key. A field
+-- holding anything but a number from 0 to 2^53 counts as nothing used, a number as its whole
+-- part.
 -- `fixed_window` returns allowed, remaining, retry_after (ms; -1: never, cost > limit), reset
 -- (ms to the end of the window) and the function that consumes `cost`, followed by its
 -- arguments (no closure is made per decision); `fixed_window_decide` is the same decision for a
