@@ -411,8 +411,13 @@
   // A tab without a session asks Bellhop for one under a lock all the site's tabs share
   // (navigator.locks, in secure contexts), held until the welcome is stored: a second tab of a
   // first visit waits, then reads the session the first one stored and sends as that guest, so
-  // its first message is never filed under a session it gives up a moment later. Without the
-  // lock (an http page, an old browser) the tabs still settle on one session (oneSession).
+  // its first message is never filed under a session it gives up a moment later. The lock does
+  // not carry the write: another tab's localStorage reaches this one a little later (Chromium
+  // copies it between its processes), so a tab that had to wait and still sees no session
+  // waits for the storage event that brings it (at most sessionWaitMs) before asking for one
+  // itself. Without the lock (an http page, an old browser) the tabs still settle on one
+  // session (oneSession).
+  const sessionWaitMs = 2000;
   let minting = false, minted = null;
   function connect() {
     if (socket || minting) return;
@@ -420,16 +425,36 @@
     state = merge(state, load());
     if (state.session || !(navigator.locks && navigator.locks.request)) return openSocket();
     minting = true;
-    navigator.locks.request(storageKey, () => {
-      minting = false;
-      if (socket) return;
-      state = merge(state, load());
-      openSocket();
-      if (state.session) return;
-      return new Promise((resolve) => { minted = resolve; });  // welcome or close ends it
-    }).catch(() => {
-      minting = false;
-      openSocket();
+    const busy = {};
+    navigator.locks.request(storageKey, { ifAvailable: true }, (lock) => (lock ? mint(false) : busy))
+      .then((r) => (r === busy ? navigator.locks.request(storageKey, () => mint(true)) : r))
+      .catch(() => {
+        minting = false;
+        openSocket();
+      });
+  }
+  // Holding the lock: open the socket, and unless a session is known by then, keep the lock
+  // until the welcome (or the close) ends it.
+  async function mint(waited) {
+    state = merge(state, load());
+    if (!state.session && waited) await sessionFromAnotherTab();
+    minting = false;
+    if (socket) return;
+    openSocket();
+    if (state.session) return;
+    return new Promise((resolve) => { minted = resolve; });  // welcome or close ends it
+  }
+  // Resolves once the storage listener below has taken a session another tab stored, or after
+  // sessionWaitMs.
+  function sessionFromAnotherTab() {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve();
+      };
+      const poll = setInterval(() => { if (state.session) done(); }, 20);
+      const timer = setTimeout(done, sessionWaitMs);
     });
   }
   function mintDone() {
