@@ -437,23 +437,27 @@
   // until the welcome (or the close) ends it.
   async function mint(waited) {
     state = merge(state, load());
-    if (!state.session && waited) await sessionFromAnotherTab();
+    if (!state.session && waited) {
+      await sessionFromAnotherTab();
+      state = merge(state, load());  // its event may have come before this tab listened
+    }
     minting = false;
     if (socket) return;
     openSocket();
     if (state.session) return;
     return new Promise((resolve) => { minted = resolve; });  // welcome or close ends it
   }
-  // Resolves once the storage listener below has taken a session another tab stored, or after
-  // sessionWaitMs.
+  // Resolves once a storage event has brought a session another tab stored (the listener below,
+  // added first, has merged it into `state` by then), or after sessionWaitMs.
   function sessionFromAnotherTab() {
     return new Promise((resolve) => {
       const done = () => {
-        clearInterval(poll);
+        window.removeEventListener("storage", stored);
         clearTimeout(timer);
         resolve();
       };
-      const poll = setInterval(() => { if (state.session) done(); }, 20);
+      const stored = () => { if (state.session) done(); };
+      window.addEventListener("storage", stored);
       const timer = setTimeout(done, sessionWaitMs);
     });
   }
