@@ -8,7 +8,7 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
   local p
   for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % 22000))  # below the ephemeral range (32768-), where connect() picks
     if port_free "$p" && [ "$p" != "${2:-}" ]; then echo "$p"; return 0; fi
   done
   echo "no free port found" >&2

@@ -40,9 +40,17 @@ import time
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    # Below the ephemeral range (32768-): a port there may be taken by any connect() before
+    # the server binds it.
+    for _ in range(1000):
+        port = random.randrange(10000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below 32000")
 
 
 # --- a minimal RESP client over the embedded Redis's unix socket -----------------------------

@@ -12,6 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
+#include <random>
+#include <set>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -102,12 +105,56 @@ std::string child_process::output() const {
   return ss.str();
 }
 
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+// The first port the kernel may give the local end of an outgoing connection.
+std::uint32_t ephemeral_low() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  std::uint32_t low = 32768;
+  range >> low;
+  return low;
+}
+
+bool bindable(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(port);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+// A port the kernel handed out (bind to port 0) lies in the ephemeral range, where any
+// connect() of a test running alongside may take it as its local port between this probe and
+// the server's own bind ("Address already in use"). So the port is drawn at random below that
+// range, where only a listener binds, and never handed out twice by one test process.
+std::uint16_t free_port() {
+  static std::mutex mutex;
+  static std::set<std::uint16_t> given;
+  static std::mt19937 random(std::random_device{}() ^ static_cast<std::uint32_t>(::getpid()));
+  constexpr std::uint32_t first = 10000;
+  const std::uint32_t low = ephemeral_low();
+  std::lock_guard lock(mutex);
+  if (low > first + 1000) {
+    std::uniform_int_distribution<std::uint32_t> pick(first, low - 1);
+    for (int attempt = 0; attempt < 2000; ++attempt) {
+      const auto port = static_cast<std::uint16_t>(pick(random));
+      if (!given.contains(port) && bindable(port)) {
+        given.insert(port);
+        return port;
+      }
+    }
+  }
+  // No room below the ephemeral range: let the kernel choose.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   socklen_t len = sizeof addr;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);

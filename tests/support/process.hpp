@@ -37,7 +37,7 @@ class child_process {
   std::filesystem::path log_file_;
 };
 
-// A free loopback TCP port (bound then released; good enough for tests).
+// A free loopback TCP port, below the kernel's ephemeral range (see process.cpp).
 std::uint16_t free_port();
 
 // A fresh temporary directory removed on destruction.
