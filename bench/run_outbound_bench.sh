@@ -31,7 +31,8 @@
 # connections per origin), BULK, REPLIES, REPEAT (default 3), BULLMQ_CONCURRENCY,
 # PHASES (default "throughput pacing priority"), BULLMQ=0 (throughput without BullMQ),
 # BULLMQ_HTTP=0 (without the BullMQ Worker that sends), COMMANDSTATS=1 (each throughput run also
-# lists, per Redis command, its calls and Redis µs per message while sending, to stderr).
+# lists, per Redis command, its calls and Redis µs per message while sending, then the same per
+# script from SLOWLOG, every command logged meanwhile, to stderr).
 # bench/node_modules is installed (npm ci) when missing. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +79,31 @@ command_table() {
   awk -F'[:,=]' -v n="$2" 'NR == FNR { if ($1 ~ /^cmdstat_/) { c0[$1] = $3; u0[$1] = $5 } next }
     $1 ~ /^cmdstat_/ && $3 > c0[$1] { printf "  %-28s calls/msg %6.2f  usec/msg %6.2f\n", substr($1, 9), ($3 - c0[$1]) / n, ($5 - u0[$1]) / n }' "$1" - | sort -k5 -n -r
   rm -f "$1"
+}
+# script_table N (SLOWLOG GET -1 as JSON on stdin, every command logged while sending): per
+# script, its calls and Redis µs per message (the script's own time, its commands included).
+script_table() {
+  local names="" f
+  for f in */lua/*.lua channels/transport/lua/*.lua; do
+    [ -f "$f" ] || continue
+    local module=${f%%/lua/*}
+    names+="$(bench_lua_script "$module" "$(basename "$f")" | sha1sum | cut -c1-40) $(basename "$f")"$'\n'
+  done
+  NAMES=$names /usr/bin/python3 -c '
+import json, os, sys
+n = int(sys.argv[1])
+names = dict(line.split(" ", 1) for line in os.environ["NAMES"].splitlines() if line)
+calls, usec = {}, {}
+for entry in json.load(sys.stdin):
+    args = entry[3]
+    name = args[0].lower()
+    if name in ("evalsha", "evalsha_ro") and len(args) > 1:
+        name = names.get(args[1], "script " + args[1][:8])
+    calls[name] = calls.get(name, 0) + 1
+    usec[name] = usec.get(name, 0) + entry[2]
+for name in sorted(usec, key=usec.get, reverse=True)[:12]:
+    print("  %-28s calls/msg %6.3f  usec/msg %6.2f  usec/call %8.1f" % (name, calls[name] / n, usec[name] / n, usec[name] / calls[name]))
+' "$1"
 }
 # commands: from INFO commandstats, the commands Redis ran (those of scripts included), but the
 # script calls themselves and this script's INFO and AUTH (its HGET polls, one per 50 ms, count).
@@ -135,7 +161,12 @@ run_sends() {
   filed_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   calls0=$(rcli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
   commands0=$(rcli INFO commandstats | commands)
-  [ "${COMMANDSTATS:-0}" = 1 ] && rcli INFO commandstats | tr -d '\r' >"$port_file.stats0"
+  if [ "${COMMANDSTATS:-0}" = 1 ]; then
+    rcli INFO commandstats | tr -d '\r' >"$port_file.stats0"
+    rcli CONFIG SET slowlog-max-len 1000000 >/dev/null
+    rcli CONFIG SET slowlog-log-slower-than 0 >/dev/null
+    rcli SLOWLOG RESET >/dev/null
+  fi
   local redis_pid b0 r0 f0
   redis_pid=$(echo "$children" | head -1)
   b0=$(ticks "$bellhop_pid") r0=$(ticks "$redis_pid") f0=$(ticks "$fake_pid")
@@ -153,7 +184,10 @@ run_sends() {
   rm -f "$mark_file"
   calls1=$(rcli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
   commands1=$(rcli INFO commandstats | commands)
-  [ "${COMMANDSTATS:-0}" = 1 ] && rcli INFO commandstats | tr -d '\r' | command_table "$port_file.stats0" "$n" >&2
+  if [ "${COMMANDSTATS:-0}" = 1 ]; then
+    rcli INFO commandstats | tr -d '\r' | command_table "$port_file.stats0" "$n" >&2
+    rcli -2 --json SLOWLOG GET -1 | script_table "$n" >&2
+  fi
   local cpu
   cpu="cpu_s_bellhop=$(( $(ticks "$bellhop_pid") - b0 )) redis=$(( $(ticks "$redis_pid") - r0 )) fake=$(( $(ticks "$fake_pid") - f0 ))"
   cpu=$(echo "$cpu" | awk -v hz="$hz" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); printf "%s%s=%.2f", (i > 1 ? " " : ""), kv[1], kv[2] / hz } }')

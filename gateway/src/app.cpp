@@ -525,7 +525,8 @@ int serve(const config& cfg, config_loader reload) {
   inbound_reaper reaper(ioc.get_executor(), *svc.redis, keys, inbound_options_of(cfg), metrics);
   reaper.start();
   auto providers =
-      std::make_shared<provider_client>(std::chrono::milliseconds(cfg.outbound.request_timeout_ms));
+      std::make_shared<provider_client>(std::chrono::milliseconds(cfg.outbound.request_timeout_ms),
+                                        static_cast<std::size_t>(cfg.outbound.concurrency));
   outbound_service outbound(
       ioc.get_executor(), *svc.redis, keys, outbound_options_of(cfg), svc.limits.get(),
       make_outbound_channels(transport_options_of(cfg), providers, svc.limits.get(), *svc.redis,

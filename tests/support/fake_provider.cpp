@@ -68,6 +68,7 @@ void fake_provider::accept_loop() {
     if (fd < 0) continue;
     std::lock_guard lock(mu_);
     open_fds_.push_back(fd);
+    ++accepted_;
     workers_.emplace_back([this, fd] { serve(fd); });
   }
 }
@@ -152,6 +153,11 @@ std::vector<fake_request> fake_provider::requests() const {
 std::size_t fake_provider::count() const {
   std::lock_guard lock(mu_);
   return requests_.size();
+}
+
+std::size_t fake_provider::connections() const {
+  std::lock_guard lock(mu_);
+  return accepted_;
 }
 void fake_provider::set_responder(responder r) {
   std::lock_guard lock(mu_);

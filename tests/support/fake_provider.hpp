@@ -40,6 +40,7 @@ class fake_provider {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::vector<fake_request> requests() const;
   std::size_t count() const;
+  std::size_t connections() const;  // accepted so far
   void set_responder(responder r);
 
  private:
@@ -53,6 +54,7 @@ class fake_provider {
   responder respond_;
   std::vector<fake_request> requests_;
   std::vector<int> open_fds_;
+  std::size_t accepted_ = 0;
   std::thread acceptor_;
   std::vector<std::thread> workers_;
 };

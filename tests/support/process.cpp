@@ -11,11 +11,11 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <set>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>

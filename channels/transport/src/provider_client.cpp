@@ -15,6 +15,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <memory>
@@ -61,9 +62,10 @@ struct provider_client::pool {
   // Servers close idle connections after a while (often 60 s or more): well before that, a
   // connection is dropped here rather than found closed by a send.
   static constexpr auto max_idle = std::chrono::seconds(30);
-  // As many as outbound.concurrency's sends may use at once (a lane of 256 measured best against
-  // a local provider, bench/run_outbound_bench.sh); beyond it each send would open its own.
-  static constexpr std::size_t max_per_origin = 256;
+  // As many as a lane's sends may use at once (outbound.concurrency): with fewer kept, every
+  // send beyond them would open a connection of its own and close it after one request.
+  explicit pool(std::size_t max) : max_per_origin(max) {}
+  const std::size_t max_per_origin;
 
   template <class Stream>
   struct idle {
@@ -230,8 +232,10 @@ class exchange : public std::enable_shared_from_this<exchange<Stream>> {
 
 }  // namespace
 
-provider_client::provider_client(std::chrono::milliseconds timeout)
-    : timeout_(timeout), tls_(asio::ssl::context::tls_client), pool_(std::make_shared<pool>()) {
+provider_client::provider_client(std::chrono::milliseconds timeout, std::size_t max_idle_per_origin)
+    : timeout_(timeout),
+      tls_(asio::ssl::context::tls_client),
+      pool_(std::make_shared<pool>(std::max<std::size_t>(max_idle_per_origin, 1))) {
   tls_.set_default_verify_paths();
   tls_.set_verify_mode(asio::ssl::verify_peer);
 }

@@ -3,6 +3,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,10 +26,12 @@ struct provider_response {
 // caller's executor, with one deadline for all of a call. Connections are kept alive and
 // reused: a call takes an idle connection to the same scheme, host and port made on the same
 // executor, unless it has been idle too long or the server has closed it (or sent anything)
-// meanwhile; otherwise it opens a new one.
+// meanwhile; otherwise it opens a new one. At most `max_idle_per_origin` idle connections are
+// kept per origin (outbound.concurrency: as many as one lane's sends use at once).
 class provider_client {
  public:
-  explicit provider_client(std::chrono::milliseconds timeout);
+  explicit provider_client(std::chrono::milliseconds timeout,
+                           std::size_t max_idle_per_origin = 256);
   ~provider_client();
   void call(const channels::http_call& c, boost::asio::any_io_executor ex,
             std::function<void(provider_response)> done);
