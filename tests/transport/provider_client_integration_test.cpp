@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "bellhop/transport/provider_client.hpp"
@@ -59,24 +60,28 @@ class waves {
   test::fake_provider provider_;
 };
 
-TEST(ProviderClient, KeepsAsManyIdleConnectionsAsItWasToldAndReusesThem) {
+// The connections the server has accepted after a first and a second wave of six calls, from a
+// client that keeps `idle_cap` idle connections per origin.
+std::pair<std::size_t, std::size_t> connections_after_two_waves(std::size_t idle_cap) {
   test::io_thread io;
   waves server(6);
-  provider_client client(5s, 6);
+  provider_client client(5s, idle_cap);
   server.run(client, io);
-  EXPECT_EQ(server.connections(), 6u);
+  const auto first = server.connections();
   server.run(client, io);
-  EXPECT_EQ(server.connections(), 6u) << "the second wave reuses the six connections of the first";
+  return {first, server.connections()};
+}
+
+TEST(ProviderClient, KeepsAsManyIdleConnectionsAsItWasToldAndReusesThem) {
+  const auto [first, second] = connections_after_two_waves(6);
+  EXPECT_EQ(first, 6u);
+  EXPECT_EQ(second, 6u) << "the second wave reuses the six connections of the first";
 }
 
 TEST(ProviderClient, ConnectionsBeyondTheIdleCapAreClosedAndTheNextWaveOpensNewOnes) {
-  test::io_thread io;
-  waves server(6);
-  provider_client client(5s, 3);
-  server.run(client, io);
-  EXPECT_EQ(server.connections(), 6u);
-  server.run(client, io);
-  EXPECT_EQ(server.connections(), 9u) << "three kept and reused, three opened again";
+  const auto [first, second] = connections_after_two_waves(3);
+  EXPECT_EQ(first, 6u);
+  EXPECT_EQ(second, 9u) << "three kept and reused, three opened again";
 }
 
 }  // namespace
