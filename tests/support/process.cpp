@@ -115,16 +115,20 @@ std::uint32_t ephemeral_low() {
   return low;
 }
 
-bool bindable(std::uint16_t port) {
+// Binds a socket to 127.0.0.1:`port` (0: a port the kernel picks) and closes it: the port it
+// was bound to, or 0 when the bind failed.
+std::uint16_t bind_loopback(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  if (fd < 0) return 0;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(port);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  socklen_t len = sizeof addr;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
   ::close(fd);
-  return ok;
+  return ok ? ntohs(addr.sin_port) : 0;
 }
 
 }  // namespace
@@ -144,22 +148,14 @@ std::uint16_t free_port() {
     std::uniform_int_distribution<std::uint32_t> pick(first, low - 1);
     for (int attempt = 0; attempt < 2000; ++attempt) {
       const auto port = static_cast<std::uint16_t>(pick(random));
-      if (!given.contains(port) && bindable(port)) {
+      if (!given.contains(port) && bind_loopback(port) == port) {
         given.insert(port);
         return port;
       }
     }
   }
   // No room below the ephemeral range: let the kernel choose.
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  return bind_loopback(0);
 }
 
 temp_dir::temp_dir() {

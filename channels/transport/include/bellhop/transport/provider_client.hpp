@@ -30,8 +30,7 @@ struct provider_response {
 // kept per origin (outbound.concurrency: as many as one lane's sends use at once).
 class provider_client {
  public:
-  explicit provider_client(std::chrono::milliseconds timeout,
-                           std::size_t max_idle_per_origin = 256);
+  provider_client(std::chrono::milliseconds timeout, std::size_t max_idle_per_origin);
   ~provider_client();
   void call(const channels::http_call& c, boost::asio::any_io_executor ex,
             std::function<void(provider_response)> done);
