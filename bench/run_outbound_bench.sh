@@ -16,6 +16,10 @@
 #    send to a provider_fake of its own (bench/bullmq_bench.mjs --provider-url): what a Node
 #    team's outbound worker would do per message, for reference next to the no-op figure (the
 #    verdict stays against the no-op one).
+#    With SENDS_ALONE=1 (default) each run also times the sends alone: bench/send_bench makes the
+#    same WhatsApp requests with Bellhop's provider client to a provider_fake of its own, with no
+#    Redis and no queue (the HTTP exchange only): the ceiling of any outbound design on this
+#    machine, and the CPU a send costs before the queue's work.
 #    Each Bellhop run also prints the script calls Redis ran while sending (evalsha), the
 #    commands it ran (redis_commands: those inside scripts, without the script calls), the CPU seconds of bellhop, its Redis and the fake provider, and the line bench/run_ab.sh reads
 #    ("outbound_bench sends_per_s=… recorded_per_s=…": recorded from the provider's first
@@ -30,6 +34,7 @@
 # 64/128/256, as BullMQ gets the best of its; the provider client keeps up to 256 idle
 # connections per origin), BULK, REPLIES, REPEAT (default 3), BULLMQ_CONCURRENCY,
 # PHASES (default "throughput pacing priority"), BULLMQ=0 (throughput without BullMQ),
+# SENDS_ALONE=0 (without the sends alone), PROVIDER_FAKE and SEND_BENCH (the binaries),
 # BULLMQ_HTTP=0 (without the BullMQ Worker that sends), COMMANDSTATS=1 (each throughput run also
 # lists, per Redis command, its calls and Redis µs per message while sending, then the same per
 # script from SLOWLOG, every command logged meanwhile, to stderr).
@@ -39,11 +44,14 @@ cd "$(dirname "$0")/.."
 bellhop=${1:-build/release/gateway/bellhop}
 export BELLHOP_CHANNELS_WHATSAPP_SERVICE_WINDOW_S=0
 fake=${PROVIDER_FAKE:-$(dirname "$bellhop")/../bench/provider_fake}
+send_bench=${SEND_BENCH:-$(dirname "$fake")/send_bench}
 count=${COUNT:-20000}
 paced=${PACED:-400}
 concurrency=${CONCURRENCY:-256}
 [ -x "$bellhop" ] || { echo "missing $bellhop (build the bellhop target)" >&2; exit 1; }
 [ -x "$fake" ] || { echo "missing $fake (build the provider_fake target)" >&2; exit 1; }
+[ "${SENDS_ALONE:-1}" != 1 ] || [ -x "$send_bench" ] ||
+  { echo "missing $send_bench (build the send_bench target, or SENDS_ALONE=0)" >&2; exit 1; }
 command -v redis-cli >/dev/null || { echo "redis-cli not found" >&2; exit 1; }
 # shellcheck source=bench/bench_lib.sh
 . bench/bench_lib.sh
@@ -196,7 +204,28 @@ run_sends() {
   rm -f "$port_file" "$port_file.out"
 }
 
+# sends_alone N: bench/send_bench's N sends to a provider_fake of its own at `concurrency`, no
+# Redis: prints send_bench's line and the fake's CPU seconds (fake_cpu_s=…) and report.
+sends_alone() {
+  local out f0
+  port_file=$(mktemp "${TMPDIR:-/tmp}/provider-fake.XXXXXX")
+  "$fake" --port-file "$port_file" >"$port_file.out" &
+  fake_pid=$!
+  for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+  f0=$(ticks "$fake_pid")
+  out=$("$send_bench" --url "http://127.0.0.1:$(cat "$port_file")/v21.0" --count "$1" \
+          --concurrency "$concurrency" || true)
+  local f1
+  f1=$(ticks "$fake_pid")
+  stop_fake
+  echo "$out fake_cpu_s=$(awk -v t=$((f1 - f0)) -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') $(cat "$port_file.out")"
+  rm -f "$port_file" "$port_file.out"
+}
+
 repeat=${REPEAT:-3}
+with_sends_alone=${SENDS_ALONE:-1}
+alone_rates=()
+alone_cpus=()
 phases=" ${PHASES:-throughput pacing priority} "
 with_bullmq=${BULLMQ:-1}
 with_bullmq_http=${BULLMQ_HTTP:-1}
@@ -230,6 +259,14 @@ for ((run = 1; run <= repeat; run++)); do
     END { if (v["first_to_last_s"] > 0 && v["recorded_s"] > 0)
             printf "outbound_bench sends_per_s=%.0f (provider side) recorded_per_s=%.0f (first request to last sent recorded)\n",
                    (v["requests"] - 1) / v["first_to_last_s"], v["sent"] / v["recorded_s"] }'
+  if [ "$with_sends_alone" = 1 ]; then
+    out=$(sends_alone "$count")
+    echo "run $run alone: $out"
+    rate=$(field "$out" send_bench sends_per_s)
+    [ -n "$rate" ] && alone_rates+=("$rate")
+    alone_cpus+=("$(echo "$out" | awk -v n="$count" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+      END { printf "%.1f", (v["cpu_s"] + v["fake_cpu_s"]) * 1e6 / n }')")
+  fi
   [ "$with_bullmq" = 1 ] || continue
   out=$(node bench/bullmq_bench.mjs --count "$count" --concurrency "$bullmq_concurrency")
   echo "$out" | sed "s/^/run $run /"
@@ -266,6 +303,21 @@ awk -v b="${b:-0}" -v q="${q:-0}" -v nb="${#bellhop_rates[@]}" -v nq="${#bullmq_
 # The CPU each side spent per message, all its processes together: steadier than the rates on a
 # busy machine (what the rates would be on an idle one depends on how it splits across cores).
 echo "outbound_bench throughput cpu_us_per_message_median bellhop=$(median "${bellhop_cpus[@]}") (bellhop, its Redis, the fake provider) bullmq=$(median "${bullmq_cpus[@]}") (node, its Redis)"
+if [ "$with_sends_alone" = 1 ]; then
+  # 2x the no-op Worker's rate on two cores busy all the time leaves 2 / (2 x its rate) = 1 / its
+  # rate of CPU per send, for everything: what is left once the HTTP exchange is paid is the most
+  # the queue's work (the claim, the limits, the record, the event) may cost, Redis's and
+  # bellhop's together.
+  a=$(median "${alone_rates[@]}")
+  ac=$(median "${alone_cpus[@]}")
+  qc=$(median "${bullmq_cpus[@]}")
+  awk -v a="${a:-0}" -v q="${q:-0}" -v ac="${ac:-0}" -v qc="${qc:-0}" -v bc="$(median "${bellhop_cpus[@]}")" -v n="${#alone_rates[@]}" -v runs="$repeat" 'BEGIN {
+    printf "outbound_bench throughput (ceiling) sends_alone_per_s_median=%d ratio_to_bullmq=%.2f cpu_us_per_send=%.1f (sender + fake provider, no Redis, no queue; runs: %d of %d)\n",
+           a, (q > 0 ? a / q : 0), ac, n, runs
+    budget = q > 0 ? 1e6 / q : 0
+    printf "outbound_bench throughput (budget) 2x the no-op Worker on two cores busy all the time: %.1f us of CPU per send, of which the HTTP exchange takes %.1f: %.1f us for the queue work in Redis and bellhop together (Bellhop spends %.1f in all; the no-op Worker %.1f per job)\n",
+           budget, ac, budget - ac, bc, qc }'
+fi
 if [ "$with_bullmq_http" = 1 ]; then
   h=$(median "${bullmq_http_rates[@]}")
   awk -v b="${b:-0}" -v h="${h:-0}" -v n="${#bullmq_http_rates[@]}" -v runs="$repeat" 'BEGIN {
