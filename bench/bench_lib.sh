@@ -14,6 +14,22 @@ free_port() {
   echo "no free port found" >&2
   return 1
 }
+# nap SECONDS: sleeps without starting a process (read's timeout on a pipe this shell holds both
+# ends of, so nothing ever arrives): a wait loop then takes no CPU from what a bench measures.
+exec {nap_fd}<> <(:)
+nap() { read -r -t "$1" -u "$nap_fd" _ || true; }
+# redis_session: one redis-cli on the embedded Redis (a coprocess, after bench_start_bellhop) for
+# a run's polls, so a poll starts no process; `rask CMD ARG…` sets $reply to the answer's first
+# line ('' for nil); redis_session_end closes it (before bellhop stops).
+redis_session() {
+  coproc RSESSION { REDISCLI_AUTH=$(cat "$data/redis.password") exec redis-cli -s "$data/redis.sock" 2>&1; }
+}
+rask() { echo "$*" >&"${RSESSION[1]}"; IFS= read -r -u "${RSESSION[0]}" reply; }
+redis_session_end() {
+  local pid=$RSESSION_PID
+  exec {RSESSION[1]}>&-
+  wait "$pid" 2>/dev/null || true
+}
 secret() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }  # 48 hex characters
 
 # CPU time (clock ticks, user + system) of a process; 0 once it is gone.
