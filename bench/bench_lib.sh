@@ -24,10 +24,11 @@ nap() { read -r -t "$1" -u "$nap_fd" _ || true; }
 redis_session() {
   coproc RSESSION { REDISCLI_AUTH=$(cat "$data/redis.password") exec redis-cli -s "$data/redis.sock" 2>&1; }
 }
+# shellcheck disable=SC2034  # reply: read by the caller
 rask() { echo "$*" >&"${RSESSION[1]}"; IFS= read -r -u "${RSESSION[0]}" reply; }
 redis_session_end() {
-  local pid=$RSESSION_PID
-  exec {RSESSION[1]}>&-
+  local pid=$RSESSION_PID fd=${RSESSION[1]}
+  exec {fd}>&-  # redis-cli reads the end of its input and exits
   wait "$pid" 2>/dev/null || true
 }
 secret() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }  # 48 hex characters
