@@ -31,7 +31,7 @@
 #    provider has all of them (target: 200 ms), and the bulk messages it saw before the last;
 #    with the limits raised and with the built-in policies, REPEAT runs each, median.
 # Knobs: COUNT, PACED, CONCURRENCY (outbound.concurrency, default 256, the best measured of
-# 64/128/256, as BullMQ gets the best of its; the provider client keeps up to 256 idle
+# 64/128/256, as BullMQ gets the best of its; the provider client keeps as many idle
 # connections per origin), BULK, REPLIES, REPEAT (default 3), BULLMQ_CONCURRENCY,
 # PHASES (default "throughput pacing priority"), BULLMQ=0 (throughput without BullMQ),
 # SENDS_ALONE=0 (without the sends alone), PROVIDER_FAKE and SEND_BENCH (the binaries),
@@ -299,6 +299,9 @@ b=$(median "${bellhop_rates[@]}")
 q=$(median "${bullmq_rates[@]}")
 if [ "$with_bullmq" != 1 ]; then
   echo "outbound_bench throughput bellhop_sends_per_s_median=${b:-0} cpu_us_per_message_median=$(median "${bellhop_cpus[@]}") (BULLMQ=0: no comparison)"
+  if [ "$with_sends_alone" = 1 ]; then
+    echo "outbound_bench throughput (ceiling) sends_alone_per_s_median=$(median "${alone_rates[@]}") cpu_us_per_send=$(median "${alone_cpus[@]}") (sender + fake provider, no Redis, no queue)"
+  fi
 else
 awk -v b="${b:-0}" -v q="${q:-0}" -v nb="${#bellhop_rates[@]}" -v nq="${#bullmq_rates[@]}" -v runs="$repeat" 'BEGIN {
   ratio = q > 0 ? b / q : 0
