@@ -41,8 +41,9 @@ std::optional<redis_memory::usage> redis_memory::parse_info(std::string_view inf
   return usage{*used, *max};
 }
 
-bool redis_memory::is_full(usage u) noexcept {
-  return u.max > 0 && static_cast<double>(u.used) >= refuse_ratio * static_cast<double>(u.max);
+bool redis_memory::is_full(usage u, bool was_full) noexcept {
+  return u.max > 0 && static_cast<double>(u.used) >=
+                          (was_full ? resume_ratio : refuse_ratio) * static_cast<double>(u.max);
 }
 
 void redis_memory::start() {
@@ -68,10 +69,13 @@ void redis_memory::poll() {
                 // No answer: keep what we knew (writes fail on their own while Redis is away).
                 const auto u = !ec && r.is_string() ? parse_info(r.str()) : std::nullopt;
                 if (u) {
+                  // Refusing until now (this poll's figure, or what was stored since the last
+                  // one, said so): refusing until below resume_ratio.
+                  const bool was_full = self->full();
                   self->used_ = u->used;
                   self->max_ = u->max;
                   self->since_poll_ = 0;
-                  const bool full = is_full(*u);
+                  const bool full = is_full(*u, was_full);
                   if (full != self->full_.exchange(full)) {
                     if (full)
                       spdlog::warn(

@@ -96,7 +96,8 @@ void add_redis_memory_metrics(metrics_registry& metrics, const redis_memory& mem
     one("bellhop_redis_maxmemory_bytes", "Redis's maxmemory (0 = no limit).",
         static_cast<double>(memory.max_bytes()));
     one("bellhop_redis_full",
-        "1 while Redis is over 90% of its maxmemory and new data is answered 503 redis_full.",
+        "1 from when Redis reaches 90% of its maxmemory until it is below 85%: new data is "
+        "answered 503 redis_full.",
         memory.full() ? 1 : 0);
   });
 }
