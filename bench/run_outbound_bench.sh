@@ -60,15 +60,21 @@ fake_pid=""
 stop_fake() { [ -n "$fake_pid" ] && kill -TERM "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null; fake_pid=""; }
 trap 'stop_fake; cleanup' EXIT
 
+# start_fake [provider_fake options…]: a provider_fake on a free port. Sets port_file (the port;
+# the fake's report goes to $port_file.out when it stops) and fake_pid.
+start_fake() {
+  port_file=$(mktemp "${TMPDIR:-/tmp}/provider-fake.XXXXXX")
+  "$fake" --port-file "$port_file" "$@" >"$port_file.out" &
+  fake_pid=$!
+  for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+}
+
 # start_lane POLICIES [provider_fake options…]: a provider_fake and a bellhop sending to it.
 # Sets port_file (the fake's port; its report goes to $port_file.out when it stops).
 start_lane() {
   local policies=$1
   shift
-  port_file=$(mktemp "${TMPDIR:-/tmp}/provider-fake.XXXXXX")
-  "$fake" --port-file "$port_file" "$@" >"$port_file.out" &
-  fake_pid=$!
-  for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+  start_fake "$@"
   bench_start_bellhop outbound-bench "\"outbound\": {\"concurrency\": $concurrency},
   \"ratelimit\": {\"policies\": {$policies}},
   \"channels\": {\"whatsapp\": {\"app_secret\": \"s\", \"verify_token\": \"v\", \"access_token\": \"t\",
@@ -212,10 +218,7 @@ run_sends() {
 # Redis: prints send_bench's line and the fake's CPU seconds (fake_cpu_s=…) and report.
 sends_alone() {
   local out f0
-  port_file=$(mktemp "${TMPDIR:-/tmp}/provider-fake.XXXXXX")
-  "$fake" --port-file "$port_file" >"$port_file.out" &
-  fake_pid=$!
-  for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+  start_fake
   f0=$(ticks "$fake_pid")
   out=$("$send_bench" --url "http://127.0.0.1:$(cat "$port_file")/v21.0" --count "$1" \
           --concurrency "$concurrency" || true)
@@ -281,10 +284,7 @@ for ((run = 1; run <= repeat; run++)); do
   bullmq_cpus+=("$cpu")
   [ "$with_bullmq_http" = 1 ] || continue
   # The same Worker sending each job to a provider_fake, as Bellhop does.
-  port_file=$(mktemp "${TMPDIR:-/tmp}/provider-fake.XXXXXX")
-  "$fake" --port-file "$port_file" >"$port_file.out" &
-  fake_pid=$!
-  for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+  start_fake
   out=$(node bench/bullmq_bench.mjs --count "$count" --concurrency "$bullmq_concurrency" \
           --provider-url "http://127.0.0.1:$(cat "$port_file")/v21.0")
   stop_fake

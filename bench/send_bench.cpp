@@ -87,8 +87,12 @@ double percentile(std::vector<double> v, double p) {
 int main(int argc, char** argv) {
   std::string url;
   int count = 20000, concurrency = 256;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string_view flag = argv[i];
+    if (i + 1 == argc) {
+      std::fprintf(stderr, "send_bench: %s needs a value\n", argv[i]);
+      return 2;
+    }
     if (flag == "--url") {
       url = argv[i + 1];
     } else if (flag == "--count") {
