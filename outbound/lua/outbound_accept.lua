@@ -1,12 +1,13 @@
 -- Files a batch of elements that the intake took from outbound:<channel> into this process's
--- intake hash (outbound_take.lua), in the order given (the intake's: priority, then arrival):
--- each as ready to send, ordered by priority (lower first) then arrival, or delayed, held, a
--- handoff only, a duplicate, or a dead letter. Each element is taken off the intake hash in
--- the same step as it is filed, so a batch cut short by a crash leaves exactly the elements
--- not yet filed for the recovery.
+-- intake (outbound_take.lua: its hash, or one of its lists), in the order given (the intake's:
+-- priority, then arrival): each as ready to send, ordered by priority (lower first) then
+-- arrival, or delayed, held, a handoff only, a duplicate, or a dead letter. Each element is
+-- taken off the intake (out of the hash, or its bit set in its list's bitmap) in the same step
+-- as it is filed, so a batch cut short by a crash leaves exactly the elements not yet filed
+-- for the recovery; an intake list all filed is deleted.
 -- Shared:
--- KEYS[1] intake (hash)   KEYS[2] ready (zset)   KEYS[3] arrivals counter   KEYS[4] stats (hash)
--- KEYS[5] delayed (zset)   KEYS[6] dead list
+-- KEYS[1] intake hash (its lists, derived: <KEYS[1]>:<number>)   KEYS[2] ready (zset)
+-- KEYS[3] arrivals counter   KEYS[4] stats (hash)   KEYS[5] delayed (zset)   KEYS[6] dead list
 -- ARGV[1] idempotency TTL (s)   ARGV[2] message TTL (s)
 -- ARGV[3] prefix of message keys ('message:' with the key prefix)   ARGV[4] history length cap
 -- ARGV[5] conversation TTL (s)   ARGV[6] recent messages kept   ARGV[7] channel
@@ -210,15 +211,47 @@ while a <= #ARGV do
     k = k + #key_fields
   end
 end
-local seqs = {}
+-- An element's seq is its number in the intake hash, or '<list>+<index>' for the index-th
+-- element (from the tail, 0 the oldest) of the intake list numbered <list>
+-- (outbound_take.lua): there, filed means its bit set in <intake list>:filed.
+local hashed, listed, lists = {}, {}, {}
 for i, g in ipairs(groups) do
-  seqs[i] = g[2]
+  local list, index = string.match(g[2], '^(%d+)%+(%d+)$')
+  if list then
+    listed[i] = {KEYS[1] .. ':' .. list, tonumber(index), list}
+    lists[list] = true
+  else
+    hashed[#hashed + 1] = i
+  end
 end
-local present = #seqs > 0 and redis.call('HMGET', KEYS[1], unpack(seqs)) or {}
+local present = {}
+if #hashed > 0 then
+  local seqs = {}
+  for j, i in ipairs(hashed) do
+    seqs[j] = groups[i][2]
+  end
+  local values = redis.call('HMGET', KEYS[1], unpack(seqs))
+  for j, i in ipairs(hashed) do
+    present[i] = values[j] ~= false
+  end
+end
+-- A list element is present while its list is (<KEYS[1]>:lists: number -> length taken) and
+-- its bit is not set (a process that took this one for dead handed it back: it set the bit).
+local lengths = {}
+for list in pairs(lists) do
+  lengths[list] = tonumber(redis.call('HGET', KEYS[1] .. ':lists', list)) or 0
+end
+for i, at in pairs(listed) do
+  present[i] = at[2] < lengths[at[3]] and redis.call('GETBIT', at[1] .. ':filed', at[2]) == 0
+end
 local taken_seqs, files = {}, 0
 for i, g in ipairs(groups) do
   if present[i] then
-    taken_seqs[#taken_seqs + 1] = g[2]
+    if listed[i] then
+      redis.call('SETBIT', listed[i][1] .. ':filed', listed[i][2], 1)
+    else
+      taken_seqs[#taken_seqs + 1] = g[2]
+    end
     files = files + (g[1] == 'dead' and 0 or 1)
   end
 end
@@ -262,6 +295,15 @@ end
 for name, n in pairs(counts) do
   if n > 0 then
     redis.pcall('HINCRBY', KEYS[4], name, n)
+  end
+end
+-- An intake list all filed goes, with its bitmap and its number.
+for list, length in pairs(lengths) do
+  local key = KEYS[1] .. ':' .. list
+  local filed = redis.pcall('BITCOUNT', key .. ':filed')
+  if type(filed) == 'number' and filed >= length then
+    redis.pcall('DEL', key, key .. ':filed')
+    redis.pcall('HDEL', KEYS[1] .. ':lists', list)
   end
 end
 return out

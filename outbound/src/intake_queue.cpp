@@ -104,25 +104,23 @@ std::vector<intake_queue::element> intake_queue::next(std::size_t n) {
     --size_;
     out.push_back(std::move(e));
   };
-  while (out.size() < n && !segments_.empty()) {
-    auto& s = segments_.front();
-    for (auto& bucket : s.by_priority) {
-      while (out.size() < n && !bucket.empty()) {
-        take(bucket.front());
-        bucket.pop_front();
-        --s.size;
-      }
-      if (out.size() == n) break;
+  // One priority per batch (a barrier ends one): a reply filed ahead of a campaign goes in a
+  // call of its own, of a few elements rather than file_batch, and costs a campaign at most one
+  // call more per priority it spans.
+  if (segments_.empty() || n == 0) return out;
+  auto& s = segments_.front();
+  for (auto& bucket : s.by_priority) {
+    if (bucket.empty()) continue;
+    while (out.size() < n && !bucket.empty()) {
+      take(bucket.front());
+      bucket.pop_front();
+      --s.size;
     }
-    if (s.size > 0) break;  // n taken
-    if (!s.barrier) {       // the last segment, emptied
-      segments_.pop_front();
-      break;
-    }
-    if (out.size() == n) break;  // its barrier goes with the next batch
-    take(*s.barrier);
-    segments_.pop_front();
+    return out;
   }
+  // The segment is empty: its barrier, alone, ends it.
+  if (s.barrier) take(*s.barrier);
+  segments_.pop_front();
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/post.hpp>
@@ -14,6 +15,7 @@
 #include <charconv>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 
 #include "bellhop/broker/backoff.hpp"
@@ -184,6 +186,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     // flight, takes coming back full, a take waiting for room.
     intake_queue taken{max_outbound_element_bytes};
     std::uint64_t next_seq = 1;
+    // The intake list being read (a queue taken whole, outbound_take.lua): its number, its
+    // length, and how many of its elements were read, from its oldest end.
+    struct intake_list {
+      std::uint64_t number = 0;
+      std::int64_t length = 0, read = 0;
+    };
+    std::optional<intake_list> reading;
     int filing = 0;
     bool taking_more = false, waiting_for_room = false;
     std::chrono::steady_clock::time_point blocked_until{};  // a channel-wide limit said so
@@ -285,18 +294,20 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     });
   }
 
-  // --- intake: outbound:<channel> -> intake hash -> ready (by priority) -----------------
+  // --- intake: outbound:<channel> -> intake hash or list -> ready (by priority) ---------
   // docs/outbound.md, "Intake". Two loops per lane on the strand: drain() takes up to
-  // take_batch elements per call (outbound_take.lua) while the queue has more and memory
-  // allows, intake() waits for the queue when it is empty, and file() files the elements
-  // taken, a batch per accept call (outbound_accept.lua), in intake_queue's order.
+  // take_batch elements per call (outbound_take.lua), or a longer queue whole and reads it
+  // (read_list), while there is more and memory allows, intake() waits for the queue when it
+  // is empty, and file() files the elements taken, a batch per accept call
+  // (outbound_accept.lua), in intake_queue's order.
 
-  // Elements per take call (about 1 ms of Redis per thousand, a few hundred KB).
+  // Elements per take call into the hash (about 1 ms of Redis per thousand, a few hundred KB),
+  // the longest queue taken so (a longer one is taken whole), and per read of an intake list.
   static constexpr std::size_t take_batch = 2000;
-  // Elements per accept call (a script call of a few ms). While takes come back full (a
-  // campaign is being taken) and memory allows, the intake takes before it files: a reply
-  // further down the list is reached at the pace of the takes (many times the filing's), then
-  // filed first.
+  // Elements per accept call (a script call of a few ms). While an intake list is being read,
+  // or takes come back full, and memory allows, the intake reads and takes before it files: a
+  // reply further down the list is reached at the pace of the reads (many times the filing's),
+  // then filed first.
   static constexpr std::size_t file_batch = 200;
   // Accept calls in flight per lane: the next batch is written while Redis runs one.
   static constexpr int max_filing = 2;
@@ -338,7 +349,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     });
   }
 
-  // Takes up to a batch into this process's intake hash, and goes on while batches come back
+  // Takes up to a batch into this process's intake hash, or the whole queue when it holds
+  // more (an intake list, then read a batch at a time), and goes on while batches come back
   // full and there is room; files as it goes.
   void drain(const lane_ptr& l) {
     if (stopped_) return;
@@ -347,17 +359,22 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       l->waiting_for_room = true;
       return;
     }
+    if (l->reading) return read_list(l, room);
     const auto first = l->next_seq;
     // Numbers are never reused, even when the reply is lost: a take that ran unseen keeps its
     // own, and adopt() finds its elements by them.
     l->next_seq += room;
-    redis_.eval(take_, {l->queue, l->intake}, {std::to_string(room), std::to_string(first)},
-                strand_,
+    redis_.eval(take_, {l->queue, l->intake},
+                {std::to_string(room), std::to_string(first), std::to_string(take_batch)}, strand_,
                 [self = shared_from_this(), l, first, room](error_code ec, broker::reply r) {
                   if (self->stopped_) return;
-                  if (ec) {  // it may have run: its elements, if any, are in the intake hash
+                  if (ec) {  // it may have run: its elements, if any, are in the intake
                     self->redis_error("taking from the outbound queue", ec, r);
                     return self->adopt(l, first, room);
+                  }
+                  if (r.is_integer() && r.integer() > 0) {  // the queue, taken whole
+                    self->start_reading(l, first, r.integer());
+                    return self->drain(l);
                   }
                   if (!r.is_array()) {
                     self->redis_error("taking from the outbound queue", ec, r);
@@ -375,9 +392,70 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
                 });
   }
 
-  // After a take whose answer was lost: the elements it took (numbered first .. first + n - 1)
-  // are read back from the intake hash, until Redis answers, so none waits there unfiled.
+  std::string list_key(const lane& l, std::uint64_t number) const {
+    return l.intake + ":" + std::to_string(number);
+  }
+
+  void start_reading(const lane_ptr& l, std::uint64_t number, std::int64_t length) {
+    l->reading = lane::intake_list{number, length, 0};
+    l->next_seq = std::max(l->next_seq, number + static_cast<std::uint64_t>(length));
+    l->taking_more = true;
+  }
+
+  // Reads the next batch of the intake list from its oldest end (LRANGE: it stays in Redis
+  // until each element is filed), then drains on: the rest of the list, then the queue.
+  void read_list(const lane_ptr& l, std::size_t room) {
+    const auto at = *l->reading;
+    const auto n = std::min<std::int64_t>(static_cast<std::int64_t>(room), at.length - at.read);
+    redis_.post({"LRANGE", list_key(*l, at.number), std::to_string(-(at.read + n)),
+                 std::to_string(-(at.read + 1))},
+                strand_, [self = shared_from_this(), l, at, n](error_code ec, broker::reply r) {
+                  if (self->stopped_) return;
+                  if (ec || !r.is_array()) {
+                    self->redis_error("reading an intake list", ec, r);
+                    return self->retry_intake(l, [](impl& s, const lane_ptr& l) { s.drain(l); });
+                  }
+                  const auto taken_ms = now_ms();
+                  const auto& e = r.elements();
+                  // The newest first: the last is the element at index `read`.
+                  for (std::size_t j = e.size(); j-- > 0;) {
+                    const auto index = static_cast<std::uint64_t>(at.read) + (e.size() - 1 - j);
+                    if (e[j].is_string())
+                      l->taken.push({at.number + index, e[j].str(), taken_ms, at.number});
+                  }
+                  const auto read = at.read + static_cast<std::int64_t>(e.size());
+                  // Shorter than asked: the list went (this process was taken for dead, and
+                  // another handed it back).
+                  if (read >= at.length || static_cast<std::int64_t>(e.size()) < n)
+                    l->reading.reset();
+                  else
+                    l->reading->read = read;
+                  self->file(l);
+                  self->drain(l);
+                });
+  }
+
+  // After a take whose answer was lost: the queue it took whole, if it did, is read as any
+  // intake list; else the elements it took (numbered first .. first + n - 1) are read back
+  // from the intake hash, until Redis answers, so none waits there unfiled.
   void adopt(const lane_ptr& l, std::uint64_t first, std::size_t n) {
+    redis_.post({"LLEN", list_key(*l, first)}, strand_,
+                [self = shared_from_this(), l, first, n](error_code ec, broker::reply r) {
+                  if (self->stopped_) return;
+                  if (ec || !r.is_integer()) {
+                    self->redis_error("reading back a take", ec, r);
+                    return self->retry_intake(
+                        l, [first, n](impl& s, const lane_ptr& l) { s.adopt(l, first, n); });
+                  }
+                  if (r.integer() > 0) {
+                    self->start_reading(l, first, r.integer());
+                    return self->drain(l);
+                  }
+                  self->adopt_hashed(l, first, n);
+                });
+  }
+
+  void adopt_hashed(const lane_ptr& l, std::uint64_t first, std::size_t n) {
     broker::command cmd = {"HMGET", l->intake};
     for (std::size_t i = 0; i < n; ++i) cmd.push_back(std::to_string(first + i));
     redis_.post(std::move(cmd), strand_,
@@ -461,6 +539,13 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     file(l);  // the next batch, while Redis runs this one
   }
 
+  // Where an accept call finds an element (outbound_accept.lua): its number in the intake
+  // hash, or "<list>+<index>" in an intake list.
+  static std::string intake_ref(const intake_queue::element& e) {
+    if (e.list == 0) return std::to_string(e.seq);
+    return std::to_string(e.list) + "+" + std::to_string(e.seq - e.list);
+  }
+
   // One element's part of an accept call (outbound_accept.lua): a dead letter with its reason,
   // or the message with its keys. Returns its id and conversation ("" for a dead letter).
   std::pair<std::string, std::string> add_to_batch(const lane& l, const intake_queue::element& e,
@@ -487,7 +572,7 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
       put(w, "failed_at", contract::format_timestamp(std::chrono::system_clock::now()));
       w.EndObject();
       args.insert(args.end(),
-                  {"dead", std::to_string(e.seq), raw, std::string(b.GetString(), b.GetSize())});
+                  {"dead", intake_ref(e), raw, std::string(b.GetString(), b.GetSize())});
       return {};
     }
     const auto& m = f.msg;
@@ -508,8 +593,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
          keys_.conversation_messages(conversation)});
     args.insert(
         args.end(),
-        {"file", std::to_string(e.seq), raw, f.json, m.id, std::to_string(m.priority),
-         f.idempotency_key, m.property_id,
+        {"file", intake_ref(e), raw, f.json, m.id, std::to_string(m.priority), f.idempotency_key,
+         m.property_id,
          conversation,  // the record names it: the claim reads the guest's last message
          f.created_at, m.to,
          // delay_ms counts from when the intake took the element

@@ -74,9 +74,26 @@ TEST(IntakeQueue, ALaterReplyJoinsAheadOfWhatIsLeftOfACampaign) {
   EXPECT_EQ(first.front().seq, 1u);
   EXPECT_EQ(first.back().seq, 100u);
   q.push({1001, message("reply", "3"), 0});
+  // The reply in a batch of its own (a call of one element), then the rest of the campaign.
   auto second = q.next(100);
+  ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second.front().seq, 1001u);
-  EXPECT_EQ(second[1].seq, 101u);
+  EXPECT_EQ(q.next(100).front().seq, 101u);
+}
+
+TEST(IntakeQueue, ABatchHoldsOnePriorityAndABarrierGoesAlone) {
+  intake_queue q(max_bytes);
+  q.push({1, message("a", "10"), 0});
+  q.push({2, message("b", "5"), 0});
+  q.push({3, message("c", "5"), 0});
+  q.push({4, R"({"to":"x","handoff":{"reason":"guest asked"}})", 0});
+  q.push({5, message("d", "1"), 0});
+  std::vector<std::vector<std::uint64_t>> batches;
+  while (!q.empty()) {
+    batches.emplace_back();
+    for (const auto& e : q.next(100)) batches.back().push_back(e.seq);
+  }
+  EXPECT_EQ(batches, (std::vector<std::vector<std::uint64_t>>{{2, 3}, {1}, {4}, {5}}));
 }
 
 TEST(IntakeQueue, UnreadableElementsGoFirst) {

@@ -24,9 +24,10 @@ namespace bellhop::gateway {
 class intake_queue {
  public:
   struct element {
-    std::uint64_t seq = 0;      // its number in this process's intake hash (outbound_take.lua)
+    std::uint64_t seq = 0;      // its number in this process's intake (outbound_take.lua)
     std::string raw;            // as taken
     std::int64_t taken_ms = 0;  // epoch ms: a delay_ms counts from here
+    std::uint64_t list = 0;     // the intake list it was read from (its number; 0: the hash)
   };
   // Where an element goes in the filing order: its priority (1 to 10; 0: unreadable), and
   // whether it carries a handoff. Reads those two members only, with a bounded SAX pass
