@@ -439,16 +439,22 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   // intake list; else the elements it took (numbered first .. first + n - 1) are read back
   // from the intake hash, until Redis answers, so none waits there unfiled.
   void adopt(const lane_ptr& l, std::uint64_t first, std::size_t n) {
-    redis_.post({"LLEN", list_key(*l, first)}, strand_,
+    // The length the take recorded for its list (<intake>:lists), if it made one.
+    redis_.post({"HGET", l->intake + ":lists", std::to_string(first)}, strand_,
                 [self = shared_from_this(), l, first, n](error_code ec, broker::reply r) {
                   if (self->stopped_) return;
-                  if (ec || !r.is_integer()) {
+                  if (ec || !(r.is_string() || r.is_nil())) {
                     self->redis_error("reading back a take", ec, r);
                     return self->retry_intake(
                         l, [first, n](impl& s, const lane_ptr& l) { s.adopt(l, first, n); });
                   }
-                  if (r.integer() > 0) {
-                    self->start_reading(l, first, r.integer());
+                  std::int64_t length = 0;
+                  if (r.is_string()) {
+                    const auto& v = r.str();
+                    std::from_chars(v.data(), v.data() + v.size(), length);
+                  }
+                  if (length > 0) {
+                    self->start_reading(l, first, length);
                     return self->drain(l);
                   }
                   self->adopt_hashed(l, first, n);
