@@ -4,9 +4,9 @@
 -- in take order. Each element is filed (or dead-lettered) by outbound_accept.lua, which takes
 -- it off the intake by its number (O(1), in whatever order the intake files).
 -- Two ways, by the queue's length:
---  - up to ARGV[3] elements: at most ARGV[1] of them, the oldest, into the intake hash
---    (KEYS[2], take number -> element), returned;
---  - more (a campaign): the whole list, renamed to the intake list <KEYS[2]>:<ARGV[2]>, O(1)
+--  - up to ARGV[3] elements, or more than ARGV[4]: at most ARGV[1] of them, the oldest, into
+--    the intake hash (KEYS[2], take number -> element), returned;
+--  - in between (a campaign): the whole list, renamed to the intake list <KEYS[2]>:<ARGV[2]>, O(1)
 --    however long it is, with its number and length recorded in <KEYS[2]>:lists (hash: number
 --    -> length; an engine may LPUSH onto the list, its ACL being outbound:*: what goes beyond
 --    that length is no element of the queue taken);
@@ -18,6 +18,8 @@
 -- KEYS[1] outbound:<channel>   KEYS[2] this process's intake hash
 -- ARGV[1] most to take into the hash   ARGV[2] the number of the first one taken
 -- ARGV[3] the longest queue taken into the hash (longer: taken whole)
+-- ARGV[4] the longest queue taken whole: a list's filed elements stay in it until all of it is
+--   filed, so what a process holds in Redis stays about what it holds to file (100,000)
 -- Returns the elements taken into the hash, oldest first (the i-th numbered ARGV[2] + i - 1),
 -- or the length of the list taken whole.
 -- LRANGE and LTRIM, not LMPOP: Redis 6.2 is still supported (docs/ai-engine.md).
@@ -25,7 +27,7 @@ local length = redis.call('LLEN', KEYS[1])  -- fails on a key of another type, a
 if length == 0 then
   return {}
 end
-if length > tonumber(ARGV[3]) then
+if length > tonumber(ARGV[3]) and length <= tonumber(ARGV[4]) then
   -- Recorded first: were the record to fail (a key of another type), nothing has moved.
   redis.call('HSET', KEYS[2] .. ':lists', ARGV[2], length)
   redis.call('RENAME', KEYS[1], KEYS[2] .. ':' .. ARGV[2])

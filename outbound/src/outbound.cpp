@@ -302,7 +302,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   // (outbound_accept.lua), in intake_queue's order.
 
   // Elements per take call into the hash (about 1 ms of Redis per thousand, a few hundred KB),
-  // the longest queue taken so (a longer one is taken whole), and per read of an intake list.
+  // the longest queue taken so (a longer one, up to max_taken, is taken whole), and per read of
+  // an intake list.
   static constexpr std::size_t take_batch = 2000;
   // Elements per accept call (a script call of a few ms). While an intake list is being read,
   // or takes come back full, and memory allows, the intake reads and takes before it files: a
@@ -312,7 +313,8 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
   // Accept calls in flight per lane: the next batch is written while Redis runs one.
   static constexpr int max_filing = 2;
   // Elements taken and not filed yet, per lane: at most this many, and this much memory
-  // (intake_queue::bytes) before the intake stops taking until some are filed.
+  // (intake_queue::bytes) before the intake stops taking until some are filed; and the
+  // longest queue taken whole (its filed elements stay in Redis until all of it is filed).
   static constexpr std::size_t max_taken = 100000;
   static constexpr std::size_t max_taken_bytes = 64u << 20;
 
@@ -365,7 +367,9 @@ class outbound_service::impl : public std::enable_shared_from_this<impl> {
     // own, and adopt() finds its elements by them.
     l->next_seq += room;
     redis_.eval(take_, {l->queue, l->intake},
-                {std::to_string(room), std::to_string(first), std::to_string(take_batch)}, strand_,
+                {std::to_string(room), std::to_string(first), std::to_string(take_batch),
+                 std::to_string(max_taken)},
+                strand_,
                 [self = shared_from_this(), l, first, room](error_code ec, broker::reply r) {
                   if (self->stopped_) return;
                   if (ec) {  // it may have run: its elements, if any, are in the intake

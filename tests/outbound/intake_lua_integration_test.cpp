@@ -29,11 +29,13 @@ std::vector<std::string> strings(const reply& r) {
 
 class IntakeLua : public ::testing::Test {
  protected:
-  // A take of at most `room` elements into the hash, of a queue of up to `longest`; a longer
-  // one whole.
-  reply take(const std::string& intake, int room, long long first, int longest) {
+  // A take of at most `room` elements into the hash, of a queue of up to `longest` or over
+  // `whole_at_most`; one in between whole.
+  reply take(const std::string& intake, int room, long long first, int longest,
+             int whole_at_most = 100) {
     return client_.try_run({"EVAL", std::string(lua::outbound_take), "2", queue, intake,
-                            std::to_string(room), std::to_string(first), std::to_string(longest)});
+                            std::to_string(room), std::to_string(first), std::to_string(longest),
+                            std::to_string(whole_at_most)});
   }
   // An accept call of 'dead' elements only (no message keys): {-3, ''} for each one still in
   // the intake (it goes to the dead list), {-1, ''} for one that left it.
@@ -110,6 +112,17 @@ TEST_F(IntakeLua, ALongerQueueIsTakenWholeAsAnIntakeList) {
   // What engines push next starts a new queue, taken as any other.
   client_.run({"LPUSH", queue, "f"});
   EXPECT_EQ(strings(take("intake", 2, 12, 4)), (std::vector<std::string>{"f"}));
+}
+
+// Longer than a list taken whole may be (its filed elements stay in Redis until all are):
+// taken into the hash, a room's worth at a time, as a short one.
+TEST_F(IntakeLua, AQueueLongerThanAListMayBeGoesIntoTheHashARoomAtATime) {
+  client_.run({"LPUSH", queue, "a", "b", "c", "d", "e", "f"});
+  EXPECT_EQ(strings(take("intake", 2, 1, 2, 5)), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(client_.run({"LLEN", queue}).integer(), 4);
+  EXPECT_EQ(client_.run({"EXISTS", "intake:1", "intake:lists"}).integer(), 0);
+  // Four left: between the two bounds, taken whole.
+  EXPECT_EQ(take("intake", 2, 3, 2, 5).integer(), 4);
 }
 
 TEST_F(IntakeLua, AQueueOfAnotherTypeIsAnErrorAndStaysAsItWas) {
