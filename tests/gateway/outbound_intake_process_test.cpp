@@ -312,6 +312,54 @@ TEST_F(OutboundIntake, AProcessKilledMidIntakeLosesAndDoublesNothing) {
   EXPECT_EQ(c.get({"LLEN", "outbound:whatsapp:dead"}), "0");
 }
 
+// A process taken for dead while it is alive (stopped longer than the visibility timeout, in
+// the middle of filing a queue it took whole): another process hands back what it had not
+// filed; once it runs again, what it still holds of that is found gone, not filed again.
+TEST_F(OutboundIntake, AProcessTakenForDeadWhileAliveFilesNothingTwice) {
+  redis_server redis;
+  redis_client c(redis.tcp_endpoint());
+  c.run({"SET", "outbound:whatsapp:paused", "1"});
+  constexpr int n = 20000;
+  std::vector<std::string> elements;
+  for (int i = 0; i < n; ++i)
+    elements.push_back(
+        element("+4915180" + std::to_string(100000 + i), "s" + std::to_string(i), 1 + i % 10));
+  auto first = start_bellhop(redis, R"("visibility_timeout_ms": 1000)");
+  const auto first_gateway = strings(c.run({"ZRANGE", "outbound:gateways", "0", "0"}));
+  ASSERT_EQ(first_gateway.size(), 1u);
+  push_all(c, elements);
+  ASSERT_TRUE(eventually([&] { return intake_size(c) > 0 && handled(c) > 0; }, 20s))
+      << first.output();
+  first.signal(SIGSTOP);
+  ASSERT_FALSE(keys_matching(c, "outbound:whatsapp:intake:" + first_gateway[0] + ":*").empty())
+      << "the queue was not taken whole: the test missed its point";
+  auto second = start_bellhop(redis, R"("visibility_timeout_ms": 1000)");
+  // Handed back: the stopped process's intake is gone (its elements in the queue, or filed
+  // again by the second).
+  ASSERT_TRUE(eventually(
+      [&] {
+        return keys_matching(c, "outbound:whatsapp:intake:" + first_gateway[0] + "*").empty();
+      },
+      20s))
+      << second.output();
+  first.signal(SIGCONT);
+  ASSERT_TRUE(eventually([&] { return handled(c) >= n; }, 60s))
+      << handled(c) << " of " << n << "\n"
+      << first.output() << second.output();
+  // Both processes are done with what they hold: nothing more is filed.
+  ASSERT_TRUE(eventually([&] { return intake_size(c) == 0; }, 10s)) << intake_size(c);
+  EXPECT_EQ(handled(c), n);
+  EXPECT_EQ(stat(c, "accepted"), n);
+  EXPECT_EQ(stat(c, "duplicates"), 0);
+  const auto texts = ready_texts(c);
+  const std::set<std::string> seen(texts.begin(), texts.end());
+  EXPECT_EQ(texts.size(), static_cast<std::size_t>(n)) << "an element was filed twice or lost";
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(c.get({"LLEN", "outbound:whatsapp:dead"}), "0");
+  EXPECT_NE(second.output().find("of stopped processes back in the queues"), std::string::npos)
+      << second.output();
+}
+
 // Redis stops answering in the middle of the intake (SIGSTOP: the process's commands time
 // out, a take or an accept call may have run without its answer): once it answers again,
 // every element is filed once, none is left in the intake hash.
