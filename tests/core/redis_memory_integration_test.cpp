@@ -101,7 +101,10 @@ TEST_F(RedisMemoryTest, OnceFullItStaysFullUntilBelowEightyFivePercent) {
   const auto before = memory_->used_bytes();
   ASSERT_EQ(redis_.cli("SETRANGE small 65535 x"), "65536");
   ASSERT_LT(ratio(), 0.9);
-  ASSERT_TRUE(test::eventually([&] { return memory_->used_bytes() >= before + 60000; }));
+  // A poll after the write: its figure differs (not by the 64 KiB exactly: the memory of the
+  // clients that come and go counts too, seen as a CI failure of a wait for +60,000).
+  ASSERT_TRUE(test::eventually([&] { return memory_->used_bytes() != before; }));
+  ASSERT_GE(static_cast<double>(memory_->used_bytes()) / max_, 0.85);
   EXPECT_TRUE(memory_->full()) << "used " << memory_->used_bytes();
 }
 
