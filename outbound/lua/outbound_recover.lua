@@ -14,34 +14,44 @@ local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
 local moved = 0
 local budget = 20000
 
--- The intake hash's numbers below `limit`, the lowest first, at most `budget` of them: all of
--- them sorted when they fit the budget; beyond it (a process holds at most some 100,000), the
--- budget's worth of numbers from the lowest one, found without a sort (numbers are given in
--- runs from 1; filing leaves gaps, read as nothing).
+-- The intake hash's numbers below `limit`, the lowest first, at most `budget` of them. A hash
+-- that fits the budget is read (HKEYS) and sorted once per intake in a call, then taken from in
+-- order as the lists between its runs are handed back; a larger one (a process holds at most some
+-- 100,000) gives the budget's worth of numbers from its lowest, found without a sort (numbers
+-- are given in runs from 1; filing leaves gaps, read as nothing), read again at each use.
+local sorted = {}  -- intake -> {numbers = {{number, field}, ...}, next = index}
 local function hash_numbers(intake, limit)
   local numbered = {}
-  local all = redis.call('HKEYS', intake)
-  if #all <= budget then
+  local cached = sorted[intake]
+  if not cached then
+    local all = redis.call('HKEYS', intake)
+    if #all > budget then
+      local low
+      for _, field in ipairs(all) do
+        local number = tonumber(field)
+        if number and number < limit and (not low or number < low) then
+          low = number
+        end
+      end
+      if low then
+        for number = low, math.min(low + budget, limit) - 1 do
+          numbered[#numbered + 1] = {number, string.format('%.0f', number)}
+        end
+      end
+      return numbered
+    end
+    local numbers = {}
     for _, field in ipairs(all) do
-      local number = tonumber(field) or 0
-      if number < limit then
-        numbered[#numbered + 1] = {number, field}
-      end
+      numbers[#numbers + 1] = {tonumber(field) or 0, field}
     end
-    table.sort(numbered, function(a, b) return a[1] < b[1] end)
-  else
-    local low
-    for _, field in ipairs(all) do
-      local number = tonumber(field)
-      if number and number < limit and (not low or number < low) then
-        low = number
-      end
-    end
-    if low then
-      for number = low, math.min(low + budget, limit) - 1 do
-        numbered[#numbered + 1] = {number, string.format('%.0f', number)}
-      end
-    end
+    table.sort(numbers, function(a, b) return a[1] < b[1] end)
+    cached = {numbers = numbers, next = 1}
+    sorted[intake] = cached
+  end
+  local numbers = cached.numbers
+  while cached.next <= #numbers and numbers[cached.next][1] < limit and #numbered < budget do
+    numbered[#numbered + 1] = numbers[cached.next]
+    cached.next = cached.next + 1
   end
   return numbered
 end

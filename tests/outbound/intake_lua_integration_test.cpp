@@ -212,5 +212,33 @@ TEST_F(IntakeLua, ALongDeadIntakeListGoesBackOverSeveralCalls) {
       client_.run({"EXISTS", intake + ":1", intake + ":1:filed", intake + ":lists"}).integer(), 0);
 }
 
+// The budget (20,000 elements a call) holds across the hash and the lists: the hash's 1 to
+// 5,000, list 5,001 (14,000 elements), the hash's 19,001 to 29,000. The first call hands back
+// exactly 20,000 (the first 1,000 of the hash's second run), the second the rest; in take order.
+TEST_F(IntakeLua, ABudgetSpentInTheHashAfterAListLeavesTheRestToTheNextCall) {
+  const std::string intake = "outbound:whatsapp:intake:gone-3-CCCC";
+  std::vector<std::string> expected, list_elements;
+  auto hash_run = [&](int from, int to) {
+    broker::command cmd = {"HSET", intake};
+    for (int n = from; n <= to; ++n) {
+      cmd.insert(cmd.end(), {std::to_string(n), "h" + std::to_string(n)});
+      expected.push_back("h" + std::to_string(n));
+    }
+    client_.run(std::move(cmd));
+  };
+  hash_run(1, 5000);
+  for (int n = 5001; n <= 19000; ++n) list_elements.push_back("l" + std::to_string(n));
+  expected.insert(expected.end(), list_elements.begin(), list_elements.end());
+  make_list(intake, 5001, list_elements);
+  hash_run(19001, 29000);
+  EXPECT_EQ(recover("gone-3-CCCC"), 20000);
+  EXPECT_EQ(client_.run({"HLEN", intake}).integer(), 9000);
+  EXPECT_FALSE(client_.run({"ZSCORE", "outbound:gateways", "gone-3-CCCC"}).is_nil());
+  EXPECT_EQ(recover("gone-3-CCCC"), 9000);
+  EXPECT_EQ(queue_oldest_first(), expected);
+  EXPECT_EQ(client_.run({"KEYS", intake + "*"}).elements().size(), 0u);
+  EXPECT_TRUE(client_.run({"ZSCORE", "outbound:gateways", "gone-3-CCCC"}).is_nil());
+}
+
 }  // namespace
 }  // namespace bellhop::gateway
