@@ -30,9 +30,9 @@
 #    (default 10) replies (priority 3) behind them: the time from the replies' push until the
 #    provider has all of them (target: 200 ms), and the bulk messages it saw before the last;
 #    with the limits raised and with the built-in policies, REPEAT runs each, median.
-# Knobs: COUNT, PACED, CONCURRENCY (outbound.concurrency, default 256, the best measured of
-# 64/128/256, as BullMQ gets the best of its; the provider client keeps as many idle
-# connections per origin), BULK, REPLIES, REPEAT (default 3), BULLMQ_CONCURRENCY,
+# Knobs: COUNT, PACED, CONCURRENCY (outbound.concurrency, default 512, the best measured of
+# 256/512/1024 (docs/outbound.md), as BullMQ gets the best of its; the provider client keeps
+# as many idle connections per origin), BULK, REPLIES, REPEAT (default 3), BULLMQ_CONCURRENCY,
 # PHASES (default "throughput pacing priority"), BULLMQ=0 (throughput without BullMQ),
 # SENDS_ALONE=0 (without the sends alone), PROVIDER_FAKE and SEND_BENCH (the binaries),
 # BULLMQ_HTTP=0 (without the BullMQ Worker that sends), COMMANDSTATS=1 (each throughput run also
@@ -47,7 +47,7 @@ fake=${PROVIDER_FAKE:-$(dirname "$bellhop")/../bench/provider_fake}
 send_bench=${SEND_BENCH:-$(dirname "$fake")/send_bench}
 count=${COUNT:-20000}
 paced=${PACED:-400}
-concurrency=${CONCURRENCY:-256}
+concurrency=${CONCURRENCY:-512}
 [ -x "$bellhop" ] || { echo "missing $bellhop (build the bellhop target)" >&2; exit 1; }
 [ -x "$fake" ] || { echo "missing $fake (build the provider_fake target)" >&2; exit 1; }
 [ "${SENDS_ALONE:-1}" != 1 ] || [ -x "$send_bench" ] ||
