@@ -137,6 +137,7 @@ TEST_F(embedded_redis_test, writes_a_private_config_with_aof_noeviction_and_the_
   EXPECT_NE(config.find("\nmaxmemory-policy noeviction\n"), std::string::npos) << config;
   EXPECT_NE(config.find("\nmaxmemory 64mb\n"), std::string::npos) << config;
   EXPECT_NE(config.find("\nunixsocketperm 700\n"), std::string::npos) << config;
+  EXPECT_NE(config.find("\nauto-aof-rewrite-min-size 256mb\n"), std::string::npos) << config;
   EXPECT_EQ(file_mode(config_path), 0600u);
   EXPECT_EQ(file_mode(o.data_dir / "redis"), 0700u);
   EXPECT_EQ(file_mode(redis.password_file()), 0600u);
@@ -147,6 +148,8 @@ TEST_F(embedded_redis_test, writes_a_private_config_with_aof_noeviction_and_the_
   EXPECT_EQ(cli_unix(redis, "CONFIG GET maxmemory-policy"), "maxmemory-policy\nnoeviction");
   EXPECT_EQ(cli_unix(redis, "CONFIG GET maxmemory"), "maxmemory\n67108864");
   EXPECT_EQ(cli_unix(redis, "CONFIG GET save"), "save");
+  EXPECT_EQ(cli_unix(redis, "CONFIG GET auto-aof-rewrite-min-size"),
+            "auto-aof-rewrite-min-size\n268435456");
 }
 
 TEST_F(embedded_redis_test, everysec_is_the_default_durability_and_port_zero_means_no_tcp) {
