@@ -3,7 +3,8 @@
 // (addBulk) before its Worker starts, then a Worker with a no-op processor; jobs/s from the
 // first to the last completed job. Its own fresh redis-server on a free loopback port, with the
 // persistence of Bellhop's embedded Redis (appendonly yes, appendfsync everysec, AOF rewrites
-// from 256 MB, no RDB snapshots), flushed between runs. Each concurrency of the list is tried, the best is reported.
+// from 256 MB, no RDB snapshots), flushed between runs. Each concurrency of the list is tried,
+// the best is reported.
 //   node bench/bullmq_bench.mjs [--count N] [--concurrency 50,100,200] [--redis-server PATH]
 //                               [--provider-url http://127.0.0.1:PORT/v21.0]
 // With --provider-url the processor is no longer a no-op: it does what Bellhop's sender does for

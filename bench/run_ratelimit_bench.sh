@@ -30,8 +30,8 @@
 # decided without errors).
 #
 # PERSISTENCE=none (default: --save '' --appendonly no) or aof (appendonly yes, appendfsync
-# everysec, rewrites from 256 MB, as bellhop's embedded Redis). REPEAT=N: N fresh runs (a new redis-server each), then
-# the medians and the verdicts on them. Exit status: 0, or 1 if something could not run or a
+# everysec, rewrites from 256 MB, as bellhop's embedded Redis). REPEAT=N: N fresh runs (a new
+# redis-server each), then the medians and the verdicts on them. Exit status: 0, or 1 if something could not run or a
 # check failed; with STRICT=1 also 1 when a target is missed. Loopback only, no password (the
 # server lives in a temporary dir for this run only); redis-server is stopped on every exit path.
 set -euo pipefail
