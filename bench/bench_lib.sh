@@ -18,6 +18,9 @@ free_port() {
 # ends of, so nothing ever arrives): a wait loop then takes no CPU from what a bench measures.
 exec {nap_fd}<> <(:)
 nap() { read -r -t "$1" -u "$nap_fd" _ || true; }
+# rcli CMD ARG…: one redis-cli call on the embedded Redis (after bench_start_bellhop); the
+# password goes in REDISCLI_AUTH, never on a command line `ps` shows.
+rcli() { REDISCLI_AUTH=$(cat "$data/redis.password") redis-cli -s "$data/redis.sock" "$@"; }
 # redis_session: one redis-cli on the embedded Redis (a coprocess, after bench_start_bellhop) for
 # a run's polls, so a poll starts no process; `rask CMD ARG…` sets $reply to the answer's first
 # line ('' for nil); redis_session_end closes it (before bellhop stops).

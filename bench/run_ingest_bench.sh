@@ -170,8 +170,7 @@ printf '%s  saturation = %s accepted/s (target > 15,000/s); p99 %s ms\n' "$verdi
 
 # Every 202 must be in the queue (no consumer runs during the benchmark).
 s202=$(( $(field "$rate_out" ingest_bench_totals status_202) + $(field "$sat_out" ingest_bench_totals status_202) ))
-llen=$(REDISCLI_AUTH=$(cat "$data/redis.password") redis-cli -s "$data/redis.sock" \
-  LLEN inbound:messages)
+llen=$(rcli LLEN inbound:messages)
 if [ "$llen" = "$s202" ]; then
   echo "PASS  LLEN inbound:messages = $llen = 202 answers ($s202)"
   llen_ok=1
@@ -191,7 +190,6 @@ fi
 ref_batch=32
 if command -v redis-benchmark >/dev/null; then
   envelope='{"id":"01KBREF0000000__rand_int__","property_id":"bench-1","channel":"whatsapp","external_id":"bench-ref-__rand_int__","from":"+491500000001","to":"+4930123456","guest_name":null,"text":"Hello, is a late checkout possible tomorrow? Request 00000001.","content_type":"text","attachments":[],"sent_at":null,"metadata":{},"conversation_id":"c_0123456789abcdef0123456789abcdef","received_at":"2026-11-27T21:00:00.123Z","direction":"inbound","conversation_mode":"ai"}'
-  rcli() { REDISCLI_AUTH=$(cat "$data/redis.password") redis-cli -s "$data/redis.sock" "$@"; }
   script=$(cd "${REF_SRC:-.}" && bench_lua_script inbound ingest.lua)
   sha=$(rcli SCRIPT LOAD "$script")
   # The layout: KEYS inbound, [rate-limit keys,] then 10 per message; ARGV 6 common, [the count

@@ -86,7 +86,6 @@ stop_lane() {
   stop_fake
   rm -rf "$dir"; dir=""  # its embedded Redis's files (a campaign's AOF is tens of MB)
 }
-rcli() { REDISCLI_AUTH=$(cat "$data/redis.password") redis-cli -s "$data/redis.sock" "$@"; }
 # command_table BEFORE N (INFO commandstats after on stdin): per command, calls and Redis µs per
 # message over the run (COMMANDSTATS=1).
 command_table() {

@@ -25,7 +25,6 @@ for b in "$after" $before; do [ -x "$b" ] || { echo "missing $b" >&2; exit 1; };
 # shellcheck source=bench/bench_lib.sh
 . bench/bench_lib.sh
 
-rcli() { REDISCLI_AUTH=$(cat "$data/redis.password") redis-cli -s "$data/redis.sock" "$@"; }
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
 # run_once BELLHOP: prints "reply_filed_ms=… filed_before=… intake_per_s=…"
